@@ -1,0 +1,51 @@
+"""API errors and the JSON envelope every error is sent in.
+
+Codes are part of the public contract (``shared/spec/api.md``) and never change once published;
+messages are Chinese, in the seed's voice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["ApiError", "error_body", "invalid"]
+
+
+class ApiError(Exception):
+    """An error answered to the caller as ``{"success": false, "message", "code", "request_id"}``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, "INVALID_PARAMS", f"请求参数错误:{message}")
+
+
+def error_body(code: str, message: str, request_id: str) -> dict[str, object]:
+    return {"success": False, "message": message, "code": code, "request_id": request_id}
+
+
+UNAUTHORIZED = ApiError(401, "UNAUTHORIZED", "认证失败,API Key 或 Secret 无效")
+ACCOUNT_DISABLED = ApiError(403, "ACCOUNT_DISABLED", "权限不足:账户已停用")
+UNVERIFIED = ApiError(403, "UNVERIFIED", "权限不足:账户未完成实名认证")
+INSUFFICIENT_BALANCE = ApiError(403, "INSUFFICIENT_BALANCE", "发送失败:余额不足")
+UNAVAILABLE = ApiError(503, "UNAVAILABLE", "服务暂不可用:记录存储无法访问,请稍后重试")
+INTERNAL = ApiError(500, "INTERNAL_ERROR", "服务器内部错误")
+# Answers aiohttp raises as HTTPException, by status: the envelope code and message for each.
+HTTP_ERRORS = {
+    400: ("INVALID_PARAMS", "请求参数错误"),
+    404: ("NOT_FOUND", "接口不存在"),
+    405: ("METHOD_NOT_ALLOWED", "请求方法不被允许"),
+    413: ("PAYLOAD_TOO_LARGE", "请求体过大"),
+}

@@ -1,0 +1,53 @@
+"""Authentication: every route under /api/ needs ``X-API-Key`` and ``X-API-Secret``.
+
+A missing header, an unknown key and a wrong secret get the same 401 after the same work, so a
+caller cannot probe which keys exist. A disabled account is refused only after its secret is proven.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.errors import ACCOUNT_DISABLED, UNAUTHORIZED, UNAVAILABLE
+from gateway.keys import ACCOUNT, STORE, VERIFIER
+from gateway.store import StoreUnavailable
+
+__all__ = ["authentication"]
+
+log = logging.getLogger("smsedge.auth")
+_MAX_KEY_LENGTH = 128
+_MAX_SECRET_LENGTH = 256
+
+
+def _needs_auth(request: web.Request) -> bool:
+    # Unmatched paths fall through to the 404/405 answer: there is nothing there to protect.
+    matched = request.match_info.http_exception is None
+    return matched and request.path.startswith("/api/")
+
+
+def authentication() -> web.middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _needs_auth(request):
+            return await handler(request)
+        key = request.headers.get("X-API-Key", "")
+        secret = request.headers.get("X-API-Secret", "")
+        if not (0 < len(key) <= _MAX_KEY_LENGTH and 0 < len(secret) <= _MAX_SECRET_LENGTH):
+            raise UNAUTHORIZED
+        try:
+            account = await request.app[STORE].account_by_key(key)
+        except StoreUnavailable:
+            log.exception("store unavailable during authentication")
+            raise UNAVAILABLE from None
+        stored = account.secret_hash if account else None
+        if not await request.app[VERIFIER].verify(secret, stored) or account is None:
+            raise UNAUTHORIZED
+        if account.disabled:
+            raise ACCOUNT_DISABLED
+        request[ACCOUNT] = account
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,152 @@
+"""Sending one template to some numbers: choose the carrier, charge, record, call, settle.
+
+The order is the durability contract: the price is reserved and every record written ``pending``
+in one transaction *before* the carrier is called, so a crash can lose neither money nor a record;
+the final statuses and refunds are applied in one transaction after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.clock import Clock, local_day
+from gateway.config import BackendConfig, GatewayConfig
+from gateway.errors import INSUFFICIENT_BALANCE, UNAVAILABLE, ApiError, invalid
+from gateway.phones import Phone, scrub
+from gateway.store import Account, NewRecord, Settlement, Store, StoreUnavailable
+from gateway.validation import SendInput
+
+__all__ = ["Delivery", "Sender"]
+
+log = logging.getLogger("smsedge.sending")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One number's result, as the handlers report it."""
+
+    phone: Phone
+    message_id: str
+    provider: str
+    outcome: Outcome
+
+
+class Sender:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        carriers: Mapping[str, Carrier],
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._carriers = carriers
+        self._clock = clock
+
+    def backend_for(self, account: Account, requested: str | None) -> BackendConfig:
+        """The backend a request goes to: the one it names, else the configured default."""
+        name = requested or self._config.providers.default
+        backend = self._config.providers.backends.get(name)
+        if backend is None:
+            raise invalid(f"未知的服务商 {name!r}")
+        if account.providers and name not in account.providers:
+            raise ApiError(403, "PROVIDER_FORBIDDEN", f"权限不足:账户不能使用服务商 {name}")
+        return backend
+
+    async def send(self, account: Account, request: SendInput) -> list[Delivery]:
+        backend = self.backend_for(account, request.provider)
+        records = [
+            NewRecord(str(uuid.uuid4()), phone.masked, request.template_id, backend.name,
+                      backend.price_milli)
+            for phone in request.phones
+        ]
+        try:
+            reserved = await self._store.reserve(account.id, records, self._now_ms())
+        except StoreUnavailable:
+            log.exception("store unavailable: nothing sent")
+            raise UNAVAILABLE from None
+        if not reserved:
+            raise INSUFFICIENT_BALANCE
+        recipients = [
+            Recipient(phone.e164, record.message_id)
+            for phone, record in zip(request.phones, records, strict=True)
+        ]
+        outcomes = await self._deliver(backend, request, recipients)
+        await self._settle(account, records, outcomes)
+        return [
+            Delivery(phone, record.message_id, backend.name, outcome)
+            for phone, record, outcome in zip(request.phones, records, outcomes, strict=True)
+        ]
+
+    async def _deliver(
+        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
+    ) -> list[Outcome]:
+        """Call the carrier in as few requests as its batch limit allows, all at once."""
+        carrier = self._carriers[backend.name]
+        template = self._config.template(request.template_id)
+        size = carrier.max_batch
+        batches = [
+            SendBatch(
+                template_id=template.ids.get(backend.name, request.template_id),
+                params=request.params,
+                param_order=template.params,
+                recipients=recipients[start:start + size],
+            )
+            for start in range(0, len(recipients), size)
+        ]
+        results = await asyncio.gather(*(self._call(carrier, backend, b) for b in batches))
+        by_number = {outcome.e164: outcome for result in results for outcome in result}
+        return [self._outcome_for(by_number, r.e164) for r in recipients]
+
+    @staticmethod
+    def _outcome_for(by_number: Mapping[str, Outcome], e164: str) -> Outcome:
+        # A carrier reply that skips a number tells us nothing about it: never claim it was sent.
+        return by_number.get(e164) or Outcome(
+            e164, False, kind=FailureKind.PERMANENT, code="NO_RESULT",
+            message="carrier returned no result for this number",
+        )
+
+    async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
+        try:
+            async with asyncio.timeout(backend.timeout):
+                return await carrier.send(batch)
+        except TimeoutError:
+            error = CarrierError(FailureKind.TIMEOUT, "TIMEOUT", f"no answer in {backend.timeout}s")
+        except CarrierError as exc:
+            error = exc
+        except Exception:
+            log.exception("carrier plugin %s failed unexpectedly", backend.plugin)
+            error = CarrierError(FailureKind.PERMANENT, "PLUGIN_ERROR", "carrier plugin error")
+        log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)
+        return error.outcomes(batch)
+
+    async def _settle(
+        self, account: Account, records: list[NewRecord], outcomes: list[Outcome]
+    ) -> None:
+        results = [
+            Settlement(
+                message_id=record.message_id,
+                status="success" if outcome.accepted else "failed",
+                carrier_id=outcome.carrier_id,
+                error=None if outcome.accepted else scrub(f"{outcome.code}: {outcome.message}")[:500],
+            )
+            for record, outcome in zip(records, outcomes, strict=True)
+        ]
+        now = self._clock()
+        try:
+            await self._store.settle(
+                account.id, results, int(now * 1000), local_day(now, self._config.server.zone)
+            )
+        except StoreUnavailable:
+            # The carrier has already been called: the records stay pending (the truth the store
+            # holds) and the caller still learns what happened to each number.
+            log.exception("store unavailable while settling %d records", len(results))
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)

@@ -1,0 +1,143 @@
+"""The record store: accounts, balances, counters and send records.
+
+:class:`Store` is the interface every backend implements; the handlers only see it and the plain
+records below. Money is integer milli-yuan throughout, time integer epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "Account",
+    "AccountExists",
+    "NewAccount",
+    "NewRecord",
+    "Record",
+    "RecordPage",
+    "RecordQuery",
+    "Settlement",
+    "Store",
+    "StoreUnavailable",
+]
+
+STATUSES = ("pending", "success", "failed")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read or written right now: the caller answers 503."""
+
+
+class AccountExists(Exception):
+    """An account with that name or key is already there."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    name: str
+    api_key: str
+    secret_hash: str
+    balance_milli: int
+    verification_status: str
+    providers: tuple[str, ...] = ()
+    rate: float | None = None
+    burst: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    api_key: str
+    secret_hash: str
+    balance_milli: int
+    verification_status: str
+    disabled: bool
+    providers: tuple[str, ...]
+    rate: float | None
+    burst: int | None
+    total_sent: int
+
+    def public(self) -> dict[str, object]:
+        """What the CLI may print: everything but the secret hash."""
+        return {
+            "name": self.name,
+            "api_key": self.api_key,
+            "balance": self.balance_milli / 1000,
+            "verification_status": self.verification_status,
+            "disabled": self.disabled,
+            "providers": list(self.providers),
+            "ratelimit": {"rate": self.rate, "burst": self.burst} if self.rate else None,
+            "total_sent": self.total_sent,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    message_id: str
+    phone: str  # masked
+    template_id: str
+    provider: str
+    price_milli: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The final word on one record: refused ones are refunded, accepted ones counted."""
+
+    message_id: str
+    status: str  # success | failed
+    carrier_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: int
+    message_id: str
+    phone: str
+    template_id: str
+    provider: str
+    status: str
+    error: str | None
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    page: int = 1
+    per_page: int = 10
+    status: str | None = None
+    start_ms: int | None = None  # inclusive
+    end_ms: int | None = None  # inclusive
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[Record]
+    total: int
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    async def create_account(self, account: NewAccount, now_ms: int) -> Account: ...
+    async def account_by_key(self, api_key: str) -> Account | None: ...
+    async def list_accounts(self) -> list[Account]: ...
+    async def update_account(self, api_key: str, **changes: object) -> Account | None: ...
+    async def top_up(self, api_key: str, amount_milli: int) -> Account | None: ...
+    async def today_sent(self, account_id: int, day: str) -> int: ...
+
+    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+        """Debit the price of every record and write them ``pending``, atomically; False if short."""
+        ...
+
+    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
+        """Apply final statuses (only to pending records), refund refusals, count acceptances."""
+        ...
+
+    async def records(self, account_id: int, query: RecordQuery) -> RecordPage: ...

@@ -1,0 +1,82 @@
+"""Versioned SQLite schema: each migration runs once, in order, recorded in ``schema_migrations``."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            api_key TEXT NOT NULL UNIQUE,
+            secret_hash TEXT NOT NULL,
+            balance_milli INTEGER NOT NULL CHECK (balance_milli >= 0),
+            verification_status TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            providers TEXT NOT NULL DEFAULT '',
+            rate REAL,
+            burst INTEGER,
+            total_sent INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE daily_sent (
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            day TEXT NOT NULL,
+            sent INTEGER NOT NULL,
+            PRIMARY KEY (account_id, day)
+        ) WITHOUT ROWID;
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            message_id TEXT NOT NULL UNIQUE,
+            phone TEXT NOT NULL,
+            template_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'success', 'failed')),
+            price_milli INTEGER NOT NULL,
+            carrier_id TEXT,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        -- Newest-first pages, with or without a status, stay index scans at millions of rows:
+        -- the implicit rowid at the end of each index orders ties by id.
+        CREATE INDEX records_by_account_time ON records (account_id, created_at);
+        CREATE INDEX records_by_account_status_time ON records (account_id, status, created_at);
+        """,
+    ),
+)
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Apply the migrations this database has not seen, in one write transaction; return the version.
+
+    The transaction makes concurrent starters (a gateway and the accounts CLI) take turns.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+        )
+        applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+        for version, script in MIGRATIONS:
+            if version in applied:
+                continue
+            for statement in script.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", (version, int(time.time()))
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return max(version for version, _ in MIGRATIONS)

@@ -1,0 +1,280 @@
+"""The SQLite store: durable (WAL, fsync on commit), and never on the event loop.
+
+Each connection lives on a dedicated thread: one writer, whose transactions are whole functions so
+concurrent requests cannot interleave inside one, and one reader, which WAL lets read while the
+writer writes. Charging is a single conditional UPDATE in the writer's transaction, so no two
+requests can both spend the same money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.store import (
+    Account,
+    AccountExists,
+    NewAccount,
+    NewRecord,
+    Record,
+    RecordPage,
+    RecordQuery,
+    Settlement,
+    StoreUnavailable,
+)
+from gateway.store.migrations import migrate
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+_ACCOUNT_COLUMNS = (
+    "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
+    " rate, burst, total_sent"
+)
+_RECORD_COLUMNS = (
+    "id, message_id, phone, template_id, provider, status, error, created_at, updated_at"
+)
+_UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
+
+
+class _Connection:
+    """One sqlite3 connection and the single thread allowed to use it."""
+
+    def __init__(self, path: str, timeout: float, name: str) -> None:
+        self._path = path
+        self._timeout = timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{name}")
+        self._db: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a 200 means the record survived a power cut
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._db is None:
+                self._db = self._connect()
+            return work(self._db)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        except sqlite3.IntegrityError:
+            raise
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, shut)
+        self._thread.shutdown(wait=True)
+
+
+def _transaction(work: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """Run ``work`` inside BEGIN IMMEDIATE … COMMIT, rolling back on any error."""
+
+    def run(db: sqlite3.Connection) -> T:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    return run
+
+
+def _account(row: tuple) -> Account:
+    return Account(
+        id=row[0], name=row[1], api_key=row[2], secret_hash=row[3], balance_milli=row[4],
+        verification_status=row[5], disabled=bool(row[6]),
+        providers=tuple(p for p in row[7].split(",") if p), rate=row[8], burst=row[9],
+        total_sent=row[10],
+    )
+
+
+def _record(row: tuple) -> Record:
+    return Record(*row)
+
+
+class SQLiteStore:
+    def __init__(self, path: str, timeout: float = 5.0) -> None:
+        self.path = path
+        self._writer = _Connection(path, timeout, "writer")
+        self._reader = _Connection(path, timeout, "reader")
+
+    async def open(self) -> None:
+        await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
+        await self._writer.run(migrate)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+
+    async def ping(self) -> None:
+        await self._reader.run(lambda db: db.execute("SELECT 1").fetchone())
+
+    # accounts
+
+    async def create_account(self, account: NewAccount, now_ms: int) -> Account:
+        def insert(db: sqlite3.Connection) -> Account:
+            cursor = db.execute(
+                "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
+                " verification_status, providers, rate, burst, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account.name, account.api_key, account.secret_hash, account.balance_milli,
+                    account.verification_status, ",".join(account.providers), account.rate,
+                    account.burst, now_ms,
+                ),
+            )
+            return _account(db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",  # noqa: S608
+                (cursor.lastrowid,),
+            ).fetchone())
+
+        try:
+            return await self._writer.run(_transaction(insert))
+        except sqlite3.IntegrityError:
+            raise AccountExists(account.name) from None
+
+    async def account_by_key(self, api_key: str) -> Account | None:
+        row = await self._reader.run(lambda db: db.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)  # noqa: S608
+        ).fetchone())
+        return _account(row) if row else None
+
+    async def list_accounts(self) -> list[Account]:
+        rows = await self._reader.run(lambda db: db.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
+        ).fetchall())
+        return [_account(row) for row in rows]
+
+    async def update_account(self, api_key: str, **changes: object) -> Account | None:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if "providers" in changes:
+            changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        await self._writer.run(_transaction(lambda db: db.execute(
+            f"UPDATE accounts SET {assignments} WHERE api_key = ?",  # noqa: S608
+            (*changes.values(), api_key),
+        )))
+        return await self.account_by_key(api_key)
+
+    async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
+        await self._writer.run(_transaction(lambda db: db.execute(
+            "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?",
+            (amount_milli, api_key),
+        )))
+        return await self.account_by_key(api_key)
+
+    async def today_sent(self, account_id: int, day: str) -> int:
+        row = await self._reader.run(lambda db: db.execute(
+            "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
+        ).fetchone())
+        return row[0] if row else 0
+
+    # sending
+
+    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+        cost = sum(record.price_milli for record in records)
+
+        def charge_and_write(db: sqlite3.Connection) -> bool:
+            charged = db.execute(
+                "UPDATE accounts SET balance_milli = balance_milli - ?"
+                " WHERE id = ? AND balance_milli >= ?",
+                (cost, account_id, cost),
+            ).rowcount
+            if not charged:
+                return False
+            db.executemany(
+                "INSERT INTO records (account_id, message_id, phone, template_id, provider,"
+                " status, price_milli, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                [
+                    (account_id, r.message_id, r.phone, r.template_id, r.provider,
+                     r.price_milli, now_ms, now_ms)
+                    for r in records
+                ],
+            )
+            return True
+
+        return await self._writer.run(_transaction(charge_and_write))
+
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str
+    ) -> None:
+        def apply(db: sqlite3.Connection) -> None:
+            refund = accepted = 0
+            for result in results:
+                row = db.execute(
+                    "UPDATE records SET status = ?, carrier_id = ?, error = ?, updated_at = ?"
+                    " WHERE message_id = ? AND account_id = ? AND status = 'pending'"
+                    " RETURNING price_milli",
+                    (result.status, result.carrier_id, result.error, now_ms,
+                     result.message_id, account_id),
+                ).fetchone()
+                if row is None:
+                    continue  # already final: settling twice must not refund twice
+                if result.status == "failed":
+                    refund += row[0]
+                else:
+                    accepted += 1
+            db.execute(
+                "UPDATE accounts SET balance_milli = balance_milli + ?,"
+                " total_sent = total_sent + ? WHERE id = ?",
+                (refund, accepted, account_id),
+            )
+            if accepted:
+                db.execute(
+                    "INSERT INTO daily_sent (account_id, day, sent) VALUES (?, ?, ?)"
+                    " ON CONFLICT (account_id, day) DO UPDATE SET sent = sent + excluded.sent",
+                    (account_id, day, accepted),
+                )
+
+        await self._writer.run(_transaction(apply))
+
+    async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
+        where, args = ["account_id = ?"], [account_id]
+        for clause, value in (
+            ("status = ?", query.status),
+            ("created_at >= ?", query.start_ms),
+            ("created_at <= ?", query.end_ms),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        condition = " AND ".join(where)
+
+        def read(db: sqlite3.Connection) -> RecordPage:
+            db.execute("BEGIN")  # one snapshot for the page and its total
+            try:
+                rows = db.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM records WHERE {condition}"  # noqa: S608
+                    " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                    (*args, query.per_page, (query.page - 1) * query.per_page),
+                ).fetchall()
+                total = db.execute(
+                    f"SELECT COUNT(*) FROM records WHERE {condition}", args  # noqa: S608
+                ).fetchone()[0]
+            finally:
+                db.execute("COMMIT")
+            return RecordPage([_record(row) for row in rows], total)
+
+        return await self._reader.run(read)

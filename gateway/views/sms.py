@@ -1,0 +1,88 @@
+"""POST /api/sms/send and /api/sms/batch-send."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.carrier import FailureKind, Outcome
+from gateway.errors import UNVERIFIED, ApiError
+from gateway.keys import ACCOUNT, PHONE_COUNT, SENDER
+from gateway.phones import scrub
+from gateway.responses import json_response
+from gateway.store import Account
+from gateway.validation import SendInput, parse_batch, parse_json_object, parse_send
+
+__all__ = ["batch_send", "send"]
+
+CARRIER_RATE_LIMIT_RETRY_AFTER = "60"
+
+
+def refusal(outcome: Outcome) -> ApiError:
+    """The caller's answer for a number the carrier did not take, in the carrier's terms."""
+    reason = scrub(f"{outcome.message or ''} ({outcome.code})")
+    if outcome.kind is FailureKind.CALLER:
+        return ApiError(400, "INVALID_PARAMS", f"发送失败:请求参数错误,{reason}")
+    if outcome.kind is FailureKind.RATE_LIMITED:
+        return ApiError(
+            429, "PHONE_RATE_LIMITED", f"发送失败:该号码发送频率超限,{reason}",
+            {"Retry-After": CARRIER_RATE_LIMIT_RETRY_AFTER},
+        )
+    if outcome.kind is FailureKind.TIMEOUT:
+        return ApiError(504, "PROVIDER_TIMEOUT", "发送失败:服务商响应超时,发送结果未知")
+    return ApiError(502, "PROVIDER_ERROR", f"发送失败:服务商拒绝发送,{reason}")
+
+
+async def _parsed(request: web.Request, parse) -> tuple[Account, SendInput]:
+    account = request[ACCOUNT]
+    if account.verification_status != "approved":
+        raise UNVERIFIED
+    send_input: SendInput = parse(parse_json_object(await request.read()))
+    request[PHONE_COUNT] = len(send_input.phones)
+    return account, send_input
+
+
+async def send(request: web.Request) -> web.Response:
+    account, send_input = await _parsed(request, parse_send)
+    [delivery] = await request.app[SENDER].send(account, send_input)
+    if not delivery.outcome.accepted:
+        raise refusal(delivery.outcome)
+    return json_response({
+        "success": True,
+        "message": "短信发送成功",
+        "data": {
+            "message_id": delivery.message_id,
+            "phone": delivery.phone.masked,
+            "provider": delivery.provider,
+            "status": "success",
+        },
+    })
+
+
+async def batch_send(request: web.Request) -> web.Response:
+    account, send_input = await _parsed(request, parse_batch)
+    deliveries = await request.app[SENDER].send(account, send_input)
+    results: list[dict[str, object]] = []
+    for delivery in deliveries:
+        if delivery.outcome.accepted:
+            results.append(
+                {"phone": delivery.phone.masked, "success": True, "message_id": delivery.message_id}
+            )
+        else:
+            results.append({
+                "phone": delivery.phone.masked,
+                "success": False,
+                "message": refusal(delivery.outcome).message,
+                "message_id": delivery.message_id,
+            })
+    accepted = sum(1 for result in results if result["success"])
+    failed = len(results) - accepted
+    return json_response({
+        "success": failed == 0,
+        "message": f"批量发送完成:成功 {accepted} 条,失败 {failed} 条",
+        "data": {
+            "total": len(results),
+            "success_count": accepted,
+            "failed_count": failed,
+            "results": results,
+        },
+    })

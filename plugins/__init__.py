@@ -1,0 +1,1 @@
+"""Carrier plugins shipped with SMS Edge: one module per carrier."""

@@ -1,0 +1,49 @@
+"""A carrier that sends nothing: the embedded default, for development and tests.
+
+It behaves like a carrier on the wire would: it takes time (``latency_ms``) and refuses a share
+of the numbers (``fail_rate``), so the gateway's slow and failing paths can be exercised without
+an upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass
+
+from gateway.carrier import Carrier, FailureKind, Outcome, SendBatch
+from gateway.settings_reader import Reader
+
+__all__ = ["MockCarrier", "MockOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class MockOptions:
+    latency_ms: int = 0
+    fail_rate: float = 0.0
+
+
+class MockCarrier(Carrier):
+    max_batch = 1000
+
+    @classmethod
+    def read_options(cls, reader: Reader) -> MockOptions:
+        return MockOptions(
+            latency_ms=reader.ranged("latency_ms", int, 0, 600_000, 0),
+            fail_rate=reader.ranged("fail_rate", float, 0.0, 1.0, 0.0),
+        )
+
+    async def send(self, batch: SendBatch) -> list[Outcome]:
+        if self.options.latency_ms:
+            await asyncio.sleep(self.options.latency_ms / 1000)
+        return [self._outcome(recipient.e164) for recipient in batch.recipients]
+
+    def _outcome(self, e164: str) -> Outcome:
+        # Not a secret: the mock only needs a share of refusals, not unpredictability.
+        if random.random() < self.options.fail_rate:  # noqa: S311
+            return Outcome(
+                e164, False, kind=FailureKind.PERMANENT, code="MOCK_REFUSED",
+                message="mock carrier refused the message",
+            )
+        return Outcome(e164, True, carrier_id=f"mock-{uuid.uuid4().hex}")

@@ -1,0 +1,39 @@
+# SMS Edge — `make run` starts the gateway on the embedded default, `make test` runs the suite.
+# Both set up everything they need: Debian packages when missing, a .venv, the Python packages.
+
+VENV    ?= .venv
+PYTHON  := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: run test lint check-config clean system-packages test-packages
+
+run: $(STAMP)
+	$(PYTHON) run.py serve
+
+test: $(STAMP) test-packages lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+check-config: $(STAMP)
+	$(PYTHON) run.py check-config --config config/gateway.yaml
+
+system-packages:
+	@scripts/ensure-packages.sh python3:python3 curl:curl
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || scripts/ensure-packages.sh no-such-command:python3-venv
+
+# What the tests start for real: curl for the seed's cURL example.
+test-packages: system-packages
+	@scripts/ensure-packages.sh curl:curl
+
+$(STAMP): setup.cfg pyproject.toml | system-packages
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+clean:
+	rm -rf $(VENV) data test-artifacts *.egg-info

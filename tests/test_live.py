@@ -1,0 +1,183 @@
+"""The gateway as a platform engineer runs it: ``python run.py serve`` in its own process.
+
+The seed document's own examples are cut out of ``shared/api/seed-api-doc.txt`` and run with only
+the host and the credentials swapped, so the contract "the seed's examples work unchanged" is
+tested against the text itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document
+
+SEED = ROOT.parent / "shared" / "api" / "seed-api-doc.txt"
+SEED_HOST = "https://aa.stjuntai.xyz"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveGateway:
+    def __init__(self, tmp_path: Path, **backend: object) -> None:
+        document = default_document()
+        document["store"]["path"] = str(tmp_path / "live.db")
+        document["providers"]["backends"]["mock"].update(backend)
+        self.config = tmp_path / "live.yaml"
+        self.config.write_text(yaml.safe_dump(document), encoding="utf-8")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "live.log"
+        env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "run.py", "serve", "--config", str(self.config),
+                 "--port", str(self.port)],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+            )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.log.read_text()}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("gateway did not become ready in 30 s")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path) -> Iterator[Callable[..., LiveGateway]]:
+    """Start gateways in the test; every one is stopped afterwards, whatever happened."""
+    started: list[LiveGateway] = []
+
+    def start(**backend: object) -> LiveGateway:
+        started.append(LiveGateway(tmp_path, **backend))
+        return started[-1]
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture
+def live(start_gateway) -> LiveGateway:
+    return start_gateway()
+
+
+def seed_example(start: str, end: str) -> str:
+    """The text of one example in the seed document, with host and credentials swapped in."""
+    text = SEED.read_text(encoding="utf-8")
+    return text[text.index(start) + len(start): text.index(end)].strip()
+
+
+def swap(example: str, url: str) -> str:
+    for placeholder, value in (
+        (SEED_HOST, url), ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY), ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
+        ("your_api_key", DEMO_KEY), ("your_api_secret", DEMO_SECRET),
+    ):
+        example = example.replace(placeholder, value)
+    return example
+
+
+def test_seed_python_example_runs_unchanged(live):
+    script = swap(seed_example("Python 示例\nPython\n", "Node.js 示例"), live.url)
+    assert "requests.post(" in script and DEMO_SECRET in script
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    printed = result.stdout.strip()
+    assert "'success': True" in printed
+    assert "'message': '短信发送成功'" in printed
+    assert "'phone': '138****8000'" in printed
+
+
+def test_seed_curl_example_runs_unchanged(live):
+    command = swap(seed_example("cURL\n", "发送短信\nPOST"), live.url)
+    assert command.startswith("curl -X POST")
+    result = subprocess.run(
+        ["bash", "-c", command + " --silent --show-error"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    body = json.loads(result.stdout)
+    assert body["success"] is True
+    assert body["data"]["phone"] == "138****8000"
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(start_gateway):
+    gateway = start_gateway(latency_ms=1500)
+    headers = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
+    body = {"phone": "13800138000", "template_id": "123456", "params": {"code": "1234"}}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        in_flight = [
+            pool.submit(requests.post, f"{gateway.url}/api/sms/send", json=body, headers=headers,
+                        timeout=30)
+            for _ in range(3)
+        ]
+        # Wait until all three are inside the carrier call (their records are written pending).
+        deadline = time.monotonic() + 10
+        while _pending(gateway) < 3:
+            assert time.monotonic() < deadline, "requests never reached the carrier"
+            time.sleep(0.02)
+        gateway.process.send_signal(signal.SIGTERM)
+        responses = [future.result() for future in in_flight]
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert gateway.process.wait(timeout=30) == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{gateway.url}/healthz", timeout=2)
+
+
+def _pending(gateway: LiveGateway) -> int:
+    headers = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
+    response = requests.get(
+        f"{gateway.url}/api/sms/records", params={"status": "pending"}, headers=headers, timeout=5
+    )
+    return response.json()["data"]["total"]
+
+
+def test_logs_are_json_lines_without_numbers_or_secrets(live):
+    headers = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
+    requests.post(f"{live.url}/api/sms/send", headers=headers, timeout=10,
+                  json={"phone": "13912345678", "template_id": "123456"})
+    requests.post(f"{live.url}/api/sms/send", headers=headers, timeout=10,
+                  json={"phone": "1391234567x", "template_id": "123456"})
+    assert live.stop() == 0
+    lines = live.log.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines]
+    access = [entry for entry in entries if entry["logger"] == "smsedge.access"]
+    assert {entry["status"] for entry in access} >= {200, 400}
+    assert all({"request_id", "route", "status", "latency_ms", "account"} <= set(e) for e in access)
+    text = "\n".join(lines)
+    assert not re.search(r"1391234567", text)
+    assert DEMO_SECRET not in text

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 ACTION, VERSION = "SendSms", "2017-05-25"
 OUT_ID_MAX = 255  # characters; Aliyun takes "under 256"
+QUERY_MAX = 4096  # bytes of query string; a longer one goes in a form body (URL length limits)
+FORM = "application/x-www-form-urlencoded"
 
 _CALLER, _RATE = FailureKind.CALLER, FailureKind.RATE_LIMITED
 _RETRY, _PERM = FailureKind.RETRYABLE, FailureKind.PERMANENT
@@ -101,6 +103,8 @@ class AliyunCarrier(Carrier):
         )
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
+        if not batch.recipients:
+            return []
         try:
             return await self._send_call(batch, batch.recipients)
         except CarrierError as error:
@@ -126,8 +130,8 @@ class AliyunCarrier(Carrier):
         if status == 200 and code == "OK":
             log.debug("aliyun %s: %d numbers, request %s",
                       ACTION, len(recipients), data.get("RequestId"))
-            biz_id = data.get("BizId")
-            return [Outcome(r.e164, True, carrier_id=biz_id and str(biz_id)) for r in recipients]
+            biz_id = str(data.get("BizId") or "") or None
+            return [Outcome(r.e164, True, carrier_id=biz_id) for r in recipients]
         if not code:
             raise CarrierError(FailureKind.RETRYABLE, f"HTTP_{status}", "answer without a Code")
         kind = FailureKind.RETRYABLE if status >= 500 or throttled else classify(code)
@@ -148,20 +152,28 @@ class AliyunCarrier(Carrier):
             query["OutId"] = recipients[0].message_id
         return query
 
-    async def _post(self, query: dict[str, str]) -> tuple[int, dict[str, Any], bool]:
-        """POST with the parameters in the query, as the SDK does: (status, JSON, throttled)."""
+    async def _post(self, params: dict[str, str]) -> tuple[int, dict[str, Any], bool]:
+        """POST the parameters, signed: returns (status, JSON answer, throttled).
+
+        Like the SDK, the parameters go in the query string; only when that would be long
+        (hundreds of numbers) do they go in a form body, which the signature covers by its hash.
+        """
         options: AliyunOptions = self.options
-        endpoint = options.endpoint
+        endpoint, encoded = options.endpoint, canonical_query(params)
+        in_query = len(encoded) <= QUERY_MAX
+        body = b"" if in_query else encoded.encode()
         headers = acs3_headers(
             method="POST", host=endpoint.host_port_subcomponent or "", path=endpoint.raw_path,
-            query=query, body=b"", action=ACTION, version=VERSION, timestamp=self.clock(),
-            nonce=uuid.uuid4().hex, access_key_id=options.access_key_id,
-            access_key_secret=options.access_key_secret,
+            query=params if in_query else {}, body=body, action=ACTION, version=VERSION,
+            timestamp=self.clock(), nonce=uuid.uuid4().hex, access_key_id=options.access_key_id,
+            access_key_secret=options.access_key_secret, content_type=None if in_query else FORM,
         )
-        url = URL(f"{endpoint}?{canonical_query(query)}", encoded=True)
+        url = URL(f"{endpoint}?{encoded}", encoded=True) if in_query else endpoint
         timeout = aiohttp.ClientTimeout(total=self.backend.timeout)
         try:
-            async with self.session.post(url, headers=headers, timeout=timeout) as response:
+            async with self.session.post(
+                url, data=body or None, headers=headers, timeout=timeout
+            ) as response:
                 raw = await response.read()
                 status = response.status
                 throttled = "x-acs-retry-after" in response.headers

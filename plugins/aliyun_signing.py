@@ -115,8 +115,9 @@ def acs3_headers(
     nonce: str,
     access_key_id: str,
     access_key_secret: str,
+    content_type: str | None = None,
 ) -> dict[str, str]:
-    """The headers of one V3-signed request, ``Authorization`` included."""
+    """The headers of one V3-signed request, ``Authorization`` included; all of them signed."""
     headers = {
         "host": host,
         "x-acs-action": action,
@@ -125,6 +126,8 @@ def acs3_headers(
         "x-acs-signature-nonce": nonce,
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
     }
+    if content_type is not None:  # only with a body, as the SDK does
+        headers["content-type"] = content_type
     headers["Authorization"] = acs3_authorization(
         method=method,
         path=path,

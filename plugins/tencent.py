@@ -132,7 +132,7 @@ class TencentCarrier(Carrier):
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         routes = _routes(batch.recipients)
-        if len(routes) == 1:
+        if len(routes) <= 1:
             return await self._send_call(batch, batch.recipients)
         parts = [[batch.recipients[i] for i in indices] for indices in routes]
         results = await asyncio.gather(
@@ -142,6 +142,8 @@ class TencentCarrier(Carrier):
 
     async def _send_call(self, batch: SendBatch, recipients: Sequence[Recipient]) -> list[Outcome]:
         options: TencentOptions = self.options
+        if not recipients:
+            return []
         data = await self._post(orjson.dumps(self._payload(batch, recipients)))
         response = data.get("Response") if isinstance(data, dict) else None
         if not isinstance(response, dict):
@@ -179,14 +181,9 @@ class TencentCarrier(Carrier):
     async def _post(self, body: bytes) -> Any:
         options: TencentOptions = self.options
         headers = request_headers(
-            action=ACTION,
-            version=VERSION,
-            region=options.region,
-            secret_id=options.secret_id,
-            secret_key=options.secret_key,
-            host=options.endpoint.host_port_subcomponent or "",
-            body=body,
-            timestamp=int(self.clock()),
+            action=ACTION, version=VERSION, region=options.region, secret_id=options.secret_id,
+            secret_key=options.secret_key, host=options.endpoint.host_port_subcomponent or "",
+            body=body, timestamp=int(self.clock()),
         )
         timeout = aiohttp.ClientTimeout(total=self.backend.timeout)
         try:
@@ -260,7 +257,8 @@ def _match(recipients: Sequence[Recipient], statuses: list[Any]) -> list[Outcome
         status = found.pop(0)
         code = str(status.get("Code"))
         if code == "Ok":
-            outcomes.append(Outcome(recipient.e164, True, carrier_id=str(status.get("SerialNo"))))
+            serial = str(status.get("SerialNo") or "") or None
+            outcomes.append(Outcome(recipient.e164, True, carrier_id=serial))
         else:
             outcomes.append(Outcome(
                 recipient.e164, False, kind=classify(code), code=code,

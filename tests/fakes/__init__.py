@@ -1,0 +1,90 @@
+"""Fake carrier upstreams: small aiohttp apps that check requests the way the real carrier does.
+
+Each carrier module builds a ``web.Application`` from an upstream state object; tests start it
+with ``aiohttp_server`` and switch faults on that object. What is shared lives here: the recorded
+request and the transport faults every carrier can show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+__all__ = ["Fault", "Received", "transport_fault"]
+
+
+class Fault(enum.Enum):
+    """Ways the transport misbehaves, independent of the carrier's own error codes."""
+
+    HTTP_500 = "http_500"  # an HTML error page from a proxy or load balancer
+    SLOW = "slow"  # answers, but only after ``delay`` seconds
+    RESET = "reset"  # the connection is reset before any answer
+    MALFORMED_JSON = "malformed_json"  # 200 with a truncated JSON body
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One request as the fake saw it, for assertions."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: CIMultiDict[str]
+    body: bytes
+
+    @classmethod
+    def of(cls, request: web.Request, body: bytes) -> Received:
+        return cls(
+            request.method, request.path, dict(request.query), CIMultiDict(request.headers), body
+        )
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+def _reset(request: web.Request) -> None:
+    """Close with RST (linger 0), as a crashed upstream or a middlebox does."""
+    transport = request.transport
+    assert transport is not None
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _sleep_while_connected(request: web.Request, delay: float) -> None:
+    """Wait ``delay`` seconds, but stop early once the client gave up (keeps teardown quick)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay
+    while loop.time() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def transport_fault(
+    request: web.Request, fault: Fault | None, delay: float
+) -> web.StreamResponse | None:
+    """The answer a transport fault gives, or None to answer normally (possibly late)."""
+    if fault is Fault.HTTP_500:
+        return web.Response(
+            status=500, text="<html><body>500 Internal Server Error</body></html>",
+            content_type="text/html",
+        )
+    if fault is Fault.MALFORMED_JSON:
+        truncated = b'{"Response": {"SendStatusSet": [{"SerialNo": "2433:'
+        return web.Response(body=truncated, content_type="application/json")
+    if fault is Fault.RESET:
+        _reset(request)
+        raise web.HTTPInternalServerError()  # never reaches the client: the socket is gone
+    if fault is Fault.SLOW:
+        await _sleep_while_connected(request, delay)
+    return None

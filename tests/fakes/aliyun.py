@@ -1,0 +1,230 @@
+"""A fake Alibaba Cloud Dysmsapi upstream (2017-05-25 ``SendSms``).
+
+It verifies V3 (``Authorization: ACS3-HMAC-SHA256 ...``) and V1 (``Signature`` parameter)
+requests on its own, from the received method, path, headers, query and raw body, and answers in
+Aliyun's shapes: 4xx/5xx gateway errors with ``HostId``/``Recommend``, business errors with HTTP
+200 and ``Code != "OK"``, all-or-nothing per call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import orjson
+from aiohttp import web
+
+from tests.fakes import Fault, Received, transport_fault
+
+__all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "AliyunUpstream", "create_app", "to_e164"]
+
+ACCESS_KEY_ID = "LTAIfakeAccessKeyId00000"
+ACCESS_KEY_SECRET = "fakeAccessKeySecret000000000000"
+MAX_SKEW = 900  # seconds: InvalidTimeStamp.Expired beyond 15 minutes
+
+# Codes that Aliyun's API gateway answers with an HTTP error status; the rest come with 200.
+GATEWAY_STATUS = {
+    "IncompleteSignature": 400, "SignatureDoesNotMatch": 400, "InvalidAccessKeyId.NotFound": 404,
+    "InvalidAccessKeyId.Inactive": 400, "InvalidTimeStamp.Expired": 400,
+    "SignatureNonceUsed": 400, "Throttling.User": 400, "Throttling.Api": 400, "Throttling": 400,
+    "Forbidden.RAM": 403, "MissingPhoneNumbers": 400, "MissingSignName": 400,
+    "MissingTemplateCode": 400, "InvalidAction.NotFound": 404, "InternalError": 500,
+    "ServiceUnavailable": 503,
+}
+MESSAGES = {
+    "IncompleteSignature": "The request signature does not conform to Aliyun standards.",
+    "SignatureDoesNotMatch": "Specified signature is not matched with our calculation.",
+    "InvalidAccessKeyId.NotFound": "Specified access key is not found.",
+    "InvalidTimeStamp.Expired": "Specified time stamp or date value is expired.",
+    "SignatureNonceUsed": "Specified signature nonce was used already.",
+    "Throttling.User": "Request was denied due to user flow control.",
+    "InternalError": "The request processing has failed due to some unknown error.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+    "isv.MOBILE_NUMBER_ILLEGAL": "非法手机号",
+    "isv.BUSINESS_LIMIT_CONTROL": "触发分钟级流控Permits:1",
+    "isv.AMOUNT_NOT_ENOUGH": "账户余额不足",
+    "isv.TEMPLATE_MISSING_PARAMETERS": "模板缺少变量",
+    "isv.INVALID_JSON_PARAM": "JSON参数不合法，只接受字符串值",
+    "isv.MOBILE_COUNT_OVER_LIMIT": "手机号码数量超过限制",
+    "isp.SYSTEM_ERROR": "系统错误",
+}
+_ACS3 = re.compile(
+    r"ACS3-HMAC-SHA256 Credential=(?P<id>[^,]+),SignedHeaders=(?P<signed>[a-z0-9;-]+),"
+    r"Signature=(?P<signature>[0-9a-f]{64})"
+)
+_MAINLAND = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
+_ABROAD = re.compile(r"[1-9][0-9]{6,14}")
+
+
+@dataclass
+class AliyunUpstream:
+    """The fake's state: credentials, switchable faults, and every request it received."""
+
+    access_key_id: str = ACCESS_KEY_ID
+    access_key_secret: str = ACCESS_KEY_SECRET
+    clock: Callable[[], float] = time.time
+    fault: Fault | None = None
+    delay: float = 5.0  # seconds, for Fault.SLOW
+    error_code: str | None = None  # answer every signed call with this Code
+    retry_after: int | None = None  # send x-acs-retry-after with error answers
+    number_codes: dict[str, str] = field(default_factory=dict)  # E.164 -> Code failing the call
+    requests: list[Received] = field(default_factory=list)
+    nonces: set[str] = field(default_factory=set)
+    _biz: itertools.count[int] = field(default_factory=lambda: itertools.count(900619746936498440))
+
+
+UPSTREAM = web.AppKey("aliyun_upstream", AliyunUpstream)
+
+
+def create_app(upstream: AliyunUpstream) -> web.Application:
+    app = web.Application()
+    app[UPSTREAM] = upstream
+    app.router.add_route("*", "/", _handle)
+    return app
+
+
+def to_e164(number: str) -> str | None:
+    """A PhoneNumbers entry as E.164, or None when Aliyun would call it illegal."""
+    if match := _MAINLAND.fullmatch(number):
+        return "+86" + match[1]
+    return "+" + number if _ABROAD.fullmatch(number) else None
+
+
+def _encode(value: str) -> str:
+    return quote(value, safe="-_.~")
+
+
+def _sorted_query(params: Mapping[str, str]) -> str:
+    return "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(params.items()))
+
+
+def _answer(up: AliyunUpstream, host: str, code: str, message: str | None = None) -> web.Response:
+    status = GATEWAY_STATUS.get(code, 200)
+    body: dict[str, Any] = {"RequestId": str(uuid.uuid4()).upper(), "Code": code,
+                            "Message": message or MESSAGES.get(code, code)}
+    if status != 200:
+        body["HostId"] = host
+        body["Recommend"] = f"https://api.aliyun.com/troubleshoot?q={code}&product=Dysmsapi"
+    headers = {"x-acs-retry-after": str(up.retry_after)} if up.retry_after else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _fresh(up: AliyunUpstream, stamp: str, nonce: str) -> str | None:
+    try:
+        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return "InvalidTimeStamp.Expired"
+    if abs(up.clock() - when) > MAX_SKEW:
+        return "InvalidTimeStamp.Expired"
+    if not nonce or nonce in up.nonces:
+        return "SignatureNonceUsed"
+    up.nonces.add(nonce)
+    return None
+
+
+def _mismatch(to_sign: str) -> tuple[str, str]:
+    """Aliyun quotes its own string to sign, which is how callers debug their encoding."""
+    message = f"{MESSAGES['SignatureDoesNotMatch']} server string to sign is:{to_sign}"
+    return "SignatureDoesNotMatch", message
+
+
+def _verify_v3(request: web.Request, body: bytes, up: AliyunUpstream) -> tuple[str, str] | None:
+    match = _ACS3.fullmatch(request.headers.get("Authorization", ""))
+    if match is None:
+        return "IncompleteSignature", ""
+    signed = match["signed"].split(";")
+    acs = {name.lower() for name in request.headers if name.lower().startswith("x-acs-")}
+    if not {"host", *acs} <= set(signed) or signed != sorted(signed):
+        return "IncompleteSignature", ""
+    if match["id"] != up.access_key_id:
+        return "InvalidAccessKeyId.NotFound", ""
+    headers = "".join(
+        f"{name}:{','.join(v.strip() for v in request.headers.getall(name, []))}\n"
+        for name in signed
+    )
+    canonical = "\n".join((
+        request.method, request.path, _sorted_query(request.query), headers, match["signed"],
+        hashlib.sha256(body).hexdigest(),  # the body as received, not the header's claim
+    ))
+    to_sign = f"ACS3-HMAC-SHA256\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    expected = hmac.new(up.access_key_secret.encode(), to_sign.encode(), hashlib.sha256)
+    if not hmac.compare_digest(expected.hexdigest(), match["signature"]):
+        return _mismatch(to_sign)
+    fresh = _fresh(up, request.headers.get("x-acs-date", ""),
+                   request.headers.get("x-acs-signature-nonce", ""))
+    return (fresh, "") if fresh else None
+
+
+def _verify_v1(
+    request: web.Request, params: dict[str, str], up: AliyunUpstream
+) -> tuple[str, str] | None:
+    if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
+        return "IncompleteSignature", ""
+    if params.get("AccessKeyId") != up.access_key_id:
+        return "InvalidAccessKeyId.NotFound", ""
+    signed = {key: value for key, value in params.items() if key != "Signature"}
+    to_sign = f"{request.method}&%2F&{_encode(_sorted_query(signed))}"
+    digest = hmac.new(f"{up.access_key_secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
+    if not hmac.compare_digest(base64.b64encode(digest).decode(), params.get("Signature", "")):
+        return _mismatch(to_sign)
+    fresh = _fresh(up, params.get("Timestamp", ""), params.get("SignatureNonce", ""))
+    return (fresh, "") if fresh else None
+
+
+def _check(params: dict[str, str], up: AliyunUpstream) -> str | None:
+    """The Code a SendSms with these parameters fails with, or None when it is accepted."""
+    for name in ("PhoneNumbers", "SignName", "TemplateCode"):
+        if not params.get(name):
+            return f"Missing{name}"
+    numbers = params["PhoneNumbers"].split(",")
+    if len(numbers) > 1000:
+        return "isv.MOBILE_COUNT_OVER_LIMIT"
+    phones = [to_e164(number) for number in numbers]
+    if None in phones:
+        return "isv.MOBILE_NUMBER_ILLEGAL"
+    if "TemplateParam" in params:
+        try:
+            values = orjson.loads(params["TemplateParam"])
+        except orjson.JSONDecodeError:
+            values = None
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            return "isv.INVALID_JSON_PARAM"
+    return next((up.number_codes[p] for p in phones if p in up.number_codes), None)
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    up = request.app[UPSTREAM]
+    body = await request.read()
+    up.requests.append(Received.of(request, body))
+    faulty = await transport_fault(request, up.fault, up.delay)
+    if faulty is not None:
+        return faulty
+    params = dict(request.query)
+    if request.content_type == "application/x-www-form-urlencoded":
+        params.update(parse_qsl(body.decode(), keep_blank_values=True))
+    if "Authorization" in request.headers:
+        failure = _verify_v3(request, body, up)
+        action = request.headers.get("x-acs-action")
+    else:
+        failure = _verify_v1(request, params, up)
+        action = params.get("Action")
+    host = request.headers.get("Host", "")
+    if failure is not None:
+        return _answer(up, host, failure[0], failure[1])
+    if action != "SendSms":
+        return _answer(up, host, "InvalidAction.NotFound", "Specified api is not found.")
+    if (code := up.error_code or _check(params, up)) is not None:
+        return _answer(up, host, code)
+    answer = {"Code": "OK", "Message": "OK", "BizId": f"{next(up._biz)}^0",
+              "RequestId": str(uuid.uuid4()).upper()}
+    return web.json_response(answer)

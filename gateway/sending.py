@@ -59,8 +59,16 @@ class Sender:
             raise ApiError(403, "PROVIDER_FORBIDDEN", f"权限不足:账户不能使用服务商 {name}")
         return backend
 
+    def check_template(self, request: SendInput) -> None:
+        """A template's declared parameters are all required: carriers fill them by position."""
+        declared = self._config.template(request.template_id).params
+        missing = [name for name in declared if name not in request.params]
+        if missing:
+            raise invalid(f"模板 {request.template_id} 缺少参数 {', '.join(missing)}")
+
     async def send(self, account: Account, request: SendInput) -> list[Delivery]:
         backend = self.backend_for(account, request.provider)
+        self.check_template(request)
         records = [
             NewRecord(str(uuid.uuid4()), phone.masked, request.template_id, backend.name,
                       backend.price_milli)

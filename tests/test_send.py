@@ -232,3 +232,21 @@ async def test_request_id_is_echoed_when_sane_and_replaced_when_not(client):
     )
     assert insane.headers["X-Request-ID"] != "x" * 500
     assert len(insane.headers["X-Request-ID"]) == 32
+
+
+async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_nothing(make_client):
+    client = await make_client(templates={"777": {"params": ["code", "minutes"]}})
+    response = await client.post(
+        "/api/sms/send", json={"phone": "13800138000", "template_id": "777",
+                               "params": {"code": "1234"}}, headers=DEMO_HEADERS,
+    )
+    body = await response.json()
+    assert response.status == 400
+    assert "minutes" in body["message"]
+    info = await (await client.get("/api/account/info", headers=DEMO_HEADERS)).json()
+    assert info["data"]["balance"] == 100.0
+    complete = await client.post(
+        "/api/sms/send", json={"phone": "13800138000", "template_id": "777",
+                               "params": {"code": "1234", "minutes": 5}}, headers=DEMO_HEADERS,
+    )
+    assert complete.status == 200

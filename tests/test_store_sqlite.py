@@ -1,0 +1,178 @@
+"""The SQLite store on a real file: migrations, WAL, all-or-nothing charging, settling, index use."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.store import NewAccount, NewRecord, RecordQuery, Settlement
+from gateway.store.sqlite import SQLiteStore
+
+DAY = "2024-05-01"
+NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC, in epoch milliseconds
+
+
+def peek(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """Read the file from a connection of our own, as another process would."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def new_account(name: str, balance_milli: int) -> NewAccount:
+    return NewAccount(name=name, api_key=f"sk_{name}", secret_hash="scrypt$test",
+                      balance_milli=balance_milli, verification_status="approved")
+
+
+def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:
+    return [NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli)
+            for i in range(count)]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+@pytest.fixture
+async def store(path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore(str(path), timeout=1.0)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def balance(store: SQLiteStore, name: str) -> int:
+    account = await store.account_by_key(f"sk_{name}")
+    assert account is not None
+    return account.balance_milli
+
+
+async def test_migrations_are_recorded_and_run_once(path: Path):
+    first = SQLiteStore(str(path))
+    await first.open()
+    await first.create_account(new_account("kept", 1000), NOW)
+    await first.close()
+    [(version, applied_at)] = peek(path, "SELECT version, applied_at FROM schema_migrations")
+    assert version == 1
+    again = SQLiteStore(str(path))
+    await again.open()  # would fail (table exists) or wipe data if migration 1 ran twice
+    try:
+        assert peek(path, "SELECT version, applied_at FROM schema_migrations") == [(1, applied_at)]
+        assert await balance(again, "kept") == 1000
+    finally:
+        await again.close()
+
+
+async def test_database_is_in_wal_mode(store: SQLiteStore, path: Path):
+    assert peek(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+async def test_reserve_is_all_or_nothing(store: SQLiteStore, path: Path):
+    account = await store.create_account(new_account("short", 120), NOW)
+    assert await store.reserve(account.id, new_records("too-many", 3), NOW) is False
+    assert await balance(store, "short") == 120
+    assert (await store.records(account.id, RecordQuery())).total == 0
+    assert peek(path, "SELECT COUNT(*) FROM records") == [(0,)]
+    assert await store.reserve(account.id, new_records("fits", 2), NOW) is True
+    assert await balance(store, "short") == 20
+    page = await store.records(account.id, RecordQuery())
+    assert page.total == 2 and {r.status for r in page.records} == {"pending"}
+
+
+async def test_reserve_for_an_exact_balance_leaves_zero_never_negative(store: SQLiteStore):
+    account = await store.create_account(new_account("exact", 150), NOW)
+    assert await store.reserve(account.id, new_records("a", 3), NOW) is True
+    assert await balance(store, "exact") == 0
+    assert await store.reserve(account.id, new_records("b", 1, price_milli=1), NOW) is False
+    assert await balance(store, "exact") == 0
+
+
+async def test_settle_refunds_refusals_once_and_counts_acceptances(store: SQLiteStore):
+    account = await store.create_account(new_account("settler", 1000), NOW)
+    await store.reserve(account.id, new_records("m", 3), NOW)
+    assert await balance(store, "settler") == 850
+    results = [
+        Settlement("m-0", "success", carrier_id="c-0"),
+        Settlement("m-1", "failed", error="MOCK_REFUSED: no"),
+        Settlement("m-2", "success", carrier_id="c-2"),
+    ]
+    await store.settle(account.id, results, NOW + 1000, DAY)
+    await store.settle(account.id, results, NOW + 2000, DAY)  # a retried settle changes nothing
+    assert await balance(store, "settler") == 900
+    refreshed = await store.account_by_key("sk_settler")
+    assert refreshed is not None and refreshed.total_sent == 2
+    assert await store.today_sent(account.id, DAY) == 2
+    by_id = {r.message_id: r for r in (await store.records(account.id, RecordQuery())).records}
+    assert by_id["m-1"].status == "failed" and by_id["m-1"].error == "MOCK_REFUSED: no"
+    assert by_id["m-0"].updated_ms == NOW + 1000
+
+
+async def test_settle_only_moves_pending_records(store: SQLiteStore):
+    account = await store.create_account(new_account("final", 1000), NOW)
+    await store.reserve(account.id, new_records("f", 1), NOW)
+    await store.settle(account.id, [Settlement("f-0", "success")], NOW, DAY)
+    await store.settle(account.id, [Settlement("f-0", "failed", error="late")], NOW + 5, DAY)
+    [record] = (await store.records(account.id, RecordQuery())).records
+    assert (record.status, record.error) == ("success", None)
+    assert await balance(store, "final") == 950  # a late failure of a delivered message refunds nothing
+
+
+async def test_settle_ignores_another_accounts_records(store: SQLiteStore):
+    owner = await store.create_account(new_account("owner", 1000), NOW)
+    intruder = await store.create_account(new_account("intruder", 1000), NOW)
+    await store.reserve(owner.id, new_records("o", 1), NOW)
+    await store.settle(intruder.id, [Settlement("o-0", "failed")], NOW, DAY)
+    assert await balance(store, "intruder") == 1000 and await balance(store, "owner") == 950
+    [record] = (await store.records(owner.id, RecordQuery())).records
+    assert record.status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (RecordQuery(), "records_by_account_time"),
+        (RecordQuery(start_ms=NOW, end_ms=NOW + 60_000, page=3), "records_by_account_time"),
+        (RecordQuery(status="failed"), "records_by_account_status_time"),
+        (RecordQuery(status="success", start_ms=NOW, end_ms=NOW + 60_000), "records_by_account_status_time"),
+    ],
+)
+async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: RecordQuery, index: str):
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs) -> sqlite3.Connection:
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        account = await store.create_account(new_account("many", 10**9), NOW)
+        other = await store.create_account(new_account("noise", 10**9), NOW)
+        for owner in (account, other):
+            for second in range(20):
+                batch = new_records(f"{owner.name}-{second}", 5)
+                await store.reserve(owner.id, batch, NOW + second * 1000)
+                await store.settle(owner.id, [Settlement(r.message_id, "failed" if i == 0 else "success")
+                                              for i, r in enumerate(batch)], NOW, DAY)
+        statements.clear()
+        page = await store.records(account.id, query)
+    finally:
+        await store.close()
+    assert page.total >= 1
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "records" in s]
+    assert len(reads) == 2, statements  # the page and its total
+    for sql in reads:
+        steps = [row[3] for row in peek(path, f"EXPLAIN QUERY PLAN {sql}")]
+        plan = " | ".join(steps)
+        assert index in plan, plan
+        assert all(step.startswith("SEARCH records") for step in steps), plan  # never a SCAN
+        assert "TEMP B-TREE" not in plan, plan  # newest-first order comes from the index itself

@@ -66,7 +66,8 @@ def mask_digits(text: str) -> str:
     return f"{digits[:3]}****{digits[-4:]}"
 
 
-_DIGIT_RUN = re.compile(r"\+?\d[\d \-]{5,}\d")
+# Seven or more digits, single spaces or hyphens between them; a date (2024-01-01 …) is not a number.
+_DIGIT_RUN = re.compile(r"(?<!\d)(?!\d{4}-\d{2}-\d{2}\b)\+?\d(?:[ \-]?\d){6,}")
 
 
 def scrub(text: str) -> str:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from gateway.errors import invalid
-from gateway.phones import InvalidPhone, Phone, parse_phone
+from gateway.phones import InvalidPhone, Phone, parse_phone, scrub
 from gateway.store import STATUSES, RecordQuery
 
 __all__ = [
@@ -71,7 +71,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 def _check_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise invalid(f"未知参数 {unknown[0][:32]!r}")
+        raise invalid(f"未知参数 {scrub(unknown[0][:32])!r}")
 
 
 def _template_id(data: Mapping[str, Any]) -> str:

@@ -126,7 +126,11 @@ class SQLiteStore:
         await self._reader.close()
 
     async def ping(self) -> None:
-        await self._reader.run(lambda db: db.execute("SELECT 1").fetchone())
+        """Both paths a send needs: a real read, and the write lock (taken and given back)."""
+        await self._reader.run(
+            lambda db: db.execute("SELECT version FROM schema_migrations LIMIT 1").fetchone()
+        )
+        await self._writer.run(lambda db: db.executescript("BEGIN IMMEDIATE; ROLLBACK;"))
 
     # accounts
 

@@ -24,9 +24,9 @@ system-packages:
 	@scripts/ensure-packages.sh python3:python3 curl:curl
 	@python3 -c 'import ensurepip, venv' 2>/dev/null || scripts/ensure-packages.sh no-such-command:python3-venv
 
-# What the tests start for real: curl for the seed's cURL example.
+# What the tests start for real: curl for the seed's cURL example, a Redis server.
 test-packages: system-packages
-	@scripts/ensure-packages.sh curl:curl
+	@scripts/ensure-packages.sh curl:curl redis-server:redis-server
 
 $(STAMP): setup.cfg pyproject.toml | system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -12,14 +13,42 @@ from gateway.carrier import Carrier
 from gateway.clock import Clock, system_clock
 from gateway.config import GatewayConfig
 from gateway.credentials import SecretVerifier
-from gateway.keys import CARRIERS, CLOCK, CONFIG, HTTP_SESSION, SENDER, STORE, VERIFIER
+from gateway.keys import (
+    CARRIERS,
+    CLOCK,
+    CONFIG,
+    HTTP_SESSION,
+    LIMITER,
+    METRICS,
+    REDIS,
+    SENDER,
+    STORE,
+    VERIFIER,
+)
+from gateway.metrics import Metrics
 from gateway.middlewares import build_middlewares
+from gateway.ratelimit.guard import GuardedLimiter
+from gateway.ratelimit.memory import MemoryLimiter
+from gateway.ratelimit.redis_backend import RedisLimiter
+from gateway.redis_client import redis_client
 from gateway.registry import carrier_class
 from gateway.routes import setup_routes
 from gateway.sending import Sender
 from gateway.store.factory import build_store
 
 __all__ = ["create_app"]
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One Redis client for every part configured for Redis; none when nothing is."""
+    config = app[CONFIG]
+    if config.ratelimit.backend != "redis":
+        yield
+        return
+    client = redis_client(config.redis)
+    app[REDIS] = client
+    yield
+    await client.aclose()
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -30,6 +59,18 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     yield
     await store.close()
+
+
+async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    backend = (
+        RedisLimiter(app[REDIS], config.redis.key_prefix)
+        if config.ratelimit.backend == "redis"
+        else MemoryLimiter()
+    )
+    app[LIMITER] = GuardedLimiter(backend, config.ratelimit.on_backend_error, app[METRICS])
+    yield
+    await backend.close()
 
 
 async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -47,20 +88,26 @@ async def carriers_ctx(app: web.Application) -> AsyncIterator[None]:
         for name, backend in config.providers.backends.items()
     }
     app[CARRIERS] = carriers
-    app[SENDER] = Sender(config, app[STORE], carriers, app[CLOCK])
+    # Without a configured key the hash only has to agree within this process (memory limiter).
+    phone_secret = (config.server.secret_key or secrets.token_hex(32)).encode()
+    app[SENDER] = Sender(
+        config, app[STORE], carriers, app[CLOCK], app[LIMITER], app[METRICS], phone_secret
+    )
     yield
     for carrier in carriers.values():
         await carrier.close()
 
 
 def create_app(config: GatewayConfig, *, clock: Clock = system_clock) -> web.Application:
+    metrics = Metrics(sorted(config.providers.backends))
     app = web.Application(
-        middlewares=build_middlewares(config),
+        middlewares=build_middlewares(config, metrics),
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
     app[CLOCK] = clock
+    app[METRICS] = metrics
     app[VERIFIER] = SecretVerifier()
-    app.cleanup_ctx.extend([store_ctx, http_session_ctx, carriers_ctx])
-    setup_routes(app)
+    app.cleanup_ctx.extend([redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx])
+    setup_routes(app, config)
     return app

@@ -64,6 +64,7 @@ class Outcome:
     kind: FailureKind | None = None
     code: str | None = None  # the carrier's own error code, for records and logs
     message: str | None = None  # the carrier's reason, in its own terms
+    retry_after: int | None = None  # seconds, when a rate limit says when to try again
 
 
 class CarrierError(Exception):

@@ -34,7 +34,7 @@ __all__ = [
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 VERIFICATION_STATUSES = ("approved", "pending", "rejected")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_UNSET = "\x00unset\x00"
+_UNSET = "__SMS_EDGE_UNSET_VARIABLE__"  # printable: it must survive YAML parsing
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ class ServerConfig:
     max_body_bytes: int = 65536
     timezone: str = "Asia/Shanghai"
     workers: int = 1
+    secret_key: str = ""  # keys the hash of phone numbers; empty: random per process
+
 
     @property
     def zone(self) -> ZoneInfo:
@@ -73,6 +75,7 @@ class StoreConfig:
 class RedisConfig:
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "smsedge:"
+    timeout: float = 1.0  # seconds per Redis command: an outage is an error, never a hang
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,7 @@ def _server(reader: Reader) -> ServerConfig:
         max_body_bytes=reader.ranged("max_body_bytes", int, 1024, 64 << 20, defaults.max_body_bytes),
         timezone=reader.text("timezone", defaults.timezone),
         workers=reader.ranged("workers", int, 1, 256, defaults.workers),
+        secret_key=reader.text("secret_key", "", allow_empty=True),
     )
     reader.done()
     try:
@@ -247,6 +251,7 @@ def _redis(reader: Reader) -> RedisConfig:
     redis = RedisConfig(
         url=reader.text("url", defaults.url),
         key_prefix=reader.text("key_prefix", defaults.key_prefix, allow_empty=True),
+        timeout=reader.ranged("timeout", float, 0.01, 60.0, defaults.timeout),
     )
     reader.done()
     if not redis.url.startswith(("redis://", "rediss://", "unix://")):
@@ -370,6 +375,10 @@ def _cross_check(config: GatewayConfig) -> None:
         for position, name in enumerate(seed.providers):
             if name not in config.providers.backends:
                 raise ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}")
+    if config.ratelimit.backend == "redis" and config.ratelimit.phone and not config.server.secret_key:
+        raise ConfigError("server.secret_key", "required with ratelimit.backend: redis and phone windows")
+    if config.server.secret_key and len(config.server.secret_key) < 16:
+        raise ConfigError("server.secret_key", "must be at least 16 characters")
     if config.server.workers > 1 and config.ratelimit.backend == "memory":
         raise ConfigError("server.workers", "more than 1 worker needs ratelimit.backend: redis")
     keys = [seed.api_key for seed in config.accounts]

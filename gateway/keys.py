@@ -8,6 +8,8 @@ from gateway.carrier import Carrier
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
 from gateway.credentials import SecretVerifier
+from gateway.metrics import Metrics
+from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending import Sender
 from gateway.store import Account, Store
 
@@ -17,8 +19,12 @@ __all__ = [
     "CLOCK",
     "CONFIG",
     "HTTP_SESSION",
+    "LIMITER",
+    "METRICS",
     "PHONE_COUNT",
+    "REDIS",
     "REQUEST_ID",
+    "RESPONSE_HEADERS",
     "ROUTE",
     "SENDER",
     "STORE",
@@ -32,9 +38,13 @@ HTTP_SESSION = web.AppKey("http_session", ClientSession)
 CARRIERS = web.AppKey("carriers", dict[str, Carrier])
 SENDER = web.AppKey("sender", Sender)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
+METRICS = web.AppKey("metrics", Metrics)
+LIMITER = web.AppKey("limiter", GuardedLimiter)
+REDIS = web.AppKey("redis", object)  # redis.asyncio.Redis, when some part is configured for Redis
 
 # Per-request values (set by middlewares and handlers, read by the ones outside them).
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
 ACCOUNT = web.RequestKey("account", Account)
 PHONE_COUNT = web.RequestKey("phone_count", int)
+RESPONSE_HEADERS = web.RequestKey("response_headers", dict)  # added to the final response, errors too

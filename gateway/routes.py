@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.config import GatewayConfig
 from gateway.openapi import serve_openapi
 from gateway.views.account import account_info
 from gateway.views.health import healthz, readyz
+from gateway.views.metrics import serve_metrics
 from gateway.views.records import records
 from gateway.views.sms import batch_send, send
 
 __all__ = ["setup_routes"]
 
 
-def setup_routes(app: web.Application) -> None:
+def setup_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_post("/api/sms/send", send, name="send")
     app.router.add_post("/api/sms/batch-send", batch_send, name="batch_send")
     app.router.add_get("/api/sms/records", records, name="records", allow_head=False)
@@ -21,3 +23,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/openapi.json", serve_openapi, name="openapi")
+    if config.metrics.enabled:
+        app.router.add_get(config.metrics.path, serve_metrics, name="metrics")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Recipie
 from gateway.clock import Clock, local_day
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.errors import INSUFFICIENT_BALANCE, UNAVAILABLE, ApiError, invalid
+from gateway.metrics import Metrics
 from gateway.phones import Phone, scrub
+from gateway.ratelimit import phone_key
+from gateway.ratelimit.guard import GuardedLimiter
 from gateway.store import Account, NewRecord, Settlement, Store, StoreUnavailable
 from gateway.validation import SendInput
 
@@ -31,7 +35,7 @@ class Delivery:
     """One number's result, as the handlers report it."""
 
     phone: Phone
-    message_id: str
+    message_id: str | None  # None when refused before a record was written
     provider: str
     outcome: Outcome
 
@@ -43,11 +47,17 @@ class Sender:
         store: Store,
         carriers: Mapping[str, Carrier],
         clock: Clock,
+        limiter: GuardedLimiter,
+        metrics: Metrics,
+        phone_secret: bytes,
     ) -> None:
         self._config = config
         self._store = store
         self._carriers = carriers
         self._clock = clock
+        self._limiter = limiter
+        self._metrics = metrics
+        self._phone_secret = phone_secret
 
     def backend_for(self, account: Account, requested: str | None) -> BackendConfig:
         """The backend a request goes to: the one it names, else the configured default."""
@@ -67,12 +77,43 @@ class Sender:
             raise invalid(f"模板 {request.template_id} 缺少参数 {', '.join(missing)}")
 
     async def send(self, account: Account, request: SendInput) -> list[Delivery]:
+        """Send to every number whose windows allow it; the others fail without cost or record."""
         backend = self.backend_for(account, request.provider)
         self.check_template(request)
+        throttled = await self._throttled(request.phones)
+        sendable = [phone for phone in request.phones if phone.e164 not in throttled]
+        sent = await self._send_numbers(account, backend, request, sendable) if sendable else {}
+        return [
+            sent.get(phone.e164) or Delivery(phone, None, backend.name, throttled[phone.e164])
+            for phone in request.phones
+        ]
+
+    async def _throttled(self, phones: list[Phone]) -> dict[str, Outcome]:
+        """The numbers whose per-number windows are full, with the refusal each one gets."""
+        windows = self._config.ratelimit.phone
+        if not windows:
+            return {}
+        keys = [phone_key(self._phone_secret, phone.e164) for phone in phones]
+        decisions = await self._limiter.hit(keys, windows)
+        refused = {
+            phone.e164: Outcome(
+                phone.e164, False, kind=FailureKind.RATE_LIMITED, code="PHONE_RATE_LIMITED",
+                message=f"请 {decision.retry_after} 秒后重试", retry_after=decision.retry_after,
+            )
+            for phone, decision in zip(phones, decisions, strict=True)
+            if not decision.allowed
+        }
+        if refused:
+            self._metrics.ratelimit_rejections.labels("phone").inc(len(refused))
+        return refused
+
+    async def _send_numbers(
+        self, account: Account, backend: BackendConfig, request: SendInput, phones: list[Phone]
+    ) -> dict[str, Delivery]:
         records = [
             NewRecord(str(uuid.uuid4()), phone.masked, request.template_id, backend.name,
                       backend.price_milli)
-            for phone in request.phones
+            for phone in phones
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
@@ -83,14 +124,16 @@ class Sender:
             raise INSUFFICIENT_BALANCE
         recipients = [
             Recipient(phone.e164, record.message_id)
-            for phone, record in zip(request.phones, records, strict=True)
+            for phone, record in zip(phones, records, strict=True)
         ]
         outcomes = await self._deliver(backend, request, recipients)
+        accepted = sum(outcome.accepted for outcome in outcomes)
+        self._metrics.observe_messages(backend.name, accepted, len(outcomes) - accepted)
         await self._settle(account, records, outcomes)
-        return [
-            Delivery(phone, record.message_id, backend.name, outcome)
-            for phone, record, outcome in zip(request.phones, records, outcomes, strict=True)
-        ]
+        return {
+            phone.e164: Delivery(phone, record.message_id, backend.name, outcome)
+            for phone, record, outcome in zip(phones, records, outcomes, strict=True)
+        }
 
     async def _deliver(
         self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
@@ -121,9 +164,10 @@ class Sender:
         )
 
     async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(backend.timeout):
-                return await carrier.send(batch)
+                outcomes = await carrier.send(batch)
         except TimeoutError:
             error = CarrierError(FailureKind.TIMEOUT, "TIMEOUT", f"no answer in {backend.timeout}s")
         except CarrierError as exc:
@@ -131,6 +175,10 @@ class Sender:
         except Exception:
             log.exception("carrier plugin %s failed unexpectedly", backend.plugin)
             error = CarrierError(FailureKind.PERMANENT, "PLUGIN_ERROR", "carrier plugin error")
+        else:
+            self._metrics.observe_provider_call(backend.name, "success", time.perf_counter() - started)
+            return outcomes
+        self._metrics.observe_provider_call(backend.name, error.kind.value, time.perf_counter() - started)
         log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)
         return error.outcomes(batch)
 

@@ -63,6 +63,14 @@ def config_document(tmp_path: Path) -> dict[str, Any]:
     document["store"]["path"] = str(tmp_path / "gateway.db")
     document["accounts"][0]["api_key"] = DEMO_KEY
     document["accounts"][0]["api_secret"] = DEMO_SECRET
+    return without_limits(document)
+
+
+def without_limits(document: dict[str, Any]) -> dict[str, Any]:
+    """Limits out of the way of tests about something else (rate-limit tests set their own)."""
+    document["ratelimit"]["account"] = {"rate": 1000, "burst": 100_000}
+    document["ratelimit"]["phone"] = []
+    document["accounts"][0]["ratelimit"] = {"rate": 1000, "burst": 100_000}
     return document
 
 
@@ -109,3 +117,13 @@ async def add_account(
 
 
 SEND_BODY = {"phone": "13800138000", "template_id": "123456", "params": {"code": "1234"}}
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real, empty Redis server of this test's own; stopped afterwards."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()

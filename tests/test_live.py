@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 
 SEED = ROOT.parent / "shared" / "api" / "seed-api-doc.txt"
 SEED_HOST = "https://aa.stjuntai.xyz"
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 class LiveGateway:
     def __init__(self, tmp_path: Path, **backend: object) -> None:
-        document = default_document()
+        document = without_limits(default_document())
         document["store"]["path"] = str(tmp_path / "live.db")
         document["providers"]["backends"]["mock"].update(backend)
         self.config = tmp_path / "live.yaml"

@@ -2,12 +2,16 @@
 
 Order and why:
 1. ``request_context`` — request id, the JSON error envelope for every failure below it (404/405/413
-   and bugs included) and the access-log line, so nothing escapes unlogged or un-enveloped.
-2. (metrics — next: outside the body limit and auth, so refused requests are counted too)
+   and bugs included), the response headers inner layers ask for, and the access-log line: nothing
+   escapes unlogged or un-enveloped.
+2. ``request_metrics`` — outside everything that can refuse a request, so refusals are counted too,
+   with the status the caller will see.
 3. ``body_limit`` — refuse oversized bodies by their declared length before anyone reads them.
 4. ``authentication`` — who is calling; everything under /api/ needs a key and secret.
-5. (rate limit — next: after auth, because buckets are per account)
-6. (masking — next: innermost, the last look at what handlers return)
+5. ``rate_limit`` — after auth, because buckets are per account; before the handler, so a refused
+   request costs nothing and writes nothing.
+6. ``masking`` — innermost: the last look at what a handler returns, before anything outside it
+   (logs, metrics, the client) can see it.
 """
 
 from __future__ import annotations
@@ -15,16 +19,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.config import GatewayConfig
+from gateway.metrics import Metrics
 from gateway.middlewares.auth import authentication
 from gateway.middlewares.body_limit import body_limit
+from gateway.middlewares.masking import masking
+from gateway.middlewares.metrics import request_metrics
+from gateway.middlewares.ratelimit import rate_limit
 from gateway.middlewares.request_context import request_context
 
 __all__ = ["build_middlewares"]
 
 
-def build_middlewares(config: GatewayConfig) -> list[web.middleware]:
+def build_middlewares(config: GatewayConfig, metrics: Metrics) -> list[web.middleware]:
     return [
         request_context(),
+        request_metrics(metrics),
         body_limit(max_bytes=config.server.max_body_bytes),
         authentication(),
+        rate_limit(default=config.ratelimit.account),
+        masking(),
     ]

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import ACCOUNT_DISABLED, UNAUTHORIZED, UNAVAILABLE
-from gateway.keys import ACCOUNT, STORE, VERIFIER
+from gateway.keys import ACCOUNT, METRICS, STORE, VERIFIER
 from gateway.store import StoreUnavailable
 
 __all__ = ["authentication"]
@@ -36,6 +36,7 @@ def authentication() -> web.middleware:
         key = request.headers.get("X-API-Key", "")
         secret = request.headers.get("X-API-Secret", "")
         if not (0 < len(key) <= _MAX_KEY_LENGTH and 0 < len(secret) <= _MAX_SECRET_LENGTH):
+            request.app[METRICS].auth_failures.inc()
             raise UNAUTHORIZED
         try:
             account = await request.app[STORE].account_by_key(key)
@@ -44,6 +45,7 @@ def authentication() -> web.middleware:
             raise UNAVAILABLE from None
         stored = account.secret_hash if account else None
         if not await request.app[VERIFIER].verify(secret, stored) or account is None:
+            request.app[METRICS].auth_failures.inc()
             raise UNAUTHORIZED
         if account.disabled:
             raise ACCOUNT_DISABLED

@@ -11,7 +11,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import HTTP_ERRORS, INTERNAL, ApiError, error_body
-from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, ROUTE
+from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, RESPONSE_HEADERS, ROUTE
+from gateway.phones import scrub
 from gateway.responses import json_response
 
 __all__ = ["request_context"]
@@ -35,7 +36,8 @@ def route_of(request: web.Request) -> str:
 
 def _envelope(request_id: str, error: ApiError) -> web.Response:
     return json_response(
-        error_body(error.code, error.message, request_id), status=error.status, headers=error.headers
+        error_body(error.code, scrub(error.message), request_id), status=error.status,
+        headers=error.headers,
     )
 
 
@@ -51,6 +53,7 @@ def request_context() -> web.middleware:
         started = time.perf_counter()
         request_id = request[REQUEST_ID] = _request_id(request)
         request[ROUTE] = route_of(request)
+        request[RESPONSE_HEADERS] = {}
         try:
             response = await handler(request)
         except ApiError as error:
@@ -62,6 +65,7 @@ def request_context() -> web.middleware:
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request[ROUTE])
             response = _envelope(request_id, INTERNAL)
+        response.headers.update(request[RESPONSE_HEADERS])
         response.headers["X-Request-ID"] = request_id
         account = request.get(ACCOUNT)
         access_log.info(

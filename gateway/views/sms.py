@@ -14,7 +14,7 @@ from gateway.validation import SendInput, parse_batch, parse_json_object, parse_
 
 __all__ = ["batch_send", "send"]
 
-CARRIER_RATE_LIMIT_RETRY_AFTER = "60"
+CARRIER_RATE_LIMIT_RETRY_AFTER = 60  # seconds; carriers do not say
 
 
 def refusal(outcome: Outcome) -> ApiError:
@@ -23,9 +23,10 @@ def refusal(outcome: Outcome) -> ApiError:
     if outcome.kind is FailureKind.CALLER:
         return ApiError(400, "INVALID_PARAMS", f"发送失败:请求参数错误,{reason}")
     if outcome.kind is FailureKind.RATE_LIMITED:
+        retry_after = str(outcome.retry_after or CARRIER_RATE_LIMIT_RETRY_AFTER)
         return ApiError(
             429, "PHONE_RATE_LIMITED", f"发送失败:该号码发送频率超限,{reason}",
-            {"Retry-After": CARRIER_RATE_LIMIT_RETRY_AFTER},
+            {"Retry-After": retry_after},
         )
     if outcome.kind is FailureKind.TIMEOUT:
         return ApiError(504, "PROVIDER_TIMEOUT", "发送失败:服务商响应超时,发送结果未知")
@@ -68,12 +69,11 @@ async def batch_send(request: web.Request) -> web.Response:
                 {"phone": delivery.phone.masked, "success": True, "message_id": delivery.message_id}
             )
         else:
-            results.append({
-                "phone": delivery.phone.masked,
-                "success": False,
-                "message": refusal(delivery.outcome).message,
-                "message_id": delivery.message_id,
-            })
+            failure = {"phone": delivery.phone.masked, "success": False,
+                       "message": refusal(delivery.outcome).message}
+            if delivery.message_id:
+                failure["message_id"] = delivery.message_id
+            results.append(failure)
     accepted = sum(1 for result in results if result["success"])
     failed = len(results) - accepted
     return json_response({

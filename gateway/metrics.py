@@ -1,0 +1,80 @@
+"""Prometheus metrics on an explicit registry, with the contract's names (shared/spec/api.md).
+
+Labels are bounded by construction: routes are templates, methods a fixed set, providers the
+configured names. Label children are cached, so recording a request allocates nothing new.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+# From a millisecond to ten seconds: a gateway answers in ms, a slow carrier in seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Metrics:
+    def __init__(self, providers: list[str]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "smsedge_http_requests_total", "HTTP requests answered.",
+            ["method", "route", "status"], registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "smsedge_http_request_duration_seconds", "Time to answer an HTTP request.",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.messages = Counter(
+            "smsedge_sms_messages_total", "Messages by final carrier answer, one per number.",
+            ["provider", "status"], registry=self.registry,
+        )
+        self.provider_duration = Histogram(
+            "smsedge_provider_request_duration_seconds", "Upstream carrier calls.",
+            ["provider", "outcome"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.ratelimit_rejections = Counter(
+            "smsedge_ratelimit_rejections_total", "Requests or numbers refused by a rate limit.",
+            ["scope"], registry=self.registry,
+        )
+        self.ratelimit_backend_errors = Counter(
+            "smsedge_ratelimit_backend_errors_total",
+            "Rate-limit decisions the backend could not make (then on_backend_error applies).",
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "smsedge_auth_failures_total", "Requests refused with 401.", registry=self.registry
+        )
+        self.circuit_open = Gauge(
+            "smsedge_provider_circuit_open", "1 while a carrier's circuit breaker is open.",
+            ["provider"], registry=self.registry,
+        )
+        for provider in providers:
+            self.circuit_open.labels(provider).set(0)
+        for scope in ("account", "phone"):
+            self.ratelimit_rejections.labels(scope)
+        # Children are looked up once per label set and reused.
+        self._request_children = lru_cache(maxsize=4096)(self._request_children_uncached)
+
+    def _request_children_uncached(self, method: str, route: str, status: int):
+        return (
+            self.http_requests.labels(method, route, str(status)),
+            self.http_duration.labels(method, route),
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        counter, histogram = self._request_children(method if method in METHODS else "OTHER", route, status)
+        counter.inc()
+        histogram.observe(seconds)
+
+    def observe_messages(self, provider: str, accepted: int, refused: int) -> None:
+        if accepted:
+            self.messages.labels(provider, "success").inc(accepted)
+        if refused:
+            self.messages.labels(provider, "failed").inc(refused)
+
+    def observe_provider_call(self, provider: str, outcome: str, seconds: float) -> None:
+        self.provider_duration.labels(provider, outcome).observe(seconds)

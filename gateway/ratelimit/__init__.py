@@ -1,0 +1,79 @@
+"""Rate limiting: a token bucket per account and sliding windows per phone number.
+
+Backends (``memory``, ``redis``) implement :class:`RateLimiter`; the policy around them — which
+routes, what a request costs, what to do when the backend fails — lives in the middleware and the
+sender, so both backends answer exactly the same questions.
+
+A request may cost more than a bucket holds (a batch of 100 against a burst of 40): it is admitted
+when the bucket holds at least ``min(cost, burst)`` tokens and leaves it in debt, so large batches
+stay possible while the long-run rate still holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.config import WindowConfig
+
+__all__ = [
+    "BucketDecision",
+    "LimiterUnavailable",
+    "RateLimiter",
+    "WindowDecision",
+    "bucket_decision",
+    "phone_key",
+]
+
+
+class LimiterUnavailable(Exception):
+    """The backend could not answer; the policy (``on_backend_error``) decides what follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketDecision:
+    allowed: bool
+    limit: int  # the bucket's capacity
+    remaining: int  # whole tokens left after this request
+    reset: int  # seconds until the bucket is full again
+    retry_after: int  # seconds until this request would be admitted (0 when it was)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDecision:
+    allowed: bool
+    retry_after: int  # seconds until the fullest window has room again (0 when allowed)
+
+
+def bucket_decision(tokens: float, allowed: bool, rate: float, burst: int, cost: int) -> BucketDecision:
+    """Headers' numbers from a bucket's level after the decision; shared by every backend."""
+    need = min(cost, burst)
+    return BucketDecision(
+        allowed=allowed,
+        limit=burst,
+        remaining=max(0, math.floor(tokens)),
+        reset=max(0, math.ceil((burst - tokens) / rate)),
+        retry_after=0 if allowed else max(1, math.ceil((need - tokens) / rate)),
+    )
+
+
+def phone_key(secret: bytes, e164: str) -> str:
+    """A keyed hash of the normalised number: limits can find it again, nobody can read it."""
+    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class RateLimiter(Protocol):
+    async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision:
+        """Take ``cost`` tokens from the account's bucket if it has room; never partially."""
+        ...
+
+    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
+        """Count one send to each number unless one of its windows is full."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,60 @@
+"""The policy around a rate-limit backend: what a failed decision means (``on_backend_error``).
+
+``allow`` fails open: the request goes on, the failure is counted in a metric and logged once per
+outage (not once per request). ``deny`` answers 503. Both the account bucket and the per-number
+windows go through here, so they can never follow different policies.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.config import WindowConfig
+from gateway.errors import ApiError
+from gateway.metrics import Metrics
+from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, WindowDecision
+
+__all__ = ["LIMITER_UNAVAILABLE", "GuardedLimiter"]
+
+log = logging.getLogger("smsedge.ratelimit")
+LIMITER_UNAVAILABLE = ApiError(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
+
+
+class GuardedLimiter:
+    def __init__(self, backend: RateLimiter, on_backend_error: str, metrics: Metrics) -> None:
+        self.backend = backend
+        self._fail_open = on_backend_error == "allow"
+        self._metrics = metrics
+        self._in_outage = False
+
+    async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision | None:
+        """The bucket's decision, or None when the backend failed and the policy lets it pass."""
+        try:
+            decision = await self.backend.take(account_id, rate, burst, cost)
+        except LimiterUnavailable as exc:
+            return self._failed(exc)
+        self._recovered()
+        return decision
+
+    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
+        try:
+            decisions = await self.backend.hit(phone_keys, windows)
+        except LimiterUnavailable as exc:
+            self._failed(exc)
+            return [WindowDecision(True, 0) for _ in phone_keys]
+        self._recovered()
+        return decisions
+
+    def _failed(self, exc: LimiterUnavailable) -> None:
+        self._metrics.ratelimit_backend_errors.inc()
+        if not self._in_outage:
+            self._in_outage = True
+            policy = "failing open" if self._fail_open else "refusing sends with 503"
+            log.error("rate-limit backend unavailable, %s until it answers: %s", policy, exc)
+        if not self._fail_open:
+            raise LIMITER_UNAVAILABLE from None
+
+    def _recovered(self) -> None:
+        if self._in_outage:
+            self._in_outage = False
+            log.warning("rate-limit backend answers again; limits apply")

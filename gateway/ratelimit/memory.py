@@ -1,0 +1,79 @@
+"""In-process rate limiting: exact under asyncio (no await inside a decision), O(1) per request.
+
+Idle state is dropped: a bucket once it would be full again, a number's history once it is older
+than the longest window. Entries are kept in least-recently-used order, so the sweep only ever looks
+at the front.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from gateway.config import WindowConfig
+from gateway.ratelimit import BucketDecision, WindowDecision, bucket_decision
+
+__all__ = ["MemoryLimiter"]
+
+_SWEEP_PER_CALL = 4
+
+
+class MemoryLimiter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: OrderedDict[int, tuple[float, float, float]] = OrderedDict()  # tokens, at, full_at
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+
+    async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision:
+        now = self._clock()
+        tokens, at, _ = self._buckets.pop(account_id, (float(burst), now, now))
+        tokens = min(float(burst), tokens + (now - at) * rate)
+        allowed = tokens >= min(cost, burst)
+        if allowed:
+            tokens -= cost
+        self._buckets[account_id] = (tokens, now, now + (burst - tokens) / rate)
+        self._sweep_buckets(now)
+        return bucket_decision(tokens, allowed, rate, burst, cost)
+
+    def _sweep_buckets(self, now: float) -> None:
+        for _ in range(_SWEEP_PER_CALL):
+            oldest = next(iter(self._buckets.items()), None)
+            if oldest is None or oldest[1][2] > now:
+                return
+            del self._buckets[oldest[0]]
+
+    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
+        now = self._clock()
+        decisions = [self._hit_one(key, windows, now) for key in phone_keys]
+        self._sweep_hits(now, max((w.seconds for w in windows), default=0))
+        return decisions
+
+    def _hit_one(self, key: str, windows: tuple[WindowConfig, ...], now: float) -> WindowDecision:
+        history = self._hits.pop(key, None) or deque(maxlen=max(w.limit for w in windows))
+        self._hits[key] = history
+        retry_after = 0.0
+        for window in windows:
+            inside = [at for at in history if at > now - window.seconds]
+            if len(inside) >= window.limit:
+                # Room again once the oldest hit that keeps the window full has aged out.
+                retry_after = max(retry_after, inside[len(inside) - window.limit] + window.seconds - now)
+        if retry_after:
+            return WindowDecision(False, max(1, math.ceil(retry_after)))
+        history.append(now)
+        return WindowDecision(True, 0)
+
+    def _sweep_hits(self, now: float, longest: int) -> None:
+        for _ in range(_SWEEP_PER_CALL):
+            oldest = next(iter(self._hits.items()), None)
+            if oldest is None or (oldest[1] and oldest[1][-1] > now - longest):
+                return
+            del self._hits[oldest[0]]
+
+    async def ping(self) -> None:
+        """Always answers: it lives in this process."""
+
+    async def close(self) -> None:
+        self._buckets.clear()
+        self._hits.clear()

@@ -8,13 +8,13 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal, InvalidOperation
 
 import orjson
 from aiohttp import web
 
 from gateway.accounts import create_account, rotate_secret
 from gateway.config import VERIFICATION_STATUSES, BucketConfig, GatewayConfig, load_config
+from gateway.money import yuan_to_milli
 from gateway.settings_reader import ConfigError
 from gateway.store import Account, AccountExists, Store, StoreUnavailable
 from gateway.store.factory import build_store
@@ -26,12 +26,15 @@ log = logging.getLogger("smsedge")
 
 def _milli(text: str) -> int:
     try:
-        amount = Decimal(text) * 1000
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount in yuan: {text!r}") from None
-    if amount != amount.to_integral_value():
-        raise argparse.ArgumentTypeError("at most 3 decimals")
-    return int(amount)
+        return yuan_to_milli(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+
+def _name(text: str) -> str:
+    if not text.strip() or len(text) > 64:
+        raise argparse.ArgumentTypeError("a name of 1-64 characters")
+    return text
 
 
 def _flag(text: str) -> bool:
@@ -56,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     create = accounts.add_parser("create")
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, type=_name)
     create.add_argument("--balance", type=_milli, default=0)
     create.add_argument("--verification", choices=VERIFICATION_STATUSES, default="approved")
     create.add_argument("--rate", type=float)

@@ -34,7 +34,6 @@ __all__ = [
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
 VERIFICATION_STATUSES = ("approved", "pending", "rejected")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_UNSET = "__SMS_EDGE_UNSET_VARIABLE__"  # printable: it must survive YAML parsing
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +46,9 @@ class BucketConfig:
 class WindowConfig:
     limit: int
     seconds: int
+
+
+DEFAULT_WINDOWS = (WindowConfig(1, 60), WindowConfig(5, 3600), WindowConfig(10, 86400))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,27 +159,33 @@ def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get("SMS_EDGE_CONFIG") or DEFAULT_CONFIG_PATH
 
 
-def expand_env(text: str) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset ``${VAR}`` becomes a missing value."""
+def expand_env(node: Any) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` inside the parsed document's strings.
+
+    Substituting after parsing keeps a value literal (``#``, ``: `` or leading zeros in a secret stay
+    as they are); readers of numbers and flags accept the text. A string naming an unset variable
+    with no default becomes a missing value, so a required key reports ``required``.
+    """
+    if isinstance(node, dict):
+        return {key: expand_env(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [expand_env(value) for value in node]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+    unset = False
 
     def replace(match: re.Match[str]) -> str:
+        nonlocal unset
         value = os.environ.get(match.group(1))
         if value:
             return value
-        return match.group(2) if match.group(2) is not None else _UNSET
+        if match.group(2) is None:
+            unset = True
+            return ""
+        return match.group(2)
 
-    return _ENV_REFERENCE.sub(replace, text)
-
-
-def _drop_unset(node: Any) -> Any:
-    """Turn values that were an unset ``${VAR}`` into None, so the key reads as missing."""
-    if isinstance(node, dict):
-        return {key: _drop_unset(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_drop_unset(value) for value in node]
-    if isinstance(node, str) and _UNSET in node:
-        return None
-    return node
+    expanded = _ENV_REFERENCE.sub(replace, node)
+    return None if unset else expanded
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
@@ -188,12 +196,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError("", f"cannot read config file {location}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(expand_env(text))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError("", f"{location}: invalid YAML{where}") from None
-    return parse_config(_drop_unset(data))
+    return parse_config(expand_env(data))
 
 
 def parse_config(data: Any) -> GatewayConfig:
@@ -286,7 +294,8 @@ def _ratelimit(reader: Reader) -> RateLimitConfig:
         backend=reader.choice("backend", ("memory", "redis"), defaults.backend),
         on_backend_error=reader.choice("on_backend_error", ("allow", "deny"), "allow"),
         account=bucket(account, reader.where("account")) if account is not None else defaults.account,
-        phone=tuple(reader.items("phone", _window)),
+        # Omitted: the contract's anti-bombing windows. An empty list turns them off.
+        phone=tuple(reader.items("phone", _window)) if "phone" in reader.data else DEFAULT_WINDOWS,
     )
     reader.section("account")
     reader.done()

@@ -13,11 +13,14 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 __all__ = [
-    "DEFAULT_REGION", "InvalidPhone", "Phone", "mask_digits", "mask_phone", "parse_phone", "scrub",
+    "DEFAULT_REGION", "PHONE_PATTERN", "InvalidPhone", "Phone", "mask_digits", "mask_phone",
+    "parse_phone", "scrub",
 ]
 
 DEFAULT_REGION = "CN"
-_SHAPE = re.compile(r"\+?[0-9][0-9 \-]{4,30}")
+#: What a phone field may look like before the numbering plan is asked (published in OpenAPI too).
+PHONE_PATTERN = r"^ *\+?[0-9][0-9 \-]{4,30} *$"
+_SHAPE = re.compile(PHONE_PATTERN)
 _SEPARATORS = str.maketrans("", "", " -")
 _SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _HOME_CODE = phonenumbers.country_code_for_region(DEFAULT_REGION)

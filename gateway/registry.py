@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from functools import cache
 from importlib.metadata import entry_points
 
@@ -61,6 +62,9 @@ def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier]:
         raise ConfigError(path, f"cannot load plugin {plugin!r}: {exc}") from None
     if not (isinstance(found, type) and issubclass(found, Carrier)):
         raise ConfigError(path, f"{target} is not a Carrier subclass")
+    if inspect.isabstract(found):
+        missing = ", ".join(sorted(found.__abstractmethods__))
+        raise ConfigError(path, f"{target} does not implement {missing}")
     return found
 
 

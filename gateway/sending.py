@@ -80,21 +80,30 @@ class Sender:
         """Send to every number whose windows allow it; the others fail without cost or record."""
         backend = self.backend_for(account, request.provider)
         self.check_template(request)
-        throttled = await self._throttled(request.phones)
+        hit_id = uuid.uuid4().hex
+        throttled = await self._throttled(request.phones, hit_id)
         sendable = [phone for phone in request.phones if phone.e164 not in throttled]
-        sent = await self._send_numbers(account, backend, request, sendable) if sendable else {}
+        try:
+            sent = await self._send_numbers(account, backend, request, sendable) if sendable else {}
+        except ApiError:
+            # Refused before any carrier call (balance, store): the windows must not count it.
+            if self._config.ratelimit.phone:
+                await self._limiter.release(self._phone_keys(sendable), hit_id)
+            raise
         return [
             sent.get(phone.e164) or Delivery(phone, None, backend.name, throttled[phone.e164])
             for phone in request.phones
         ]
 
-    async def _throttled(self, phones: list[Phone]) -> dict[str, Outcome]:
+    def _phone_keys(self, phones: list[Phone]) -> list[str]:
+        return [phone_key(self._phone_secret, phone.e164) for phone in phones]
+
+    async def _throttled(self, phones: list[Phone], hit_id: str) -> dict[str, Outcome]:
         """The numbers whose per-number windows are full, with the refusal each one gets."""
         windows = self._config.ratelimit.phone
         if not windows:
             return {}
-        keys = [phone_key(self._phone_secret, phone.e164) for phone in phones]
-        decisions = await self._limiter.hit(keys, windows)
+        decisions = await self._limiter.hit(self._phone_keys(phones), windows, hit_id)
         refused = {
             phone.e164: Outcome(
                 phone.e164, False, kind=FailureKind.RATE_LIMITED, code="PHONE_RATE_LIMITED",

@@ -6,9 +6,11 @@ so each reader knows where it sits in the document and refuses keys nobody asked
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
+
+from gateway.money import yuan_to_milli
 
 __all__ = ["MISSING", "ConfigError", "Reader"]
 
@@ -23,6 +25,23 @@ class ConfigError(Exception):
         super().__init__(f"{path}: {problem}" if path else problem)
         self.path = path
         self.problem = problem
+
+
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_FLAGS = {"true": True, "false": False}
+
+
+def _from_text(text: str, kind: type) -> Any:
+    """The number or flag a string spells, or the string itself (then refused by type)."""
+    stripped = text.strip()
+    if kind is int and _INTEGER_TEXT.fullmatch(stripped):
+        return int(stripped)
+    if kind is float and _NUMBER_TEXT.fullmatch(stripped):
+        return float(stripped)
+    if kind is bool and stripped.lower() in _FLAGS:
+        return _FLAGS[stripped.lower()]
+    return text
 
 
 class Reader:
@@ -50,10 +69,13 @@ class Reader:
         return value
 
     def get(self, key: str, kind: type[T], default: Any = MISSING) -> T:
-        """A scalar of ``kind``; ints are accepted where floats are asked for."""
+        """A scalar of ``kind``; ints are accepted where floats are asked for, and text that
+        spells a number or a flag (what an environment variable gives) where those are."""
         value = self._raw(key, default)
         if value is default:
             return value
+        if isinstance(value, str) and kind in (int, float, bool):
+            value = _from_text(value, kind)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)  # type: ignore[return-value]
         if kind is int and isinstance(value, bool):
@@ -91,17 +113,12 @@ class Reader:
         return value
 
     def money_milli(self, key: str, default: Any = MISSING) -> int:
-        """Yuan as written (``0.045``) to integer milli-yuan, refusing fractions of a milli-yuan."""
+        """Yuan as written (``0.045``) to integer milli-yuan."""
         value = self._raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ConfigError(self.where(key), "must be an amount in yuan")
         try:
-            milli = Decimal(str(value)) * 1000
-        except InvalidOperation:
-            raise ConfigError(self.where(key), "must be an amount in yuan") from None
-        if milli != milli.to_integral_value() or milli < 0:
-            raise ConfigError(self.where(key), "must be a non-negative amount with at most 3 decimals")
-        return int(milli)
+            return yuan_to_milli(value)
+        except ValueError as exc:
+            raise ConfigError(self.where(key), str(exc)) from None
 
     def section(self, key: str) -> Reader:
         self._seen.add(key)

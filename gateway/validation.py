@@ -24,6 +24,7 @@ __all__ = [
     "MAX_PAGE",
     "MAX_PARAMS",
     "MAX_PARAM_LENGTH",
+    "MAX_PARAM_NAME_LENGTH",
     "MAX_PER_PAGE",
     "TEMPLATE_ID_PATTERN",
     "TIME_FORMAT",
@@ -39,6 +40,7 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000
 MAX_PARAMS = 20
 MAX_PARAM_LENGTH = 256
+MAX_PARAM_NAME_LENGTH = 64
 TEMPLATE_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 PROVIDER_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -93,8 +95,8 @@ def _params(data: Mapping[str, Any]) -> dict[str, str]:
         raise invalid(f"params 最多 {MAX_PARAMS} 个")
     params = {}
     for key, item in value.items():
-        if not 1 <= len(key) <= 64:
-            raise invalid("params 的键长度必须为 1-64")
+        if not 1 <= len(key) <= MAX_PARAM_NAME_LENGTH:
+            raise invalid(f"params 的键长度必须为 1-{MAX_PARAM_NAME_LENGTH}")
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             raise invalid(f"params.{key} 必须是字符串或数字")
         text = item if isinstance(item, str) else str(item)

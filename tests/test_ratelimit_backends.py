@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from redis.asyncio import Redis
@@ -15,6 +16,10 @@ from gateway.redis_client import redis_client
 from tests.conftest import FakeClock
 
 SLOW = 0.001  # tokens per second: no refill during a test
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -60,11 +65,20 @@ async def test_a_cost_above_the_burst_passes_on_a_full_bucket_and_leaves_debt(li
 async def test_windows_count_per_number_and_refuse_when_full(limiter):
     windows = (WindowConfig(limit=2, seconds=60), WindowConfig(limit=3, seconds=3600))
     keys = [phone_key(b"k", "+8613800138000"), phone_key(b"k", "+8613900139000")]
-    assert [d.allowed for d in await limiter.hit(keys, windows)] == [True, True]
-    assert [d.allowed for d in await limiter.hit(keys[:1], windows)] == [True]
-    third = await limiter.hit(keys, windows)
+    assert [d.allowed for d in await limiter.hit(keys, windows, new_id())] == [True, True]
+    assert [d.allowed for d in await limiter.hit(keys[:1], windows, new_id())] == [True]
+    third = await limiter.hit(keys, windows, new_id())
     assert [d.allowed for d in third] == [False, True]
     assert 1 <= third[0].retry_after <= 60
+
+
+async def test_released_hits_no_longer_count(limiter):
+    windows = (WindowConfig(limit=1, seconds=60),)
+    kept, refused_later = new_id(), new_id()
+    assert (await limiter.hit(["a", "b"], windows, refused_later))[0].allowed
+    await limiter.release(["a", "b"], refused_later)
+    assert [d.allowed for d in await limiter.hit(["a", "b"], windows, kept)] == [True, True]
+    assert [d.allowed for d in await limiter.hit(["a", "b"], windows, new_id())] == [False, False]
 
 
 async def test_memory_bucket_refills_at_its_rate():
@@ -87,12 +101,12 @@ async def test_memory_windows_slide_with_time():
     clock = FakeClock(0.0)
     limiter = MemoryLimiter(clock=clock)
     windows = (WindowConfig(limit=1, seconds=60),)
-    assert (await limiter.hit(["n"], windows))[0].allowed
+    assert (await limiter.hit(["n"], windows, new_id()))[0].allowed
     clock.advance(45)
-    refused = (await limiter.hit(["n"], windows))[0]
+    refused = (await limiter.hit(["n"], windows, new_id()))[0]
     assert not refused.allowed and refused.retry_after == 15
     clock.advance(15.001)
-    assert (await limiter.hit(["n"], windows))[0].allowed
+    assert (await limiter.hit(["n"], windows, new_id()))[0].allowed
 
 
 async def test_memory_state_of_idle_accounts_and_numbers_is_dropped():
@@ -101,11 +115,11 @@ async def test_memory_state_of_idle_accounts_and_numbers_is_dropped():
     windows = (WindowConfig(limit=1, seconds=60),)
     for account in range(100):
         await limiter.take(account, 1.0, 5, 1)
-        await limiter.hit([f"n{account}"], windows)
+        await limiter.hit([f"n{account}"], windows, new_id())
     clock.advance(3600)
     for account in range(100, 160):  # traffic from others sweeps the idle ones out
         await limiter.take(account, 1.0, 5, 1)
-        await limiter.hit([f"n{account}"], windows)
+        await limiter.hit([f"n{account}"], windows, new_id())
     assert len(limiter._buckets) <= 60 + 4
     assert len(limiter._hits) <= 60 + 4
 
@@ -114,7 +128,7 @@ async def test_redis_keys_are_cluster_safe_expire_and_hold_no_number(redis_serve
     client = redis_client(RedisConfig(url=redis_server.url))
     limiter = RedisLimiter(client, "smsedge:")
     await limiter.take(42, 1.0, 10, 3)
-    await limiter.hit([phone_key(b"secret", "+8613812345678")], (WindowConfig(1, 60),))
+    await limiter.hit([phone_key(b"secret", "+8613812345678")], (WindowConfig(1, 60),), new_id())
     raw = Redis.from_url(redis_server.url)
     keys = sorted(key.decode() for key in await raw.keys("*"))
     assert len(keys) == 2

@@ -70,8 +70,14 @@ class RateLimiter(Protocol):
         """Take ``cost`` tokens from the account's bucket if it has room; never partially."""
         ...
 
-    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
-        """Count one send to each number unless one of its windows is full."""
+    async def hit(
+        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> list[WindowDecision]:
+        """Count one send (named ``hit_id``) to each number unless one of its windows is full."""
+        ...
+
+    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+        """Take back the hits of a request that was refused after all (nothing was sent)."""
         ...
 
     async def ping(self) -> None: ...

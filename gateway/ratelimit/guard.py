@@ -36,14 +36,23 @@ class GuardedLimiter:
         self._recovered()
         return decision
 
-    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
+    async def hit(
+        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> list[WindowDecision]:
         try:
-            decisions = await self.backend.hit(phone_keys, windows)
+            decisions = await self.backend.hit(phone_keys, windows, hit_id)
         except LimiterUnavailable as exc:
             self._failed(exc)
             return [WindowDecision(True, 0) for _ in phone_keys]
         self._recovered()
         return decisions
+
+    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+        """Best effort: a hit that cannot be taken back only makes a window stricter."""
+        try:
+            await self.backend.release(phone_keys, hit_id)
+        except LimiterUnavailable as exc:
+            log.warning("could not release per-number hits: %s", exc)
 
     def _failed(self, exc: LimiterUnavailable) -> None:
         self._metrics.ratelimit_backend_errors.inc()

@@ -24,7 +24,7 @@ class MemoryLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: OrderedDict[int, tuple[float, float, float]] = OrderedDict()  # tokens, at, full_at
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+        self._hits: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()  # (at, hit_id)
 
     async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision:
         now = self._clock()
@@ -44,30 +44,42 @@ class MemoryLimiter:
                 return
             del self._buckets[oldest[0]]
 
-    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
+    async def hit(
+        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> list[WindowDecision]:
         now = self._clock()
-        decisions = [self._hit_one(key, windows, now) for key in phone_keys]
+        decisions = [self._hit_one(key, windows, now, hit_id) for key in phone_keys]
         self._sweep_hits(now, max((w.seconds for w in windows), default=0))
         return decisions
 
-    def _hit_one(self, key: str, windows: tuple[WindowConfig, ...], now: float) -> WindowDecision:
+    def _hit_one(
+        self, key: str, windows: tuple[WindowConfig, ...], now: float, hit_id: str
+    ) -> WindowDecision:
         history = self._hits.pop(key, None) or deque(maxlen=max(w.limit for w in windows))
         self._hits[key] = history
         retry_after = 0.0
         for window in windows:
-            inside = [at for at in history if at > now - window.seconds]
+            inside = [at for at, _ in history if at > now - window.seconds]
             if len(inside) >= window.limit:
                 # Room again once the oldest hit that keeps the window full has aged out.
                 retry_after = max(retry_after, inside[len(inside) - window.limit] + window.seconds - now)
         if retry_after:
             return WindowDecision(False, max(1, math.ceil(retry_after)))
-        history.append(now)
+        history.append((now, hit_id))
         return WindowDecision(True, 0)
+
+    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+        for key in phone_keys:
+            history = self._hits.get(key)
+            if history is not None:
+                kept = [entry for entry in history if entry[1] != hit_id]
+                history.clear()
+                history.extend(kept)
 
     def _sweep_hits(self, now: float, longest: int) -> None:
         for _ in range(_SWEEP_PER_CALL):
             oldest = next(iter(self._hits.items()), None)
-            if oldest is None or (oldest[1] and oldest[1][-1] > now - longest):
+            if oldest is None or (oldest[1] and oldest[1][-1][0] > now - longest):
                 return
             del self._hits[oldest[0]]
 

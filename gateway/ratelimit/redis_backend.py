@@ -7,8 +7,6 @@ after its longest window). The per-number scripts of a batch go out in one pipel
 
 from __future__ import annotations
 
-import uuid
-
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -76,18 +74,32 @@ class RedisLimiter:
             raise LimiterUnavailable(str(exc)) from exc
         return bucket_decision(float(tokens), bool(allowed), rate, burst, cost)
 
-    async def hit(self, phone_keys: list[str], windows: tuple[WindowConfig, ...]) -> list[WindowDecision]:
-        args: list[object] = [uuid.uuid4().hex]
+    def _phone(self, key: str) -> str:
+        return f"{self._prefix}{{p:{key}}}:hits"
+
+    async def hit(
+        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> list[WindowDecision]:
+        args: list[object] = [hit_id]
         for window in windows:
             args += [window.limit, window.seconds]
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key in phone_keys:
-                    await self._windows(keys=[f"{self._prefix}{{p:{key}}}:hits"], args=args, client=pipe)
+                    await self._windows(keys=[self._phone(key)], args=args, client=pipe)
                 replies = await pipe.execute()
         except RedisError as exc:
             raise LimiterUnavailable(str(exc)) from exc
         return [WindowDecision(bool(allowed), -(-int(wait) // 1000)) for allowed, wait in replies]
+
+    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in phone_keys:
+                    pipe.zrem(self._phone(key), hit_id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise LimiterUnavailable(str(exc)) from exc
 
     async def ping(self) -> None:
         try:

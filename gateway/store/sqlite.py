@@ -153,7 +153,9 @@ class SQLiteStore:
 
         try:
             return await self._writer.run(_transaction(insert))
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
             raise AccountExists(account.name) from None
 
     async def account_by_key(self, api_key: str) -> Account | None:

@@ -1,0 +1,29 @@
+"""Money as integer milli-yuan: exact for prices such as 0.045, never a float in arithmetic."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["MAX_YUAN", "yuan_to_milli"]
+
+MAX_YUAN = 10**9
+
+
+def yuan_to_milli(value: object) -> int:
+    """``"0.045"`` → 45. Refuses what is not a finite, non-negative amount with ≤ 3 decimals."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("must be an amount in yuan")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be an amount in yuan") from None
+    if not amount.is_finite():
+        raise ValueError("must be an amount in yuan")
+    if amount < 0:
+        raise ValueError("must be a non-negative amount of yuan")
+    if amount > MAX_YUAN:
+        raise ValueError(f"must be at most {MAX_YUAN} yuan")
+    milli = amount * 1000
+    if milli != milli.to_integral_value():
+        raise ValueError("must be a non-negative amount with at most 3 decimals")
+    return int(milli)

@@ -1,0 +1,93 @@
+"""Test-only carrier plugins, loaded by import path (``plugin: "tests.carriers:RuleCarrier"``).
+
+They stand at the network edge, where a real carrier would be: the gateway's own parts (registry,
+config, sender, store) all run for real around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+
+from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, SendBatch
+from gateway.config import BackendConfig
+from gateway.settings_reader import Reader
+
+__all__ = ["RENDEZVOUS_TIMEOUT", "HalfCarrier", "NotACarrier", "RuleCarrier", "RuleOptions"]
+
+#: how long a call waits for its sibling calls before declaring the batch was not concurrent
+RENDEZVOUS_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOptions:
+    refuse: tuple[str, ...] = ()  # E.164 numbers this carrier refuses, each in its own words
+    rendezvous: int = 0  # > 0: answer only once this many calls are in flight at the same time
+
+
+class RuleCarrier(Carrier):
+    """Accepts every number but the configured ones, ten per upstream call, and logs each call.
+
+    With ``rendezvous: N`` no call answers until N calls are in flight together, so a gateway
+    that sends its batches one after another gets ``NOT_CONCURRENT`` refusals instead of hanging.
+    """
+
+    max_batch = 10
+
+    def __init__(self, backend: BackendConfig, session: aiohttp.ClientSession) -> None:
+        super().__init__(backend, session)
+        self.calls: list[list[str]] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._all_in = asyncio.Event()
+
+    @classmethod
+    def read_options(cls, reader: Reader) -> RuleOptions:
+        options = RuleOptions(
+            refuse=reader.strings("refuse"),
+            rendezvous=reader.ranged("rendezvous", int, 0, 1000, 0),
+        )
+        reader.done()
+        return options
+
+    async def send(self, batch: SendBatch) -> list[Outcome]:
+        self.calls.append([recipient.e164 for recipient in batch.recipients])
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.options.rendezvous:
+                if self.in_flight >= self.options.rendezvous:
+                    self._all_in.set()
+                try:
+                    async with asyncio.timeout(RENDEZVOUS_TIMEOUT):
+                        await self._all_in.wait()
+                except TimeoutError:
+                    raise CarrierError(
+                        FailureKind.PERMANENT, "NOT_CONCURRENT", "calls arrived one after another"
+                    ) from None
+            return [self._outcome(recipient.e164) for recipient in batch.recipients]
+        finally:
+            self.in_flight -= 1
+
+    def _outcome(self, e164: str) -> Outcome:
+        if e164 in self.options.refuse:
+            # Carriers quote the number back in full: the gateway must mask it.
+            return Outcome(e164, False, kind=FailureKind.PERMANENT, code="RULE_REFUSED",
+                           message=f"number {e164} is blocked")
+        return Outcome(e164, True, carrier_id=f"rule-{e164[-4:]}")
+
+
+class NotACarrier:
+    """Importable, but not a Carrier: the registry must refuse it."""
+
+    max_batch = 10
+
+
+class HalfCarrier(Carrier):
+    """A plugin left half-written: it reads its options but cannot send."""
+
+    @classmethod
+    def read_options(cls, reader: Reader) -> None:
+        reader.done()

@@ -1,0 +1,221 @@
+"""``python run.py accounts ...``: the operator's commands, run as processes on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.credentials import verify_secret
+from tests.conftest import ROOT, SEND_BODY, default_document
+
+CREATED_FIELDS = {"name", "api_key", "api_secret", "balance", "verification_status"}
+
+
+class Cli:
+    """``run.py accounts`` on a copy of the shipped config whose store lives under tmp_path."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "cli.db"
+        document = default_document()
+        document["store"]["path"] = str(self.db)
+        self.config = tmp_path / "cli.yaml"
+        self.config.write_text(yaml.safe_dump(document), encoding="utf-8")
+        self.env = {k: v for k, v in os.environ.items() if k != "SMS_EDGE_CONFIG"}
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "run.py", "accounts", *args, "--config", str(self.config)],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )
+
+    def json(self, *args: str) -> dict[str, Any]:
+        """Run a command that must succeed and print exactly one JSON object."""
+        result = self(*args)
+        assert result.returncode == 0, result.stderr
+        [line] = result.stdout.splitlines()
+        return json.loads(line)
+
+    def listing(self) -> list[dict[str, Any]]:
+        result = self("list")
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    def stored_bytes(self) -> bytes:
+        """The database and its journal/WAL side files, byte for byte."""
+        return b"".join(path.read_bytes() for path in self.db.parent.glob(self.db.name + "*"))
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    return Cli(tmp_path)
+
+
+def auth(account: dict[str, Any], secret: str | None = None) -> dict[str, str]:
+    return {"X-API-Key": account["api_key"], "X-API-Secret": secret or account["api_secret"]}
+
+
+def test_create_prints_one_object_with_the_secret_shown_once(cli):
+    created = cli.json("create", "--name", "shop", "--balance", "12.5")
+    assert set(created) == CREATED_FIELDS
+    assert created["name"] == "shop"
+    assert created["balance"] == 12.5
+    assert created["verification_status"] == "approved"
+    assert created["api_key"].startswith("sk_")
+    assert len(created["api_secret"]) >= 16
+    pending = cli.json("create", "--name", "new", "--verification", "pending")
+    assert (pending["balance"], pending["verification_status"]) == (0, "pending")
+    assert pending["api_key"] != created["api_key"]
+    assert pending["api_secret"] != created["api_secret"]
+
+
+def test_the_secret_is_stored_only_as_a_hash(cli):
+    created = cli.json("create", "--name", "shop", "--balance", "1")
+    assert created["api_secret"].encode() not in cli.stored_bytes()
+    with sqlite3.connect(cli.db) as db:
+        [(stored,)] = db.execute("SELECT secret_hash FROM accounts WHERE api_key = ?",
+                                 (created["api_key"],)).fetchall()
+    assert stored.startswith("scrypt$")
+    assert verify_secret(created["api_secret"], stored)
+
+
+def test_list_prints_json_lines_without_secrets_or_hashes(cli):
+    first = cli.json("create", "--name", "one", "--balance", "1")
+    second = cli.json("create", "--name", "two", "--rate", "5", "--burst", "10")
+    result = cli("list")
+    assert result.returncode == 0
+    listed = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert set(listed) == {"one", "two"}
+    assert listed["one"]["api_key"] == first["api_key"]
+    assert listed["one"]["balance"] == 1.0
+    assert listed["two"]["ratelimit"] == {"rate": 5.0, "burst": 10}
+    for secret in (first["api_secret"], second["api_secret"]):
+        assert secret not in result.stdout
+    assert "scrypt" not in result.stdout
+    for row in listed.values():
+        assert not [key for key in row if "secret" in key or "hash" in key]
+
+
+def test_topup_adds_to_the_balance(cli):
+    created = cli.json("create", "--name", "shop", "--balance", "1.5")
+    topped = cli.json("topup", "--key", created["api_key"], "--amount", "7.25")
+    assert topped["balance"] == 8.75
+    again = cli.json("topup", "--key", created["api_key"], "--amount", "0.001")
+    assert again["balance"] == 8.751
+    assert "api_secret" not in again
+    [listed] = cli.listing()
+    assert listed["balance"] == 8.751
+
+
+def test_set_changes_verification_disabled_and_limits(cli):
+    key = cli.json("create", "--name", "shop")["api_key"]
+    assert cli.json("set", "--key", key, "--verification", "rejected")["verification_status"] == (
+        "rejected")
+    assert cli.json("set", "--key", key, "--disabled", "true")["disabled"] is True
+    limited = cli.json("set", "--key", key, "--rate", "2.5", "--burst", "7")
+    assert limited["ratelimit"] == {"rate": 2.5, "burst": 7}
+    assert limited["disabled"] is True  # earlier changes stay
+    assert cli.json("set", "--key", key, "--disabled", "false")["disabled"] is False
+    [listed] = cli.listing()
+    assert (listed["verification_status"], listed["disabled"]) == ("rejected", False)
+    assert listed["ratelimit"] == {"rate": 2.5, "burst": 7}
+
+
+async def test_rotate_secret_takes_effect_in_a_running_gateway(cli, make_client):
+    created = cli.json("create", "--name", "shop", "--balance", "3")
+    client = await make_client(store={"path": str(cli.db)})
+    before = await client.get("/api/account/info", headers=auth(created))
+    assert before.status == 200
+    rotated = await asyncio.to_thread(cli.json, "rotate-secret", "--key", created["api_key"])
+    assert rotated["api_key"] == created["api_key"]
+    new_secret = rotated["api_secret"]
+    assert new_secret != created["api_secret"] and len(new_secret) >= 16
+    assert new_secret.encode() not in cli.stored_bytes()
+    old = await client.get("/api/account/info", headers=auth(created))
+    assert old.status == 401
+    new = await client.get("/api/account/info", headers=auth(created, new_secret))
+    assert new.status == 200
+    assert (await new.json())["data"]["balance"] == 3.0
+    assert "api_secret" not in json.dumps(cli.listing())
+
+
+async def test_account_commands_work_while_the_gateway_runs(cli, make_client):
+    created = cli.json("create", "--name", "shop")
+    headers = auth(created)
+    client = await make_client(store={"path": str(cli.db)}, ratelimit={"phone": []})
+    broke = await client.post("/api/sms/send", json=SEND_BODY, headers=headers)
+    assert (await broke.json())["code"] == "INSUFFICIENT_BALANCE"
+    await asyncio.to_thread(cli.json, "topup", "--key", created["api_key"], "--amount", "1")
+    assert (await client.post("/api/sms/send", json=SEND_BODY, headers=headers)).status == 200
+    await asyncio.to_thread(cli.json, "set", "--key", created["api_key"], "--verification", "pending")
+    unverified = await client.post("/api/sms/send", json=SEND_BODY, headers=headers)
+    assert (await unverified.json())["code"] == "UNVERIFIED"
+    await asyncio.to_thread(cli.json, "set", "--key", created["api_key"], "--disabled", "true")
+    disabled = await client.get("/api/account/info", headers=headers)
+    assert (await disabled.json())["code"] == "ACCOUNT_DISABLED"
+    [listed] = [row for row in cli.listing() if row["name"] == "shop"]
+    assert (listed["balance"], listed["total_sent"]) == (0.95, 1)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("topup", "--key", "sk_nobody", "--amount", "1"),
+        ("set", "--key", "sk_nobody", "--verification", "approved"),
+        ("rotate-secret", "--key", "sk_nobody"),
+    ],
+)
+def test_an_unknown_key_fails_without_output(cli, args):
+    result = cli(*args)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert result.stderr.strip() and "Traceback" not in result.stderr
+
+
+def test_a_duplicate_name_fails_and_keeps_the_first_account(cli):
+    first = cli.json("create", "--name", "shop", "--balance", "2")
+    result = cli("create", "--name", "shop", "--balance", "9")
+    assert result.returncode != 0 and result.stdout == ""
+    assert "already exists" in result.stderr
+    [listed] = cli.listing()
+    assert (listed["api_key"], listed["balance"]) == (first["api_key"], 2.0)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("create",),
+        ("create", "--name", "x", "--balance", "abc"),
+        ("create", "--name", "x", "--balance", "0.0001"),
+        ("create", "--name", "x", "--balance", "-1"),
+        ("create", "--name", "x", "--balance", "Infinity"),
+        ("create", "--name", "x", "--verification", "maybe"),
+        ("create", "--name", "x", "--rate", "5"),
+        ("create", "--name", "x", "--rate", "0", "--burst", "1"),
+        ("frobnicate",),
+        ("topup", "--key", "KEY"),
+        ("topup", "--key", "KEY", "--amount", "ten"),
+        ("topup", "--key", "KEY", "--amount", "-5"),
+        ("set", "--key", "KEY"),
+        ("set", "--key", "KEY", "--disabled", "maybe"),
+        ("set", "--key", "KEY", "--burst", "3"),
+        ("rotate-secret",),
+    ],
+)
+def test_bad_arguments_exit_2_and_change_nothing(cli, args):
+    created = cli.json("create", "--name", "shop", "--balance", "1")
+    args = tuple(created["api_key"] if arg == "KEY" else arg for arg in args)
+    result = cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    [listed] = cli.listing()
+    assert (listed["name"], listed["balance"], listed["disabled"]) == ("shop", 1.0, False)

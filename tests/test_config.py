@@ -1,0 +1,263 @@
+"""The YAML config: ${VAR} expansion, one-line errors naming the key path, defaults, check-config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, config_path, load_config, parse_config
+from tests.conftest import ROOT, merge
+
+PRODUCTION = ROOT / "config" / "production.example.yaml"
+PRODUCTION_ENV = {
+    "TENCENT_SECRET_ID": "AKIDexample0000000000",
+    "TENCENT_SECRET_KEY": "tencent-secret-key-0000",
+    "ALIYUN_ACCESS_KEY_ID": "LTAIexample000000",
+    "ALIYUN_ACCESS_KEY_SECRET": "aliyun-secret-0000000",
+}
+TEMPLATE = """\
+server:
+  port: ${SMS_EDGE_T_PORT}
+  timezone: ${SMS_EDGE_T_TZ:-Europe/Berlin}
+store:
+  path: %s
+providers:
+  backends:
+    mock:
+      plugin: mock
+      price: ${SMS_EDGE_T_PRICE:-0.07}
+accounts:
+  - name: ops
+    api_key: ${SMS_EDGE_T_KEY:-sk_ops_default_key}
+    api_secret: ${SMS_EDGE_T_SECRET}
+"""
+
+
+@pytest.fixture
+def env_config(tmp_path, monkeypatch) -> Path:
+    for name in ("SMS_EDGE_T_PORT", "SMS_EDGE_T_TZ", "SMS_EDGE_T_PRICE", "SMS_EDGE_T_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMS_EDGE_T_PORT", "9191")
+    monkeypatch.setenv("SMS_EDGE_T_SECRET", "ops-secret-from-env")
+    path = tmp_path / "env.yaml"
+    path.write_text(TEMPLATE % (tmp_path / "env.db"), encoding="utf-8")
+    return path
+
+
+def test_variables_are_expanded_before_parsing(env_config):
+    config = load_config(env_config)
+    assert config.server.port == 9191  # typed as the YAML it became
+    assert config.accounts[0].api_secret == "ops-secret-from-env"
+
+
+def test_a_default_applies_when_the_variable_is_unset_or_empty(env_config, monkeypatch):
+    config = load_config(env_config)
+    assert config.server.timezone == "Europe/Berlin"
+    assert config.providers.backends["mock"].price_milli == 70
+    assert config.accounts[0].api_key == "sk_ops_default_key"
+    monkeypatch.setenv("SMS_EDGE_T_TZ", "")
+    assert load_config(env_config).server.timezone == "Europe/Berlin"
+    monkeypatch.setenv("SMS_EDGE_T_TZ", "Asia/Tokyo")
+    monkeypatch.setenv("SMS_EDGE_T_PRICE", "0.1")
+    config = load_config(env_config)
+    assert config.server.timezone == "Asia/Tokyo"
+    assert config.providers.backends["mock"].price_milli == 100
+
+
+def test_an_unset_variable_of_a_required_key_is_required(env_config, monkeypatch):
+    monkeypatch.delenv("SMS_EDGE_T_SECRET")
+    with pytest.raises(ConfigError) as caught:
+        load_config(env_config)
+    assert str(caught.value) == "accounts[0].api_secret: required"
+
+
+def test_an_unset_carrier_secret_names_its_key(monkeypatch):
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TENCENT_SECRET_KEY")
+    with pytest.raises(ConfigError) as caught:
+        load_config(PRODUCTION)
+    assert str(caught.value) == "providers.backends.tencent.secret_key: required"
+
+
+@pytest.mark.parametrize(
+    "secret", ["plain-secret-value", "s3cr3t #hash-tail", "key: value-like", "0123456701234567"]
+)
+def test_a_variable_value_is_taken_literally(env_config, monkeypatch, secret):
+    # Secrets come from the environment so that any character may be in them.
+    monkeypatch.setenv("SMS_EDGE_T_SECRET", secret)
+    assert load_config(env_config).accounts[0].api_secret == secret
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"serverr": {}}, "serverr: unknown key"),
+        ({"server": {"prot": 1}}, "server.prot: unknown key"),
+        ({"providers": {"backends": {"mock": {"colour": "red"}}}},
+         "providers.backends.mock.colour: unknown key"),
+        ({"templates": {"1": {"params": ["a"], "id": "x"}}}, "templates.1.id: unknown key"),
+        ({"server": {"port": "abc"}}, "server.port: must be an integer"),
+        ({"server": {"port": True}}, "server.port: must be an integer"),
+        ({"server": []}, "server: must be a mapping"),
+        ({"metrics": {"enabled": "yes"}}, "metrics.enabled: must be true or false"),
+        ({"ratelimit": {"phone": {"limit": 1}}}, "ratelimit.phone: must be a list"),
+        ({"ratelimit": {"phone": [{"limit": 1, "seconds": 60}, {"limit": "x", "seconds": 1}]}},
+         "ratelimit.phone[1].limit: must be an integer"),
+        ({"providers": {"backends": {"mock": {"price": "cheap"}}}},
+         "providers.backends.mock.price: must be an amount in yuan"),
+        ({"server": {"port": 70000}}, "server.port: must be between 0 and 65535"),
+        ({"server": {"max_body_bytes": 10}}, "server.max_body_bytes: must be between"),
+        ({"server": {"timezone": "Mars/Olympus"}}, "server.timezone: unknown time zone"),
+        ({"ratelimit": {"account": {"rate": 0, "burst": 1}}}, "ratelimit.account.rate: must be"),
+        ({"ratelimit": {"phone": [{"limit": 1, "seconds": 0}]}},
+         "ratelimit.phone[0].seconds: must be between"),
+        ({"ratelimit": {"backend": "memcached"}}, "ratelimit.backend: must be one of memory, redis"),
+        ({"providers": {"backends": {"mock": {"fail_rate": 1.5}}}},
+         "providers.backends.mock.fail_rate: must be between"),
+        ({"providers": {"backends": {"mock": {"price": -1}}}},
+         "providers.backends.mock.price: must be a non-negative amount"),
+        ({"providers": {"backends": {"mock": {"price": 0.0001}}}},
+         "providers.backends.mock.price: must be a non-negative amount with at most 3 decimals"),
+        ({"providers": {"default": "nosuch"}}, "providers.default: unknown backend 'nosuch'"),
+        ({"providers": {"failover": ["mock", "gone"]}}, "providers.failover[1]: unknown backend"),
+        ({"metrics": {"path": "/api/metrics"}}, "metrics.path: must start with /"),
+        ({"providers": {"backends": {"mock": {"price": None}}}},
+         "providers.backends.mock.price: required"),
+    ],
+)
+def test_each_problem_is_one_config_error_naming_the_key_path(config_document, overrides, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(merge(config_document, overrides))
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"role": "admin"}, "accounts[0].role: unknown key"),
+        ({"api_secret": None}, "accounts[0].api_secret: required"),
+        ({"api_secret": "short"}, "accounts[0].api_secret: must be at least 12 characters"),
+        ({"verification_status": "maybe"}, "accounts[0].verification_status: must be one of"),
+        ({"balance": "lots"}, "accounts[0].balance: must be an amount in yuan"),
+        ({"providers": ["mock", "nosuch"]}, "accounts[0].providers[1]: unknown backend 'nosuch'"),
+        ({"ratelimit": {"rate": 1}}, "accounts[0].ratelimit.burst: required"),
+    ],
+)
+def test_account_seed_errors_name_the_list_index(config_document, changes, message):
+    account = {**config_document["accounts"][0], **changes}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**config_document, "accounts": [account]})
+    assert str(caught.value).startswith(message)
+
+
+def test_defaults_fill_every_key_left_out():
+    config = parse_config({"providers": {"backends": {"mock": {"price": 0.05}}}})
+    server = config.server
+    assert (server.host, server.port, server.max_body_bytes) == ("127.0.0.1", 8080, 65536)
+    assert (server.timezone, server.workers) == ("Asia/Shanghai", 1)
+    assert (config.store.backend, config.store.path) == ("sqlite", "data/sms-edge.db")
+    assert (config.ratelimit.backend, config.ratelimit.on_backend_error) == ("memory", "allow")
+    assert (config.ratelimit.account.rate, config.ratelimit.account.burst) == (20.0, 40)
+    assert (config.providers.default, config.providers.failover) == ("mock", ())
+    mock = config.providers.backends["mock"]
+    assert (mock.plugin, mock.price_milli, mock.timeout, mock.retries) == ("mock", 50, 5.0, 1)
+    assert (mock.receipts, mock.callback_token) == (False, "")
+    assert (config.metrics.enabled, config.metrics.path) == (True, "/metrics")
+    assert (config.logging.level, config.logging.format) == ("INFO", "json")
+    assert config.templates == {} and config.accounts == ()
+
+
+def test_a_config_without_backends_is_refused():
+    with pytest.raises(ConfigError, match=r"^providers\.backends: at least one backend"):
+        parse_config(None)
+
+
+def test_config_path_order(monkeypatch):
+    monkeypatch.delenv("SMS_EDGE_CONFIG", raising=False)
+    assert config_path() == DEFAULT_CONFIG_PATH == "config/gateway.yaml"
+    monkeypatch.setenv("SMS_EDGE_CONFIG", "from-env.yaml")
+    assert config_path() == "from-env.yaml"
+    assert config_path("explicit.yaml") == "explicit.yaml"
+
+
+def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items()
+             if k != "SMS_EDGE_CONFIG" and k not in PRODUCTION_ENV}
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=ROOT, env={**clean, **(env or {})},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], line: str) -> None:
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [line]
+    assert "Traceback" not in result.stderr
+
+
+def broken_config(tmp_path: Path, **server: object) -> Path:
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(
+        (ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {"server": server})))
+    return path
+
+
+def test_check_config_accepts_the_shipped_default():
+    result = check_config("check-config")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_check_config_accepts_the_production_example_with_its_secrets_set():
+    result = check_config("check-config", "--config", str(PRODUCTION), env=PRODUCTION_ENV)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_check_config_refuses_a_missing_secret_in_one_line():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ALIYUN_ACCESS_KEY_SECRET"}
+    result = check_config("check-config", "--config", str(PRODUCTION), env=env)
+    assert_refused(result, "providers.backends.aliyun.access_key_secret: required")
+
+
+def test_check_config_refuses_a_wrong_value_in_one_line(tmp_path):
+    result = check_config("check-config", "--config", str(broken_config(tmp_path, port="abc")))
+    assert_refused(result, "server.port: must be an integer")
+
+
+def test_check_config_refuses_unreadable_and_malformed_files_in_one_line(tmp_path):
+    missing = check_config("check-config", "--config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and len(missing.stderr.splitlines()) == 1
+    assert "nope.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    malformed = tmp_path / "malformed.yaml"
+    malformed.write_text("server:\n  port: [1,\n", encoding="utf-8")
+    result = check_config("check-config", "--config", str(malformed))
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "invalid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_lookup_order_flag_then_environment_then_default(tmp_path):
+    bad = str(broken_config(tmp_path, port=99999))
+    good = str(ROOT / DEFAULT_CONFIG_PATH)
+    assert_refused(check_config("check-config", env={"SMS_EDGE_CONFIG": bad}),
+                   "server.port: must be between 0 and 65535")
+    for args in (("check-config", "--config", good), ("--config", good, "check-config")):
+        result = check_config(*args, env={"SMS_EDGE_CONFIG": bad})
+        assert (result.returncode, result.stdout) == (0, "ok\n")
+    assert_refused(check_config("check-config", "--config", bad, env={"SMS_EDGE_CONFIG": good}),
+                   "server.port: must be between 0 and 65535")
+
+
+def test_omitted_phone_windows_default_to_the_contracts_and_an_empty_list_turns_them_off(
+    config_document,
+):
+    del config_document["ratelimit"]["phone"]
+    windows = parse_config(config_document).ratelimit.phone
+    assert [(w.limit, w.seconds) for w in windows] == [(1, 60), (5, 3600), (10, 86400)]
+    assert parse_config(merge(config_document, {"ratelimit": {"phone": []}})).ratelimit.phone == ()

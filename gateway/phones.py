@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
 __all__ = [
-    "DEFAULT_REGION", "PHONE_PATTERN", "InvalidPhone", "Phone", "mask_digits", "mask_phone",
-    "parse_phone", "scrub",
+    "DEFAULT_REGION", "PHONE_PATTERN", "SAFE_KEYS", "InvalidPhone", "Phone", "mask_digits",
+    "mask_payload", "mask_phone", "parse_phone", "scrub",
 ]
 
 DEFAULT_REGION = "CN"
@@ -69,10 +70,49 @@ def mask_digits(text: str) -> str:
     return f"{digits[:3]}****{digits[-4:]}"
 
 
-# Seven or more digits, single spaces or hyphens between them; a date (2024-01-01 …) is not a number.
-_DIGIT_RUN = re.compile(r"(?<!\d)(?!\d{4}-\d{2}-\d{2}\b)\+?\d(?:[ \-]?\d){6,}")
+# Seven or more digits with single spaces or hyphens between them, not inside an identifier
+# by an underscore (``SMS_123456789``) and never running into a date (``2024-01-01``).
+_DIGIT_RUN = re.compile(
+    r"(?<![_\d])(?!\d{4}-\d{2}-\d{2}\b)\+?\d(?:[ \-]?(?!\d{4}-\d{2}-\d{2}\b)\d){6,}"
+)
+_SHORTEST_PHONE = 10**6
+
+
+def _masked_match(match: re.Match[str]) -> str:
+    try:
+        return parse_phone(match.group()).masked
+    except InvalidPhone:
+        return mask_digits(match.group())
 
 
 def scrub(text: str) -> str:
-    """Mask every phone-shaped run of digits in free text (carrier messages, log lines)."""
-    return _DIGIT_RUN.sub(lambda match: mask_digits(match.group()), text)
+    """Mask every phone-shaped run of digits in free text (carrier messages, log lines, bodies)."""
+    return _DIGIT_RUN.sub(_masked_match, text)
+
+
+#: Keys whose values are identifiers, times or counts, never a number to hide.
+SAFE_KEYS = frozenset({
+    "id", "message_id", "request_id", "template_id", "created_at", "updated_at", "code",
+    "provider", "status", "verification_status", "total", "page", "per_page", "success_count",
+    "failed_count", "total_sent", "today_sent", "balance",
+})
+
+
+def mask_payload(value: Any, key: str | None = None) -> Any:
+    """Mask phone-shaped values anywhere in a JSON-like structure (keys included).
+
+    Integers are masked too when they are a valid number (``{"mobile": 13912345678}``), unless
+    their key says they are a count or an id.
+    """
+    if isinstance(value, str):
+        return value if key in SAFE_KEYS else scrub(value)
+    if isinstance(value, dict):
+        return {scrub(k) if isinstance(k, str) else k: mask_payload(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_payload(item, key) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and key not in SAFE_KEYS and (
+        abs(value) >= _SHORTEST_PHONE
+    ):
+        masked = scrub(str(value))
+        return value if masked == str(value) else masked
+    return value

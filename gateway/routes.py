@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from gateway.config import GatewayConfig
+from gateway.keys import METRICS
 from gateway.openapi import serve_openapi
 from gateway.views.account import account_info
 from gateway.views.health import healthz, readyz
-from gateway.views.metrics import serve_metrics
 from gateway.views.records import records
 from gateway.views.sms import batch_send, send
 
@@ -24,4 +25,5 @@ def setup_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/openapi.json", serve_openapi, name="openapi")
     if config.metrics.enabled:
-        app.router.add_get(config.metrics.path, serve_metrics, name="metrics")
+        # prometheus-client's own handler: text format or OpenMetrics, as the scraper asks.
+        app.router.add_get(config.metrics.path, make_aiohttp_handler(app[METRICS].registry), name="metrics")

@@ -185,7 +185,9 @@ class Sender:
             log.exception("carrier plugin %s failed unexpectedly", backend.plugin)
             error = CarrierError(FailureKind.PERMANENT, "PLUGIN_ERROR", "carrier plugin error")
         else:
-            self._metrics.observe_provider_call(backend.name, "success", time.perf_counter() - started)
+            # "refused": the carrier answered, but took none of the numbers.
+            outcome = "success" if any(o.accepted for o in outcomes) else "refused"
+            self._metrics.observe_provider_call(backend.name, outcome, time.perf_counter() - started)
             return outcomes
         self._metrics.observe_provider_call(backend.name, error.kind.value, time.perf_counter() - started)
         log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)

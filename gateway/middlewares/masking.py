@@ -1,44 +1,55 @@
-"""The last line of defence: no phone-shaped value leaves in a JSON response.
+"""The last line of defence: no phone-shaped value leaves an /api/ response.
 
-Handlers already mask what they return; this middleware walks every JSON payload on its way out and
-masks any phone-shaped run of digits in strings (values and keys) a future handler might leak. Keys
-that hold identifiers or times, never numbers, are left as they are.
+Handlers already mask what they return; this middleware looks again at every response under /api/,
+however it was built — the gateway's own JSON responses (their payload is kept, no re-parsing),
+aiohttp's ``json_response`` or plain text — and masks any phone-shaped value a future handler might
+leak. Error envelopes are masked where they are made (``request_context``). Pages outside /api/ are
+the gateway's own documents and aggregates (OpenAPI examples, metrics), left as they are.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.phones import scrub
+from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse
 
-__all__ = ["SAFE_KEYS", "mask_payload", "masking"]
-
-SAFE_KEYS = frozenset({
-    "message_id", "request_id", "template_id", "created_at", "updated_at", "code", "provider",
-    "status", "verification_status",
-})
+__all__ = ["masking"]
 
 
-def mask_payload(value: Any, key: str | None = None) -> Any:
-    if isinstance(value, str):
-        return value if key in SAFE_KEYS else scrub(value)
-    if isinstance(value, dict):
-        return {scrub(k): mask_payload(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_payload(item, key) for item in value]
-    return value
+def _mask_body(response: web.Response) -> None:
+    body = response.body
+    if not isinstance(body, bytes | bytearray):
+        return
+    if response.content_type == "application/json":
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        if payload is not None:
+            masked = mask_payload(payload)
+            if masked != payload:
+                response.body = orjson.dumps(masked)
+            return
+    if response.content_type.startswith(("text/", "application/json")):
+        text = body.decode(response.charset or "utf-8", errors="replace")
+        masked_text = scrub(text)
+        if masked_text != text:
+            response.body = masked_text.encode(response.charset or "utf-8")
 
 
 def masking() -> web.middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
+        if not request.path.startswith("/api/"):
+            return response
         if isinstance(response, JsonResponse):
             response.set_payload(mask_payload(response.payload))
+        elif isinstance(response, web.Response):
+            _mask_body(response)
         return response
 
     return middleware

@@ -19,6 +19,7 @@ PRODUCTION_ENV = {
     "TENCENT_SECRET_KEY": "tencent-secret-key-0000",
     "ALIYUN_ACCESS_KEY_ID": "LTAIexample000000",
     "ALIYUN_ACCESS_KEY_SECRET": "aliyun-secret-0000000",
+    "SMS_EDGE_SECRET_KEY": "phone-hash-key-0000000000000000",
 }
 TEMPLATE = """\
 server:

@@ -10,10 +10,13 @@ from aiohttp import web
 
 from gateway.accounts import bootstrap_accounts
 from gateway.carrier import Carrier
+from gateway.circuit import CircuitBreaker
 from gateway.clock import Clock, system_clock
 from gateway.config import GatewayConfig
 from gateway.credentials import SecretVerifier
+from gateway.delivery import Dispatcher
 from gateway.keys import (
+    BREAKERS,
     CARRIERS,
     CLOCK,
     CONFIG,
@@ -88,10 +91,19 @@ async def carriers_ctx(app: web.Application) -> AsyncIterator[None]:
         for name, backend in config.providers.backends.items()
     }
     app[CARRIERS] = carriers
+    metrics = app[METRICS]
+    breakers = {
+        name: CircuitBreaker(
+            backend.circuit_failures, backend.circuit_cooldown, metrics.circuit_open.labels(name)
+        )
+        for name, backend in config.providers.backends.items()
+    }
+    app[BREAKERS] = breakers
+    dispatcher = Dispatcher(config, carriers, breakers, metrics)
     # Without a configured key the hash only has to agree within this process (memory limiter).
     phone_secret = (config.server.secret_key or secrets.token_hex(32)).encode()
     app[SENDER] = Sender(
-        config, app[STORE], carriers, app[CLOCK], app[LIMITER], app[METRICS], phone_secret
+        config, app[STORE], dispatcher, app[CLOCK], app[LIMITER], metrics, phone_secret
     )
     yield
     for carrier in carriers.values():

@@ -99,6 +99,9 @@ class BackendConfig:
     retries: int
     receipts: bool
     callback_token: str
+    failover_on_timeout: bool = False  # a timed-out send may have gone out: retrying risks a duplicate
+    circuit_failures: int = 5  # consecutive failed calls that open the circuit
+    circuit_cooldown: float = 30.0  # seconds open before one trial call
     options: Any = None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from gateway.carrier import Carrier
+from gateway.circuit import CircuitBreaker
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
 from gateway.credentials import SecretVerifier
@@ -15,6 +16,7 @@ from gateway.store import Account, Store
 
 __all__ = [
     "ACCOUNT",
+    "BREAKERS",
     "CARRIERS",
     "CLOCK",
     "CONFIG",
@@ -36,6 +38,7 @@ CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
 CARRIERS = web.AppKey("carriers", dict[str, Carrier])
+BREAKERS = web.AppKey("breakers", dict[str, CircuitBreaker])
 SENDER = web.AppKey("sender", Sender)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
 METRICS = web.AppKey("metrics", Metrics)

@@ -80,7 +80,18 @@ def read_backend(name: str, reader: Reader) -> BackendConfig:
         retries=reader.ranged("retries", int, 0, 10, 1),
         receipts=reader.get("receipts", bool, False),
         callback_token=reader.text("callback_token", "", allow_empty=True),
+        failover_on_timeout=reader.get("failover_on_timeout", bool, False),
+        **_circuit(reader.section("circuit")),
     )
     options = cls.read_options(reader)
     reader.done()
     return dataclasses.replace(backend, options=options)
+
+
+def _circuit(reader: Reader) -> dict[str, float]:
+    settings = {
+        "circuit_failures": reader.ranged("failures", int, 1, 1000, 5),
+        "circuit_cooldown": reader.ranged("cooldown", float, 0.01, 3600.0, 30.0),
+    }
+    reader.done()
+    return settings

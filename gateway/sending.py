@@ -7,16 +7,14 @@ the final statuses and refunds are applied in one transaction after.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.carrier import FailureKind, Outcome, Recipient
 from gateway.clock import Clock, local_day
 from gateway.config import BackendConfig, GatewayConfig
+from gateway.delivery import Dispatcher, Final
 from gateway.errors import INSUFFICIENT_BALANCE, UNAVAILABLE, ApiError, invalid
 from gateway.metrics import Metrics
 from gateway.phones import Phone, scrub
@@ -45,7 +43,7 @@ class Sender:
         self,
         config: GatewayConfig,
         store: Store,
-        carriers: Mapping[str, Carrier],
+        dispatcher: Dispatcher,
         clock: Clock,
         limiter: GuardedLimiter,
         metrics: Metrics,
@@ -53,7 +51,7 @@ class Sender:
     ) -> None:
         self._config = config
         self._store = store
-        self._carriers = carriers
+        self._dispatcher = dispatcher
         self._clock = clock
         self._limiter = limiter
         self._metrics = metrics
@@ -116,13 +114,25 @@ class Sender:
             self._metrics.ratelimit_rejections.labels("phone").inc(len(refused))
         return refused
 
+    def chain(self, account: Account, first: BackendConfig) -> list[BackendConfig]:
+        """The chosen backend, then the failover ones this account may use."""
+        backends = self._config.providers.backends
+        rest = [
+            backends[name] for name in self._config.providers.failover
+            if name != first.name and (not account.providers or name in account.providers)
+        ]
+        return [first, *rest]
+
     async def _send_numbers(
         self, account: Account, backend: BackendConfig, request: SendInput, phones: list[Phone]
     ) -> dict[str, Delivery]:
+        chain = self.chain(account, backend)
+        # Reserve what the dearest carrier of the chain would cost; settling refunds the difference.
+        reserve = max(candidate.price_milli for candidate in chain)
+        keys = self._phone_keys(phones)
         records = [
-            NewRecord(str(uuid.uuid4()), phone.masked, request.template_id, backend.name,
-                      backend.price_milli)
-            for phone in phones
+            NewRecord(str(uuid.uuid4()), phone.masked, request.template_id, backend.name, reserve, key)
+            for phone, key in zip(phones, keys, strict=True)
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
@@ -135,76 +145,18 @@ class Sender:
             Recipient(phone.e164, record.message_id)
             for phone, record in zip(phones, records, strict=True)
         ]
-        outcomes = await self._deliver(backend, request, recipients)
-        accepted = sum(outcome.accepted for outcome in outcomes)
-        self._metrics.observe_messages(backend.name, accepted, len(outcomes) - accepted)
-        await self._settle(account, records, outcomes)
+        finals = await self._dispatcher.deliver(chain, request, recipients)
+        for candidate in chain:
+            taken = [f.outcome.accepted for f in finals if f.backend is candidate]
+            self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
+        await self._settle(account, records, finals)
         return {
-            phone.e164: Delivery(phone, record.message_id, backend.name, outcome)
-            for phone, record, outcome in zip(phones, records, outcomes, strict=True)
+            phone.e164: Delivery(phone, record.message_id, final.backend.name, final.outcome)
+            for phone, record, final in zip(phones, records, finals, strict=True)
         }
 
-    async def _deliver(
-        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
-    ) -> list[Outcome]:
-        """Call the carrier in as few requests as its batch limit allows, all at once."""
-        carrier = self._carriers[backend.name]
-        template = self._config.template(request.template_id)
-        size = carrier.max_batch
-        batches = [
-            SendBatch(
-                template_id=template.ids.get(backend.name, request.template_id),
-                params=request.params,
-                param_order=template.params,
-                recipients=recipients[start:start + size],
-            )
-            for start in range(0, len(recipients), size)
-        ]
-        results = await asyncio.gather(*(self._call(carrier, backend, b) for b in batches))
-        by_number = {outcome.e164: outcome for result in results for outcome in result}
-        return [self._outcome_for(by_number, r.e164) for r in recipients]
-
-    @staticmethod
-    def _outcome_for(by_number: Mapping[str, Outcome], e164: str) -> Outcome:
-        # A carrier reply that skips a number tells us nothing about it: never claim it was sent.
-        return by_number.get(e164) or Outcome(
-            e164, False, kind=FailureKind.PERMANENT, code="NO_RESULT",
-            message="carrier returned no result for this number",
-        )
-
-    async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(backend.timeout):
-                outcomes = await carrier.send(batch)
-        except TimeoutError:
-            error = CarrierError(FailureKind.TIMEOUT, "TIMEOUT", f"no answer in {backend.timeout}s")
-        except CarrierError as exc:
-            error = exc
-        except Exception:
-            log.exception("carrier plugin %s failed unexpectedly", backend.plugin)
-            error = CarrierError(FailureKind.PERMANENT, "PLUGIN_ERROR", "carrier plugin error")
-        else:
-            # "refused": the carrier answered, but took none of the numbers.
-            outcome = "success" if any(o.accepted for o in outcomes) else "refused"
-            self._metrics.observe_provider_call(backend.name, outcome, time.perf_counter() - started)
-            return outcomes
-        self._metrics.observe_provider_call(backend.name, error.kind.value, time.perf_counter() - started)
-        log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)
-        return error.outcomes(batch)
-
-    async def _settle(
-        self, account: Account, records: list[NewRecord], outcomes: list[Outcome]
-    ) -> None:
-        results = [
-            Settlement(
-                message_id=record.message_id,
-                status="success" if outcome.accepted else "failed",
-                carrier_id=outcome.carrier_id,
-                error=None if outcome.accepted else scrub(f"{outcome.code}: {outcome.message}")[:500],
-            )
-            for record, outcome in zip(records, outcomes, strict=True)
-        ]
+    async def _settle(self, account: Account, records: list[NewRecord], finals: list[Final]) -> None:
+        results = [self._settlement(record, final) for record, final in zip(records, finals, strict=True)]
         now = self._clock()
         try:
             await self._store.settle(
@@ -214,6 +166,18 @@ class Sender:
             # The carrier has already been called: the records stay pending (the truth the store
             # holds) and the caller still learns what happened to each number.
             log.exception("store unavailable while settling %d records", len(results))
+
+    @staticmethod
+    def _settlement(record: NewRecord, final: Final) -> Settlement:
+        outcome, backend = final.outcome, final.backend
+        if not outcome.accepted:
+            error = scrub(f"{outcome.code}: {outcome.message}")[:500]
+            return Settlement(record.message_id, "failed", backend.name, 0, outcome.carrier_id, error)
+        # With delivery receipts the carrier's acceptance is not yet delivery: wait for the receipt.
+        status = "pending" if backend.receipts else "success"
+        return Settlement(
+            record.message_id, status, backend.name, backend.price_milli, outcome.carrier_id
+        )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

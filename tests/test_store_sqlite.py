@@ -29,6 +29,14 @@ def new_account(name: str, balance_milli: int) -> NewAccount:
                       balance_milli=balance_milli, verification_status="approved")
 
 
+def accepted(message_id: str, carrier_id: str | None = None, price_milli: int = 50) -> Settlement:
+    return Settlement(message_id, "success", "mock", price_milli, carrier_id)
+
+
+def refused(message_id: str, error: str | None = None) -> Settlement:
+    return Settlement(message_id, "failed", "mock", 0, error=error)
+
+
 def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:
     return [NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli)
             for i in range(count)]
@@ -58,12 +66,12 @@ async def test_migrations_are_recorded_and_run_once(path: Path):
     await first.open()
     await first.create_account(new_account("kept", 1000), NOW)
     await first.close()
-    [(version, applied_at)] = peek(path, "SELECT version, applied_at FROM schema_migrations")
-    assert version == 1
+    applied = peek(path, "SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    assert [version for version, _ in applied] == [1, 2]
     again = SQLiteStore(str(path))
-    await again.open()  # would fail (table exists) or wipe data if migration 1 ran twice
+    await again.open()  # would fail (table exists) or wipe data if a migration ran twice
     try:
-        assert peek(path, "SELECT version, applied_at FROM schema_migrations") == [(1, applied_at)]
+        assert peek(path, "SELECT version, applied_at FROM schema_migrations ORDER BY version") == applied
         assert await balance(again, "kept") == 1000
     finally:
         await again.close()
@@ -98,9 +106,9 @@ async def test_settle_refunds_refusals_once_and_counts_acceptances(store: SQLite
     await store.reserve(account.id, new_records("m", 3), NOW)
     assert await balance(store, "settler") == 850
     results = [
-        Settlement("m-0", "success", carrier_id="c-0"),
-        Settlement("m-1", "failed", error="MOCK_REFUSED: no"),
-        Settlement("m-2", "success", carrier_id="c-2"),
+        accepted("m-0", carrier_id="c-0"),
+        refused("m-1", error="MOCK_REFUSED: no"),
+        accepted("m-2", carrier_id="c-2"),
     ]
     await store.settle(account.id, results, NOW + 1000, DAY)
     await store.settle(account.id, results, NOW + 2000, DAY)  # a retried settle changes nothing
@@ -116,18 +124,28 @@ async def test_settle_refunds_refusals_once_and_counts_acceptances(store: SQLite
 async def test_settle_only_moves_pending_records(store: SQLiteStore):
     account = await store.create_account(new_account("final", 1000), NOW)
     await store.reserve(account.id, new_records("f", 1), NOW)
-    await store.settle(account.id, [Settlement("f-0", "success")], NOW, DAY)
-    await store.settle(account.id, [Settlement("f-0", "failed", error="late")], NOW + 5, DAY)
+    await store.settle(account.id, [accepted("f-0")], NOW, DAY)
+    await store.settle(account.id, [refused("f-0", error="late")], NOW + 5, DAY)
     [record] = (await store.records(account.id, RecordQuery())).records
     assert (record.status, record.error) == ("success", None)
     assert await balance(store, "final") == 950  # a late failure of a delivered message refunds nothing
+
+
+async def test_settle_charges_the_carrier_that_took_it_and_refunds_the_rest(store: SQLiteStore):
+    account = await store.create_account(new_account("failover", 1000), NOW)
+    await store.reserve(account.id, new_records("r", 2, price_milli=60), NOW)  # the dearest carrier
+    assert await balance(store, "failover") == 880
+    await store.settle(account.id, [accepted("r-0", price_milli=45), refused("r-1")], NOW, DAY)
+    assert await balance(store, "failover") == 1000 - 45
+    by_id = {r.message_id: r for r in (await store.records(account.id, RecordQuery())).records}
+    assert by_id["r-0"].provider == "mock"
 
 
 async def test_settle_ignores_another_accounts_records(store: SQLiteStore):
     owner = await store.create_account(new_account("owner", 1000), NOW)
     intruder = await store.create_account(new_account("intruder", 1000), NOW)
     await store.reserve(owner.id, new_records("o", 1), NOW)
-    await store.settle(intruder.id, [Settlement("o-0", "failed")], NOW, DAY)
+    await store.settle(intruder.id, [refused("o-0")], NOW, DAY)
     assert await balance(store, "intruder") == 1000 and await balance(store, "owner") == 950
     [record] = (await store.records(owner.id, RecordQuery())).records
     assert record.status == "pending"
@@ -161,7 +179,7 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
             for second in range(20):
                 batch = new_records(f"{owner.name}-{second}", 5)
                 await store.reserve(owner.id, batch, NOW + second * 1000)
-                await store.settle(owner.id, [Settlement(r.message_id, "failed" if i == 0 else "success")
+                await store.settle(owner.id, [refused(r.message_id) if i == 0 else accepted(r.message_id)
                                               for i, r in enumerate(batch)], NOW, DAY)
         statements.clear()
         page = await store.records(account.id, query)

@@ -79,15 +79,19 @@ class NewRecord:
     phone: str  # masked
     template_id: str
     provider: str
-    price_milli: int
+    price_milli: int  # reserved: the dearest carrier the send may end up on
+    phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
 
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """The final word on one record: refused ones are refunded, accepted ones counted."""
+    """The carrier's word on one record: it is charged ``price_milli`` (the carrier that finally
+    took it; 0 when refused) and refunded the rest of what was reserved; accepted ones are counted."""
 
     message_id: str
-    status: str  # success | failed
+    status: str  # success | failed | pending (accepted, waiting for a delivery receipt)
+    provider: str
+    price_milli: int
     carrier_id: str | None = None
     error: str | None = None
 

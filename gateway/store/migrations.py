@@ -51,6 +51,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX records_by_account_status_time ON records (account_id, status, created_at);
         """,
     ),
+    (
+        2,
+        """
+        -- Delivery receipts name a message by the carrier's id (and, for carriers that share one id
+        -- across a call's numbers, by the number): keep a keyed hash of it, never the number.
+        ALTER TABLE records ADD COLUMN phone_hash TEXT NOT NULL DEFAULT '';
+        CREATE INDEX records_by_carrier_id ON records (provider, carrier_id)
+        """,
+    ),
 )
 
 

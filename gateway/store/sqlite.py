@@ -210,11 +210,11 @@ class SQLiteStore:
             if not charged:
                 return False
             db.executemany(
-                "INSERT INTO records (account_id, message_id, phone, template_id, provider,"
-                " status, price_milli, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                "INSERT INTO records (account_id, message_id, phone, phone_hash, template_id,"
+                " provider, status, price_milli, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 [
-                    (account_id, r.message_id, r.phone, r.template_id, r.provider,
+                    (account_id, r.message_id, r.phone, r.phone_hash, r.template_id, r.provider,
                      r.price_milli, now_ms, now_ms)
                     for r in records
                 ],
@@ -229,19 +229,22 @@ class SQLiteStore:
         def apply(db: sqlite3.Connection) -> None:
             refund = accepted = 0
             for result in results:
+                # Only a record nobody has settled yet: settling twice must not refund twice.
                 row = db.execute(
-                    "UPDATE records SET status = ?, carrier_id = ?, error = ?, updated_at = ?"
-                    " WHERE message_id = ? AND account_id = ? AND status = 'pending'"
-                    " RETURNING price_milli",
-                    (result.status, result.carrier_id, result.error, now_ms,
-                     result.message_id, account_id),
+                    "SELECT id, price_milli FROM records WHERE message_id = ? AND account_id = ?"
+                    " AND status = 'pending' AND carrier_id IS NULL AND error IS NULL",
+                    (result.message_id, account_id),
                 ).fetchone()
                 if row is None:
-                    continue  # already final: settling twice must not refund twice
-                if result.status == "failed":
-                    refund += row[0]
-                else:
-                    accepted += 1
+                    continue
+                db.execute(
+                    "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?,"
+                    " error = ?, updated_at = ? WHERE id = ?",
+                    (result.status, result.provider, result.price_milli, result.carrier_id,
+                     result.error, now_ms, row[0]),
+                )
+                refund += row[1] - result.price_milli
+                accepted += result.status != "failed"
             db.execute(
                 "UPDATE accounts SET balance_milli = balance_milli + ?,"
                 " total_sent = total_sent + ? WHERE id = ?",

@@ -93,8 +93,12 @@ class Sender:
             for phone in request.phones
         ]
 
+    def number_key(self, e164: str) -> str:
+        """The keyed hash a number is known by in limits and records (never the number itself)."""
+        return phone_key(self._phone_secret, e164)
+
     def _phone_keys(self, phones: list[Phone]) -> list[str]:
-        return [phone_key(self._phone_secret, phone.e164) for phone in phones]
+        return [self.number_key(phone.e164) for phone in phones]
 
     async def _throttled(self, phones: list[Phone], hit_id: str) -> dict[str, Outcome]:
         """The numbers whose per-number windows are full, with the refusal each one gets."""

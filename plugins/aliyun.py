@@ -179,7 +179,7 @@ class AliyunCarrier(Carrier):
                 throttled = "x-acs-retry-after" in response.headers
         except TimeoutError as exc:
             raise CarrierError(
-                FailureKind.RETRYABLE, "TIMEOUT", f"no answer within {self.backend.timeout:g}s"
+                FailureKind.TIMEOUT, "TIMEOUT", f"no answer within {self.backend.timeout:g}s"
             ) from exc
         except aiohttp.ClientError as exc:
             raise CarrierError(FailureKind.RETRYABLE, "NETWORK_ERROR", repr(exc)) from exc

@@ -341,7 +341,7 @@ async def test_retry_after_header_means_retryable(
     (Fault.RESET, "NETWORK_ERROR"),
     (Fault.MALFORMED_JSON, "BAD_RESPONSE"),
 ])
-async def test_transport_faults_are_retryable(
+async def test_transport_faults_are_retryable_and_a_timeout_is_unknown(
     session: aiohttp.ClientSession,
     server: TestServer,
     upstream: AliyunUpstream,
@@ -351,7 +351,9 @@ async def test_transport_faults_are_retryable(
     upstream.fault, upstream.delay = fault, 2.0
     carrier = make_carrier(session, str(server.make_url("/")), timeout=0.2)
     error = await refused(carrier, make_batch("+8613800138000", "+8613900139000"))
-    assert (error.kind, error.code) == (FailureKind.RETRYABLE, code)
+    # A timeout leaves the outcome unknown: the core decides whether trying again is safe.
+    expected = FailureKind.TIMEOUT if fault is Fault.SLOW else FailureKind.RETRYABLE
+    assert (error.kind, error.code) == (expected, code)
     assert len(upstream.requests) == 1
 
 

@@ -45,12 +45,10 @@ class RuleCarrier(Carrier):
 
     @classmethod
     def read_options(cls, reader: Reader) -> RuleOptions:
-        options = RuleOptions(
+        return RuleOptions(
             refuse=reader.strings("refuse"),
             rendezvous=reader.ranged("rendezvous", int, 0, 1000, 0),
         )
-        reader.done()
-        return options
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         self.calls.append([recipient.e164 for recipient in batch.recipients])
@@ -90,4 +88,4 @@ class HalfCarrier(Carrier):
 
     @classmethod
     def read_options(cls, reader: Reader) -> None:
-        reader.done()
+        """No options of its own."""

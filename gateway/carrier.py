@@ -19,7 +19,10 @@ import aiohttp
 from gateway.config import BackendConfig
 from gateway.settings_reader import Reader
 
-__all__ = ["Carrier", "CarrierError", "FailureKind", "Outcome", "Recipient", "SendBatch"]
+__all__ = [
+    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "Outcome", "Receipt", "Recipient",
+    "SendBatch",
+]
 
 
 class FailureKind(enum.Enum):
@@ -67,6 +70,22 @@ class Outcome:
     retry_after: int | None = None  # seconds, when a rate limit says when to try again
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One delivery report from a carrier's status push, in the carrier's own terms."""
+
+    carrier_id: str  # the id the send returned (Tencent SerialNo, Aliyun BizId)
+    e164: str  # normalised as parse_phone gives it: only held in memory, hashed to match the record
+    delivered: bool
+    code: str  # the carrier's receipt code (DELIVRD, DELIVERED, UNDELIV, MK:0001, ...)
+    description: str = ""
+    reported_at: str | None = None  # the carrier's own time text, for logs
+
+
+class MalformedReceipts(ValueError):
+    """A status push the plugin cannot read: the gateway answers 400 and changes nothing."""
+
+
 class CarrierError(Exception):
     """The whole upstream call failed: every number in it shares this outcome."""
 
@@ -102,6 +121,17 @@ class Carrier(abc.ABC):
     @abc.abstractmethod
     async def send(self, batch: SendBatch) -> list[Outcome]:
         """Send one batch; return one Outcome per recipient or raise CarrierError for all."""
+
+    def parse_receipts(self, body: bytes) -> list[Receipt] | None:
+        """Read one delivery-receipt push; None means this carrier has no receipts (404).
+
+        Raise :class:`MalformedReceipts` for a body that is not the carrier's report format.
+        """
+        return None
+
+    def receipt_reply(self) -> tuple[int, dict[str, Any]]:
+        """The HTTP status and JSON body the carrier expects once its push is taken."""
+        return 200, {"success": True}
 
     async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Release what the plugin opened itself (the HTTP session belongs to the gateway)."""

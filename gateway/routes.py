@@ -9,6 +9,7 @@ from gateway.config import GatewayConfig
 from gateway.keys import METRICS
 from gateway.openapi import serve_openapi
 from gateway.views.account import account_info
+from gateway.views.callbacks import carrier_receipts
 from gateway.views.health import healthz, readyz
 from gateway.views.records import records
 from gateway.views.sms import batch_send, send
@@ -21,6 +22,7 @@ def setup_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_post("/api/sms/batch-send", batch_send, name="batch_send")
     app.router.add_get("/api/sms/records", records, name="records", allow_head=False)
     app.router.add_get("/api/account/info", account_info, name="account_info", allow_head=False)
+    app.router.add_post("/callbacks/{provider}", carrier_receipts, name="callbacks")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/openapi.json", serve_openapi, name="openapi")

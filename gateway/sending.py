@@ -36,6 +36,14 @@ class Delivery:
     message_id: str | None  # None when refused before a record was written
     provider: str
     outcome: Outcome
+    awaiting_receipt: bool = False  # accepted, but the record waits for the delivery receipt
+
+    @property
+    def status(self) -> str:
+        """The record's status: what the caller is told it is."""
+        if not self.outcome.accepted:
+            return "failed"
+        return "pending" if self.awaiting_receipt else "success"
 
 
 class Sender:
@@ -155,7 +163,9 @@ class Sender:
             self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
         await self._settle(account, records, finals)
         return {
-            phone.e164: Delivery(phone, record.message_id, final.backend.name, final.outcome)
+            phone.e164: Delivery(
+                phone, record.message_id, final.backend.name, final.outcome, final.backend.receipts
+            )
             for phone, record, final in zip(phones, records, finals, strict=True)
         }
 

@@ -21,10 +21,11 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
 from gateway.clock import system_clock
 from gateway.settings_reader import ConfigError, Reader
 from plugins.aliyun_signing import acs3_headers, canonical_query
+from plugins.receipts import aliyun_receipts
 
 __all__ = ["ERRORS", "NUMBER_CODES", "AliyunCarrier", "AliyunOptions", "classify"]
 
@@ -123,6 +124,12 @@ class AliyunCarrier(Carrier):
                 raise result
             outcomes.extend(result)
         return outcomes
+
+    def parse_receipts(self, body: bytes) -> list[Receipt]:
+        return aliyun_receipts(body)
+
+    def receipt_reply(self) -> tuple[int, dict[str, Any]]:
+        return 200, {"code": 0, "msg": "接收成功"}
 
     async def _send_call(self, batch: SendBatch, recipients: Sequence[Recipient]) -> list[Outcome]:
         status, data, throttled = await self._post(self._query(batch, recipients))

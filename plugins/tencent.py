@@ -19,9 +19,10 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
 from gateway.clock import system_clock
 from gateway.settings_reader import ConfigError, Reader
+from plugins.receipts import tencent_receipts
 from plugins.tencent_signing import request_headers
 
 __all__ = ["ERRORS", "TencentCarrier", "TencentOptions", "classify"]
@@ -139,6 +140,12 @@ class TencentCarrier(Carrier):
             *(self._send_call(batch, part) for part in parts), return_exceptions=True
         )
         return _merge(batch, routes, parts, results)
+
+    def parse_receipts(self, body: bytes) -> list[Receipt]:
+        return tencent_receipts(body)
+
+    def receipt_reply(self) -> tuple[int, dict[str, Any]]:
+        return 200, {"result": 0, "errmsg": "OK"}
 
     async def _send_call(self, batch: SendBatch, recipients: Sequence[Recipient]) -> list[Outcome]:
         options: TencentOptions = self.options

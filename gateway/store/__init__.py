@@ -14,6 +14,7 @@ __all__ = [
     "AccountExists",
     "NewAccount",
     "NewRecord",
+    "ReceiptUpdate",
     "Record",
     "RecordPage",
     "RecordQuery",
@@ -97,6 +98,16 @@ class Settlement:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """A carrier's delivery receipt as the store sees it: the number only as its keyed hash."""
+
+    carrier_id: str
+    phone_hash: str
+    delivered: bool
+    error: str | None = None  # "code: description", scrubbed; None when delivered
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     id: int
     message_id: str
@@ -142,6 +153,15 @@ class Store(Protocol):
 
     async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
         """Apply final statuses (only to pending records), refund refusals, count acceptances."""
+        ...
+
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> int:
+        """Finalise the ``pending`` records the receipts name by (provider, carrier_id, phone_hash);
+        return how many changed. Final records stay as they are (duplicates are no-ops); a receipt
+        naming no record yet is kept for a while and applied when ``settle`` gives that record its
+        carrier id. Never refunds: the carrier charged for the attempt."""
         ...
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage: ...

@@ -60,6 +60,23 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX records_by_carrier_id ON records (provider, carrier_id)
         """,
     ),
+    (
+        3,
+        """
+        -- A receipt can beat the settle transaction that gives its record the carrier's id: it
+        -- waits here until settle applies it, or is dropped after a day (see sqlite_receipts.py).
+        CREATE TABLE early_receipts (
+            provider TEXT NOT NULL,
+            carrier_id TEXT NOT NULL,
+            phone_hash TEXT NOT NULL,
+            delivered INTEGER NOT NULL,
+            error TEXT,
+            received_at INTEGER NOT NULL,
+            PRIMARY KEY (provider, carrier_id, phone_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX early_receipts_by_time ON early_receipts (received_at)
+        """,
+    ),
 )
 
 

@@ -20,6 +20,7 @@ from gateway.store import (
     AccountExists,
     NewAccount,
     NewRecord,
+    ReceiptUpdate,
     Record,
     RecordPage,
     RecordQuery,
@@ -27,6 +28,7 @@ from gateway.store import (
     StoreUnavailable,
 )
 from gateway.store.migrations import migrate
+from gateway.store.sqlite_receipts import apply_receipts, take_early_receipt
 
 __all__ = ["SQLiteStore"]
 
@@ -231,17 +233,24 @@ class SQLiteStore:
             for result in results:
                 # Only a record nobody has settled yet: settling twice must not refund twice.
                 row = db.execute(
-                    "SELECT id, price_milli FROM records WHERE message_id = ? AND account_id = ?"
-                    " AND status = 'pending' AND carrier_id IS NULL AND error IS NULL",
+                    "SELECT id, price_milli, phone_hash FROM records WHERE message_id = ?"
+                    " AND account_id = ? AND status = 'pending' AND carrier_id IS NULL"
+                    " AND error IS NULL",
                     (result.message_id, account_id),
                 ).fetchone()
                 if row is None:
                     continue
+                status, error = result.status, result.error
+                if result.carrier_id:
+                    # The carrier's receipt may have come before this transaction: apply it now.
+                    early = take_early_receipt(db, result.provider, result.carrier_id, row[2])
+                    if early is not None and status == "pending":
+                        status, error = early
                 db.execute(
                     "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?,"
                     " error = ?, updated_at = ? WHERE id = ?",
-                    (result.status, result.provider, result.price_milli, result.carrier_id,
-                     result.error, now_ms, row[0]),
+                    (status, result.provider, result.price_milli, result.carrier_id,
+                     error, now_ms, row[0]),
                 )
                 refund += row[1] - result.price_milli
                 accepted += result.status != "failed"
@@ -258,6 +267,15 @@ class SQLiteStore:
                 )
 
         await self._writer.run(_transaction(apply))
+
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> int:
+        if not receipts:
+            return 0
+        return await self._writer.run(
+            _transaction(lambda db: apply_receipts(db, provider, receipts, now_ms))
+        )
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
         where, args = ["account_id = ?"], [account_id]

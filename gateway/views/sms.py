@@ -54,7 +54,7 @@ async def send(request: web.Request) -> web.Response:
             "message_id": delivery.message_id,
             "phone": delivery.phone.masked,
             "provider": delivery.provider,
-            "status": "success",
+            "status": delivery.status,
         },
     })
 

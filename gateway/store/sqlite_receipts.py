@@ -1,0 +1,72 @@
+"""Delivery receipts in SQLite: the statements both ``apply_receipts`` and ``settle`` run.
+
+Both run on the store's single writer thread, inside its transactions, so "is there a record for
+this receipt yet?" and "settle gives the record its carrier id" can never interleave: a receipt is
+either applied to the record or parked in ``early_receipts`` for settle to pick up.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.store import ReceiptUpdate
+
+__all__ = ["EARLY_RECEIPT_TTL_MS", "apply_receipts", "take_early_receipt"]
+
+#: How long a receipt that names no record yet is kept: settle follows the carrier's answer within
+#: seconds, so a day only ever holds receipts for sends we never learned the id of (timeouts).
+EARLY_RECEIPT_TTL_MS = 24 * 3600 * 1000
+
+_MATCH = "provider = ? AND carrier_id = ? AND phone_hash = ?"
+
+
+def _final(receipt: ReceiptUpdate) -> tuple[str, str | None]:
+    return ("success", None) if receipt.delivered else ("failed", receipt.error)
+
+
+def apply_receipts(
+    db: sqlite3.Connection, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+) -> int:
+    """Finalise the pending records the receipts name; park the receipts that name none yet."""
+    changed = 0
+    early: list[ReceiptUpdate] = []
+    for receipt in receipts:
+        key = (provider, receipt.carrier_id, receipt.phone_hash)
+        # Only a pending record moves: the first final word wins, later pushes are no-ops.
+        updated = db.execute(
+            f"UPDATE records SET status = ?, error = ?, updated_at = ? WHERE {_MATCH}"  # noqa: S608
+            " AND status = 'pending'",
+            (*_final(receipt), now_ms, *key),
+        ).rowcount
+        changed += updated
+        if not updated and db.execute(
+            f"SELECT 1 FROM records WHERE {_MATCH} LIMIT 1", key  # noqa: S608
+        ).fetchone() is None:
+            early.append(receipt)
+    if early:
+        db.execute(
+            "DELETE FROM early_receipts WHERE received_at < ?", (now_ms - EARLY_RECEIPT_TTL_MS,)
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO early_receipts (provider, carrier_id, phone_hash, delivered,"
+            " error, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (provider, r.carrier_id, r.phone_hash, int(r.delivered), r.error, now_ms)
+                for r in early
+            ],
+        )
+    return changed
+
+
+def take_early_receipt(
+    db: sqlite3.Connection, provider: str, carrier_id: str, phone_hash: str
+) -> tuple[str, str | None] | None:
+    """The (status, error) a parked receipt gives this record, removing it; None if none came."""
+    rows = db.execute(
+        f"DELETE FROM early_receipts WHERE {_MATCH} RETURNING delivered, error",  # noqa: S608
+        (provider, carrier_id, phone_hash),
+    ).fetchall()
+    if not rows:
+        return None
+    delivered, error = rows[0]
+    return ("success", None) if delivered else ("failed", error)

@@ -227,3 +227,24 @@ async def test_an_open_circuit_sends_straight_to_the_failover_carrier(make_clien
     response = await client.post("/api/sms/send", json=BODY, headers=headers)
     assert (await response.json())["data"]["provider"] == "aliyun"
     assert len(upstreams["tencent"].requests) == calls
+
+
+async def test_in_a_batch_only_the_numbers_refused_as_retryable_fail_over(make_client, upstreams):
+    client, account, headers = await gateway(
+        make_client, upstreams, failover=["aliyun"], tencent={"retries": 0})
+    upstreams["tencent"].number_codes.update({
+        "+8613800138002": "InternalError",  # Tencent's trouble: worth another carrier
+        "+8613800138003": "InvalidParameterValue.IncorrectPhoneNumber",  # the caller's: final
+    })
+    response = await client.post("/api/sms/batch-send", headers=headers, json={
+        "phones": ["13800138001", "13800138002", "13800138003"], "template_id": "123456",
+        "params": {"code": "1", "time": "2"}})
+    body = await response.json()
+    assert response.status == 200
+    assert [r["success"] for r in body["data"]["results"]] == [True, True, False]
+    [aliyun_call] = upstreams["aliyun"].requests
+    assert "13800138002" in str(aliyun_call.query) + aliyun_call.body.decode()
+    balance, records = await state(client, account)
+    assert balance == 10_000 - 45 - 60  # each number at the price of the carrier that sent it
+    assert sorted((r["provider"], r["status"]) for r in records) == [
+        ("aliyun", "success"), ("tencent", "failed"), ("tencent", "success")]

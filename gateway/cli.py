@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
-from aiohttp import web
 
 from gateway.accounts import create_account, rotate_secret
-from gateway.config import VERIFICATION_STATUSES, BucketConfig, GatewayConfig, load_config
+from gateway.config import (
+    VERIFICATION_STATUSES,
+    BucketConfig,
+    GatewayConfig,
+    load_config,
+    with_overrides,
+)
 from gateway.money import yuan_to_milli
 from gateway.settings_reader import ConfigError
 from gateway.store import Account, AccountExists, Store, StoreUnavailable
@@ -148,20 +152,10 @@ async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[i
 
 
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
-    from gateway.app import create_app
-    from gateway.logs import setup_logging
+    from gateway.server import serve
 
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None}
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
-    if config.server.workers > 1:
-        raise ConfigError("server.workers", "more than 1 worker is not available in this version")
-    setup_logging(config.logging)
-    log.info("listening on http://%s:%d", config.server.host, config.server.port)
-    web.run_app(
-        create_app(config), host=config.server.host, port=config.server.port,
-        access_log=None, print=None, shutdown_timeout=30,
-    )
-    return 0
+    return serve(with_overrides(config, **overrides), args.config, overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ frozen dataclasses below, never raw YAML.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "config_path",
     "load_config",
     "parse_config",
+    "with_overrides",
 ]
 
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
@@ -379,6 +381,13 @@ def _account(data: Any, path: str) -> AccountSeed:
     if len(seed.api_secret) < 12:
         raise ConfigError(reader.where("api_secret"), "must be at least 12 characters")
     return seed
+
+
+def with_overrides(config: GatewayConfig, **server: object) -> GatewayConfig:
+    """The config with command-line ``server`` values (host, port, workers), validated again."""
+    changed = dataclasses.replace(config, server=dataclasses.replace(config.server, **server))
+    _cross_check(changed)
+    return changed
 
 
 def _cross_check(config: GatewayConfig) -> None:

@@ -6,9 +6,11 @@ configured names. Label children are cached, so recording a request allocates no
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["Metrics"]
 
@@ -20,6 +22,12 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 class Metrics:
     def __init__(self, providers: list[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        #: What /metrics serves: this registry, or — with several workers (prometheus-client's
+        #: multiprocess mode, set up by gateway.server) — every worker's values, read from their files.
+        self.exposition = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition)
         self.http_requests = Counter(
             "smsedge_http_requests_total", "HTTP requests answered.",
             ["method", "route", "status"], registry=self.registry,
@@ -51,6 +59,7 @@ class Metrics:
         self.circuit_open = Gauge(
             "smsedge_provider_circuit_open", "1 while a carrier's circuit breaker is open.",
             ["provider"], registry=self.registry,
+            multiprocess_mode="livemax",  # open in any live worker: open
         )
         for provider in providers:
             self.circuit_open.labels(provider).set(0)

@@ -8,10 +8,8 @@ tested against the text itself.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,60 +19,22 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
+from tests.gateway_process import GatewayProcess
 
 SEED = ROOT.parent / "shared" / "api" / "seed-api-doc.txt"
 SEED_HOST = "https://aa.stjuntai.xyz"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class LiveGateway(GatewayProcess):
+    """The embedded default config (limits out of the way), with mock-carrier settings changed."""
 
-
-class LiveGateway:
     def __init__(self, tmp_path: Path, **backend: object) -> None:
         document = without_limits(default_document())
         document["store"]["path"] = str(tmp_path / "live.db")
         document["providers"]["backends"]["mock"].update(backend)
-        self.config = tmp_path / "live.yaml"
-        self.config.write_text(yaml.safe_dump(document), encoding="utf-8")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp_path / "live.log"
-        env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "run.py", "serve", "--config", str(self.config),
-                 "--port", str(self.port)],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.log.read_text()}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("gateway did not become ready in 30 s")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
+        super().__init__(document, tmp_path)
 
 
 @pytest.fixture

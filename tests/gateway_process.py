@@ -1,0 +1,69 @@
+"""A gateway in its own process, as a platform engineer runs it: ``python run.py serve``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT
+
+__all__ = ["GatewayProcess", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class GatewayProcess:
+    """Writes ``document`` as the config, starts the gateway and waits until /readyz answers 200."""
+
+    def __init__(self, document: dict[str, Any], directory: Path, name: str = "live",
+                 port: int | None = None) -> None:
+        self.config = directory / f"{name}.yaml"
+        self.config.write_text(yaml.safe_dump(document), encoding="utf-8")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / f"{name}.log"
+        env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
+        if document["server"].get("workers", 1) > 1:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(directory / f"{name}-metrics")
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "run.py", "serve", "--config", str(self.config),
+                 "--port", str(self.port)],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+            )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.log.read_text()}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("gateway did not become ready in 30 s")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()

@@ -1,0 +1,148 @@
+"""A fleet on one real Redis: several gateway processes behave as one gateway would.
+
+Two separate gateway processes (two "hosts") share the Redis the config names; a third test runs
+one gateway with ``workers: 2`` on one port and checks that /metrics on any worker counts every
+request exactly once.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
+from tests.gateway_process import GatewayProcess, free_port
+
+HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
+SECRET_KEY = "fleet-test-secret-key-000000000"
+
+
+def fleet_document(tmp_path: Path, redis_url: str, store: str, **ratelimit: object) -> dict:
+    document = without_limits(default_document())
+    document["server"]["secret_key"] = SECRET_KEY
+    document["store"] = {"backend": store, "path": str(tmp_path / "fleet.db")}
+    document["redis"] = {"url": redis_url, "key_prefix": "fleet:", "timeout": 1}
+    document["ratelimit"].update({"backend": "redis", **ratelimit})
+    return document
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def start(tmp_path: Path, redis_server) -> Iterator[Callable[..., GatewayProcess]]:
+    started: list[GatewayProcess] = []
+
+    def launch(document: dict, name: str, port: int | None = None) -> GatewayProcess:
+        started.append(GatewayProcess(document, tmp_path, name=name, port=port))
+        return started[-1]
+
+    yield launch
+    for gateway in started:
+        gateway.stop()
+
+
+def send(gateway: GatewayProcess, phone: str) -> requests.Response:
+    # A new connection each time, so the kernel may hand it to any worker.
+    return requests.post(f"{gateway.url}/api/sms/send", headers={**HEADERS, "Connection": "close"},
+                         json={"phone": phone, "template_id": "123456"}, timeout=30)
+
+
+def account_bucket(document: dict, burst: int) -> dict:
+    document["accounts"][0]["ratelimit"] = {"rate": 0.001, "burst": burst}
+    return document
+
+
+def test_one_account_bucket_admits_exactly_b_across_two_gateways(tmp_path, redis_server, start, store):
+    document = account_bucket(fleet_document(tmp_path, redis_server.url, store), burst=12)
+    first, second = start(document, "a"), start(document, "b")
+    phones = [f"139{n:08d}" for n in range(40)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(
+            lambda pair: send(first if pair[0] % 2 else second, pair[1]).status_code,
+            enumerate(phones)))
+    assert statuses.count(200) == 12
+    assert statuses.count(429) == 28
+
+
+def test_concurrent_sends_on_two_gateways_never_overdraw_one_balance(tmp_path, redis_server, start, store):
+    document = fleet_document(tmp_path, redis_server.url, store)
+    document["accounts"][0]["balance"] = 0.5  # exactly 10 sends at the mock's 0.05
+    first, second = start(document, "a"), start(document, "b")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(
+            lambda n: send(first if n % 2 else second, f"137{n:08d}"), range(30)))
+    assert sorted(r.status_code for r in responses).count(200) == 10
+    assert {r.json()["code"] for r in responses if r.status_code != 200} == {"INSUFFICIENT_BALANCE"}
+    for gateway in (first, second):
+        info = requests.get(f"{gateway.url}/api/account/info", headers=HEADERS, timeout=10).json()
+        assert info["data"]["balance"] == 0.0 and info["data"]["total_sent"] == 10
+
+
+def test_records_written_through_one_are_paged_and_filtered_through_the_other(
+    tmp_path, redis_server, start, store
+):
+    document = fleet_document(tmp_path, redis_server.url, store)
+    document["providers"]["backends"]["refusing"] = {"plugin": "mock", "price": 0.05, "fail_rate": 1.0}
+    writer, reader = start(document, "writer"), start(document, "reader")
+    for n in range(7):
+        assert send(writer, f"136{n:08d}").status_code == 200
+    refused = requests.post(f"{writer.url}/api/sms/send", headers=HEADERS, timeout=10, json={
+        "phone": "13599999999", "template_id": "123456", "provider": "refusing"})
+    assert refused.status_code == 502
+
+    def page(**params: str) -> dict:
+        response = requests.get(f"{reader.url}/api/sms/records", headers=HEADERS, params=params, timeout=10)
+        return response.json()["data"]
+
+    everything = page(per_page="3")
+    assert everything["total"] == 8 and len(everything["records"]) == 3
+    assert everything["records"][0]["phone"] == "135****9999"  # newest first
+    assert [r["phone"] for r in page(per_page="3", page="3")["records"]] == ["136****0001", "136****0000"]
+    assert page(status="failed")["total"] == 1
+    assert page(status="success")["total"] == 7
+
+
+def test_metrics_with_two_workers_count_every_request_once(tmp_path, redis_server, start):
+    document = fleet_document(tmp_path, redis_server.url, "sqlite")
+    document["server"]["workers"] = 2
+    gateway = start(document, "workers")
+    for n in range(24):
+        assert send(gateway, f"138{n:08d}").status_code == 200
+    metric_files = list((tmp_path / "workers-metrics").glob("counter_*.db"))
+    assert len(metric_files) >= 2, "both workers should have served and counted"
+    for _ in range(4):  # whichever worker answers the scrape, the sum is the same
+        text = requests.get(f"{gateway.url}/metrics", headers={"Connection": "close"}, timeout=10).text
+        sends = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "smsedge_http_requests_total"
+            and sample.labels == {"method": "POST", "route": "/api/sms/send", "status": "200"}
+        ]
+        assert sends == [24.0]
+    assert gateway.stop() == 0
+
+
+def test_several_workers_need_the_redis_limiter(tmp_path):
+    document = without_limits(default_document())
+    document["store"]["path"] = str(tmp_path / "x.db")
+    config = tmp_path / "memory.yaml"
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "run.py", "serve", "--config", str(config), "--workers", "2",
+         "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "server.workers: more than 1 worker needs ratelimit.backend: redis"

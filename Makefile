@@ -24,9 +24,10 @@ system-packages:
 	@scripts/ensure-packages.sh python3:python3 curl:curl
 	@python3 -c 'import ensurepip, venv' 2>/dev/null || scripts/ensure-packages.sh no-such-command:python3-venv
 
-# What the tests start for real: curl for the seed's cURL example, a Redis server.
+# What the tests start for real: curl for the seed's cURL example, a Redis server, and Debian's
+# headless Chromium with its driver for the page tests (never a browser download).
 test-packages: system-packages
-	@scripts/ensure-packages.sh curl:curl redis-server:redis-server
+	@scripts/ensure-packages.sh curl:curl redis-server:redis-server chromium:chromium chromedriver:chromium-driver
 
 $(STAMP): setup.cfg pyproject.toml | system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -37,3 +38,14 @@ $(STAMP): setup.cfg pyproject.toml | system-packages
 
 clean:
 	rm -rf $(VENV) data test-artifacts *.egg-info
+
+# Benchmarks (bench/, results in bench/results.json, method in docs/benchmarks.md): wrk and a Redis
+# server from Debian, py-spy in the venv for the profile. `make bench BENCH_CASES="records rss"` runs
+# some cases; BENCH_DURATION=3 (and the other BENCH_* of bench/settings.py) shorten a run.
+.PHONY: bench
+BENCH_CASES ?=
+
+bench: $(STAMP)
+	@scripts/ensure-packages.sh wrk:wrk redis-server:redis-server
+	@test -x $(VENV)/bin/py-spy || $(PYTHON) -m pip install -q py-spy
+	$(PYTHON) -m bench $(BENCH_CASES)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gateway.accounts import bootstrap_accounts
 from gateway.carrier import Carrier
+from gateway.carrier_stats import CarrierStats
 from gateway.circuit import CircuitBreaker
 from gateway.clock import Clock, system_clock
 from gateway.config import GatewayConfig
@@ -17,6 +18,7 @@ from gateway.credentials import SecretVerifier
 from gateway.delivery import Dispatcher
 from gateway.keys import (
     BREAKERS,
+    CARRIER_STATS,
     CARRIERS,
     CLOCK,
     CONFIG,
@@ -30,6 +32,7 @@ from gateway.keys import (
 )
 from gateway.metrics import Metrics
 from gateway.middlewares import build_middlewares
+from gateway.pages import setup_templates
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis_backend import RedisLimiter
@@ -56,9 +59,13 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = build_store(config.store)
+    store = build_store(config)
     await store.open()
-    await bootstrap_accounts(store, config.accounts)
+    try:
+        await bootstrap_accounts(store, config.accounts)
+    except BaseException:
+        await store.close()  # a store that cannot start must not leak its connections
+        raise
     app[STORE] = store
     yield
     await store.close()
@@ -99,7 +106,8 @@ async def carriers_ctx(app: web.Application) -> AsyncIterator[None]:
         for name, backend in config.providers.backends.items()
     }
     app[BREAKERS] = breakers
-    dispatcher = Dispatcher(config, carriers, breakers, metrics)
+    stats = app[CARRIER_STATS] = CarrierStats(carriers)
+    dispatcher = Dispatcher(config, carriers, breakers, metrics, stats)
     # Without a configured key the hash only has to agree within this process (memory limiter).
     phone_secret = (config.server.secret_key or secrets.token_hex(32)).encode()
     app[SENDER] = Sender(
@@ -122,4 +130,5 @@ def create_app(config: GatewayConfig, *, clock: Clock = system_clock) -> web.App
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend([redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx])
     setup_routes(app, config)
+    setup_templates(app)
     return app

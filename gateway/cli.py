@@ -143,7 +143,7 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
 
 
 async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[int]]) -> int:
-    store = build_store(config.store)
+    store = build_store(config)
     await store.open()
     try:
         return await work(store)

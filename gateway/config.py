@@ -254,8 +254,6 @@ def _store(reader: Reader) -> StoreConfig:
         timeout=reader.ranged("timeout", float, 0.01, 300.0, defaults.timeout),
     )
     reader.done()
-    if store.backend == "redis":
-        raise ConfigError(reader.where("backend"), "redis store is not available in this version")
     return store
 
 
@@ -396,12 +394,15 @@ def _cross_check(config: GatewayConfig) -> None:
         for position, name in enumerate(seed.providers):
             if name not in config.providers.backends:
                 raise ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}")
-    if config.ratelimit.backend == "redis" and config.ratelimit.phone and not config.server.secret_key:
-        raise ConfigError("server.secret_key", "required with ratelimit.backend: redis and phone windows")
-    if config.server.secret_key and len(config.server.secret_key) < 16:
-        raise ConfigError("server.secret_key", "must be at least 16 characters")
     if config.server.workers > 1 and config.ratelimit.backend == "memory":
         raise ConfigError("server.workers", "more than 1 worker needs ratelimit.backend: redis")
+    shared = (config.store.backend == "redis" or config.ratelimit.backend == "redis"
+              or config.server.workers > 1)
+    if shared and not config.server.secret_key:
+        # Numbers are found again (windows, receipts) by a keyed hash: every process must agree.
+        raise ConfigError("server.secret_key", "required when state is shared (redis or workers > 1)")
+    if config.server.secret_key and len(config.server.secret_key) < 16:
+        raise ConfigError("server.secret_key", "must be at least 16 characters")
     keys = [seed.api_key for seed in config.accounts]
     for index, key in enumerate(keys):
         if keys.index(key) != index:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.carrier_stats import CarrierStats
 from gateway.circuit import CircuitBreaker
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.metrics import Metrics
@@ -51,11 +52,13 @@ class Dispatcher:
         carriers: Mapping[str, Carrier],
         breakers: Mapping[str, CircuitBreaker],
         metrics: Metrics,
+        stats: CarrierStats | None = None,
     ) -> None:
         self._config = config
         self._carriers = carriers
         self._breakers = breakers
         self._metrics = metrics
+        self._stats = stats  # the status page's rolling window of recent calls, when wired
 
     async def deliver(
         self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient]
@@ -116,6 +119,11 @@ class Dispatcher:
             message="carrier returned no result for this number",
         )
 
+    def _observe(self, provider: str, outcome: str, seconds: float) -> None:
+        self._metrics.observe_provider_call(provider, outcome, seconds)
+        if self._stats is not None:
+            self._stats.record(provider, outcome, seconds)
+
     async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
         breaker = self._breakers[backend.name]
         if not breaker.allow():
@@ -137,12 +145,12 @@ class Dispatcher:
             breaker.succeeded()
             # "refused": the carrier answered, but took none of the numbers.
             outcome = "success" if any(o.accepted for o in outcomes) else "refused"
-            self._metrics.observe_provider_call(backend.name, outcome, time.perf_counter() - started)
+            self._observe(backend.name, outcome, time.perf_counter() - started)
             return outcomes
         if error.kind in _CARRIER_TROUBLE:
             breaker.failed()
         else:
             breaker.succeeded()
-        self._metrics.observe_provider_call(backend.name, error.kind.value, time.perf_counter() - started)
+        self._observe(backend.name, error.kind.value, time.perf_counter() - started)
         log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)
         return error.outcomes(batch)

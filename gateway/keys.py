@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from gateway.carrier import Carrier
+from gateway.carrier_stats import CarrierStats
 from gateway.circuit import CircuitBreaker
 from gateway.clock import Clock
 from gateway.config import GatewayConfig
@@ -18,6 +19,7 @@ __all__ = [
     "ACCOUNT",
     "BREAKERS",
     "CARRIERS",
+    "CARRIER_STATS",
     "CLOCK",
     "CONFIG",
     "HTTP_SESSION",
@@ -39,6 +41,7 @@ STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
 CARRIERS = web.AppKey("carriers", dict[str, Carrier])
 BREAKERS = web.AppKey("breakers", dict[str, CircuitBreaker])
+CARRIER_STATS = web.AppKey("carrier_stats", CarrierStats)  # recent calls, for /status
 SENDER = web.AppKey("sender", Sender)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
 METRICS = web.AppKey("metrics", Metrics)

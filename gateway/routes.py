@@ -8,6 +8,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from gateway.config import GatewayConfig
 from gateway.keys import METRICS
 from gateway.openapi import serve_openapi
+from gateway.pages import console_page, docs_page, serve_asset, status_page
 from gateway.views.account import account_info
 from gateway.views.callbacks import carrier_receipts
 from gateway.views.health import healthz, readyz
@@ -26,6 +27,11 @@ def setup_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/openapi.json", serve_openapi, name="openapi")
+    # Pages for people, and the files they load: served here, so they work with no CDN and offline.
+    app.router.add_get("/", docs_page, name="docs")
+    app.router.add_get("/console", console_page, name="console")
+    app.router.add_get("/status", status_page, name="status")
+    app.router.add_get("/static/{name}", serve_asset, name="static")
     if config.metrics.enabled:
         # prometheus-client's own handler: text format or OpenMetrics, as the scraper asks.
-        app.router.add_get(config.metrics.path, make_aiohttp_handler(app[METRICS].registry), name="metrics")
+        app.router.add_get(config.metrics.path, make_aiohttp_handler(app[METRICS].exposition), name="metrics")

@@ -107,4 +107,6 @@ def _supervise(workers: list[multiprocessing.Process]) -> int:
         time.sleep(0.2)
     for worker in workers:
         multiprocess.mark_process_dead(worker.pid)
-    return 1 if failed or any(worker.exitcode for worker in workers) else 0
+    # A worker still starting when told to stop dies of the signal itself: nothing was in flight.
+    clean = {0, -signal.SIGTERM, -signal.SIGINT}
+    return 1 if failed or any(worker.exitcode not in clean for worker in workers) else 0

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY = "sk_demo_0000000000000000"
 DEMO_SECRET = "demo-secret-change-me"
 DEMO_HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
+SHARED_SECRET = "test-shared-secret-key-00000000"  # server.secret_key, where state is shared
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

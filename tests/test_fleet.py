@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +35,7 @@ def fleet_document(tmp_path: Path, redis_url: str, store: str, **ratelimit: obje
     return document
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "redis"])
 def store(request) -> str:
     return request.param
 
@@ -117,6 +118,10 @@ def test_metrics_with_two_workers_count_every_request_once(tmp_path, redis_serve
     document = fleet_document(tmp_path, redis_server.url, "sqlite")
     document["server"]["workers"] = 2
     gateway = start(document, "workers")
+    deadline = time.monotonic() + 30
+    while gateway.log.read_text().count("listening on") < 2:  # /readyz answered: one worker is up
+        assert time.monotonic() < deadline, "the second worker never started"
+        time.sleep(0.05)
     for n in range(24):
         assert send(gateway, f"138{n:08d}").status_code == 200
     metric_files = list((tmp_path / "workers-metrics").glob("counter_*.db"))

@@ -1,4 +1,7 @@
-"""The SQLite store on a real file: migrations, WAL, all-or-nothing charging, settling, index use."""
+"""The SQLite store's own mechanics on a real file: migrations, WAL, index use.
+
+What every backend must do alike (charging, settling, records, receipts) is in test_store_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +33,12 @@ def new_account(name: str, balance_milli: int) -> NewAccount:
                       balance_milli=balance_milli, verification_status="approved")
 
 
-def accepted(message_id: str, carrier_id: str | None = None, price_milli: int = 50) -> Settlement:
-    return Settlement(message_id, "success", "mock", price_milli, carrier_id)
+def accepted(message_id: str) -> Settlement:
+    return Settlement(message_id, "success", "mock", 50)
 
 
-def refused(message_id: str, error: str | None = None) -> Settlement:
-    return Settlement(message_id, "failed", "mock", 0, error=error)
+def refused(message_id: str) -> Settlement:
+    return Settlement(message_id, "failed", "mock", 0)
 
 
 def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:
@@ -80,76 +83,6 @@ async def test_migrations_are_recorded_and_run_once(path: Path):
 
 async def test_database_is_in_wal_mode(store: SQLiteStore, path: Path):
     assert peek(path, "PRAGMA journal_mode") == [("wal",)]
-
-
-async def test_reserve_is_all_or_nothing(store: SQLiteStore, path: Path):
-    account = await store.create_account(new_account("short", 120), NOW)
-    assert await store.reserve(account.id, new_records("too-many", 3), NOW) is False
-    assert await balance(store, "short") == 120
-    assert (await store.records(account.id, RecordQuery())).total == 0
-    assert peek(path, "SELECT COUNT(*) FROM records") == [(0,)]
-    assert await store.reserve(account.id, new_records("fits", 2), NOW) is True
-    assert await balance(store, "short") == 20
-    page = await store.records(account.id, RecordQuery())
-    assert page.total == 2 and {r.status for r in page.records} == {"pending"}
-
-
-async def test_reserve_for_an_exact_balance_leaves_zero_never_negative(store: SQLiteStore):
-    account = await store.create_account(new_account("exact", 150), NOW)
-    assert await store.reserve(account.id, new_records("a", 3), NOW) is True
-    assert await balance(store, "exact") == 0
-    assert await store.reserve(account.id, new_records("b", 1, price_milli=1), NOW) is False
-    assert await balance(store, "exact") == 0
-
-
-async def test_settle_refunds_refusals_once_and_counts_acceptances(store: SQLiteStore):
-    account = await store.create_account(new_account("settler", 1000), NOW)
-    await store.reserve(account.id, new_records("m", 3), NOW)
-    assert await balance(store, "settler") == 850
-    results = [
-        accepted("m-0", carrier_id="c-0"),
-        refused("m-1", error="MOCK_REFUSED: no"),
-        accepted("m-2", carrier_id="c-2"),
-    ]
-    await store.settle(account.id, results, NOW + 1000, DAY)
-    await store.settle(account.id, results, NOW + 2000, DAY)  # a retried settle changes nothing
-    assert await balance(store, "settler") == 900
-    refreshed = await store.account_by_key("sk_settler")
-    assert refreshed is not None and refreshed.total_sent == 2
-    assert await store.today_sent(account.id, DAY) == 2
-    by_id = {r.message_id: r for r in (await store.records(account.id, RecordQuery())).records}
-    assert by_id["m-1"].status == "failed" and by_id["m-1"].error == "MOCK_REFUSED: no"
-    assert by_id["m-0"].updated_ms == NOW + 1000
-
-
-async def test_settle_only_moves_pending_records(store: SQLiteStore):
-    account = await store.create_account(new_account("final", 1000), NOW)
-    await store.reserve(account.id, new_records("f", 1), NOW)
-    await store.settle(account.id, [accepted("f-0")], NOW, DAY)
-    await store.settle(account.id, [refused("f-0", error="late")], NOW + 5, DAY)
-    [record] = (await store.records(account.id, RecordQuery())).records
-    assert (record.status, record.error) == ("success", None)
-    assert await balance(store, "final") == 950  # a late failure of a delivered message refunds nothing
-
-
-async def test_settle_charges_the_carrier_that_took_it_and_refunds_the_rest(store: SQLiteStore):
-    account = await store.create_account(new_account("failover", 1000), NOW)
-    await store.reserve(account.id, new_records("r", 2, price_milli=60), NOW)  # the dearest carrier
-    assert await balance(store, "failover") == 880
-    await store.settle(account.id, [accepted("r-0", price_milli=45), refused("r-1")], NOW, DAY)
-    assert await balance(store, "failover") == 1000 - 45
-    by_id = {r.message_id: r for r in (await store.records(account.id, RecordQuery())).records}
-    assert by_id["r-0"].provider == "mock"
-
-
-async def test_settle_ignores_another_accounts_records(store: SQLiteStore):
-    owner = await store.create_account(new_account("owner", 1000), NOW)
-    intruder = await store.create_account(new_account("intruder", 1000), NOW)
-    await store.reserve(owner.id, new_records("o", 1), NOW)
-    await store.settle(intruder.id, [refused("o-0")], NOW, DAY)
-    assert await balance(store, "intruder") == 1000 and await balance(store, "owner") == 950
-    [record] = (await store.records(owner.id, RecordQuery())).records
-    assert record.status == "pending"
 
 
 @pytest.mark.parametrize(

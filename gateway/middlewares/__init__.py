@@ -10,8 +10,10 @@ Order and why:
 4. ``authentication`` — who is calling; everything under /api/ needs a key and secret.
 5. ``rate_limit`` — after auth, because buckets are per account; before the handler, so a refused
    request costs nothing and writes nothing.
-6. ``masking`` — innermost: the last look at what a handler returns, before anything outside it
+6. ``masking`` — the last look at what a handler returns, before anything outside it
    (logs, metrics, the client) can see it.
+7. ``security_headers`` — innermost, after the chain above: CSP, nosniff, no-referrer and no framing
+   on the pages outside /api/ (docs, console, status, their static files); /api/ is left untouched.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gateway.middlewares.masking import masking
 from gateway.middlewares.metrics import request_metrics
 from gateway.middlewares.ratelimit import rate_limit
 from gateway.middlewares.request_context import request_context
+from gateway.middlewares.security_headers import security_headers
 
 __all__ = ["build_middlewares"]
 
@@ -38,4 +41,5 @@ def build_middlewares(config: GatewayConfig, metrics: Metrics) -> list[web.middl
         authentication(),
         rate_limit(default=config.ratelimit.account),
         masking(),
+        security_headers(),
     ]

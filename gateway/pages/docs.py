@@ -1,0 +1,77 @@
+"""GET /: the API documentation, in the seed's structure, filled in from the running config.
+
+The examples are meant to be copied and run: they name the address this page was requested on,
+the configured providers and the real limits, and only the credentials are placeholders (the page
+never shows a key or a secret).
+"""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from gateway.config import GatewayConfig
+from gateway.keys import CONFIG
+from gateway.pages.examples import code_examples
+from gateway.validation import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
+
+__all__ = ["KEY_PLACEHOLDER", "SECRET_PLACEHOLDER", "base_url", "docs_page"]
+
+# The seed's own placeholders, so its examples and ours swap credentials the same way.
+KEY_PLACEHOLDER = "sk_xxxxxxxxxxxxxxxx"
+SECRET_PLACEHOLDER = "xxxxxxxxxxxxxxxx"  # noqa: S105 (a placeholder, shown instead of a secret)
+DEFAULT_PER_PAGE = 10
+# A Host header is the caller's text and ends up inside shell and PHP strings on this page: only a
+# host name or address with an optional port is used, anything else falls back to the configured one.
+_SAFE_HOST = re.compile(r"(?:[A-Za-z0-9\-.]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
+def base_url(request: web.Request, config: GatewayConfig) -> str:
+    """Scheme and host the page was requested on: what a reader's client should call too."""
+    host = request.host
+    if not _SAFE_HOST.fullmatch(host):
+        host = f"{config.server.host}:{config.server.port}"
+    scheme = "https" if request.scheme == "https" else "http"
+    return f"{scheme}://{host}"
+
+
+def _limits(config: GatewayConfig) -> dict[str, object]:
+    bucket = config.ratelimit.account
+    return {
+        "max_batch": MAX_BATCH,
+        "default_per_page": DEFAULT_PER_PAGE,
+        "max_per_page": MAX_PER_PAGE,
+        "max_params": MAX_PARAMS,
+        "max_param_length": MAX_PARAM_LENGTH,
+        "max_body_bytes": config.server.max_body_bytes,
+        "account_rate": f"{bucket.rate:g}",
+        "account_burst": bucket.burst,
+        "phone_windows": [(window.limit, window.seconds) for window in config.ratelimit.phone],
+        "timezone": config.server.timezone,
+    }
+
+
+def _providers(config: GatewayConfig) -> dict[str, object]:
+    names = list(config.providers.backends)
+    return {
+        "names": names,
+        "default": config.providers.default,
+        "failover": list(config.providers.failover),
+        "prices": {name: f"{backend.price_milli / 1000:g}" for name, backend in
+                   config.providers.backends.items()},
+    }
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    base = base_url(request, config)
+    context = {
+        "page": "docs",
+        "base_url": base,
+        "examples": code_examples(base, KEY_PLACEHOLDER, SECRET_PLACEHOLDER, DEFAULT_PER_PAGE),
+        "providers": _providers(config),
+        "limits": _limits(config),
+    }
+    return aiohttp_jinja2.render_template("docs.html", request, context)

@@ -1,0 +1,74 @@
+"""GET /status: how the gateway is doing, for operators — aggregates only.
+
+Carriers (circuit state, success rate and latency over their last calls), store and rate-limiter
+health, the build version. Nothing here names a number, an account or a key, so the page needs no
+credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from gateway.carrier_stats import CarrierSummary
+from gateway.config import GatewayConfig
+from gateway.keys import BREAKERS, CARRIER_STATS, CONFIG, LIMITER, STORE
+from gateway.ratelimit import LimiterUnavailable
+from gateway.store import StoreUnavailable
+
+__all__ = ["status_page"]
+
+log = logging.getLogger("smsedge.status")
+
+
+async def _health(check: Callable[[], Awaitable[None]], failure: type[Exception], what: str) -> bool:
+    try:
+        await check()
+    except failure as exc:
+        log.warning("status: %s unavailable: %s", what, exc)
+        return False
+    return True
+
+
+def _role(config: GatewayConfig, name: str) -> str:
+    if name == config.providers.default:
+        return "默认"
+    if name in config.providers.failover:
+        return f"备用 #{config.providers.failover.index(name) + 1}"
+    return "按请求指定"
+
+
+def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
+    backend = app[CONFIG].providers.backends[name]
+    stats = app.get(CARRIER_STATS)
+    summary = stats.summary(name) if stats else CarrierSummary(0, None, None, None, None)
+    breaker = app.get(BREAKERS, {}).get(name)
+    return {
+        "name": name,
+        "plugin": backend.plugin,
+        "role": _role(app[CONFIG], name),
+        "circuit_open": bool(breaker and breaker.is_open),
+        "summary": summary,
+    }
+
+
+async def status_page(request: web.Request) -> web.Response:
+    app = request.app
+    config = app[CONFIG]
+    store_ok = await _health(app[STORE].ping, StoreUnavailable, "store")
+    limiter_ok = await _health(app[LIMITER].backend.ping, LimiterUnavailable, "rate limiter")
+    carriers = [_carrier_row(app, name) for name in config.providers.backends]
+    context = {
+        "page": "status",
+        "carriers": carriers,
+        "window": app[CARRIER_STATS].size if CARRIER_STATS in app else 0,
+        "store": {"backend": config.store.backend, "ok": store_ok},
+        "limiter": {"backend": config.ratelimit.backend, "ok": limiter_ok},
+        "healthy": store_ok and limiter_ok and not any(c["circuit_open"] for c in carriers),
+    }
+    response = aiohttp_jinja2.render_template("status.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,314 @@
+// The operator console: sign in with a key and secret, then read the account, page and filter the
+// records and send a test message, all through the public JSON API.
+//
+// The secret lives in this script's memory and in sessionStorage (this tab only, gone when it is
+// closed); never in localStorage or a cookie. Everything the API returns is written with
+// textContent, never as HTML. Every API error is shown next to what the person did.
+'use strict';
+
+(() => {
+  const STORAGE_KEY = 'smsedge.console.credentials';
+  const STATUS_LABELS = { pending: '待确认', success: '成功', failed: '失败' };
+  const VERIFICATION_LABELS = { approved: '已认证', pending: '审核中', rejected: '未通过' };
+
+  const $ = (id) => document.getElementById(id);
+  const state = { key: null, secret: null, page: 1, total: 0, query: {} };
+
+  class ApiError extends Error {
+    constructor(message, code, status, requestId) {
+      super(message);
+      this.code = code;
+      this.status = status;
+      this.requestId = requestId;
+    }
+  }
+
+  // --- the API -------------------------------------------------------------------------------
+
+  async function api(path, { method = 'GET', query = {}, body } = {}) {
+    const url = new URL(path, window.location.origin);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== '' && value !== null && value !== undefined) url.searchParams.set(name, value);
+    }
+    const headers = { Accept: 'application/json', 'X-API-Key': state.key, 'X-API-Secret': state.secret };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(url, {
+        method, headers, cache: 'no-store', credentials: 'omit',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new ApiError('网络错误:无法连接到网关,请检查网络后重试', 'NETWORK_ERROR', 0, null);
+    }
+    let payload = null;
+    try {
+      payload = await response.json();
+    } catch (error) {
+      payload = null; // not JSON: described by the status below
+    }
+    if (response.ok && payload && payload.success === true) return payload;
+    const requestId = (payload && payload.request_id) || response.headers.get('X-Request-ID');
+    let message = (payload && payload.message) || `请求失败(HTTP ${response.status})`;
+    const retryAfter = response.headers.get('Retry-After');
+    if (retryAfter) message += `(请 ${retryAfter} 秒后重试)`;
+    throw new ApiError(message, (payload && payload.code) || `HTTP_${response.status}`, response.status,
+      requestId);
+  }
+
+  // --- showing things ------------------------------------------------------------------------
+
+  function describe(error) {
+    if (!(error instanceof ApiError)) return `页面错误:${error.message}`;
+    const parts = [error.message];
+    if (error.code) parts.push(`[${error.code}]`);
+    if (error.requestId) parts.push(`请求 ID ${error.requestId}`);
+    return parts.join(' ');
+  }
+
+  function showError(element, error) {
+    element.textContent = describe(error);
+    element.hidden = false;
+  }
+
+  function clearError(element) {
+    element.textContent = '';
+    element.hidden = true;
+  }
+
+  function cell(text, className) {
+    const td = document.createElement('td');
+    td.textContent = text === null || text === undefined ? '' : String(text);
+    if (className) td.className = className;
+    return td;
+  }
+
+  function statusCell(status) {
+    const td = document.createElement('td');
+    const badge = document.createElement('span');
+    badge.className = `status-badge status-${status}`;
+    badge.textContent = STATUS_LABELS[status] || status;
+    badge.title = status;
+    td.appendChild(badge);
+    return td;
+  }
+
+  function renderRecords(data) {
+    const tbody = $('records').querySelector('tbody');
+    tbody.replaceChildren();
+    for (const record of data.records) {
+      const row = document.createElement('tr');
+      row.dataset.status = record.status;
+      row.append(
+        cell(record.id), cell(record.phone), cell(record.template_id), statusCell(record.status),
+        cell(record.provider), cell(record.created_at), cell(record.error || '', 'error-text'),
+      );
+      tbody.appendChild(row);
+    }
+    if (data.records.length === 0) {
+      const row = document.createElement('tr');
+      const empty = cell('暂无记录', 'empty');
+      empty.colSpan = 7;
+      row.appendChild(empty);
+      tbody.appendChild(row);
+    }
+    const pages = Math.max(1, Math.ceil(data.total / data.per_page));
+    state.page = data.page;
+    state.total = data.total;
+    $('page-info').textContent = `第 ${data.page} / ${pages} 页 · 共 ${data.total} 条`;
+    $('prev-page').disabled = data.page <= 1;
+    $('next-page').disabled = data.page >= pages;
+  }
+
+  function renderAccount(data) {
+    $('balance').textContent = Number(data.balance).toFixed(2);
+    $('total_sent').textContent = String(data.total_sent);
+    $('today_sent').textContent = String(data.today_sent);
+    const status = data.verification_status;
+    $('verification_status').textContent = `${VERIFICATION_LABELS[status] || status}(${status})`;
+  }
+
+  // --- loading -------------------------------------------------------------------------------
+
+  async function loadAccount() {
+    const payload = await api('/api/account/info');
+    renderAccount(payload.data);
+  }
+
+  async function refreshAccount() {
+    try {
+      await loadAccount();
+      clearError($('account-error'));
+    } catch (error) {
+      showError($('account-error'), error);
+    }
+  }
+
+  async function loadRecords(page) {
+    const table = $('records');
+    table.setAttribute('aria-busy', 'true');
+    try {
+      const payload = await api('/api/sms/records', { query: { ...state.query, page } });
+      renderRecords(payload.data);
+      clearError($('records-error'));
+    } catch (error) {
+      showError($('records-error'), error);
+    } finally {
+      table.setAttribute('aria-busy', 'false');
+    }
+  }
+
+  function readFilters() {
+    const form = $('filters');
+    const value = (name) => form.elements[name].value.trim();
+    state.query = {
+      status: value('status'), start_time: value('start_time'), end_time: value('end_time'),
+      per_page: value('per_page'),
+    };
+  }
+
+  // --- signing in and out --------------------------------------------------------------------
+
+  function showDashboard(signedIn) {
+    $('signin-panel').hidden = signedIn;
+    $('dashboard').hidden = !signedIn;
+  }
+
+  async function signIn(key, secret) {
+    state.key = key;
+    state.secret = secret;
+    try {
+      await loadAccount();
+    } catch (error) {
+      forget();
+      throw error;
+    }
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ key, secret }));
+    $('current-key').textContent = key;
+    $('api_secret').value = '';
+    clearError($('signin-error'));
+    showDashboard(true);
+    readFilters();
+    await loadRecords(1);
+  }
+
+  function forget() {
+    state.key = null;
+    state.secret = null;
+    sessionStorage.removeItem(STORAGE_KEY);
+  }
+
+  function signOut() {
+    forget();
+    $('records').querySelector('tbody').replaceChildren();
+    for (const id of ['balance', 'total_sent', 'today_sent', 'verification_status']) $(id).textContent = '—';
+    $('send-result').hidden = true;
+    showDashboard(false);
+    $('api_key').focus();
+  }
+
+  // --- test send -----------------------------------------------------------------------------
+
+  function sendBody(form) {
+    const body = { phone: form.elements.phone.value.trim(), template_id: form.elements.template_id.value.trim() };
+    const rawParams = form.elements.params.value.trim();
+    if (rawParams) {
+      let params;
+      try {
+        params = JSON.parse(rawParams);
+      } catch (error) {
+        throw new Error('模板参数必须是合法的 JSON 对象,例如 {"code": "1234"}');
+      }
+      if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+        throw new Error('模板参数必须是 JSON 对象,例如 {"code": "1234"}');
+      }
+      body.params = params;
+    }
+    if (form.elements.provider.value) body.provider = form.elements.provider.value;
+    return body;
+  }
+
+  async function testSend(form) {
+    const result = $('send-result');
+    let body;
+    try {
+      body = sendBody(form);
+    } catch (error) {
+      result.className = 'result error';
+      result.textContent = error.message;
+      result.hidden = false;
+      return; // nothing was sent: nothing to refresh
+    }
+    const button = $('send-submit');
+    button.disabled = true;
+    try {
+      const payload = await api('/api/sms/send', { method: 'POST', body });
+      const data = payload.data;
+      result.className = 'result success';
+      result.textContent = `${payload.message}:${data.phone} · 服务商 ${data.provider || '默认'} · message_id ${data.message_id}`;
+      form.elements.phone.value = ''; // the full number is not kept on screen
+    } catch (error) {
+      result.className = 'result error';
+      result.textContent = describe(error);
+    } finally {
+      result.hidden = false;
+      button.disabled = false;
+    }
+    await Promise.all([refreshAccount(), loadRecords(1)]);
+  }
+
+  // --- wiring --------------------------------------------------------------------------------
+
+  function bind() {
+    $('signin-form').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const form = event.currentTarget;
+      const key = form.elements.api_key.value.trim();
+      const secret = form.elements.api_secret.value;
+      if (!key || !secret) {
+        showError($('signin-error'), new Error('请输入 API Key 和 API Secret'));
+        return;
+      }
+      try {
+        await signIn(key, secret);
+      } catch (error) {
+        showError($('signin-error'), error);
+      }
+    });
+    $('signout').addEventListener('click', signOut);
+    $('filters').addEventListener('submit', (event) => {
+      event.preventDefault();
+      readFilters();
+      loadRecords(1);
+    });
+    $('filters').addEventListener('reset', () => {
+      // After the browser has put the fields back to their defaults.
+      setTimeout(() => { readFilters(); loadRecords(1); }, 0);
+    });
+    $('prev-page').addEventListener('click', () => loadRecords(Math.max(1, state.page - 1)));
+    $('next-page').addEventListener('click', () => loadRecords(state.page + 1));
+    $('send-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      testSend(event.currentTarget);
+    });
+  }
+
+  async function resume() {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');
+    } catch (error) {
+      saved = null;
+    }
+    if (!saved || !saved.key || !saved.secret) return;
+    $('api_key').value = saved.key;
+    try {
+      await signIn(saved.key, saved.secret);
+    } catch (error) {
+      showError($('signin-error'), error);
+    }
+  }
+
+  bind();
+  resume();
+})();

@@ -1,0 +1,169 @@
+"""The Lua scripts of the Redis store: each change that spans keys runs as one atomic script.
+
+Every script touches the keys of ONE Redis-Cluster slot: the per-account scripts only keys tagged
+``{a:<id>}`` (record keys are built inside the script from ``ARGV[1]``, the account's record-key
+base, because a record's id is only known there; they carry the same tag, so the same slot), the
+receipt scripts only the two keys of one receipt identity. Redis runs a script without interleaving
+any other command, which is what makes the balance check-and-debit race-free across instances.
+
+The client retries a command once after a connection error or timeout (``redis_client``), and a
+lost reply looks the same as a lost request: so every script that moves money or state is safe to
+run twice (RESERVE by its message ids, SETTLE and FINALISE by status, TOP_UP by an operation id).
+
+Optional strings (a record's ``carrier_id`` and ``error``) travel as ``""`` for None and ``"v" +
+text`` otherwise, so that an empty string stays distinct from "no value". Records sit in sorted sets
+scored by ``created_ms`` with zero-padded ids as members: equal scores order by member, hence by id.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FINALISE", "LINK_RECEIPT", "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
+]
+
+#: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
+RECORD_FIELDS = (
+    "id", "message_id", "phone", "template_id", "provider", "status", "error", "created_ms",
+    "updated_ms",
+)
+
+# KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
+# message_id, phone (masked), template_id, provider, price_milli, phone_hash. Returns 1, or 0 when
+# the account is unknown or short: then nothing at all was written (all or nothing). A reserve whose
+# first message id is already there has run: the client's retry after a lost reply is a no-op.
+RESERVE = """
+local base, now = ARGV[1], ARGV[2]
+if ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return 1 end
+local balance = tonumber(redis.call('HGET', KEYS[1], 'balance_milli'))
+if balance == nil then return 0 end
+local cost = 0
+for i = 3, #ARGV, 6 do cost = cost + tonumber(ARGV[i + 4]) end
+if balance < cost then return 0 end
+redis.call('HINCRBY', KEYS[1], 'balance_milli', -cost)
+for i = 3, #ARGV, 6 do
+  local id = redis.call('HINCRBY', KEYS[1], 'record_seq', 1)
+  local member = string.format('%015d', id)
+  redis.call('HSET', base .. id, 'id', id, 'message_id', ARGV[i], 'phone', ARGV[i + 1],
+             'template_id', ARGV[i + 2], 'provider', ARGV[i + 3], 'price_milli', ARGV[i + 4],
+             'phone_hash', ARGV[i + 5], 'status', 'pending', 'created_ms', now, 'updated_ms', now)
+  redis.call('HSET', KEYS[2], ARGV[i], id)
+  redis.call('ZADD', KEYS[3], now, member)
+  redis.call('ZADD', KEYS[4], now, member)
+end
+return 1
+"""
+
+# KEYS: account, msg, recs:pending, recs:success, recs:failed, daily. ARGV: record-key base, now_ms,
+# day, then 6 per result: message_id, status, provider, price_milli, carrier_id?, error?.
+# Only a record nobody settled yet moves (pending, no carrier id, no error): settling twice can
+# never refund twice. Returns {message_id, id, phone_hash} of each record waiting for a receipt
+# under that carrier id, also when an earlier run settled it (linking again is harmless).
+SETTLE = """
+local base, now, day = ARGV[1], ARGV[2], ARGV[3]
+local sets = {pending = KEYS[3], success = KEYS[4], failed = KEYS[5]}
+local refund, accepted, waiting = 0, 0, {}
+for i = 4, #ARGV, 6 do
+  local id = redis.call('HGET', KEYS[2], ARGV[i])
+  local key = id and (base .. id)
+  local state = id and redis.call('HMGET', key, 'status', 'carrier_id', 'error', 'price_milli',
+                                  'created_ms', 'phone_hash')
+  if state and state[1] == 'pending' and not state[2] and not state[3] then
+    local status, carrier, err = ARGV[i + 1], ARGV[i + 4], ARGV[i + 5]
+    redis.call('HSET', key, 'status', status, 'provider', ARGV[i + 2], 'price_milli', ARGV[i + 3],
+               'updated_ms', now)
+    if carrier ~= '' then redis.call('HSET', key, 'carrier_id', string.sub(carrier, 2)) end
+    if err ~= '' then redis.call('HSET', key, 'error', string.sub(err, 2)) end
+    if status ~= 'pending' then
+      local member = string.format('%015d', tonumber(id))
+      redis.call('ZREM', KEYS[3], member)
+      redis.call('ZADD', sets[status], state[5], member)
+    elseif carrier ~= '' then
+      waiting[#waiting + 1] = {ARGV[i], id, state[6]}
+    end
+    refund = refund + tonumber(state[4]) - tonumber(ARGV[i + 3])
+    if status ~= 'failed' then accepted = accepted + 1 end
+  elseif state and state[1] == 'pending' and state[2] and 'v' .. state[2] == ARGV[i + 4] then
+    waiting[#waiting + 1] = {ARGV[i], id, state[6]}
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
+redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
+if accepted > 0 then redis.call('HINCRBY', KEYS[6], day, accepted) end
+return waiting
+"""
+
+# KEYS: recs:pending, recs:success, recs:failed. ARGV: record-key base, now_ms, then 3 per
+# receipt: record id, final status, error?. Only a pending record moves: the first final word
+# wins, duplicates and contradictions are no-ops. Never refunds. Returns how many records changed.
+FINALISE = """
+local base, now = ARGV[1], ARGV[2]
+local sets = {success = KEYS[2], failed = KEYS[3]}
+local changed = 0
+for i = 3, #ARGV, 3 do
+  local key = base .. ARGV[i]
+  local state = redis.call('HMGET', key, 'status', 'created_ms')
+  if state[1] == 'pending' then
+    redis.call('HSET', key, 'status', ARGV[i + 1], 'updated_ms', now)
+    if ARGV[i + 2] ~= '' then
+      redis.call('HSET', key, 'error', string.sub(ARGV[i + 2], 2))
+    else
+      redis.call('HDEL', key, 'error')
+    end
+    local member = string.format('%015d', tonumber(ARGV[i]))
+    redis.call('ZREM', KEYS[1], member)
+    redis.call('ZADD', sets[ARGV[i + 1]], state[2], member)
+    changed = changed + 1
+  end
+end
+return changed
+"""
+
+# KEYS: one receipt identity's match set and early key. ARGV: parked value
+# ("received_ms|delivered|error?"), now_ms, ttl_ms. Returns the "account:record" members the receipt
+# names; when there are none it parks the receipt (a fresh one replaces only a stale one).
+PARK_RECEIPT = """
+local found = redis.call('SMEMBERS', KEYS[1])
+if #found > 0 then return found end
+local old = redis.call('GET', KEYS[2])
+local since = tonumber(ARGV[2]) - tonumber(ARGV[3])
+if old and tonumber(string.match(old, '^(%d+)')) >= since then return found end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return found
+"""
+
+# KEYS: the match set and early key of one receipt identity. ARGV: "account:record", grace_ms.
+# Settle calls this after giving the record its carrier id: from here on receipts find the record,
+# and one that came before is handed back to be applied now. Running on the same slot as
+# PARK_RECEIPT, the two serialise: a receipt is either parked before or matched after. The parked
+# receipt is left to expire after a short grace rather than deleted, so that a retry of this
+# script after a lost reply still gets it (applying it twice is a no-op).
+LINK_RECEIPT = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local early = redis.call('GET', KEYS[2])
+if early then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return early
+"""
+
+# KEYS: account, the top-up's operation key. ARGV: amount_milli, ttl_ms. Credits once per
+# operation id, so the client's retry after a lost reply cannot credit twice. Returns 0 for an
+# unknown account.
+TOP_UP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
+  redis.call('HINCRBY', KEYS[1], 'balance_milli', ARGV[1])
+end
+return 1
+"""
+
+# KEYS: the sorted set to read (recs or recs:<status>). ARGV: record-key base, min, max, offset,
+# count. One snapshot for the page and its exact total. Returns {total, {fields...}...}.
+RECORDS = """
+local base = ARGV[1]
+local total = redis.call('ZCOUNT', KEYS[1], ARGV[2], ARGV[3])
+local members = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[3], ARGV[2], 'LIMIT', ARGV[4], ARGV[5])
+local rows = {}
+for _, member in ipairs(members) do
+  rows[#rows + 1] = redis.call('HMGET', base .. tonumber(member), __FIELDS__)
+end
+return {total, rows}
+""".replace("__FIELDS__", ", ".join(f"'{name}'" for name in RECORD_FIELDS))

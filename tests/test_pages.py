@@ -1,0 +1,177 @@
+"""The pages without a browser: what they are rendered from, their headers, their privacy.
+
+The browser tests (``test_pages_browser.py``) drive the same pages in Chromium; these are the fast
+checks of the server side: config in, HTML out.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+
+from gateway.carrier_stats import CarrierStats
+from gateway.keys import CARRIER_STATS
+from gateway.middlewares.security_headers import CONTENT_SECURITY_POLICY
+from gateway.pages import STATIC_DIR, TEMPLATES_DIR
+from gateway.pages.examples import code_examples
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, SEND_BODY
+
+SEED = ROOT.parent / "shared" / "api" / "seed-api-doc.txt"
+SEED_HOST = "https://aa.stjuntai.xyz"
+
+FULL_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+PAGES = ("/", "/console", "/status")
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_pages_send_strict_security_headers(client, path):
+    response = await client.get(path)
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    headers = response.headers
+    assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_pages_need_nothing_inline_or_remote(client, path):
+    html = await (await client.get(path)).text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script"
+    assert "<style" not in html and " style=" not in html, "inline style"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "a resource from elsewhere"
+    for asset in re.findall(r"""(?:src|href)="(/static/[^"]+)\"""", html):
+        assert (await client.get(asset)).status == 200, asset
+
+
+async def test_api_responses_keep_their_own_headers(client):
+    response = await client.get("/api/account/info", headers=DEMO_HEADERS)
+    assert response.status == 200
+    assert "Content-Security-Policy" not in response.headers
+
+
+@pytest.mark.parametrize(("name", "content_type"), [
+    ("site.css", "text/css"), ("console.js", "javascript"), ("docs.js", "javascript"),
+    ("favicon.svg", "image/svg+xml"),
+])
+async def test_static_files_are_served_by_the_gateway(client, name, content_type):
+    response = await client.get(f"/static/{name}")
+    assert response.status == 200
+    assert content_type in response.headers["Content-Type"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_missing_static_file_is_the_json_404(client):
+    response = await client.get("/static/nope.js")
+    assert response.status == 404
+    assert (await response.json())["code"] == "NOT_FOUND"
+
+
+async def test_docs_follow_the_running_config(make_client):
+    client = await make_client(
+        ratelimit={"account": {"rate": 7, "burst": 33}, "phone": [{"limit": 2, "seconds": 60}]},
+        providers={"backends": {"spare": {"plugin": "mock", "price": 0.03}}, "failover": ["spare"]},
+    )
+    html = unescape(await (await client.get("/", headers={"Host": "sms.example.test:8443"})).text())
+    assert 'curl -X POST "http://sms.example.test:8443/api/sms/send"' in html
+    assert "服务商:mock / spare,默认使用系统配置(mock)" in html
+    assert "每秒补充 7 个,容量 33 个" in html
+    assert "1 分钟内最多 2 条" in html
+    assert "手机号数组,最多100个" in html
+    assert "每页数量,默认10,最大100" in html
+
+
+@pytest.mark.parametrize("host", ['evil.test"; rm -rf ~; "', "a b", "x'y"])
+async def test_docs_never_echo_a_strange_host_header(client, host):
+    html = unescape(await (await client.get("/", headers={"Host": host})).text())
+    assert "rm -rf" not in html and "x'y" not in html
+    assert '<code id="base-url">http://127.0.0.1:8080</code>' in html
+    assert 'curl -X POST "http://127.0.0.1:8080/api/sms/send"' in html
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_pages_hold_no_secret_or_recorded_number(client, path):
+    for phone in ("13912345678", "13712345678"):
+        response = await client.post("/api/sms/send", headers=DEMO_HEADERS,
+                                     json={**SEND_BODY, "phone": phone})
+        assert response.status == 200
+    html = await (await client.get(path)).text()
+    assert DEMO_SECRET not in html and DEMO_KEY not in html
+    assert "13912345678" not in html and "13712345678" not in html
+    # The only full number anywhere is the docs' example number, the seed's own.
+    assert set(FULL_NUMBER.findall(html)) <= {"13800138000", "13900139000"}
+
+
+async def test_status_aggregates_recent_carrier_calls(client):
+    for _ in range(3):
+        response = await client.post("/api/sms/send", headers=DEMO_HEADERS, json=SEND_BODY)
+        assert response.status == 200
+    summary = client.app[CARRIER_STATS].summary("mock")
+    assert summary.calls == 3 and summary.success_rate == 1.0
+    html = await (await client.get("/status")).text()
+    row = re.search(r'<tr data-carrier="mock">(.*?)</tr>', html, re.S).group(1)
+    assert '<td class="success-rate">100.0%</td>' in row
+    assert '<td class="calls">3</td>' in row
+    assert "闭合 (closed)" in row
+    assert html.count('<span class="pill ok">正常</span>') == 2  # store and rate limiter
+
+
+def test_carrier_stats_keep_a_bounded_window():
+    now = [100.0]
+    stats = CarrierStats(["a"], size=4, clock=lambda: now[0])
+    assert stats.summary("a").calls == 0 and stats.summary("a").success_rate is None
+    for outcome, seconds in (("timeout", 5.0), ("success", 0.010), ("success", 0.030),
+                             ("refused", 0.020), ("success", 0.040)):
+        stats.record("a", outcome, seconds)
+    now[0] = 103.5
+    summary = stats.summary("a")
+    assert summary.calls == 4  # the timeout fell out of the window
+    assert summary.success_rate == 0.75
+    assert summary.avg_ms == pytest.approx(25.0)
+    assert summary.p95_ms == pytest.approx(40.0)
+    assert summary.last_seconds_ago == pytest.approx(3.5)
+    stats.record("b", "success", 0.001)  # a carrier it was not told about is still counted
+    assert stats.summary("b").calls == 1
+
+
+def test_templates_and_static_files_ship_with_the_package():
+    """setup.cfg's package_data globs are flat: the folders must stay flat to be installed."""
+    for folder in (TEMPLATES_DIR, STATIC_DIR):
+        assert folder.is_dir()
+        assert all(entry.is_file() for entry in folder.iterdir()), f"subfolder in {folder}"
+
+
+def _seed_example(start: str, end: str | None) -> str:
+    text = SEED.read_text(encoding="utf-8")
+    begin = text.index(start) + len(start)
+    return text[begin:text.index(end) if end else None]
+
+
+def _lines(text: str) -> list[str]:
+    """The seed's copy lost its indentation; compare line by line without it."""
+    return [line.strip() for line in text.strip().splitlines()]
+
+
+@pytest.mark.parametrize(("name", "start", "end"), [
+    ("curl_send", "cURL\n", "发送短信\nPOST"),
+    ("php", "PHP 示例\nPHP\n", "Python 示例"),
+    ("python", "Python 示例\nPython\n", "Node.js 示例"),
+    ("node", "Node.js 示例\nJavaScript\n", None),
+])
+def test_examples_are_the_seeds_own_pointed_here(name, start, end):
+    ours = code_examples("http://gw.test:8080", "sk_xxxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx", 10)[name]
+    seed = _seed_example(start, end).replace(SEED_HOST, "http://gw.test:8080")
+    assert _lines(ours) == _lines(seed)
+
+
+async def test_examples_reach_the_page_escaped_once(client):
+    html = await (await client.get("/")).text()
+    assert "&lt;?php\n$apiKey = &#39;your_api_key&#39;;" in html
+    assert "&#39;phone&#39; =&gt; &#39;13800138000&#39;," in html
+    assert "<?php" not in html

@@ -1,0 +1,402 @@
+"""The store contract, run unchanged against every backend (SQLite file, real Redis server).
+
+Whatever a handler can observe through :class:`gateway.store.Store` must be the same on both:
+accounts, all-or-nothing charging under concurrency, settling, records and receipts. A backend's
+own mechanics (SQLite's WAL and indexes, Redis's keys) are tested in its own file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from gateway.config import GatewayConfig
+from gateway.store import (
+    AccountExists,
+    NewAccount,
+    NewRecord,
+    ReceiptUpdate,
+    RecordQuery,
+    Settlement,
+    Store,
+)
+from gateway.store.factory import build_store
+from gateway.store.sqlite_receipts import EARLY_RECEIPT_TTL_MS
+from tests.conftest import SHARED_SECRET
+
+DAY = "2024-05-01"
+NEXT_DAY = "2024-05-02"
+NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC, in epoch milliseconds
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIterator[Store]:
+    """An empty store of each backend, built from config by the factory the gateway uses."""
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        config = make_config(store={"backend": "redis"}, server={"secret_key": SHARED_SECRET},
+                             redis={"url": server.url, "key_prefix": "contract:"})
+    else:
+        config = make_config(store={"timeout": 1.0})
+    opened = build_store(config)
+    assert type(opened).__name__.lower().startswith(request.param)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def new_account(name: str, balance_milli: int = 1000, **extra: object) -> NewAccount:
+    return NewAccount(name=name, api_key=f"sk_{name}", secret_hash="scrypt$test",
+                      balance_milli=balance_milli, verification_status="approved", **extra)
+
+
+def accepted(message_id: str, carrier_id: str | None = None, price_milli: int = 50) -> Settlement:
+    return Settlement(message_id, "success", "mock", price_milli, carrier_id)
+
+
+def refused(message_id: str, error: str | None = None) -> Settlement:
+    return Settlement(message_id, "failed", "mock", 0, error=error)
+
+
+def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:
+    return [NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli, f"h-{prefix}-{i}")
+            for i in range(count)]
+
+
+async def balance(store: Store, name: str) -> int:
+    account = await store.account_by_key(f"sk_{name}")
+    assert account is not None
+    return account.balance_milli
+
+
+async def by_message(store: Store, account_id: int, **query: object) -> dict[str, tuple[str, str | None]]:
+    page = await store.records(account_id, RecordQuery(per_page=100, **query))  # type: ignore[arg-type]
+    return {r.message_id: (r.status, r.error) for r in page.records}
+
+
+# -- accounts --------------------------------------------------------------------------------------
+
+
+async def test_accounts_are_created_found_and_listed_in_order(store: Store):
+    first = await store.create_account(
+        new_account("alpha", 1234, providers=("mock", "tencent"), rate=2.5, burst=7), NOW)
+    second = await store.create_account(new_account("beta", 0), NOW)
+    assert (first.name, first.api_key, first.secret_hash) == ("alpha", "sk_alpha", "scrypt$test")
+    assert (first.balance_milli, first.verification_status, first.disabled) == (1234, "approved", False)
+    assert (first.providers, first.rate, first.burst, first.total_sent) == (("mock", "tencent"), 2.5, 7, 0)
+    assert (second.providers, second.rate, second.burst) == ((), None, None)
+    assert first.id != second.id
+    assert await store.account_by_key("sk_alpha") == first
+    assert await store.account_by_key("sk_nobody") is None
+    assert [a.name for a in await store.list_accounts()] == ["alpha", "beta"]
+    assert "secret_hash" not in str(first.public()) and "scrypt" not in str(first.public())
+
+
+async def test_a_duplicate_name_or_key_is_refused_and_leaves_nothing_behind(store: Store):
+    await store.create_account(new_account("taken"), NOW)
+    with pytest.raises(AccountExists):
+        await store.create_account(new_account("taken"), NOW)  # same name, same key
+    with pytest.raises(AccountExists):
+        await store.create_account(NewAccount("taken", "sk_other", "h", 0, "approved"), NOW)
+    with pytest.raises(AccountExists):
+        await store.create_account(NewAccount("other", "sk_taken", "h", 0, "approved"), NOW)
+    # The refused attempts claimed nothing: "other" and "sk_other" are still free.
+    created = await store.create_account(NewAccount("other", "sk_other", "h", 5, "pending"), NOW)
+    assert created.name == "other" and created.balance_milli == 5
+    assert [a.name for a in await store.list_accounts()] == ["taken", "other"]
+    assert (await store.account_by_key("sk_taken")).balance_milli == 1000
+
+
+async def test_update_account_changes_only_what_it_names(store: Store):
+    await store.create_account(new_account("upd", rate=3.0, burst=4), NOW)
+    changed = await store.update_account(
+        "sk_upd", verification_status="rejected", disabled=True, providers=("aliyun",),
+        secret_hash="scrypt$new")
+    assert changed is not None
+    assert (changed.verification_status, changed.disabled) == ("rejected", True)
+    assert (changed.providers, changed.secret_hash) == (("aliyun",), "scrypt$new")
+    assert (changed.rate, changed.burst, changed.balance_milli) == (3.0, 4, 1000)
+    again = await store.update_account("sk_upd", disabled=False, rate=0.5, burst=1)
+    assert (again.disabled, again.rate, again.burst) == (False, 0.5, 1)
+    assert await store.account_by_key("sk_upd") == again
+    assert await store.update_account("sk_nobody", disabled=True) is None
+    with pytest.raises(ValueError, match="balance_milli"):
+        await store.update_account("sk_upd", balance_milli=10**9)
+
+
+async def test_top_up_adds_to_the_balance(store: Store):
+    await store.create_account(new_account("topped", 100), NOW)
+    assert (await store.top_up("sk_topped", 2345)).balance_milli == 2445
+    assert await balance(store, "topped") == 2445
+    assert await store.top_up("sk_nobody", 10) is None
+
+
+# -- reserve ---------------------------------------------------------------------------------------
+
+
+async def test_reserve_is_all_or_nothing(store: Store):
+    account = await store.create_account(new_account("short", 120), NOW)
+    assert await store.reserve(account.id, new_records("too-many", 3), NOW) is False
+    assert await balance(store, "short") == 120
+    assert (await store.records(account.id, RecordQuery())).total == 0
+    assert await store.reserve(account.id, new_records("fits", 2), NOW) is True
+    assert await balance(store, "short") == 20
+    page = await store.records(account.id, RecordQuery())
+    assert page.total == 2 and {r.status for r in page.records} == {"pending"}
+    assert {r.phone for r in page.records} == {"138****8000"}
+    assert {(r.created_ms, r.updated_ms, r.error) for r in page.records} == {(NOW, NOW, None)}
+
+
+async def test_reserve_for_an_exact_balance_leaves_zero_never_negative(store: Store):
+    account = await store.create_account(new_account("exact", 150), NOW)
+    assert await store.reserve(account.id, new_records("a", 3), NOW) is True
+    assert await balance(store, "exact") == 0
+    assert await store.reserve(account.id, new_records("b", 1, price_milli=1), NOW) is False
+    assert await balance(store, "exact") == 0
+
+
+async def test_reserve_for_an_unknown_account_is_refused(store: Store):
+    assert await store.reserve(999, new_records("ghost", 1), NOW) is False
+
+
+async def test_concurrent_reserves_never_overdraw(store: Store):
+    account = await store.create_account(new_account("rush", 500), NOW)
+    outcomes = await asyncio.gather(
+        *(store.reserve(account.id, new_records(f"c{i}", 2), NOW + i) for i in range(40))
+    )
+    assert sum(outcomes) == 5  # 500 / (2 × 50)
+    assert await balance(store, "rush") == 0
+    page = await store.records(account.id, RecordQuery(per_page=100))
+    assert page.total == 10 and len({r.id for r in page.records}) == 10
+    granted = {f"c{i}" for i, ok in enumerate(outcomes) if ok}
+    assert {r.message_id.rsplit("-", 1)[0] for r in page.records} == granted  # whole requests only
+
+
+# -- settle ----------------------------------------------------------------------------------------
+
+
+async def test_settle_refunds_refusals_once_and_counts_acceptances(store: Store):
+    account = await store.create_account(new_account("settler", 1000), NOW)
+    await store.reserve(account.id, new_records("m", 3), NOW)
+    assert await balance(store, "settler") == 850
+    results = [
+        accepted("m-0", carrier_id="c-0"),
+        refused("m-1", error="MOCK_REFUSED: no"),
+        accepted("m-2", carrier_id="c-2"),
+    ]
+    await store.settle(account.id, results, NOW + 1000, DAY)
+    await store.settle(account.id, results, NOW + 2000, DAY)  # a retried settle changes nothing
+    assert await balance(store, "settler") == 900
+    refreshed = await store.account_by_key("sk_settler")
+    assert refreshed is not None and refreshed.total_sent == 2
+    assert await store.today_sent(account.id, DAY) == 2
+    assert await store.today_sent(account.id, NEXT_DAY) == 0
+    page = await store.records(account.id, RecordQuery())
+    by_id = {r.message_id: r for r in page.records}
+    assert (by_id["m-1"].status, by_id["m-1"].error) == ("failed", "MOCK_REFUSED: no")
+    assert (by_id["m-0"].status, by_id["m-0"].error) == ("success", None)
+    assert (by_id["m-0"].created_ms, by_id["m-0"].updated_ms) == (NOW, NOW + 1000)
+
+
+async def test_settle_counts_each_local_day_apart(store: Store):
+    account = await store.create_account(new_account("days", 1000), NOW)
+    await store.reserve(account.id, new_records("d1", 2), NOW)
+    await store.settle(account.id, [accepted("d1-0"), accepted("d1-1")], NOW, DAY)
+    await store.reserve(account.id, new_records("d2", 2), NOW)
+    await store.settle(account.id, [accepted("d2-0"), refused("d2-1")], NOW, NEXT_DAY)
+    assert await store.today_sent(account.id, DAY) == 2
+    assert await store.today_sent(account.id, NEXT_DAY) == 1
+    assert (await store.account_by_key("sk_days")).total_sent == 3
+
+
+async def test_settle_only_moves_pending_records(store: Store):
+    account = await store.create_account(new_account("final", 1000), NOW)
+    await store.reserve(account.id, new_records("f", 1), NOW)
+    await store.settle(account.id, [accepted("f-0")], NOW, DAY)
+    await store.settle(account.id, [refused("f-0", error="late")], NOW + 5, DAY)
+    [record] = (await store.records(account.id, RecordQuery())).records
+    assert (record.status, record.error) == ("success", None)
+    assert await balance(store, "final") == 950  # a late failure of a delivered message refunds nothing
+
+
+async def test_settle_charges_the_carrier_that_took_it_and_refunds_the_rest(store: Store):
+    account = await store.create_account(new_account("failover", 1000), NOW)
+    await store.reserve(account.id, new_records("r", 2, price_milli=60), NOW)  # the dearest carrier
+    assert await balance(store, "failover") == 880
+    await store.settle(account.id, [
+        Settlement("r-0", "success", "aliyun", 45, "biz"), refused("r-1"),
+    ], NOW, DAY)
+    assert await balance(store, "failover") == 1000 - 45
+    by_id = {r.message_id: r for r in (await store.records(account.id, RecordQuery())).records}
+    assert by_id["r-0"].provider == "aliyun" and by_id["r-1"].provider == "mock"
+
+
+async def test_settle_ignores_another_accounts_and_unknown_records(store: Store):
+    owner = await store.create_account(new_account("owner", 1000), NOW)
+    intruder = await store.create_account(new_account("intruder", 1000), NOW)
+    await store.reserve(owner.id, new_records("o", 1), NOW)
+    await store.settle(intruder.id, [refused("o-0"), refused("nowhere")], NOW, DAY)
+    assert await balance(store, "intruder") == 1000 and await balance(store, "owner") == 950
+    [record] = (await store.records(owner.id, RecordQuery())).records
+    assert record.status == "pending"
+
+
+async def test_an_accepted_send_awaiting_its_receipt_stays_pending_and_is_charged(store: Store):
+    account = await store.create_account(new_account("waiting", 1000), NOW)
+    await store.reserve(account.id, new_records("w", 2), NOW)
+    await store.settle(account.id, [
+        Settlement("w-0", "pending", "mock", 40, "sid-0"), Settlement("w-1", "pending", "mock", 40, "sid-1"),
+    ], NOW + 1, DAY)
+    assert await balance(store, "waiting") == 1000 - 80
+    assert (await store.account_by_key("sk_waiting")).total_sent == 2
+    assert await store.today_sent(account.id, DAY) == 2
+    assert await by_message(store, account.id, status="pending") == {
+        "w-0": ("pending", None), "w-1": ("pending", None)}
+    # Settled once: a second settle (even a refusal) changes nothing.
+    await store.settle(account.id, [refused("w-0")], NOW + 2, DAY)
+    assert await balance(store, "waiting") == 1000 - 80
+    assert (await by_message(store, account.id))["w-0"] == ("pending", None)
+
+
+# -- records ---------------------------------------------------------------------------------------
+
+
+async def _history(store: Store) -> int:
+    """Six records at three instants (written out of time order), a success and a failure each."""
+    account = await store.create_account(new_account("hist", 10**6), NOW)
+    for step, at in enumerate((NOW + 2000, NOW, NOW + 1000)):
+        batch = new_records(f"t{step}", 2)
+        await store.reserve(account.id, batch, at)
+        await store.settle(account.id, [accepted(batch[0].message_id), refused(batch[1].message_id)],
+                           at + 5, DAY)
+    return account.id
+
+
+async def test_records_are_newest_first_with_ties_by_id_and_page_exactly(store: Store):
+    account_id = await _history(store)
+    page = await store.records(account_id, RecordQuery(per_page=100))
+    assert page.total == 6
+    listed = [(r.created_ms, r.message_id) for r in page.records]
+    assert listed == [
+        (NOW + 2000, "t0-1"), (NOW + 2000, "t0-0"), (NOW + 1000, "t2-1"), (NOW + 1000, "t2-0"),
+        (NOW, "t1-1"), (NOW, "t1-0"),
+    ]
+    ids = [r.id for r in page.records]
+    assert ids[0] > ids[1] and ids[2] > ids[3] and ids[4] > ids[5]
+    pages = [await store.records(account_id, RecordQuery(page=n, per_page=4)) for n in (1, 2, 3)]
+    assert [len(p.records) for p in pages] == [4, 2, 0] and {p.total for p in pages} == {6}
+    assert [r.id for p in pages for r in p.records] == ids
+
+
+async def test_records_filter_by_status_and_inclusive_time(store: Store):
+    account_id = await _history(store)
+
+    async def ids(**query: object) -> tuple[int, list[str]]:
+        page = await store.records(account_id, RecordQuery(per_page=100, **query))  # type: ignore[arg-type]
+        return page.total, [r.message_id for r in page.records]
+
+    assert await ids(status="failed") == (3, ["t0-1", "t2-1", "t1-1"])
+    assert await ids(status="success") == (3, ["t0-0", "t2-0", "t1-0"])
+    assert await ids(status="pending") == (0, [])
+    assert await ids(start_ms=NOW + 1000) == (4, ["t0-1", "t0-0", "t2-1", "t2-0"])
+    assert await ids(end_ms=NOW + 1000) == (4, ["t2-1", "t2-0", "t1-1", "t1-0"])
+    assert await ids(start_ms=NOW + 1000, end_ms=NOW + 1000, status="success") == (1, ["t2-0"])
+    assert await ids(start_ms=NOW + 1, end_ms=NOW + 999) == (0, [])
+    second = await store.records(account_id, RecordQuery(status="failed", page=2, per_page=2))
+    assert second.total == 3 and [r.message_id for r in second.records] == ["t1-1"]
+
+
+async def test_records_belong_to_their_account_only(store: Store):
+    mine = await store.create_account(new_account("mine"), NOW)
+    theirs = await store.create_account(new_account("theirs"), NOW)
+    await store.reserve(mine.id, new_records("mine", 2), NOW)
+    await store.reserve(theirs.id, new_records("theirs", 3), NOW)
+    assert set(await by_message(store, mine.id)) == {"mine-0", "mine-1"}
+    assert (await store.records(theirs.id, RecordQuery())).total == 3
+    assert (await store.records(999, RecordQuery())).total == 0
+
+
+# -- receipts --------------------------------------------------------------------------------------
+
+
+async def _reserved(store: Store, *message_ids: str) -> int:
+    account = await store.create_account(new_account("acme", 1000), NOW)
+    await store.reserve(account.id, [
+        NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}") for mid in message_ids
+    ], NOW)
+    return account.id
+
+
+async def test_receipts_finalise_pending_records_once_without_refund(store: Store):
+    account_id = await _reserved(store, "m1", "m2", "m3")
+    await store.settle(account_id, [
+        Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")
+    ], NOW + 5, DAY)
+    receipts = [
+        ReceiptUpdate("biz-1", "hash-m1", False, "UNDELIV: off"),
+        ReceiptUpdate("biz-1", "hash-m2", True),
+        ReceiptUpdate("biz-1", "hash-m2", False, "contradiction"),  # the first word stands
+    ]
+    assert await store.apply_receipts("aliyun", receipts, NOW + 9) == 2
+    assert await store.apply_receipts("aliyun", receipts, NOW + 10) == 0  # a re-push is a no-op
+    states = await by_message(store, account_id)
+    assert states == {"m1": ("failed", "UNDELIV: off"), "m2": ("success", None), "m3": ("pending", None)}
+    assert await balance(store, "acme") == 1000 - 3 * 60
+    assert set(await by_message(store, account_id, status="failed")) == {"m1"}
+    assert set(await by_message(store, account_id, status="pending")) == {"m3"}
+    page = await store.records(account_id, RecordQuery(status="success"))
+    assert [(r.message_id, r.created_ms, r.updated_ms) for r in page.records] == [("m2", NOW, NOW + 9)]
+
+
+async def test_store_applies_a_receipt_that_came_before_settle(store: Store):
+    account_id = await _reserved(store, "m1", "m2", "m3")
+    early = [
+        ReceiptUpdate("biz-1", "hash-m1", False, "UNDELIV: off"),
+        ReceiptUpdate("biz-1", "hash-m2", True),
+    ]
+    assert await store.apply_receipts("aliyun", early, NOW) == 0  # nothing to finalise yet
+    assert await store.apply_receipts("aliyun", early, NOW) == 0  # a re-push parks nothing twice
+    await store.settle(account_id, [
+        Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")
+    ], NOW + 5, DAY)
+    assert await by_message(store, account_id) == {
+        "m1": ("failed", "UNDELIV: off"), "m2": ("success", None), "m3": ("pending", None)
+    }
+    assert await balance(store, "acme") == 1000 - 3 * 60  # charged: the carrier took all three
+    assert (await store.account_by_key("sk_acme")).total_sent == 3
+    assert set(await by_message(store, account_id, status="pending")) == {"m3"}
+    # Receipts for final records are no-ops; the pending one is finalised once.
+    late = [*early, ReceiptUpdate("biz-1", "hash-m3", True), ReceiptUpdate("biz-1", "hash-m3", False)]
+    assert await store.apply_receipts("aliyun", late, NOW + 9) == 1
+    assert (await by_message(store, account_id))["m3"] == ("success", None)
+
+
+async def test_store_matches_provider_id_and_number_together(store: Store):
+    account_id = await _reserved(store, "m1")
+    await store.settle(account_id, [Settlement("m1", "pending", "aliyun", 60, "biz-1")], NOW, DAY)
+    for provider, receipt in (
+        ("tencent", ReceiptUpdate("biz-1", "hash-m1", True)),
+        ("aliyun", ReceiptUpdate("biz-2", "hash-m1", True)),
+        ("aliyun", ReceiptUpdate("biz-1", "hash-other", True)),
+    ):
+        assert await store.apply_receipts(provider, [receipt], NOW) == 0
+    assert (await by_message(store, account_id))["m1"] == ("pending", None)
+
+
+async def test_an_early_receipt_older_than_a_day_is_not_applied(store: Store):
+    account_id = await _reserved(store, "m1")
+    await store.apply_receipts("aliyun", [ReceiptUpdate("biz-1", "hash-m1", False, "old")], NOW)
+    later = NOW + EARLY_RECEIPT_TTL_MS + 1
+    await store.apply_receipts("aliyun", [ReceiptUpdate("other", "h", True)], later)
+    await store.settle(account_id, [Settlement("m1", "pending", "aliyun", 60, "biz-1")], later, DAY)
+    assert (await by_message(store, account_id))["m1"] == ("pending", None)
+
+
+async def test_a_refused_send_is_final_before_any_receipt(store: Store):
+    account_id = await _reserved(store, "m1")
+    await store.apply_receipts("aliyun", [ReceiptUpdate("biz-1", "hash-m1", True)], NOW)
+    await store.settle(account_id, [Settlement("m1", "failed", "aliyun", 0, "biz-1", "E: no")], NOW, DAY)
+    assert (await by_message(store, account_id))["m1"] == ("failed", "E: no")
+    assert await balance(store, "acme") == 1000

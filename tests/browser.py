@@ -13,26 +13,20 @@ import base64
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-import yaml
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT
+from tests.conftest import ROOT
+from tests.gateway_process import GatewayProcess
 
 __all__ = [
     "ARTIFACTS",
@@ -55,51 +49,9 @@ CHROMIUM_FLAGS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LiveServer:
+def LiveServer(workdir: Path, document: dict[str, Any]) -> GatewayProcess:
     """``python run.py serve`` on a free loopback port, with the given config document."""
-
-    def __init__(self, workdir: Path, document: dict[str, Any]) -> None:
-        self.config = workdir / "pages.yaml"
-        text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)  # backends keep their order
-        self.config.write_text(text, encoding="utf-8")
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / "pages.log"
-        env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "run.py", "serve", "--config", str(self.config), "--port", str(self.port)],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.log.read_text()}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("gateway did not become ready in 30 s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
+    return GatewayProcess(document, workdir, name="pages")
 
 
 def _require_browser() -> None:

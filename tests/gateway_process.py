@@ -31,7 +31,9 @@ class GatewayProcess:
     def __init__(self, document: dict[str, Any], directory: Path, name: str = "live",
                  port: int | None = None) -> None:
         self.config = directory / f"{name}.yaml"
-        self.config.write_text(yaml.safe_dump(document), encoding="utf-8")
+        # Key order kept: backends are listed in the order the document gives them.
+        self.config.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False),
+                               encoding="utf-8")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / f"{name}.log"

@@ -12,13 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.gateway_process import free_port
+
 __all__ = ["RedisServer"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:
@@ -28,7 +24,7 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
         self.binary = binary
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway import __version__
+from gateway import __version__, idempotency
 from gateway.keys import CONFIG
 from gateway.phones import PHONE_PATTERN
 from gateway.store import STATUSES
@@ -29,7 +29,8 @@ _TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"}
 _ERROR_CODES = {
     "400": "INVALID_PARAMS", "401": "UNAUTHORIZED",
     "403": "UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN",
-    "413": "PAYLOAD_TOO_LARGE", "429": "PHONE_RATE_LIMITED", "500": "INTERNAL_ERROR",
+    "409": "IDEMPOTENCY_CONFLICT", "413": "PAYLOAD_TOO_LARGE", "429": "PHONE_RATE_LIMITED",
+    "500": "INTERNAL_ERROR",
     "502": "PROVIDER_ERROR", "503": "UNAVAILABLE", "504": "PROVIDER_TIMEOUT",
 }
 
@@ -177,13 +178,22 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+_IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER, "in": "header", "required": False,
+    "description": "同一账户 24 小时内重复使用:返回首次响应且不再发送;请求体不同则 409",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH,
+               "pattern": idempotency.KEY_PATTERN},
+}
+
+
 def _post(summary: str, request: str, response: str) -> dict[str, Any]:
     return {"post": {
         "summary": summary,
+        "parameters": [_IDEMPOTENCY_KEY],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
         "responses": {
             "200": _json(_ref(response), "handled"),
-            **_errors("400", "401", "403", "413", "429", "500", "502", "503", "504"),
+            **_errors("400", "401", "403", "409", "413", "429", "500", "502", "503", "504"),
         },
     }}
 

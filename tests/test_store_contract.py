@@ -400,3 +400,61 @@ async def test_a_refused_send_is_final_before_any_receipt(store: Store):
     await store.settle(account_id, [Settlement("m1", "failed", "aliyun", 0, "biz-1", "E: no")], NOW, DAY)
     assert (await by_message(store, account_id))["m1"] == ("failed", "E: no")
     assert await balance(store, "acme") == 1000
+
+
+# -- idempotency keys ------------------------------------------------------------------------------
+
+DAY_MS = 24 * 3600 * 1000
+
+
+async def _claim(store: Store, account_id: int, token: str, fingerprint: str = "fp-1",
+                 now_ms: int = NOW, key: str = "key-1"):
+    return await store.claim_idempotency(account_id, key, fingerprint, token, now_ms, DAY_MS)
+
+
+async def test_an_idempotency_key_is_claimed_once_then_replays_its_response(store: Store):
+    account = await store.create_account(new_account("idem"), NOW)
+    assert (await _claim(store, account.id, "t1")).state == "new"
+    assert (await _claim(store, account.id, "t1")).state == "new"  # the owner's retried command
+    assert (await _claim(store, account.id, "t2")).state == "pending"
+    assert (await _claim(store, account.id, "t2", fingerprint="fp-2")).state == "conflict"
+    await store.finish_idempotency(account.id, "key-1", "t1", 502, b'{"success":false}')
+    await store.finish_idempotency(account.id, "key-1", "t1", 200, b"{}")  # once only
+    claim = await _claim(store, account.id, "t2", now_ms=NOW + DAY_MS - 1)
+    assert (claim.state, claim.status, claim.body) == ("replay", 502, b'{"success":false}')
+    assert (await _claim(store, account.id, "t2", fingerprint="fp-2")).state == "conflict"
+
+
+async def test_concurrent_claims_of_one_key_give_exactly_one_owner(store: Store):
+    account = await store.create_account(new_account("idem"), NOW)
+    claims = await asyncio.gather(*(_claim(store, account.id, f"t{i}") for i in range(10)))
+    assert sorted(claim.state for claim in claims) == ["new"] + ["pending"] * 9
+
+
+async def test_a_released_key_is_free_again_and_only_its_owner_releases(store: Store):
+    account = await store.create_account(new_account("idem"), NOW)
+    assert (await _claim(store, account.id, "t1")).state == "new"
+    await store.release_idempotency(account.id, "key-1", "someone-else")
+    assert (await _claim(store, account.id, "t2")).state == "pending"
+    await store.release_idempotency(account.id, "key-1", "t1")
+    assert (await _claim(store, account.id, "t2", fingerprint="fp-2")).state == "new"
+    await store.finish_idempotency(account.id, "key-1", "t2", 200, b"{}")
+    await store.release_idempotency(account.id, "key-1", "t2")  # a finished key stays
+    assert (await _claim(store, account.id, "t3", fingerprint="fp-2")).state == "replay"
+
+
+async def test_an_idempotency_key_expires_after_its_ttl_by_the_callers_clock(store: Store):
+    account = await store.create_account(new_account("idem"), NOW)
+    assert (await _claim(store, account.id, "t1")).state == "new"
+    await store.finish_idempotency(account.id, "key-1", "t1", 200, b"{}")
+    later = NOW + DAY_MS
+    assert (await _claim(store, account.id, "t2", fingerprint="fp-2", now_ms=later)).state == "new"
+    assert (await _claim(store, account.id, "t3", fingerprint="fp-2", now_ms=later)).state == "pending"
+
+
+async def test_idempotency_keys_belong_to_their_account(store: Store):
+    first = await store.create_account(new_account("idem"), NOW)
+    second = await store.create_account(new_account("other"), NOW)
+    assert (await _claim(store, first.id, "t1")).state == "new"
+    assert (await _claim(store, second.id, "t2", fingerprint="fp-2")).state == "new"
+    assert (await _claim(store, first.id, "t3", key="key-2")).state == "new"

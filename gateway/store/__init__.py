@@ -12,6 +12,7 @@ from typing import Protocol
 __all__ = [
     "Account",
     "AccountExists",
+    "IdempotencyClaim",
     "NewAccount",
     "NewRecord",
     "ReceiptUpdate",
@@ -135,6 +136,20 @@ class RecordPage:
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """What claiming an Idempotency-Key found.
+
+    ``state``: ``new`` (the key is the caller's now, run the request), ``pending`` (a request with
+    the same body holds it and has not finished), ``replay`` (finished: ``status`` and ``body`` are
+    its response) or ``conflict`` (the key holds another body's fingerprint).
+    """
+
+    state: str
+    status: int = 0
+    body: bytes = b""
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -165,3 +180,23 @@ class Store(Protocol):
         ...
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage: ...
+
+    async def claim_idempotency(
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+    ) -> IdempotencyClaim:
+        """Atomically take ``key`` for ``token`` until ``now_ms + ttl_ms``, or say who holds it.
+
+        An expired key counts as absent. Claiming again with the same token while the claim is
+        unfinished answers ``new``, so a command retried after a lost reply cannot lock its owner out.
+        """
+        ...
+
+    async def finish_idempotency(
+        self, account_id: int, key: str, token: str, status: int, body: bytes
+    ) -> None:
+        """Store the response of the claim ``token`` holds (kept until the claim expires)."""
+        ...
+
+    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
+        """Drop the unfinished claim ``token`` holds, so the key can be used again."""
+        ...

@@ -77,6 +77,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX early_receipts_by_time ON early_receipts (received_at)
         """,
     ),
+    (
+        4,
+        """
+        -- Idempotency-Key claims (see sqlite_idempotency.py): status NULL while the first request
+        -- runs, body is its response (already masked). Rows past expires_at count as absent.
+        CREATE TABLE idempotency_keys (
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            token TEXT NOT NULL,
+            status INTEGER,
+            body BLOB,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (account_id, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at)
+        """,
+    ),
 )
 
 

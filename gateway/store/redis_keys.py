@@ -63,6 +63,10 @@ class Keys:
         """Marks a balance change as done, briefly, so a retried command cannot apply it twice."""
         return self._tag(account_id) + f"op:{operation_id}"
 
+    def idempotency(self, account_id: int, key: str) -> str:
+        """One Idempotency-Key of the account (visible ASCII; braces after the tag are harmless)."""
+        return self._tag(account_id) + f"idem:{key}"
+
     # per receipt identity: one slot
 
     def receipt(self, provider: str, carrier_id: str, phone_hash: str) -> tuple[str, str]:

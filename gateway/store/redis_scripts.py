@@ -18,7 +18,8 @@ scored by ``created_ms`` with zero-padded ids as members: equal scores order by 
 from __future__ import annotations
 
 __all__ = [
-    "FINALISE", "LINK_RECEIPT", "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
+    "FINALISE", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE", "LINK_RECEIPT",
+    "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
 ]
 
 #: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
@@ -167,3 +168,40 @@ for _, member in ipairs(members) do
 end
 return {total, rows}
 """.replace("__FIELDS__", ", ".join(f"'{name}'" for name in RECORD_FIELDS))
+
+# KEYS: one Idempotency-Key's hash. ARGV: fingerprint, token, now_ms, ttl_ms. Expiry is judged by
+# the gateway's clock (``expires``), PEXPIRE only cleans up. Returns {state[, status, body]}; the
+# same token on an unfinished claim is ``new`` again, so a retry after a lost reply is harmless.
+IDEMPOTENCY_CLAIM = """
+local held = redis.call('HMGET', KEYS[1], 'fingerprint', 'token', 'status', 'body', 'expires')
+if not held[1] or tonumber(held[5]) <= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'token', ARGV[2],
+             'expires', tonumber(ARGV[3]) + tonumber(ARGV[4]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return {'new'}
+end
+if held[1] ~= ARGV[1] then return {'conflict'} end
+if not held[3] then
+  if held[2] == ARGV[2] then return {'new'} end
+  return {'pending'}
+end
+return {'replay', held[3], held[4]}
+"""
+
+# KEYS: one Idempotency-Key's hash. ARGV: token, status, body. Only the claim's owner, once;
+# the key keeps its expiry.
+IDEMPOTENCY_FINISH = """
+local held = redis.call('HMGET', KEYS[1], 'token', 'status')
+if held[1] == ARGV[1] and not held[2] then
+  redis.call('HSET', KEYS[1], 'status', ARGV[2], 'body', ARGV[3])
+end
+return 0
+"""
+
+# KEYS: one Idempotency-Key's hash. ARGV: token. Drops the owner's unfinished claim only.
+IDEMPOTENCY_RELEASE = """
+local held = redis.call('HMGET', KEYS[1], 'token', 'status')
+if held[1] == ARGV[1] and not held[2] then redis.call('DEL', KEYS[1]) end
+return 0
+"""

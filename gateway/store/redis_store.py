@@ -27,6 +27,7 @@ from gateway.store import (
     STATUSES,
     Account,
     AccountExists,
+    IdempotencyClaim,
     NewAccount,
     NewRecord,
     ReceiptUpdate,
@@ -37,7 +38,15 @@ from gateway.store import (
 )
 from gateway.store.redis_keys import Keys, decode_account, decode_record, optional
 from gateway.store.redis_receipts import Receipts
-from gateway.store.redis_scripts import RECORDS, RESERVE, SETTLE, TOP_UP
+from gateway.store.redis_scripts import (
+    IDEMPOTENCY_CLAIM,
+    IDEMPOTENCY_FINISH,
+    IDEMPOTENCY_RELEASE,
+    RECORDS,
+    RESERVE,
+    SETTLE,
+    TOP_UP,
+)
 
 __all__ = ["RedisStore"]
 
@@ -87,6 +96,9 @@ class RedisStore:
         self._records = client.register_script(RECORDS)
         self._top_up = client.register_script(TOP_UP)
         self._receipts = Receipts(client, self.keys)
+        self._idem_claim = client.register_script(IDEMPOTENCY_CLAIM)
+        self._idem_finish = client.register_script(IDEMPOTENCY_FINISH)
+        self._idem_release = client.register_script(IDEMPOTENCY_RELEASE)
 
     async def close(self) -> None:
         if self._owns_client and self._client is not None:
@@ -249,3 +261,30 @@ class RedisStore:
                   (query.page - 1) * query.per_page, query.per_page],
         )
         return RecordPage([decode_record(row) for row in rows], int(total))
+
+    # idempotency keys
+
+    @_guarded
+    async def claim_idempotency(
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+    ) -> IdempotencyClaim:
+        found = await self._idem_claim(
+            keys=[self.keys.idempotency(account_id, key)],
+            args=[fingerprint, token, now_ms, ttl_ms],
+        )
+        state = found[0].decode()
+        if state != "replay":
+            return IdempotencyClaim(state)
+        return IdempotencyClaim(state, int(found[1]), bytes(found[2] or b""))
+
+    @_guarded
+    async def finish_idempotency(
+        self, account_id: int, key: str, token: str, status: int, body: bytes
+    ) -> None:
+        await self._idem_finish(
+            keys=[self.keys.idempotency(account_id, key)], args=[token, status, body]
+        )
+
+    @_guarded
+    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
+        await self._idem_release(keys=[self.keys.idempotency(account_id, key)], args=[token])

@@ -18,6 +18,7 @@ from typing import TypeVar
 from gateway.store import (
     Account,
     AccountExists,
+    IdempotencyClaim,
     NewAccount,
     NewRecord,
     ReceiptUpdate,
@@ -27,6 +28,7 @@ from gateway.store import (
     Settlement,
     StoreUnavailable,
 )
+from gateway.store import sqlite_idempotency as idempotency
 from gateway.store.migrations import migrate
 from gateway.store.sqlite_receipts import apply_receipts, take_early_receipt
 
@@ -276,6 +278,27 @@ class SQLiteStore:
         return await self._writer.run(
             _transaction(lambda db: apply_receipts(db, provider, receipts, now_ms))
         )
+
+    # idempotency keys
+
+    async def claim_idempotency(
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+    ) -> IdempotencyClaim:
+        return await self._writer.run(_transaction(lambda db: idempotency.claim(
+            db, account_id, key, fingerprint, token, now_ms, ttl_ms
+        )))
+
+    async def finish_idempotency(
+        self, account_id: int, key: str, token: str, status: int, body: bytes
+    ) -> None:
+        await self._writer.run(_transaction(
+            lambda db: idempotency.finish(db, account_id, key, token, status, body)
+        ))
+
+    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
+        await self._writer.run(_transaction(
+            lambda db: idempotency.release(db, account_id, key, token)
+        ))
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
         where, args = ["account_id = ?"], [account_id]

@@ -6,9 +6,11 @@ from aiohttp import web
 
 from gateway.carrier import FailureKind, Outcome
 from gateway.errors import UNVERIFIED, ApiError
+from gateway.idempotency import idempotent, mark_sending, mark_sent
 from gateway.keys import ACCOUNT, PHONE_COUNT, SENDER
 from gateway.phones import scrub
 from gateway.responses import json_response
+from gateway.sending import Delivery
 from gateway.store import Account
 from gateway.validation import SendInput, parse_batch, parse_json_object, parse_send
 
@@ -42,9 +44,25 @@ async def _parsed(request: web.Request, parse) -> tuple[Account, SendInput]:
     return account, send_input
 
 
-async def send(request: web.Request) -> web.Response:
+async def _deliver(request: web.Request, account: Account, send_input: SendInput) -> list[Delivery]:
+    """Call the sender, telling the Idempotency-Key wrapper whether anything reached a carrier."""
+    mark_sending(request)
+    deliveries = await request.app[SENDER].send(account, send_input)
+    mark_sent(request, any(delivery.message_id for delivery in deliveries))
+    return deliveries
+
+
+async def send(request: web.Request) -> web.StreamResponse:
+    return await idempotent(request, lambda: _send(request))
+
+
+async def batch_send(request: web.Request) -> web.StreamResponse:
+    return await idempotent(request, lambda: _batch_send(request))
+
+
+async def _send(request: web.Request) -> web.Response:
     account, send_input = await _parsed(request, parse_send)
-    [delivery] = await request.app[SENDER].send(account, send_input)
+    [delivery] = await _deliver(request, account, send_input)
     if not delivery.outcome.accepted:
         raise refusal(delivery.outcome)
     return json_response({
@@ -59,9 +77,9 @@ async def send(request: web.Request) -> web.Response:
     })
 
 
-async def batch_send(request: web.Request) -> web.Response:
+async def _batch_send(request: web.Request) -> web.Response:
     account, send_input = await _parsed(request, parse_batch)
-    deliveries = await request.app[SENDER].send(account, send_input)
+    deliveries = await _deliver(request, account, send_input)
     results: list[dict[str, object]] = []
     for delivery in deliveries:
         if delivery.outcome.accepted:

@@ -1,0 +1,174 @@
+"""Idempotency-Key over real HTTP, on both stores: replay, conflict, concurrency, what is kept, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from gateway.keys import STORE
+from gateway.store import RecordQuery
+from tests.conftest import SEND_BODY, SHARED_SECRET, FakeClock, add_account
+
+BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456",
+              "params": {"code": "1234"}}
+REFUSING = {"providers": {"backends": {"mock": {"fail_rate": 1.0}}}}
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request) -> dict:
+    """Config overrides selecting the store backend (a real Redis for ``redis``)."""
+    if request.param == "sqlite":
+        return {}
+    server = request.getfixturevalue("redis_server")
+    return {"store": {"backend": "redis"}, "redis": {"url": server.url},
+            "server": {"secret_key": SHARED_SECRET}}
+
+
+async def team(client, name="team", balance_milli=100_000):
+    account, headers = await add_account(client, name, balance_milli=balance_milli)
+    return account, headers
+
+
+async def post(client, headers, key, body=SEND_BODY, path="/api/sms/send"):
+    extra = {} if key is None else {"Idempotency-Key": key}
+    response = await client.post(path, json=body, headers={**headers, **extra})
+    return response.status, await response.read(), response
+
+
+async def sent(client, account) -> tuple[int, int]:
+    """(records written, balance) of the account."""
+    store = client.app[STORE]
+    page = await store.records(account.id, RecordQuery(per_page=100))
+    return page.total, (await store.account_by_key(account.api_key)).balance_milli
+
+
+async def test_the_same_key_and_body_replays_the_first_response_and_sends_once(make_client, backend):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    status, body, first = await post(client, headers, "order-1")
+    assert status == 200
+    assert "Idempotent-Replayed" not in first.headers
+    for _ in range(2):
+        again_status, again_body, again = await post(client, headers, "order-1")
+        assert (again_status, again_body) == (status, body)
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+    assert await sent(client, account) == (1, 100_000 - 50)
+    assert b"13800138000" not in body
+
+
+async def test_batch_send_replays_too(make_client, backend):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    first = await post(client, headers, "batch-1", BATCH_BODY, "/api/sms/batch-send")
+    again = await post(client, headers, "batch-1", BATCH_BODY, "/api/sms/batch-send")
+    assert first[0] == 200
+    assert first[:2] == again[:2]
+    assert await sent(client, account) == (2, 100_000 - 100)
+
+
+async def test_the_same_key_with_another_body_or_route_is_409_and_sends_nothing(make_client, backend):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    assert (await post(client, headers, "k"))[0] == 200
+    other = {**SEND_BODY, "phone": "13900139000"}
+    for body, path in ((other, "/api/sms/send"), (BATCH_BODY, "/api/sms/batch-send")):
+        status, raw, _ = await post(client, headers, "k", body, path)
+        assert status == 409
+        assert b'"IDEMPOTENCY_CONFLICT"' in raw
+    assert await sent(client, account) == (1, 100_000 - 50)
+
+
+async def test_keys_belong_to_one_account(make_client, backend):
+    client = await make_client(**backend)
+    first, first_headers = await team(client, "first")
+    second, second_headers = await team(client, "second")
+    one = await post(client, first_headers, "shared")
+    two = await post(client, second_headers, "shared", {**SEND_BODY, "phone": "13900139000"})
+    assert one[0] == two[0] == 200
+    assert one[1] != two[1]
+    assert await sent(client, first) == (1, 100_000 - 50)
+    assert await sent(client, second) == (1, 100_000 - 50)
+
+
+async def test_concurrent_requests_with_one_key_send_once(make_client, backend):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    answers = await asyncio.gather(*(post(client, headers, "burst") for _ in range(5)))
+    assert {(status, body) for status, body, _ in answers} == {(200, answers[0][1])}
+    assert sum("Idempotent-Replayed" in response.headers for *_, response in answers) == 4
+    assert await sent(client, account) == (1, 100_000 - 50)
+
+
+async def test_a_carrier_refusal_is_kept_and_replayed_not_sent_again(make_client, backend):
+    client = await make_client(**backend, **REFUSING)
+    account, headers = await team(client)
+    first = await post(client, headers, "refused")
+    again = await post(client, headers, "refused")
+    assert first[0] == 502
+    assert first[:2] == again[:2]
+    assert (await sent(client, account))[0] == 1
+
+
+@pytest.mark.parametrize("path", ["/api/sms/send", "/api/sms/batch-send"])
+async def test_a_request_refused_before_sending_frees_its_key(make_client, backend, path):
+    client = await make_client(**backend)
+    account, headers = await team(client, balance_milli=10)
+    body = SEND_BODY if path == "/api/sms/send" else BATCH_BODY
+    status, raw, _ = await post(client, headers, "retry-me", body, path)
+    assert status == 403
+    assert b"INSUFFICIENT_BALANCE" in raw
+    await client.app[STORE].top_up(account.api_key, 100_000)
+    status, _, response = await post(client, headers, "retry-me", body, path)
+    assert status == 200
+    assert "Idempotent-Replayed" not in response.headers
+    replay = await post(client, headers, "retry-me", body, path)
+    assert replay[2].headers["Idempotent-Replayed"] == "true"
+
+
+async def test_an_invalid_body_frees_its_key_for_the_corrected_request(make_client, backend):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    assert (await post(client, headers, "fix-me", {"phone": "12345", "template_id": "123456"}))[0] == 400
+    assert (await post(client, headers, "fix-me"))[0] == 200
+    assert await sent(client, account) == (1, 100_000 - 50)
+
+
+async def test_a_key_expires_after_24_hours(make_client, backend):
+    clock = FakeClock(time.time())
+    client = await make_client(clock=clock, **backend)
+    account, headers = await team(client)
+    first = await post(client, headers, "daily")
+    clock.advance(24 * 3600 - 1)
+    assert (await post(client, headers, "daily"))[:2] == first[:2]
+    assert (await sent(client, account))[0] == 1
+    clock.advance(1)
+    fresh = await post(client, headers, "daily")
+    assert fresh[0] == 200
+    assert fresh[1] != first[1]
+    assert (await sent(client, account))[0] == 2
+
+
+@pytest.mark.parametrize("key", ["", "with space", "x" * 129, "tab\tinside", "ключ"])
+async def test_an_invalid_key_is_400_and_sends_nothing(make_client, backend, key):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    response = await client.post(
+        "/api/sms/send", json=SEND_BODY,
+        headers={**headers, "Idempotency-Key": key.encode().decode("latin-1")},
+    )
+    assert response.status == 400
+    assert (await response.json())["code"] == "INVALID_PARAMS"
+    assert (await sent(client, account))[0] == 0
+
+
+async def test_the_longest_widest_key_is_accepted(make_client, backend):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    key = "".join(chr(c) for c in range(0x21, 0x7F)) + "k" * (128 - 94)
+    first = await post(client, headers, key)
+    assert first[0] == 200
+    assert (await post(client, headers, key))[:2] == first[:2]
+    assert (await sent(client, account))[0] == 1

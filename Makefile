@@ -49,3 +49,11 @@ bench: $(STAMP)
 	@scripts/ensure-packages.sh wrk:wrk redis-server:redis-server
 	@test -x $(VENV)/bin/py-spy || $(PYTHON) -m pip install -q py-spy
 	$(PYTHON) -m bench $(BENCH_CASES)
+
+# Soak (bench/soak.py): a gateway under mixed traffic and injected carrier and store faults for
+# SOAK_SECONDS (default 600), then errors by class and the gateway's RSS growth. Loopback only.
+.PHONY: soak
+SOAK_SECONDS ?= 600
+
+soak: $(STAMP)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) bench/soak.py

@@ -17,17 +17,57 @@ import shutil
 import signal
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
-from aiohttp import web
+import orjson
+from aiohttp import web, web_server
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from gateway.config import GatewayConfig, load_config, with_overrides
 
-__all__ = ["METRICS_DIR_ENV", "serve"]
+__all__ = ["METRICS_DIR_ENV", "EnvelopeRequestHandler", "serve"]
 
 log = logging.getLogger("smsedge.server")
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHUTDOWN_TIMEOUT = 30.0
+_MALFORMED = "请求参数错误:HTTP 请求格式无效(请求行或请求头过长、过多或含非法字符)"
+
+
+class EnvelopeRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering its own errors in the API's JSON envelope.
+
+    aiohttp's HTTP parser refuses a malformed request (a header line over 8190 bytes, more than 128
+    headers, a NUL or other illegal byte in a header, a broken request line or chunked encoding)
+    before any middleware runs, with a plain-text 400 from ``RequestHandler.handle_error``. This
+    subclass gives those the envelope every other error has, and logs them as one warning line
+    (no traceback, no raw header bytes: they may hold anything a client sent).
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0 or status >= 500:
+            return super().handle_error(request, status, exc, message)  # aiohttp's own handling
+        from gateway.errors import error_body
+
+        reason = type(exc).__name__ if isinstance(exc, HttpProcessingError) else "bad request"
+        log.warning("malformed HTTP request from %s refused with %d: %s", request.remote, status, reason)
+        request_id = uuid.uuid4().hex
+        response = web.Response(
+            status=status,
+            body=orjson.dumps(error_body("INVALID_PARAMS", _MALFORMED, request_id)),
+            content_type="application/json", charset="utf-8",
+            headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff",
+                     "Cache-Control": "no-store"},
+        )
+        response.force_close()
+        return response
 
 
 def run_worker(config: GatewayConfig, *, reuse_port: bool = False) -> None:
@@ -35,6 +75,10 @@ def run_worker(config: GatewayConfig, *, reuse_port: bool = False) -> None:
     from gateway.logs import setup_logging
 
     setup_logging(config.logging)
+    # aiohttp offers no public hook for its parser-level error answers: ``web.Server`` builds a
+    # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
+    # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
+    web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[misc]
     log.info("worker %d listening on http://%s:%d", os.getpid(), config.server.host, config.server.port)
     web.run_app(
         create_app(config), host=config.server.host, port=config.server.port,

@@ -86,9 +86,10 @@ def _template_id(data: Mapping[str, Any]) -> str:
 
 
 def _params(data: Mapping[str, Any]) -> dict[str, str]:
-    value = data.get("params")
-    if value is None:
+    # Absent means none; an explicit null is a wrong type, as the published schema says.
+    if "params" not in data:
         return {}
+    value = data["params"]
     if not isinstance(value, dict):
         raise invalid("params 必须是对象")
     if len(value) > MAX_PARAMS:
@@ -107,9 +108,9 @@ def _params(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _provider(data: Mapping[str, Any]) -> str | None:
-    value = data.get("provider")
-    if value is None:
+    if "provider" not in data:  # absent: the configured default; null is refused like any non-string
         return None
+    value = data["provider"]
     if not isinstance(value, str) or not _PROVIDER.fullmatch(value):
         raise invalid("provider 无效")
     return value

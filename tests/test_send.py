@@ -250,3 +250,13 @@ async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_no
                                "params": {"code": "1234", "minutes": 5}}, headers=DEMO_HEADERS,
     )
     assert complete.status == 200
+
+
+async def test_the_413_message_states_a_large_limit_readably(make_client):
+    client = await make_client(server={"max_body_bytes": 10_485_760})
+    response = await client.post(
+        "/api/sms/send", data=b"x" * 10_485_761,
+        headers={**DEMO_HEADERS, "Content-Type": "application/json"},
+    )
+    assert response.status == 413
+    assert "10,485,760" in (await response.json())["message"]

@@ -16,7 +16,8 @@ __all__ = ["body_limit"]
 
 def body_limit(*, max_bytes: int) -> web.middleware:
     code, message = HTTP_ERRORS[413]
-    too_large = ApiError(413, code, f"{message}(上限 {max_bytes} 字节)")
+    # Thousands separators: a long bare number would be masked as if it were a phone.
+    too_large = ApiError(413, code, f"{message}(上限 {max_bytes:,} 字节)")
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.errors import HTTP_ERRORS, INTERNAL, ApiError, error_body
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, RESPONSE_HEADERS, ROUTE
+from gateway.middlewares.security_headers import API_HEADERS
 from gateway.phones import scrub
 from gateway.responses import json_response
 
@@ -67,6 +68,9 @@ def request_context() -> web.middleware:
             response = _envelope(request_id, INTERNAL)
         response.headers.update(request[RESPONSE_HEADERS])
         response.headers["X-Request-ID"] = request_id
+        if request.path.startswith("/api/"):
+            for name, value in API_HEADERS.items():
+                response.headers.setdefault(name, value)
         account = request.get(ACCOUNT)
         access_log.info(
             "%s %s %d", request.method, request[ROUTE], response.status,

@@ -3,7 +3,8 @@
 The console handles an API secret, so its page must not run script from anywhere else, be framed
 by another site (clickjacking), or leak its address in a Referer. The pages need nothing inline —
 their CSS and JS are files under /static/ — so the policy can be strict: ``'self'`` and nothing more.
-/api/ answers JSON to programs, not pages; its headers are the API contract's and stay as they are.
+/api/ answers JSON to programs, not pages: it only gets ``API_HEADERS`` (nosniff, no-store), added by
+``request_context`` so that every /api/ answer has them, errors included.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-__all__ = ["CONTENT_SECURITY_POLICY", "security_headers"]
+__all__ = ["API_HEADERS", "CONTENT_SECURITY_POLICY", "security_headers"]
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -24,6 +25,13 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+# Every /api/ answer, errors included: never sniffed, never kept by a cache or a proxy (balances,
+# records). Set by ``request_context``, the outermost layer, so refusals from auth, rate limiting
+# and routing carry them too.
+API_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 # Every response outside /api/: files included, so none is ever sniffed into something executable.
 _ALWAYS = {
     "X-Content-Type-Options": "nosniff",

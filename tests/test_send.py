@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from aiohttp import web
 
@@ -255,8 +257,9 @@ async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_no
 async def test_the_413_message_states_a_large_limit_readably(make_client):
     client = await make_client(server={"max_body_bytes": 10_485_760})
     response = await client.post(
-        "/api/sms/send", data=b"x" * 10_485_761,
-        headers={**DEMO_HEADERS, "Content-Type": "application/json"},
+        "/api/sms/send", data=io.BytesIO(b"x" * 10_485_761),
+        headers={**DEMO_HEADERS, "Content-Type": "application/json",
+                 "Content-Length": str(10_485_761)},
     )
     assert response.status == 413
     assert "10,485,760" in (await response.json())["message"]

@@ -5,6 +5,7 @@ What every backend must do alike (charging, settling, records, receipts) is in t
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -128,3 +129,30 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
         assert index in plan, plan
         assert all(step.startswith("SEARCH records") for step in steps), plan  # never a SCAN
         assert "TEMP B-TREE" not in plan, plan  # newest-first order comes from the index itself
+
+
+async def test_group_commit_keeps_each_transaction_its_own(path: Path):
+    """Writes that arrive together share one commit, but a failing one undoes only itself."""
+    from gateway.store.sqlite_writer import GroupWriter
+
+    writer = GroupWriter(str(path), timeout=1.0)
+    await writer.run(lambda db: db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+
+    def insert(n: int):
+        def work(db: sqlite3.Connection) -> int:
+            db.execute("INSERT INTO t VALUES (?)", (n,))
+            if n == 7:
+                raise ValueError("seven")
+            return n
+
+        return work
+
+    results = await asyncio.gather(*(writer.transaction(insert(n)) for n in range(20)),
+                                   return_exceptions=True)
+    try:
+        assert [r for r in results if isinstance(r, ValueError)] == [results[7]]
+        assert [r for r in results if not isinstance(r, Exception)] == [n for n in range(20) if n != 7]
+        # Every answered write is committed: another connection sees exactly those rows.
+        assert peek(path, "SELECT n FROM t ORDER BY n") == [(n,) for n in range(20) if n != 7]
+    finally:
+        await writer.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,11 +24,11 @@ from gateway.store import (
     RecordPage,
     RecordQuery,
     Settlement,
-    StoreUnavailable,
 )
 from gateway.store import sqlite_idempotency as idempotency
 from gateway.store.migrations import migrate
 from gateway.store.sqlite_receipts import apply_receipts, take_early_receipt
+from gateway.store.sqlite_writer import Connection, GroupWriter
 
 __all__ = ["SQLiteStore"]
 
@@ -43,63 +41,6 @@ _RECORD_COLUMNS = (
     "id, message_id, phone, template_id, provider, status, error, created_at, updated_at"
 )
 _UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
-
-
-class _Connection:
-    """One sqlite3 connection and the single thread allowed to use it."""
-
-    def __init__(self, path: str, timeout: float, name: str) -> None:
-        self._path = path
-        self._timeout = timeout
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{name}")
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # a 200 means the record survived a power cut
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
-
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                self._db = self._connect()
-            return work(self._db)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
-        except sqlite3.IntegrityError:
-            raise
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
-    async def close(self) -> None:
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, shut)
-        self._thread.shutdown(wait=True)
-
-
-def _transaction(work: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
-    """Run ``work`` inside BEGIN IMMEDIATE … COMMIT, rolling back on any error."""
-
-    def run(db: sqlite3.Connection) -> T:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(db)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
-
-    return run
 
 
 def _account(row: tuple) -> Account:
@@ -118,8 +59,8 @@ def _record(row: tuple) -> Record:
 class SQLiteStore:
     def __init__(self, path: str, timeout: float = 5.0) -> None:
         self.path = path
-        self._writer = _Connection(path, timeout, "writer")
-        self._reader = _Connection(path, timeout, "reader")
+        self._writer = GroupWriter(path, timeout)
+        self._reader = Connection(path, timeout, "reader")
 
     async def open(self) -> None:
         await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
@@ -156,7 +97,7 @@ class SQLiteStore:
             ).fetchone())
 
         try:
-            return await self._writer.run(_transaction(insert))
+            return await self._writer.transaction(insert)
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" not in str(exc):
                 raise
@@ -181,17 +122,17 @@ class SQLiteStore:
         if "providers" in changes:
             changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        await self._writer.run(_transaction(lambda db: db.execute(
+        await self._writer.transaction(lambda db: db.execute(
             f"UPDATE accounts SET {assignments} WHERE api_key = ?",  # noqa: S608
             (*changes.values(), api_key),
-        )))
+        ))
         return await self.account_by_key(api_key)
 
     async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
-        await self._writer.run(_transaction(lambda db: db.execute(
+        await self._writer.transaction(lambda db: db.execute(
             "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?",
             (amount_milli, api_key),
-        )))
+        ))
         return await self.account_by_key(api_key)
 
     async def today_sent(self, account_id: int, day: str) -> int:
@@ -225,7 +166,7 @@ class SQLiteStore:
             )
             return True
 
-        return await self._writer.run(_transaction(charge_and_write))
+        return await self._writer.transaction(charge_and_write)
 
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
@@ -268,15 +209,15 @@ class SQLiteStore:
                     (account_id, day, accepted),
                 )
 
-        await self._writer.run(_transaction(apply))
+        await self._writer.transaction(apply)
 
     async def apply_receipts(
         self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
     ) -> int:
         if not receipts:
             return 0
-        return await self._writer.run(
-            _transaction(lambda db: apply_receipts(db, provider, receipts, now_ms))
+        return await self._writer.transaction(
+            lambda db: apply_receipts(db, provider, receipts, now_ms)
         )
 
     # idempotency keys
@@ -284,21 +225,21 @@ class SQLiteStore:
     async def claim_idempotency(
         self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
     ) -> IdempotencyClaim:
-        return await self._writer.run(_transaction(lambda db: idempotency.claim(
+        return await self._writer.transaction(lambda db: idempotency.claim(
             db, account_id, key, fingerprint, token, now_ms, ttl_ms
-        )))
+        ))
 
     async def finish_idempotency(
         self, account_id: int, key: str, token: str, status: int, body: bytes
     ) -> None:
-        await self._writer.run(_transaction(
+        await self._writer.transaction(
             lambda db: idempotency.finish(db, account_id, key, token, status, body)
-        ))
+        )
 
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
-        await self._writer.run(_transaction(
+        await self._writer.transaction(
             lambda db: idempotency.release(db, account_id, key, token)
-        ))
+        )
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
         where, args = ["account_id = ?"], [account_id]

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gateway.carrier import MalformedReceipts
 from gateway.keys import CONFIG, STORE
-from gateway.store import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement
+from gateway.store import ReceiptUpdate
 from gateway.store.sqlite import SQLiteStore
 from gateway.store.sqlite_receipts import EARLY_RECEIPT_TTL_MS
 from plugins.receipts import aliyun_receipts, tencent_receipts
@@ -353,10 +353,9 @@ async def test_a_locked_store_is_503_so_the_carrier_pushes_again(make_client, up
     assert (await records(client, headers))[sent[PHONES[0]]]["status"] == "success"
 
 
-# -- the store's rules -----------------------------------------------------------------------------
+# -- the store's rules (the shared ones are in test_store_contract.py, on both stores) -------------
 
 NOW = 1_714_521_600_000
-DAY = "2024-05-01"
 
 
 @pytest.fixture
@@ -365,57 +364,6 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await opened.open()
     yield opened
     await opened.close()
-
-
-async def _reserved(store: SQLiteStore, *message_ids: str) -> int:
-    account = await store.create_account(NewAccount(
-        name="acme", api_key="sk_acme", secret_hash="scrypt$x", balance_milli=1000,
-        verification_status="approved"), NOW)
-    await store.reserve(account.id, [
-        NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}") for mid in message_ids
-    ], NOW)
-    return account.id
-
-
-async def _state(store: SQLiteStore) -> tuple[int, dict[str, tuple[str, str | None]]]:
-    account = await store.account_by_key("sk_acme")
-    page = await store.records(account.id, RecordQuery())
-    return account.balance_milli, {r.message_id: (r.status, r.error) for r in page.records}
-
-
-async def test_store_applies_a_receipt_that_came_before_settle(store: SQLiteStore):
-    account_id = await _reserved(store, "m1", "m2", "m3")
-    early = [
-        ReceiptUpdate("biz-1", "hash-m1", False, "UNDELIV: off"),
-        ReceiptUpdate("biz-1", "hash-m2", True),
-    ]
-    assert await store.apply_receipts("aliyun", early, NOW) == 0  # nothing to finalise yet
-    assert await store.apply_receipts("aliyun", early, NOW) == 0  # a re-push parks nothing twice
-    await store.settle(account_id, [
-        Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")
-    ], NOW + 5, DAY)
-    balance, states = await _state(store)
-    assert states == {
-        "m1": ("failed", "UNDELIV: off"), "m2": ("success", None), "m3": ("pending", None)
-    }
-    assert balance == 1000 - 3 * 60  # charged: the carrier took all three
-    assert (await store.account_by_key("sk_acme")).total_sent == 3
-    # Receipts for final records are no-ops; the pending one is finalised once.
-    late = [*early, ReceiptUpdate("biz-1", "hash-m3", True), ReceiptUpdate("biz-1", "hash-m3", False)]
-    assert await store.apply_receipts("aliyun", late, NOW + 9) == 1
-    assert (await _state(store))[1]["m3"] == ("success", None)
-
-
-async def test_store_matches_provider_id_and_number_together(store: SQLiteStore):
-    account_id = await _reserved(store, "m1")
-    await store.settle(account_id, [Settlement("m1", "pending", "aliyun", 60, "biz-1")], NOW, DAY)
-    for provider, receipt in (
-        ("tencent", ReceiptUpdate("biz-1", "hash-m1", True)),
-        ("aliyun", ReceiptUpdate("biz-2", "hash-m1", True)),
-        ("aliyun", ReceiptUpdate("biz-1", "hash-other", True)),
-    ):
-        assert await store.apply_receipts(provider, [receipt], NOW) == 0
-    assert (await _state(store))[1]["m1"] == ("pending", None)
 
 
 async def test_store_keeps_unmatched_receipts_for_a_day_only(store: SQLiteStore, tmp_path: Path):

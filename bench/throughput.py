@@ -1,0 +1,88 @@
+"""Requests/s of POST /api/sms/send: bare aiohttp, the gateway on the embedded default, on Redis.
+
+The three servers run side by side and wrk drives them in alternating rounds (bare, default, redis,
+bare, …), so drift in the machine's load touches every case alike; each case's ratio to bare is the
+median of its per-round ratios. Every request goes to a number never used before in the run, so the
+shipped per-number windows (1/60 s, 5/h, 10/day) stay on without refusing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from bench.servers import (
+    BENCH_KEY,
+    BENCH_SECRET,
+    Server,
+    check_config,
+    gateway_document,
+    redis_server,
+    start_bare,
+    start_gateway,
+)
+from bench.settings import Settings
+from bench.stats import median
+from bench.wrk import Load, WrkResult, run_wrk
+
+__all__ = ["redis_document", "run"]
+
+
+def redis_document(tmp: Path, url: str) -> tuple[dict[str, Any], str]:
+    """The Redis case's config (store too, where the gateway accepts it) and what it covers."""
+    limiter_only = gateway_document(tmp, "redis", ratelimit={"backend": "redis"}, redis={"url": url})
+    both = gateway_document(
+        tmp, "redis", ratelimit={"backend": "redis"}, redis={"url": url}, store={"backend": "redis"}
+    )
+    refusal = check_config(tmp, "redis-check", both)
+    if refusal is None:
+        return both, "rate limiter and store on Redis"
+    return limiter_only, f"rate limiter on Redis, store on SQLite (store.backend redis refused: {refusal})"
+
+
+def _load(server: Server, settings: Settings) -> Load:
+    return Load(server.url, BENCH_KEY, BENCH_SECRET, settings.threads, settings.connections)
+
+
+def _case(rounds: list[WrkResult], bare: list[WrkResult]) -> dict[str, Any]:
+    return {
+        "rps": round(median([r.rps for r in rounds]), 1),
+        "p50_ms": round(median([r.p50_ms for r in rounds]), 2),
+        "p99_ms": round(median([r.p99_ms for r in rounds]), 2),
+        "ratio": round(median([r.rps / b.rps for r, b in zip(rounds, bare, strict=True)]), 3),
+        "non_2xx": sum(r.non_2xx for r in rounds),
+        "socket_errors": sum(r.socket_errors for r in rounds),
+        "rounds": [r.summary() for r in rounds],
+    }
+
+
+def run(settings: Settings, tmp: Path) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server(tmp, settings.redis_fsync))
+        document, redis_note = redis_document(tmp, redis_url)
+        servers: dict[str, Server] = {}
+        for name, start in (
+            ("bare", lambda: start_bare(tmp)),
+            ("default", lambda: start_gateway(tmp, "default", gateway_document(tmp, "default"))),
+            ("redis", lambda: start_gateway(tmp, "redis", document)),
+        ):
+            servers[name] = start()
+            stack.callback(servers[name].stop)
+        for server in servers.values():  # warm-up: first connections, secret checks, caches
+            run_wrk(_load(server, settings), settings.warmup)
+        rounds: dict[str, list[WrkResult]] = {name: [] for name in servers}
+        for number in range(settings.rounds):
+            for name, server in servers.items():
+                result = run_wrk(_load(server, settings), settings.duration)
+                rounds[name].append(result)
+                print(f"  round {number + 1} {name:8} {result.rps:9.1f} req/s  p99 {result.p99_ms} ms",
+                      flush=True)
+    cases = {name: _case(results, rounds["bare"]) for name, results in rounds.items()}
+    return {
+        "cases": cases,
+        "redis_covers": redis_note,
+        "redis_persistence": f"appendonly yes, appendfsync {settings.redis_fsync}",
+        "command": rounds["default"][0].command,
+        "gateway_command": "python run.py serve --config <tmp>/default.yaml --port <port>",
+    }

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -128,3 +129,10 @@ def redis_server(tmp_path: Path):
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def session():
+    """A real aiohttp client session, like the one the gateway lends its carriers."""
+    async with aiohttp.ClientSession() as opened:
+        yield opened

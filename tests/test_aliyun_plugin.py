@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from gateway.carrier import CarrierError, FailureKind, Recipient, SendBatch
+from gateway.carrier import FailureKind, Recipient, SendBatch
 from gateway.config import BackendConfig
 from gateway.settings_reader import ConfigError, Reader
 from plugins.aliyun import ERRORS, FORM, AliyunCarrier, classify
@@ -29,7 +28,7 @@ from plugins.aliyun_signing import (
     rpc_signature,
     rpc_string_to_sign,
 )
-from tests.fakes import Fault
+from tests.fakes import Fault, refused
 from tests.fakes.aliyun import ACCESS_KEY_ID, ACCESS_KEY_SECRET, AliyunUpstream, create_app
 
 # -- vector A1 (carriers.md section 4): V1 HMAC-SHA1, computed with the official SDKs ----------------
@@ -105,20 +104,8 @@ async def server(aiohttp_server: Any, upstream: AliyunUpstream) -> TestServer:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 def carrier(session: aiohttp.ClientSession, server: TestServer) -> AliyunCarrier:
     return make_carrier(session, str(server.make_url("/")))
-
-
-async def refused(carrier: AliyunCarrier, batch: SendBatch) -> CarrierError:
-    with pytest.raises(CarrierError) as caught:
-        await carrier.send(batch)
-    return caught.value
 
 
 # -- signing -------------------------------------------------------------------------------------

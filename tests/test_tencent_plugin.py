@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from plugins.tencent_signing import (
     sign,
     string_to_sign,
 )
-from tests.fakes import Fault
+from tests.fakes import Fault, refused
 from tests.fakes.tencent import SDK_APP_ID, SECRET_ID, SECRET_KEY, TencentUpstream, create_app
 
 # -- vector T1 (carriers.md section 4), computed with tencentcloud-sdk-python-common ---------------
@@ -92,20 +91,8 @@ async def server(aiohttp_server: Any, upstream: TencentUpstream) -> TestServer:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 def carrier(session: aiohttp.ClientSession, server: TestServer) -> TencentCarrier:
     return make_carrier(session, str(server.make_url("/")))
-
-
-async def refused(carrier: TencentCarrier, batch: SendBatch) -> CarrierError:
-    with pytest.raises(CarrierError) as caught:
-        await carrier.send(batch)
-    return caught.value
 
 
 # -- signing -------------------------------------------------------------------------------------

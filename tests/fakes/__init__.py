@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-__all__ = ["Fault", "Received", "transport_fault"]
+from gateway.carrier import Carrier, CarrierError, SendBatch
+
+__all__ = ["Fault", "Received", "refused", "transport_fault"]
 
 
 class Fault(enum.Enum):
@@ -88,3 +91,10 @@ async def transport_fault(
     if fault is Fault.SLOW:
         await _sleep_while_connected(request, delay)
     return None
+
+
+async def refused(carrier: Carrier, batch: SendBatch) -> CarrierError:
+    """The CarrierError a plugin raises for ``batch`` (the test fails if it raises none)."""
+    with pytest.raises(CarrierError) as caught:
+        await carrier.send(batch)
+    return caught.value

@@ -1,19 +1,25 @@
-"""Creating accounts (CLI and config bootstrap) and rotating their secrets."""
+"""Creating accounts (CLI and config bootstrap), rotating their secrets, spotting the shipped one."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Iterable
 
 from gateway.config import AccountSeed, BucketConfig
-from gateway.credentials import hash_secret, new_api_key, new_api_secret
+from gateway.credentials import hash_secret, needs_upgrade, new_api_key, new_api_secret, verify_secret
 from gateway.store import Account, AccountExists, NewAccount, Store
 
-__all__ = ["bootstrap_accounts", "create_account", "rotate_secret"]
+__all__ = [
+    "SHIPPED_DEMO_SECRET", "accounts_with_shipped_secret", "bootstrap_accounts", "create_account",
+    "is_loopback", "rotate_secret",
+]
 
 log = logging.getLogger("smsedge.accounts")
+#: The demo secret in config/gateway.yaml: public, so never accepted on a non-loopback address.
+SHIPPED_DEMO_SECRET = "demo-secret-change-me"  # noqa: S105 (public on purpose)
 
 
 async def create_account(
@@ -33,7 +39,7 @@ async def create_account(
         NewAccount(
             name=name,
             api_key=api_key or new_api_key(),
-            secret_hash=await asyncio.to_thread(hash_secret, secret),
+            secret_hash=hash_secret(secret),
             balance_milli=balance_milli,
             verification_status=verification_status,
             providers=providers,
@@ -47,15 +53,20 @@ async def create_account(
 
 async def rotate_secret(store: Store, api_key: str) -> tuple[Account, str] | None:
     secret = new_api_secret()
-    digest = await asyncio.to_thread(hash_secret, secret)
-    account = await store.update_account(api_key, secret_hash=digest)
+    account = await store.update_account(api_key, secret_hash=hash_secret(secret))
     return (account, secret) if account else None
 
 
 async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None:
-    """Create the config's accounts that are missing; an existing one is never overwritten."""
+    """Create the config's accounts that are missing, and make each one's secret the config's.
+
+    Only the secret follows the config on every start (so a leaked or shipped secret is retired by
+    changing the file); balance and the other fields belong to the store once the account exists.
+    """
     for seed in seeds:
-        if await store.account_by_key(seed.api_key) is not None:
+        existing = await store.account_by_key(seed.api_key)
+        if existing is not None:
+            await _follow_config_secret(store, existing, seed.api_secret)
             continue
         try:
             await create_account(
@@ -67,3 +78,33 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
             log.warning("account %r exists with another key; config entry skipped", seed.name)
         else:
             log.info("created account %r from config", seed.name)
+
+
+async def _follow_config_secret(store: Store, account: Account, secret: str) -> None:
+    stored = account.secret_hash
+    matches = await asyncio.to_thread(verify_secret, secret, stored)
+    if matches and not needs_upgrade(stored):
+        return
+    await store.update_account(account.api_key, secret_hash=hash_secret(secret))
+    if not matches:
+        log.warning("api_secret of account %r replaced by the one in the config", account.name)
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only listens on this machine (a name other than localhost counts as not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def accounts_with_shipped_secret(store: Store) -> list[str]:
+    """Enabled accounts whose secret is still the demo secret shipped in config/gateway.yaml."""
+    names = []
+    for account in await store.list_accounts():
+        shipped = await asyncio.to_thread(verify_secret, SHIPPED_DEMO_SECRET, account.secret_hash)
+        if shipped and not account.disabled:
+            names.append(account.name)
+    return names

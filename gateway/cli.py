@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import orjson
 
-from gateway.accounts import create_account, rotate_secret
+from gateway.accounts import (
+    accounts_with_shipped_secret,
+    bootstrap_accounts,
+    create_account,
+    is_loopback,
+    rotate_secret,
+)
 from gateway.config import (
     VERIFICATION_STATUSES,
     BucketConfig,
@@ -26,6 +34,8 @@ from gateway.store.factory import build_store
 __all__ = ["main"]
 
 log = logging.getLogger("smsedge")
+_MIN_RATE, _MAX_RATE, _MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
+T = TypeVar("T")
 
 
 def _milli(text: str) -> int:
@@ -39,6 +49,17 @@ def _name(text: str) -> str:
     if not text.strip() or len(text) > 64:
         raise argparse.ArgumentTypeError("a name of 1-64 characters")
     return text
+
+
+def _rate(text: str) -> float:
+    # float() takes "nan" and "inf", which would silently mean "no limit": only real rates pass.
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not _MIN_RATE <= rate <= _MAX_RATE:
+        raise argparse.ArgumentTypeError(f"{text!r}: tokens per second, {_MIN_RATE}-{_MAX_RATE:g}")
+    return rate
 
 
 def _flag(text: str) -> bool:
@@ -66,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True, type=_name)
     create.add_argument("--balance", type=_milli, default=0)
     create.add_argument("--verification", choices=VERIFICATION_STATUSES, default="approved")
-    create.add_argument("--rate", type=float)
+    create.add_argument("--rate", type=_rate)
     create.add_argument("--burst", type=int)
     accounts.add_parser("list")
     topup = accounts.add_parser("topup")
@@ -75,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     change = accounts.add_parser("set")
     change.add_argument("--key", required=True)
     change.add_argument("--verification", choices=VERIFICATION_STATUSES)
-    change.add_argument("--rate", type=float)
+    change.add_argument("--rate", type=_rate)
     change.add_argument("--burst", type=int)
     change.add_argument("--disabled", type=_flag)
     rotate = accounts.add_parser("rotate-secret")
@@ -94,8 +115,8 @@ def _bucket(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Bucket
         parser.error("--rate and --burst go together")
     if args.rate is None:
         return None
-    if args.rate <= 0 or args.burst < 1:
-        parser.error("--rate must be > 0 and --burst >= 1")
+    if not 1 <= args.burst <= _MAX_BURST:
+        parser.error(f"--burst must be 1-{_MAX_BURST:,}")
     return BucketConfig(rate=args.rate, burst=args.burst)
 
 
@@ -142,7 +163,7 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
     return 0
 
 
-async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[int]]) -> int:
+async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T]]) -> T:
     store = build_store(config)
     await store.open()
     try:
@@ -151,11 +172,30 @@ async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[i
         await store.close()
 
 
+async def _shipped_secret_users(config: GatewayConfig) -> list[str]:
+    """Accounts that still have the public demo secret once the config's secrets are applied."""
+
+    async def find(store: Store) -> list[str]:
+        await bootstrap_accounts(store, config.accounts)
+        return await accounts_with_shipped_secret(store)
+
+    return await _with_store(config, find)
+
+
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
     from gateway.server import serve
 
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None}
-    return serve(with_overrides(config, **overrides), args.config, overrides)
+    config = with_overrides(config, **overrides)
+    host = config.server.host
+    if not is_loopback(host) and (names := asyncio.run(_shipped_secret_users(config))):
+        print(
+            f"refusing to listen on {host}: account(s) {', '.join(map(repr, names))} still have the"
+            " shipped demo secret; set SMS_EDGE_DEMO_SECRET, or rotate-secret / disable them",
+            file=sys.stderr,
+        )
+        return 2
+    return serve(config, args.config, overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

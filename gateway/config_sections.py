@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +26,9 @@ from gateway.settings_reader import ConfigError, Reader
 __all__ = ["account", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
            "server", "store", "templates"]
 
+# Shown inside shell and PHP strings on the docs page: scheme, host, port and a plain path only.
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9\-.]{1,253}(?::[0-9]{1,5})?(?:/[A-Za-z0-9\-._~/]*)?")
+
 
 def server(reader: Reader) -> ServerConfig:
     defaults = ServerConfig()
@@ -34,9 +38,14 @@ def server(reader: Reader) -> ServerConfig:
         max_body_bytes=reader.ranged("max_body_bytes", int, 1024, 64 << 20, defaults.max_body_bytes),
         timezone=reader.text("timezone", defaults.timezone),
         workers=reader.ranged("workers", int, 1, 256, defaults.workers),
+        header_timeout=reader.ranged("header_timeout", float, 0.1, 3600.0, defaults.header_timeout),
+        body_timeout=reader.ranged("body_timeout", float, 0.1, 3600.0, defaults.body_timeout),
         secret_key=reader.text("secret_key", "", allow_empty=True),
+        public_url=reader.text("public_url", "", allow_empty=True).rstrip("/"),
     )
     reader.done()
+    if server.public_url and not _PUBLIC_URL.fullmatch(server.public_url):
+        raise ConfigError(reader.where("public_url"), "must be an http:// or https:// URL")
     try:
         ZoneInfo(server.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -1,14 +1,18 @@
 """API errors and the JSON envelope every error is sent in.
 
 Codes are part of the public contract (``shared/spec/api.md``) and never change once published;
-messages are Chinese, in the seed's voice.
+messages are Chinese, in the seed's voice. Each error is made fresh by a factory where it is raised:
+a shared exception instance collects the traceback of every raise, and with it every request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["ApiError", "error_body", "invalid"]
+__all__ = [
+    "ApiError", "account_disabled", "error_body", "insufficient_balance", "internal", "invalid",
+    "store_unavailable", "unauthorized", "unverified",
+]
 
 
 class ApiError(Exception):
@@ -20,12 +24,15 @@ class ApiError(Exception):
         code: str,
         message: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        close_connection: bool = False,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.close_connection = close_connection  # the connection's state is unknown after it
 
 
 def invalid(message: str) -> ApiError:
@@ -36,12 +43,30 @@ def error_body(code: str, message: str, request_id: str) -> dict[str, object]:
     return {"success": False, "message": message, "code": code, "request_id": request_id}
 
 
-UNAUTHORIZED = ApiError(401, "UNAUTHORIZED", "认证失败,API Key 或 Secret 无效")
-ACCOUNT_DISABLED = ApiError(403, "ACCOUNT_DISABLED", "权限不足:账户已停用")
-UNVERIFIED = ApiError(403, "UNVERIFIED", "权限不足:账户未完成实名认证")
-INSUFFICIENT_BALANCE = ApiError(403, "INSUFFICIENT_BALANCE", "发送失败:余额不足")
-UNAVAILABLE = ApiError(503, "UNAVAILABLE", "服务暂不可用:记录存储无法访问,请稍后重试")
-INTERNAL = ApiError(500, "INTERNAL_ERROR", "服务器内部错误")
+def unauthorized() -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", "认证失败,API Key 或 Secret 无效")
+
+
+def account_disabled() -> ApiError:
+    return ApiError(403, "ACCOUNT_DISABLED", "权限不足:账户已停用")
+
+
+def unverified() -> ApiError:
+    return ApiError(403, "UNVERIFIED", "权限不足:账户未完成实名认证")
+
+
+def insufficient_balance() -> ApiError:
+    return ApiError(403, "INSUFFICIENT_BALANCE", "发送失败:余额不足")
+
+
+def store_unavailable() -> ApiError:
+    return ApiError(503, "UNAVAILABLE", "服务暂不可用:记录存储无法访问,请稍后重试")
+
+
+def internal() -> ApiError:
+    return ApiError(500, "INTERNAL_ERROR", "服务器内部错误")
+
+
 # Answers aiohttp raises as HTTPException, by status: the envelope code and message for each.
 HTTP_ERRORS = {
     400: ("INVALID_PARAMS", "请求参数错误"),

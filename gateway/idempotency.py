@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from gateway.errors import INTERNAL, UNAVAILABLE, ApiError, error_body, invalid
+from gateway.errors import ApiError, error_body, internal, invalid, store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, STORE
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, json_response
@@ -46,10 +46,16 @@ _KEY = re.compile(KEY_PATTERN)
 _SENDING = web.RequestKey("idempotency_sending", bool)  # the handler has called the sender
 _SENT = web.RequestKey("idempotency_sent", bool)  # ... and something reached the carrier
 
-CONFLICT = ApiError(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
-IN_PROGRESS = ApiError(
-    409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
-)
+
+
+def _conflict() -> ApiError:
+    return ApiError(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
+
+
+def _in_progress() -> ApiError:
+    return ApiError(
+        409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
+    )
 
 
 def mark_sending(request: web.Request) -> None:
@@ -103,15 +109,15 @@ async def idempotent(
             )
         except StoreUnavailable:
             log.exception("store unavailable: idempotency key not claimed, nothing sent")
-            raise UNAVAILABLE from None
+            raise store_unavailable() from None
         if claim.state == "new":
             return await _first(request, run, key, token)
         if claim.state == "replay":
             return _replay(claim.status, claim.body)
         if claim.state == "conflict":
-            raise CONFLICT
+            raise _conflict()
         if loop.time() >= deadline:
-            raise IN_PROGRESS
+            raise _in_progress()
         await asyncio.sleep(POLL_SECONDS)
 
 
@@ -137,7 +143,7 @@ async def _first(
             await _release(request, key, token)
             raise
         log.exception("unhandled error after sending in %s", request[ROUTE])
-        response = _envelope(request, INTERNAL)
+        response = _envelope(request, internal())
     if not request.get(_SENT) or not isinstance(response, web.Response):
         await _release(request, key, token)
         return response

@@ -15,7 +15,7 @@ from gateway.carrier import FailureKind, Outcome, Recipient
 from gateway.clock import Clock, local_day
 from gateway.config import BackendConfig, GatewayConfig
 from gateway.delivery import Dispatcher, Final
-from gateway.errors import INSUFFICIENT_BALANCE, UNAVAILABLE, ApiError, invalid
+from gateway.errors import ApiError, insufficient_balance, invalid, store_unavailable
 from gateway.metrics import Metrics
 from gateway.phones import Phone, scrub
 from gateway.ratelimit import phone_key
@@ -23,9 +23,10 @@ from gateway.ratelimit.guard import GuardedLimiter
 from gateway.store import Account, NewRecord, Settlement, Store, StoreUnavailable
 from gateway.validation import SendInput
 
-__all__ = ["Delivery", "Sender"]
+__all__ = ["OWN_PHONE_LIMIT", "Delivery", "Sender"]
 
 log = logging.getLogger("smsedge.sending")
+OWN_PHONE_LIMIT = "PHONE_RATE_LIMITED"  # the outcome code of a number refused by our own windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,7 @@ class Sender:
         decisions = await self._limiter.hit(self._phone_keys(phones), windows, hit_id)
         refused = {
             phone.e164: Outcome(
-                phone.e164, False, kind=FailureKind.RATE_LIMITED, code="PHONE_RATE_LIMITED",
+                phone.e164, False, kind=FailureKind.RATE_LIMITED, code=OWN_PHONE_LIMIT,
                 message=f"请 {decision.retry_after} 秒后重试", retry_after=decision.retry_after,
             )
             for phone, decision in zip(phones, decisions, strict=True)
@@ -150,9 +151,9 @@ class Sender:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
         except StoreUnavailable:
             log.exception("store unavailable: nothing sent")
-            raise UNAVAILABLE from None
+            raise store_unavailable() from None
         if not reserved:
-            raise INSUFFICIENT_BALANCE
+            raise insufficient_balance()
         recipients = [
             Recipient(phone.e164, record.message_id)
             for phone, record in zip(phones, records, strict=True)

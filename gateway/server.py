@@ -3,17 +3,19 @@
 With ``server.workers > 1`` every worker is a full gateway listening on the same port
 (SO_REUSEPORT, the kernel spreads connections). State they must share lives in Redis (the config
 refuses the in-process limiter with several workers); metrics are kept by prometheus-client in
-multiprocess mode, in a directory the master empties on start, so one scrape of any worker reports
-the whole set. The master forwards SIGTERM/SIGINT, waits for the workers to drain, and exits non-zero
-if a worker died on its own (a supervisor should then restart the whole set).
+multiprocess mode, in a directory whose metric files the master removes on start and on shutdown
+(nothing else there is touched), so one scrape of any worker reports the whole set. The master
+forwards SIGTERM/SIGINT, waits for the workers to drain, and exits non-zero if a worker died on its
+own (a supervisor should then restart the whole set).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
-import shutil
+import re
 import signal
 import tempfile
 import time
@@ -32,6 +34,8 @@ __all__ = ["METRICS_DIR_ENV", "EnvelopeRequestHandler", "serve"]
 log = logging.getLogger("smsedge.server")
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHUTDOWN_TIMEOUT = 30.0
+# The files prometheus-client's multiprocess mode writes: counter_123.db, gauge_livesum_123.db, ...
+_METRIC_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.db")
 _MALFORMED = "请求参数错误:HTTP 请求格式无效(请求行或请求头过长、过多或含非法字符)"
 
 
@@ -83,6 +87,9 @@ def run_worker(config: GatewayConfig, *, reuse_port: bool = False) -> None:
     web.run_app(
         create_app(config), host=config.server.host, port=config.server.port,
         reuse_port=reuse_port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
+        # aiohttp's keep-alive timer runs from a connection's start and from each response until a
+        # complete request header arrives: one bound for idle connections and slow headers alike.
+        keepalive_timeout=config.server.header_timeout,
     )
 
 
@@ -97,12 +104,27 @@ def metrics_directory(port: int) -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / f"sms-edge-metrics-{port}"
 
 
+def _remove_metric_files(directory: Path) -> None:
+    """Last run's counters must not add to this one's; anything else there is not ours to delete."""
+    for path in directory.glob("*.db"):
+        if _METRIC_FILE.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
 def _fresh_metrics_directory(port: int) -> Path:
     directory = metrics_directory(port)
-    shutil.rmtree(directory, ignore_errors=True)  # last run's counters must not add to this one's
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    _remove_metric_files(directory)
     os.environ[METRICS_DIR_ENV] = str(directory)
     return directory
+
+
+def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
+    """On shutdown: the files are stale once the workers are gone; a directory we chose goes too."""
+    _remove_metric_files(directory)
+    if ours:
+        with contextlib.suppress(OSError):  # not empty: someone else keeps files there
+            directory.rmdir()
 
 
 def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
@@ -114,6 +136,7 @@ def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, o
     from gateway.logs import setup_logging
 
     setup_logging(config.logging)
+    ours = METRICS_DIR_ENV not in os.environ
     directory = _fresh_metrics_directory(config.server.port)
     context = multiprocessing.get_context("spawn")
     workers = [
@@ -123,7 +146,10 @@ def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, o
     for worker in workers:
         worker.start()
     log.info("started %d workers on port %d (metrics in %s)", len(workers), config.server.port, directory)
-    return _supervise(workers)
+    try:
+        return _supervise(workers)
+    finally:
+        _clean_metrics_directory(directory, ours=ours)
 
 
 def _supervise(workers: list[multiprocessing.Process]) -> int:

@@ -55,6 +55,9 @@ class ServerConfig:
     max_body_bytes: int = 65536
     timezone: str = "Asia/Shanghai"
     workers: int = 1
+    header_timeout: float = 10.0  # a connection without a complete request header this long is closed
+    body_timeout: float = 10.0  # a request body not received within this is answered 408
+    public_url: str = ""  # where readers of the docs page reach the gateway; empty: the local address
     secret_key: str = ""  # keys the hash of phone numbers; empty: random per process
 
 

@@ -83,8 +83,9 @@ def test_the_secret_is_stored_only_as_a_hash(cli):
     with sqlite3.connect(cli.db) as db:
         [(stored,)] = db.execute("SELECT secret_hash FROM accounts WHERE api_key = ?",
                                  (created["api_key"],)).fetchall()
-    assert stored.startswith("scrypt$")
+    assert stored.startswith("hmac-sha256$")
     assert verify_secret(created["api_secret"], stored)
+    assert not verify_secret(created["api_secret"] + "x", stored)
 
 
 def test_list_prints_json_lines_without_secrets_or_hashes(cli):
@@ -99,7 +100,7 @@ def test_list_prints_json_lines_without_secrets_or_hashes(cli):
     assert listed["two"]["ratelimit"] == {"rate": 5.0, "burst": 10}
     for secret in (first["api_secret"], second["api_secret"]):
         assert secret not in result.stdout
-    assert "scrypt" not in result.stdout
+    assert "hmac-sha256" not in result.stdout
     for row in listed.values():
         assert not [key for key in row if "secret" in key or "hash" in key]
 
@@ -200,6 +201,12 @@ def test_a_duplicate_name_fails_and_keeps_the_first_account(cli):
         ("create", "--name", "x", "--verification", "maybe"),
         ("create", "--name", "x", "--rate", "5"),
         ("create", "--name", "x", "--rate", "0", "--burst", "1"),
+        ("create", "--name", "x", "--rate", "nan", "--burst", "1"),
+        ("create", "--name", "x", "--rate", "inf", "--burst", "1"),
+        ("create", "--name", "x", "--rate", "-inf", "--burst", "1"),
+        ("create", "--name", "x", "--rate", "1", "--burst", "0"),
+        ("set", "--key", "KEY", "--rate", "nan", "--burst", "3"),
+        ("set", "--key", "KEY", "--rate", "Infinity", "--burst", "3"),
         ("frobnicate",),
         ("topup", "--key", "KEY"),
         ("topup", "--key", "KEY", "--amount", "ten"),

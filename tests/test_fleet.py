@@ -7,8 +7,10 @@ request exactly once.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.server import METRICS_DIR_ENV, _clean_metrics_directory, _fresh_metrics_directory
 from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port
 
@@ -117,6 +120,10 @@ def test_records_written_through_one_are_paged_and_filtered_through_the_other(
 def test_metrics_with_two_workers_count_every_request_once(tmp_path, redis_server, start):
     document = fleet_document(tmp_path, redis_server.url, "sqlite")
     document["server"]["workers"] = 2
+    directory = tmp_path / "workers-metrics"  # PROMETHEUS_MULTIPROC_DIR, as an operator set it
+    directory.mkdir()
+    (directory / "notes.txt").write_text("the operator's own file")
+    (directory / "counter_99999.db").write_bytes(b"a dead run's counters")
     gateway = start(document, "workers")
     deadline = time.monotonic() + 30
     while gateway.log.read_text().count("listening on") < 2:  # /readyz answered: one worker is up
@@ -137,6 +144,23 @@ def test_metrics_with_two_workers_count_every_request_once(tmp_path, redis_serve
         ]
         assert sends == [24.0]
     assert gateway.stop() == 0
+    # Only the metric files are the gateway's to remove; the directory the operator named stays.
+    assert sorted(path.name for path in directory.iterdir()) == ["notes.txt"]
+
+
+def test_the_default_metrics_directory_is_removed_on_shutdown(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv(METRICS_DIR_ENV, raising=False)
+    tempfile.tempdir = None  # re-read TMPDIR
+    try:
+        directory = _fresh_metrics_directory(18080)
+        assert directory.parent == tmp_path and os.environ[METRICS_DIR_ENV] == str(directory)
+        (directory / "gauge_livesum_123.db").write_bytes(b"")
+        _clean_metrics_directory(directory, ours=True)
+        assert not directory.exists()
+    finally:
+        tempfile.tempdir = None
+        os.environ.pop(METRICS_DIR_ENV, None)
 
 
 def test_several_workers_need_the_redis_limiter(tmp_path):

@@ -77,9 +77,10 @@ async def test_docs_follow_the_running_config(make_client):
     client = await make_client(
         ratelimit={"account": {"rate": 7, "burst": 33}, "phone": [{"limit": 2, "seconds": 60}]},
         providers={"backends": {"spare": {"plugin": "mock", "price": 0.03}}, "failover": ["spare"]},
+        server={"public_url": "https://sms.example.test:8443/"},
     )
-    html = unescape(await (await client.get("/", headers={"Host": "sms.example.test:8443"})).text())
-    assert 'curl -X POST "http://sms.example.test:8443/api/sms/send"' in html
+    html = unescape(await (await client.get("/")).text())
+    assert 'curl -X POST "https://sms.example.test:8443/api/sms/send"' in html
     assert "服务商:mock / spare,默认使用系统配置(mock)" in html
     assert "每秒补充 7 个,容量 33 个" in html
     assert "1 分钟内最多 2 条" in html
@@ -87,12 +88,14 @@ async def test_docs_follow_the_running_config(make_client):
     assert "每页数量,默认10,最大100" in html
 
 
-@pytest.mark.parametrize("host", ['evil.test"; rm -rf ~; "', "a b", "x'y"])
-async def test_docs_never_echo_a_strange_host_header(client, host):
+@pytest.mark.parametrize("host", ['evil.test"; rm -rf ~; "', "a b", "x'y", "evil.example", "evil.test:80"])
+async def test_docs_never_echo_the_host_header(client, host):
+    """A forged Host must not steer readers (or a shared cache's readers) to another server."""
     html = unescape(await (await client.get("/", headers={"Host": host})).text())
-    assert "rm -rf" not in html and "x'y" not in html
-    assert '<code id="base-url">http://127.0.0.1:8080</code>' in html
-    assert 'curl -X POST "http://127.0.0.1:8080/api/sms/send"' in html
+    assert "rm -rf" not in html and "x'y" not in html and "evil" not in html
+    reached = f"http://127.0.0.1:{client.port}"
+    assert f'<code id="base-url">{reached}</code>' in html
+    assert f'curl -X POST "{reached}/api/sms/send"' in html
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -121,6 +121,9 @@ async def test_the_same_number_is_limited_across_forms_and_accounts(make_client,
         assert refused.status == 429
         assert body["code"] == "PHONE_RATE_LIMITED"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        # The gateway's own window says so, and does not read like a carrier's refusal.
+        assert "网关限制" in body["message"] and "(PHONE_RATE_LIMITED)" not in body["message"]
+        assert f"{refused.headers['Retry-After']} 秒后重试" in body["message"]
     assert (await send(client, DEMO_HEADERS, phone="13900139000")).status == 200
 
 

@@ -37,7 +37,7 @@ def build_middlewares(config: GatewayConfig, metrics: Metrics) -> list[web.middl
     return [
         request_context(),
         request_metrics(metrics),
-        body_limit(max_bytes=config.server.max_body_bytes),
+        body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout),
         authentication(),
         rate_limit(default=config.ratelimit.account),
         masking(),

@@ -1,7 +1,8 @@
 """Authentication: every route under /api/ needs ``X-API-Key`` and ``X-API-Secret``.
 
-A missing header, an unknown key and a wrong secret get the same 401 after the same work, so a
-caller cannot probe which keys exist. A disabled account is refused only after its secret is proven.
+A missing header, an unknown key and a wrong secret get the same 401, the last two after the same
+work (one store read, one fast hash), so a caller cannot probe which keys exist, and a refused
+request costs no more than an accepted one. A disabled account is refused only after its secret is proven.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import ACCOUNT_DISABLED, UNAUTHORIZED, UNAVAILABLE
+from gateway.credentials import hash_secret, needs_upgrade
+from gateway.errors import account_disabled, store_unavailable, unauthorized
 from gateway.keys import ACCOUNT, METRICS, STORE, VERIFIER
 from gateway.store import StoreUnavailable
 
@@ -37,19 +39,29 @@ def authentication() -> web.middleware:
         secret = request.headers.get("X-API-Secret", "")
         if not (0 < len(key) <= _MAX_KEY_LENGTH and 0 < len(secret) <= _MAX_SECRET_LENGTH):
             request.app[METRICS].auth_failures.inc()
-            raise UNAUTHORIZED
+            raise unauthorized()
         try:
             account = await request.app[STORE].account_by_key(key)
         except StoreUnavailable:
             log.exception("store unavailable during authentication")
-            raise UNAVAILABLE from None
+            raise store_unavailable() from None
         stored = account.secret_hash if account else None
         if not await request.app[VERIFIER].verify(secret, stored) or account is None:
             request.app[METRICS].auth_failures.inc()
-            raise UNAUTHORIZED
+            raise unauthorized()
         if account.disabled:
-            raise ACCOUNT_DISABLED
+            raise account_disabled()
+        if needs_upgrade(account.secret_hash):
+            await _upgrade_hash(request, key, secret)
         request[ACCOUNT] = account
         return await handler(request)
 
     return middleware
+
+
+async def _upgrade_hash(request: web.Request, key: str, secret: str) -> None:
+    """Replace a legacy slow hash with the fast one, now that the secret is proven."""
+    try:
+        await request.app[STORE].update_account(key, secret_hash=hash_secret(secret))
+    except StoreUnavailable:
+        log.warning("store unavailable: secret hash not upgraded, will retry on the next login")

@@ -10,7 +10,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import HTTP_ERRORS, INTERNAL, ApiError, error_body
+from gateway.errors import HTTP_ERRORS, ApiError, error_body, internal
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, RESPONSE_HEADERS, ROUTE
 from gateway.middlewares.security_headers import API_HEADERS
 from gateway.phones import scrub
@@ -36,10 +36,13 @@ def route_of(request: web.Request) -> str:
 
 
 def _envelope(request_id: str, error: ApiError) -> web.Response:
-    return json_response(
+    response = json_response(
         error_body(error.code, scrub(error.message), request_id), status=error.status,
         headers=error.headers,
     )
+    if error.close_connection:
+        response.force_close()
+    return response
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
@@ -65,7 +68,7 @@ def request_context() -> web.middleware:
             response = _envelope(request_id, _from_http_exception(exc))
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request[ROUTE])
-            response = _envelope(request_id, INTERNAL)
+            response = _envelope(request_id, internal())
         response.headers.update(request[RESPONSE_HEADERS])
         response.headers["X-Request-ID"] = request_id
         if request.path.startswith("/api/"):

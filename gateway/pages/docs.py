@@ -7,8 +7,6 @@ never shows a key or a secret).
 
 from __future__ import annotations
 
-import re
-
 import aiohttp_jinja2
 from aiohttp import web
 
@@ -23,18 +21,23 @@ __all__ = ["KEY_PLACEHOLDER", "SECRET_PLACEHOLDER", "base_url", "docs_page"]
 KEY_PLACEHOLDER = "sk_xxxxxxxxxxxxxxxx"
 SECRET_PLACEHOLDER = "xxxxxxxxxxxxxxxx"  # noqa: S105 (a placeholder, shown instead of a secret)
 DEFAULT_PER_PAGE = 10
-# A Host header is the caller's text and ends up inside shell and PHP strings on this page: only a
-# host name or address with an optional port is used, anything else falls back to the configured one.
-_SAFE_HOST = re.compile(r"(?:[A-Za-z0-9\-.]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
 def base_url(request: web.Request, config: GatewayConfig) -> str:
-    """Scheme and host the page was requested on: what a reader's client should call too."""
-    host = request.host
-    if not _SAFE_HOST.fullmatch(host):
-        host = f"{config.server.host}:{config.server.port}"
-    scheme = "https" if request.scheme == "https" else "http"
-    return f"{scheme}://{host}"
+    """The address the page's examples call: ``server.public_url``, else where this request arrived.
+
+    Never the Host header: it is the caller's text, and a page that reflects it can be made (by a
+    forged header and a shared cache) to send readers' credentials elsewhere. The local address of
+    the connection is what the reader really reached.
+    """
+    if config.server.public_url:
+        return config.server.public_url
+    scheme = "https" if request.secure else "http"
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(local, tuple):
+        host, port = local[0], local[1]
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+    return f"{scheme}://{config.server.host}:{config.server.port}"
 
 
 def _limits(config: GatewayConfig) -> dict[str, object]:

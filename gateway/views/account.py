@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.clock import local_day
-from gateway.errors import UNAVAILABLE
+from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, STORE
 from gateway.responses import json_response
 from gateway.store import StoreUnavailable
@@ -24,7 +24,7 @@ async def account_info(request: web.Request) -> web.Response:
     try:
         today_sent = await request.app[STORE].today_sent(account.id, today)
     except StoreUnavailable:
-        raise UNAVAILABLE from None
+        raise store_unavailable() from None
     return json_response({
         "success": True,
         "data": {

@@ -20,21 +20,27 @@ import logging
 from aiohttp import web
 
 from gateway.carrier import MalformedReceipts, Receipt
-from gateway.errors import HTTP_ERRORS, UNAVAILABLE, ApiError, invalid
+from gateway.errors import HTTP_ERRORS, ApiError, invalid, store_unavailable
 from gateway.keys import CARRIERS, CLOCK, CONFIG, SENDER, STORE
 from gateway.phones import scrub
 from gateway.responses import json_response
 from gateway.sending import Sender
 from gateway.store import ReceiptUpdate, StoreUnavailable
 
-__all__ = ["FORBIDDEN", "carrier_receipts"]
+__all__ = ["carrier_receipts"]
 
 log = logging.getLogger("smsedge.receipts")
 
-# The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
-NOT_FOUND = ApiError(404, *HTTP_ERRORS[404])
-FORBIDDEN = ApiError(403, "FORBIDDEN", "权限不足:回调令牌无效")
 ERROR_MAX = 500  # characters of "code: description" kept on a record
+
+
+def _not_found() -> ApiError:
+    # The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
+    return ApiError(404, *HTTP_ERRORS[404])
+
+
+def _forbidden() -> ApiError:
+    return ApiError(403, "FORBIDDEN", "权限不足:回调令牌无效")
 
 
 def _token_matches(offered: str, expected: str) -> bool:
@@ -58,10 +64,10 @@ async def carrier_receipts(request: web.Request) -> web.Response:
     name = request.match_info["provider"]
     backend = request.app[CONFIG].providers.backends.get(name)
     if backend is None or not backend.callback_token:
-        raise NOT_FOUND
+        raise _not_found()
     if not _token_matches(request.query.get("token", ""), backend.callback_token):
         log.warning("receipt push for %s refused: wrong or missing token", name)
-        raise FORBIDDEN
+        raise _forbidden()
     carrier = request.app[CARRIERS][name]
     try:
         receipts = carrier.parse_receipts(await request.read())
@@ -69,7 +75,7 @@ async def carrier_receipts(request: web.Request) -> web.Response:
         log.warning("receipt push for %s refused: %s", name, exc)
         raise invalid("无法解析回执") from None
     if receipts is None:
-        raise NOT_FOUND
+        raise _not_found()
     sender = request.app[SENDER]
     updates = [_update(sender, receipt) for receipt in receipts]
     try:
@@ -78,7 +84,7 @@ async def carrier_receipts(request: web.Request) -> web.Response:
         )
     except StoreUnavailable:
         log.exception("store unavailable: %d receipts from %s not applied", len(updates), name)
-        raise UNAVAILABLE from None
+        raise store_unavailable() from None
     log.info("receipts from %s: %d reports, %d records finalised", name, len(updates), changed)
     status, reply = carrier.receipt_reply()
     return json_response(reply, status=status)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.carrier import FailureKind, Outcome
-from gateway.errors import UNVERIFIED, ApiError
+from gateway.errors import ApiError, unverified
 from gateway.idempotency import idempotent, mark_sending, mark_sent
 from gateway.keys import ACCOUNT, PHONE_COUNT, SENDER
 from gateway.phones import scrub
 from gateway.responses import json_response
-from gateway.sending import Delivery
+from gateway.sending import OWN_PHONE_LIMIT, Delivery
 from gateway.store import Account
 from gateway.validation import SendInput, parse_batch, parse_json_object, parse_send
 
@@ -21,6 +21,11 @@ CARRIER_RATE_LIMIT_RETRY_AFTER = 60  # seconds; carriers do not say
 
 def refusal(outcome: Outcome) -> ApiError:
     """The caller's answer for a number the carrier did not take, in the carrier's terms."""
+    if outcome.code == OWN_PHONE_LIMIT:  # the gateway's own window, not a carrier's refusal
+        return ApiError(
+            429, "PHONE_RATE_LIMITED", f"发送失败:该号码发送频率超限(网关限制),{outcome.message}",
+            {"Retry-After": str(outcome.retry_after)},
+        )
     reason = scrub(f"{outcome.message or ''} ({outcome.code})")
     if outcome.kind is FailureKind.CALLER:
         return ApiError(400, "INVALID_PARAMS", f"发送失败:请求参数错误,{reason}")
@@ -38,7 +43,7 @@ def refusal(outcome: Outcome) -> ApiError:
 async def _parsed(request: web.Request, parse) -> tuple[Account, SendInput]:
     account = request[ACCOUNT]
     if account.verification_status != "approved":
-        raise UNVERIFIED
+        raise unverified()
     send_input: SendInput = parse(parse_json_object(await request.read()))
     request[PHONE_COUNT] = len(send_input.phones)
     return account, send_input

@@ -64,7 +64,7 @@ def _rows(account_id: int, start: int, count: int, total: int, now_ms: int, rng:
         yield (
             account_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), "138****5678",
             f"{rng.getrandbits(128):032x}", "123456", "mock", status, 50, carrier_id, error,
-            created, created + 200,
+            created, created + 200, i + 1,
         )
 
 
@@ -80,11 +80,12 @@ def build(path: Path, total: int, now_ms: int) -> float:
             db.execute("BEGIN")
             db.executemany(
                 "INSERT INTO records (account_id, message_id, phone, phone_hash, template_id,"
-                " provider, status, price_milli, carrier_id, error, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provider, status, price_milli, carrier_id, error, created_at, updated_at, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _rows(account_id, start, min(CHUNK, total - start), total, now_ms, rng),
             )
             db.execute("COMMIT")
+        db.execute("UPDATE accounts SET records_seq = ? WHERE id = ?", (total, account_id))
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         db.close()

@@ -127,12 +127,16 @@ def _schemas(providers: list[str]) -> dict[str, Any]:
         "Record": {
             "type": "object",
             "required": ["id", "message_id", "phone", "template_id", "provider", "status",
-                         "created_at", "updated_at"],
+                         "created_at", "updated_at", "price"],
             "properties": {
-                "id": {"type": "integer"}, "message_id": {"type": "string"}, "phone": masked,
+                "id": {"type": "integer", "minimum": 1,
+                       "description": "numbered per account: 1, 2, 3 … for each account"},
+                "message_id": {"type": "string"}, "phone": masked,
                 "template_id": {"type": "string"}, "provider": {"type": "string"},
                 "status": {"type": "string", "enum": list(STATUSES)},
                 "created_at": _TIME, "updated_at": _TIME, "error": {"type": ["string", "null"]},
+                "price": {"type": "number", "minimum": 0,
+                          "description": "yuan charged for it (at most 3 decimals); 0 once refunded"},
             },
         },
         "RecordsResponse": {

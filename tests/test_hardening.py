@@ -22,6 +22,7 @@ from gateway.accounts import SHIPPED_DEMO_SECRET, bootstrap_accounts
 from gateway.config import parse_config
 from gateway.credentials import SecretVerifier, hash_secret, verify_secret
 from gateway.keys import STORE
+from gateway.log_throttle import LogThrottle
 from gateway.store.factory import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT, SEND_BODY, add_account, default_document
 from tests.gateway_process import GatewayProcess
@@ -223,3 +224,13 @@ async def test_a_whole_body_within_the_timeout_is_served(make_client):
     client = await make_client(server={"body_timeout": 1})
     response = await client.post("/api/sms/send", json=SEND_BODY, headers=DEMO_HEADERS)
     assert response.status == 200
+
+
+def test_a_log_throttle_lets_one_line_through_per_interval_and_counts_the_rest():
+    now = [100.0]
+    throttle = LogThrottle(60.0, clock=lambda: now[0])
+    assert throttle.due() == 0
+    assert [throttle.due() for _ in range(5)] == [None] * 5
+    now[0] += 60
+    assert throttle.due() == 5
+    assert throttle.due() is None

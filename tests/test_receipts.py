@@ -196,8 +196,10 @@ async def test_tencent_receipts_finalise_pending_records_without_refund(gateway)
     assert after[undelivered]["status"] == "failed"
     assert after[undelivered]["error"] == "MK:0001: 空号"
     assert after[unreported]["status"] == "pending"
-    # The carrier charged for the attempt: an undelivered message is not refunded.
+    # The carrier charged for the attempt: an undelivered message is not refunded, and its record
+    # shows that price, so the tenant can reconcile it.
     assert await balance(client, headers) == START - 3 * PRICE["tencent"]
+    assert {r["price"] for r in after.values()} == {PRICE["tencent"] / 1000}
 
 
 async def test_duplicate_and_contradicting_pushes_change_nothing(gateway):
@@ -292,6 +294,15 @@ async def test_a_wrong_or_missing_token_is_403_and_changes_nothing(gateway, capl
         assert body["success"] is False and body["code"] == "FORBIDDEN" and body["request_id"]
     assert (await records(client, headers))[sent[PHONES[0]]]["status"] == "pending"
     assert "wrong-token-guess" not in caplog.text and TOKEN not in caplog.text
+
+
+async def test_a_stream_of_wrong_tokens_is_not_a_stream_of_log_lines(gateway, caplog):
+    client, _ = gateway
+    caplog.set_level(logging.INFO)
+    for n in range(50):
+        assert (await push(client, "tencent", [], token=f"guess-{n}")).status == 403
+    refusals = [r for r in caplog.records if "wrong or missing token" in r.getMessage()]
+    assert len(refusals) <= 1  # one line a minute at most, counting those it left out
 
 
 @pytest.mark.parametrize("path", ["/callbacks/nowhere", "/callbacks/mock"])

@@ -181,6 +181,21 @@ async def test_each_account_sees_only_its_own_records(make_client):
     assert (await records(client, headers=other, page=2, per_page=1))["records"][0]["message_id"] in theirs
 
 
+async def test_each_account_numbers_its_own_records_from_one(make_client):
+    """The ids an account sees are 1..n of its own: nothing about how much others sent."""
+    client = await make_client(**NO_PHONE_LIMITS)
+    _, other = await add_account(client, "other", balance_milli=10_000)
+    await send(client, numbers(1)[0])
+    await batch(client, numbers(2, start=10), headers=other)
+    await send(client, numbers(1, start=1)[0])
+    await send(client, numbers(1, start=20)[0], headers=other)
+    await batch(client, numbers(2, start=2))
+    demo = (await records(client))["records"]
+    theirs = (await records(client, headers=other))["records"]
+    assert sorted(r["id"] for r in demo) == [1, 2, 3, 4]
+    assert sorted(r["id"] for r in theirs) == [1, 2, 3]
+
+
 async def test_records_carry_the_contract_fields_and_masked_phones_only(make_client):
     client = await make_client(**FLAKY, **NO_PHONE_LIMITS)
     sent = await send(client, "13912345678")
@@ -193,7 +208,7 @@ async def test_records_carry_the_contract_fields_and_masked_phones_only(make_cli
         assert full not in text
     failed, international, success = (await response.json())["data"]["records"]
     common = {"id", "message_id", "phone", "template_id", "provider", "status", "created_at",
-              "updated_at"}
+              "updated_at", "price"}
     assert set(success) == common and set(international) == common
     assert set(failed) == common | {"error"}
     assert success["message_id"] == sent["data"]["message_id"]
@@ -203,3 +218,5 @@ async def test_records_carry_the_contract_fields_and_masked_phones_only(make_cli
     assert "****" in international["phone"] and international["phone"].endswith("0123")
     assert failed["phone"] == "139****4321" and failed["provider"] == "flaky"
     assert failed["status"] == "failed" and failed["error"]
+    # Yuan actually charged: the mock's price, 0 for the refused (refunded) one.
+    assert (success["price"], international["price"], failed["price"]) == (0.05, 0.05, 0)

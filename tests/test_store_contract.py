@@ -318,6 +318,46 @@ async def test_records_belong_to_their_account_only(store: Store):
     assert (await store.records(999, RecordQuery())).total == 0
 
 
+async def test_records_are_numbered_per_account(store: Store):
+    """A record's id counts the account's own records only: it tells nothing about other tenants."""
+    first = await store.create_account(new_account("first", 10**6), NOW)
+    second = await store.create_account(new_account("second", 10**6), NOW)
+    for step, (account, count) in enumerate(((first, 2), (second, 3), (first, 1), (second, 2))):
+        await store.reserve(account.id, new_records(f"{account.name}{step}", count), NOW + step)
+    for account, expected in ((first, ["first2-0", "first0-1", "first0-0"]),
+                              (second, ["second3-1", "second3-0", "second1-2", "second1-1",
+                                        "second1-0"])):
+        page = await store.records(account.id, RecordQuery(per_page=100))
+        assert [r.message_id for r in page.records] == expected  # newest first
+        assert [r.id for r in page.records] == list(range(len(expected), 0, -1))
+
+
+async def test_records_show_the_price_charged_and_zero_once_refunded(store: Store):
+    account = await store.create_account(new_account("payer", 1000), NOW)
+    await store.reserve(account.id, [
+        NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}")
+        for mid in ("taken", "cheaper", "refused", "undelivered")
+    ], NOW)
+
+    async def prices() -> dict[str, int]:
+        page = await store.records(account.id, RecordQuery(per_page=100))
+        return {r.message_id: r.price_milli for r in page.records}
+
+    assert await prices() == dict.fromkeys(("taken", "cheaper", "refused", "undelivered"), 60)
+    await store.settle(account.id, [
+        Settlement("taken", "success", "aliyun", 60, "biz-1"),
+        Settlement("cheaper", "success", "mock", 45, "mock-1"),  # a cheaper failover took it
+        Settlement("refused", "failed", "aliyun", 0, error="E: refused"),
+        Settlement("undelivered", "pending", "aliyun", 60, "biz-2"),
+    ], NOW + 1, DAY)
+    await store.apply_receipts("aliyun", [ReceiptUpdate("biz-2", "hash-undelivered", False, "UNDELIV")],
+                               NOW + 2)
+    assert (await by_message(store, account.id))["undelivered"] == ("failed", "UNDELIV")
+    # A failed delivery is not refunded (the carrier charged for it), so it still shows its price.
+    assert await prices() == {"taken": 60, "cheaper": 45, "refused": 0, "undelivered": 60}
+    assert await balance(store, "payer") + sum((await prices()).values()) == 1000
+
+
 # -- receipts --------------------------------------------------------------------------------------
 
 
@@ -392,6 +432,23 @@ async def test_an_early_receipt_older_than_a_day_is_not_applied(store: Store):
     await store.apply_receipts("aliyun", [ReceiptUpdate("other", "h", True)], later)
     await store.settle(account_id, [Settlement("m1", "pending", "aliyun", 60, "biz-1")], later, DAY)
     assert (await by_message(store, account_id))["m1"] == ("pending", None)
+
+
+async def test_parked_receipts_are_capped_in_total_the_oldest_dropped_first(store: Store):
+    cap = 3
+    store.max_parked_receipts = cap  # type: ignore[attr-defined]  # both stores take it
+    sent = [f"m{i}" for i in range(cap + 4)]
+    account_id = await _reserved(store, *sent)
+    for i, mid in enumerate(sent):  # each names no record yet: all parked, one after another
+        assert await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)],
+                                          NOW + i) == 0
+    await store.settle(account_id, [
+        Settlement(mid, "pending", "aliyun", 60, f"biz-{i}") for i, mid in enumerate(sent)
+    ], NOW + 100, DAY)
+    states = await by_message(store, account_id)
+    # Only the newest ``cap`` were kept: the store never held more than that.
+    assert [mid for mid in sent if states[mid] == ("success", None)] == sent[-cap:]
+    assert [mid for mid in sent if states[mid] == ("pending", None)] == sent[:-cap]
 
 
 async def test_a_refused_send_is_final_before_any_receipt(store: Store):

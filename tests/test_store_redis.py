@@ -97,7 +97,7 @@ async def test_keys_are_prefixed_and_each_account_lives_in_one_slot(store: Redis
         if tagged:
             slots.setdefault(tagged.group(1), set()).add(key_slot(key.encode()))
         else:  # the global lookups: single-key commands only
-            assert re.fullmatch(r"account_seq|accounts|key:sk_\w+|name:\w+", rest), key
+            assert re.fullmatch(r"account_seq|accounts|key:sk_\w+|name:\w+|parked_receipts", rest), key
     for account_id in ids:
         # The rate limiter's bucket of the account shares the slot too.
         bucket = key_slot(f"{PREFIX}{{a:{account_id}}}:bucket".encode())
@@ -139,6 +139,27 @@ async def test_a_script_run_twice_after_a_lost_reply_changes_nothing_more(store:
     keys = list(store.keys.receipt("aliyun", "later", "h5"))
     replies = [await store._receipts._link(keys=keys, args=[f"{account.id}:9", 60_000]) for _ in range(2)]
     assert replies[0] == replies[1] == f"{NOW}|1|".encode()
+
+
+async def test_parked_receipts_stay_under_the_cap_and_linking_unparks(store: RedisStore, raw: Redis):
+    store.max_parked_receipts = 5
+    for second in range(4):
+        await store.apply_receipts("aliyun", [
+            ReceiptUpdate(f"biz-{second}-{i}", "h", True) for i in range(3)
+        ], NOW + second * 1000)
+
+    async def parked() -> list[str]:
+        return sorted([key async for key in raw.scan_iter(f"{PREFIX}*:early")])
+
+    index = store.keys.parked_receipts
+    newest = [store.keys.receipt("aliyun", f"biz-3-{i}", "h")[1] for i in range(3)]
+    assert len(await parked()) == 5 and sorted(await raw.zrange(index, 0, -1)) == await parked()
+    assert set(newest) <= set(await parked())
+    # A parked receipt claimed by settle no longer counts against the cap.
+    account = await store.create_account(NewAccount("cap", "sk_cap", "h", 1000, "approved"), NOW)
+    await store.reserve(account.id, [NewRecord("m", "138****8000", "1", "aliyun", 60, "h")], NOW)
+    await store.settle(account.id, [Settlement("m", "pending", "aliyun", 60, "biz-3-0")], NOW, DAY)
+    assert await raw.zscore(index, newest[0]) is None and await raw.zcard(index) == 4
 
 
 async def test_every_operation_is_store_unavailable_while_redis_is_down(store: RedisStore, redis_server):

@@ -110,7 +110,7 @@ class ReceiptUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    id: int
+    id: int  # numbered per account (1, 2, 3 … for each), never a global count
     message_id: str
     phone: str
     template_id: str
@@ -119,6 +119,7 @@ class Record:
     error: str | None
     created_ms: int
     updated_ms: int
+    price_milli: int  # what the account is charged for it now: 0 once refunded
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,24 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at)
         """,
     ),
+    (
+        5,
+        """
+        -- A record's public id is numbered per account (1, 2, 3 … each), as the global rowid would
+        -- tell a tenant how many messages the others sent. ``reserve`` takes the next numbers from
+        -- accounts.records_seq in the UPDATE that charges. The rowid stays the internal key (and
+        -- orders ties). Existing records are numbered per account in the order they were written.
+        ALTER TABLE accounts ADD COLUMN records_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE records ADD COLUMN seq INTEGER;
+        UPDATE records SET seq = numbered.n FROM (
+            SELECT id, ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY id) AS n FROM records
+        ) AS numbered WHERE numbered.id = records.id;
+        UPDATE accounts SET records_seq = (
+            SELECT COALESCE(MAX(seq), 0) FROM records WHERE records.account_id = accounts.id
+        );
+        CREATE UNIQUE INDEX records_by_account_seq ON records (account_id, seq)
+        """,
+    ),
 )
 
 

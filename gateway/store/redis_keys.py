@@ -2,9 +2,10 @@
 
 Everything lives under ``redis.key_prefix``. Per-account keys share one hash tag, ``{a:<id>}`` (the
 rate limiter's bucket uses the same one), so every script of an account runs in one Redis-Cluster
-slot. Lookup keys (API key, name, the account list) are global and only ever used one at a time. A
-receipt identity (provider, carrier id, number hash) gets a tag of its own, a digest: carrier ids are
-the carrier's text and may hold braces; the digest keeps the key short and the tag well-formed.
+slot. Lookup keys (API key, name, the account list) and the index of parked receipts are global and
+only ever used one at a time. A receipt identity (provider, carrier id, number hash) gets a tag of
+its own, a digest: carrier ids are the carrier's text and may hold braces; the digest keeps the key
+short and the tag well-formed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class Keys:
 
     def by_name(self, name: str) -> str:
         return f"{self.prefix}name:{name}"
+
+    @property
+    def parked_receipts(self) -> str:
+        """Sorted set of every parked receipt's early key, scored by its receipt time (the cap)."""
+        return f"{self.prefix}parked_receipts"
 
     # per account: one slot
 
@@ -110,4 +116,5 @@ def decode_record(row: list[bytes | None]) -> Record:
         phone=values["phone"] or "", template_id=values["template_id"] or "",
         provider=values["provider"] or "", status=values["status"] or "", error=values["error"],
         created_ms=int(values["created_ms"] or 0), updated_ms=int(values["updated_ms"] or 0),
+        price_milli=int(values["price_milli"] or 0),
     )

@@ -9,6 +9,13 @@ The record itself then changes in its account's slot (FINALISE), only if it is s
 
 Settle links after its own script has committed: a crash between the two leaves that record
 waiting for a receipt that parks instead (and expires): it stays pending, as after any lost receipt.
+
+Parked receipts are capped in total (``max_parked_receipts``, :data:`MAX_PARKED_RECEIPTS` by default,
+as on SQLite; why the oldest go first is told in ``sqlite_receipts``). Their early keys live in many
+slots, so a global sorted set indexes them by receipt time (INDEX_PARKED, run after parking): past
+the cap it hands back the oldest, which are deleted. Linking takes a key out of the index. The index
+and the keys are not changed atomically together: a crash between parking and indexing leaves a
+key the cap does not count, but its TTL still ends it within a day.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ from redis.asyncio import Redis
 
 from gateway.store import ReceiptUpdate, Settlement
 from gateway.store.redis_keys import Keys, optional
-from gateway.store.redis_scripts import FINALISE, LINK_RECEIPT, PARK_RECEIPT
-from gateway.store.sqlite_receipts import EARLY_RECEIPT_TTL_MS
+from gateway.store.redis_scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
+from gateway.store.sqlite_receipts import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS
 
 __all__ = ["Receipts"]
 
@@ -53,6 +60,7 @@ class Receipts:
         self._park = client.register_script(PARK_RECEIPT)
         self._link = client.register_script(LINK_RECEIPT)
         self._finalise = client.register_script(FINALISE)
+        self._index = client.register_script(INDEX_PARKED)
 
     async def link(
         self, account_id: int, waiting: list[tuple[Settlement, int, str]], now_ms: int
@@ -67,29 +75,60 @@ class Receipts:
                 )
             replies = await pipe.execute()
         finals: _Finals = {}
-        for (_, record_id, _), reply in zip(waiting, replies, strict=True):
+        claimed: list[str] = []
+        for (settlement, record_id, phone_hash), reply in zip(waiting, replies, strict=True):
+            if reply is not None:
+                assert settlement.carrier_id
+                claimed.append(
+                    self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash)[1]
+                )
             early = _unparked(reply, now_ms)
             if early is not None:
                 finals.setdefault(account_id, []).append((record_id, *early))
+        if claimed:  # no longer waiting: out of the cap's count (the keys expire after the grace)
+            await self._client.zrem(self._keys.parked_receipts, *claimed)
         await self._apply(finals, now_ms)
 
-    async def apply(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
-        """Finalise the pending records the receipts name; park those naming none yet."""
+    async def apply(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int,
+        cap: int = MAX_PARKED_RECEIPTS,
+    ) -> int:
+        """Finalise the pending records the receipts name; park those naming none yet, at most
+        ``cap`` in all (the oldest are dropped)."""
+        identities = [self._keys.receipt(provider, r.carrier_id, r.phone_hash) for r in receipts]
         async with self._client.pipeline(transaction=False) as pipe:
-            for receipt in receipts:
-                keys = self._keys.receipt(provider, receipt.carrier_id, receipt.phone_hash)
+            for receipt, keys in zip(receipts, identities, strict=True):
                 await self._park(
                     keys=list(keys), args=[_parked(receipt, now_ms), now_ms, EARLY_RECEIPT_TTL_MS],
                     client=pipe,
                 )
             replies = await pipe.execute()
         finals: _Finals = {}
-        for receipt, members in zip(receipts, replies, strict=True):
+        parked: list[object] = []
+        for receipt, (_, early_key), (members, parked_ms) in zip(
+            receipts, identities, replies, strict=True
+        ):
+            if not members:
+                parked += [int(parked_ms), early_key]
             final = ("success", None) if receipt.delivered else ("failed", receipt.error)
             for member in members:
                 account_id, record_id = member.decode().split(":")
                 finals.setdefault(int(account_id), []).append((int(record_id), *final))
+        if parked:
+            await self._cap(parked, now_ms, cap)
         return await self._apply(finals, now_ms)
+
+    async def _cap(self, parked: list[object], now_ms: int, cap: int) -> None:
+        """Index the receipts just parked; delete the oldest beyond ``cap``."""
+        dropped = await self._index(
+            keys=[self._keys.parked_receipts],
+            args=[cap, now_ms - EARLY_RECEIPT_TTL_MS, *parked],
+        )
+        if dropped:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in dropped:  # one key per command: they live in many slots
+                    pipe.delete(key)
+                await pipe.execute()
 
     async def _apply(self, finals: _Finals, now_ms: int) -> int:
         """One FINALISE per account, in the order the receipts came (the first final word wins)."""

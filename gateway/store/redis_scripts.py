@@ -18,14 +18,14 @@ scored by ``created_ms`` with zero-padded ids as members: equal scores order by 
 from __future__ import annotations
 
 __all__ = [
-    "FINALISE", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE", "LINK_RECEIPT",
-    "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
+    "FINALISE", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE", "INDEX_PARKED",
+    "LINK_RECEIPT", "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
 ]
 
 #: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
 RECORD_FIELDS = (
     "id", "message_id", "phone", "template_id", "provider", "status", "error", "created_ms",
-    "updated_ms",
+    "updated_ms", "price_milli",
 )
 
 # KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
@@ -120,16 +120,34 @@ return changed
 """
 
 # KEYS: one receipt identity's match set and early key. ARGV: parked value
-# ("received_ms|delivered|error?"), now_ms, ttl_ms. Returns the "account:record" members the receipt
-# names; when there are none it parks the receipt (a fresh one replaces only a stale one).
+# ("received_ms|delivered|error?"), now_ms, ttl_ms. Returns {members, parked_ms}: the
+# "account:record" members the receipt names, and 0; or, when there are none, {} and the receipt
+# time of the one now parked (a fresh one replaces only a stale one), for INDEX_PARKED.
 PARK_RECEIPT = """
 local found = redis.call('SMEMBERS', KEYS[1])
-if #found > 0 then return found end
+if #found > 0 then return {found, 0} end
 local old = redis.call('GET', KEYS[2])
 local since = tonumber(ARGV[2]) - tonumber(ARGV[3])
-if old and tonumber(string.match(old, '^(%d+)')) >= since then return found end
+local received = old and tonumber(string.match(old, '^(%d+)'))
+if received and received >= since then return {found, received} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
-return found
+return {found, tonumber(ARGV[2])}
+"""
+
+# KEYS: the global index of parked receipts (early key → receipt time). ARGV: cap, the oldest
+# receipt time still kept, then 2 per receipt just parked: receipt time, early key. Forgets entries
+# past the TTL (their keys have expired), adds the new ones, and returns the early keys of the
+# oldest beyond ``cap``, removed from the index: the caller deletes them. A global key of its own,
+# alone in this script (other slots than the receipts'): running it twice only re-adds entries.
+INDEX_PARKED = """
+local index = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. ARGV[2])
+for i = 3, #ARGV, 2 do redis.call('ZADD', index, ARGV[i], ARGV[i + 1]) end
+local over = redis.call('ZCARD', index) - tonumber(ARGV[1])
+if over <= 0 then return {} end
+local dropped = redis.call('ZRANGE', index, 0, over - 1)
+redis.call('ZREMRANGEBYRANK', index, 0, over - 1)
+return dropped
 """
 
 # KEYS: the match set and early key of one receipt identity. ARGV: "account:record", grace_ms.

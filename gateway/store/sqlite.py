@@ -27,7 +27,7 @@ from gateway.store import (
 )
 from gateway.store import sqlite_idempotency as idempotency
 from gateway.store.migrations import migrate
-from gateway.store.sqlite_receipts import apply_receipts, take_early_receipt
+from gateway.store.sqlite_receipts import MAX_PARKED_RECEIPTS, apply_receipts, take_early_receipt
 from gateway.store.sqlite_writer import Connection, GroupWriter
 
 __all__ = ["SQLiteStore"]
@@ -37,8 +37,10 @@ _ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
     " rate, burst, total_sent"
 )
+# ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
 _RECORD_COLUMNS = (
-    "id, message_id, phone, template_id, provider, status, error, created_at, updated_at"
+    "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
+    " price_milli"
 )
 _UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
 
@@ -57,8 +59,12 @@ def _record(row: tuple) -> Record:
 
 
 class SQLiteStore:
-    def __init__(self, path: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: str, timeout: float = 5.0, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
+    ) -> None:
         self.path = path
+        #: At most this many receipts naming no record yet are kept (see ``sqlite_receipts``).
+        self.max_parked_receipts = max_parked_receipts
         self._writer = GroupWriter(path, timeout)
         self._reader = Connection(path, timeout, "reader")
 
@@ -147,21 +153,24 @@ class SQLiteStore:
         cost = sum(record.price_milli for record in records)
 
         def charge_and_write(db: sqlite3.Connection) -> bool:
+            # The charge also takes the account's next record numbers: no extra statement.
             charged = db.execute(
-                "UPDATE accounts SET balance_milli = balance_milli - ?"
-                " WHERE id = ? AND balance_milli >= ?",
-                (cost, account_id, cost),
-            ).rowcount
+                "UPDATE accounts SET balance_milli = balance_milli - ?,"
+                " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
+                " RETURNING records_seq",
+                (cost, len(records), account_id, cost),
+            ).fetchall()
             if not charged:
                 return False
+            first = charged[0][0] - len(records) + 1
             db.executemany(
-                "INSERT INTO records (account_id, message_id, phone, phone_hash, template_id,"
+                "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
                 " provider, status, price_milli, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 [
-                    (account_id, r.message_id, r.phone, r.phone_hash, r.template_id, r.provider,
-                     r.price_milli, now_ms, now_ms)
-                    for r in records
+                    (account_id, first + i, r.message_id, r.phone, r.phone_hash, r.template_id,
+                     r.provider, r.price_milli, now_ms, now_ms)
+                    for i, r in enumerate(records)
                 ],
             )
             return True
@@ -217,7 +226,7 @@ class SQLiteStore:
         if not receipts:
             return 0
         return await self._writer.transaction(
-            lambda db: apply_receipts(db, provider, receipts, now_ms)
+            lambda db: apply_receipts(db, provider, receipts, now_ms, self.max_parked_receipts)
         )
 
     # idempotency keys

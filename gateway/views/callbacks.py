@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.carrier import MalformedReceipts, Receipt
 from gateway.errors import HTTP_ERRORS, ApiError, invalid, store_unavailable
 from gateway.keys import CARRIERS, CLOCK, CONFIG, SENDER, STORE
+from gateway.log_throttle import LogThrottle
 from gateway.phones import scrub
 from gateway.responses import json_response
 from gateway.sending import Sender
@@ -32,6 +33,7 @@ __all__ = ["carrier_receipts"]
 log = logging.getLogger("smsedge.receipts")
 
 ERROR_MAX = 500  # characters of "code: description" kept on a record
+_token_refusals = LogThrottle(60.0)  # anyone can send wrong tokens: one line a minute at most
 
 
 def _not_found() -> ApiError:
@@ -66,7 +68,9 @@ async def carrier_receipts(request: web.Request) -> web.Response:
     if backend is None or not backend.callback_token:
         raise _not_found()
     if not _token_matches(request.query.get("token", ""), backend.callback_token):
-        log.warning("receipt push for %s refused: wrong or missing token", name)
+        if (left_out := _token_refusals.due()) is not None:
+            log.warning("receipt push for %s refused: wrong or missing token (%d more such refusals "
+                        "not logged since the last line)", name, left_out)
         raise _forbidden()
     carrier = request.app[CARRIERS][name]
     try:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from gateway.errors import UNAVAILABLE
+from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CONFIG, STORE
 from gateway.responses import json_response
 from gateway.store import Record, StoreUnavailable
@@ -21,7 +21,7 @@ def _local(epoch_ms: int, zone) -> str:
 
 def _public(record: Record, zone) -> dict[str, object]:
     body: dict[str, object] = {
-        "id": record.id,
+        "id": record.id,  # numbered per account: says nothing about other tenants
         "message_id": record.message_id,
         "phone": record.phone,
         "template_id": record.template_id,
@@ -29,6 +29,8 @@ def _public(record: Record, zone) -> dict[str, object]:
         "status": record.status,
         "created_at": _local(record.created_ms, zone),
         "updated_at": _local(record.updated_ms, zone),
+        # Yuan charged for it now (exact: at most 3 decimals); 0 once refunded.
+        "price": record.price_milli / 1000,
     }
     if record.status == "failed":
         body["error"] = record.error
@@ -41,7 +43,7 @@ async def records(request: web.Request) -> web.Response:
     try:
         page = await request.app[STORE].records(request[ACCOUNT].id, query)
     except StoreUnavailable:
-        raise UNAVAILABLE from None
+        raise store_unavailable() from None
     return json_response({
         "success": True,
         "data": {

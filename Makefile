@@ -25,9 +25,13 @@ system-packages:
 	@python3 -c 'import ensurepip, venv' 2>/dev/null || scripts/ensure-packages.sh no-such-command:python3-venv
 
 # What the tests start for real: curl for the seed's cURL example, a Redis server, and Debian's
-# headless Chromium with its driver for the page tests (never a browser download).
+# headless Chromium with its driver for the page tests (never a browser download), with a CJK font
+# so the pages' Chinese text renders in screenshots.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+
 test-packages: system-packages
-	@scripts/ensure-packages.sh curl:curl redis-server:redis-server chromium:chromium chromedriver:chromium-driver
+	@scripts/ensure-packages.sh curl:curl redis-server:redis-server chromium:chromium \
+		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk
 
 $(STAMP): setup.cfg pyproject.toml | system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)

@@ -11,7 +11,7 @@ from gateway.openapi import serve_openapi
 from gateway.pages import console_page, docs_page, serve_asset, status_page
 from gateway.views.account import account_info
 from gateway.views.callbacks import carrier_receipts
-from gateway.views.health import healthz, readyz
+from gateway.views.health import WriteProbe, healthz, readiness
 from gateway.views.records import records
 from gateway.views.sms import batch_send, send
 
@@ -25,7 +25,7 @@ def setup_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_get("/api/account/info", account_info, name="account_info", allow_head=False)
     app.router.add_post("/callbacks/{provider}", carrier_receipts, name="callbacks")
     app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/readyz", readiness(WriteProbe()), name="readyz")
     app.router.add_get("/openapi.json", serve_openapi, name="openapi")
     # Pages for people, and the files they load: served here, so they work with no CDN and offline.
     app.router.add_get("/", docs_page, name="docs")

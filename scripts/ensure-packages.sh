@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Install the Debian packages that provide the given commands, only where a command is missing.
-# Usage: scripts/ensure-packages.sh command:package [command:package ...]
+# Install the Debian packages that provide the given commands (or files), only where one is missing.
+# Usage: scripts/ensure-packages.sh command:package [/path/to/file:package ...]
 set -euo pipefail
 missing=()
 for pair in "$@"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  what="${pair%%:*}"
+  if [[ "$what" == /* ]]; then
+    [ -e "$what" ] || missing+=("${pair#*:}")
+  else
+    command -v "$what" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

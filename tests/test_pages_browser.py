@@ -332,3 +332,10 @@ def test_status_page_shows_carriers_and_health(browser, live):
     assert not FULL_NUMBER.search(html) and DEMO_KEY not in html and DEMO_SECRET not in html
     save_screenshot(browser, "status", full_page=True)
     assert_no_severe_logs(browser)
+
+
+def test_a_cjk_font_is_installed_for_the_pages_chinese_text():
+    """Without one, Chromium draws every Chinese character as an empty box in the screenshots."""
+    listed = subprocess.run(["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True,
+                            check=True).stdout
+    assert "CJK" in listed

@@ -31,6 +31,7 @@ import pytest
 import requests
 import yaml
 
+from gateway.views.health import WRITE_PROBE_SECONDS
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port
 
@@ -154,6 +155,9 @@ def test_full_disk_is_503_sends_nothing_and_recovers(tiny):
     # Reads need no space: the caller can still see its records and balance.
     assert sorted(records(tiny).values()) == ["success"] * 3
     assert balance(tiny) == 99.85
+    # Readiness writes for real (at most every WRITE_PROBE_SECONDS), so it sees the full disk too.
+    unready = readiness_within(tiny, WRITE_PROBE_SECONDS + 5, 503)
+    assert unready.json()["failed"] == ["store"]
 
     tiny.free()
     again = send(tiny, "13930000001")
@@ -161,7 +165,15 @@ def test_full_disk_is_503_sends_nothing_and_recovers(tiny):
     assert records(tiny)[again.json()["data"]["message_id"]] == "success"
     assert carrier_calls(tiny) == 4
     assert balance(tiny) == 99.80
-    assert requests.get(f"{tiny.url}/readyz", timeout=10).status_code == 200
+    readiness_within(tiny, WRITE_PROBE_SECONDS + 5, 200)
+
+
+def readiness_within(gateway: GatewayProcess, seconds: float, status: int) -> requests.Response:
+    deadline = time.monotonic() + seconds
+    while (response := requests.get(f"{gateway.url}/readyz", timeout=10)).status_code != status:
+        assert time.monotonic() < deadline, f"/readyz still {response.status_code}: {response.text}"
+        time.sleep(0.2)
+    return response
 
 
 def test_concurrent_sends_into_a_filling_disk_never_200_without_a_record(tiny):

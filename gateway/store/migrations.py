@@ -114,6 +114,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE UNIQUE INDEX records_by_account_seq ON records (account_id, seq)
         """,
     ),
+    (
+        6,
+        """
+        -- /readyz writes here (rate-limited): one row, rewritten with a few pages of filler, so a
+        -- disk too full for a send's records is also too full for the probe.
+        CREATE TABLE readiness_probe (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            written_at INTEGER NOT NULL,
+            filler BLOB NOT NULL
+        )
+        """,
+    ),
 )
 
 

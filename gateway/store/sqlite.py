@@ -83,6 +83,12 @@ class SQLiteStore:
         )
         await self._writer.run(lambda db: db.executescript("BEGIN IMMEDIATE; ROLLBACK;"))
 
+    async def probe_write(self, now_ms: int) -> None:
+        """A real, committed write of about what a send writes (see migration 6)."""
+        await self._writer.transaction(lambda db: db.execute(
+            "INSERT OR REPLACE INTO readiness_probe VALUES (1, ?, randomblob(16384))", (now_ms,)
+        ))
+
     # accounts
 
     async def create_account(self, account: NewAccount, now_ms: int) -> Account:

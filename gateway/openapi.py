@@ -29,7 +29,7 @@ _TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"}
 _ERROR_CODES = {
     "400": "INVALID_PARAMS", "401": "UNAUTHORIZED",
     "403": "UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN",
-    "409": "IDEMPOTENCY_CONFLICT", "413": "PAYLOAD_TOO_LARGE", "429": "PHONE_RATE_LIMITED",
+    "408": "REQUEST_TIMEOUT", "409": "IDEMPOTENCY_CONFLICT", "413": "PAYLOAD_TOO_LARGE", "429": "PHONE_RATE_LIMITED",
     "500": "INTERNAL_ERROR",
     "502": "PROVIDER_ERROR", "503": "UNAVAILABLE", "504": "PROVIDER_TIMEOUT",
 }
@@ -197,7 +197,7 @@ def _post(summary: str, request: str, response: str) -> dict[str, Any]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
         "responses": {
             "200": _json(_ref(response), "handled"),
-            **_errors("400", "401", "403", "409", "413", "429", "500", "502", "503", "504"),
+            **_errors("400", "401", "403", "408", "409", "413", "429", "500", "502", "503", "504"),
         },
     }}
 

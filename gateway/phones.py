@@ -7,6 +7,7 @@ shown, logged or stored uses :func:`mask_phone` / ``Phone.masked``.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,24 +71,81 @@ def mask_digits(text: str) -> str:
     return f"{digits[:3]}****{digits[-4:]}"
 
 
-# Seven or more digits with single spaces or hyphens between them, not inside an identifier
-# by an underscore (``SMS_123456789``) and never running into a date (``2024-01-01``).
-_DIGIT_RUN = re.compile(
-    r"(?<![_\d])(?!\d{4}-\d{2}-\d{2}\b)\+?\d(?:[ \-]?(?!\d{4}-\d{2}-\d{2}\b)\d){6,}"
+# What free text may hide a number in: any run of 7+ digits, split by one to three separators
+# (``139.0384.3291``, ``(415) 555-0123``, ``139_0384_3291``), whatever letters touch it
+# (``tel_13903843291``, ``id13903843291x``). Digits and separators are disjoint classes, so the
+# scan is linear: nothing to backtrack into. What the gateway itself writes next to numbers is
+# kept whole, and a run never runs into it: dates, times, UUIDs and hex ids (message, request and
+# carrier ids), Aliyun template codes. A run that reads as a round figure, a range of them, a small
+# amount or an IPv4 address is left alone too; see ``_NOT_A_NUMBER``.
+_SEP = r"[ \t\u00a0\u3000\-._/()（）－]"
+_HEX = "[0-9a-fA-F]"
+_MONTH, _DAY = r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
+_DATE = rf"(?:19|20)\d\d(?:-{_MONTH}-{_DAY}|/{_MONTH}/{_DAY}|\.{_MONTH}\.{_DAY})(?!\d)"
+_TIME = r"\d{1,2}:\d\d(?::\d\d(?:[.,]\d{1,9})?)?(?!\d)"
+_UUID = rf"{_HEX}{{8}}(?:-{_HEX}{{4}}){{3}}-{_HEX}{{12}}"
+# 32, 40 or 64 hex digits (uuid4().hex, SHA-1, SHA-256): far longer than any number to hide.
+_HEX_ID = rf"{_HEX}{{32}}(?:{_HEX}{{32}}|{_HEX}{{8}})?"
+_ID = rf"(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID})(?![0-9A-Za-z])"
+_BARRIER = f"{_DATE}|{_TIME}|{_ID}"
+# The leading lookahead turns most positions away at once: the scan stays cheap on plain text.
+_SCAN = re.compile(
+    r"(?=[\da-fA-FS+])(?:"
+    rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME})"
+    rf"|(?P<run>(?:\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
 )
+# Two numbers in one run (``13912345678 13712345678``) are masked one by one.
+_BETWEEN_NUMBERS = re.compile(rf"(?<=\d{{7}})({_SEP}{{1,3}})(?=\d{{7}})")
+_ROUND = rf"(?:0+|[1-9]0*|9+)(?:{_SEP}{{1,3}}0+)*"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_NOT_A_NUMBER = re.compile(
+    rf"{_ROUND}(?:{_SEP}{{1,3}}{_ROUND})?"  # 1000000, 1-1000000, 100000-999999, 1 000 000.00
+    r"|\d{1,6}\.\d{1,2}"  # 12345.67
+    rf"|{_OCTET}(?:\.{_OCTET}){{3}}"  # 192.168.100.200
+)
+_SHORTEST_RUN = 7
+_DIGITS = re.compile(r"\d+")
+_SEVEN_DIGITS = re.compile(r"\d(?:\D*\d){6}")
+# Longer runs are never one of the harmless shapes above: no need to look (and no time spent).
+_LONGEST_NOT_A_NUMBER = 32
 _SHORTEST_PHONE = 10**6
 
 
-def _masked_match(match: re.Match[str]) -> str:
-    try:
-        return parse_phone(match.group()).masked
-    except InvalidPhone:
-        return mask_digits(match.group())
+def _mask_number(text: str) -> str:
+    """One number found in free text, masked; kept when it reads as something else."""
+    digits = "".join(_DIGITS.findall(text))
+    if len(digits) < _SHORTEST_RUN or (
+        len(text) <= _LONGEST_NOT_A_NUMBER and _NOT_A_NUMBER.fullmatch(text)
+    ):
+        return text
+    # The numbering plan reads the digits alone (``+1 (415) 555-0123`` keeps its ``+1 ``); it
+    # places no number under 9 digits without a country code, and it is slow: skip it for those.
+    plus = "+" if text.startswith("+") else ""
+    if plus or len(digits) >= 9:
+        with suppress(InvalidPhone):
+            return parse_phone(plus + digits).masked
+    return mask_digits(digits)
+
+
+def _masked_run(run: str) -> str:
+    return "".join(
+        part if i % 2 else _mask_number(part) for i, part in enumerate(_BETWEEN_NUMBERS.split(run))
+    )
 
 
 def scrub(text: str) -> str:
     """Mask every phone-shaped run of digits in free text (carrier messages, log lines, bodies)."""
-    return _DIGIT_RUN.sub(_masked_match, text)
+    if not _SEVEN_DIGITS.search(text):  # most lines: not worth a scan
+        return text
+    parts, done = [], 0
+    for match in _SCAN.finditer(text):
+        start, end = match.span("run")
+        if end - start >= _SHORTEST_RUN:  # (-1, -1) for what is kept
+            masked = _masked_run(match.group("run"))
+            if masked != match.group("run"):
+                parts += (text[done:start], masked)
+                done = end
+    return "".join((*parts, text[done:])) if parts else text
 
 
 #: Keys whose values are identifiers, times or counts, never a number to hide.

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from gateway.carrier import Carrier, FailureKind, Outcome, SendBatch
+from gateway.config import LoggingConfig
 from gateway.errors import ApiError
+from gateway.logs import setup_logging
 from gateway.phones import SAFE_KEYS, mask_payload, scrub
 from gateway.responses import json_response
-from tests.conftest import DEMO_HEADERS
+from gateway.settings_reader import Reader
+from gateway.validation import MAX_PAGE
+from tests.conftest import DEMO_HEADERS, SEND_BODY
 
 # Every form of the same few numbers a careless handler or a carrier message could carry.
 FULL = ("13912345678", "13712345678", "4155550123")
@@ -187,3 +199,214 @@ async def test_a_handler_using_aiohttps_own_json_response_is_masked_too(make_cli
     response = await client.get("/api/debug/peek", headers=DEMO_HEADERS)
     assert response.status == 200
     assert leaks(await response.text()) == []
+
+
+# --- Numbers however a carrier spells them (issue 11) ------------------------------------------
+
+ISSUE_MESSAGE = "blocked 139.0384.3291 (tel_13903843291)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ISSUE_MESSAGE, "blocked 139****3291 (tel_139****3291)"),
+        ("139.0384.3291", "139****3291"),
+        ("139_0384_3291", "139****3291"),
+        ("139/0384/3291", "139****3291"),
+        ("(139)0384-3291", "(139****3291"),
+        ("139 - 0384 - 3291", "139****3291"),
+        ("id13903843291x", "id139****3291x"),
+        ("tel_13903843291", "tel_139****3291"),
+        ("mobile=13903843291&x=1", "mobile=139****3291&x=1"),
+        ("+1 (415) 555-0123", "+1 415****0123"),
+        ("+44.7911.123456", "+44 791****3456"),
+        ("１３９０３８４３２９１", "１３９****３２９１"),  # full-width digits are digits too
+        ("1234567", "****"),  # seven digits: too short to keep any
+        ("13912345678 13712345678", "139****5678 137****5678"),  # two numbers in a row
+        ("13912345678 2024-01-01 12:00:00", "139****5678 2024-01-01 12:00:00"),
+        ("SMS_123456789 and sms_139123456789", "SMS_123456789 and sms_139****6789"),
+    ],
+)
+def test_scrub_masks_numbers_whatever_the_separators_or_letters_around_them(text, expected):
+    assert scrub(text) == expected
+
+
+MESSAGE_ID = "12345678-1234-4234-8234-123456789012"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "page 必须是 1-1000000 的整数",  # the range a page may take
+        "验证码必须是 100000-999999",
+        "余额 1000000.00 元, 限额 10000000",  # round figures
+        "余额 100.00 元",
+        "余额 123456.78 元",
+        "2024-01-01 12:00:00",
+        "2024/01/01 12:00:00.123456",
+        "2024-01-01T12:00:00.123+08:00",
+        f"message {MESSAGE_ID} sent",
+        "request 1234567890abcdef1234567890abcdef",
+        "request 12345678901234567890123456789012",  # uuid4().hex with no letter: still an id
+        "carrier id mock-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        "template SMS_123456789",
+        "peer 192.168.100.200 port 8080",
+        "v1.2.3 took 123 ms, retry 3/5, code 40001",
+    ],
+)
+def test_scrub_leaves_what_is_not_a_number_alone(text):
+    assert scrub(text) == text
+
+
+SEPARATORS = [" ", "-", ".", "_", "/", "(", ")", ") ", " (", " - "]
+# Letters, underscores, parentheses and text around a number; never a digit.
+NOISE = st.text(alphabet="abcxyzABCXYZ_() tel号码：", max_size=8)
+DATE = re.compile(r"(?<!\d)(?:19|20)\d\d([-/.])(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])(?!\d)")
+AMOUNT_OR_ADDRESS = re.compile(r"\d{1,6}\.\d{1,2}|\d{1,3}(?:\.\d{1,3}){3}")
+PROPERTY = settings(max_examples=200, derandomize=True, database=None, deadline=None)
+
+
+def not_a_number(spelled: str) -> bool:
+    """What scrub leaves alone on purpose: a date inside, a small amount or an IPv4 address."""
+    return bool(DATE.search(spelled) or AMOUNT_OR_ADDRESS.fullmatch(spelled))
+
+
+@st.composite
+def spelled_numbers(draw) -> tuple[str, str, str, str]:
+    """(digits, text before, the number as spelled, text after)."""
+    # Four different digits at least: round figures (1000000, 1-1000000) are not numbers to hide.
+    number = draw(st.text(alphabet="0123456789", min_size=7, max_size=15).filter(
+        lambda digits: len(set(digits)) >= 4
+    ))
+    cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=len(number) - 1)))
+    groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)], strict=True)]
+    spelled = groups[0] + "".join(draw(st.sampled_from(SEPARATORS)) + group for group in groups[1:])
+    assume(not not_a_number(spelled))
+    opening = draw(st.sampled_from(["", "+", "("]))
+    if opening == "+":
+        spelled = f"+{spelled}"
+    return number, draw(NOISE) + opening.strip("+"), spelled, draw(NOISE)
+
+
+@PROPERTY
+@given(spelled_numbers())
+def test_a_number_is_masked_however_it_is_spelled(case):
+    number, before, spelled, after = case
+    masked = scrub(before + spelled + after)
+    assert masked.startswith(before) and masked.endswith(after)  # the text around is kept
+    shown = masked[len(before):len(masked) - len(after)]
+    assert "****" in shown
+    assert number not in re.sub(r"[^0-9]", "", masked)
+    kept = re.sub(r"[^0-9]", "", shown)
+    # First 3 and last 4 digits at most, plus a country code when the numbering plan knew it.
+    assert len(kept) <= 7 or (shown.startswith("+") and len(kept) <= 10), shown
+    assert scrub(masked) == masked
+
+
+def at_most_six_digits(text: str) -> str:
+    seen = 0
+    chars = []
+    for ch in text:
+        seen += ch.isdigit()
+        chars.append("x" if ch.isdigit() and seen > 6 else ch)
+    return "".join(chars)
+
+
+@PROPERTY
+@given(st.text(alphabet="0123456789 -._/()+:tel_SMS号码abcdef", max_size=60).map(at_most_six_digits))
+def test_text_with_fewer_than_seven_digits_is_returned_unchanged(text):
+    assert scrub(text) == text
+
+
+@PROPERTY
+@given(
+    st.uuids(version=4),
+    st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2099, 12, 31)),
+    st.integers(0, 99_999_999),
+)
+def test_ids_times_and_amounts_the_gateway_writes_are_left_alone(message_id, when, fen):
+    text = (
+        f"message_id={message_id} request_id={message_id.hex} created_at={when:%Y-%m-%d %H:%M:%S} "
+        f"at {when.replace(tzinfo=UTC).isoformat()} price {fen / 100:.2f} 元"
+    )
+    assert scrub(text) == text
+
+
+async def test_the_records_page_range_is_not_masked(client):
+    response = await client.get("/api/sms/records?page=0", headers=DEMO_HEADERS)
+    body = await response.json()
+    assert response.status == 400
+    assert "****" not in body["message"]
+    assert str(MAX_PAGE) in body["message"]  # "page 必须是 1-1000000 的整数", not "…是 **** 的…"
+
+
+# A carrier that quotes numbers back in its own spelling, and logs what it said, as plugins do.
+plugin_log = logging.getLogger("smsedge.carrier.quoting")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotingOptions:
+    says: str = ""
+
+
+class QuotingCarrier(Carrier):
+    """Refuses every number with the configured words (``plugin: "tests.test_masking:QuotingCarrier"``)."""
+
+    max_batch = 10
+
+    @classmethod
+    def read_options(cls, reader: Reader) -> QuotingOptions:
+        return QuotingOptions(says=reader.text("says"))
+
+    async def send(self, batch: SendBatch) -> list[Outcome]:
+        plugin_log.warning("upstream refused: %s", self.options.says)
+        return [
+            Outcome(r.e164, False, kind=FailureKind.PERMANENT, code="BLOCKED", message=self.options.says)
+            for r in batch.recipients
+        ]
+
+
+@pytest.fixture
+def log_stream(request, monkeypatch):
+    """Logging as ``sms-edge serve`` sets it up (json or text), into a StringIO; restored afterwards."""
+    root = logging.getLogger()
+    before, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    setup_logging(LoggingConfig(level="DEBUG", format=request.param))
+    [handler] = root.handlers
+    root.handlers[:] = [*before, handler]
+    monkeypatch.setattr(logging.getLogger("aiohttp.access"), "disabled", True)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def shows_issue_number(text: str) -> bool:
+    """The number of the issue's example, in its spelling, whole, or with separators dropped."""
+    return any(form in text for form in ("139.0384.3291", "0384.3291", "13903843291")) or (
+        "13903843291" in re.sub(r"[^0-9]", "", text)
+    )
+
+
+@pytest.mark.parametrize("log_stream", ["json", "text"], indirect=True)
+async def test_a_carrier_refusal_spelling_a_number_its_own_way_is_masked_everywhere(
+    make_client, log_stream
+):
+    backend = {"plugin": "tests.test_masking:QuotingCarrier", "price": 0.05, "says": ISSUE_MESSAGE}
+    client = await make_client(providers={"backends": {"quoting": backend}})
+    body = {**SEND_BODY, "phone": "13903843291", "provider": "quoting"}
+    response = await client.post("/api/sms/send", json=body, headers=DEMO_HEADERS)
+    text = await response.text()
+    assert response.status == 502
+    assert "blocked 139****3291 (tel_139****3291)" in (await response.json())["message"]
+    assert not shows_issue_number(text)
+
+    records = await (await client.get("/api/sms/records", headers=DEMO_HEADERS)).json()
+    [record] = records["data"]["records"]
+    assert record["status"] == "failed"
+    assert record["error"] == "BLOCKED: blocked 139****3291 (tel_139****3291)"
+
+    logged = log_stream.getvalue()
+    assert "upstream refused: blocked 139****3291 (tel_139****3291)" in logged
+    assert not shows_issue_number(logged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from aiohttp import web
@@ -234,6 +235,15 @@ async def test_request_id_is_echoed_when_sane_and_replaced_when_not(client):
     )
     assert insane.headers["X-Request-ID"] != "x" * 500
     assert len(insane.headers["X-Request-ID"]) == 32
+
+
+async def test_a_request_id_holding_a_phone_number_is_replaced_not_echoed(client, caplog):
+    caplog.set_level(logging.INFO)
+    response = await client.post("/api/sms/send", json={"phone": "1"},
+                                 headers={**DEMO_HEADERS, "X-Request-ID": "call-13912345678"})
+    assert response.status == 400
+    assert "13912345678" not in response.headers["X-Request-ID"]
+    assert "13912345678" not in await response.text() and "13912345678" not in caplog.text
 
 
 async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_nothing(make_client):

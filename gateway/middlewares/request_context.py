@@ -25,8 +25,11 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 def _request_id(request: web.Request) -> str:
+    # The id is echoed and logged as it is (never masked), so one that holds a number is replaced.
     offered = request.headers.get("X-Request-ID", "")
-    return offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    if _CLIENT_REQUEST_ID.fullmatch(offered) and scrub(offered) == offered:
+        return offered
+    return uuid.uuid4().hex
 
 
 def route_of(request: web.Request) -> str:

@@ -41,14 +41,18 @@ from gateway.registry import carrier_class
 from gateway.routes import setup_routes
 from gateway.sending import Sender
 from gateway.store.factory import build_store
+from gateway.store.redis_store import RedisStore
 
 __all__ = ["create_app"]
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One Redis client for every part configured for Redis; none when nothing is."""
+    """One Redis client for every part configured for Redis; none when nothing is.
+
+    Shared, so an outage one part meets makes the others fail fast too (``redis_health``).
+    """
     config = app[CONFIG]
-    if config.ratelimit.backend != "redis":
+    if "redis" not in (config.store.backend, config.ratelimit.backend):
         yield
         return
     client = redis_client(config.redis)
@@ -60,6 +64,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = build_store(config)
+    if isinstance(store, RedisStore):
+        store.share_client(app[REDIS])  # the app's one client, not one of its own
     await store.open()
     try:
         await bootstrap_accounts(store, config.accounts)

@@ -107,8 +107,8 @@ async def idempotent(
             claim = await store.claim_idempotency(
                 account_id, key, fingerprint, token, int(clock() * 1000), TTL_MS
             )
-        except StoreUnavailable:
-            log.exception("store unavailable: idempotency key not claimed, nothing sent")
+        except StoreUnavailable as exc:
+            log.warning("store unavailable, idempotency key not claimed, nothing sent: %s", exc)
             raise store_unavailable() from None
         if claim.state == "new":
             return await _first(request, run, key, token)

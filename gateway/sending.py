@@ -149,8 +149,8 @@ class Sender:
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
-        except StoreUnavailable:
-            log.exception("store unavailable: nothing sent")
+        except StoreUnavailable as exc:
+            log.warning("store unavailable, nothing sent: %s", exc)
             raise store_unavailable() from None
         if not reserved:
             raise insufficient_balance()

@@ -77,7 +77,7 @@ class StoreConfig:
 class RedisConfig:
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "smsedge:"
-    timeout: float = 1.0  # seconds per Redis command: an outage is an error, never a hang
+    timeout: float = 1.0  # seconds a request may wait on Redis in all: an outage is an error, never a hang
 
 
 @dataclass(frozen=True, slots=True)

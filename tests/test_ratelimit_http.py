@@ -32,6 +32,13 @@ def limits(backend: dict, **ratelimit) -> dict:
     return {**backend, "ratelimit": {**backend["ratelimit"], **ratelimit}}
 
 
+async def until_ready(client) -> None:
+    """Redis is back: calls fail fast until the client's probe has had an answer."""
+    async with asyncio.timeout(5):
+        while (await client.get("/readyz")).status != 200:
+            await asyncio.sleep(0.05)
+
+
 async def send(client, headers, phone="13800138000", **extra):
     return await client.post(
         "/api/sms/send", json={**SEND_BODY, "phone": phone, **extra}, headers=headers
@@ -167,6 +174,7 @@ async def test_redis_outage_fails_open_logs_once_and_recovers(make_client, redis
     metrics = await (await client.get("/metrics")).text()
     assert "smsedge_ratelimit_backend_errors_total 8.0" in metrics  # bucket + windows, 4 sends
     redis_server.start()
+    await until_ready(client)
     statuses = [(await send(client, headers, phone=f"1390013900{n}")).status for n in range(3)]
     assert statuses == [200, 200, 429]
     assert (await client.get("/readyz")).status == 200
@@ -185,4 +193,5 @@ async def test_redis_outage_with_deny_answers_503(make_client, redis_server):
     records = await (await client.get("/api/sms/records", headers=DEMO_HEADERS)).json()
     assert records["data"]["total"] == 0
     redis_server.start()
+    await until_ready(client)
     assert (await send(client, DEMO_HEADERS)).status == 200

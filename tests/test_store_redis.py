@@ -8,6 +8,7 @@ same gateway serves again once Redis is back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -111,7 +112,7 @@ async def test_keys_are_prefixed_and_each_account_lives_in_one_slot(store: Redis
 
 
 async def test_a_script_run_twice_after_a_lost_reply_changes_nothing_more(store: RedisStore):
-    """The client retries once on a timeout, which may follow a script that did run."""
+    """The client retries once on a lost connection, which may follow a script that did run."""
     account = await store.create_account(NewAccount("twice", "sk_twice", "h", 1000, "approved"), NOW)
     records = [NewRecord(f"m{i}", "138****8000", "1", "aliyun", 100, f"h{i}") for i in range(2)]
     assert await store.reserve(account.id, records, NOW) is True
@@ -216,6 +217,13 @@ async def _send(client, phone: str):
     return response.status, await response.json(), time.monotonic() - started
 
 
+async def _until_up(client) -> None:
+    """Redis is back: calls fail fast until the client's probe has had an answer."""
+    async with asyncio.timeout(5):
+        while client.app[STORE].health.down:
+            await asyncio.sleep(0.05)
+
+
 async def _ready(client) -> tuple[int, dict]:
     response = await client.get("/readyz")
     return response.status, await response.json()
@@ -234,6 +242,7 @@ async def test_a_stopped_redis_is_a_quick_503_and_service_resumes_by_itself(make
     assert status == 503 and body["failed"] == ["store"] and body["checks"]["store"] == "unavailable"
 
     redis_server.start()  # same port; a test server keeps no data, so the demo account is re-seeded
+    await _until_up(client)
     assert (await _ready(client))[0] == 200
     await bootstrap_accounts(client.app[STORE], client.app[CONFIG].accounts)
     status, body, _ = await _send(client, PHONES[2])
@@ -250,6 +259,7 @@ async def test_a_frozen_redis_is_a_503_within_the_timeout_never_a_hang(make_clie
         assert (await _ready(client))[0] == 503
     finally:
         redis_server.process.send_signal(signal.SIGCONT)
+    await _until_up(client)
     status, body, _ = await _send(client, PHONES[2])
     assert status == 200, body
     info = await (await client.get("/api/account/info", headers=DEMO_HEADERS)).json()

@@ -14,6 +14,7 @@ from gateway.errors import HTTP_ERRORS, ApiError, error_body, internal
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, RESPONSE_HEADERS, ROUTE
 from gateway.middlewares.security_headers import API_HEADERS
 from gateway.phones import scrub
+from gateway.redis_health import REQUEST_BUDGET, RedisBudget
 from gateway.responses import json_response
 
 __all__ = ["request_context"]
@@ -61,6 +62,7 @@ def request_context() -> web.middleware:
         request_id = request[REQUEST_ID] = _request_id(request)
         request[ROUTE] = route_of(request)
         request[RESPONSE_HEADERS] = {}
+        REQUEST_BUDGET.set(RedisBudget())  # all of this request's Redis calls share redis.timeout
         try:
             response = await handler(request)
         except ApiError as error:

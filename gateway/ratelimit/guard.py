@@ -2,7 +2,8 @@
 
 ``allow`` fails open: the request goes on, the failure is counted in a metric and logged once per
 outage (not once per request). ``deny`` answers 503. Both the account bucket and the per-number
-windows go through here, so they can never follow different policies.
+windows go through here, so they can never follow different policies. A backend that knows of an
+outage (the Redis one, see ``redis_health``) fails at once, so the policy costs no waiting.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from gateway.errors import ApiError
 from gateway.metrics import Metrics
 from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, WindowDecision
 
-__all__ = ["LIMITER_UNAVAILABLE", "GuardedLimiter"]
+__all__ = ["GuardedLimiter", "limiter_unavailable"]
 
 log = logging.getLogger("smsedge.ratelimit")
-LIMITER_UNAVAILABLE = ApiError(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
+
+
+def limiter_unavailable() -> ApiError:
+    """Fresh each time: in an outage every request raises it (see ``gateway.errors``)."""
+    return ApiError(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
 
 
 class GuardedLimiter:
@@ -52,7 +57,8 @@ class GuardedLimiter:
         try:
             await self.backend.release(phone_keys, hit_id)
         except LimiterUnavailable as exc:
-            log.warning("could not release per-number hits: %s", exc)
+            if not self._in_outage:  # in a known outage it was logged once already
+                log.warning("could not release per-number hits: %s", exc)
 
     def _failed(self, exc: LimiterUnavailable) -> None:
         self._metrics.ratelimit_backend_errors.inc()
@@ -61,7 +67,7 @@ class GuardedLimiter:
             policy = "failing open" if self._fail_open else "refusing sends with 503"
             log.error("rate-limit backend unavailable, %s until it answers: %s", policy, exc)
         if not self._fail_open:
-            raise LIMITER_UNAVAILABLE from None
+            raise limiter_unavailable() from None
 
     def _recovered(self) -> None:
         if self._in_outage:

@@ -3,15 +3,16 @@
 Keys carry one hash tag per account (``{a:42}``) or per number, so every script touches a single
 Redis-Cluster slot; they expire once idle (a bucket when it would be full again, a number's history
 after its longest window). The per-number scripts of a batch go out in one pipeline: one round trip.
+Each call takes at most ``redis.timeout``, and none is tried while the shared client knows Redis is
+unreachable (``redis_health``): the policy (``on_backend_error``) then decides at once.
 """
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from gateway.config import WindowConfig
 from gateway.ratelimit import BucketDecision, LimiterUnavailable, WindowDecision, bucket_decision
+from gateway.redis_client import SharedRedis
+from gateway.redis_health import guarded
 
 __all__ = ["RedisLimiter"]
 
@@ -58,54 +59,49 @@ redis.call('PEXPIRE', KEYS[1], longest)
 return {1, 0}
 """
 
+_guarded = guarded(LimiterUnavailable)
+
 
 class RedisLimiter:
-    def __init__(self, client: Redis, key_prefix: str) -> None:
+    def __init__(self, client: SharedRedis, key_prefix: str) -> None:
         self._client = client
+        self.health = client.health
         self._prefix = key_prefix
         self._bucket = client.register_script(BUCKET_SCRIPT)
         self._windows = client.register_script(WINDOWS_SCRIPT)
 
+    @_guarded
     async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision:
         key = f"{self._prefix}{{a:{account_id}}}:bucket"
-        try:
-            allowed, tokens = await self._bucket(keys=[key], args=[repr(rate), burst, cost])
-        except RedisError as exc:
-            raise LimiterUnavailable(str(exc)) from exc
+        allowed, tokens = await self._bucket(keys=[key], args=[repr(rate), burst, cost])
         return bucket_decision(float(tokens), bool(allowed), rate, burst, cost)
 
     def _phone(self, key: str) -> str:
         return f"{self._prefix}{{p:{key}}}:hits"
 
+    @_guarded
     async def hit(
         self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         args: list[object] = [hit_id]
         for window in windows:
             args += [window.limit, window.seconds]
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key in phone_keys:
-                    await self._windows(keys=[self._phone(key)], args=args, client=pipe)
-                replies = await pipe.execute()
-        except RedisError as exc:
-            raise LimiterUnavailable(str(exc)) from exc
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in phone_keys:
+                await self._windows(keys=[self._phone(key)], args=args, client=pipe)
+            replies = await pipe.execute()
         return [WindowDecision(bool(allowed), -(-int(wait) // 1000)) for allowed, wait in replies]
 
+    @_guarded
     async def release(self, phone_keys: list[str], hit_id: str) -> None:
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key in phone_keys:
-                    pipe.zrem(self._phone(key), hit_id)
-                await pipe.execute()
-        except RedisError as exc:
-            raise LimiterUnavailable(str(exc)) from exc
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in phone_keys:
+                pipe.zrem(self._phone(key), hit_id)
+            await pipe.execute()
 
+    @_guarded
     async def ping(self) -> None:
-        try:
-            await self._client.ping()
-        except RedisError as exc:
-            raise LimiterUnavailable(str(exc)) from exc
+        await self._client.ping()
 
     async def close(self) -> None:
         """The client belongs to the app (it may serve other parts too)."""

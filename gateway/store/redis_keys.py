@@ -38,6 +38,10 @@ class Keys:
         return f"{self.prefix}name:{name}"
 
     @property
+    def readiness_probe(self) -> str:
+        return f"{self.prefix}readiness_probe"
+
+    @property
     def parked_receipts(self) -> str:
         """Sorted set of every parked receipt's early key, scored by its receipt time (the cap)."""
         return f"{self.prefix}parked_receipts"

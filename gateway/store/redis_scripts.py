@@ -6,7 +6,7 @@ base, because a record's id is only known there; they carry the same tag, so the
 receipt scripts only the two keys of one receipt identity. Redis runs a script without interleaving
 any other command, which is what makes the balance check-and-debit race-free across instances.
 
-The client retries a command once after a connection error or timeout (``redis_client``), and a
+The client retries a command once after a connection error (``redis_client``), and a
 lost reply looks the same as a lost request: so every script that moves money or state is safe to
 run twice (RESERVE by its message ids, SETTLE and FINALISE by status, TOP_UP by an operation id).
 

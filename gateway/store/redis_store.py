@@ -5,24 +5,21 @@ send are one script, so any number of instances sending at once can never overdr
 a record's status change moves it between the status indexes in the same script. Record ids count
 per account (records are only ever read by their own account).
 
-Availability: the client has bounded socket timeouts; every Redis failure becomes
-:class:`StoreUnavailable` (the caller answers 503), and the next command reconnects by itself, so the
-service resumes once Redis is back. Scripts are sent by digest and reloaded after a Redis restart.
-The client retries a command once, so everything here is safe to run twice (see ``redis_scripts``).
+Availability: every operation takes at most ``redis.timeout`` in all and every Redis failure becomes
+:class:`StoreUnavailable` (the caller answers 503). Once Redis is known to be unreachable, operations
+fail at once until a probe gets an answer (``redis_health``, shared with the rate limiter); then
+connections are re-made by themselves and scripts, sent by digest, are reloaded after a Redis
+restart. The client retries a command once after a connection error (never after a timeout), and a
+lost reply looks like a lost request: so everything here is safe to run twice (see ``redis_scripts``).
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Concatenate, ParamSpec, TypeVar
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.config import RedisConfig
-from gateway.redis_client import redis_client
+from gateway.redis_client import SharedRedis, redis_client
+from gateway.redis_health import RedisHealth, guarded
 from gateway.store import (
     STATUSES,
     Account,
@@ -47,28 +44,16 @@ from gateway.store.redis_scripts import (
     SETTLE,
     TOP_UP,
 )
+from gateway.store.sqlite_receipts import MAX_PARKED_RECEIPTS
 
 __all__ = ["RedisStore"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
 _OPERATION_TTL_MS = 60_000  # longer than any retry of one command
 _UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
 
 
-def _guarded(
-    method: Callable[Concatenate[RedisStore, P], Awaitable[T]],
-) -> Callable[Concatenate[RedisStore, P], Awaitable[T]]:
-    """Turn every way Redis can fail (refused, timed out, read-only, out of memory) into 503."""
-
-    @functools.wraps(method)
-    async def call(self: RedisStore, *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(self, *args, **kwargs)
-        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
-            raise StoreUnavailable(f"redis: {exc}") from exc
-
-    return call
+# Every way Redis can fail (unreachable, timed out, read-only, out of memory) is a 503.
+_guarded = guarded(StoreUnavailable)
 
 
 def _field(value: object) -> str:
@@ -80,17 +65,31 @@ def _field(value: object) -> str:
 
 
 class RedisStore:
-    def __init__(self, config: RedisConfig, client: Redis | None = None) -> None:
+    health: RedisHealth  # the client's: an outage the rate limiter met is one here too
+
+    def __init__(
+        self, config: RedisConfig, client: SharedRedis | None = None, *,
+        max_parked_receipts: int = MAX_PARKED_RECEIPTS,
+    ) -> None:
         """With no ``client`` the store builds (on open) and closes one of its own."""
         self._config = config
+        #: At most this many receipts naming no record yet are kept (see ``redis_receipts``).
+        self.max_parked_receipts = max_parked_receipts
         self._client = client
         self._owns_client = client is None
         self.keys = Keys(config.key_prefix)
+
+    def share_client(self, client: SharedRedis) -> None:
+        """Use ``client`` (its owner closes it) instead of one of the store's own; before open()."""
+        assert self._client is None, "share a client before open()"
+        self._client = client
+        self._owns_client = False
 
     async def open(self) -> None:
         if self._client is None:
             self._client = redis_client(self._config)
         client = self._client
+        self.health = client.health
         self._reserve = client.register_script(RESERVE)
         self._settle = client.register_script(SETTLE)
         self._records = client.register_script(RECORDS)
@@ -106,13 +105,18 @@ class RedisStore:
             self._client = None
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> SharedRedis:
         assert self._client is not None, "open() the store first"
         return self._client
 
     @_guarded
     async def ping(self) -> None:
         await self.client.ping()
+
+    @_guarded
+    async def probe_write(self, now_ms: int) -> None:
+        """A real write: refused when Redis is out of memory or cannot persist (MISCONF)."""
+        await self.client.set(self.keys.readiness_probe, now_ms, px=60_000)
 
     # accounts
 
@@ -249,7 +253,9 @@ class RedisStore:
     async def apply_receipts(
         self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
     ) -> int:
-        return await self._receipts.apply(provider, receipts, now_ms) if receipts else 0
+        if not receipts:
+            return 0
+        return await self._receipts.apply(provider, receipts, now_ms, self.max_parked_receipts)
 
     @_guarded
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:

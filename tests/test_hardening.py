@@ -132,13 +132,16 @@ def _serve(tmp_path: Path, host: str, secret: str | None) -> subprocess.Complete
     config = tmp_path / "serve.yaml"
     config.write_text(yaml.safe_dump(document), encoding="utf-8")
     env = {"PATH": "/usr/bin:/bin", **({"SMS_EDGE_DEMO_SECRET": secret} if secret else {})}
-    try:
-        return subprocess.run(
-            [sys.executable, "run.py", "serve", "--config", str(config), "--host", host, "--port", "0"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=5, check=False,
-        )
-    except subprocess.TimeoutExpired as running:  # it started serving
-        return subprocess.CompletedProcess(running.cmd, -1, "", "")
+    command = [sys.executable, "run.py", "serve", "--config", str(config), "--host", host, "--port", "0"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as process:
+        lines = []
+        for line in process.stderr:  # until it exits, or says it listens (then it is stopped)
+            lines.append(line)
+            if "listening on" in line:
+                process.terminate()
+                process.wait(timeout=30)
+                return subprocess.CompletedProcess(command, -1, "", "")
+        return subprocess.CompletedProcess(command, process.wait(timeout=30), "", "".join(lines))
 
 
 def test_serve_refuses_a_public_address_while_the_demo_secret_is_shipped(tmp_path):

@@ -50,7 +50,7 @@ def _record(pid: int, seconds: float, output: Path, *options: str) -> None:
 
 
 def _frame(frame: str) -> str:
-    """``Sender.send (gateway/sending.py:90)`` -> ``Sender.send (gateway/sending.py)``."""
+    """``Sender.send (gateway/sending/sender.py:90)`` -> ``Sender.send (gateway/sending/sender.py)``."""
     return _LINE.sub(r" (\1)", frame)
 
 

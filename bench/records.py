@@ -27,8 +27,8 @@ from bench.servers import BENCH_KEY, BENCH_SECRET, HUGE_BUCKET, gateway_document
 from bench.settings import Settings
 from bench.stats import latency_summary
 from gateway.accounts import create_account
-from gateway.config import BucketConfig
-from gateway.store.sqlite import SQLiteStore
+from gateway.config.model import BucketConfig
+from gateway.store.sqlite.store import SQLiteStore
 
 __all__ = ["run"]
 

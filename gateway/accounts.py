@@ -8,9 +8,9 @@ import logging
 import time
 from collections.abc import Iterable
 
-from gateway.config import AccountSeed, BucketConfig
+from gateway.config.model import AccountSeed, BucketConfig
 from gateway.credentials import hash_secret, needs_upgrade, new_api_key, new_api_secret, verify_secret
-from gateway.store import Account, AccountExists, NewAccount, Store
+from gateway.store.base import Account, AccountExists, NewAccount, Store
 
 __all__ = [
     "SHIPPED_DEMO_SECRET", "accounts_with_shipped_secret", "bootstrap_accounts", "create_account",

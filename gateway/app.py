@@ -9,13 +9,11 @@ import aiohttp
 from aiohttp import web
 
 from gateway.accounts import bootstrap_accounts
-from gateway.carrier import Carrier
-from gateway.carrier_stats import CarrierStats
-from gateway.circuit import CircuitBreaker
+from gateway.carriers.base import Carrier
+from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
-from gateway.config import GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
-from gateway.delivery import Dispatcher
 from gateway.keys import (
     BREAKERS,
     CARRIER_STATS,
@@ -35,13 +33,15 @@ from gateway.middlewares import build_middlewares
 from gateway.pages import setup_templates
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.redis_backend import RedisLimiter
+from gateway.ratelimit.redis import RedisLimiter
 from gateway.redis_client import redis_client
-from gateway.registry import carrier_class
 from gateway.routes import setup_routes
-from gateway.sending import Sender
-from gateway.store.factory import build_store
-from gateway.store.redis_store import RedisStore
+from gateway.sending.circuit import CircuitBreaker
+from gateway.sending.dispatch import Dispatcher
+from gateway.sending.sender import Sender
+from gateway.sending.stats import CarrierStats
+from gateway.store import build_store
+from gateway.store.redis.store import RedisStore
 
 __all__ = ["create_app"]
 

@@ -19,17 +19,12 @@ from gateway.accounts import (
     is_loopback,
     rotate_secret,
 )
-from gateway.config import (
-    VERIFICATION_STATUSES,
-    BucketConfig,
-    GatewayConfig,
-    load_config,
-    with_overrides,
-)
+from gateway.config.loader import load_config, with_overrides
+from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
+from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
-from gateway.settings_reader import ConfigError
-from gateway.store import Account, AccountExists, Store, StoreUnavailable
-from gateway.store.factory import build_store
+from gateway.store import build_store
+from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
 
 __all__ = ["main"]
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
-from gateway.carrier import Carrier
-from gateway.carrier_stats import CarrierStats
-from gateway.circuit import CircuitBreaker
+from gateway.carriers.base import Carrier
 from gateway.clock import Clock
-from gateway.config import GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.sending import Sender
-from gateway.store import Account, Store
+from gateway.sending.circuit import CircuitBreaker
+from gateway.sending.sender import Sender
+from gateway.sending.stats import CarrierStats
+from gateway.store.base import Account, Store
 
 __all__ = [
     "ACCOUNT",

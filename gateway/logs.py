@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from gateway.config import LoggingConfig
+from gateway.config.model import LoggingConfig
 from gateway.phones import mask_payload, scrub
 
 __all__ = ["JsonFormatter", "MaskingFilter", "MaskingFormatter", "setup_logging"]

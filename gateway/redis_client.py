@@ -8,7 +8,7 @@ from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.config import RedisConfig
+from gateway.config.model import RedisConfig
 from gateway.redis_health import RedisHealth
 
 __all__ = ["SharedRedis", "redis_client"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from gateway.config import GatewayConfig
+from gateway.api.account import account_info
+from gateway.api.openapi import serve_openapi
+from gateway.api.records import records
+from gateway.api.sms import batch_send, send
+from gateway.carriers.receipts import carrier_receipts
+from gateway.config.model import GatewayConfig
+from gateway.health import WriteProbe, healthz, readiness
 from gateway.keys import METRICS
-from gateway.openapi import serve_openapi
 from gateway.pages import console_page, docs_page, serve_asset, status_page
-from gateway.views.account import account_info
-from gateway.views.callbacks import carrier_receipts
-from gateway.views.health import WriteProbe, healthz, readiness
-from gateway.views.records import records
-from gateway.views.sms import batch_send, send
 
 __all__ = ["setup_routes"]
 

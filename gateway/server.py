@@ -27,7 +27,8 @@ from aiohttp import web, web_server
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from gateway.config import GatewayConfig, load_config, with_overrides
+from gateway.config.loader import load_config, with_overrides
+from gateway.config.model import GatewayConfig
 
 __all__ = ["METRICS_DIR_ENV", "EnvelopeRequestHandler", "serve"]
 

@@ -12,8 +12,8 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from gateway.carrier import Carrier, FailureKind, Outcome, SendBatch
-from gateway.settings_reader import Reader
+from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
+from gateway.config.reader import Reader
 
 __all__ = ["MockCarrier", "MockOptions"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.carrier import MalformedReceipts, Receipt
+from gateway.carriers.base import MalformedReceipts, Receipt
 from gateway.phones import InvalidPhone, parse_phone
 
 __all__ = ["aliyun_receipts", "tencent_receipts"]

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, SendBatch
-from gateway.config import BackendConfig
-from gateway.settings_reader import Reader
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
+from gateway.config.model import BackendConfig
+from gateway.config.reader import Reader
 
 __all__ = ["RENDEZVOUS_TIMEOUT", "HalfCarrier", "NotACarrier", "RuleCarrier", "RuleOptions"]
 

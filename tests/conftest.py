@@ -19,9 +19,10 @@ from aiohttp.test_utils import TestClient
 
 from gateway.accounts import create_account
 from gateway.app import create_app
-from gateway.config import GatewayConfig, parse_config
+from gateway.config.loader import parse_config
+from gateway.config.model import GatewayConfig
 from gateway.keys import STORE
-from gateway.store import Account
+from gateway.store.base import Account
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY = "sk_demo_0000000000000000"

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.config import BucketConfig
+from gateway.config.model import BucketConfig
 from gateway.keys import STORE
 from tests.conftest import DEMO_HEADERS, SEND_BODY, FakeClock, add_account
 

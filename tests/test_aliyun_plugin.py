@@ -15,11 +15,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from gateway.carrier import FailureKind, Recipient, SendBatch
-from gateway.config import BackendConfig
-from gateway.settings_reader import ConfigError, Reader
+from gateway.carriers.base import FailureKind, Recipient, SendBatch
+from gateway.config.model import BackendConfig
+from gateway.config.reader import ConfigError, Reader
 from plugins.aliyun import ERRORS, FORM, AliyunCarrier, classify
-from plugins.aliyun_signing import (
+from plugins.aliyun.signing import (
     EMPTY_SHA256,
     acs3_authorization,
     acs3_headers,

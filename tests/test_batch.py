@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import BucketConfig
+from gateway.config.model import BucketConfig
 from gateway.keys import CARRIERS, STORE
 from tests.conftest import add_account
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.config import DEFAULT_CONFIG_PATH, ConfigError, config_path, load_config, parse_config
+from gateway.config.loader import config_path, load_config, parse_config
+from gateway.config.model import DEFAULT_CONFIG_PATH
+from gateway.config.reader import ConfigError
 from tests.conftest import ROOT, merge
 
 PRODUCTION = ROOT / "config" / "production.example.yaml"

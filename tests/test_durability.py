@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import pytest
 
-from gateway.carrier import Outcome, SendBatch
-from gateway.config import LoggingConfig
+from gateway.carriers.base import Outcome, SendBatch
+from gateway.config.model import LoggingConfig
 from gateway.logs import setup_logging
 from plugins.mock import MockCarrier
 from tests.conftest import DEMO_HEADERS, DEMO_SECRET, SEND_BODY, FakeClock, add_account

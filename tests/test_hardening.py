@@ -19,11 +19,11 @@ import yaml
 from aiohttp import web
 
 from gateway.accounts import SHIPPED_DEMO_SECRET, bootstrap_accounts
-from gateway.config import parse_config
+from gateway.config.loader import parse_config
 from gateway.credentials import SecretVerifier, hash_secret, verify_secret
 from gateway.keys import STORE
 from gateway.log_throttle import LogThrottle
-from gateway.store.factory import build_store
+from gateway.store import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT, SEND_BODY, add_account, default_document
 from tests.gateway_process import GatewayProcess
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from gateway.keys import STORE
-from gateway.store import RecordQuery
+from gateway.store.base import RecordQuery
 from tests.conftest import SEND_BODY, SHARED_SECRET, FakeClock, add_account
 
 BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456",

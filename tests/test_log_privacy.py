@@ -15,7 +15,7 @@ import phonenumbers
 import pytest
 from aiohttp import web
 
-from gateway.config import BucketConfig, LoggingConfig
+from gateway.config.model import BucketConfig, LoggingConfig
 from gateway.logs import setup_logging
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, add_account
 

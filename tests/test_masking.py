@@ -14,14 +14,14 @@ from aiohttp import web
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gateway.carrier import Carrier, FailureKind, Outcome, SendBatch
-from gateway.config import LoggingConfig
+from gateway.api.validation import MAX_PAGE
+from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
+from gateway.config.model import LoggingConfig
+from gateway.config.reader import Reader
 from gateway.errors import ApiError
 from gateway.logs import setup_logging
 from gateway.phones import SAFE_KEYS, mask_payload, scrub
 from gateway.responses import json_response
-from gateway.settings_reader import Reader
-from gateway.validation import MAX_PAGE
 from tests.conftest import DEMO_HEADERS, SEND_BODY
 
 # Every form of the same few numbers a careless handler or a carrier message could carry.

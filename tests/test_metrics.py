@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.config import BucketConfig
+from gateway.config.model import BucketConfig
 from gateway.middlewares.request_context import UNMATCHED_ROUTE
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, add_account
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config import BucketConfig
+from gateway.config.model import BucketConfig
 from tests.conftest import add_account
 
 ROUTES = {"/api/sms/send": "post", "/api/sms/batch-send": "post",

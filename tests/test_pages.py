@@ -11,11 +11,11 @@ from html import unescape
 
 import pytest
 
-from gateway.carrier_stats import CarrierStats
 from gateway.keys import CARRIER_STATS
 from gateway.middlewares.security_headers import CONTENT_SECURITY_POLICY
 from gateway.pages import STATIC_DIR, TEMPLATES_DIR
 from gateway.pages.examples import code_examples
+from gateway.sending.stats import CarrierStats
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, SEND_BODY
 
 SEED = ROOT.parent / "shared" / "api" / "seed-api-doc.txt"

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from gateway import registry
-from gateway.config import ConfigError, parse_config
-from gateway.registry import ENTRY_POINT_GROUP, carrier_class
+from gateway.carriers import registry
+from gateway.carriers.registry import ENTRY_POINT_GROUP, carrier_class
+from gateway.config.loader import parse_config
+from gateway.config.reader import ConfigError
 from tests.conftest import ROOT, add_account, merge
 
 PACKAGE = ROOT / "examples" / "smsedge-example-carrier"

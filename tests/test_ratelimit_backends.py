@@ -8,10 +8,10 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from gateway.config import RedisConfig, WindowConfig
+from gateway.config.model import RedisConfig, WindowConfig
 from gateway.ratelimit import LimiterUnavailable, phone_key
 from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.redis_backend import RedisLimiter
+from gateway.ratelimit.redis import RedisLimiter
 from gateway.redis_client import redis_client
 from tests.conftest import FakeClock
 

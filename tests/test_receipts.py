@@ -16,11 +16,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from gateway.carrier import MalformedReceipts
+from gateway.carriers.base import MalformedReceipts
 from gateway.keys import CONFIG, STORE
-from gateway.store import ReceiptUpdate
-from gateway.store.sqlite import SQLiteStore
-from gateway.store.sqlite_receipts import EARLY_RECEIPT_TTL_MS
+from gateway.store.base import ReceiptUpdate
+from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS
+from gateway.store.sqlite.store import SQLiteStore
 from plugins.receipts import aliyun_receipts, tencent_receipts
 from tests.conftest import add_account
 from tests.fakes import aliyun as fake_aliyun

@@ -20,13 +20,13 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
-from gateway.config import RedisConfig
+from gateway.config.model import RedisConfig
 from gateway.ratelimit import LimiterUnavailable
-from gateway.ratelimit.redis_backend import RedisLimiter
+from gateway.ratelimit.redis import RedisLimiter
 from gateway.redis_client import redis_client
 from gateway.redis_health import RedisHealth
-from gateway.store import NewAccount, StoreUnavailable
-from gateway.store.redis_store import RedisStore
+from gateway.store.base import NewAccount, StoreUnavailable
+from gateway.store.redis.store import RedisStore
 from tests.conftest import DEMO_HEADERS, SEND_BODY, SHARED_SECRET
 
 # Keeps Redis itself busy (a script blocks the server) for ARGV[1] microseconds.

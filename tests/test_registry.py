@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import registry
-from gateway.carrier import Carrier
-from gateway.config import ConfigError, parse_config
-from gateway.registry import ENTRY_POINT_GROUP, carrier_class
+from gateway.carriers import registry
+from gateway.carriers.base import Carrier
+from gateway.carriers.registry import ENTRY_POINT_GROUP, carrier_class
+from gateway.config.loader import parse_config
+from gateway.config.reader import ConfigError
 from plugins.mock import MockCarrier, MockOptions
 from tests import carriers
 from tests.conftest import merge

@@ -27,13 +27,13 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.sign import Sign
 
-from gateway.carrier import Recipient, SendBatch
-from gateway.config import BackendConfig
-from gateway.settings_reader import Reader
-from plugins import aliyun_signing as ours_aliyun
-from plugins import tencent_signing as ours_tencent
+from gateway.carriers.base import Recipient, SendBatch
+from gateway.config.model import BackendConfig
+from gateway.config.reader import Reader
 from plugins.aliyun import AliyunCarrier
+from plugins.aliyun import signing as ours_aliyun
 from plugins.tencent import TencentCarrier
+from plugins.tencent import signing as ours_tencent
 from tests.fakes import aliyun as fake_aliyun
 from tests.fakes import tencent as fake_tencent
 

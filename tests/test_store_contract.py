@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from gateway.config import GatewayConfig
-from gateway.store import (
+from gateway.config.model import GatewayConfig
+from gateway.store import build_store
+from gateway.store.base import (
     AccountExists,
     NewAccount,
     NewRecord,
@@ -22,8 +23,7 @@ from gateway.store import (
     Settlement,
     Store,
 )
-from gateway.store.factory import build_store
-from gateway.store.sqlite_receipts import EARLY_RECEIPT_TTL_MS
+from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS
 from tests.conftest import SHARED_SECRET
 
 DAY = "2024-05-01"

@@ -31,7 +31,7 @@ import pytest
 import requests
 import yaml
 
-from gateway.views.health import WRITE_PROBE_SECONDS
+from gateway.health import WRITE_PROBE_SECONDS
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port
 

@@ -23,10 +23,17 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from gateway.accounts import bootstrap_accounts
-from gateway.config import RedisConfig
+from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
-from gateway.store import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement, StoreUnavailable
-from gateway.store.redis_store import RedisStore
+from gateway.store.base import (
+    NewAccount,
+    NewRecord,
+    ReceiptUpdate,
+    RecordQuery,
+    Settlement,
+    StoreUnavailable,
+)
+from gateway.store.redis.store import RedisStore
 from tests.conftest import (
     DEMO_HEADERS,
     DEMO_SECRET,

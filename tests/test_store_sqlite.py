@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement
-from gateway.store.migrations import MIGRATIONS
-from gateway.store.sqlite import SQLiteStore
+from gateway.store.base import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement
+from gateway.store.sqlite.migrations import MIGRATIONS
+from gateway.store.sqlite.store import SQLiteStore
 
 DAY = "2024-05-01"
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC, in epoch milliseconds
@@ -85,7 +85,7 @@ async def test_migrations_are_recorded_and_run_once(path: Path):
 async def test_upgrading_numbers_existing_records_per_account(path: Path, monkeypatch):
     """A database at schema 4 (one global id) with two accounts' records interleaved: after the
     upgrade each account's records are 1, 2, 3 … in the order they were written, and go on from there."""
-    from gateway.store import migrations
+    from gateway.store.sqlite import migrations
 
     monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:4])
     db = sqlite3.connect(path, isolation_level=None)
@@ -201,7 +201,7 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
 
 async def test_group_commit_keeps_each_transaction_its_own(path: Path):
     """Writes that arrive together share one commit, but a failing one undoes only itself."""
-    from gateway.store.sqlite_writer import GroupWriter
+    from gateway.store.sqlite.writer import GroupWriter
 
     writer = GroupWriter(str(path), timeout=1.0)
     await writer.run(lambda db: db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)"))

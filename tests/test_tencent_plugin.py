@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.carrier import CarrierError, FailureKind, Outcome, Recipient, SendBatch
-from gateway.config import BackendConfig
-from gateway.settings_reader import ConfigError, Reader
+from gateway.carriers.base import CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.config.model import BackendConfig
+from gateway.config.reader import ConfigError, Reader
 from plugins import tencent
 from plugins.tencent import ERRORS, TencentCarrier, classify
-from plugins.tencent_signing import (
+from plugins.tencent.signing import (
     authorization,
     canonical_request,
     request_headers,

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.config import GatewayConfig
+from gateway.api.auth import authentication
+from gateway.api.masking import masking
+from gateway.api.ratelimit import rate_limit
+from gateway.config.model import GatewayConfig
 from gateway.metrics import Metrics
-from gateway.middlewares.auth import authentication
 from gateway.middlewares.body_limit import body_limit
-from gateway.middlewares.masking import masking
 from gateway.middlewares.metrics import request_metrics
-from gateway.middlewares.ratelimit import rate_limit
 from gateway.middlewares.request_context import request_context
 from gateway.middlewares.security_headers import security_headers
 

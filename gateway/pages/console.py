@@ -10,8 +10,8 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
+from gateway.api.validation import MAX_PER_PAGE
 from gateway.keys import CONFIG
-from gateway.validation import MAX_PER_PAGE
 
 __all__ = ["console_page"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.config import GatewayConfig
+from gateway.api.validation import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
+from gateway.config.model import GatewayConfig
 from gateway.keys import CONFIG
 from gateway.pages.examples import code_examples
-from gateway.validation import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
 
 __all__ = ["KEY_PLACEHOLDER", "SECRET_PLACEHOLDER", "base_url", "docs_page"]
 

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.carrier_stats import CarrierSummary
-from gateway.config import GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.keys import BREAKERS, CARRIER_STATS, CONFIG, LIMITER, STORE
 from gateway.ratelimit import LimiterUnavailable
-from gateway.store import StoreUnavailable
+from gateway.sending.stats import CarrierSummary
+from gateway.store.base import StoreUnavailable
 
 __all__ = ["status_page"]
 

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.config import WindowConfig
+from gateway.config.model import WindowConfig
 
 __all__ = [
     "BucketDecision",

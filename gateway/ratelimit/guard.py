@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.config import WindowConfig
+from gateway.config.model import WindowConfig
 from gateway.errors import ApiError
 from gateway.metrics import Metrics
 from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, WindowDecision

@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from gateway.config import WindowConfig
+from gateway.config.model import WindowConfig
 from gateway.ratelimit import BucketDecision, WindowDecision, bucket_decision
 
 __all__ = ["MemoryLimiter"]

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.carrier import Carrier, CarrierError, SendBatch
+from gateway.carriers.base import Carrier, CarrierError, SendBatch
 
 __all__ = ["Fault", "Received", "refused", "transport_fault"]
 

@@ -30,8 +30,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from gateway.carrier import Carrier, CarrierError, FailureKind, Outcome, SendBatch
-from gateway.settings_reader import ConfigError, Reader
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
+from gateway.config.reader import ConfigError, Reader
 
 __all__ = ["ExampleCarrier", "ExampleOptions"]
 

@@ -1,0 +1,36 @@
+"""GET /api/account/info."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.clock import local_day
+from gateway.errors import store_unavailable
+from gateway.keys import ACCOUNT, CLOCK, CONFIG, STORE
+from gateway.responses import json_response
+from gateway.store.base import StoreUnavailable
+
+__all__ = ["account_info"]
+
+
+def balance_yuan(balance_milli: int) -> float:
+    """Yuan with 2 decimals, rounded down: never show money that is not there."""
+    return (balance_milli // 10) / 100
+
+
+async def account_info(request: web.Request) -> web.Response:
+    account = request[ACCOUNT]
+    today = local_day(request.app[CLOCK](), request.app[CONFIG].server.zone)
+    try:
+        today_sent = await request.app[STORE].today_sent(account.id, today)
+    except StoreUnavailable:
+        raise store_unavailable() from None
+    return json_response({
+        "success": True,
+        "data": {
+            "balance": balance_yuan(account.balance_milli),
+            "total_sent": account.total_sent,
+            "today_sent": today_sent,
+            "verification_status": account.verification_status,
+        },
+    })

@@ -1,0 +1,174 @@
+"""Idempotency-Key on the sending routes: a retried request answers what the first one did.
+
+Within 24 h the same key from the same account replays the first response (status and body) without
+sending again; the same key with another body is 409; concurrent requests with one key send once
+(the later ones wait for the first, then replay it). The store's claim is atomic, so this holds
+across every gateway instance sharing a Redis store.
+
+What is kept: a response once something reached the carrier (200, 502, 504, and the carrier's own
+400/429), because sending again is exactly what the key must prevent. A request refused before
+anything was sent (validation, 403, the gateway's own 429s, 503) releases its key instead, so the
+corrected retry with the same key goes through, as at Stripe. Bodies are kept masked, like every
+response the gateway gives, and expire by the app's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from gateway.errors import ApiError, error_body, internal, invalid, store_unavailable
+from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, STORE
+from gateway.phones import mask_payload, scrub
+from gateway.responses import JsonResponse, json_response
+from gateway.store.base import StoreUnavailable
+
+__all__ = [
+    "HEADER", "KEY_PATTERN", "MAX_KEY_LENGTH", "TTL_MS", "idempotent", "mark_sending", "mark_sent",
+]
+
+log = logging.getLogger("smsedge.idempotency")
+
+HEADER = "Idempotency-Key"
+KEY_PATTERN = r"^[\x21-\x7E]+$"  # visible ASCII: no spaces, controls or anything beyond
+MAX_KEY_LENGTH = 128
+TTL_MS = 24 * 3600 * 1000
+POLL_SECONDS = 0.05  # how often a request waits on the first one holding its key
+WAIT_SECONDS = 30.0  # longer than any send (carrier timeouts and failover included)
+_KEY = re.compile(KEY_PATTERN)
+_SENDING = web.RequestKey("idempotency_sending", bool)  # the handler has called the sender
+_SENT = web.RequestKey("idempotency_sent", bool)  # ... and something reached the carrier
+
+
+
+def _conflict() -> ApiError:
+    return ApiError(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
+
+
+def _in_progress() -> ApiError:
+    return ApiError(
+        409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
+    )
+
+
+def mark_sending(request: web.Request) -> None:
+    """The handler is about to call the sender: an unexpected failure now may follow a send."""
+    request[_SENDING] = True
+
+
+def mark_sent(request: web.Request, reached_carrier: bool) -> None:
+    """The sender returned: whether any number was handed to a carrier (a record was written)."""
+    request[_SENT] = reached_carrier
+
+
+def _key_of(request: web.Request) -> str | None:
+    values = request.headers.getall(HEADER, [])
+    if not values:
+        return None
+    if len(values) > 1 or len(values[0]) > MAX_KEY_LENGTH or not _KEY.fullmatch(values[0]):
+        raise invalid(f"{HEADER} 须为 1–{MAX_KEY_LENGTH} 个可见 ASCII 字符")
+    return values[0]
+
+
+def _envelope(request: web.Request, error: ApiError) -> JsonResponse:
+    body = error_body(error.code, scrub(error.message), request[REQUEST_ID])
+    return json_response(body, status=error.status, headers=error.headers)
+
+
+def _replay(status: int, body: bytes) -> web.Response:
+    return web.Response(
+        body=body, status=status, content_type="application/json", charset="utf-8",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+async def idempotent(
+    request: web.Request, run: Callable[[], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Run a sending handler under the request's Idempotency-Key, if it has one."""
+    key = _key_of(request)
+    if key is None:
+        return await run()
+    store, clock, account_id = request.app[STORE], request.app[CLOCK], request[ACCOUNT].id
+    body = await request.read()
+    fingerprint = hashlib.sha256(request[ROUTE].encode() + b"\n" + body).hexdigest()
+    token = uuid.uuid4().hex
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_SECONDS
+    while True:
+        try:
+            claim = await store.claim_idempotency(
+                account_id, key, fingerprint, token, int(clock() * 1000), TTL_MS
+            )
+        except StoreUnavailable as exc:
+            log.warning("store unavailable, idempotency key not claimed, nothing sent: %s", exc)
+            raise store_unavailable() from None
+        if claim.state == "new":
+            return await _first(request, run, key, token)
+        if claim.state == "replay":
+            return _replay(claim.status, claim.body)
+        if claim.state == "conflict":
+            raise _conflict()
+        if loop.time() >= deadline:
+            raise _in_progress()
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _first(
+    request: web.Request, run: Callable[[], Awaitable[web.StreamResponse]], key: str, token: str
+) -> web.StreamResponse:
+    """Run the request that holds the key; keep its answer if it sent, else give the key back."""
+    try:
+        response = await run()
+    except ApiError as error:
+        if not request.get(_SENT):
+            await _release(request, key, token)
+            raise
+        response = _envelope(request, error)
+    except asyncio.CancelledError:
+        # After the sender was called the outcome is unknown: the claim stays, later retries wait
+        # and then get 409, rather than risk sending twice.
+        if not request.get(_SENDING) or request.get(_SENT) is False:
+            await asyncio.shield(_release(request, key, token))
+        raise
+    except Exception:
+        if not request.get(_SENDING) or request.get(_SENT) is False:
+            await _release(request, key, token)
+            raise
+        log.exception("unhandled error after sending in %s", request[ROUTE])
+        response = _envelope(request, internal())
+    if not request.get(_SENT) or not isinstance(response, web.Response):
+        await _release(request, key, token)
+        return response
+    await _save(request, key, token, response)
+    return response
+
+
+async def _save(request: web.Request, key: str, token: str, response: web.Response) -> None:
+    # Masked here, not by the masking middleware outside: what is kept must never hold a number.
+    if isinstance(response, JsonResponse):
+        response.set_payload(mask_payload(response.payload))
+        body = orjson.dumps(response.payload)
+    else:
+        body = scrub(bytes(response.body or b"").decode("utf-8", errors="replace")).encode()
+    try:
+        await request.app[STORE].finish_idempotency(
+            request[ACCOUNT].id, key, token, response.status, body
+        )
+    except StoreUnavailable:
+        # The send happened and its answer still goes out; a retry with this key will get 409.
+        log.exception("store unavailable: response of an idempotent send not kept")
+
+
+async def _release(request: web.Request, key: str, token: str) -> None:
+    try:
+        await request.app[STORE].release_idempotency(request[ACCOUNT].id, key, token)
+    except StoreUnavailable:
+        log.exception("store unavailable: idempotency key not released")

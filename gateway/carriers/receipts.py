@@ -1,0 +1,94 @@
+"""POST /callbacks/{provider}: a carrier's delivery-receipt push (a batch of reports per call).
+
+The path names a backend of ``providers.backends``; its plugin reads the body, the store finalises
+the records the reports name. Carriers do not sign their pushes, so the only guard is the backend's
+``callback_token`` in the query string (compared in constant time, never logged); an empty token
+disables the endpoint. A receipt can only reach records of that backend whose carrier id *and*
+number (as its keyed hash) it names: the ids the carrier itself gave us, nothing an account chose.
+
+Answers: the carrier's expected body when taken (duplicates included, so it stops pushing); 404
+for an unknown backend, a disabled endpoint or a carrier without receipts; 403 for a wrong token;
+400 for a body the plugin cannot read; 503 when the store is down, so the carrier pushes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from aiohttp import web
+
+from gateway.carriers.base import MalformedReceipts, Receipt
+from gateway.errors import HTTP_ERRORS, ApiError, invalid, store_unavailable
+from gateway.keys import CARRIERS, CLOCK, CONFIG, SENDER, STORE
+from gateway.log_throttle import LogThrottle
+from gateway.phones import scrub
+from gateway.responses import json_response
+from gateway.sending.sender import Sender
+from gateway.store.base import ReceiptUpdate, StoreUnavailable
+
+__all__ = ["carrier_receipts"]
+
+log = logging.getLogger("smsedge.receipts")
+
+ERROR_MAX = 500  # characters of "code: description" kept on a record
+_token_refusals = LogThrottle(60.0)  # anyone can send wrong tokens: one line a minute at most
+
+
+def _not_found() -> ApiError:
+    # The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
+    return ApiError(404, *HTTP_ERRORS[404])
+
+
+def _forbidden() -> ApiError:
+    return ApiError(403, "FORBIDDEN", "权限不足:回调令牌无效")
+
+
+def _token_matches(offered: str, expected: str) -> bool:
+    # Digests of equal length, so neither the content nor the length of the token leaks by timing.
+    return hmac.compare_digest(
+        hashlib.sha256(offered.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
+
+
+def _update(sender: Sender, receipt: Receipt) -> ReceiptUpdate:
+    error = None
+    if not receipt.delivered:
+        text = f"{receipt.code}: {receipt.description}" if receipt.description else receipt.code
+        error = scrub(text)[:ERROR_MAX]
+    return ReceiptUpdate(
+        receipt.carrier_id, sender.number_key(receipt.e164), receipt.delivered, error
+    )
+
+
+async def carrier_receipts(request: web.Request) -> web.Response:
+    name = request.match_info["provider"]
+    backend = request.app[CONFIG].providers.backends.get(name)
+    if backend is None or not backend.callback_token:
+        raise _not_found()
+    if not _token_matches(request.query.get("token", ""), backend.callback_token):
+        if (left_out := _token_refusals.due()) is not None:
+            log.warning("receipt push for %s refused: wrong or missing token (%d more such refusals "
+                        "not logged since the last line)", name, left_out)
+        raise _forbidden()
+    carrier = request.app[CARRIERS][name]
+    try:
+        receipts = carrier.parse_receipts(await request.read())
+    except MalformedReceipts as exc:
+        log.warning("receipt push for %s refused: %s", name, exc)
+        raise invalid("无法解析回执") from None
+    if receipts is None:
+        raise _not_found()
+    sender = request.app[SENDER]
+    updates = [_update(sender, receipt) for receipt in receipts]
+    try:
+        changed = await request.app[STORE].apply_receipts(
+            name, updates, int(request.app[CLOCK]() * 1000)
+        )
+    except StoreUnavailable:
+        log.exception("store unavailable: %d receipts from %s not applied", len(updates), name)
+        raise store_unavailable() from None
+    log.info("receipts from %s: %d reports, %d records finalised", name, len(updates), changed)
+    status, reply = carrier.receipt_reply()
+    return json_response(reply, status=status)

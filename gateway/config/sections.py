@@ -1,0 +1,188 @@
+"""Reading each section of the YAML document into its settings, with key-path errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.config.model import (
+    DEFAULT_WINDOWS,
+    VERIFICATION_STATUSES,
+    AccountSeed,
+    BucketConfig,
+    LoggingConfig,
+    MetricsConfig,
+    ProvidersConfig,
+    RateLimitConfig,
+    RedisConfig,
+    ServerConfig,
+    StoreConfig,
+    TemplateConfig,
+    WindowConfig,
+)
+from gateway.config.reader import ConfigError, Reader
+
+__all__ = ["account", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
+           "server", "store", "templates"]
+
+# Shown inside shell and PHP strings on the docs page: scheme, host, port and a plain path only.
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9\-.]{1,253}(?::[0-9]{1,5})?(?:/[A-Za-z0-9\-._~/]*)?")
+
+
+def server(reader: Reader) -> ServerConfig:
+    defaults = ServerConfig()
+    server = ServerConfig(
+        host=reader.text("host", defaults.host),
+        port=reader.ranged("port", int, 0, 65535, defaults.port),
+        max_body_bytes=reader.ranged("max_body_bytes", int, 1024, 64 << 20, defaults.max_body_bytes),
+        timezone=reader.text("timezone", defaults.timezone),
+        workers=reader.ranged("workers", int, 1, 256, defaults.workers),
+        header_timeout=reader.ranged("header_timeout", float, 0.1, 3600.0, defaults.header_timeout),
+        body_timeout=reader.ranged("body_timeout", float, 0.1, 3600.0, defaults.body_timeout),
+        secret_key=reader.text("secret_key", "", allow_empty=True),
+        public_url=reader.text("public_url", "", allow_empty=True).rstrip("/"),
+    )
+    reader.done()
+    if server.public_url and not _PUBLIC_URL.fullmatch(server.public_url):
+        raise ConfigError(reader.where("public_url"), "must be an http:// or https:// URL")
+    try:
+        ZoneInfo(server.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(reader.where("timezone"), "unknown time zone") from None
+    return server
+
+
+def store(reader: Reader) -> StoreConfig:
+    defaults = StoreConfig()
+    store = StoreConfig(
+        backend=reader.choice("backend", ("sqlite", "redis"), defaults.backend),
+        path=reader.text("path", defaults.path),
+        timeout=reader.ranged("timeout", float, 0.01, 300.0, defaults.timeout),
+    )
+    reader.done()
+    return store
+
+
+def redis(reader: Reader) -> RedisConfig:
+    defaults = RedisConfig()
+    redis = RedisConfig(
+        url=reader.text("url", defaults.url),
+        key_prefix=reader.text("key_prefix", defaults.key_prefix, allow_empty=True),
+        timeout=reader.ranged("timeout", float, 0.01, 60.0, defaults.timeout),
+    )
+    reader.done()
+    if not redis.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(reader.where("url"), "must be a redis://, rediss:// or unix:// URL")
+    return redis
+
+
+def bucket(data: Any, path: str) -> BucketConfig:
+    reader = Reader(data, path)
+    config = BucketConfig(
+        rate=reader.ranged("rate", float, 0.001, 1e6),
+        burst=reader.ranged("burst", int, 1, 10**9),
+    )
+    reader.done()
+    return config
+
+
+def window(data: Any, path: str) -> WindowConfig:
+    reader = Reader(data, path)
+    window = WindowConfig(
+        limit=reader.ranged("limit", int, 1, 10**6),
+        seconds=reader.ranged("seconds", int, 1, 31 * 86400),
+    )
+    reader.done()
+    return window
+
+
+def ratelimit(reader: Reader) -> RateLimitConfig:
+    defaults = RateLimitConfig()
+    account = reader.data.get("account")
+    config = RateLimitConfig(
+        backend=reader.choice("backend", ("memory", "redis"), defaults.backend),
+        on_backend_error=reader.choice("on_backend_error", ("allow", "deny"), "allow"),
+        account=bucket(account, reader.where("account")) if account is not None else defaults.account,
+        # Omitted: the contract's anti-bombing windows. An empty list turns them off.
+        phone=tuple(reader.items("phone", window)) if "phone" in reader.data else DEFAULT_WINDOWS,
+    )
+    reader.section("account")
+    reader.done()
+    return config
+
+
+def providers(reader: Reader) -> ProvidersConfig:
+    from gateway.carriers.registry import read_backend  # plugins validate their own sections
+
+    backends_reader = reader.section("backends")
+    backends = {
+        str(name): read_backend(str(name), backends_reader.section(str(name)))
+        for name in backends_reader.data
+    }
+    if not backends:
+        raise ConfigError(backends_reader.path, "at least one backend is required")
+    config = ProvidersConfig(
+        default=reader.text("default", next(iter(backends))),
+        failover=reader.strings("failover"),
+        backends=backends,
+    )
+    reader.done()
+    for index, name in enumerate((config.default, *config.failover)):
+        if name not in backends:
+            key = "default" if index == 0 else f"failover[{index - 1}]"
+            raise ConfigError(reader.where(key), f"unknown backend {name!r}")
+    return config
+
+
+def templates(reader: Reader) -> dict[str, TemplateConfig]:
+    templates = {}
+    for template_id in list(reader.data):
+        entry = reader.section(str(template_id))
+        ids = entry.section("ids")
+        templates[str(template_id)] = TemplateConfig(
+            params=entry.strings("params"),
+            ids={str(name): ids.text(str(name)) for name in ids.data},
+        )
+        ids.done()
+        entry.done()
+    return templates
+
+
+def metrics(reader: Reader) -> MetricsConfig:
+    config = MetricsConfig(
+        enabled=reader.get("enabled", bool, True),
+        path=reader.text("path", "/metrics"),
+    )
+    reader.done()
+    if not config.path.startswith("/") or config.path.startswith("/api/"):
+        raise ConfigError(reader.where("path"), "must start with / and lie outside /api/")
+    return config
+
+
+def logging_section(reader: Reader) -> LoggingConfig:
+    config = LoggingConfig(
+        level=reader.choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        format=reader.choice("format", ("json", "text"), "json"),
+    )
+    reader.done()
+    return config
+
+
+def account(data: Any, path: str) -> AccountSeed:
+    reader = Reader(data, path)
+    limits = reader.data.get("ratelimit")
+    seed = AccountSeed(
+        name=reader.text("name"),
+        api_key=reader.text("api_key"),
+        api_secret=reader.text("api_secret"),
+        balance_milli=reader.money_milli("balance", 0),
+        verification_status=reader.choice("verification_status", VERIFICATION_STATUSES, "approved"),
+        providers=reader.strings("providers"),
+        ratelimit=bucket(limits, reader.where("ratelimit")) if limits is not None else None,
+    )
+    reader.section("ratelimit")
+    reader.done()
+    if len(seed.api_secret) < 12:
+        raise ConfigError(reader.where("api_secret"), "must be at least 12 characters")
+    return seed

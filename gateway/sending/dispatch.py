@@ -1,0 +1,156 @@
+"""Getting numbers to a carrier: batches, timeouts, retries, failover and circuit breakers.
+
+For each backend in the chain (the chosen one, then ``providers.failover``): numbers go out in as
+few calls as its ``max_batch`` allows, concurrently; numbers refused as *retryable* are tried again
+(``retries`` times, jittered backoff) and then handed to the next backend, with that backend's
+template id. Caller faults, per-number rate limits and permanent refusals are final. A timeout leaves
+the first carrier's outcome unknown, so it is retried or failed over only where the backend says
+``failover_on_timeout: true`` (off by default: a duplicate SMS is worse than a failed one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gateway.api.validation import SendInput
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
+from gateway.config.model import BackendConfig, GatewayConfig
+from gateway.metrics import Metrics
+from gateway.sending.circuit import CircuitBreaker
+from gateway.sending.stats import CarrierStats
+
+__all__ = ["Dispatcher", "Final"]
+
+log = logging.getLogger("smsedge.delivery")
+_BACKOFF_BASE, _BACKOFF_CAP = 0.1, 2.0
+_CARRIER_TROUBLE = frozenset({FailureKind.RETRYABLE, FailureKind.TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The last word on one number, and the backend that said it."""
+
+    outcome: Outcome
+    backend: BackendConfig
+
+
+def _may_try_again(outcome: Outcome, backend: BackendConfig) -> bool:
+    if outcome.kind is FailureKind.RETRYABLE:
+        return True
+    return outcome.kind is FailureKind.TIMEOUT and backend.failover_on_timeout
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        carriers: Mapping[str, Carrier],
+        breakers: Mapping[str, CircuitBreaker],
+        metrics: Metrics,
+        stats: CarrierStats | None = None,
+    ) -> None:
+        self._config = config
+        self._carriers = carriers
+        self._breakers = breakers
+        self._metrics = metrics
+        self._stats = stats  # the status page's rolling window of recent calls, when wired
+
+    async def deliver(
+        self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient]
+    ) -> list[Final]:
+        finals: dict[str, Final] = {}
+        waiting = recipients
+        for backend in chain:
+            outcomes = await self._with_retries(backend, request, waiting)
+            for recipient, outcome in zip(waiting, outcomes, strict=True):
+                finals[recipient.e164] = Final(outcome, backend)
+            waiting = [r for r, o in zip(waiting, outcomes, strict=True) if _may_try_again(o, backend)]
+            if not waiting:
+                break
+            if backend is not chain[-1]:
+                log.warning("failing over %d numbers from %s", len(waiting), backend.name)
+        return [finals[recipient.e164] for recipient in recipients]
+
+    async def _with_retries(
+        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
+    ) -> list[Outcome]:
+        first = await self._attempt(backend, request, recipients)
+        outcomes = {r.e164: o for r, o in zip(recipients, first, strict=True)}
+        for attempt in range(backend.retries):
+            again = [r for r in recipients if _may_try_again(outcomes[r.e164], backend)]
+            if not again or self._breakers[backend.name].is_open:
+                break
+            # Full jitter, so a fleet retrying at once does not hit the carrier in step.
+            await asyncio.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))  # noqa: S311
+            retried = await self._attempt(backend, request, again)
+            outcomes.update((r.e164, o) for r, o in zip(again, retried, strict=True))
+        return [outcomes[r.e164] for r in recipients]
+
+    async def _attempt(
+        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
+    ) -> list[Outcome]:
+        """One round: the numbers in as few calls as the carrier allows, all at once."""
+        carrier = self._carriers[backend.name]
+        template = self._config.template(request.template_id)
+        size = carrier.max_batch
+        batches = [
+            SendBatch(
+                template_id=template.ids.get(backend.name, request.template_id),
+                params=request.params,
+                param_order=template.params,
+                recipients=recipients[start:start + size],
+            )
+            for start in range(0, len(recipients), size)
+        ]
+        results = await asyncio.gather(*(self._call(carrier, backend, batch) for batch in batches))
+        by_number = {outcome.e164: outcome for result in results for outcome in result}
+        return [self._outcome_for(by_number, r.e164) for r in recipients]
+
+    @staticmethod
+    def _outcome_for(by_number: Mapping[str, Outcome], e164: str) -> Outcome:
+        # A carrier reply that skips a number tells us nothing about it: never claim it was sent.
+        return by_number.get(e164) or Outcome(
+            e164, False, kind=FailureKind.PERMANENT, code="NO_RESULT",
+            message="carrier returned no result for this number",
+        )
+
+    def _observe(self, provider: str, outcome: str, seconds: float) -> None:
+        self._metrics.observe_provider_call(provider, outcome, seconds)
+        if self._stats is not None:
+            self._stats.record(provider, outcome, seconds)
+
+    async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
+        breaker = self._breakers[backend.name]
+        if not breaker.allow():
+            return CarrierError(
+                FailureKind.RETRYABLE, "CIRCUIT_OPEN", f"{backend.name} is failing: circuit open"
+            ).outcomes(batch)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(backend.timeout):
+                outcomes = await carrier.send(batch)
+        except TimeoutError:
+            error = CarrierError(FailureKind.TIMEOUT, "TIMEOUT", f"no answer in {backend.timeout}s")
+        except CarrierError as exc:
+            error = exc
+        except Exception:
+            log.exception("carrier plugin %s failed unexpectedly", backend.plugin)
+            error = CarrierError(FailureKind.PERMANENT, "PLUGIN_ERROR", "carrier plugin error")
+        else:
+            breaker.succeeded()
+            # "refused": the carrier answered, but took none of the numbers.
+            outcome = "success" if any(o.accepted for o in outcomes) else "refused"
+            self._observe(backend.name, outcome, time.perf_counter() - started)
+            return outcomes
+        if error.kind in _CARRIER_TROUBLE:
+            breaker.failed()
+        else:
+            breaker.succeeded()
+        self._observe(backend.name, error.kind.value, time.perf_counter() - started)
+        log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)
+        return error.outcomes(batch)

@@ -1,0 +1,204 @@
+"""The record store: accounts, balances, counters and send records.
+
+:class:`Store` is the interface every backend implements; the handlers only see it and the plain
+records below. Money is integer milli-yuan throughout, time integer epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "Account",
+    "AccountExists",
+    "IdempotencyClaim",
+    "NewAccount",
+    "NewRecord",
+    "ReceiptUpdate",
+    "Record",
+    "RecordPage",
+    "RecordQuery",
+    "Settlement",
+    "Store",
+    "StoreUnavailable",
+]
+
+STATUSES = ("pending", "success", "failed")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be read or written right now: the caller answers 503."""
+
+
+class AccountExists(Exception):
+    """An account with that name or key is already there."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    name: str
+    api_key: str
+    secret_hash: str
+    balance_milli: int
+    verification_status: str
+    providers: tuple[str, ...] = ()
+    rate: float | None = None
+    burst: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    api_key: str
+    secret_hash: str
+    balance_milli: int
+    verification_status: str
+    disabled: bool
+    providers: tuple[str, ...]
+    rate: float | None
+    burst: int | None
+    total_sent: int
+
+    def public(self) -> dict[str, object]:
+        """What the CLI may print: everything but the secret hash."""
+        return {
+            "name": self.name,
+            "api_key": self.api_key,
+            "balance": self.balance_milli / 1000,
+            "verification_status": self.verification_status,
+            "disabled": self.disabled,
+            "providers": list(self.providers),
+            "ratelimit": {"rate": self.rate, "burst": self.burst} if self.rate else None,
+            "total_sent": self.total_sent,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    message_id: str
+    phone: str  # masked
+    template_id: str
+    provider: str
+    price_milli: int  # reserved: the dearest carrier the send may end up on
+    phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The carrier's word on one record: it is charged ``price_milli`` (the carrier that finally
+    took it; 0 when refused) and refunded the rest of what was reserved; accepted ones are counted."""
+
+    message_id: str
+    status: str  # success | failed | pending (accepted, waiting for a delivery receipt)
+    provider: str
+    price_milli: int
+    carrier_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """A carrier's delivery receipt as the store sees it: the number only as its keyed hash."""
+
+    carrier_id: str
+    phone_hash: str
+    delivered: bool
+    error: str | None = None  # "code: description", scrubbed; None when delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: int  # numbered per account (1, 2, 3 … for each), never a global count
+    message_id: str
+    phone: str
+    template_id: str
+    provider: str
+    status: str
+    error: str | None
+    created_ms: int
+    updated_ms: int
+    price_milli: int  # what the account is charged for it now: 0 once refunded
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    page: int = 1
+    per_page: int = 10
+    status: str | None = None
+    start_ms: int | None = None  # inclusive
+    end_ms: int | None = None  # inclusive
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[Record]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """What claiming an Idempotency-Key found.
+
+    ``state``: ``new`` (the key is the caller's now, run the request), ``pending`` (a request with
+    the same body holds it and has not finished), ``replay`` (finished: ``status`` and ``body`` are
+    its response) or ``conflict`` (the key holds another body's fingerprint).
+    """
+
+    state: str
+    status: int = 0
+    body: bytes = b""
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def probe_write(self, now_ms: int) -> None: ...
+
+    async def create_account(self, account: NewAccount, now_ms: int) -> Account: ...
+    async def account_by_key(self, api_key: str) -> Account | None: ...
+    async def list_accounts(self) -> list[Account]: ...
+    async def update_account(self, api_key: str, **changes: object) -> Account | None: ...
+    async def top_up(self, api_key: str, amount_milli: int) -> Account | None: ...
+    async def today_sent(self, account_id: int, day: str) -> int: ...
+
+    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+        """Debit the price of every record and write them ``pending``, atomically; False if short."""
+        ...
+
+    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
+        """Apply final statuses (only to pending records), refund refusals, count acceptances."""
+        ...
+
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> int:
+        """Finalise the ``pending`` records the receipts name by (provider, carrier_id, phone_hash);
+        return how many changed. Final records stay as they are (duplicates are no-ops); a receipt
+        naming no record yet is kept for a while and applied when ``settle`` gives that record its
+        carrier id. Never refunds: the carrier charged for the attempt."""
+        ...
+
+    async def records(self, account_id: int, query: RecordQuery) -> RecordPage: ...
+
+    async def claim_idempotency(
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+    ) -> IdempotencyClaim:
+        """Atomically take ``key`` for ``token`` until ``now_ms + ttl_ms``, or say who holds it.
+
+        An expired key counts as absent. Claiming again with the same token while the claim is
+        unfinished answers ``new``, so a command retried after a lost reply cannot lock its owner out.
+        """
+        ...
+
+    async def finish_idempotency(
+        self, account_id: int, key: str, token: str, status: int, body: bytes
+    ) -> None:
+        """Store the response of the claim ``token`` holds (kept until the claim expires)."""
+        ...
+
+    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
+        """Drop the unfinished claim ``token`` holds, so the key can be used again."""
+        ...

@@ -1,0 +1,124 @@
+"""Key names and value codecs of the Redis store.
+
+Everything lives under ``redis.key_prefix``. Per-account keys share one hash tag, ``{a:<id>}`` (the
+rate limiter's bucket uses the same one), so every script of an account runs in one Redis-Cluster
+slot. Lookup keys (API key, name, the account list) and the index of parked receipts are global and
+only ever used one at a time. A receipt identity (provider, carrier id, number hash) gets a tag of
+its own, a digest: carrier ids are the carrier's text and may hold braces; the digest keeps the key
+short and the tag well-formed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from gateway.store.base import Account, Record
+from gateway.store.redis.scripts import RECORD_FIELDS
+
+__all__ = ["Keys", "decode_account", "decode_record", "optional", "unoptional"]
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    # global: one key per lookup, never two in one command
+
+    @property
+    def account_seq(self) -> str:
+        return f"{self.prefix}account_seq"
+
+    @property
+    def accounts(self) -> str:
+        return f"{self.prefix}accounts"
+
+    def by_key(self, api_key: str) -> str:
+        return f"{self.prefix}key:{api_key}"
+
+    def by_name(self, name: str) -> str:
+        return f"{self.prefix}name:{name}"
+
+    @property
+    def readiness_probe(self) -> str:
+        return f"{self.prefix}readiness_probe"
+
+    @property
+    def parked_receipts(self) -> str:
+        """Sorted set of every parked receipt's early key, scored by its receipt time (the cap)."""
+        return f"{self.prefix}parked_receipts"
+
+    # per account: one slot
+
+    def _tag(self, account_id: int) -> str:
+        return f"{self.prefix}{{a:{account_id}}}:"
+
+    def account(self, account_id: int) -> str:
+        return self._tag(account_id) + "account"
+
+    def messages(self, account_id: int) -> str:
+        """message_id → record id."""
+        return self._tag(account_id) + "msg"
+
+    def records(self, account_id: int, status: str | None = None) -> str:
+        """Sorted set of the account's records (of one status), scored by created_ms."""
+        return self._tag(account_id) + ("recs" if status is None else f"recs:{status}")
+
+    def record_base(self, account_id: int) -> str:
+        """Record hashes are this plus the record id (the scripts append it)."""
+        return self._tag(account_id) + "r:"
+
+    def daily(self, account_id: int) -> str:
+        return self._tag(account_id) + "daily"
+
+    def operation(self, account_id: int, operation_id: str) -> str:
+        """Marks a balance change as done, briefly, so a retried command cannot apply it twice."""
+        return self._tag(account_id) + f"op:{operation_id}"
+
+    def idempotency(self, account_id: int, key: str) -> str:
+        """One Idempotency-Key of the account (visible ASCII; braces after the tag are harmless)."""
+        return self._tag(account_id) + f"idem:{key}"
+
+    # per receipt identity: one slot
+
+    def receipt(self, provider: str, carrier_id: str, phone_hash: str) -> tuple[str, str]:
+        """(match set of "account:record", parked early receipt)."""
+        digest = hashlib.sha256(f"{provider}\n{carrier_id}\n{phone_hash}".encode()).hexdigest()[:32]
+        tag = f"{self.prefix}{{rc:{digest}}}:"
+        return tag + "match", tag + "early"
+
+
+def optional(value: str | None) -> str:
+    """A script argument that keeps None apart from the empty string."""
+    return "" if value is None else "v" + value
+
+
+def unoptional(value: str) -> str | None:
+    return None if value == "" else value[1:]
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_account(data: dict[bytes, bytes]) -> Account:
+    fields = {key.decode(): value.decode() for key, value in data.items()}
+    rate, burst = fields.get("rate"), fields.get("burst")
+    return Account(
+        id=int(fields["id"]), name=fields["name"], api_key=fields["api_key"],
+        secret_hash=fields["secret_hash"], balance_milli=int(fields["balance_milli"]),
+        verification_status=fields["verification_status"], disabled=fields.get("disabled") == "1",
+        providers=tuple(p for p in fields.get("providers", "").split(",") if p),
+        rate=float(rate) if rate is not None else None,
+        burst=int(burst) if burst is not None else None,
+        total_sent=int(fields.get("total_sent", 0)),
+    )
+
+
+def decode_record(row: list[bytes | None]) -> Record:
+    values = dict(zip(RECORD_FIELDS, (_text(value) for value in row), strict=True))
+    return Record(
+        id=int(values["id"] or 0), message_id=values["message_id"] or "",
+        phone=values["phone"] or "", template_id=values["template_id"] or "",
+        provider=values["provider"] or "", status=values["status"] or "", error=values["error"],
+        created_ms=int(values["created_ms"] or 0), updated_ms=int(values["updated_ms"] or 0),
+        price_milli=int(values["price_milli"] or 0),
+    )

@@ -1,0 +1,151 @@
+"""Delivery receipts on Redis: finding a record from a receipt across accounts, and early receipts.
+
+A receipt names a message by (provider, carrier id, number hash), not by account, so each such
+identity has keys of its own (one slot, see ``Keys.receipt``): a *match* set of "account:record"
+that settle fills once the record has its carrier id, and an *early* key holding a receipt that came
+before that. PARK_RECEIPT (the receipt side) and LINK_RECEIPT (the settle side) run on that one slot,
+so they serialise: a receipt either finds the match, or is parked and handed to settle by LINK.
+The record itself then changes in its account's slot (FINALISE), only if it is still pending.
+
+Settle links after its own script has committed: a crash between the two leaves that record
+waiting for a receipt that parks instead (and expires): it stays pending, as after any lost receipt.
+
+Parked receipts are capped in total (``max_parked_receipts``, :data:`MAX_PARKED_RECEIPTS` by default,
+as on SQLite; why the oldest go first is told in ``sqlite_receipts``). Their early keys live in many
+slots, so a global sorted set indexes them by receipt time (INDEX_PARKED, run after parking): past
+the cap it hands back the oldest, which are deleted. Linking takes a key out of the index. The index
+and the keys are not changed atomically together: a crash between parking and indexing leaves a
+key the cap does not count, but its TTL still ends it within a day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+from gateway.store.base import ReceiptUpdate, Settlement
+from gateway.store.redis.keys import Keys, optional
+from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
+from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS
+
+__all__ = ["Receipts"]
+
+#: How long a parked receipt outlives its linking (for a retried LINK_RECEIPT), in milliseconds.
+LINK_GRACE_MS = 60_000
+
+# (record id, final status, error?) per record, grouped by account
+_Finals = dict[int, list[tuple[int, str, str | None]]]
+
+
+def _parked(receipt: ReceiptUpdate, now_ms: int) -> str:
+    return f"{now_ms}|{int(receipt.delivered)}|{optional(receipt.error)}"
+
+
+def _unparked(value: bytes | None, now_ms: int) -> tuple[str, str | None] | None:
+    """The (status, error) a parked receipt gives, unless it is older than the TTL (by the caller's
+    clock, as SQLite counts it: Redis's own expiry counts wall time)."""
+    if value is None:
+        return None
+    received, delivered, error = value.decode().split("|", 2)
+    if int(received) < now_ms - EARLY_RECEIPT_TTL_MS:
+        return None
+    return ("success", None) if delivered == "1" else ("failed", error[1:] if error else None)
+
+
+class Receipts:
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._park = client.register_script(PARK_RECEIPT)
+        self._link = client.register_script(LINK_RECEIPT)
+        self._finalise = client.register_script(FINALISE)
+        self._index = client.register_script(INDEX_PARKED)
+
+    async def link(
+        self, account_id: int, waiting: list[tuple[Settlement, int, str]], now_ms: int
+    ) -> None:
+        """Make settled records findable by their receipts; apply the receipts that came early."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for settlement, record_id, phone_hash in waiting:
+                assert settlement.carrier_id
+                keys = self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash)
+                await self._link(
+                    keys=list(keys), args=[f"{account_id}:{record_id}", LINK_GRACE_MS], client=pipe
+                )
+            replies = await pipe.execute()
+        finals: _Finals = {}
+        claimed: list[str] = []
+        for (settlement, record_id, phone_hash), reply in zip(waiting, replies, strict=True):
+            if reply is not None:
+                assert settlement.carrier_id
+                claimed.append(
+                    self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash)[1]
+                )
+            early = _unparked(reply, now_ms)
+            if early is not None:
+                finals.setdefault(account_id, []).append((record_id, *early))
+        if claimed:  # no longer waiting: out of the cap's count (the keys expire after the grace)
+            await self._client.zrem(self._keys.parked_receipts, *claimed)
+        await self._apply(finals, now_ms)
+
+    async def apply(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int,
+        cap: int = MAX_PARKED_RECEIPTS,
+    ) -> int:
+        """Finalise the pending records the receipts name; park those naming none yet, at most
+        ``cap`` in all (the oldest are dropped)."""
+        identities = [self._keys.receipt(provider, r.carrier_id, r.phone_hash) for r in receipts]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for receipt, keys in zip(receipts, identities, strict=True):
+                await self._park(
+                    keys=list(keys), args=[_parked(receipt, now_ms), now_ms, EARLY_RECEIPT_TTL_MS],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        finals: _Finals = {}
+        parked: list[object] = []
+        for receipt, (_, early_key), (members, parked_ms) in zip(
+            receipts, identities, replies, strict=True
+        ):
+            if not members:
+                parked += [int(parked_ms), early_key]
+            final = ("success", None) if receipt.delivered else ("failed", receipt.error)
+            for member in members:
+                account_id, record_id = member.decode().split(":")
+                finals.setdefault(int(account_id), []).append((int(record_id), *final))
+        if parked:
+            await self._cap(parked, now_ms, cap)
+        return await self._apply(finals, now_ms)
+
+    async def _cap(self, parked: list[object], now_ms: int, cap: int) -> None:
+        """Index the receipts just parked; delete the oldest beyond ``cap``."""
+        dropped = await self._index(
+            keys=[self._keys.parked_receipts],
+            args=[cap, now_ms - EARLY_RECEIPT_TTL_MS, *parked],
+        )
+        if dropped:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in dropped:  # one key per command: they live in many slots
+                    pipe.delete(key)
+                await pipe.execute()
+
+    async def _apply(self, finals: _Finals, now_ms: int) -> int:
+        """One FINALISE per account, in the order the receipts came (the first final word wins)."""
+        if not finals:
+            return 0
+        async with self._client.pipeline(transaction=False) as pipe:
+            for account_id, updates in finals.items():
+                await self._finalise(
+                    keys=[self._keys.records(account_id, status) for status in
+                          ("pending", "success", "failed")],
+                    args=[self._keys.record_base(account_id), now_ms, *_flatten(updates)],
+                    client=pipe,
+                )
+            changed = await pipe.execute()
+        return sum(int(count) for count in changed)
+
+
+def _flatten(updates: Iterable[tuple[int, str, str | None]]) -> list[object]:
+    return [value for record_id, status, error in updates
+            for value in (record_id, status, optional(error))]

@@ -1,0 +1,296 @@
+"""The Redis store: the same contract as the SQLite one, shared by every gateway instance.
+
+Money moves only inside Lua scripts (see ``redis_scripts``): the balance check and the debit of a
+send are one script, so any number of instances sending at once can never overdraw an account, and
+a record's status change moves it between the status indexes in the same script. Record ids count
+per account (records are only ever read by their own account).
+
+Availability: every operation takes at most ``redis.timeout`` in all and every Redis failure becomes
+:class:`StoreUnavailable` (the caller answers 503). Once Redis is known to be unreachable, operations
+fail at once until a probe gets an answer (``redis_health``, shared with the rate limiter); then
+connections are re-made by themselves and scripts, sent by digest, are reloaded after a Redis
+restart. The client retries a command once after a connection error (never after a timeout), and a
+lost reply looks like a lost request: so everything here is safe to run twice (see ``redis_scripts``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from gateway.config.model import RedisConfig
+from gateway.redis_client import SharedRedis, redis_client
+from gateway.redis_health import RedisHealth, guarded
+from gateway.store.base import (
+    STATUSES,
+    Account,
+    AccountExists,
+    IdempotencyClaim,
+    NewAccount,
+    NewRecord,
+    ReceiptUpdate,
+    RecordPage,
+    RecordQuery,
+    Settlement,
+    StoreUnavailable,
+)
+from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
+from gateway.store.redis.receipts import Receipts
+from gateway.store.redis.scripts import (
+    IDEMPOTENCY_CLAIM,
+    IDEMPOTENCY_FINISH,
+    IDEMPOTENCY_RELEASE,
+    RECORDS,
+    RESERVE,
+    SETTLE,
+    TOP_UP,
+)
+from gateway.store.sqlite.receipts import MAX_PARKED_RECEIPTS
+
+__all__ = ["RedisStore"]
+
+_OPERATION_TTL_MS = 60_000  # longer than any retry of one command
+_UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
+
+
+# Every way Redis can fail (unreachable, timed out, read-only, out of memory) is a 503.
+_guarded = guarded(StoreUnavailable)
+
+
+def _field(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple | list):
+        return ",".join(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class RedisStore:
+    health: RedisHealth  # the client's: an outage the rate limiter met is one here too
+
+    def __init__(
+        self, config: RedisConfig, client: SharedRedis | None = None, *,
+        max_parked_receipts: int = MAX_PARKED_RECEIPTS,
+    ) -> None:
+        """With no ``client`` the store builds (on open) and closes one of its own."""
+        self._config = config
+        #: At most this many receipts naming no record yet are kept (see ``redis_receipts``).
+        self.max_parked_receipts = max_parked_receipts
+        self._client = client
+        self._owns_client = client is None
+        self.keys = Keys(config.key_prefix)
+
+    def share_client(self, client: SharedRedis) -> None:
+        """Use ``client`` (its owner closes it) instead of one of the store's own; before open()."""
+        assert self._client is None, "share a client before open()"
+        self._client = client
+        self._owns_client = False
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = redis_client(self._config)
+        client = self._client
+        self.health = client.health
+        self._reserve = client.register_script(RESERVE)
+        self._settle = client.register_script(SETTLE)
+        self._records = client.register_script(RECORDS)
+        self._top_up = client.register_script(TOP_UP)
+        self._receipts = Receipts(client, self.keys)
+        self._idem_claim = client.register_script(IDEMPOTENCY_CLAIM)
+        self._idem_finish = client.register_script(IDEMPOTENCY_FINISH)
+        self._idem_release = client.register_script(IDEMPOTENCY_RELEASE)
+
+    async def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> SharedRedis:
+        assert self._client is not None, "open() the store first"
+        return self._client
+
+    @_guarded
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    @_guarded
+    async def probe_write(self, now_ms: int) -> None:
+        """A real write: refused when Redis is out of memory or cannot persist (MISCONF)."""
+        await self.client.set(self.keys.readiness_probe, now_ms, px=60_000)
+
+    # accounts
+
+    @_guarded
+    async def create_account(self, account: NewAccount, now_ms: int) -> Account:
+        """Write the account, then claim its name and key (SET NX): a claim always points to a
+        whole account, and of two concurrent creators of one name or key exactly one wins."""
+        client, keys = self.client, self.keys
+        account_id = await client.incr(keys.account_seq)
+        fields = {
+            "id": account_id, "name": account.name, "api_key": account.api_key,
+            "secret_hash": account.secret_hash, "balance_milli": account.balance_milli,
+            "verification_status": account.verification_status, "disabled": "0",
+            "providers": ",".join(account.providers), "total_sent": 0, "created_ms": now_ms,
+            "record_seq": 0,
+        }
+        if account.rate is not None:
+            fields["rate"] = repr(float(account.rate))
+        if account.burst is not None:
+            fields["burst"] = account.burst
+        await client.hset(keys.account(account_id), mapping=fields)
+        claimed: list[str] = []
+        for claim in (keys.by_name(account.name), keys.by_key(account.api_key)):
+            # A claim holding our id is ours: set by a first attempt whose reply was lost.
+            if not await client.set(claim, account_id, nx=True) and (
+                await client.get(claim) != str(account_id).encode()
+            ):
+                if claimed:
+                    await client.delete(*claimed)
+                await client.delete(keys.account(account_id))
+                raise AccountExists(account.name)
+            claimed.append(claim)
+        await client.sadd(keys.accounts, account_id)
+        return decode_account(await client.hgetall(keys.account(account_id)))
+
+    async def _account(self, account_id: int) -> Account | None:
+        data = await self.client.hgetall(self.keys.account(account_id))
+        return decode_account(data) if data else None
+
+    async def _id(self, api_key: str) -> int | None:
+        found = await self.client.get(self.keys.by_key(api_key))
+        return int(found) if found is not None else None
+
+    @_guarded
+    async def account_by_key(self, api_key: str) -> Account | None:
+        account_id = await self._id(api_key)
+        return await self._account(account_id) if account_id is not None else None
+
+    @_guarded
+    async def list_accounts(self) -> list[Account]:
+        ids = sorted(int(member) for member in await self.client.smembers(self.keys.accounts))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for account_id in ids:
+                pipe.hgetall(self.keys.account(account_id))
+            rows = await pipe.execute()
+        return [decode_account(row) for row in rows if row]
+
+    @_guarded
+    async def update_account(self, api_key: str, **changes: object) -> Account | None:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        account_id = await self._id(api_key)
+        if account_id is None:
+            return None
+        key = self.keys.account(account_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            for name, value in changes.items():
+                if value is None:
+                    pipe.hdel(key, name)
+                else:
+                    pipe.hset(key, name, _field(value))
+            await pipe.execute()
+        return await self._account(account_id)
+
+    @_guarded
+    async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
+        account_id = await self._id(api_key)
+        if account_id is None:
+            return None
+        operation = self.keys.operation(account_id, uuid.uuid4().hex)
+        await self._top_up(keys=[self.keys.account(account_id), operation],
+                           args=[int(amount_milli), _OPERATION_TTL_MS])
+        return await self._account(account_id)
+
+    @_guarded
+    async def today_sent(self, account_id: int, day: str) -> int:
+        sent = await self.client.hget(self.keys.daily(account_id), day)
+        return int(sent) if sent is not None else 0
+
+    # sending
+
+    @_guarded
+    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+        keys = self.keys
+        args: list[object] = [keys.record_base(account_id), now_ms]
+        for r in records:
+            args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
+        reserved = await self._reserve(
+            keys=[keys.account(account_id), keys.messages(account_id), keys.records(account_id),
+                  keys.records(account_id, "pending")],
+            args=args,
+        )
+        return bool(reserved)
+
+    @_guarded
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str
+    ) -> None:
+        if not results:
+            return
+        keys = self.keys
+        args: list[object] = [keys.record_base(account_id), now_ms, day]
+        for s in results:
+            if s.status not in STATUSES:
+                raise ValueError(f"unknown status {s.status!r}")
+            args += [s.message_id, s.status, s.provider, int(s.price_milli),
+                     optional(s.carrier_id), optional(s.error)]
+        waiting = await self._settle(
+            keys=[keys.account(account_id), keys.messages(account_id),
+                  *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)],
+            args=args,
+        )
+        by_message = {s.message_id: s for s in results}
+        linked = [
+            (by_message[mid.decode()], int(record_id), phone_hash.decode())
+            for mid, record_id, phone_hash in waiting
+            if by_message[mid.decode()].carrier_id
+        ]
+        if linked:
+            await self._receipts.link(account_id, linked, now_ms)
+
+    @_guarded
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> int:
+        if not receipts:
+            return 0
+        return await self._receipts.apply(provider, receipts, now_ms, self.max_parked_receipts)
+
+    @_guarded
+    async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
+        low = "-inf" if query.start_ms is None else query.start_ms
+        high = "+inf" if query.end_ms is None else query.end_ms
+        total, rows = await self._records(
+            keys=[self.keys.records(account_id, query.status)],
+            args=[self.keys.record_base(account_id), low, high,
+                  (query.page - 1) * query.per_page, query.per_page],
+        )
+        return RecordPage([decode_record(row) for row in rows], int(total))
+
+    # idempotency keys
+
+    @_guarded
+    async def claim_idempotency(
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+    ) -> IdempotencyClaim:
+        found = await self._idem_claim(
+            keys=[self.keys.idempotency(account_id, key)],
+            args=[fingerprint, token, now_ms, ttl_ms],
+        )
+        state = found[0].decode()
+        if state != "replay":
+            return IdempotencyClaim(state)
+        return IdempotencyClaim(state, int(found[1]), bytes(found[2] or b""))
+
+    @_guarded
+    async def finish_idempotency(
+        self, account_id: int, key: str, token: str, status: int, body: bytes
+    ) -> None:
+        await self._idem_finish(
+            keys=[self.keys.idempotency(account_id, key)], args=[token, status, body]
+        )
+
+    @_guarded
+    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
+        await self._idem_release(keys=[self.keys.idempotency(account_id, key)], args=[token])

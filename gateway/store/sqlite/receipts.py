@@ -1,0 +1,94 @@
+"""Delivery receipts in SQLite: the statements both ``apply_receipts`` and ``settle`` run.
+
+Both run on the store's single writer thread, inside its transactions, so "is there a record for
+this receipt yet?" and "settle gives the record its carrier id" can never interleave: a receipt is
+either applied to the record or parked in ``early_receipts`` for settle to pick up.
+
+Parked receipts are bounded twice: by age (:data:`EARLY_RECEIPT_TTL_MS`) and by number, in total
+over all providers and accounts (:data:`MAX_PARKED_RECEIPTS`, both stores). Past the cap the
+*oldest* are dropped, not the new one refused: a receipt is parked only to bridge the moment between
+the carrier's push and our settle, so one that has waited long is almost surely for a send whose
+carrier id we never learned (a timeout) and will never be claimed, while a new one is the one settle
+is about to ask for. Refusing new ones would instead let a burst of strays lock out every useful
+receipt for a day. Whatever is dropped costs what a lost receipt costs: the record stays pending.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.store.base import ReceiptUpdate
+
+__all__ = ["EARLY_RECEIPT_TTL_MS", "MAX_PARKED_RECEIPTS", "apply_receipts", "take_early_receipt"]
+
+#: How long a receipt that names no record yet is kept: settle follows the carrier's answer within
+#: seconds, so a day only ever holds receipts for sends we never learned the id of (timeouts).
+EARLY_RECEIPT_TTL_MS = 24 * 3600 * 1000
+
+#: How many receipts naming no record yet a store keeps in all (the default of both stores'
+#: ``max_parked_receipts``): the oldest go first past it. Far above what the few seconds between
+#: a push and its settle ever hold, so only strays are ever dropped.
+MAX_PARKED_RECEIPTS = 10_000
+
+_MATCH = "provider = ? AND carrier_id = ? AND phone_hash = ?"
+
+
+def _final(receipt: ReceiptUpdate) -> tuple[str, str | None]:
+    return ("success", None) if receipt.delivered else ("failed", receipt.error)
+
+
+def apply_receipts(
+    db: sqlite3.Connection, provider: str, receipts: list[ReceiptUpdate], now_ms: int,
+    cap: int = MAX_PARKED_RECEIPTS,
+) -> int:
+    """Finalise the pending records the receipts name; park the receipts that name none yet, at
+    most ``cap`` in all (the oldest are dropped)."""
+    changed = 0
+    early: list[ReceiptUpdate] = []
+    for receipt in receipts:
+        key = (provider, receipt.carrier_id, receipt.phone_hash)
+        # Only a pending record moves: the first final word wins, later pushes are no-ops.
+        updated = db.execute(
+            f"UPDATE records SET status = ?, error = ?, updated_at = ? WHERE {_MATCH}"  # noqa: S608
+            " AND status = 'pending'",
+            (*_final(receipt), now_ms, *key),
+        ).rowcount
+        changed += updated
+        if not updated and db.execute(
+            f"SELECT 1 FROM records WHERE {_MATCH} LIMIT 1", key  # noqa: S608
+        ).fetchone() is None:
+            early.append(receipt)
+    if early:
+        db.execute(
+            "DELETE FROM early_receipts WHERE received_at < ?", (now_ms - EARLY_RECEIPT_TTL_MS,)
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO early_receipts (provider, carrier_id, phone_hash, delivered,"
+            " error, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (provider, r.carrier_id, r.phone_hash, int(r.delivered), r.error, now_ms)
+                for r in early
+            ],
+        )
+        # The oldest first; ties (one push) in key order. Parking is rare, and the table small.
+        db.execute(
+            "DELETE FROM early_receipts WHERE (provider, carrier_id, phone_hash) IN ("
+            " SELECT provider, carrier_id, phone_hash FROM early_receipts"
+            " ORDER BY received_at LIMIT max(0, (SELECT COUNT(*) FROM early_receipts) - ?))",
+            (cap,),
+        )
+    return changed
+
+
+def take_early_receipt(
+    db: sqlite3.Connection, provider: str, carrier_id: str, phone_hash: str
+) -> tuple[str, str | None] | None:
+    """The (status, error) a parked receipt gives this record, removing it; None if none came."""
+    rows = db.execute(
+        f"DELETE FROM early_receipts WHERE {_MATCH} RETURNING delivered, error",  # noqa: S608
+        (provider, carrier_id, phone_hash),
+    ).fetchall()
+    if not rows:
+        return None
+    delivered, error = rows[0]
+    return ("success", None) if delivered else ("failed", error)

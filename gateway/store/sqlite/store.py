@@ -1,0 +1,286 @@
+"""The SQLite store: durable (WAL, fsync on commit), and never on the event loop.
+
+Each connection lives on a dedicated thread: one writer, whose transactions are whole functions so
+concurrent requests cannot interleave inside one, and one reader, which WAL lets read while the
+writer writes. Charging is a single conditional UPDATE in the writer's transaction, so no two
+requests can both spend the same money.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.store.base import (
+    Account,
+    AccountExists,
+    IdempotencyClaim,
+    NewAccount,
+    NewRecord,
+    ReceiptUpdate,
+    Record,
+    RecordPage,
+    RecordQuery,
+    Settlement,
+)
+from gateway.store.sqlite import idempotency
+from gateway.store.sqlite.migrations import migrate
+from gateway.store.sqlite.receipts import MAX_PARKED_RECEIPTS, apply_receipts, take_early_receipt
+from gateway.store.sqlite.writer import Connection, GroupWriter
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+_ACCOUNT_COLUMNS = (
+    "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
+    " rate, burst, total_sent"
+)
+# ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
+_RECORD_COLUMNS = (
+    "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
+    " price_milli"
+)
+_UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
+
+
+def _account(row: tuple) -> Account:
+    return Account(
+        id=row[0], name=row[1], api_key=row[2], secret_hash=row[3], balance_milli=row[4],
+        verification_status=row[5], disabled=bool(row[6]),
+        providers=tuple(p for p in row[7].split(",") if p), rate=row[8], burst=row[9],
+        total_sent=row[10],
+    )
+
+
+def _record(row: tuple) -> Record:
+    return Record(*row)
+
+
+class SQLiteStore:
+    def __init__(
+        self, path: str, timeout: float = 5.0, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
+    ) -> None:
+        self.path = path
+        #: At most this many receipts naming no record yet are kept (see ``sqlite_receipts``).
+        self.max_parked_receipts = max_parked_receipts
+        self._writer = GroupWriter(path, timeout)
+        self._reader = Connection(path, timeout, "reader")
+
+    async def open(self) -> None:
+        await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
+        await self._writer.run(migrate)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+
+    async def ping(self) -> None:
+        """Both paths a send needs: a real read, and the write lock (taken and given back)."""
+        await self._reader.run(
+            lambda db: db.execute("SELECT version FROM schema_migrations LIMIT 1").fetchone()
+        )
+        await self._writer.run(lambda db: db.executescript("BEGIN IMMEDIATE; ROLLBACK;"))
+
+    async def probe_write(self, now_ms: int) -> None:
+        """A real, committed write of about what a send writes (see migration 6)."""
+        await self._writer.transaction(lambda db: db.execute(
+            "INSERT OR REPLACE INTO readiness_probe VALUES (1, ?, randomblob(16384))", (now_ms,)
+        ))
+
+    # accounts
+
+    async def create_account(self, account: NewAccount, now_ms: int) -> Account:
+        def insert(db: sqlite3.Connection) -> Account:
+            cursor = db.execute(
+                "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
+                " verification_status, providers, rate, burst, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account.name, account.api_key, account.secret_hash, account.balance_milli,
+                    account.verification_status, ",".join(account.providers), account.rate,
+                    account.burst, now_ms,
+                ),
+            )
+            return _account(db.execute(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",  # noqa: S608
+                (cursor.lastrowid,),
+            ).fetchone())
+
+        try:
+            return await self._writer.transaction(insert)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            raise AccountExists(account.name) from None
+
+    async def account_by_key(self, api_key: str) -> Account | None:
+        row = await self._reader.run(lambda db: db.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)  # noqa: S608
+        ).fetchone())
+        return _account(row) if row else None
+
+    async def list_accounts(self) -> list[Account]:
+        rows = await self._reader.run(lambda db: db.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
+        ).fetchall())
+        return [_account(row) for row in rows]
+
+    async def update_account(self, api_key: str, **changes: object) -> Account | None:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if "providers" in changes:
+            changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        await self._writer.transaction(lambda db: db.execute(
+            f"UPDATE accounts SET {assignments} WHERE api_key = ?",  # noqa: S608
+            (*changes.values(), api_key),
+        ))
+        return await self.account_by_key(api_key)
+
+    async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
+        await self._writer.transaction(lambda db: db.execute(
+            "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?",
+            (amount_milli, api_key),
+        ))
+        return await self.account_by_key(api_key)
+
+    async def today_sent(self, account_id: int, day: str) -> int:
+        row = await self._reader.run(lambda db: db.execute(
+            "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
+        ).fetchone())
+        return row[0] if row else 0
+
+    # sending
+
+    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+        cost = sum(record.price_milli for record in records)
+
+        def charge_and_write(db: sqlite3.Connection) -> bool:
+            # The charge also takes the account's next record numbers: no extra statement.
+            charged = db.execute(
+                "UPDATE accounts SET balance_milli = balance_milli - ?,"
+                " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
+                " RETURNING records_seq",
+                (cost, len(records), account_id, cost),
+            ).fetchall()
+            if not charged:
+                return False
+            first = charged[0][0] - len(records) + 1
+            db.executemany(
+                "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
+                " provider, status, price_milli, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                [
+                    (account_id, first + i, r.message_id, r.phone, r.phone_hash, r.template_id,
+                     r.provider, r.price_milli, now_ms, now_ms)
+                    for i, r in enumerate(records)
+                ],
+            )
+            return True
+
+        return await self._writer.transaction(charge_and_write)
+
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str
+    ) -> None:
+        def apply(db: sqlite3.Connection) -> None:
+            refund = accepted = 0
+            for result in results:
+                # Only a record nobody has settled yet: settling twice must not refund twice.
+                row = db.execute(
+                    "SELECT id, price_milli, phone_hash FROM records WHERE message_id = ?"
+                    " AND account_id = ? AND status = 'pending' AND carrier_id IS NULL"
+                    " AND error IS NULL",
+                    (result.message_id, account_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                status, error = result.status, result.error
+                if result.carrier_id:
+                    # The carrier's receipt may have come before this transaction: apply it now.
+                    early = take_early_receipt(db, result.provider, result.carrier_id, row[2])
+                    if early is not None and status == "pending":
+                        status, error = early
+                db.execute(
+                    "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?,"
+                    " error = ?, updated_at = ? WHERE id = ?",
+                    (status, result.provider, result.price_milli, result.carrier_id,
+                     error, now_ms, row[0]),
+                )
+                refund += row[1] - result.price_milli
+                accepted += result.status != "failed"
+            db.execute(
+                "UPDATE accounts SET balance_milli = balance_milli + ?,"
+                " total_sent = total_sent + ? WHERE id = ?",
+                (refund, accepted, account_id),
+            )
+            if accepted:
+                db.execute(
+                    "INSERT INTO daily_sent (account_id, day, sent) VALUES (?, ?, ?)"
+                    " ON CONFLICT (account_id, day) DO UPDATE SET sent = sent + excluded.sent",
+                    (account_id, day, accepted),
+                )
+
+        await self._writer.transaction(apply)
+
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> int:
+        if not receipts:
+            return 0
+        return await self._writer.transaction(
+            lambda db: apply_receipts(db, provider, receipts, now_ms, self.max_parked_receipts)
+        )
+
+    # idempotency keys
+
+    async def claim_idempotency(
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+    ) -> IdempotencyClaim:
+        return await self._writer.transaction(lambda db: idempotency.claim(
+            db, account_id, key, fingerprint, token, now_ms, ttl_ms
+        ))
+
+    async def finish_idempotency(
+        self, account_id: int, key: str, token: str, status: int, body: bytes
+    ) -> None:
+        await self._writer.transaction(
+            lambda db: idempotency.finish(db, account_id, key, token, status, body)
+        )
+
+    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
+        await self._writer.transaction(
+            lambda db: idempotency.release(db, account_id, key, token)
+        )
+
+    async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
+        where, args = ["account_id = ?"], [account_id]
+        for clause, value in (
+            ("status = ?", query.status),
+            ("created_at >= ?", query.start_ms),
+            ("created_at <= ?", query.end_ms),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        condition = " AND ".join(where)
+
+        def read(db: sqlite3.Connection) -> RecordPage:
+            db.execute("BEGIN")  # one snapshot for the page and its total
+            try:
+                rows = db.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM records WHERE {condition}"  # noqa: S608
+                    " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                    (*args, query.per_page, (query.page - 1) * query.per_page),
+                ).fetchall()
+                total = db.execute(
+                    f"SELECT COUNT(*) FROM records WHERE {condition}", args  # noqa: S608
+                ).fetchone()[0]
+            finally:
+                db.execute("COMMIT")
+            return RecordPage([_record(row) for row in rows], total)
+
+        return await self._reader.run(read)

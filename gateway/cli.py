@@ -23,6 +23,7 @@ from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
+from gateway.server import serve
 from gateway.store import build_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
 
@@ -178,8 +179,6 @@ async def _shipped_secret_users(config: GatewayConfig) -> list[str]:
 
 
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
-    from gateway.server import serve
-
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None}
     config = with_overrides(config, **overrides)
     host = config.server.host

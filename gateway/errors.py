@@ -7,10 +7,11 @@ a shared exception instance collects the traceback of every raise, and with it e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 
 __all__ = [
-    "ApiError", "account_disabled", "error_body", "insufficient_balance", "internal", "invalid",
+    "ApiError", "account_disabled", "error_body", "error_kind", "insufficient_balance", "internal", "invalid",
     "store_unavailable", "unauthorized", "unverified",
 ]
 
@@ -43,30 +44,17 @@ def error_body(code: str, message: str, request_id: str) -> dict[str, object]:
     return {"success": False, "message": message, "code": code, "request_id": request_id}
 
 
-def unauthorized() -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", "认证失败,API Key 或 Secret 无效")
+def error_kind(status: int, code: str, message: str) -> Callable[[], ApiError]:
+    """A maker of one kind of error: ``raise unauthorized()`` makes a new exception each time."""
+    return functools.partial(ApiError, status, code, message)
 
 
-def account_disabled() -> ApiError:
-    return ApiError(403, "ACCOUNT_DISABLED", "权限不足:账户已停用")
-
-
-def unverified() -> ApiError:
-    return ApiError(403, "UNVERIFIED", "权限不足:账户未完成实名认证")
-
-
-def insufficient_balance() -> ApiError:
-    return ApiError(403, "INSUFFICIENT_BALANCE", "发送失败:余额不足")
-
-
-def store_unavailable() -> ApiError:
-    return ApiError(503, "UNAVAILABLE", "服务暂不可用:记录存储无法访问,请稍后重试")
-
-
-def internal() -> ApiError:
-    return ApiError(500, "INTERNAL_ERROR", "服务器内部错误")
-
-
+unauthorized = error_kind(401, "UNAUTHORIZED", "认证失败,API Key 或 Secret 无效")
+account_disabled = error_kind(403, "ACCOUNT_DISABLED", "权限不足:账户已停用")
+unverified = error_kind(403, "UNVERIFIED", "权限不足:账户未完成实名认证")
+insufficient_balance = error_kind(403, "INSUFFICIENT_BALANCE", "发送失败:余额不足")
+store_unavailable = error_kind(503, "UNAVAILABLE", "服务暂不可用:记录存储无法访问,请稍后重试")
+internal = error_kind(500, "INTERNAL_ERROR", "服务器内部错误")
 # Answers aiohttp raises as HTTPException, by status: the envelope code and message for each.
 HTTP_ERRORS = {
     400: ("INVALID_PARAMS", "请求参数错误"),

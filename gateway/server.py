@@ -26,9 +26,13 @@ import orjson
 from aiohttp import web, web_server
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
+from prometheus_client import multiprocess
 
+from gateway.app import create_app
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
+from gateway.errors import error_body
+from gateway.logs import setup_logging
 
 __all__ = ["METRICS_DIR_ENV", "EnvelopeRequestHandler", "serve"]
 
@@ -59,8 +63,6 @@ class EnvelopeRequestHandler(RequestHandler):
     ) -> web.StreamResponse:
         if request.writer.output_size > 0 or status >= 500:
             return super().handle_error(request, status, exc, message)  # aiohttp's own handling
-        from gateway.errors import error_body
-
         reason = type(exc).__name__ if isinstance(exc, HttpProcessingError) else "bad request"
         log.warning("malformed HTTP request from %s refused with %d: %s", request.remote, status, reason)
         request_id = uuid.uuid4().hex
@@ -76,9 +78,6 @@ class EnvelopeRequestHandler(RequestHandler):
 
 
 def run_worker(config: GatewayConfig, *, reuse_port: bool = False) -> None:
-    from gateway.app import create_app
-    from gateway.logs import setup_logging
-
     setup_logging(config.logging)
     # aiohttp offers no public hook for its parser-level error answers: ``web.Server`` builds a
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
@@ -134,8 +133,6 @@ def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, o
             _fresh_metrics_directory(config.server.port)
         run_worker(config)
         return 0
-    from gateway.logs import setup_logging
-
     setup_logging(config.logging)
     ours = METRICS_DIR_ENV not in os.environ
     directory = _fresh_metrics_directory(config.server.port)
@@ -154,8 +151,6 @@ def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, o
 
 
 def _supervise(workers: list[multiprocessing.Process]) -> int:
-    from prometheus_client import multiprocess
-
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:

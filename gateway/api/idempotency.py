@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from gateway.errors import ApiError, error_body, internal, invalid, store_unavailable
+from gateway.errors import ApiError, error_body, error_kind, internal, invalid, store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, STORE
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, json_response
@@ -48,14 +48,10 @@ _SENT = web.RequestKey("idempotency_sent", bool)  # ... and something reached th
 
 
 
-def _conflict() -> ApiError:
-    return ApiError(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
-
-
-def _in_progress() -> ApiError:
-    return ApiError(
-        409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
-    )
+_conflict = error_kind(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
+_in_progress = error_kind(
+    409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
+)
 
 
 def mark_sending(request: web.Request) -> None:

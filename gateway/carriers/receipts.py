@@ -20,7 +20,7 @@ import logging
 from aiohttp import web
 
 from gateway.carriers.base import MalformedReceipts, Receipt
-from gateway.errors import HTTP_ERRORS, ApiError, invalid, store_unavailable
+from gateway.errors import HTTP_ERRORS, error_kind, invalid, store_unavailable
 from gateway.keys import CARRIERS, CLOCK, CONFIG, SENDER, STORE
 from gateway.log_throttle import LogThrottle
 from gateway.phones import scrub
@@ -36,13 +36,9 @@ ERROR_MAX = 500  # characters of "code: description" kept on a record
 _token_refusals = LogThrottle(60.0)  # anyone can send wrong tokens: one line a minute at most
 
 
-def _not_found() -> ApiError:
-    # The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
-    return ApiError(404, *HTTP_ERRORS[404])
-
-
-def _forbidden() -> ApiError:
-    return ApiError(403, "FORBIDDEN", "权限不足:回调令牌无效")
+# The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
+_not_found = error_kind(404, *HTTP_ERRORS[404])
+_forbidden = error_kind(403, "FORBIDDEN", "权限不足:回调令牌无效")
 
 
 def _token_matches(offered: str, expected: str) -> bool:

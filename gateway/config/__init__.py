@@ -1,1 +1,7 @@
-"""gateway/config"""
+"""The gateway's configuration, one module a concern.
+
+``model`` holds the frozen settings the rest of the code sees; ``reader`` reads one YAML mapping
+with key paths in its errors; ``sections`` reads each section of the contract
+(``shared/spec/config.md``); ``loader`` finds the file, expands ``${VAR}`` and ties them together.
+Import names from the module that defines them: this package re-exports nothing.
+"""

@@ -2,7 +2,7 @@
 
 The contract is ``shared/spec/config.md``: every key there is read (``gateway.config.sections``), an
 unknown key or a wrong type is a :class:`ConfigError` naming the key path, and the rest of the code
-only ever sees the frozen settings of ``gateway.config.model``, re-exported here.
+only ever sees the frozen settings of ``gateway.config.model``.
 """
 
 from __future__ import annotations
@@ -16,50 +16,10 @@ from typing import Any
 import yaml
 
 from gateway.config import sections
-from gateway.config.model import (  # re-exported: the settings are part of this module's interface
-    DEFAULT_CONFIG_PATH,
-    DEFAULT_WINDOWS,
-    VERIFICATION_STATUSES,
-    AccountSeed,
-    BackendConfig,
-    BucketConfig,
-    GatewayConfig,
-    LoggingConfig,
-    MetricsConfig,
-    ProvidersConfig,
-    RateLimitConfig,
-    RedisConfig,
-    ServerConfig,
-    StoreConfig,
-    TemplateConfig,
-    WindowConfig,
-)
+from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
 from gateway.config.reader import ConfigError, Reader
 
-__all__ = [
-    "DEFAULT_CONFIG_PATH",
-    "DEFAULT_WINDOWS",
-    "VERIFICATION_STATUSES",
-    "AccountSeed",
-    "BackendConfig",
-    "BucketConfig",
-    "ConfigError",
-    "GatewayConfig",
-    "LoggingConfig",
-    "MetricsConfig",
-    "ProvidersConfig",
-    "RateLimitConfig",
-    "RedisConfig",
-    "ServerConfig",
-    "StoreConfig",
-    "TemplateConfig",
-    "WindowConfig",
-    "config_path",
-    "expand_env",
-    "load_config",
-    "parse_config",
-    "with_overrides",
-]
+__all__ = ["config_path", "expand_env", "load_config", "parse_config", "with_overrides"]
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.carriers.registry import read_backend  # plugins validate their own sections
 from gateway.config.model import (
     DEFAULT_WINDOWS,
     VERIFICATION_STATUSES,
@@ -113,8 +114,6 @@ def ratelimit(reader: Reader) -> RateLimitConfig:
 
 
 def providers(reader: Reader) -> ProvidersConfig:
-    from gateway.carriers.registry import read_backend  # plugins validate their own sections
-
     backends_reader = reader.section("backends")
     backends = {
         str(name): read_backend(str(name), backends_reader.section(str(name)))

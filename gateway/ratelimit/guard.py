@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from gateway.config.model import WindowConfig
-from gateway.errors import ApiError
+from gateway.errors import error_kind
 from gateway.metrics import Metrics
 from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, WindowDecision
 
@@ -20,9 +20,7 @@ __all__ = ["GuardedLimiter", "limiter_unavailable"]
 log = logging.getLogger("smsedge.ratelimit")
 
 
-def limiter_unavailable() -> ApiError:
-    """Fresh each time: in an outage every request raises it (see ``gateway.errors``)."""
-    return ApiError(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
+limiter_unavailable = error_kind(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
 
 
 class GuardedLimiter:

@@ -1,0 +1,94 @@
+"""The shape of the house (shared/spec/design.md): what a newcomer can rely on when reading the code.
+
+No import circle between the gateway's and the plugins' modules, and no import tucked into a
+function to dodge one; no module over 300 lines and no function over 60, so each fits on a screen
+or two. Read from the source with ``ast``, nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 60
+PACKAGES = ("gateway", "plugins")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+MODULES = _modules()
+TREES = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The project modules an import statement loads."""
+    if isinstance(node, ast.Import):
+        names = {alias.name for alias in node.names}
+    else:
+        base = node.module or ""
+        names = {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return {name for name in names if name in MODULES}
+
+
+def _graph() -> dict[str, set[str]]:
+    return {
+        name: {target for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+               for target in _imported(node) if target != name}
+        for name, tree in TREES.items()
+    }
+
+
+def _cycle_from(start: str, graph: dict[str, set[str]]) -> list[str] | None:
+    """One import path that leads from ``start`` back to it, if there is one."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for target in graph[node]:
+            if target == start:
+                return [*path, start]
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*path, target]))
+    return None
+
+
+def test_no_import_circle():
+    graph = _graph()
+    circles = [cycle for name in graph if (cycle := _cycle_from(name, graph))]
+    assert circles == [], " → ".join(circles[0]) if circles else ""
+
+
+def test_project_imports_stand_at_the_top_of_their_module():
+    inner = [
+        f"{name}:{node.lineno}"
+        for name, tree in TREES.items()
+        for function in ast.walk(tree) if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Import | ast.ImportFrom) and _imported(node)
+    ]
+    assert inner == []
+
+
+def test_modules_and_functions_stay_small():
+    long_modules = [
+        f"{name} ({lines})" for name, path in MODULES.items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    long_functions = [
+        f"{name}.{node.name} ({node.end_lineno - node.lineno + 1})"
+        for name, tree in TREES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert (long_modules, long_functions) == ([], [])

@@ -24,7 +24,8 @@ class MockOptions:
     fail_rate: float = 0.0
 
 
-class MockCarrier(Carrier):
+class MockCarrier(Carrier[MockOptions]):
+    name = "mock"
     max_batch = 1000
 
     @classmethod

@@ -27,13 +27,14 @@ class RuleOptions:
     rendezvous: int = 0  # > 0: answer only once this many calls are in flight at the same time
 
 
-class RuleCarrier(Carrier):
+class RuleCarrier(Carrier[RuleOptions]):
     """Accepts every number but the configured ones, ten per upstream call, and logs each call.
 
     With ``rendezvous: N`` no call answers until N calls are in flight together, so a gateway
     that sends its batches one after another gets ``NOT_CONCURRENT`` refusals instead of hanging.
     """
 
+    name = "rules"
     max_batch = 10
 
     def __init__(self, backend: BackendConfig, session: aiohttp.ClientSession) -> None:
@@ -83,8 +84,10 @@ class NotACarrier:
     max_batch = 10
 
 
-class HalfCarrier(Carrier):
+class HalfCarrier(Carrier[None]):
     """A plugin left half-written: it reads its options but cannot send."""
+
+    name = "half"
 
     @classmethod
     def read_options(cls, reader: Reader) -> None:

@@ -111,6 +111,7 @@ def test_the_package_declares_and_resolves_its_entry_point(example_installed):
     assert found["example"].value == "smsedge_example_carrier:ExampleCarrier"
     cls = carrier_class("example")
     assert cls.__name__ == "ExampleCarrier"
+    assert cls.name == "example"  # the class says the name its entry point registers
     assert cls.__module__ == "smsedge_example_carrier"
     assert str(PACKAGE) in sys.modules[cls.__module__].__file__
 

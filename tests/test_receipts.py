@@ -21,7 +21,8 @@ from gateway.keys import CONFIG, STORE
 from gateway.store.base import ReceiptUpdate
 from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS
 from gateway.store.sqlite.store import SQLiteStore
-from plugins.receipts import aliyun_receipts, tencent_receipts
+from plugins.aliyun.receipts import aliyun_receipts
+from plugins.tencent.receipts import tencent_receipts
 from tests.conftest import add_account
 from tests.fakes import aliyun as fake_aliyun
 from tests.fakes import tencent as fake_tencent

@@ -1,4 +1,4 @@
-"""Finding carrier plugins: built-in names, installed entry points, import paths, and refusals."""
+"""Finding carrier plugins: installed entry points (the built-ins' too), import paths, and refusals."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def test_builtin_names_resolve_to_their_classes():
         found = carrier_class(name)
         assert issubclass(found, Carrier)
         assert found.__module__ == f"plugins.{name}"
+
+
+def test_the_entry_points_are_the_only_list_of_names(monkeypatch, fresh_entry_points):
+    # Without its entry points even a built-in is unknown: there is no second list to drift.
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    with pytest.raises(ConfigError, match="unknown plugin 'mock'"):
+        carrier_class("mock")
+    assert carrier_class("plugins.mock:MockCarrier") is MockCarrier  # an import path still works
 
 
 def test_an_import_path_loads_a_plugin_outside_the_package():

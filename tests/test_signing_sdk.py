@@ -12,9 +12,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 import tencentcloud.common.abstract_client as abstract_client
@@ -27,28 +25,33 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.sign import Sign
 
-from gateway.carriers.base import Recipient, SendBatch
-from gateway.config.model import BackendConfig
-from gateway.config.reader import Reader
-from plugins.aliyun import AliyunCarrier
 from plugins.aliyun import signing as ours_aliyun
-from plugins.tencent import TencentCarrier
 from plugins.tencent import signing as ours_tencent
 from tests.fakes import aliyun as fake_aliyun
 from tests.fakes import tencent as fake_tencent
+from tests.fakes.cases import ALIYUN, TENCENT, Rig, mainland, make_batch
+from tests.fakes.vectors import (
+    A1_PARAMS,
+    A1_SECRET,
+    A1_SIGNATURES,
+    A2_AUTHORIZATION,
+    A2_HEADERS,
+    A2_ID,
+    A2_QUERY,
+    A2_SECRET,
+    A_TIMESTAMP,
+    T1_AUTHORIZATION,
+    T1_HOST,
+    T1_ID,
+    T1_KEY,
+    T1_PARAMS,
+    T1_TIMESTAMP,
+)
 
 # -- Tencent TC3 -----------------------------------------------------------------------------------
-T1_ID, T1_KEY = "AKIDEXAMPLEsecretid0000000000000000", "EXAMPLEsecretKey0000000000000000"
-T1_HOST = "sms.tencentcloudapi.com"
-T1_PARAMS = {"PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400006666", "SignName": "Acme",
-             "TemplateId": "1110", "TemplateParamSet": ["4370", "5"], "SessionContext": "msg-1"}
-T1_AUTHORIZATION = (
-    f"TC3-HMAC-SHA256 Credential={T1_ID}/2023-11-14/sms/tc3_request, SignedHeaders=content-type;host, "
-    "Signature=44072775ba1ac2b3f1b69930864cb0cbcccb206933afeea7fdeb981d618c74e6"
-)
 SPECIAL = ['a "quoted" \\ back/slash', "tab\tnew\r\nline", "&=+%?#~*", "😀 emoji", "", "<b>&amp;</b>"]
 TC3_CASES = {
-    "T1": (1700000000, T1_PARAMS),
+    "T1": (T1_TIMESTAMP, T1_PARAMS),
     "non-ascii sign name": (1700000000, {**T1_PARAMS, "SignName": "腾讯云", "TemplateParamSet": ["验证码"]}),
     "several numbers": (1700000000, {**T1_PARAMS, "SessionContext": "",
                                      "PhoneNumberSet": ["+8613800138000", "+8613900139000",
@@ -84,7 +87,7 @@ def test_tc3_headers_equal_the_sdk_end_to_end(monkeypatch, timestamp, params):
         secret_key=T1_KEY, host=T1_HOST, body=request.data.encode(), timestamp=timestamp,
     )
     assert ours == {name: request.header[name] for name in ours}
-    if params is T1_PARAMS and timestamp == 1700000000:
+    if params is T1_PARAMS and timestamp == T1_TIMESTAMP:
         assert ours["Authorization"] == T1_AUTHORIZATION
 
 
@@ -110,14 +113,6 @@ def test_tc3_key_derivation_equals_sign_tc3(to_sign):
 
 
 # -- Aliyun V1 (RPC, HMAC-SHA1) --------------------------------------------------------------------
-A1_PARAMS = {
-    "AccessKeyId": "testid", "Action": "SendSms", "Format": "JSON", "RegionId": "cn-hangzhou",
-    "SignatureMethod": "HMAC-SHA1", "SignatureNonce": "45e25e9b-0a6f-4070-8c85-2956eda1b466",
-    "SignatureVersion": "1.0", "Timestamp": "2023-11-14T22:13:20Z", "Version": "2017-05-25",
-    "PhoneNumbers": "13800138000,13900139000", "SignName": "阿里云 短信*测试~",
-    "TemplateCode": "SMS_154950909", "TemplateParam": '{"code":"1234"}', "OutId": "out-1",
-}
-A1_SIGNATURES = {"GET": "wTTfu29316KOdXXYedRcPRvxc3U=", "POST": "R6PCTGw9HO30oBjUdMgUBc4d1Mc="}
 TEMPLATE_PARAM = json.dumps({"name": "O'Brien & Co. 100% +1", "url": "/?a=b#c~*", "nl": "a\r\nb",
                              "emoji": "😀", "zh": "验证码"}, ensure_ascii=False)
 V1_CASES = {
@@ -132,27 +127,15 @@ V1_CASES = {
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("params", V1_CASES.values(), ids=V1_CASES.keys())
 def test_rpc_signature_equals_the_sdk(params, method):
-    expected = AliyunUtil.get_rpcsignature(params, method, "testsecret")
-    assert ours_aliyun.rpc_signature(params, method, "testsecret") == expected
+    expected = AliyunUtil.get_rpcsignature(params, method, A1_SECRET)
+    assert ours_aliyun.rpc_signature(params, method, A1_SECRET) == expected
     # ``Signature`` itself is never signed: a request that already carries one signs the same.
-    assert ours_aliyun.rpc_signature({**params, "Signature": expected}, method, "testsecret") == expected
+    assert ours_aliyun.rpc_signature({**params, "Signature": expected}, method, A1_SECRET) == expected
     if params is A1_PARAMS:
         assert expected == A1_SIGNATURES[method]
 
 
 # -- Aliyun V3 (ACS3-HMAC-SHA256) ------------------------------------------------------------------
-A2_QUERY = {"PhoneNumbers": "13800138000", "SignName": "阿里云", "TemplateCode": "SMS_154950909",
-            "TemplateParam": '{"code":"1234"}'}
-A2_HEADERS = {
-    "host": "dysmsapi.aliyuncs.com", "x-acs-action": "SendSms", "x-acs-version": "2017-05-25",
-    "x-acs-date": "2023-11-14T22:13:20Z", "x-acs-signature-nonce": "3156853299f313e23d1673dc12e1703d",
-    "x-acs-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-}
-A2_AUTHORIZATION = (
-    "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;x-acs-content-sha256;"
-    "x-acs-date;x-acs-signature-nonce;x-acs-version,"
-    "Signature=61fd54bf53c6e817fac643e87dc94cad0be9de9c58c848ac55a254c5066556ed"
-)
 MANY = {**A2_QUERY, "PhoneNumbers": ",".join(f"13800138{i:03d}" for i in range(300))}
 V3_CASES = {  # (query, form body): a long query goes in a form body, as the plugin does
     "A2": (A2_QUERY, False),
@@ -177,42 +160,27 @@ def test_acs3_authorization_equals_the_sdk(query, form):
     sent_query = {} if form else query
     headers = ours_aliyun.acs3_headers(
         method="POST", host="dysmsapi.aliyuncs.com", path="/", query=sent_query, body=body,
-        action="SendSms", version="2017-05-25", timestamp=1700000000,
-        nonce="3156853299f313e23d1673dc12e1703d", access_key_id="YourAccessKeyId",
-        access_key_secret="YourAccessKeySecret",
+        action="SendSms", version="2017-05-25", timestamp=A_TIMESTAMP,
+        nonce="3156853299f313e23d1673dc12e1703d", access_key_id=A2_ID, access_key_secret=A2_SECRET,
         content_type="application/x-www-form-urlencoded" if form else None,
     )
     authorization = headers.pop("Authorization")
     assert authorization == sdk_authorization(
-        "POST", "/", sent_query, headers, body, "YourAccessKeyId", "YourAccessKeySecret")
+        "POST", "/", sent_query, headers, body, A2_ID, A2_SECRET)
     if query is A2_QUERY:
         assert headers == A2_HEADERS
         assert authorization == A2_AUTHORIZATION
 
 
 # -- what the plugins really send ------------------------------------------------------------------
-def backend(name: str, options: Any) -> BackendConfig:
-    return BackendConfig(name=name, plugin=name, price_milli=10, timeout=5.0, retries=0,
-                         receipts=False, callback_token="", options=options)
-
-
-def batch(phones: list[str], params: dict[str, str]) -> SendBatch:
-    return SendBatch(template_id="1110", params=params, param_order=(),
-                     recipients=[Recipient(phone, f"msg-{i}") for i, phone in enumerate(phones)])
-
-
-async def test_the_tencent_plugins_request_on_the_wire_is_signed_as_the_sdk_signs(aiohttp_server):
-    upstream = fake_tencent.TencentUpstream()
-    server = await aiohttp_server(fake_tencent.create_app(upstream))
-    options = TencentCarrier.read_options(Reader({
-        "endpoint": str(server.make_url("/")), "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY, "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "腾讯云"}))
-    async with aiohttp.ClientSession() as session:
-        outcomes = await TencentCarrier(backend("tencent", options), session).send(
-            batch(["+8613800138000", "+8613900139000"], {"code": SPECIAL[0], "x": SPECIAL[2]}))
+async def test_the_tencent_plugins_request_on_the_wire_is_signed_as_the_sdk_signs(aiohttp_server,
+                                                                                  session):
+    rig = await Rig.start(TENCENT, aiohttp_server, session, timeout=5.0, sign_name="腾讯云")
+    outcomes = await rig.carrier.send(make_batch(
+        "+8613800138000", "+8613900139000", template_id="1110",
+        params={"code": SPECIAL[0], "x": SPECIAL[2]}))
     assert all(outcome.accepted for outcome in outcomes)
-    [sent] = upstream.requests
+    [sent] = rig.upstream.requests
     stamp = int(sent.headers["X-TC-Timestamp"])
     names = ("Content-Type", "Host", "X-TC-Timestamp")
     request = RequestInternal(sent.headers["Host"], sent.method, sent.path,
@@ -226,18 +194,12 @@ async def test_the_tencent_plugins_request_on_the_wire_is_signed_as_the_sdk_sign
 
 @pytest.mark.parametrize("count", [2, 400], ids=["in the query", "in a form body"])
 async def test_the_aliyun_plugins_request_on_the_wire_is_signed_as_the_sdk_signs(aiohttp_server,
-                                                                                 count):
-    upstream = fake_aliyun.AliyunUpstream()
-    server = await aiohttp_server(fake_aliyun.create_app(upstream))
-    options = AliyunCarrier.read_options(Reader({
-        "endpoint": str(server.make_url("/")), "access_key_id": fake_aliyun.ACCESS_KEY_ID,
-        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET, "sign_name": "阿里 云*~"}))
-    phones = [f"+86138{i:08d}" for i in range(count)]
-    async with aiohttp.ClientSession() as session:
-        outcomes = await AliyunCarrier(backend("aliyun", options), session).send(
-            batch(phones, {"name": "O'Brien & Co. 100% +1", "code": "😀/?#"}))
+                                                                                 session, count):
+    rig = await Rig.start(ALIYUN, aiohttp_server, session, timeout=5.0, sign_name="阿里 云*~")
+    outcomes = await rig.carrier.send(make_batch(
+        *mainland(count), template_id="1110", params={"name": "O'Brien & Co. 100% +1", "code": "😀/?#"}))
     assert all(outcome.accepted for outcome in outcomes)
-    [sent] = upstream.requests
+    [sent] = rig.upstream.requests
     assert bool(sent.body) is (count == 400)
     signed = sent.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
     assert {"host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce",

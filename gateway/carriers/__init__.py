@@ -1,1 +1,2 @@
-"""gateway/carriers"""
+"""Carriers: the contract plugins implement (``base``), the one way they post to an upstream
+(``http``), finding them by entry point (``registry``) and the receipt-push endpoint (``receipts``)."""

@@ -1,28 +1,38 @@
 """The contract between the gateway and its carrier plugins.
 
-A plugin subclasses :class:`Carrier`: it declares how to read its own YAML options and sends one
-template to many numbers, reporting an :class:`Outcome` per number. The core owns everything
-around the call (splitting into batches, timeouts, charging, records), so a new carrier is one
-small module that speaks one upstream protocol.
+A plugin subclasses :class:`Carrier` with its own options type (``Carrier[MyOptions]``): it reads
+those options from its YAML section and sends one template to many numbers, reporting an
+:class:`Outcome` per number. The core owns everything around the call (splitting into batches,
+timeouts, charging, records), so a new carrier is one small package that speaks one upstream
+protocol; :mod:`gateway.carriers.http` does its posting, and :class:`ReportFormat` reads a push
+of delivery reports.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
+import orjson
 
 from gateway.config.model import BackendConfig
 from gateway.config.reader import Reader
+from gateway.phones import InvalidPhone, parse_phone
 
 __all__ = [
-    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "Outcome", "Receipt", "Recipient",
-    "SendBatch",
+    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "OptionsT", "Outcome", "Receipt",
+    "Recipient", "ReportFormat", "SendBatch", "report_e164", "report_text",
 ]
+
+log = logging.getLogger(__name__)
+
+#: A carrier's own options: what its ``read_options`` returns and ``self.options`` holds.
+OptionsT = TypeVar("OptionsT")
 
 
 class FailureKind(enum.Enum):
@@ -102,21 +112,25 @@ class CarrierError(Exception):
         ]
 
 
-class Carrier(abc.ABC):
-    """Base class of every carrier plugin."""
+class Carrier(abc.ABC, Generic[OptionsT]):
+    """Base class of every carrier plugin, generic over the options its ``read_options`` returns."""
 
+    #: the carrier's name, for logs: the name its entry point registers in ``smsedge.providers``
+    name: ClassVar[str]
     #: how many numbers one upstream call may carry; the core splits larger sends
     max_batch: ClassVar[int] = 1
 
+    options: OptionsT
+
     def __init__(self, backend: BackendConfig, session: aiohttp.ClientSession) -> None:
         self.backend = backend
-        self.options = backend.options
+        self.options = backend.options  # what read_options returned for this backend
         self.session = session
 
     @classmethod
     @abc.abstractmethod
-    def read_options(cls, reader: Reader) -> Any:
-        """Validate this plugin's own keys of its backend section (call ``reader.done()``)."""
+    def read_options(cls, reader: Reader) -> OptionsT:
+        """Validate this plugin's own keys of its backend section (the core calls ``reader.done()``)."""
 
     @abc.abstractmethod
     async def send(self, batch: SendBatch) -> list[Outcome]:
@@ -133,5 +147,77 @@ class Carrier(abc.ABC):
         """The HTTP status and JSON body the carrier expects once its push is taken."""
         return 200, {"success": True}
 
-    async def close(self) -> None:  # noqa: B027 - an optional hook, empty by default
+    async def close(self) -> None:  # an optional hook, empty by default
         """Release what the plugin opened itself (the HTTP session belongs to the gateway)."""
+
+
+# -- reading a push of delivery reports (a JSON array of objects, as Tencent and Aliyun send) -------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFormat:
+    """Where one carrier's JSON delivery report keeps each part of a :class:`Receipt`.
+
+    :meth:`receipts` checks structure strictly: a body that is not an array of objects, or a report
+    without its id, number or status, is :class:`MalformedReceipts` (the gateway answers 400 and
+    changes nothing, so a format change upstream is noticed rather than silently ignored). A report
+    whose number does not parse is dropped: no record can match it, since only valid numbers are
+    ever sent.
+    """
+
+    carrier: str  # for the log line of a dropped report
+    carrier_id: str  # the field holding the id the send returned
+    delivered: Callable[[Mapping[str, Any]], bool]  # raises MalformedReceipts for a bad status
+    number: Callable[[Mapping[str, Any]], str | None]  # E.164, or None when it does not parse
+    code: str  # the field of the carrier's receipt code ...
+    default_codes: tuple[str, str]  # ... and the code when it is empty: (delivered, not delivered)
+    description: str
+    reported_at: str
+
+    def receipts(self, body: bytes) -> list[Receipt]:
+        """Every report of one push that names a valid number, as Receipts."""
+        try:
+            reports = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise MalformedReceipts("body is not JSON") from None
+        if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
+            raise MalformedReceipts("body is not an array of report objects")
+        return [receipt for report in reports if (receipt := self._receipt(report)) is not None]
+
+    def _receipt(self, report: Mapping[str, Any]) -> Receipt | None:
+        carrier_id = report_text(report, self.carrier_id)
+        delivered = self.delivered(report)
+        e164 = self.number(report)
+        if e164 is None:
+            log.warning("%s receipt for an unparsable number dropped (%s %s)",
+                        self.carrier, self.carrier_id, carrier_id)
+            return None
+        return Receipt(
+            carrier_id=carrier_id, e164=e164, delivered=delivered,
+            code=report_text(report, self.code, required=False)
+            or self.default_codes[0 if delivered else 1],
+            description=report_text(report, self.description, required=False),
+            reported_at=report_text(report, self.reported_at, required=False) or None,
+        )
+
+
+def report_text(report: Mapping[str, Any], name: str, *, required: bool = True) -> str:
+    """A string field, stripped; numbers are taken as their digits (a number may come unquoted)."""
+    value = report.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise MalformedReceipts(f"report field {name!r} missing or not a string")
+    return value.strip()
+
+
+def report_e164(*candidates: str) -> str | None:
+    """The first candidate spelling that is a valid number, in E.164; None when none is."""
+    for candidate in candidates:
+        try:
+            return parse_phone(candidate).e164
+        except InvalidPhone:
+            continue
+    return None

@@ -1,8 +1,10 @@
 """Finding carrier plugins by name.
 
-A backend's ``plugin`` names its class in one of three ways, tried in this order: a built-in
-name (``mock``, ``tencent``, ``aliyun``), a name registered by any installed package in the
-``smsedge.providers`` entry-point group, or an import path ``package.module:Class``.
+A backend's ``plugin`` names its class in one of two ways: a name registered by an installed
+package in the ``smsedge.providers`` entry-point group (the built-in ``mock``, ``tencent`` and
+``aliyun`` are registered so by this package's own setup.cfg), or an import path
+``package.module:Class``. There is no other list: a new carrier is its own package plus its entry
+point.
 """
 
 from __future__ import annotations
@@ -20,11 +22,6 @@ from gateway.config.reader import ConfigError, Reader
 __all__ = ["ENTRY_POINT_GROUP", "carrier_class", "read_backend"]
 
 ENTRY_POINT_GROUP = "smsedge.providers"
-BUILTIN = {
-    "mock": "plugins.mock:MockCarrier",
-    "tencent": "plugins.tencent:TencentCarrier",
-    "aliyun": "plugins.aliyun:AliyunCarrier",
-}
 
 
 @cache
@@ -32,7 +29,7 @@ def _entry_point_targets() -> dict[str, str]:
     """Installed plugins by name; a name claimed by two different classes is refused."""
     targets: dict[str, str] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        known = targets.get(entry.name) or BUILTIN.get(entry.name)
+        known = targets.get(entry.name)
         if known is not None and known != entry.value:
             raise ConfigError("", f"plugin name {entry.name!r} is registered twice ({known}, {entry.value})")
         targets[entry.name] = entry.value
@@ -50,11 +47,11 @@ def _import(target: str) -> type:
 
 def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier]:
     """The Carrier subclass a ``plugin`` value names, or a ConfigError at ``path``."""
-    target = BUILTIN.get(plugin) or _entry_point_targets().get(plugin)
+    target = _entry_point_targets().get(plugin)
     if target is None and ":" in plugin:
         target = plugin
     if target is None:
-        known = sorted({*BUILTIN, *_entry_point_targets()})
+        known = sorted(_entry_point_targets())
         raise ConfigError(path, f"unknown plugin {plugin!r}; known: {', '.join(known)}")
     try:
         found = _import(target)

@@ -68,11 +68,7 @@ def rpc_signature(params: Mapping[str, str], method: str, secret: str) -> str:
 
 
 def acs3_canonical_request(
-    method: str,
-    path: str,
-    query: Mapping[str, str],
-    headers: Mapping[str, str],
-    payload_hash: str,
+    method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], payload_hash: str
 ) -> tuple[str, str]:
     """The canonical request and the ``SignedHeaders`` list; every header given is signed."""
     lowered = {name.lower(): value.strip() for name, value in headers.items()}

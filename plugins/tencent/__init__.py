@@ -4,6 +4,9 @@ Tencent answers HTTP 200 for business errors too: ``Response.Error`` fails the w
 CarrierError for every number), otherwise ``SendStatusSet`` holds one status per number. A call
 must be all mainland or all international numbers, so a mixed batch goes out as two concurrent
 calls instead of failing with ``ContainDomesticAndInternationalPhoneNumber``.
+
+The package: this module (the carrier), ``errors`` (code -> FailureKind), ``signing`` (TC3) and
+``receipts`` (the delivery-report push).
 """
 
 from __future__ import annotations
@@ -15,86 +18,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 from yarl import URL
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
+from gateway.carriers.http import post, read_endpoint
 from gateway.clock import system_clock
-from gateway.config.reader import ConfigError, Reader
-from plugins.receipts import tencent_receipts
+from gateway.config.reader import Reader
+from plugins.tencent.errors import classify
+from plugins.tencent.receipts import tencent_receipts
 from plugins.tencent.signing import request_headers
 
-__all__ = ["ERRORS", "TencentCarrier", "TencentOptions", "classify"]
+__all__ = ["TencentCarrier", "TencentOptions"]
 
 log = logging.getLogger(__name__)
 
 ACTION, VERSION = "SendSms", "2021-01-11"
 SESSION_CONTEXT_MAX = 511  # bytes; Tencent takes "under 512"
-
-_CALLER, _RATE = FailureKind.CALLER, FailureKind.RATE_LIMITED
-_RETRY, _PERM = FailureKind.RETRYABLE, FailureKind.PERMANENT
-#: Tencent error code -> whose fault it is; documented code by code in docs/carriers.md.
-#: Each code may come as ``Response.Error`` or as one number's ``SendStatusSet[].Code``.
-ERRORS: dict[str, FailureKind] = {
-    # the number or the caller's parameter values: the caller's 400
-    **dict.fromkeys((
-        "InvalidParameterValue.IncorrectPhoneNumber", "FailedOperation.PhoneNumberInBlacklist",
-        "FailedOperation.PhoneNumberOnBlacklist",
-        "UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber",
-        "InvalidParameterValue.TemplateParameterFormatError",
-        "InvalidParameterValue.TemplateParameterLengthLimit",
-        "InvalidParameterValue.ContentLengthLimit",
-        "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
-        "FailedOperation.ContainSensitiveWord", "InvalidParameter.DirtyWordFound",
-    ), _CALLER),
-    # Tencent's per-number frequency limits: the caller's 429
-    **dict.fromkeys((
-        "LimitExceeded.PhoneNumberThirtySecondLimit", "LimitExceeded.PhoneNumberOneHourLimit",
-        "LimitExceeded.PhoneNumberDailyLimit", "LimitExceeded.PhoneNumberSameContentDailyLimit",
-        "LimitExceeded.DeliveryFrequencyLimit",
-    ), _RATE),
-    # our account throttled, Tencent in trouble, or a time window: later or elsewhere may work
-    **dict.fromkeys((
-        "RequestLimitExceeded", "RequestLimitExceeded.UinLimitExceeded",
-        "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "RequestLimitExceeded.IPLimitExceeded",
-        "InternalError", "InternalError.Timeout", "InternalError.SendAndRecvFail",
-        "InternalError.OtherError", "InternalError.UnknownError", "ResourceUnavailable",
-        "LimitExceeded.AppDailyLimit", "LimitExceeded.DailyLimit",
-        "FailedOperation.MarketingSendTimeConstraint",
-    ), _RETRY),
-    # credentials, clock, balance, sign/template approval, our own request: fix the config
-    **dict.fromkeys((
-        "AuthFailure.SignatureFailure", "AuthFailure.SignatureExpire",
-        "AuthFailure.SecretIdNotFound", "AuthFailure.InvalidSecretId",
-        "AuthFailure.InvalidAuthorization", "AuthFailure.UnauthorizedOperation",
-        "AuthFailure.TokenFailure", "AuthFailure.MFAFailure", "InternalError.RequestTimeException",
-        "FailedOperation.InsufficientBalanceInSmsPackage",
-        "UnauthorizedOperation.SerivceSuspendDueToArrears",
-        "FailedOperation.SignatureIncorrectOrUnapproved",
-        "FailedOperation.TemplateIncorrectOrUnapproved", "FailedOperation.MissingTemplateList",
-        "FailedOperation.MissingSignatureList", "FailedOperation.MissingSignature",
-        "InvalidParameterValue.SdkAppIdNotExist", "InvalidParameter.AppidAndBizId",
-        "UnauthorizedOperation.SmsSdkAppIdVerifyFail", "UnauthorizedOperation.SdkAppIdIsDisabled",
-        "UnauthorizedOperation.RequestIpNotInWhitelist",
-        "UnauthorizedOperation.RequestPermissionDeny",
-        "UnauthorizedOperation.IndividualUserMarketingSmsPermissionDeny",
-        "UnsupportedOperation.UnsuportedRegion", "LimitExceeded.PhoneNumberCountLimit",
-        "MissingParameter", "MissingParameter.EmptyPhoneNumberSet", "InvalidParameter",
-        "InvalidParameter.InvalidParameters", "FailedOperation.FailResolvePacket",
-        "FailedOperation.JsonParseFail", "InternalError.JsonParseFail",
-        "FailedOperation.OtherError", "FailedOperation.ParametersOtherError",
-        "InternalError.SigFieldMissing", "InternalError.SigVerificationFail",
-        "InternalError.RestApiInterfaceNotExist", "ActionOffline", "InvalidAction",
-        "NoSuchVersion", "UnsupportedRegion", "UnknownParameter", "UnsupportedOperation",
-        "UnauthorizedOperation",
-    ), _PERM),
-}
-
-
-def classify(code: str) -> FailureKind:
-    """Unknown codes are permanent: a retry cannot fix what nobody understood."""
-    return ERRORS.get(code, FailureKind.PERMANENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +47,11 @@ class TencentOptions:
     sign_name: str = ""
 
 
-def read_endpoint(reader: Reader, default: str) -> URL:
-    """An absolute http(s) URL; its host (and port) become the signed ``Host``."""
-    url = URL(reader.text("endpoint", default))
-    if url.scheme not in ("http", "https") or not url.host or url.user or url.query_string:
-        raise ConfigError(reader.where("endpoint"), "must be an http(s) URL without query")
-    return url
-
-
-class TencentCarrier(Carrier):
+class TencentCarrier(Carrier[TencentOptions]):
+    name = "tencent"
     max_batch = 200  # PhoneNumberSet limit of one SendSms call
 
-    clock = staticmethod(system_clock)  # replaced in tests to sign with a skewed clock
+    clock = staticmethod(system_clock)  # replaceable, to sign with a skewed clock
 
     @classmethod
     def read_options(cls, reader: Reader) -> TencentOptions:
@@ -148,10 +81,15 @@ class TencentCarrier(Carrier):
         return 200, {"result": 0, "errmsg": "OK"}
 
     async def _send_call(self, batch: SendBatch, recipients: Sequence[Recipient]) -> list[Outcome]:
-        options: TencentOptions = self.options
         if not recipients:
             return []
-        data = await self._post(orjson.dumps(self._payload(batch, recipients)))
+        body = orjson.dumps(self._payload(batch, recipients))
+        reply = await post(
+            self.session, self.options.endpoint, data=body, headers=self._headers(body),
+            time_limit=self.backend.timeout,
+        )
+        reply.expect_status(200)  # Tencent sends business errors with 200; anything else is transport
+        data = reply.json()
         response = data.get("Response") if isinstance(data, dict) else None
         if not isinstance(response, dict):
             raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "no Response object")
@@ -163,21 +101,20 @@ class TencentCarrier(Carrier):
         if not isinstance(statuses, list):
             raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "no SendStatusSet")
         log.debug(
-            "tencent %s: %d numbers, app %s, request %s",
-            ACTION, len(recipients), options.sdk_app_id, response.get("RequestId"),
+            "%s %s: %d numbers, app %s, request %s",
+            self.name, ACTION, len(recipients), self.options.sdk_app_id, response.get("RequestId"),
         )
         return _match(recipients, statuses)
 
     def _payload(self, batch: SendBatch, recipients: Sequence[Recipient]) -> dict[str, Any]:
-        options: TencentOptions = self.options
         payload: dict[str, Any] = {
             "PhoneNumberSet": [r.e164 for r in recipients],
-            "SmsSdkAppId": options.sdk_app_id,
+            "SmsSdkAppId": self.options.sdk_app_id,
             "TemplateId": batch.template_id,
             "TemplateParamSet": batch.ordered_params(),
         }
         if _domestic(recipients[0]):
-            payload["SignName"] = options.sign_name  # required for mainland numbers only
+            payload["SignName"] = self.options.sign_name  # required for mainland numbers only
         # One context per call is echoed for every number, so it only identifies a message when
         # the call has one recipient; SerialNo identifies each number in receipts anyway.
         context = recipients[0].message_id
@@ -185,32 +122,13 @@ class TencentCarrier(Carrier):
             payload["SessionContext"] = context
         return payload
 
-    async def _post(self, body: bytes) -> Any:
-        options: TencentOptions = self.options
-        headers = request_headers(
+    def _headers(self, body: bytes) -> dict[str, str]:
+        options = self.options
+        return request_headers(
             action=ACTION, version=VERSION, region=options.region, secret_id=options.secret_id,
             secret_key=options.secret_key, host=options.endpoint.host_port_subcomponent or "",
             body=body, timestamp=int(self.clock()),
         )
-        timeout = aiohttp.ClientTimeout(total=self.backend.timeout)
-        try:
-            async with self.session.post(
-                options.endpoint, data=body, headers=headers, timeout=timeout
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except TimeoutError as exc:
-            raise CarrierError(
-                FailureKind.TIMEOUT, "TIMEOUT", f"no answer within {self.backend.timeout:g}s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise CarrierError(FailureKind.RETRYABLE, "NETWORK_ERROR", repr(exc)) from exc
-        if status != 200:  # Tencent sends business errors with 200; anything else is transport
-            raise CarrierError(FailureKind.RETRYABLE, f"HTTP_{status}", "unexpected HTTP status")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "malformed JSON") from exc
 
 
 def _domestic(recipient: Recipient) -> bool:

@@ -1,8 +1,9 @@
 """Fake carrier upstreams: small aiohttp apps that check requests the way the real carrier does.
 
-Each carrier module builds a ``web.Application`` from an upstream state object; tests start it
-with ``aiohttp_server`` and switch faults on that object. What is shared lives here: the recorded
-request and the transport faults every carrier can show.
+Each carrier module builds a ``web.Application`` from an upstream state object (an
+:class:`Upstream`); tests start it with ``aiohttp_server`` and switch faults on that object. What
+is shared lives here: the recorded request, the switches and the transport faults every carrier can
+show. ``tests.fakes.cases`` holds every carrier with its fake, for the contract suite.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import enum
 import socket
 import struct
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,7 +24,7 @@ from multidict import CIMultiDict
 
 from gateway.carriers.base import Carrier, CarrierError, SendBatch
 
-__all__ = ["Fault", "Received", "refused", "transport_fault"]
+__all__ = ["Fault", "Received", "Upstream", "refused", "transport_fault"]
 
 
 class Fault(enum.Enum):
@@ -91,6 +94,24 @@ async def transport_fault(
     if fault is Fault.SLOW:
         await _sleep_while_connected(request, delay)
     return None
+
+
+@dataclass
+class Upstream:
+    """A fake's state: its clock, switchable faults, and every request it received."""
+
+    clock: Callable[[], float] = time.time  # the upstream's "now", to check request timestamps
+    fault: Fault | None = None
+    delay: float = 5.0  # seconds, for Fault.SLOW
+    error_code: str | None = None  # answer every (signed) call with this error code
+    number_codes: dict[str, str] = field(default_factory=dict)  # E.164 -> the code for that number
+    requests: list[Received] = field(default_factory=list)
+
+    async def receive(self, request: web.Request) -> tuple[bytes, web.StreamResponse | None]:
+        """Record the request; its body, and the answer of a switched-on transport fault if any."""
+        body = await request.read()
+        self.requests.append(Received.of(request, body))
+        return body, await transport_fault(request, self.fault, self.delay)
 
 
 async def refused(carrier: Carrier, batch: SendBatch) -> CarrierError:

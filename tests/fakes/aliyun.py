@@ -13,9 +13,8 @@ import hashlib
 import hmac
 import itertools
 import re
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from urllib.parse import parse_qsl, quote
 import orjson
 from aiohttp import web
 
-from tests.fakes import Fault, Received, transport_fault
+from tests.fakes import Upstream
 
 __all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "AliyunUpstream", "create_app", "to_e164"]
 
@@ -67,18 +66,13 @@ _ABROAD = re.compile(r"[1-9][0-9]{6,14}")
 
 
 @dataclass
-class AliyunUpstream:
-    """The fake's state: credentials, switchable faults, and every request it received."""
+class AliyunUpstream(Upstream):
+    """The fake's state: credentials, nonces seen, and the shared switches (``number_codes``: a
+    number's code fails its whole call, as the real service does)."""
 
     access_key_id: str = ACCESS_KEY_ID
     access_key_secret: str = ACCESS_KEY_SECRET
-    clock: Callable[[], float] = time.time
-    fault: Fault | None = None
-    delay: float = 5.0  # seconds, for Fault.SLOW
-    error_code: str | None = None  # answer every signed call with this Code
     retry_after: int | None = None  # send x-acs-retry-after with error answers
-    number_codes: dict[str, str] = field(default_factory=dict)  # E.164 -> Code failing the call
-    requests: list[Received] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
     _biz: itertools.count[int] = field(default_factory=lambda: itertools.count(900619746936498440))
 
@@ -204,9 +198,7 @@ def _check(params: dict[str, str], up: AliyunUpstream) -> str | None:
 
 async def _handle(request: web.Request) -> web.StreamResponse:
     up = request.app[UPSTREAM]
-    body = await request.read()
-    up.requests.append(Received.of(request, body))
-    faulty = await transport_fault(request, up.fault, up.delay)
+    body, faulty = await up.receive(request)
     if faulty is not None:
         return faulty
     params = dict(request.query)

@@ -12,9 +12,7 @@ import hashlib
 import hmac
 import itertools
 import re
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes import Fault, Received, transport_fault
+from tests.fakes import Upstream
 
 __all__ = ["SDK_APP_ID", "SECRET_ID", "SECRET_KEY", "TencentUpstream", "create_app"]
 
@@ -57,18 +55,12 @@ _E164 = re.compile(r"\+[1-9][0-9]{5,14}")
 
 
 @dataclass
-class TencentUpstream:
-    """The fake's state: credentials, switchable faults, and every request it received."""
+class TencentUpstream(Upstream):
+    """The fake's state: credentials, and the shared switches (``number_codes``: SendStatusSet)."""
 
     secret_id: str = SECRET_ID
     secret_key: str = SECRET_KEY
     sdk_app_id: str = SDK_APP_ID
-    clock: Callable[[], float] = time.time
-    fault: Fault | None = None
-    delay: float = 5.0  # seconds, for Fault.SLOW
-    error_code: str | None = None  # answer every call with this Response.Error
-    number_codes: dict[str, str] = field(default_factory=dict)  # E.164 -> SendStatusSet Code
-    requests: list[Received] = field(default_factory=list)
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -178,9 +170,7 @@ def _status(phone: Any, payload: dict[str, Any], up: TencentUpstream) -> dict[st
 
 async def _send_sms(request: web.Request) -> web.StreamResponse:
     up = request.app[UPSTREAM]
-    body = await request.read()
-    up.requests.append(Received.of(request, body))
-    faulty = await transport_fault(request, up.fault, up.delay)
+    body, faulty = await up.receive(request)
     if faulty is not None:
         return faulty
     if (auth_error := _verify(request, body, up)) is not None:

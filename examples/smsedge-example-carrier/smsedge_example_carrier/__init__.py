@@ -16,7 +16,8 @@ nothing else::
 Each number of a call is either in ``accepted`` (with the upstream's id for it) or in ``refused``.
 An HTTP 5xx (or 429, our account throttled) fails the whole call as RETRYABLE: the core tries it
 again and then fails over. Any other non-2xx status means our request or our token is wrong, which
-no retry fixes: PERMANENT.
+no retry fixes: PERMANENT. Timeouts and connection errors are mapped by the gateway's
+``gateway.carriers.http.post``, the same way for every carrier.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
+from gateway.carriers.http import post, read_endpoint
 from gateway.config.reader import ConfigError, Reader
 
 __all__ = ["ExampleCarrier", "ExampleOptions"]
@@ -46,44 +47,36 @@ class ExampleOptions:
     token: str = field(repr=False)  # a secret: never printed with the options
 
 
-class ExampleCarrier(Carrier):
+class ExampleCarrier(Carrier[ExampleOptions]):  # self.options is an ExampleOptions
+    name = "example"  # the name of its entry point (pyproject.toml), for logs
     max_batch = 100  # numbers per upstream call; the core splits larger sends
 
     @classmethod
     def read_options(cls, reader: Reader) -> ExampleOptions:
         # Only this plugin's own keys; the core reads plugin/price/timeout/... and calls done().
-        try:
-            endpoint = URL(reader.text("endpoint"))
-        except ValueError:
-            endpoint = URL()
-        if endpoint.scheme not in ("http", "https") or not endpoint.host:
-            raise ConfigError(reader.where("endpoint"), "must be an absolute http(s) URL")
+        endpoint = read_endpoint(reader)  # required: an absolute http(s) URL, as every carrier's
         token = reader.text("token")
         if not (token.isascii() and token.isprintable()) or " " in token:
             raise ConfigError(reader.where("token"), "must be printable ASCII without spaces")
         return ExampleOptions(endpoint=endpoint, token=token)
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
-        options: ExampleOptions = self.options
         payload = {
             "template": batch.template_id,
             "params": dict(batch.params),
             "messages": [{"to": r.e164, "reference": r.message_id} for r in batch.recipients],
         }
-        try:
-            # The gateway's shared session; the core bounds the call with the backend's timeout.
-            async with self.session.post(
-                options.endpoint,
-                json=payload,
-                headers={"Authorization": f"Bearer {options.token}"},
-                allow_redirects=False,  # a redirected POST would come back as a GET
-            ) as response:
-                status, raw = response.status, await response.read()
-        except TimeoutError:
-            raise  # unanswered: it may have been sent, so the core decides, not a blind retry
-        except aiohttp.ClientError as exc:
-            raise CarrierError(FailureKind.RETRYABLE, "NETWORK_ERROR", type(exc).__name__) from exc
-        log.debug("example upstream: HTTP %d for %d numbers", status, len(batch.recipients))
+        # The gateway's shared session and the backend's timeout; a timeout is TIMEOUT (it may
+        # have been sent, so the core decides), a connection error RETRYABLE NETWORK_ERROR.
+        reply = await post(
+            self.session, self.options.endpoint, data=json.dumps(payload).encode(),
+            headers={"Authorization": f"Bearer {self.options.token}",
+                     "Content-Type": "application/json"},
+            time_limit=self.backend.timeout,
+            allow_redirects=False,  # a redirected POST would come back as a GET
+        )
+        status, raw = reply.status, reply.body
+        log.debug("%s upstream: HTTP %d for %d numbers", self.name, status, len(batch.recipients))
         if status >= 500 or status == 429:
             raise CarrierError(FailureKind.RETRYABLE, f"HTTP_{status}", _reason(raw))
         if not 200 <= status < 300:

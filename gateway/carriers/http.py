@@ -1,0 +1,103 @@
+"""The one place that posts to a carrier: the shared session, the backend's timeout, transport faults.
+
+A plugin builds its request (URL, signed headers, body) and reads the carrier's answer; what lies
+between is here, so that every carrier names the same trouble the same way (docs/carriers.md,
+"Failures the plugins name themselves"):
+
+- no answer within the backend's ``timeout``: ``TIMEOUT`` (the outcome upstream is unknown);
+- connection refused or reset, DNS, TLS (any ``aiohttp.ClientError``): ``RETRYABLE NETWORK_ERROR``;
+- a status the carrier never answers with (:meth:`Reply.expect_status`): ``RETRYABLE HTTP_<status>``;
+- a body that is not JSON (:meth:`Reply.json`): ``RETRYABLE BAD_RESPONSE``, or ``HTTP_<status>``
+  when the status was not 200 either.
+
+:func:`read_endpoint` is the one check of a backend's ``endpoint`` option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from gateway.carriers.base import CarrierError, FailureKind
+from gateway.config.reader import MISSING, ConfigError, Reader
+
+__all__ = ["Reply", "post", "read_endpoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A carrier's whole answer, read before the connection went back to the pool."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def expect_status(self, expected: int = 200) -> None:
+        """Refuse any other status as transport trouble: ``RETRYABLE HTTP_<status>``."""
+        if self.status != expected:
+            raise CarrierError(FailureKind.RETRYABLE, f"HTTP_{self.status}", "unexpected HTTP status")
+
+    def json(self) -> Any:
+        """The decoded body; a body that is not JSON fails the call as ``RETRYABLE``."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise self.malformed() from exc
+
+    def json_object(self) -> dict[str, Any]:
+        """The decoded body when it is a JSON object; anything else fails the call as ``RETRYABLE``."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise self.malformed()
+        return data
+
+    def malformed(self) -> CarrierError:
+        code = "BAD_RESPONSE" if self.status == 200 else f"HTTP_{self.status}"
+        return CarrierError(FailureKind.RETRYABLE, code, "malformed JSON")
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: URL,
+    *,
+    time_limit: float,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    allow_redirects: bool = True,
+) -> Reply:
+    """POST ``data`` over the gateway's shared session and read the whole answer.
+
+    ``time_limit`` is the backend's ``timeout``: the whole call, connecting included. Whatever
+    the status, the answer is the plugin's to read; only transport failures raise CarrierError.
+    """
+    try:
+        async with session.post(
+            url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=time_limit),
+            allow_redirects=allow_redirects,
+        ) as response:
+            return Reply(response.status, response.headers, await response.read())
+    except TimeoutError as exc:
+        raise CarrierError(FailureKind.TIMEOUT, "TIMEOUT", f"no answer within {time_limit:g}s") from exc
+    except aiohttp.ClientError as exc:
+        raise CarrierError(FailureKind.RETRYABLE, "NETWORK_ERROR", repr(exc)) from exc
+
+
+def read_endpoint(reader: Reader, default: str = MISSING, key: str = "endpoint") -> URL:
+    """An absolute http(s) URL without credentials or query: its host is what requests are signed for.
+
+    Credentials in the URL would go out as a Basic ``Authorization`` header beside the carrier's own
+    signature, and a query would be signed by some carriers and not by others: both are refused.
+    """
+    try:
+        url = URL(reader.text(key, default))
+    except ValueError:
+        url = URL()
+    if url.scheme not in ("http", "https") or not url.host or url.user or url.query_string:
+        raise ConfigError(reader.where(key), "must be an absolute http(s) URL without credentials or query")
+    return url

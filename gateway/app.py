@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
 from aiohttp import web
 
 from gateway.accounts import bootstrap_accounts
+from gateway.api import create_api_app
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
@@ -31,41 +31,31 @@ from gateway.keys import (
 from gateway.metrics import Metrics
 from gateway.middlewares import build_middlewares
 from gateway.pages import setup_templates
+from gateway.ratelimit.backends import build_limiter
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.redis import RedisLimiter
-from gateway.redis_client import redis_client
+from gateway.redis_client import RedisSource
 from gateway.routes import setup_routes
-from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.dispatch import Dispatcher
-from gateway.sending.sender import Sender
+from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
 from gateway.store import build_store
-from gateway.store.redis.store import RedisStore
 
 __all__ = ["create_app"]
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One Redis client for every part configured for Redis; none when nothing is.
+    """The one Redis client, for every part configured for Redis (made only if one is).
 
     Shared, so an outage one part meets makes the others fail fast too (``redis_health``).
     """
-    config = app[CONFIG]
-    if "redis" not in (config.store.backend, config.ratelimit.backend):
+    async with RedisSource(app[CONFIG].redis) as redis:
+        app[REDIS] = redis
         yield
-        return
-    client = redis_client(config.redis)
-    app[REDIS] = client
-    yield
-    await client.aclose()
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = build_store(config)
-    if isinstance(store, RedisStore):
-        store.share_client(app[REDIS])  # the app's one client, not one of its own
+    store = build_store(config, app[REDIS])
     await store.open()
     try:
         await bootstrap_accounts(store, config.accounts)
@@ -79,11 +69,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    backend = (
-        RedisLimiter(app[REDIS], config.redis.key_prefix)
-        if config.ratelimit.backend == "redis"
-        else MemoryLimiter()
-    )
+    backend = build_limiter(config, app[REDIS])
     app[LIMITER] = GuardedLimiter(backend, config.ratelimit.on_backend_error, app[METRICS])
     yield
     await backend.close()
@@ -98,33 +84,34 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def carriers_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
+    """One carrier per configured backend, on the shared client session; closed on the way out."""
     carriers: dict[str, Carrier] = {
         name: carrier_class(backend.plugin)(backend, app[HTTP_SESSION])
-        for name, backend in config.providers.backends.items()
+        for name, backend in app[CONFIG].providers.backends.items()
     }
     app[CARRIERS] = carriers
-    metrics = app[METRICS]
-    breakers = {
-        name: CircuitBreaker(
-            backend.circuit_failures, backend.circuit_cooldown, metrics.circuit_open.labels(name)
-        )
-        for name, backend in config.providers.backends.items()
-    }
-    app[BREAKERS] = breakers
-    stats = app[CARRIER_STATS] = CarrierStats(carriers)
-    dispatcher = Dispatcher(config, carriers, breakers, metrics, stats)
-    # Without a configured key the hash only has to agree within this process (memory limiter).
-    phone_secret = (config.server.secret_key or secrets.token_hex(32)).encode()
-    app[SENDER] = Sender(
-        config, app[STORE], dispatcher, app[CLOCK], app[LIMITER], metrics, phone_secret
-    )
     yield
     for carrier in carriers.values():
         await carrier.close()
 
 
-def create_app(config: GatewayConfig, *, clock: Clock = system_clock) -> web.Application:
+async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The sender, over a dispatcher for the carriers (breakers and the status page's stats)."""
+    config, metrics = app[CONFIG], app[METRICS]
+    stats = app[CARRIER_STATS] = CarrierStats(app[CARRIERS])
+    dispatcher = Dispatcher(config.providers.backends, config.templates, app[CARRIERS], metrics, stats)
+    app[BREAKERS] = dispatcher.breakers
+    app[SENDER] = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
+    yield
+
+
+def create_app(
+    config: GatewayConfig, *, clock: Clock = system_clock, api_routes: Iterable[web.RouteDef] = ()
+) -> web.Application:
+    """The root app (pages, health, metrics, receipts) with the API mounted at /api.
+
+    ``api_routes``: more routes for the API sub-app, behind its auth, rate limit and masking (tests).
+    """
     metrics = Metrics(sorted(config.providers.backends))
     app = web.Application(
         middlewares=build_middlewares(config, metrics),
@@ -134,7 +121,10 @@ def create_app(config: GatewayConfig, *, clock: Clock = system_clock) -> web.App
     app[CLOCK] = clock
     app[METRICS] = metrics
     app[VERIFIER] = SecretVerifier()
-    app.cleanup_ctx.extend([redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx])
+    app.cleanup_ctx.extend(
+        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx, sender_ctx]
+    )
     setup_routes(app, config)
+    app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))
     setup_templates(app)
     return app

@@ -23,6 +23,7 @@ from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
+from gateway.redis_client import RedisSource
 from gateway.server import serve
 from gateway.store import build_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
@@ -160,12 +161,14 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
 
 
 async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T]]) -> T:
-    store = build_store(config)
-    await store.open()
-    try:
-        return await work(store)
-    finally:
-        await store.close()
+    """Run ``work`` on the configured store, on a Redis client of its own if it uses one."""
+    async with RedisSource(config.redis) as redis:
+        store = build_store(config, redis)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
 
 
 async def _shipped_secret_users(config: GatewayConfig) -> list[str]:

@@ -10,6 +10,7 @@ from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
 from gateway.ratelimit.guard import GuardedLimiter
+from gateway.redis_client import RedisSource
 from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.sender import Sender
 from gateway.sending.stats import CarrierStats
@@ -46,7 +47,7 @@ SENDER = web.AppKey("sender", Sender)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", GuardedLimiter)
-REDIS = web.AppKey("redis", object)  # redis.asyncio.Redis, when some part is configured for Redis
+REDIS = web.AppKey("redis", RedisSource)  # the one Redis client, made if some part uses Redis
 
 # Per-request values (set by middlewares and handlers, read by the ones outside them).
 REQUEST_ID = web.RequestKey("request_id", str)

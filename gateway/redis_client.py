@@ -1,4 +1,10 @@
-"""The one Redis client (and connection pool) an app shares between the parts that use Redis."""
+"""The one Redis client (and connection pool) an app shares between the parts that use Redis.
+
+Nothing opens a pool of its own: whoever runs the parts (the app's ``redis_ctx``, the CLI) holds a
+:class:`RedisSource`, hands it to the backend factories, and closes it when they are done. A backend
+that uses Redis takes the client from it (made on the first such request, so a deployment with no
+Redis part never builds one); the others ignore it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gateway.config.model import RedisConfig
 from gateway.redis_health import RedisHealth
 
-__all__ = ["SharedRedis", "redis_client"]
+__all__ = ["RedisSource", "SharedRedis", "redis_client"]
 
 
 class SharedRedis(Redis):
@@ -52,3 +58,29 @@ def redis_client(config: RedisConfig) -> SharedRedis:
     client = SharedRedis.from_pool(pool)
     client.health = RedisHealth(client.ping, config.timeout)
     return client
+
+
+class RedisSource:
+    """The one client of an app (or a CLI run), made when a part first asks for it."""
+
+    def __init__(self, config: RedisConfig) -> None:
+        self._config = config
+        self._client: SharedRedis | None = None
+
+    def client(self) -> SharedRedis:
+        """The shared client; every caller gets the same one."""
+        if self._client is None:
+            self._client = redis_client(self._config)
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client, if one was made (after every part that uses it has closed)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> RedisSource:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

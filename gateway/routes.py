@@ -1,14 +1,11 @@
-"""Every route of the gateway, in one table."""
+"""Every route of the root app, in one table (the API's are in ``gateway.api``, mounted at /api)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from gateway.api.account import account_info
 from gateway.api.openapi import serve_openapi
-from gateway.api.records import records
-from gateway.api.sms import batch_send, send
 from gateway.carriers.receipts import carrier_receipts
 from gateway.config.model import GatewayConfig
 from gateway.health import WriteProbe, healthz, readiness
@@ -19,10 +16,6 @@ __all__ = ["setup_routes"]
 
 
 def setup_routes(app: web.Application, config: GatewayConfig) -> None:
-    app.router.add_post("/api/sms/send", send, name="send")
-    app.router.add_post("/api/sms/batch-send", batch_send, name="batch_send")
-    app.router.add_get("/api/sms/records", records, name="records", allow_head=False)
-    app.router.add_get("/api/account/info", account_info, name="account_info", allow_head=False)
     app.router.add_post("/callbacks/{provider}", carrier_receipts, name="callbacks")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readiness(WriteProbe()), name="readyz")

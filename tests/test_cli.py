@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gateway.credentials import verify_secret
-from tests.conftest import ROOT, SEND_BODY, default_document
+from tests.conftest import ROOT, SEND_BODY, SHARED_SECRET, default_document
 
 CREATED_FIELDS = {"name", "api_key", "api_secret", "balance", "verification_status"}
 
@@ -103,6 +103,20 @@ def test_list_prints_json_lines_without_secrets_or_hashes(cli):
     assert "hmac-sha256" not in result.stdout
     for row in listed.values():
         assert not [key for key in row if "secret" in key or "hash" in key]
+
+
+def test_account_commands_work_on_a_redis_store(cli, redis_server):
+    """The CLI opens one Redis client for the run (the store's), and closes it: the process ends."""
+    document = yaml.safe_load(cli.config.read_text(encoding="utf-8"))
+    document["store"]["backend"] = "redis"
+    document["redis"] = {**document.get("redis", {}), "url": redis_server.url}
+    document["server"]["secret_key"] = SHARED_SECRET
+    cli.config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    created = cli.json("create", "--name", "on-redis", "--balance", "2")
+    topped = cli.json("topup", "--key", created["api_key"], "--amount", "3")
+    assert topped["balance"] == 5.0
+    assert [row["name"] for row in cli.listing()] == ["on-redis"]
+    assert not cli.db.exists()  # nothing went to the SQLite file
 
 
 def test_topup_adds_to_the_balance(cli):

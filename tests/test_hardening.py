@@ -23,6 +23,7 @@ from gateway.config.loader import parse_config
 from gateway.credentials import SecretVerifier, hash_secret, verify_secret
 from gateway.keys import STORE
 from gateway.log_throttle import LogThrottle
+from gateway.redis_client import RedisSource
 from gateway.store import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT, SEND_BODY, add_account, default_document
 from tests.gateway_process import GatewayProcess
@@ -105,7 +106,9 @@ async def test_a_listed_accounts_secret_follows_the_config(tmp_path):
     document = default_document()
     document["store"]["path"] = str(tmp_path / "boot.db")
     document["accounts"][0].update(api_key=DEMO_KEY, api_secret=SHIPPED_DEMO_SECRET)
-    store = build_store(parse_config(document))
+    config = parse_config(document)
+    redis = RedisSource(config.redis)  # never asked for: the store is SQLite
+    store = build_store(config, redis)
     await store.open()
     try:
         first = parse_config(document)

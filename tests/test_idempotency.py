@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from gateway.keys import STORE
+from gateway.api import sms
+from gateway.keys import SENDER, STORE
 from gateway.store.base import RecordQuery
 from tests.conftest import SEND_BODY, SHARED_SECRET, FakeClock, add_account
 
@@ -113,6 +114,29 @@ async def test_a_carrier_refusal_is_kept_and_replayed_not_sent_again(make_client
 
 
 @pytest.mark.parametrize("path", ["/api/sms/send", "/api/sms/batch-send"])
+async def test_a_crash_after_sending_keeps_the_key_with_its_500(make_client, backend, monkeypatch, path):
+    client = await make_client(**backend)
+    account, headers = await team(client)
+    body = SEND_BODY if path == "/api/sms/send" else BATCH_BODY
+    sender = client.app[SENDER]
+    send = sender.send
+
+    async def send_then_crash(*args):
+        await send(*args)
+        raise RuntimeError("a bug after the carrier was called")
+
+    monkeypatch.setattr(sender, "send", send_then_crash)
+    first = await post(client, headers, "crashed", body, path)
+    assert first[0] == 500
+    assert b'"INTERNAL_ERROR"' in first[1]
+    monkeypatch.undo()  # fixed: a retry with the key must still not send again
+    again = await post(client, headers, "crashed", body, path)
+    assert again[:2] == first[:2]
+    assert again[2].headers["Idempotent-Replayed"] == "true"
+    assert (await sent(client, account))[0] == len(body.get("phones", [None]))
+
+
+@pytest.mark.parametrize("path", ["/api/sms/send", "/api/sms/batch-send"])
 async def test_a_request_refused_before_sending_frees_its_key(make_client, backend, path):
     client = await make_client(**backend)
     account, headers = await team(client, balance_milli=10)
@@ -126,6 +150,22 @@ async def test_a_request_refused_before_sending_frees_its_key(make_client, backe
     assert "Idempotent-Replayed" not in response.headers
     replay = await post(client, headers, "retry-me", body, path)
     assert replay[2].headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_bug_before_sending_frees_its_key(make_client, backend, monkeypatch):
+    """Nothing reached a carrier, so the key must not keep a 500 for 24 hours."""
+    client = await make_client(**backend)
+    account, headers = await team(client)
+
+    async def broken(*args):
+        raise RuntimeError("a bug while checking the request")
+
+    monkeypatch.setattr(sms, "decoded_body", broken)
+    assert (await post(client, headers, "bug-first"))[0] == 500
+    monkeypatch.undo()
+    status, _, response = await post(client, headers, "bug-first")
+    assert status == 200 and "Idempotent-Replayed" not in response.headers
+    assert (await sent(client, account))[0] == 1
 
 
 async def test_an_invalid_body_frees_its_key_for_the_corrected_request(make_client, backend):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,14 +12,14 @@ from aiohttp import web
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gateway.api.validation import MAX_PAGE
+from gateway.api.models import MAX_PAGE
+from gateway.app import create_app
 from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
-from gateway.config.model import LoggingConfig
 from gateway.config.reader import Reader
 from gateway.errors import ApiError
-from gateway.logs import setup_logging
 from gateway.phones import SAFE_KEYS, mask_payload, scrub
 from gateway.responses import json_response
+from tests import test_log_privacy
 from tests.conftest import DEMO_HEADERS, SEND_BODY
 
 # Every form of the same few numbers a careless handler or a carrier message could carry.
@@ -127,13 +125,18 @@ def test_mask_payload_leaves_safe_keys_untouched():
     assert mask_payload({"results": [payload]}) == {"results": [payload]}
 
 
-def future_handler(answer):
-    """A route a future contributor adds under /api/, answering with whatever ``answer`` gives."""
+@pytest.fixture
+def peek(aiohttp_client, make_config):
+    """``await peek(answer)``: a gateway with a route a future contributor adds to the API, at
+    /api/debug/peek, answering with whatever ``answer`` gives."""
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return answer()
+    async def build(answer):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return answer()
 
-    return lambda app: app.router.add_get("/api/debug/peek", handler)
+        return await aiohttp_client(create_app(make_config(), api_routes=[web.get("/debug/peek", handler)]))
+
+    return build
 
 
 LEAKY = {
@@ -146,8 +149,8 @@ LEAKY = {
 }
 
 
-async def test_a_future_handler_cannot_leak_a_full_number(make_client):
-    client = await make_client(setup=future_handler(lambda: json_response(LEAKY)))
+async def test_a_future_handler_cannot_leak_a_full_number(peek):
+    client = await peek(lambda: json_response(LEAKY))
     response = await client.get("/api/debug/peek", headers=DEMO_HEADERS)
     text = await response.text()
     assert response.status == 200
@@ -161,11 +164,11 @@ async def test_a_future_handler_cannot_leak_a_full_number(make_client):
     assert list(body["data"])[1] == "137****5678"
 
 
-async def test_a_future_handler_error_message_is_masked(make_client):
+async def test_a_future_handler_error_message_is_masked(peek):
     def fail():
         raise ApiError(400, "INVALID_PARAMS", "号码 13912345678 与 +14155550123 无效")
 
-    client = await make_client(setup=future_handler(fail))
+    client = await peek(fail)
     response = await client.get("/api/debug/peek", headers=DEMO_HEADERS)
     body = await response.json()
     assert response.status == 400
@@ -174,28 +177,28 @@ async def test_a_future_handler_error_message_is_masked(make_client):
     assert leaks(await response.text()) == []
 
 
-async def test_an_http_exception_text_from_a_handler_does_not_reach_the_client(make_client):
+async def test_an_http_exception_text_from_a_handler_does_not_reach_the_client(peek):
     def fail():
         raise web.HTTPBadRequest(text="bad number 13912345678")
 
-    client = await make_client(setup=future_handler(fail))
+    client = await peek(fail)
     response = await client.get("/api/debug/peek", headers=DEMO_HEADERS)
     assert response.status == 400
     assert (await response.json())["code"] == "INVALID_PARAMS"
     assert leaks(await response.text()) == []
 
 
-async def test_a_number_in_a_json_integer_is_masked_too(make_client):
+async def test_a_number_in_a_json_integer_is_masked_too(peek):
     # A handler that returns a number column as it was stored (an int) leaks it just the same.
-    client = await make_client(setup=future_handler(lambda: json_response({"mobile": 13912345678})))
+    client = await peek(lambda: json_response({"mobile": 13912345678}))
     response = await client.get("/api/debug/peek", headers=DEMO_HEADERS)
     assert response.status == 200
     assert leaks(await response.text()) == []
 
 
-async def test_a_handler_using_aiohttps_own_json_response_is_masked_too(make_client):
+async def test_a_handler_using_aiohttps_own_json_response_is_masked_too(peek):
     # ``web.json_response`` is what any aiohttp author reaches for first.
-    client = await make_client(setup=future_handler(lambda: web.json_response(LEAKY)))
+    client = await peek(lambda: web.json_response(LEAKY))
     response = await client.get("/api/debug/peek", headers=DEMO_HEADERS)
     assert response.status == 200
     assert leaks(await response.text()) == []
@@ -366,20 +369,7 @@ class QuotingCarrier(Carrier):
         ]
 
 
-@pytest.fixture
-def log_stream(request, monkeypatch):
-    """Logging as ``sms-edge serve`` sets it up (json or text), into a StringIO; restored afterwards."""
-    root = logging.getLogger()
-    before, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    setup_logging(LoggingConfig(level="DEBUG", format=request.param))
-    [handler] = root.handlers
-    root.handlers[:] = [*before, handler]
-    monkeypatch.setattr(logging.getLogger("aiohttp.access"), "disabled", True)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
+captured_logs = test_log_privacy.captured_logs  # logging as ``sms-edge serve`` sets it up, captured
 
 
 def shows_issue_number(text: str) -> bool:
@@ -389,9 +379,9 @@ def shows_issue_number(text: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("log_stream", ["json", "text"], indirect=True)
+@pytest.mark.parametrize("captured_logs", ["json", "text"], indirect=True)
 async def test_a_carrier_refusal_spelling_a_number_its_own_way_is_masked_everywhere(
-    make_client, log_stream
+    make_client, captured_logs
 ):
     backend = {"plugin": "tests.test_masking:QuotingCarrier", "price": 0.05, "says": ISSUE_MESSAGE}
     client = await make_client(providers={"backends": {"quoting": backend}})
@@ -407,6 +397,6 @@ async def test_a_carrier_refusal_spelling_a_number_its_own_way_is_masked_everywh
     assert record["status"] == "failed"
     assert record["error"] == "BLOCKED: blocked 139****3291 (tel_139****3291)"
 
-    logged = log_stream.getvalue()
+    logged = captured_logs.getvalue()
     assert "upstream refused: blocked 139****3291 (tel_139****3291)" in logged
     assert not shows_issue_number(logged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -166,9 +167,19 @@ async def test_messages_rate_limits_auth_failures_and_carrier_calls_are_counted(
     }
 
 
+def route_templates(app: web.Application) -> set[str]:
+    """Every route template ``app`` serves, those of its sub-apps (the API at /api) included."""
+    templates = set()
+    for resource in app.router.resources():
+        subapp = resource.get_info().get("app")
+        templates |= route_templates(subapp) if subapp else {resource.canonical}
+    return templates
+
+
 async def test_labels_are_bounded_route_templates_and_methods(traffic):
     client, _, families, _, _ = traffic
-    templates = {resource.canonical for resource in client.app.router.resources()}
+    templates = route_templates(client.app)
+    assert SEND in templates  # the API's routes, by their full template
     routes, methods, statuses = set(), set(), set()
     for name in ("smsedge_http_requests_total", "smsedge_http_request_duration_seconds"):
         for sample in family(families, name).samples:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from gateway.config.model import RedisConfig, WindowConfig
 from gateway.ratelimit import LimiterUnavailable, phone_key
+from gateway.ratelimit.backends import LIMITERS
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
 from gateway.redis_client import redis_client
@@ -22,7 +23,14 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-@pytest.fixture(params=["memory", "redis"])
+BACKENDS = ["memory", "redis"]
+
+
+def test_every_limiter_backend_answers_the_same_questions():
+    assert sorted(BACKENDS) == sorted(LIMITERS)
+
+
+@pytest.fixture(params=BACKENDS)
 async def limiter(request):
     if request.param == "memory":
         yield MemoryLimiter()

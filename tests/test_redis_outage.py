@@ -21,6 +21,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from gateway.config.model import RedisConfig
+from gateway.keys import LIMITER, REDIS, STORE
 from gateway.ratelimit import LimiterUnavailable
 from gateway.ratelimit.redis import RedisLimiter
 from gateway.redis_client import redis_client
@@ -118,11 +119,17 @@ async def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_answers(
     assert await until_recovered(client, 10) < RECOVERY
 
 
+async def test_the_app_gives_the_store_and_the_limiter_its_one_client(make_client, redis_server):
+    client = await make_client(**gateway(redis_server, "redis", "allow"))
+    store, limiter = client.app[STORE], client.app[LIMITER].backend
+    assert store.client is client.app[REDIS].client()
+    assert limiter.health is store.health  # one client: one outage state
+
+
 async def test_the_store_and_the_limiter_share_one_outage(redis_server):
     """An outage the limiter met makes the store fail fast too: they share the client's health."""
     client = redis_client(RedisConfig(url=redis_server.url, timeout=TIMEOUT))
-    store = RedisStore(RedisConfig(url=redis_server.url, timeout=TIMEOUT))
-    store.share_client(client)
+    store = RedisStore(client, "smsedge:")
     await store.open()
     limiter = RedisLimiter(client, "t:")
     try:
@@ -156,7 +163,8 @@ async def test_the_store_and_the_limiter_share_one_outage(redis_server):
 async def test_calls_queued_for_a_pooled_connection_wait_no_longer(redis_server):
     """More calls at once than the pool holds connections (64): the queued ones still wait at most
     one timeout in all, the wait for a connection included."""
-    store = RedisStore(RedisConfig(url=redis_server.url, timeout=TIMEOUT))
+    client = redis_client(RedisConfig(url=redis_server.url, timeout=TIMEOUT))
+    store = RedisStore(client, "smsedge:")
     await store.open()
     try:
         assert await store.account_by_key("sk_none") is None
@@ -172,6 +180,7 @@ async def test_calls_queued_for_a_pooled_connection_wait_no_longer(redis_server)
         assert max(took) <= FIRST, sorted(took)[-5:]
     finally:
         await store.close()
+        await client.aclose()
 
 
 async def test_an_answer_that_is_an_error_is_no_outage():

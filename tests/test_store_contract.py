@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from gateway.config.model import GatewayConfig
-from gateway.store import build_store
+from gateway.redis_client import RedisSource
+from gateway.store import STORES, build_store
 from gateway.store.base import (
+    EARLY_RECEIPT_TTL_MS,
     AccountExists,
     NewAccount,
     NewRecord,
@@ -23,7 +25,6 @@ from gateway.store.base import (
     Settlement,
     Store,
 )
-from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS
 from tests.conftest import SHARED_SECRET
 
 DAY = "2024-05-01"
@@ -31,7 +32,14 @@ NEXT_DAY = "2024-05-02"
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC, in epoch milliseconds
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+BACKENDS = ["sqlite", "redis"]
+
+
+def test_every_store_backend_runs_the_contract():
+    assert sorted(BACKENDS) == sorted(STORES)
+
+
+@pytest.fixture(params=BACKENDS)
 async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIterator[Store]:
     """An empty store of each backend, built from config by the factory the gateway uses."""
     if request.param == "redis":
@@ -40,11 +48,12 @@ async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIter
                              redis={"url": server.url, "key_prefix": "contract:"})
     else:
         config = make_config(store={"timeout": 1.0})
-    opened = build_store(config)
-    assert type(opened).__name__.lower().startswith(request.param)
-    await opened.open()
-    yield opened
-    await opened.close()
+    async with RedisSource(config.redis) as redis:
+        opened = build_store(config, redis)
+        assert type(opened).__name__.lower().startswith(request.param)
+        await opened.open()
+        yield opened
+        await opened.close()
 
 
 def new_account(name: str, balance_milli: int = 1000, **extra: object) -> NewAccount:

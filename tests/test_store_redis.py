@@ -25,6 +25,7 @@ from redis.crc import key_slot
 from gateway.accounts import bootstrap_accounts
 from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
+from gateway.redis_client import redis_client
 from gateway.store.base import (
     NewAccount,
     NewRecord,
@@ -52,10 +53,12 @@ PHONES = ["13800138000", "13900139001", "13700137002"]
 
 @pytest.fixture
 async def store(redis_server) -> AsyncIterator[RedisStore]:
-    opened = RedisStore(RedisConfig(url=redis_server.url, key_prefix=PREFIX, timeout=0.3))
+    client = redis_client(RedisConfig(url=redis_server.url, key_prefix=PREFIX, timeout=0.3))
+    opened = RedisStore(client, PREFIX)
     await opened.open()
     yield opened
     await opened.close()
+    await client.aclose()  # the store's owner closes the client, never the store
 
 
 @pytest.fixture

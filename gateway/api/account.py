@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.api.models import AccountData, AccountResponse
 from gateway.clock import local_day
 from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, STORE
@@ -25,12 +26,12 @@ async def account_info(request: web.Request) -> web.Response:
         today_sent = await request.app[STORE].today_sent(account.id, today)
     except StoreUnavailable:
         raise store_unavailable() from None
-    return json_response({
-        "success": True,
-        "data": {
-            "balance": balance_yuan(account.balance_milli),
-            "total_sent": account.total_sent,
-            "today_sent": today_sent,
-            "verification_status": account.verification_status,
-        },
-    })
+    return json_response(AccountResponse(
+        success=True,
+        data=AccountData(
+            balance=balance_yuan(account.balance_milli),
+            total_sent=account.total_sent,
+            today_sent=today_sent,
+            verification_status=account.verification_status,
+        ),
+    ))

@@ -1,4 +1,4 @@
-"""Authentication: every route under /api/ needs ``X-API-Key`` and ``X-API-Secret``.
+"""Authentication: every route of the API sub-app needs ``X-API-Key`` and ``X-API-Secret``.
 
 A missing header, an unknown key and a wrong secret get the same 401, the last two after the same
 work (one store read, one fast hash), so a caller cannot probe which keys exist, and a refused
@@ -24,16 +24,11 @@ _MAX_KEY_LENGTH = 128
 _MAX_SECRET_LENGTH = 256
 
 
-def _needs_auth(request: web.Request) -> bool:
-    # Unmatched paths fall through to the 404/405 answer: there is nothing there to protect.
-    matched = request.match_info.http_exception is None
-    return matched and request.path.startswith("/api/")
-
-
 def authentication() -> web.middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not _needs_auth(request):
+        if request.match_info.http_exception is not None:
+            # Unmatched paths fall through to the 404/405 answer: there is nothing there to protect.
             return await handler(request)
         key = request.headers.get("X-API-Key", "")
         secret = request.headers.get("X-API-Secret", "")

@@ -8,8 +8,9 @@ across every gateway instance sharing a Redis store.
 What is kept: a response once something reached the carrier (200, 502, 504, and the carrier's own
 400/429), because sending again is exactly what the key must prevent. A request refused before
 anything was sent (validation, 403, the gateway's own 429s, 503) releases its key instead, so the
-corrected retry with the same key goes through, as at Stripe. Bodies are kept masked, like every
-response the gateway gives, and expire by the app's clock.
+corrected retry with the same key goes through, as at Stripe. A sending route is declared as its
+steps (``idempotent_send(check, reply)``), so the wrapper knows which step failed. Bodies are kept
+masked, like every response the gateway gives, and expire by the app's clock.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from gateway.errors import ApiError, error_body, error_kind, internal, invalid, store_unavailable
-from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, STORE
+from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
+from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, SENDER, STORE
 from gateway.phones import mask_payload, scrub
-from gateway.responses import JsonResponse, json_response
+from gateway.responses import JsonResponse, error_response
+from gateway.sending.model import Delivery, SendInput
 from gateway.store.base import StoreUnavailable
 
-__all__ = [
-    "HEADER", "KEY_PATTERN", "MAX_KEY_LENGTH", "TTL_MS", "idempotent", "mark_sending", "mark_sent",
-]
+__all__ = ["HEADER", "KEY_PATTERN", "MAX_KEY_LENGTH", "TTL_MS", "idempotent_send"]
 
 log = logging.getLogger("smsedge.idempotency")
 
@@ -43,10 +43,6 @@ TTL_MS = 24 * 3600 * 1000
 POLL_SECONDS = 0.05  # how often a request waits on the first one holding its key
 WAIT_SECONDS = 30.0  # longer than any send (carrier timeouts and failover included)
 _KEY = re.compile(KEY_PATTERN)
-_SENDING = web.RequestKey("idempotency_sending", bool)  # the handler has called the sender
-_SENT = web.RequestKey("idempotency_sent", bool)  # ... and something reached the carrier
-
-
 
 _conflict = error_kind(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
 _in_progress = error_kind(
@@ -54,14 +50,30 @@ _in_progress = error_kind(
 )
 
 
-def mark_sending(request: web.Request) -> None:
-    """The handler is about to call the sender: an unexpected failure now may follow a send."""
-    request[_SENDING] = True
+Check = Callable[[web.Request], Awaitable[SendInput]]
+Reply = Callable[[web.Request, list[Delivery]], web.Response]
 
 
-def mark_sent(request: web.Request, reached_carrier: bool) -> None:
-    """The sender returned: whether any number was handed to a carrier (a record was written)."""
-    request[_SENT] = reached_carrier
+def idempotent_send(check: Check, reply: Reply) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A sending route: ``check`` the request, send, ``reply`` — under its Idempotency-Key, if any.
+
+    The three steps tell the key what happened: a failure in ``check`` (a refusal, a bug, a
+    cancellation) and an ``ApiError`` from the sender (it refuses only before any carrier is
+    called) mean nothing was sent, so the key is given back; anything else that escapes the sender
+    leaves the outcome unknown, so the key stays claimed rather than risk sending twice.
+    """
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        key = _key_of(request)
+        if key is None:
+            return reply(request, await _send(request, await check(request)))
+        return await _claimed(request, check, reply, key)
+
+    return handler
+
+
+async def _send(request: web.Request, send_input: SendInput) -> list[Delivery]:
+    return await request.app[SENDER].send(request[ACCOUNT], send_input)
 
 
 def _key_of(request: web.Request) -> str | None:
@@ -73,11 +85,6 @@ def _key_of(request: web.Request) -> str | None:
     return values[0]
 
 
-def _envelope(request: web.Request, error: ApiError) -> JsonResponse:
-    body = error_body(error.code, scrub(error.message), request[REQUEST_ID])
-    return json_response(body, status=error.status, headers=error.headers)
-
-
 def _replay(status: int, body: bytes) -> web.Response:
     return web.Response(
         body=body, status=status, content_type="application/json", charset="utf-8",
@@ -85,13 +92,8 @@ def _replay(status: int, body: bytes) -> web.Response:
     )
 
 
-async def idempotent(
-    request: web.Request, run: Callable[[], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Run a sending handler under the request's Idempotency-Key, if it has one."""
-    key = _key_of(request)
-    if key is None:
-        return await run()
+async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -> web.StreamResponse:
+    """Claim the key and run the handler, or wait for the request holding it and replay its answer."""
     store, clock, account_id = request.app[STORE], request.app[CLOCK], request[ACCOUNT].id
     body = await request.read()
     fingerprint = hashlib.sha256(request[ROUTE].encode() + b"\n" + body).hexdigest()
@@ -107,7 +109,7 @@ async def idempotent(
             log.warning("store unavailable, idempotency key not claimed, nothing sent: %s", exc)
             raise store_unavailable() from None
         if claim.state == "new":
-            return await _first(request, run, key, token)
+            return await _first(request, check, reply, (key, token))
         if claim.state == "replay":
             return _replay(claim.status, claim.body)
         if claim.state == "conflict":
@@ -118,32 +120,29 @@ async def idempotent(
 
 
 async def _first(
-    request: web.Request, run: Callable[[], Awaitable[web.StreamResponse]], key: str, token: str
-) -> web.StreamResponse:
+    request: web.Request, check: Check, reply: Reply, claim: tuple[str, str]
+) -> web.Response:
     """Run the request that holds the key; keep its answer if it sent, else give the key back."""
     try:
-        response = await run()
-    except ApiError as error:
-        if not request.get(_SENT):
-            await _release(request, key, token)
-            raise
-        response = _envelope(request, error)
-    except asyncio.CancelledError:
-        # After the sender was called the outcome is unknown: the claim stays, later retries wait
-        # and then get 409, rather than risk sending twice.
-        if not request.get(_SENDING) or request.get(_SENT) is False:
-            await asyncio.shield(_release(request, key, token))
+        send_input = await check(request)
+    except BaseException:  # refused, failed or cancelled before sending: the retry may use the key
+        await asyncio.shield(_release(request, *claim))
         raise
-    except Exception:
-        if not request.get(_SENDING) or request.get(_SENT) is False:
-            await _release(request, key, token)
-            raise
-        log.exception("unhandled error after sending in %s", request[ROUTE])
-        response = _envelope(request, internal())
-    if not request.get(_SENT) or not isinstance(response, web.Response):
-        await _release(request, key, token)
+    try:
+        deliveries = await _send(request, send_input)
+    except ApiError:
+        await _release(request, *claim)
+        raise
+    except Exception:  # a cancellation also leaves the claim, unanswered: later retries get 409
+        log.exception("unhandled error while sending in %s", request[ROUTE])
+        response = error_response(internal(), request[REQUEST_ID])
+        await _save(request, *claim, response)
         return response
-    await _save(request, key, token, response)
+    response = reply(request, deliveries)
+    if any(delivery.message_id for delivery in deliveries):
+        await _save(request, *claim, response)
+    else:
+        await _release(request, *claim)
     return response
 
 

@@ -1,10 +1,11 @@
-"""The last line of defence: no phone-shaped value leaves an /api/ response.
+"""The last line of defence: no phone-shaped value leaves an API response.
 
-Handlers already mask what they return; this middleware looks again at every response under /api/,
-however it was built — the gateway's own JSON responses (their payload is kept, no re-parsing),
-aiohttp's ``json_response`` or plain text — and masks any phone-shaped value a future handler might
-leak. Error envelopes are masked where they are made (``request_context``). Pages outside /api/ are
-the gateway's own documents and aggregates (OpenAPI examples, metrics), left as they are.
+Handlers already mask what they return; this middleware of the /api sub-app looks again at every
+response of its routes, however it was built — the gateway's own JSON responses (their payload is
+kept, no re-parsing), aiohttp's ``json_response`` or plain text — and masks any phone-shaped value a
+future handler might leak. Error envelopes are masked where they are made
+(``gateway.responses.error_response``). What the root app serves outside /api/ are the gateway's own
+documents and aggregates (OpenAPI examples, metrics), left as they are.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ def masking() -> web.middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        if not request.path.startswith("/api/"):
-            return response
         if isinstance(response, JsonResponse):
             response.set_payload(mask_payload(response.payload))
         elif isinstance(response, web.Response):

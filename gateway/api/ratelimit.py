@@ -1,46 +1,43 @@
-"""The account's token bucket in front of the sending routes.
+"""The account's token bucket in front of the routes that declare a cost.
 
-Only sends are limited: they spend money and carrier capacity, reads do not. A send costs one token,
-a batch one per distinct entry (known from the body before validation; a refused body costs what it
-claimed). A refused request writes no record and charges nothing, because it never reaches the
-handler. Every limited response carries ``RateLimit-Limit/-Remaining/-Reset``; a 429 ``Retry-After``.
+A route says what it costs next to its handler (``@costs(one_token)``); a route without a cost is
+not limited (reads: they spend neither money nor carrier capacity). The cost is known before the
+body is checked, so a refused body costs what it claimed. A refused request writes no record and
+charges nothing, because it never reaches the handler. Every limited response carries
+``RateLimit-Limit/-Remaining/-Reset``; a 429 ``Retry-After``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.api.validation import MAX_BATCH
 from gateway.config.model import BucketConfig
 from gateway.errors import ApiError
-from gateway.keys import ACCOUNT, LIMITER, METRICS, RESPONSE_HEADERS, ROUTE
+from gateway.keys import ACCOUNT, LIMITER, METRICS, RESPONSE_HEADERS
 from gateway.ratelimit import BucketDecision
 
-__all__ = ["rate_limit"]
+__all__ = ["Cost", "costs", "one_token", "rate_limit"]
+
+Cost = Callable[[web.Request], Awaitable[int]]
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
 
 
-async def _one(request: web.Request) -> int:
+async def one_token(request: web.Request) -> int:
     return 1
 
 
-async def _per_number(request: web.Request) -> int:
-    try:
-        phones = orjson.loads(await request.read()).get("phones")
-    except (orjson.JSONDecodeError, AttributeError):
-        return 1
-    if not isinstance(phones, list):
-        return 1
-    return max(1, min(MAX_BATCH, len({p for p in phones if isinstance(p, str)})))
+def costs(cost: Cost) -> Callable[[H], H]:
+    """Declare what a request to this handler takes from the account's bucket."""
 
+    def declare(handler: H) -> H:
+        handler.rate_limit_cost = cost  # type: ignore[attr-defined]
+        return handler
 
-COSTS: dict[str, Callable[[web.Request], Awaitable[int]]] = {
-    "/api/sms/send": _one,
-    "/api/sms/batch-send": _per_number,
-}
+    return declare
 
 
 def _headers(decision: BucketDecision) -> dict[str, str]:
@@ -57,7 +54,8 @@ def _headers(decision: BucketDecision) -> dict[str, str]:
 def rate_limit(*, default: BucketConfig) -> web.middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        cost_of = COSTS.get(request[ROUTE]) if request.method == "POST" else None
+        # The route's own handler (aiohttp's 404/405 answers declare nothing).
+        cost_of: Cost | None = getattr(request.match_info.handler, "rate_limit_cost", None)
         account = request.get(ACCOUNT)
         if cost_of is None or account is None:
             return await handler(request)

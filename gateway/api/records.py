@@ -3,38 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from msgspec import UNSET
 
+from gateway.api.models import Record, RecordsPage, RecordsResponse
 from gateway.api.validation import TIME_FORMAT, parse_records_query
 from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CONFIG, STORE
 from gateway.responses import json_response
-from gateway.store.base import Record, StoreUnavailable
+from gateway.store.base import Record as StoredRecord
+from gateway.store.base import StoreUnavailable
 
 __all__ = ["records"]
 
 
-def _local(epoch_ms: int, zone) -> str:
+def _local(epoch_ms: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, zone).strftime(TIME_FORMAT)
 
 
-def _public(record: Record, zone) -> dict[str, object]:
-    body: dict[str, object] = {
-        "id": record.id,  # numbered per account: says nothing about other tenants
-        "message_id": record.message_id,
-        "phone": record.phone,
-        "template_id": record.template_id,
-        "provider": record.provider,
-        "status": record.status,
-        "created_at": _local(record.created_ms, zone),
-        "updated_at": _local(record.updated_ms, zone),
+def _public(record: StoredRecord, zone: ZoneInfo) -> Record:
+    return Record(
+        id=record.id,  # numbered per account: says nothing about other tenants
+        message_id=record.message_id,
+        phone=record.phone,
+        template_id=record.template_id,
+        provider=record.provider,
+        status=record.status,
+        created_at=_local(record.created_ms, zone),
+        updated_at=_local(record.updated_ms, zone),
         # Yuan charged for it now (exact: at most 3 decimals); 0 once refunded.
-        "price": record.price_milli / 1000,
-    }
-    if record.status == "failed":
-        body["error"] = record.error
-    return body
+        price=record.price_milli / 1000,
+        error=record.error if record.status == "failed" else UNSET,
+    )
 
 
 async def records(request: web.Request) -> web.Response:
@@ -44,12 +46,12 @@ async def records(request: web.Request) -> web.Response:
         page = await request.app[STORE].records(request[ACCOUNT].id, query)
     except StoreUnavailable:
         raise store_unavailable() from None
-    return json_response({
-        "success": True,
-        "data": {
-            "records": [_public(record, zone) for record in page.records],
-            "total": page.total,
-            "page": query.page,
-            "per_page": query.per_page,
-        },
-    })
+    return json_response(RecordsResponse(
+        success=True,
+        data=RecordsPage(
+            records=[_public(record, zone) for record in page.records],
+            total=page.total,
+            page=query.page,
+            per_page=query.per_page,
+        ),
+    ))

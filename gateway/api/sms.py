@@ -1,18 +1,36 @@
-"""POST /api/sms/send and /api/sms/batch-send."""
+"""POST /api/sms/send and /api/sms/batch-send.
+
+Each route declares what it costs the account's bucket (``costs``) and its three steps for the
+request's Idempotency-Key (``idempotent_send``): check the caller and the body, send, reply.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Callable
+from typing import Any
 
-from gateway.api.idempotency import idempotent, mark_sending, mark_sent
-from gateway.api.validation import SendInput, parse_batch, parse_json_object, parse_send
+from aiohttp import web
+from msgspec import UNSET
+
+from gateway.api.idempotency import idempotent_send
+from gateway.api.models import (
+    MAX_BATCH,
+    BatchData,
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
+    SendData,
+    SendRequest,
+    SendResponse,
+)
+from gateway.api.ratelimit import costs, one_token
+from gateway.api.validation import batch_input, decoded_body, send_input
 from gateway.carriers.base import FailureKind, Outcome
 from gateway.errors import ApiError, unverified
-from gateway.keys import ACCOUNT, PHONE_COUNT, SENDER
+from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID
 from gateway.phones import scrub
-from gateway.responses import json_response
-from gateway.sending.sender import OWN_PHONE_LIMIT, Delivery
-from gateway.store.base import Account
+from gateway.responses import error_response, json_response
+from gateway.sending.model import OWN_PHONE_LIMIT, Delivery, SendInput
 
 __all__ = ["batch_send", "send"]
 
@@ -40,72 +58,74 @@ def refusal(outcome: Outcome) -> ApiError:
     return ApiError(502, "PROVIDER_ERROR", f"发送失败:服务商拒绝发送,{reason}")
 
 
-async def _parsed(request: web.Request, parse) -> tuple[Account, SendInput]:
-    account = request[ACCOUNT]
-    if account.verification_status != "approved":
+async def one_per_number(request: web.Request) -> int:
+    """A batch costs one token per distinct entry, counted before the entries are checked."""
+    try:
+        body = await decoded_body(request, BatchRequest)
+    except ApiError:  # not a JSON object: refused later, for one token
+        return 1
+    phones = body.phones if isinstance(body, BatchRequest) else body.get("phones")
+    if not isinstance(phones, list):
+        return 1
+    return max(1, min(MAX_BATCH, len({phone for phone in phones if isinstance(phone, str)})))
+
+
+async def _checked(
+    request: web.Request, model: type[Any], checked: Callable[[Any], SendInput]
+) -> SendInput:
+    """Who may send what: an ``ApiError`` here means nothing was sent."""
+    if request[ACCOUNT].verification_status != "approved":
         raise unverified()
-    send_input: SendInput = parse(parse_json_object(await request.read()))
+    send_input = checked(await decoded_body(request, model))
     request[PHONE_COUNT] = len(send_input.phones)
-    return account, send_input
+    return send_input
 
 
-async def _deliver(request: web.Request, account: Account, send_input: SendInput) -> list[Delivery]:
-    """Call the sender, telling the Idempotency-Key wrapper whether anything reached a carrier."""
-    mark_sending(request)
-    deliveries = await request.app[SENDER].send(account, send_input)
-    mark_sent(request, any(delivery.message_id for delivery in deliveries))
-    return deliveries
+async def _check_send(request: web.Request) -> SendInput:
+    return await _checked(request, SendRequest, send_input)
 
 
-async def send(request: web.Request) -> web.StreamResponse:
-    return await idempotent(request, lambda: _send(request))
+async def _check_batch(request: web.Request) -> SendInput:
+    return await _checked(request, BatchRequest, batch_input)
 
 
-async def batch_send(request: web.Request) -> web.StreamResponse:
-    return await idempotent(request, lambda: _batch_send(request))
-
-
-async def _send(request: web.Request) -> web.Response:
-    account, send_input = await _parsed(request, parse_send)
-    [delivery] = await _deliver(request, account, send_input)
+def _send_reply(request: web.Request, deliveries: list[Delivery]) -> web.Response:
+    [delivery] = deliveries
     if not delivery.outcome.accepted:
-        raise refusal(delivery.outcome)
-    return json_response({
-        "success": True,
-        "message": "短信发送成功",
-        "data": {
-            "message_id": delivery.message_id,
-            "phone": delivery.phone.masked,
-            "provider": delivery.provider,
-            "status": delivery.status,
-        },
-    })
+        return error_response(refusal(delivery.outcome), request[REQUEST_ID])
+    return json_response(SendResponse(
+        success=True,
+        message="短信发送成功",
+        data=SendData(
+            message_id=delivery.message_id,
+            phone=delivery.phone.masked,
+            provider=delivery.provider,
+            status=delivery.status,
+        ),
+    ))
 
 
-async def _batch_send(request: web.Request) -> web.Response:
-    account, send_input = await _parsed(request, parse_batch)
-    deliveries = await _deliver(request, account, send_input)
-    results: list[dict[str, object]] = []
-    for delivery in deliveries:
-        if delivery.outcome.accepted:
-            results.append(
-                {"phone": delivery.phone.masked, "success": True, "message_id": delivery.message_id}
-            )
-        else:
-            failure = {"phone": delivery.phone.masked, "success": False,
-                       "message": refusal(delivery.outcome).message}
-            if delivery.message_id:
-                failure["message_id"] = delivery.message_id
-            results.append(failure)
-    accepted = sum(1 for result in results if result["success"])
+def _result(delivery: Delivery) -> BatchResult:
+    masked = delivery.phone.masked
+    if delivery.outcome.accepted:
+        return BatchResult(phone=masked, success=True, message_id=delivery.message_id)
+    # A refused number has a message id too once its record was written.
+    return BatchResult(
+        phone=masked, success=False, message_id=delivery.message_id or UNSET,
+        message=refusal(delivery.outcome).message,
+    )
+
+
+def _batch_reply(request: web.Request, deliveries: list[Delivery]) -> web.Response:
+    results = [_result(delivery) for delivery in deliveries]
+    accepted = sum(1 for result in results if result.success)
     failed = len(results) - accepted
-    return json_response({
-        "success": failed == 0,
-        "message": f"批量发送完成:成功 {accepted} 条,失败 {failed} 条",
-        "data": {
-            "total": len(results),
-            "success_count": accepted,
-            "failed_count": failed,
-            "results": results,
-        },
-    })
+    return json_response(BatchResponse(
+        success=failed == 0,
+        message=f"批量发送完成:成功 {accepted} 条,失败 {failed} 条",
+        data=BatchData(total=len(results), success_count=accepted, failed_count=failed, results=results),
+    ))
+
+
+send = costs(one_token)(idempotent_send(_check_send, _send_reply))
+batch_send = costs(one_per_number)(idempotent_send(_check_batch, _batch_reply))

@@ -23,6 +23,8 @@ from gateway.config.model import (
     WindowConfig,
 )
 from gateway.config.reader import ConfigError, Reader
+from gateway.ratelimit.backends import LIMITERS
+from gateway.store import STORES
 
 __all__ = ["account", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
            "server", "store", "templates"]
@@ -57,7 +59,7 @@ def server(reader: Reader) -> ServerConfig:
 def store(reader: Reader) -> StoreConfig:
     defaults = StoreConfig()
     store = StoreConfig(
-        backend=reader.choice("backend", ("sqlite", "redis"), defaults.backend),
+        backend=reader.choice("backend", tuple(STORES), defaults.backend),
         path=reader.text("path", defaults.path),
         timeout=reader.ranged("timeout", float, 0.01, 300.0, defaults.timeout),
     )
@@ -102,7 +104,7 @@ def ratelimit(reader: Reader) -> RateLimitConfig:
     defaults = RateLimitConfig()
     account = reader.data.get("account")
     config = RateLimitConfig(
-        backend=reader.choice("backend", ("memory", "redis"), defaults.backend),
+        backend=reader.choice("backend", tuple(LIMITERS), defaults.backend),
         on_backend_error=reader.choice("on_backend_error", ("allow", "deny"), "allow"),
         account=bucket(account, reader.where("account")) if account is not None else defaults.account,
         # Omitted: the contract's anti-bombing windows. An empty list turns them off.

@@ -1,4 +1,4 @@
-"""The middleware chain, outermost first, fixed in one place.
+"""The root app's middleware chain, outermost first, fixed in one place.
 
 Order and why:
 1. ``request_context`` — request id, the JSON error envelope for every failure below it (404/405/413
@@ -7,22 +7,17 @@ Order and why:
 2. ``request_metrics`` — outside everything that can refuse a request, so refusals are counted too,
    with the status the caller will see.
 3. ``body_limit`` — refuse oversized bodies by their declared length before anyone reads them.
-4. ``authentication`` — who is calling; everything under /api/ needs a key and secret.
-5. ``rate_limit`` — after auth, because buckets are per account; before the handler, so a refused
-   request costs nothing and writes nothing.
-6. ``masking`` — the last look at what a handler returns, before anything outside it
-   (logs, metrics, the client) can see it.
-7. ``security_headers`` — innermost, after the chain above: CSP, nosniff, no-referrer and no framing
-   on the pages outside /api/ (docs, console, status, their static files); /api/ is left untouched.
+4. ``security_headers`` — innermost: CSP, nosniff, no-referrer and no framing on what the root app
+   serves itself (docs, console, status, their static files).
+
+A request to the API then runs the /api sub-app's own chain (``gateway.api``): authentication,
+rate limit, masking — after all of the above, so its refusals are enveloped, counted and logged.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api.auth import authentication
-from gateway.api.masking import masking
-from gateway.api.ratelimit import rate_limit
 from gateway.config.model import GatewayConfig
 from gateway.metrics import Metrics
 from gateway.middlewares.body_limit import body_limit
@@ -38,8 +33,5 @@ def build_middlewares(config: GatewayConfig, metrics: Metrics) -> list[web.middl
         request_context(),
         request_metrics(metrics),
         body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout),
-        authentication(),
-        rate_limit(default=config.ratelimit.account),
-        masking(),
         security_headers(),
     ]

@@ -10,12 +10,11 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import HTTP_ERRORS, ApiError, error_body, internal
+from gateway.errors import HTTP_ERRORS, ApiError, internal
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, RESPONSE_HEADERS, ROUTE
-from gateway.middlewares.security_headers import API_HEADERS
 from gateway.phones import scrub
 from gateway.redis_health import REQUEST_BUDGET, RedisBudget
-from gateway.responses import json_response
+from gateway.responses import error_response
 
 __all__ = ["request_context"]
 
@@ -39,16 +38,6 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
-def _envelope(request_id: str, error: ApiError) -> web.Response:
-    response = json_response(
-        error_body(error.code, scrub(error.message), request_id), status=error.status,
-        headers=error.headers,
-    )
-    if error.close_connection:
-        response.force_close()
-    return response
-
-
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
     code, message = HTTP_ERRORS.get(exc.status, ("INVALID_PARAMS", "请求参数错误"))
     headers = {name: value for name, value in exc.headers.items() if name in ("Allow",)}
@@ -66,19 +55,16 @@ def request_context() -> web.middleware:
         try:
             response = await handler(request)
         except ApiError as error:
-            response = _envelope(request_id, error)
+            response = error_response(error, request_id)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = _envelope(request_id, _from_http_exception(exc))
+            response = error_response(_from_http_exception(exc), request_id)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request[ROUTE])
-            response = _envelope(request_id, internal())
+            response = error_response(internal(), request_id)
         response.headers.update(request[RESPONSE_HEADERS])
         response.headers["X-Request-ID"] = request_id
-        if request.path.startswith("/api/"):
-            for name, value in API_HEADERS.items():
-                response.headers.setdefault(name, value)
         account = request.get(ACCOUNT)
         access_log.info(
             "%s %s %d", request.method, request[ROUTE], response.status,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.api.validation import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
+from gateway.api.models import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
 from gateway.config.model import GatewayConfig
 from gateway.keys import CONFIG
 from gateway.pages.examples import code_examples

@@ -1,8 +1,9 @@
 """Rate limiting: a token bucket per account and sliding windows per phone number.
 
-Backends (``memory``, ``redis``) implement :class:`RateLimiter`; the policy around them — which
-routes, what a request costs, what to do when the backend fails — lives in the middleware and the
-sender, so both backends answer exactly the same questions.
+Backends (``memory``, ``redis``, looked up by name in ``gateway.ratelimit.backends``) implement
+:class:`RateLimiter`; the policy around them — which routes, what a request costs, what to do when
+the backend fails — lives in the middleware and the sender, so both backends answer exactly the
+same questions.
 
 A request may cost more than a bucket holds (a batch of 100 against a burst of 40): it is admitted
 when the bucket holds at least ``min(cost, burst)`` tokens and leaves it in debt, so large batches

@@ -15,28 +15,19 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from gateway.api.validation import SendInput
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
-from gateway.config.model import BackendConfig, GatewayConfig
+from gateway.config.model import BackendConfig, TemplateConfig
 from gateway.metrics import Metrics
 from gateway.sending.circuit import CircuitBreaker
+from gateway.sending.model import Final, SendInput, template_of
 from gateway.sending.stats import CarrierStats
 
-__all__ = ["Dispatcher", "Final"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger("smsedge.delivery")
 _BACKOFF_BASE, _BACKOFF_CAP = 0.1, 2.0
 _CARRIER_TROUBLE = frozenset({FailureKind.RETRYABLE, FailureKind.TIMEOUT})
-
-
-@dataclass(frozen=True, slots=True)
-class Final:
-    """The last word on one number, and the backend that said it."""
-
-    outcome: Outcome
-    backend: BackendConfig
 
 
 def _may_try_again(outcome: Outcome, backend: BackendConfig) -> bool:
@@ -48,21 +39,28 @@ def _may_try_again(outcome: Outcome, backend: BackendConfig) -> bool:
 class Dispatcher:
     def __init__(
         self,
-        config: GatewayConfig,
+        backends: Mapping[str, BackendConfig],
+        templates: Mapping[str, TemplateConfig],
         carriers: Mapping[str, Carrier],
-        breakers: Mapping[str, CircuitBreaker],
         metrics: Metrics,
         stats: CarrierStats | None = None,
     ) -> None:
-        self._config = config
+        self._templates = templates
         self._carriers = carriers
-        self._breakers = breakers
         self._metrics = metrics
         self._stats = stats  # the status page's rolling window of recent calls, when wired
+        #: A circuit breaker for each configured backend (the status page shows their state).
+        self.breakers = {
+            name: CircuitBreaker(
+                backend.circuit_failures, backend.circuit_cooldown, metrics.circuit_open.labels(name)
+            )
+            for name, backend in backends.items()
+        }
 
     async def deliver(
         self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient]
     ) -> list[Final]:
+        """Each recipient's final answer, in order; each is counted for the backend that gave it."""
         finals: dict[str, Final] = {}
         waiting = recipients
         for backend in chain:
@@ -74,7 +72,15 @@ class Dispatcher:
                 break
             if backend is not chain[-1]:
                 log.warning("failing over %d numbers from %s", len(waiting), backend.name)
-        return [finals[recipient.e164] for recipient in recipients]
+        ordered = [finals[recipient.e164] for recipient in recipients]
+        self._count(chain, ordered)
+        return ordered
+
+    def _count(self, chain: Sequence[BackendConfig], finals: list[Final]) -> None:
+        """Messages by final answer, each counted for the backend that gave it."""
+        for candidate in chain:
+            taken = [final.outcome.accepted for final in finals if final.backend is candidate]
+            self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
 
     async def _with_retries(
         self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
@@ -83,7 +89,7 @@ class Dispatcher:
         outcomes = {r.e164: o for r, o in zip(recipients, first, strict=True)}
         for attempt in range(backend.retries):
             again = [r for r in recipients if _may_try_again(outcomes[r.e164], backend)]
-            if not again or self._breakers[backend.name].is_open:
+            if not again or self.breakers[backend.name].is_open:
                 break
             # Full jitter, so a fleet retrying at once does not hit the carrier in step.
             await asyncio.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))  # noqa: S311
@@ -96,7 +102,7 @@ class Dispatcher:
     ) -> list[Outcome]:
         """One round: the numbers in as few calls as the carrier allows, all at once."""
         carrier = self._carriers[backend.name]
-        template = self._config.template(request.template_id)
+        template = template_of(self._templates, request.template_id)
         size = carrier.max_batch
         batches = [
             SendBatch(
@@ -125,7 +131,7 @@ class Dispatcher:
             self._stats.record(provider, outcome, seconds)
 
     async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
-        breaker = self._breakers[backend.name]
+        breaker = self.breakers[backend.name]
         if not breaker.allow():
             return CarrierError(
                 FailureKind.RETRYABLE, "CIRCUIT_OPEN", f"{backend.name} is failing: circuit open"

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "EARLY_RECEIPT_TTL_MS",
+    "MAX_PARKED_RECEIPTS",
+    "STATUSES",
+    "UPDATABLE",
     "Account",
     "AccountExists",
     "IdempotencyClaim",
@@ -22,17 +26,23 @@ __all__ = [
     "Settlement",
     "Store",
     "StoreUnavailable",
+    "check_updatable",
 ]
 
 STATUSES = ("pending", "success", "failed")
 
+#: How long a receipt that names no record yet is kept: settle follows the carrier's answer within
+#: seconds, so a day only ever holds receipts for sends we never learned the id of (timeouts).
+EARLY_RECEIPT_TTL_MS = 24 * 3600 * 1000
+
+#: How many receipts naming no record yet a store keeps in all (the default of every store's
+#: ``max_parked_receipts``): the oldest go first past it. Far above what the few seconds between
+#: a push and its settle ever hold, so only strays are ever dropped.
+MAX_PARKED_RECEIPTS = 10_000
+
 
 class StoreUnavailable(Exception):
     """The store cannot be read or written right now: the caller answers 503."""
-
-
-class AccountExists(Exception):
-    """An account with that name or key is already there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,21 @@ class NewAccount:
     providers: tuple[str, ...] = ()
     rate: float | None = None
     burst: int | None = None
+
+
+class AccountExists(Exception):
+    """An account with that name or key is already there."""
+
+
+#: The account fields ``Store.update_account`` may change.
+UPDATABLE = frozenset({"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"})
+
+
+def check_updatable(changes: dict[str, object]) -> None:
+    """Refuse a change to a field ``update_account`` may not touch (the id, name, key, balance)."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,34 +17,22 @@ from gateway.store.redis.scripts import RECORD_FIELDS
 
 __all__ = ["Keys", "decode_account", "decode_record", "optional", "unoptional"]
 
+
 class Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-
-    # global: one key per lookup, never two in one command
-
-    @property
-    def account_seq(self) -> str:
-        return f"{self.prefix}account_seq"
-
-    @property
-    def accounts(self) -> str:
-        return f"{self.prefix}accounts"
+        # Global: one key per lookup, never two in one command.
+        self.account_seq = f"{prefix}account_seq"
+        self.accounts = f"{prefix}accounts"
+        self.readiness_probe = f"{prefix}readiness_probe"
+        #: Sorted set of every parked receipt's early key, scored by its receipt time (the cap).
+        self.parked_receipts = f"{prefix}parked_receipts"
 
     def by_key(self, api_key: str) -> str:
         return f"{self.prefix}key:{api_key}"
 
     def by_name(self, name: str) -> str:
         return f"{self.prefix}name:{name}"
-
-    @property
-    def readiness_probe(self) -> str:
-        return f"{self.prefix}readiness_probe"
-
-    @property
-    def parked_receipts(self) -> str:
-        """Sorted set of every parked receipt's early key, scored by its receipt time (the cap)."""
-        return f"{self.prefix}parked_receipts"
 
     # per account: one slot
 

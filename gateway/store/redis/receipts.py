@@ -11,7 +11,7 @@ Settle links after its own script has committed: a crash between the two leaves 
 waiting for a receipt that parks instead (and expires): it stays pending, as after any lost receipt.
 
 Parked receipts are capped in total (``max_parked_receipts``, :data:`MAX_PARKED_RECEIPTS` by default,
-as on SQLite; why the oldest go first is told in ``sqlite_receipts``). Their early keys live in many
+as on SQLite; why the oldest go first is told in ``sqlite/receipts``). Their early keys live in many
 slots, so a global sorted set indexes them by receipt time (INDEX_PARKED, run after parking): past
 the cap it hands back the oldest, which are deleted. Linking takes a key out of the index. The index
 and the keys are not changed atomically together: a crash between parking and indexing leaves a
@@ -24,10 +24,9 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from gateway.store.base import ReceiptUpdate, Settlement
+from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate, Settlement
 from gateway.store.redis.keys import Keys, optional
 from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
-from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS
 
 __all__ = ["Receipts"]
 

@@ -1,29 +1,29 @@
 """The Redis store: the same contract as the SQLite one, shared by every gateway instance.
 
-Money moves only inside Lua scripts (see ``redis_scripts``): the balance check and the debit of a
+Money moves only inside Lua scripts (see ``redis/scripts``): the balance check and the debit of a
 send are one script, so any number of instances sending at once can never overdraw an account, and
 a record's status change moves it between the status indexes in the same script. Record ids count
 per account (records are only ever read by their own account).
 
 Availability: every operation takes at most ``redis.timeout`` in all and every Redis failure becomes
-:class:`StoreUnavailable` (the caller answers 503). Once Redis is known to be unreachable, operations
-fail at once until a probe gets an answer (``redis_health``, shared with the rate limiter); then
-connections are re-made by themselves and scripts, sent by digest, are reloaded after a Redis
-restart. The client retries a command once after a connection error (never after a timeout), and a
-lost reply looks like a lost request: so everything here is safe to run twice (see ``redis_scripts``).
+:class:`StoreUnavailable` (the caller answers 503). The store is given the app's one client
+(``gateway.redis_client``; its owner closes it), so an outage the rate limiter met is one here too:
+operations fail at once until a probe gets an answer (``gateway.redis_health``); then connections
+are re-made by themselves and scripts, sent by digest, are reloaded after a Redis restart. The
+client retries a command once after a connection error (never after a timeout), and a lost reply
+looks like a lost request: so everything here is safe to run twice (see ``redis/scripts``).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from gateway.config.model import RedisConfig
-from gateway.redis_client import SharedRedis, redis_client
+from gateway.redis_client import SharedRedis
 from gateway.redis_health import RedisHealth, guarded
 from gateway.store.base import (
+    MAX_PARKED_RECEIPTS,
     STATUSES,
     Account,
-    AccountExists,
     IdempotencyClaim,
     NewAccount,
     NewRecord,
@@ -32,7 +32,9 @@ from gateway.store.base import (
     RecordQuery,
     Settlement,
     StoreUnavailable,
+    check_updatable,
 )
+from gateway.store.redis import accounts
 from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import (
@@ -44,52 +46,28 @@ from gateway.store.redis.scripts import (
     SETTLE,
     TOP_UP,
 )
-from gateway.store.sqlite.receipts import MAX_PARKED_RECEIPTS
 
 __all__ = ["RedisStore"]
 
 _OPERATION_TTL_MS = 60_000  # longer than any retry of one command
-_UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
 
 
 # Every way Redis can fail (unreachable, timed out, read-only, out of memory) is a 503.
 _guarded = guarded(StoreUnavailable)
 
 
-def _field(value: object) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, tuple | list):
-        return ",".join(value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 class RedisStore:
-    health: RedisHealth  # the client's: an outage the rate limiter met is one here too
-
     def __init__(
-        self, config: RedisConfig, client: SharedRedis | None = None, *,
+        self, client: SharedRedis, key_prefix: str, *,
         max_parked_receipts: int = MAX_PARKED_RECEIPTS,
     ) -> None:
-        """With no ``client`` the store builds (on open) and closes one of its own."""
-        self._config = config
-        #: At most this many receipts naming no record yet are kept (see ``redis_receipts``).
+        """A store on ``client``, which its owner (the app, the CLI) opens and closes."""
+        self.client = client
+        #: The client's: an outage the rate limiter met is one here too.
+        self.health: RedisHealth = client.health
+        #: At most this many receipts naming no record yet are kept (see ``redis/receipts``).
         self.max_parked_receipts = max_parked_receipts
-        self._client = client
-        self._owns_client = client is None
-        self.keys = Keys(config.key_prefix)
-
-    def share_client(self, client: SharedRedis) -> None:
-        """Use ``client`` (its owner closes it) instead of one of the store's own; before open()."""
-        assert self._client is None, "share a client before open()"
-        self._client = client
-        self._owns_client = False
-
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = redis_client(self._config)
-        client = self._client
-        self.health = client.health
+        self.keys = Keys(key_prefix)
         self._reserve = client.register_script(RESERVE)
         self._settle = client.register_script(SETTLE)
         self._records = client.register_script(RECORDS)
@@ -99,15 +77,11 @@ class RedisStore:
         self._idem_finish = client.register_script(IDEMPOTENCY_FINISH)
         self._idem_release = client.register_script(IDEMPOTENCY_RELEASE)
 
-    async def close(self) -> None:
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    async def open(self) -> None:
+        """Nothing to open: scripts go by digest and are loaded on first use."""
 
-    @property
-    def client(self) -> SharedRedis:
-        assert self._client is not None, "open() the store first"
-        return self._client
+    async def close(self) -> None:
+        """Nothing to close: the client is its owner's."""
 
     @_guarded
     async def ping(self) -> None:
@@ -122,35 +96,8 @@ class RedisStore:
 
     @_guarded
     async def create_account(self, account: NewAccount, now_ms: int) -> Account:
-        """Write the account, then claim its name and key (SET NX): a claim always points to a
-        whole account, and of two concurrent creators of one name or key exactly one wins."""
-        client, keys = self.client, self.keys
-        account_id = await client.incr(keys.account_seq)
-        fields = {
-            "id": account_id, "name": account.name, "api_key": account.api_key,
-            "secret_hash": account.secret_hash, "balance_milli": account.balance_milli,
-            "verification_status": account.verification_status, "disabled": "0",
-            "providers": ",".join(account.providers), "total_sent": 0, "created_ms": now_ms,
-            "record_seq": 0,
-        }
-        if account.rate is not None:
-            fields["rate"] = repr(float(account.rate))
-        if account.burst is not None:
-            fields["burst"] = account.burst
-        await client.hset(keys.account(account_id), mapping=fields)
-        claimed: list[str] = []
-        for claim in (keys.by_name(account.name), keys.by_key(account.api_key)):
-            # A claim holding our id is ours: set by a first attempt whose reply was lost.
-            if not await client.set(claim, account_id, nx=True) and (
-                await client.get(claim) != str(account_id).encode()
-            ):
-                if claimed:
-                    await client.delete(*claimed)
-                await client.delete(keys.account(account_id))
-                raise AccountExists(account.name)
-            claimed.append(claim)
-        await client.sadd(keys.accounts, account_id)
-        return decode_account(await client.hgetall(keys.account(account_id)))
+        account_id = await accounts.create_account(self.client, self.keys, account, now_ms)
+        return decode_account(await self.client.hgetall(self.keys.account(account_id)))
 
     async def _account(self, account_id: int) -> Account | None:
         data = await self.client.hgetall(self.keys.account(account_id))
@@ -176,20 +123,11 @@ class RedisStore:
 
     @_guarded
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
+        check_updatable(changes)
         account_id = await self._id(api_key)
         if account_id is None:
             return None
-        key = self.keys.account(account_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            for name, value in changes.items():
-                if value is None:
-                    pipe.hdel(key, name)
-                else:
-                    pipe.hset(key, name, _field(value))
-            await pipe.execute()
+        await accounts.update_account(self.client, self.keys, account_id, changes)
         return await self._account(account_id)
 
     @_guarded

@@ -17,18 +17,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.store.base import ReceiptUpdate
+from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
 
-__all__ = ["EARLY_RECEIPT_TTL_MS", "MAX_PARKED_RECEIPTS", "apply_receipts", "take_early_receipt"]
-
-#: How long a receipt that names no record yet is kept: settle follows the carrier's answer within
-#: seconds, so a day only ever holds receipts for sends we never learned the id of (timeouts).
-EARLY_RECEIPT_TTL_MS = 24 * 3600 * 1000
-
-#: How many receipts naming no record yet a store keeps in all (the default of both stores'
-#: ``max_parked_receipts``): the oldest go first past it. Far above what the few seconds between
-#: a push and its settle ever hold, so only strays are ever dropped.
-MAX_PARKED_RECEIPTS = 10_000
+__all__ = ["apply_receipts", "take_early_receipt"]
 
 _MATCH = "provider = ? AND carrier_id = ? AND phone_hash = ?"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.store.base import (
+    MAX_PARKED_RECEIPTS,
     Account,
     AccountExists,
     IdempotencyClaim,
@@ -24,10 +25,11 @@ from gateway.store.base import (
     RecordPage,
     RecordQuery,
     Settlement,
+    check_updatable,
 )
 from gateway.store.sqlite import idempotency
 from gateway.store.sqlite.migrations import migrate
-from gateway.store.sqlite.receipts import MAX_PARKED_RECEIPTS, apply_receipts, take_early_receipt
+from gateway.store.sqlite.receipts import apply_receipts, take_early_receipt
 from gateway.store.sqlite.writer import Connection, GroupWriter
 
 __all__ = ["SQLiteStore"]
@@ -42,7 +44,6 @@ _RECORD_COLUMNS = (
     "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
     " price_milli"
 )
-_UPDATABLE = {"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"}
 
 
 def _account(row: tuple) -> Account:
@@ -63,7 +64,7 @@ class SQLiteStore:
         self, path: str, timeout: float = 5.0, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
     ) -> None:
         self.path = path
-        #: At most this many receipts naming no record yet are kept (see ``sqlite_receipts``).
+        #: At most this many receipts naming no record yet are kept (see ``sqlite/receipts``).
         self.max_parked_receipts = max_parked_receipts
         self._writer = GroupWriter(path, timeout)
         self._reader = Connection(path, timeout, "reader")
@@ -128,9 +129,7 @@ class SQLiteStore:
         return [_account(row) for row in rows]
 
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
+        check_updatable(changes)
         if "providers" in changes:
             changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
         assignments = ", ".join(f"{column} = ?" for column in changes)

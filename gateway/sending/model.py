@@ -1,0 +1,60 @@
+"""The sending core's own types: what a send asks for, and what became of each number.
+
+``SendInput`` is built by the API's validation, ``Final`` by the dispatcher, ``Delivery`` by the
+sender for the handlers; none of them knows HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.carriers.base import Outcome
+from gateway.config.model import BackendConfig, TemplateConfig
+from gateway.phones import Phone
+
+__all__ = ["NO_TEMPLATE", "OWN_PHONE_LIMIT", "Delivery", "Final", "SendInput", "template_of"]
+
+OWN_PHONE_LIMIT = "PHONE_RATE_LIMITED"  # the outcome code of a number refused by our own windows
+NO_TEMPLATE = TemplateConfig()  # a template_id not in ``templates``: passed through as-is
+
+
+@dataclass(frozen=True, slots=True)
+class SendInput:
+    """One template with its parameters, to one or more numbers, through an optional provider."""
+
+    phones: list[Phone]
+    template_id: str
+    params: dict[str, str]
+    provider: str | None  # the provider the caller names; None: the configured default
+
+
+def template_of(templates: Mapping[str, TemplateConfig], template_id: str) -> TemplateConfig:
+    """The configured template, or the pass-through one for an id the config does not list."""
+    return templates.get(template_id) or NO_TEMPLATE
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One number's result, as the handlers report it."""
+
+    phone: Phone
+    message_id: str | None  # None when refused before a record was written
+    provider: str
+    outcome: Outcome
+    awaiting_receipt: bool = False  # accepted, but the record waits for the delivery receipt
+
+    @property
+    def status(self) -> str:
+        """The record's status: what the caller is told it is."""
+        if not self.outcome.accepted:
+            return "failed"
+        return "pending" if self.awaiting_receipt else "success"
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The last word on one number, and the backend that said it."""
+
+    outcome: Outcome
+    backend: BackendConfig

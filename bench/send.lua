@@ -28,6 +28,9 @@ function init(args)
 end
 
 function request()
+  if path == "/api/account/info" then
+    return wrk.format("GET", path)
+  end
   counter = counter + 1
   local n = counter
   if pool > 0 then

@@ -1,4 +1,5 @@
-"""POST /api/sms/batch-send of 100 numbers through the Tencent plugin to a fake with 50 ms latency.
+"""POST /api/sms/batch-send of 100 numbers: numbers/s through the mock carrier, and latency through
+the Tencent plugin to a fake with 50 ms latency.
 
 The gateway runs on the embedded default (SQLite, in-process limits) with Tencent as its only
 backend, pointed at the fake of tests/fakes/tencent.py (which checks every signature). Each batch
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,19 @@ async def _drive(url: str, settings: Settings) -> tuple[list[float], dict[int, i
     return await timed_requests(measured, settings.batch_requests, settings.batch_concurrency)
 
 
+def _mock_numbers_per_s(tmp: Path, settings: Settings) -> float:
+    """Numbers a second through batch-sends of 100 on the embedded default (mock carrier)."""
+    gateway = start_gateway(tmp, "batch-mock", gateway_document(tmp, "batch-mock"))
+    try:
+        started = time.perf_counter()
+        durations, _ = asyncio.run(_drive(gateway.url, settings))
+        return round(100 * len(durations) / (time.perf_counter() - started), 1)
+    finally:
+        gateway.stop()
+
+
 def run(settings: Settings, tmp: Path) -> dict[str, Any]:
+    mock_numbers = _mock_numbers_per_s(tmp, settings)
     with contextlib.ExitStack() as stack:
         carrier = start_carrier(tmp, settings.carrier_latency_ms)
         stack.callback(carrier.stop)
@@ -67,6 +81,7 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
         stack.callback(gateway.stop)
         durations, statuses = asyncio.run(_drive(gateway.url, settings))
     return {
+        "mock_numbers_per_s": mock_numbers,
         **latency_summary(durations),
         "concurrency": settings.batch_concurrency,
         "carrier_latency_ms": settings.carrier_latency_ms,

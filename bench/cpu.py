@@ -10,7 +10,6 @@ so this is what to compare while changing the request path (``make bench`` gives
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,24 +26,15 @@ from bench.servers import (
 from bench.throughput import redis_document
 from bench.wrk import Load, run_wrk
 
-__all__ = ["PATHS", "cpu_seconds", "measure"]
+__all__ = ["PATHS", "measure"]
 
 PATHS = {"send": "/api/sms/send", "info": "/api/account/info"}
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (every thread of it)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
 def measure(server: Server, path: str, seconds: float) -> dict[str, float]:
     load = Load(server.url, BENCH_KEY, BENCH_SECRET, threads=1, connections=16)
     run_wrk(load, 2, path)  # warm-up
-    before = cpu_seconds(server.pid)
+    before = server.cpu_seconds()
     result = run_wrk(load, seconds, path)
-    used = cpu_seconds(server.pid) - before
+    used = server.cpu_seconds() - before
     answered = result.requests - result.non_2xx
     return {
         "rps": round(result.rps, 1),

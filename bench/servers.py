@@ -83,6 +83,11 @@ class Server:
         with urllib.request.urlopen(request, timeout=30) as answer:
             answer.read()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (every thread of it), from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self) -> int:
         """Resident memory now, from /proc/<pid>/status (VmRSS, KiB)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

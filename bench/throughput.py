@@ -1,9 +1,11 @@
-"""Requests/s of POST /api/sms/send: bare aiohttp, the gateway on the embedded default, on Redis.
+"""Requests/s of POST /api/sms/send (bare aiohttp, the gateway on the embedded default, on Redis)
+and of GET /api/account/info on the embedded default.
 
-The three servers run side by side and wrk drives them in alternating rounds (bare, default, redis,
+The servers run side by side and wrk drives them in alternating rounds (bare, default, redis, info,
 bare, …), so drift in the machine's load touches every case alike; each case's ratio to bare is the
-median of its per-round ratios. Every request goes to a number never used before in the run, so the
-shipped per-number windows (1/60 s, 5/h, 10/day) stay on without refusing anything.
+median of its per-round ratios. Every send goes to a number never used before in the run, so the
+shipped per-number windows (1/60 s, 5/h, 10/day) stay on without refusing anything. Each round also
+reads the server's CPU time (all its threads, /proc): microseconds of CPU per answered request.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from bench.settings import Settings
 from bench.stats import median
 from bench.wrk import Load, WrkResult, run_wrk
 
-__all__ = ["redis_document", "run"]
+__all__ = ["INFO", "SEND", "redis_document", "run"]
+
+SEND, INFO = "/api/sms/send", "/api/account/info"
 
 
 def redis_document(tmp: Path, url: str) -> tuple[dict[str, Any], str]:
@@ -45,7 +49,8 @@ def _load(server: Server, settings: Settings) -> Load:
     return Load(server.url, BENCH_KEY, BENCH_SECRET, settings.threads, settings.connections)
 
 
-def _case(rounds: list[WrkResult], bare: list[WrkResult]) -> dict[str, Any]:
+def _case(rounds_cpu: list[tuple[WrkResult, float]], bare: list[WrkResult]) -> dict[str, Any]:
+    rounds = [r for r, _ in rounds_cpu]
     return {
         "rps": round(median([r.rps for r in rounds]), 1),
         "p50_ms": round(median([r.p50_ms for r in rounds]), 2),
@@ -53,8 +58,17 @@ def _case(rounds: list[WrkResult], bare: list[WrkResult]) -> dict[str, Any]:
         "ratio": round(median([r.rps / b.rps for r, b in zip(rounds, bare, strict=True)]), 3),
         "non_2xx": sum(r.non_2xx for r in rounds),
         "socket_errors": sum(r.socket_errors for r in rounds),
-        "rounds": [r.summary() for r in rounds],
+        "cpu_us_per_request": round(median([cpu for _, cpu in rounds_cpu]), 1),
+        "rounds": [{**r.summary(), "cpu_us_per_request": cpu} for r, cpu in rounds_cpu],
     }
+
+
+def _round(server: Server, path: str, settings: Settings) -> tuple[WrkResult, float]:
+    """One wrk run, and the server's CPU microseconds per answered request during it."""
+    before = server.cpu_seconds()
+    result = run_wrk(_load(server, settings), settings.duration, path)
+    answered = max(1, result.requests - result.non_2xx)
+    return result, round((server.cpu_seconds() - before) / answered * 1e6, 1)
 
 
 def run(settings: Settings, tmp: Path) -> dict[str, Any]:
@@ -69,20 +83,23 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
         ):
             servers[name] = start()
             stack.callback(servers[name].stop)
-        for server in servers.values():  # warm-up: first connections, secret checks, caches
-            run_wrk(_load(server, settings), settings.warmup)
-        rounds: dict[str, list[WrkResult]] = {name: [] for name in servers}
+        plan = {**{name: (server, SEND) for name, server in servers.items()},
+                "info": (servers["default"], INFO)}
+        for server, path in plan.values():  # warm-up: first connections, caches
+            run_wrk(_load(server, settings), settings.warmup, path)
+        rounds: dict[str, list[tuple[WrkResult, float]]] = {name: [] for name in plan}
         for number in range(settings.rounds):
-            for name, server in servers.items():
-                result = run_wrk(_load(server, settings), settings.duration)
-                rounds[name].append(result)
-                print(f"  round {number + 1} {name:8} {result.rps:9.1f} req/s  p99 {result.p99_ms} ms",
-                      flush=True)
-    cases = {name: _case(results, rounds["bare"]) for name, results in rounds.items()}
+            for name, (server, path) in plan.items():
+                rounds[name].append(_round(server, path, settings))
+                result, cpu = rounds[name][-1]
+                print(f"  round {number + 1} {name:8} {result.rps:9.1f} req/s  p99 {result.p99_ms} ms"
+                      f"  {cpu} us CPU/request", flush=True)
+    bare = [result for result, _ in rounds["bare"]]
+    cases = {name: _case(results, bare) for name, results in rounds.items()}
     return {
         "cases": cases,
         "redis_covers": redis_note,
         "redis_persistence": f"appendonly yes, appendfsync {settings.redis_fsync}",
-        "command": rounds["default"][0].command,
+        "command": rounds["default"][0][0].command,
         "gateway_command": "python run.py serve --config <tmp>/default.yaml --port <port>",
     }

@@ -9,22 +9,54 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from gateway.config.model import LoggingConfig
 from gateway.phones import mask_payload, scrub
 
-__all__ = ["JsonFormatter", "MaskingFilter", "MaskingFormatter", "setup_logging"]
+__all__ = ["JsonFormatter", "MaskingFilter", "MaskingFormatter", "log_masked", "setup_logging"]
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and belongs in the line.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: The record attribute ``log_masked`` puts its fields under: masked already, JSON-ready.
+MASKED_FIELDS = "smsedge_masked_fields"
+
+
+def _iso_time(created: float, _last: list[Any] = [None, 0, ""]) -> str:  # noqa: B006 — the cache
+    """``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``, its date and
+    time of day formatted once per second (isoformat with a timespec costs several µs a line)."""
+    moment = datetime.fromtimestamp(created, UTC)
+    whole = int(created)
+    if whole != _last[0] and created >= 0:
+        start = datetime.fromtimestamp(whole, UTC)
+        _last[:] = whole, start.second, start.isoformat()[:-6]  # without the "+00:00"
+    if whole != _last[0] or moment.second != _last[1]:  # before 1970, or rounded up to the next second
+        return moment.isoformat(timespec="milliseconds")
+    return f"{_last[2]}.{moment.microsecond // 1000:03d}+00:00"
+
+
+def log_masked(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """Log at INFO a line whose message and fields the caller has masked already (the access log).
+
+    The same line ``logger.info(message, extra=fields)`` gives, without its per-line costs: no
+    caller lookup (the line names no source file), no second masking of the message, and in JSON
+    no round trip of the fields through orjson and ``mask_payload``.
+    """
+    if logger.isEnabledFor(logging.INFO):
+        logger.handle(logger.makeRecord(
+            logger.name, logging.INFO, "(unknown file)", 0, message, (), None,
+            extra={MASKED_FIELDS: fields},
+        ))
 
 
 class MaskingFilter(logging.Filter):
     """Mask any phone-shaped digits in a message before a handler writes it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if MASKED_FIELDS in record.__dict__:  # masked by whoever logged it (``log_masked``)
+            return True
         message = record.getMessage()
         masked = scrub(message)
         if masked != message:
@@ -48,8 +80,17 @@ class MaskingFormatter(logging.Formatter):
 
 class JsonFormatter(MaskingFormatter):
     def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__.get(MASKED_FIELDS)
+        if fields is not None and not record.exc_info and not record.stack_info:
+            return orjson.dumps({
+                "time": _iso_time(record.created),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+                **fields,
+            }).decode()
         line = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

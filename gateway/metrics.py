@@ -65,8 +65,12 @@ class Metrics:
             self.circuit_open.labels(provider).set(0)
         for scope in ("account", "phone"):
             self.ratelimit_rejections.labels(scope)
-        # Children are looked up once per label set and reused.
+        # Children are looked up once per label set and reused: ``labels()`` takes a lock and
+        # builds a tuple each time, a dict lookup does neither.
         self._request_children = lru_cache(maxsize=4096)(self._request_children_uncached)
+        self._message_children: dict[str, tuple[Counter, Counter]] = {}
+        self._provider_children: dict[tuple[str, str], Histogram] = {}
+        self._rejection_children: dict[str, Counter] = {}
 
     def _request_children_uncached(self, method: str, route: str, status: int):
         return (
@@ -80,10 +84,27 @@ class Metrics:
         histogram.observe(seconds)
 
     def observe_messages(self, provider: str, accepted: int, refused: int) -> None:
+        children = self._message_children.get(provider)
+        if children is None:
+            children = self._message_children[provider] = (
+                self.messages.labels(provider, "success"), self.messages.labels(provider, "failed"),
+            )
         if accepted:
-            self.messages.labels(provider, "success").inc(accepted)
+            children[0].inc(accepted)
         if refused:
-            self.messages.labels(provider, "failed").inc(refused)
+            children[1].inc(refused)
 
     def observe_provider_call(self, provider: str, outcome: str, seconds: float) -> None:
-        self.provider_duration.labels(provider, outcome).observe(seconds)
+        child = self._provider_children.get((provider, outcome))
+        if child is None:
+            child = self._provider_children[provider, outcome] = self.provider_duration.labels(
+                provider, outcome
+            )
+        child.observe(seconds)
+
+    def reject(self, scope: str) -> None:
+        """One request or number refused by a rate limit (``scope``: account or phone)."""
+        child = self._rejection_children.get(scope)
+        if child is None:
+            child = self._rejection_children[scope] = self.ratelimit_rejections.labels(scope)
+        child.inc()

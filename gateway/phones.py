@@ -26,6 +26,40 @@ _SHAPE = re.compile(PHONE_PATTERN)
 _SEPARATORS = str.maketrans("", "", " -")
 _SMS_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 _HOME_CODE = phonenumbers.country_code_for_region(DEFAULT_REGION)
+# The common shapes of a mainland mobile number, checked against the numbering plan's own patterns
+# (see ``_mainland_mobile``) before phonenumbers is asked: it takes ~75 µs a number, this ~1 µs.
+_MAINLAND_SHAPE = re.compile(rf"(?:\+{_HOME_CODE}|00{_HOME_CODE})?(1[0-9]{{10}})")
+
+
+def _plan_matcher(desc: Any, length: int) -> re.Pattern[str] | None:
+    """A number type of the plan for numbers of ``length`` digits, or None if it takes none."""
+    if desc is None or not desc.national_number_pattern or length not in (desc.possible_length or ()):
+        return None
+    return re.compile(f"(?:{desc.national_number_pattern})")
+
+
+def _plan(length: int) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """What phonenumbers checks, in its order: general shape, the types that win over mobile, mobile.
+
+    Prefixes it would strip before reading the number (international and national prefixes,
+    carrier codes) and the country code itself count as winning types: those go the slow way.
+    """
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(DEFAULT_REGION)
+    before = [
+        matcher.pattern for name in (
+            "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+            "voicemail",
+        ) if (matcher := _plan_matcher(getattr(meta, name), length))
+    ]
+    prefixes = [meta.international_prefix, meta.national_prefix_for_parsing, str(_HOME_CODE)]
+    before += [f"(?:{prefix}).*" for prefix in prefixes if prefix]
+    general, mobile = _plan_matcher(meta.general_desc, length), _plan_matcher(meta.mobile, length)
+    if general is None or mobile is None:  # a plan without 11-digit mobiles: always the slow way
+        general = mobile = re.compile("(?!)")
+    return general, re.compile("|".join(f"(?:{p})" for p in before) or "(?!)"), mobile
+
+
+_PLAN_GENERAL, _PLAN_BEFORE_MOBILE, _PLAN_MOBILE = _plan(11)
 
 
 class InvalidPhone(ValueError):
@@ -44,7 +78,17 @@ class Phone:
 
 def parse_phone(raw: object) -> Phone:
     """``13800138000``, ``+8613800138000``, ``008613800138000`` or international E.164."""
-    if not isinstance(raw, str) or not _SHAPE.fullmatch(raw):
+    if not isinstance(raw, str):
+        raise InvalidPhone(raw)
+    fast = _mainland_mobile(raw)
+    if fast is not None:
+        return fast
+    return _parse_with_plan(raw)
+
+
+def _parse_with_plan(raw: str) -> Phone:
+    """Any accepted form, read by phonenumbers (what the fast path above must agree with)."""
+    if not _SHAPE.fullmatch(raw):
         raise InvalidPhone(raw)
     try:
         number = phonenumbers.parse(raw.translate(_SEPARATORS), DEFAULT_REGION)
@@ -55,6 +99,20 @@ def parse_phone(raw: object) -> Phone:
     national = phonenumbers.national_significant_number(number)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Phone(e164=e164, masked=mask_phone(national, number.country_code))
+
+
+def _mainland_mobile(raw: str) -> Phone | None:
+    """``raw`` when it is plainly a mainland mobile number, as phonenumbers would read it; else None."""
+    shape = _MAINLAND_SHAPE.fullmatch(raw)
+    if shape is None:
+        return None
+    national = shape.group(1)
+    if (
+        not _PLAN_MOBILE.fullmatch(national) or not _PLAN_GENERAL.fullmatch(national)
+        or _PLAN_BEFORE_MOBILE.fullmatch(national)
+    ):
+        return None
+    return Phone(e164=f"+{_HOME_CODE}{national}", masked=f"{national[:3]}****{national[-4:]}")
 
 
 def mask_phone(national: str, country_code: int = _HOME_CODE) -> str:

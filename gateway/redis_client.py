@@ -8,25 +8,102 @@ Redis part never builds one); the others ignore it.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 from gateway.config.model import RedisConfig
 from gateway.redis_health import RedisHealth
 
-__all__ = ["RedisSource", "SharedRedis", "redis_client"]
+__all__ = ["Batch", "Lua", "RedisSource", "SharedRedis", "redis_client"]
+
+
+class Batch:
+    """Commands asked for in this turn of the event loop and the next go to Redis together: one
+    pipeline (automatic pipelining).
+
+    Under load many requests wait on Redis at once, and their replies come back together, so their
+    next commands are asked for within a turn or two as well: one write and one read (system calls
+    that cost more than the commands) for all of them, instead of one each. Waiting one more turn
+    before sending gathered nearly twice the commands per write (about 13 against 7), for less CPU
+    per send (``bench.cpu``); a third turn did not pay. Each command is still its own (a script
+    stays atomic; nothing runs in a transaction with another request's), and each caller still
+    waits for its own reply. The pipeline is bounded by ``timeout``, as a call is.
+    """
+
+    def __init__(self, client: Redis, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._queue: list[tuple[tuple[object, ...], asyncio.Future[Any]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    def __call__(self, *command: object) -> asyncio.Future[Any]:
+        """The reply to ``command``, sent with the others asked for in this turn."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._wait_one_more_turn, loop)
+        self._queue.append((command, future))
+        return future
+
+    def _wait_one_more_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Replies read in this turn wake their callers in the next: their commands join this batch.
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _send(self, batch: list[tuple[tuple[object, ...], asyncio.Future[Any]]]) -> None:
+        replies: list[Any]
+        try:
+            async with asyncio.timeout(self._timeout):
+                if len(batch) == 1:
+                    replies = [await self._client.execute_command(*batch[0][0])]
+                else:
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for command, _ in batch:
+                            pipe.execute_command(*command)
+                        replies = await pipe.execute(raise_on_error=False)
+        except (Exception, asyncio.CancelledError) as exc:  # each caller gets the failure
+            failure = exc if isinstance(exc, Exception) else RedisConnectionError("client closed")
+            replies = [failure] * len(batch)
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its caller gave up (timed out, cancelled)
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def close(self) -> None:
+        """Stop the pipelines still waiting (their callers fail)."""
+        for task in list(self._running):
+            task.cancel()
+        if self._running:
+            await asyncio.wait(list(self._running))
 
 
 class SharedRedis(Redis):
-    """A client that knows whether its Redis is down (``health``), for every part that uses it."""
+    """A client that knows whether its Redis is down (``health``), for every part that uses it,
+    and sends the commands asked for at once together (``batch``)."""
 
     health: RedisHealth
+    batch: Batch
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await self.health.close()  # the probe uses the pool: stop it first
+        await self.batch.close()
         await super().aclose(close_connection_pool)
 
 
@@ -57,7 +134,59 @@ def redis_client(config: RedisConfig) -> SharedRedis:
     )
     client = SharedRedis.from_pool(pool)
     client.health = RedisHealth(client.ping, config.timeout)
+    client.batch = Batch(client, config.timeout)
     return client
+
+
+#: One script call: its keys (one slot) and its arguments.
+Call = tuple[Sequence[str], Sequence[object]]
+
+
+class Lua:
+    """A Lua script sent by digest (EVALSHA), loaded only when Redis says it lacks it.
+
+    redis-py's own scripts ask SCRIPT EXISTS before every pipeline that holds one: a round trip
+    per decision for nothing. Here the digest goes as it is (through the client's ``batch``); a
+    call Redis did not run (NOSCRIPT, after a restart or SCRIPT FLUSH) runs again once the script
+    is loaded.
+    """
+
+    __slots__ = ("_batch", "_client", "sha", "source")
+
+    def __init__(self, client: SharedRedis, source: str) -> None:
+        self._client = client
+        self._batch = client.batch
+        self.source = source
+        # Redis names a script by its SHA-1: an identifier here, not a security measure.
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[object] = ()) -> Any:
+        """One call's reply (the script loaded first, if Redis lacks it)."""
+        try:
+            return await self._batch("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(self.source)
+            return await self._batch("EVALSHA", self.sha, len(keys), *keys, *args)
+
+    async def many(self, calls: Sequence[Call]) -> list[Any]:
+        """Every call's reply, in order: all sent at once (they may touch different slots)."""
+        if len(calls) == 1:
+            keys, args = calls[0]
+            return [await self(keys, args)]
+        replies = await self._all(calls)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:  # those did not run at all: running them now runs them once
+            await self._client.script_load(self.source)
+            for i, reply in zip(missing, await self._all([calls[i] for i in missing]), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies
+
+    async def _all(self, calls: Sequence[Call]) -> list[Any]:
+        futures = [self._batch("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args in calls]
+        return await asyncio.gather(*futures, return_exceptions=True)
 
 
 class RedisSource:

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from gateway.credentials import verify_secret
+from gateway.store.cache import ACCOUNT_CACHE_TTL
 from tests.conftest import ROOT, SEND_BODY, SHARED_SECRET, default_document
 
 CREATED_FIELDS = {"name", "api_key", "api_secret", "balance", "verification_status"}
@@ -61,6 +63,22 @@ def cli(tmp_path) -> Cli:
 
 def auth(account: dict[str, Any], secret: str | None = None) -> dict[str, str]:
     return {"X-API-Key": account["api_key"], "X-API-Secret": secret or account["api_secret"]}
+
+
+async def within_cache_bound(client, headers: dict[str, str], done: Callable[[int, dict], bool]):
+    """Poll account info until ``done(status, body)``: a change made by another process (the CLI)
+    reaches a running gateway within the account cache's bound (``ACCOUNT_CACHE_TTL``), not at once.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + ACCOUNT_CACHE_TTL + 0.5  # slack for a loaded machine
+    while True:
+        response = await client.get("/api/account/info", headers=headers)
+        body = await response.json()
+        if done(response.status, body):
+            return response.status, body, loop.time() - start
+        assert loop.time() < deadline, f"still {response.status} {body} past the cache bound"
+        await asyncio.sleep(0.05)
 
 
 def test_create_prints_one_object_with_the_secret_shown_once(cli):
@@ -154,8 +172,7 @@ async def test_rotate_secret_takes_effect_in_a_running_gateway(cli, make_client)
     new_secret = rotated["api_secret"]
     assert new_secret != created["api_secret"] and len(new_secret) >= 16
     assert new_secret.encode() not in cli.stored_bytes()
-    old = await client.get("/api/account/info", headers=auth(created))
-    assert old.status == 401
+    await within_cache_bound(client, auth(created), lambda status, _: status == 401)
     new = await client.get("/api/account/info", headers=auth(created, new_secret))
     assert new.status == 200
     assert (await new.json())["data"]["balance"] == 3.0
@@ -171,11 +188,14 @@ async def test_account_commands_work_while_the_gateway_runs(cli, make_client):
     await asyncio.to_thread(cli.json, "topup", "--key", created["api_key"], "--amount", "1")
     assert (await client.post("/api/sms/send", json=SEND_BODY, headers=headers)).status == 200
     await asyncio.to_thread(cli.json, "set", "--key", created["api_key"], "--verification", "pending")
+    await within_cache_bound(
+        client, headers, lambda _, body: body["data"]["verification_status"] == "pending"
+    )
     unverified = await client.post("/api/sms/send", json=SEND_BODY, headers=headers)
     assert (await unverified.json())["code"] == "UNVERIFIED"
     await asyncio.to_thread(cli.json, "set", "--key", created["api_key"], "--disabled", "true")
-    disabled = await client.get("/api/account/info", headers=headers)
-    assert (await disabled.json())["code"] == "ACCOUNT_DISABLED"
+    _, disabled, _ = await within_cache_bound(client, headers, lambda status, _: status == 403)
+    assert disabled["code"] == "ACCOUNT_DISABLED"
     [listed] = [row for row in cli.listing() if row["name"] == "shop"]
     assert (listed["balance"], listed["total_sent"]) == (0.95, 1)
 
@@ -240,3 +260,18 @@ def test_bad_arguments_exit_2_and_change_nothing(cli, args):
     assert "Traceback" not in result.stderr
     [listed] = cli.listing()
     assert (listed["name"], listed["balance"], listed["disabled"]) == ("shop", 1.0, False)
+
+
+async def test_a_cli_change_reaches_a_running_gateway_within_the_cache_bound(cli, make_client):
+    """Disabled by another process: refused within ``ACCOUNT_CACHE_TTL`` of the command's end."""
+    created = cli.json("create", "--name", "shop", "--balance", "3")
+    client = await make_client(store={"path": str(cli.db)})
+    assert (await client.get("/api/account/info", headers=auth(created))).status == 200  # cached
+    await asyncio.to_thread(cli.json, "set", "--key", created["api_key"], "--disabled", "true")
+    _, body, waited = await within_cache_bound(client, auth(created), lambda status, _: status == 403)
+    assert body["code"] == "ACCOUNT_DISABLED"
+    assert waited <= ACCOUNT_CACHE_TTL + 0.5
+    await asyncio.to_thread(cli.json, "topup", "--key", created["api_key"], "--amount", "2")
+    await asyncio.to_thread(cli.json, "set", "--key", created["api_key"], "--disabled", "false")
+    _, body, _ = await within_cache_bound(client, auth(created), lambda status, _: status == 200)
+    assert body["data"]["balance"] == 5.0

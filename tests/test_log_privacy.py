@@ -10,13 +10,16 @@ import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import phonenumbers
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.config.model import BucketConfig, LoggingConfig
-from gateway.logs import setup_logging
+from gateway.logs import _iso_time, setup_logging
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, add_account
 
 SEND, BATCH = "/api/sms/send", "/api/sms/batch-send"
@@ -156,3 +159,11 @@ def test_a_number_passed_to_a_logger_in_any_way_is_masked(captured_logs):
         log.exception("failed")
     text = captured_logs.getvalue()
     assert sorted(form for form in FORBIDDEN if form in text) == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(min_value=-2e9, max_value=4e9, allow_nan=False) | st.integers(0, 4 * 10**9).map(
+    lambda whole: whole + 0.9999995))
+def test_json_line_time_is_isoformat_to_the_millisecond(created):
+    _iso_time(created - 0.5)  # whatever second the cache last held
+    assert _iso_time(created) == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import random
 
-from gateway.phones import InvalidPhone, mask_digits, mask_phone, parse_phone, scrub
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.phones import (
+    InvalidPhone,
+    _mainland_mobile,
+    _parse_with_plan,
+    mask_digits,
+    mask_phone,
+    parse_phone,
+    scrub,
+)
 
 MAINLAND = "+8613800138000"
 
@@ -148,3 +160,54 @@ def test_scrub_leaves_text_without_phones_alone(text):
 def test_every_accepted_form_is_masked_identically_in_responses_and_in_free_text():
     for raw in ("13800138000", "138-0013-8000", "138 0013 8000"):
         assert parse_phone(raw).masked == scrub(raw) == "138****8000"
+
+
+# The fast path for mainland mobiles (``_mainland_mobile``) must agree with the numbering plan on
+# every input: the same Phone where it answers, and it answers only for what the plan accepts.
+def _outcome(parse, raw):
+    try:
+        return parse(raw)
+    except InvalidPhone as exc:
+        return ("invalid", exc.masked)
+
+
+def _agrees(raw):
+    fast = _mainland_mobile(raw)
+    slow = _outcome(_parse_with_plan, raw)
+    assert fast is None or fast == slow, raw
+    assert _outcome(parse_phone, raw) == slow, raw
+    return fast is not None
+
+
+@pytest.mark.parametrize("shape", ["{}", "+86{}", "0086{}"])
+def test_fast_path_agrees_with_the_plan_for_every_four_digit_prefix(shape):
+    rng = random.Random(13)
+    answered = 0
+    for prefix in range(1000, 2000):
+        for _ in range(3):
+            answered += _agrees(shape.format(f"{prefix}{rng.randrange(10**7):07d}"))
+    assert answered > 300  # the common shapes do take the fast path
+
+
+@pytest.mark.parametrize("raw", ["13800138000", "+8613800138000", "008613800138000"])
+def test_common_mainland_shapes_take_the_fast_path(raw):
+    assert _mainland_mobile(raw) == parse_phone(raw) == _parse_with_plan(raw)
+
+
+_DIGIT_STRINGS = st.text(alphabet="0123456789", min_size=9, max_size=13)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=st.sampled_from(["", "+", "+86", "0086", "86", "00", "+1", " ", "1"]),
+    digits=_DIGIT_STRINGS,
+    suffix=st.sampled_from(["", " ", "\n", "x", "-"]),
+)
+def test_fast_path_agrees_with_the_plan_on_random_inputs(prefix, digits, suffix):
+    _agrees(prefix + digits + suffix)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="+0123456789１３８ -", max_size=16))
+def test_fast_path_agrees_with_the_plan_on_any_text(raw):
+    _agrees(raw)

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from gateway.config.model import RedisConfig, WindowConfig
 from gateway.ratelimit import LimiterUnavailable, phone_key
@@ -169,4 +170,41 @@ async def test_redis_outage_raises_and_service_resumes_after_a_restart(redis_ser
     assert (await limiter.take(1, SLOW, 2, 1)).allowed
     assert (await limiter.take(1, SLOW, 2, 1)).allowed
     assert not (await limiter.take(1, SLOW, 2, 1)).allowed
+    await client.aclose()
+
+
+async def test_redis_windows_of_a_batch_come_back_after_redis_forgot_its_scripts(redis_server):
+    """The windows of several numbers go out together by digest; a flushed script is loaded again
+    and the calls Redis refused are run once (no number counted twice, none skipped)."""
+    client = redis_client(RedisConfig(url=redis_server.url))
+    limiter = RedisLimiter(client, "t:")
+    windows = (WindowConfig(2, 60),)
+    numbers = [f"n{i}" for i in range(5)]
+    assert all(d.allowed for d in await limiter.hit(numbers, windows, new_id()))
+    await client.script_flush()
+    assert all(d.allowed for d in await limiter.hit(numbers, windows, new_id()))
+    assert not any(d.allowed for d in await limiter.hit(numbers, windows, new_id()))
+    await client.aclose()
+
+
+async def test_redis_calls_made_at_once_share_one_pipeline_and_keep_their_own_answers(redis_server):
+    client = redis_client(RedisConfig(url=redis_server.url))
+    limiter = RedisLimiter(client, "t:")
+    await limiter.take(9, SLOW, 1, 1)  # Redis has the script from here on
+    sent: list[int] = []
+    pipeline = client.pipeline
+
+    def counting(*args, **kwargs):
+        sent.append(1)
+        return pipeline(*args, **kwargs)
+
+    client.pipeline = counting  # type: ignore[method-assign]
+    decisions = await asyncio.gather(*(limiter.take(account, SLOW, 1, 1) for account in (1, 1, 2, 3)))
+    assert [d.allowed for d in decisions] == [True, False, True, True]
+    assert len(sent) == 1
+    await client.set("t:text", "x")
+    results = await asyncio.gather(
+        client.batch("INCR", "t:text"), client.batch("INCR", "t:count"), return_exceptions=True
+    )
+    assert isinstance(results[0], ResponseError) and results[1] == 1  # an error is its caller's
     await client.aclose()

@@ -202,18 +202,27 @@ async def test_a_slow_redis_costs_a_request_at_most_the_timeout_in_all(make_clie
     client = await make_client(**gateway(redis_server, "redis", "deny"))
     assert (await send(client, 1))[0] == 200
     stop = threading.Event()
+    started = threading.Barrier(3)
 
-    def keep_redis_busy() -> None:  # every command waits behind a script busy for 0.15 s
+    # Two connections take turns, so a busy script is always queued ahead of the gateway's next
+    # command: each of its calls waits 0.2 to 0.4 s (within the timeout), and the three a send
+    # makes before it answers (bucket, windows, reserve) already wait longer than that in all.
+    def keep_redis_busy() -> None:
         with redis.Redis.from_url(redis_server.url) as other:
+            other.ping()
+            started.wait()
             while not stop.is_set():
-                other.eval(BUSY_SCRIPT, 0, 150_000)
+                other.eval(BUSY_SCRIPT, 0, 200_000)
 
-    busy = threading.Thread(target=keep_redis_busy)
-    busy.start()
+    busy = [threading.Thread(target=keep_redis_busy) for _ in range(2)]
+    for thread in busy:
+        thread.start()
     try:
+        await asyncio.to_thread(started.wait)
         await asyncio.sleep(0.05)
         status, _, took = await send(client, 2)
     finally:
         stop.set()
-        busy.join()
+        for thread in busy:
+            thread.join()
     assert status == 503 and took <= FIRST, (status, took)

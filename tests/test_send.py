@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import uuid
 from collections.abc import Callable
 
 import msgspec
@@ -17,6 +19,7 @@ from gateway.api.models import BatchRequest, SendRequest
 from gateway.api.validation import batch_input, parse_json_object, send_input
 from gateway.app import create_app
 from gateway.errors import ApiError
+from gateway.ids import new_hex_id, new_uuid
 from gateway.sending.model import SendInput
 from tests.conftest import DEMO_HEADERS, SEND_BODY, add_account
 
@@ -325,3 +328,24 @@ def test_a_body_the_model_decodes_gets_what_the_plain_checks_give(model, checked
     except msgspec.ValidationError:
         return  # the plain checks word this one's 400 alone
     assert _outcome(lambda: checked(decoded)) == _outcome(lambda: checked(parse_json_object(raw)))
+
+
+def test_ids_have_uuid4_formats_and_do_not_repeat():
+    message_ids = [new_uuid() for _ in range(5000)]
+    hex_ids = [new_hex_id() for _ in range(5000)]
+    assert len(set(message_ids)) == len(set(hex_ids)) == 5000
+    for message_id, hex_id in zip(message_ids[:500], hex_ids[:500], strict=True):
+        assert str(uuid.UUID(message_id)) == message_id and uuid.UUID(message_id).version == 4
+        assert uuid.UUID(hex=hex_id).hex == hex_id and uuid.UUID(hex=hex_id).version == 4
+        assert uuid.UUID(message_id).variant == uuid.RFC_4122
+
+
+def test_a_forked_child_draws_ids_of_its_own():
+    new_hex_id()  # the parent holds unused random bytes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_hex_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 64).decode() != new_hex_id()

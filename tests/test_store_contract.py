@@ -25,6 +25,7 @@ from gateway.store.base import (
     Settlement,
     Store,
 )
+from gateway.store.cache import CachedStore
 from tests.conftest import SHARED_SECRET
 
 DAY = "2024-05-01"
@@ -39,8 +40,16 @@ def test_every_store_backend_runs_the_contract():
     assert sorted(BACKENDS) == sorted(STORES)
 
 
+@pytest.fixture(params=["cached", "bare"])
+def cached(request) -> bool:
+    """Every backend keeps the contract both behind the account cache (as built) and without it."""
+    return request.param == "cached"
+
+
 @pytest.fixture(params=BACKENDS)
-async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIterator[Store]:
+async def store(
+    request, cached: bool, make_config: Callable[..., GatewayConfig]
+) -> AsyncIterator[Store]:
     """An empty store of each backend, built from config by the factory the gateway uses."""
     if request.param == "redis":
         server = request.getfixturevalue("redis_server")
@@ -50,7 +59,10 @@ async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIter
         config = make_config(store={"timeout": 1.0})
     async with RedisSource(config.redis) as redis:
         opened = build_store(config, redis)
-        assert type(opened).__name__.lower().startswith(request.param)
+        assert isinstance(opened, CachedStore)
+        if not cached:
+            opened = opened.inner
+        assert type(opened.inner if cached else opened).__name__.lower().startswith(request.param)
         await opened.open()
         yield opened
         await opened.close()

@@ -1,8 +1,10 @@
 """Authentication: every route of the API sub-app needs ``X-API-Key`` and ``X-API-Secret``.
 
 A missing header, an unknown key and a wrong secret get the same 401, the last two after the same
-work (one store read, one fast hash), so a caller cannot probe which keys exist, and a refused
+work (one account lookup, one fast hash), so a caller cannot probe which keys exist, and a refused
 request costs no more than an accepted one. A disabled account is refused only after its secret is proven.
+The lookup is served by the store's account cache (``gateway.store.cache``): another process's
+change (a disabled account, a rotated secret) is seen within its documented bound, ``ACCOUNT_CACHE_TTL``.
 """
 
 from __future__ import annotations

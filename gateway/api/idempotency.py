@@ -19,13 +19,13 @@ import asyncio
 import hashlib
 import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
 from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
+from gateway.ids import new_hex_id
 from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, SENDER, STORE
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, error_response
@@ -97,7 +97,7 @@ async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -
     store, clock, account_id = request.app[STORE], request.app[CLOCK], request[ACCOUNT].id
     body = await request.read()
     fingerprint = hashlib.sha256(request[ROUTE].encode() + b"\n" + body).hexdigest()
-    token = uuid.uuid4().hex
+    token = new_hex_id()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
     while True:

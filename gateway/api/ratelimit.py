@@ -64,7 +64,7 @@ def rate_limit(*, default: BucketConfig) -> web.middleware:
         if decision is not None:
             request[RESPONSE_HEADERS].update(_headers(decision))
             if not decision.allowed:
-                request.app[METRICS].ratelimit_rejections.labels("account").inc()
+                request.app[METRICS].reject("account")
                 raise ApiError(429, "RATE_LIMITED", "请求频率超限,请稍后重试")
         return await handler(request)
 

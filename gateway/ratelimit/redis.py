@@ -2,7 +2,8 @@
 
 Keys carry one hash tag per account (``{a:42}``) or per number, so every script touches a single
 Redis-Cluster slot; they expire once idle (a bucket when it would be full again, a number's history
-after its longest window). The per-number scripts of a batch go out in one pipeline: one round trip.
+after its longest window). The per-number scripts of a batch go out in one pipeline, by digest: one
+round trip (``redis_client.Lua``).
 Each call takes at most ``redis.timeout``, and none is tried while the shared client knows Redis is
 unreachable (``redis_health``): the policy (``on_backend_error``) then decides at once.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from gateway.config.model import WindowConfig
 from gateway.ratelimit import BucketDecision, LimiterUnavailable, WindowDecision, bucket_decision
-from gateway.redis_client import SharedRedis
+from gateway.redis_client import Lua, SharedRedis
 from gateway.redis_health import guarded
 
 __all__ = ["RedisLimiter"]
@@ -67,13 +68,13 @@ class RedisLimiter:
         self._client = client
         self.health = client.health
         self._prefix = key_prefix
-        self._bucket = client.register_script(BUCKET_SCRIPT)
-        self._windows = client.register_script(WINDOWS_SCRIPT)
+        self._bucket = Lua(client, BUCKET_SCRIPT)
+        self._windows = Lua(client, WINDOWS_SCRIPT)
 
     @_guarded
     async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision:
         key = f"{self._prefix}{{a:{account_id}}}:bucket"
-        allowed, tokens = await self._bucket(keys=[key], args=[repr(rate), burst, cost])
+        allowed, tokens = await self._bucket((key,), (repr(rate), burst, cost))
         return bucket_decision(float(tokens), bool(allowed), rate, burst, cost)
 
     def _phone(self, key: str) -> str:
@@ -86,10 +87,7 @@ class RedisLimiter:
         args: list[object] = [hit_id]
         for window in windows:
             args += [window.limit, window.seconds]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key in phone_keys:
-                await self._windows(keys=[self._phone(key)], args=args, client=pipe)
-            replies = await pipe.execute()
+        replies = await self._windows.many([((self._phone(key),), args) for key in phone_keys])
         return [WindowDecision(bool(allowed), -(-int(wait) // 1000)) for allowed, wait in replies]
 
     @_guarded

@@ -113,7 +113,10 @@ class Dispatcher:
             )
             for start in range(0, len(recipients), size)
         ]
-        results = await asyncio.gather(*(self._call(carrier, backend, batch) for batch in batches))
+        if len(batches) == 1:  # the usual case: no task to make and schedule for one call
+            results = [await self._call(carrier, backend, batches[0])]
+        else:
+            results = await asyncio.gather(*(self._call(carrier, backend, batch) for batch in batches))
         by_number = {outcome.e164: outcome for result in results for outcome in result}
         return [self._outcome_for(by_number, r.e164) for r in recipients]
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-import uuid
 from zoneinfo import ZoneInfo
 
 from gateway.carriers.base import Recipient
 from gateway.clock import Clock, local_day
 from gateway.config.model import BackendConfig, GatewayConfig
 from gateway.errors import ApiError, insufficient_balance, store_unavailable
+from gateway.ids import new_hex_id, new_uuid
 from gateway.metrics import Metrics
 from gateway.phones import Phone, scrub
 from gateway.ratelimit.guard import GuardedLimiter
@@ -55,7 +55,7 @@ class Sender:
         """Send to every number whose windows allow it; the others fail without cost or record."""
         backend = self._routing.backend_for(account, request.provider)
         self._routing.check_template(request)
-        hit_id = uuid.uuid4().hex
+        hit_id = new_hex_id()
         keys = self._windows.keys(request.phones)
         throttled = await self._windows.refused(request.phones, keys, hit_id)
         sendable = [
@@ -85,7 +85,7 @@ class Sender:
         # Reserve what the dearest carrier of the chain would cost; settling refunds the difference.
         reserve = max(candidate.price_milli for candidate in chain)
         records = [
-            NewRecord(str(uuid.uuid4()), phone.masked, request.template_id, backend.name, reserve, key)
+            NewRecord(new_uuid(), phone.masked, request.template_id, backend.name, reserve, key)
             for phone, key in numbers
         ]
         try:

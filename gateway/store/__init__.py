@@ -14,6 +14,7 @@ from collections.abc import Callable
 from gateway.config.model import GatewayConfig
 from gateway.redis_client import RedisSource
 from gateway.store.base import Store
+from gateway.store.cache import CachedStore
 from gateway.store.redis.store import RedisStore
 from gateway.store.sqlite.store import SQLiteStore
 
@@ -28,8 +29,9 @@ STORES: dict[str, StoreFactory] = {
 
 
 def build_store(config: GatewayConfig, redis: RedisSource) -> Store:
-    """The store ``store.backend`` names (one the config has checked), not yet opened.
+    """The store ``store.backend`` names (one the config has checked), not yet opened, behind the
+    account cache every backend shares (``gateway.store.cache``).
 
     ``redis`` (needed by a backend on Redis) stays the caller's to close.
     """
-    return STORES[config.store.backend](config, redis)
+    return CachedStore(STORES[config.store.backend](config, redis))

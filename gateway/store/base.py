@@ -16,6 +16,7 @@ __all__ = [
     "UPDATABLE",
     "Account",
     "AccountExists",
+    "AccountState",
     "IdempotencyClaim",
     "NewAccount",
     "NewRecord",
@@ -98,6 +99,18 @@ class Account:
             "ratelimit": {"rate": self.rate, "burst": self.burst} if self.rate else None,
             "total_sent": self.total_sent,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What a committed write left an account at: a store that knows it (SQLite) reports it to
+    whoever ``watch``-es it, so an account cache stays exact for this process's own writes."""
+
+    account_id: int
+    balance_milli: int
+    total_sent: int
+    day: str | None = None  # the day whose count ``day_sent`` is, when the write counted sends
+    day_sent: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

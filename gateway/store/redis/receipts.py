@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
+from gateway.redis_client import Lua
 from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate, Settlement
 from gateway.store.redis.keys import Keys, optional
 from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
@@ -56,31 +57,28 @@ class Receipts:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
-        self._park = client.register_script(PARK_RECEIPT)
-        self._link = client.register_script(LINK_RECEIPT)
-        self._finalise = client.register_script(FINALISE)
-        self._index = client.register_script(INDEX_PARKED)
+        self._park = Lua(client, PARK_RECEIPT)
+        self._link = Lua(client, LINK_RECEIPT)
+        self._finalise = Lua(client, FINALISE)
+        self._index = Lua(client, INDEX_PARKED)
 
     async def link(
         self, account_id: int, waiting: list[tuple[Settlement, int, str]], now_ms: int
     ) -> None:
         """Make settled records findable by their receipts; apply the receipts that came early."""
-        async with self._client.pipeline(transaction=False) as pipe:
-            for settlement, record_id, phone_hash in waiting:
-                assert settlement.carrier_id
-                keys = self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash)
-                await self._link(
-                    keys=list(keys), args=[f"{account_id}:{record_id}", LINK_GRACE_MS], client=pipe
-                )
-            replies = await pipe.execute()
+        identities = []
+        for settlement, _, phone_hash in waiting:
+            assert settlement.carrier_id
+            identities.append(self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash))
+        replies = await self._link.many([
+            (keys, (f"{account_id}:{record_id}", LINK_GRACE_MS))
+            for keys, (_, record_id, _) in zip(identities, waiting, strict=True)
+        ])
         finals: _Finals = {}
         claimed: list[str] = []
-        for (settlement, record_id, phone_hash), reply in zip(waiting, replies, strict=True):
+        for (_, early_key), (_, record_id, _), reply in zip(identities, waiting, replies, strict=True):
             if reply is not None:
-                assert settlement.carrier_id
-                claimed.append(
-                    self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash)[1]
-                )
+                claimed.append(early_key)
             early = _unparked(reply, now_ms)
             if early is not None:
                 finals.setdefault(account_id, []).append((record_id, *early))
@@ -95,13 +93,10 @@ class Receipts:
         """Finalise the pending records the receipts name; park those naming none yet, at most
         ``cap`` in all (the oldest are dropped)."""
         identities = [self._keys.receipt(provider, r.carrier_id, r.phone_hash) for r in receipts]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for receipt, keys in zip(receipts, identities, strict=True):
-                await self._park(
-                    keys=list(keys), args=[_parked(receipt, now_ms), now_ms, EARLY_RECEIPT_TTL_MS],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        replies = await self._park.many([
+            (keys, (_parked(receipt, now_ms), now_ms, EARLY_RECEIPT_TTL_MS))
+            for receipt, keys in zip(receipts, identities, strict=True)
+        ])
         finals: _Finals = {}
         parked: list[object] = []
         for receipt, (_, early_key), (members, parked_ms) in zip(
@@ -120,8 +115,7 @@ class Receipts:
     async def _cap(self, parked: list[object], now_ms: int, cap: int) -> None:
         """Index the receipts just parked; delete the oldest beyond ``cap``."""
         dropped = await self._index(
-            keys=[self._keys.parked_receipts],
-            args=[cap, now_ms - EARLY_RECEIPT_TTL_MS, *parked],
+            (self._keys.parked_receipts,), (cap, now_ms - EARLY_RECEIPT_TTL_MS, *parked)
         )
         if dropped:
             async with self._client.pipeline(transaction=False) as pipe:
@@ -133,15 +127,13 @@ class Receipts:
         """One FINALISE per account, in the order the receipts came (the first final word wins)."""
         if not finals:
             return 0
-        async with self._client.pipeline(transaction=False) as pipe:
-            for account_id, updates in finals.items():
-                await self._finalise(
-                    keys=[self._keys.records(account_id, status) for status in
-                          ("pending", "success", "failed")],
-                    args=[self._keys.record_base(account_id), now_ms, *_flatten(updates)],
-                    client=pipe,
-                )
-            changed = await pipe.execute()
+        changed = await self._finalise.many([
+            (
+                [self._keys.records(account_id, status) for status in ("pending", "success", "failed")],
+                (self._keys.record_base(account_id), now_ms, *_flatten(updates)),
+            )
+            for account_id, updates in finals.items()
+        ])
         return sum(int(count) for count in changed)
 
 

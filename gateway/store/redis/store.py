@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 
-from gateway.redis_client import SharedRedis
+from gateway.redis_client import Lua, SharedRedis
 from gateway.redis_health import RedisHealth, guarded
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
@@ -50,6 +50,7 @@ from gateway.store.redis.scripts import (
 __all__ = ["RedisStore"]
 
 _OPERATION_TTL_MS = 60_000  # longer than any retry of one command
+_MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then forgotten at once)
 
 
 # Every way Redis can fail (unreachable, timed out, read-only, out of memory) is a 503.
@@ -68,14 +69,18 @@ class RedisStore:
         #: At most this many receipts naming no record yet are kept (see ``redis/receipts``).
         self.max_parked_receipts = max_parked_receipts
         self.keys = Keys(key_prefix)
-        self._reserve = client.register_script(RESERVE)
-        self._settle = client.register_script(SETTLE)
-        self._records = client.register_script(RECORDS)
-        self._top_up = client.register_script(TOP_UP)
+        # API key → account id, as found: a key never moves to another account (it is not
+        # updatable), and each read checks the account still holds it, so an entry made stale
+        # (the data flushed, a failed creation undone) costs only the lookup it saves.
+        self._ids: dict[str, int] = {}
+        self._reserve = Lua(client, RESERVE)
+        self._settle = Lua(client, SETTLE)
+        self._records = Lua(client, RECORDS)
+        self._top_up = Lua(client, TOP_UP)
         self._receipts = Receipts(client, self.keys)
-        self._idem_claim = client.register_script(IDEMPOTENCY_CLAIM)
-        self._idem_finish = client.register_script(IDEMPOTENCY_FINISH)
-        self._idem_release = client.register_script(IDEMPOTENCY_RELEASE)
+        self._idem_claim = Lua(client, IDEMPOTENCY_CLAIM)
+        self._idem_finish = Lua(client, IDEMPOTENCY_FINISH)
+        self._idem_release = Lua(client, IDEMPOTENCY_RELEASE)
 
     async def open(self) -> None:
         """Nothing to open: scripts go by digest and are loaded on first use."""
@@ -100,17 +105,31 @@ class RedisStore:
         return decode_account(await self.client.hgetall(self.keys.account(account_id)))
 
     async def _account(self, account_id: int) -> Account | None:
-        data = await self.client.hgetall(self.keys.account(account_id))
+        data = await self.client.batch("HGETALL", self.keys.account(account_id))
         return decode_account(data) if data else None
 
     async def _id(self, api_key: str) -> int | None:
-        found = await self.client.get(self.keys.by_key(api_key))
+        found = await self.client.batch("GET", self.keys.by_key(api_key))
         return int(found) if found is not None else None
 
     @_guarded
     async def account_by_key(self, api_key: str) -> Account | None:
+        """One round trip for a key seen before (the account's hash), two the first time."""
+        account_id = self._ids.get(api_key)
+        if account_id is not None:
+            data = await self.client.batch("HGETALL", self.keys.account(account_id))
+            if data.get(b"api_key") == api_key.encode():
+                return decode_account(data)
+            self._ids.pop(api_key, None)  # another call may have dropped it already
         account_id = await self._id(api_key)
-        return await self._account(account_id) if account_id is not None else None
+        if account_id is None:
+            return None
+        account = await self._account(account_id)
+        if account is not None and account.api_key == api_key:
+            if len(self._ids) >= _MAX_REMEMBERED_IDS:
+                self._ids.clear()
+            self._ids[api_key] = account_id
+        return account
 
     @_guarded
     async def list_accounts(self) -> list[Account]:
@@ -136,8 +155,8 @@ class RedisStore:
         if account_id is None:
             return None
         operation = self.keys.operation(account_id, uuid.uuid4().hex)
-        await self._top_up(keys=[self.keys.account(account_id), operation],
-                           args=[int(amount_milli), _OPERATION_TTL_MS])
+        await self._top_up((self.keys.account(account_id), operation),
+                           (int(amount_milli), _OPERATION_TTL_MS))
         return await self._account(account_id)
 
     @_guarded
@@ -154,9 +173,9 @@ class RedisStore:
         for r in records:
             args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
         reserved = await self._reserve(
-            keys=[keys.account(account_id), keys.messages(account_id), keys.records(account_id),
-                  keys.records(account_id, "pending")],
-            args=args,
+            (keys.account(account_id), keys.messages(account_id), keys.records(account_id),
+             keys.records(account_id, "pending")),
+            args,
         )
         return bool(reserved)
 
@@ -174,9 +193,9 @@ class RedisStore:
             args += [s.message_id, s.status, s.provider, int(s.price_milli),
                      optional(s.carrier_id), optional(s.error)]
         waiting = await self._settle(
-            keys=[keys.account(account_id), keys.messages(account_id),
-                  *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)],
-            args=args,
+            (keys.account(account_id), keys.messages(account_id),
+             *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)),
+            args,
         )
         by_message = {s.message_id: s for s in results}
         linked = [
@@ -200,9 +219,9 @@ class RedisStore:
         low = "-inf" if query.start_ms is None else query.start_ms
         high = "+inf" if query.end_ms is None else query.end_ms
         total, rows = await self._records(
-            keys=[self.keys.records(account_id, query.status)],
-            args=[self.keys.record_base(account_id), low, high,
-                  (query.page - 1) * query.per_page, query.per_page],
+            (self.keys.records(account_id, query.status),),
+            (self.keys.record_base(account_id), low, high,
+             (query.page - 1) * query.per_page, query.per_page),
         )
         return RecordPage([decode_record(row) for row in rows], int(total))
 
@@ -213,8 +232,7 @@ class RedisStore:
         self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
     ) -> IdempotencyClaim:
         found = await self._idem_claim(
-            keys=[self.keys.idempotency(account_id, key)],
-            args=[fingerprint, token, now_ms, ttl_ms],
+            (self.keys.idempotency(account_id, key),), (fingerprint, token, now_ms, ttl_ms)
         )
         state = found[0].decode()
         if state != "replay":
@@ -225,10 +243,8 @@ class RedisStore:
     async def finish_idempotency(
         self, account_id: int, key: str, token: str, status: int, body: bytes
     ) -> None:
-        await self._idem_finish(
-            keys=[self.keys.idempotency(account_id, key)], args=[token, status, body]
-        )
+        await self._idem_finish((self.keys.idempotency(account_id, key),), (token, status, body))
 
     @_guarded
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
-        await self._idem_release(keys=[self.keys.idempotency(account_id, key)], args=[token])
+        await self._idem_release((self.keys.idempotency(account_id, key),), (token,))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
     Account,
     AccountExists,
+    AccountState,
     IdempotencyClaim,
     NewAccount,
     NewRecord,
@@ -34,7 +35,6 @@ from gateway.store.sqlite.writer import Connection, GroupWriter
 
 __all__ = ["SQLiteStore"]
 
-T = TypeVar("T")
 _ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
     " rate, burst, total_sent"
@@ -55,10 +55,6 @@ def _account(row: tuple) -> Account:
     )
 
 
-def _record(row: tuple) -> Record:
-    return Record(*row)
-
-
 class SQLiteStore:
     def __init__(
         self, path: str, timeout: float = 5.0, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
@@ -68,6 +64,16 @@ class SQLiteStore:
         self.max_parked_receipts = max_parked_receipts
         self._writer = GroupWriter(path, timeout)
         self._reader = Connection(path, timeout, "reader")
+        self._listener: Callable[[AccountState], None] | None = None
+
+    def watch(self, listener: Callable[[AccountState], None]) -> None:
+        """Have ``listener`` told, on the loop and in commit order, what each committed reserve
+        and settle left the account at (``gateway.store.cache`` keeps itself current by it)."""
+        self._listener = listener
+
+    def _report(self, state: AccountState | None) -> None:
+        if state is not None and self._listener is not None:
+            self._listener(state)
 
     async def open(self) -> None:
         await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
@@ -133,18 +139,20 @@ class SQLiteStore:
         if "providers" in changes:
             changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
         assignments = ", ".join(f"{column} = ?" for column in changes)
-        await self._writer.transaction(lambda db: db.execute(
-            f"UPDATE accounts SET {assignments} WHERE api_key = ?",  # noqa: S608
+        row = await self._writer.transaction(lambda db: db.execute(
+            f"UPDATE accounts SET {assignments} WHERE api_key = ?"  # noqa: S608
+            f" RETURNING {_ACCOUNT_COLUMNS}",
             (*changes.values(), api_key),
-        ))
-        return await self.account_by_key(api_key)
+        ).fetchone())
+        return _account(row) if row else None
 
     async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
-        await self._writer.transaction(lambda db: db.execute(
-            "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?",
+        row = await self._writer.transaction(lambda db: db.execute(
+            "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?"  # noqa: S608
+            f" RETURNING {_ACCOUNT_COLUMNS}",
             (amount_milli, api_key),
-        ))
-        return await self.account_by_key(api_key)
+        ).fetchone())
+        return _account(row) if row else None
 
     async def today_sent(self, account_id: int, day: str) -> int:
         row = await self._reader.run(lambda db: db.execute(
@@ -162,11 +170,11 @@ class SQLiteStore:
             charged = db.execute(
                 "UPDATE accounts SET balance_milli = balance_milli - ?,"
                 " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
-                " RETURNING records_seq",
+                " RETURNING records_seq, balance_milli, total_sent",
                 (cost, len(records), account_id, cost),
             ).fetchall()
             if not charged:
-                return False
+                return None
             first = charged[0][0] - len(records) + 1
             db.executemany(
                 "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
@@ -178,14 +186,14 @@ class SQLiteStore:
                     for i, r in enumerate(records)
                 ],
             )
-            return True
+            return AccountState(account_id, charged[0][1], charged[0][2])
 
-        return await self._writer.transaction(charge_and_write)
+        return await self._writer.transaction(charge_and_write, self._report) is not None
 
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:
-        def apply(db: sqlite3.Connection) -> None:
+        def apply(db: sqlite3.Connection) -> AccountState | None:
             refund = accepted = 0
             for result in results:
                 # Only a record nobody has settled yet: settling twice must not refund twice.
@@ -211,19 +219,24 @@ class SQLiteStore:
                 )
                 refund += row[1] - result.price_milli
                 accepted += result.status != "failed"
-            db.execute(
+            account = db.execute(
                 "UPDATE accounts SET balance_milli = balance_milli + ?,"
-                " total_sent = total_sent + ? WHERE id = ?",
+                " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",
                 (refund, accepted, account_id),
-            )
-            if accepted:
-                db.execute(
-                    "INSERT INTO daily_sent (account_id, day, sent) VALUES (?, ?, ?)"
-                    " ON CONFLICT (account_id, day) DO UPDATE SET sent = sent + excluded.sent",
-                    (account_id, day, accepted),
-                )
+            ).fetchone()
+            if account is None:
+                return None
+            if not accepted:
+                return AccountState(account_id, account[0], account[1])
+            sent = db.execute(
+                "INSERT INTO daily_sent (account_id, day, sent) VALUES (?, ?, ?)"
+                " ON CONFLICT (account_id, day) DO UPDATE SET sent = sent + excluded.sent"
+                " RETURNING sent",
+                (account_id, day, accepted),
+            ).fetchone()
+            return AccountState(account_id, account[0], account[1], day, sent[0])
 
-        await self._writer.transaction(apply)
+        await self._writer.transaction(apply, self._report)
 
     async def apply_receipts(
         self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
@@ -280,6 +293,6 @@ class SQLiteStore:
                 ).fetchone()[0]
             finally:
                 db.execute("COMMIT")
-            return RecordPage([_record(row) for row in rows], total)
+            return RecordPage([Record(*row) for row in rows], total)
 
         return await self._reader.run(read)

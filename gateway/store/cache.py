@@ -1,0 +1,171 @@
+"""An in-process cache of accounts and today's counts, in front of any store.
+
+Every API request authenticates (``account_by_key``) and ``GET /api/account/info`` also reads
+``today_sent``: served from memory, neither costs a store round trip (a thread hop on SQLite, a
+network one on Redis). How current the cache is:
+
+- **This process's own writes are seen at once.** A store that reports what each committed write
+  left an account at (``watch``: SQLite does, from its writer) has the cached balance, total and
+  today's count replaced exactly, in commit order. For a store that does not (Redis today), a
+  reserve or settle drops the account's entries, so the next request reads them again. Changes
+  through the account service (``update_account``, ``top_up``: CLI, admin API, secret rotation,
+  hash upgrade) drop the entries on every store.
+- **Other processes' writes are seen within** :data:`ACCOUNT_CACHE_TTL` **seconds** (other
+  workers on the same SQLite file, other gateways on the same Redis, the ``accounts`` CLI): an
+  entry is trusted for that long after the read that filled it *started*, then read again. So a
+  disabled account or a rotated secret takes effect fleet-wide within that bound (``docs/api.md``,
+  ``SECURITY.md``). A read that overlapped one of this process's writes to the same account never
+  puts an older state back over a newer one: it is kept with the money the writer reported last
+  (a reporting store), or used once and not kept (otherwise, and after any ``update_account`` /
+  ``top_up``).
+
+Secrets are still checked on every request against the cached hash; an unknown key is never cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from gateway.store.base import Account, AccountState, NewRecord, Settlement, Store
+
+__all__ = ["ACCOUNT_CACHE_TTL", "CachedStore"]
+
+#: Seconds an account (or today's count) read from the store is trusted for changes made by
+#: other processes. Part of the documented contract: keep ``docs/api.md`` and ``SECURITY.md`` in step.
+ACCOUNT_CACHE_TTL = 1.0
+
+
+class CachedStore:
+    """``inner`` with ``account_by_key`` and ``today_sent`` served from memory (see the module)."""
+
+    def __init__(
+        self, inner: Store, ttl: float = ACCOUNT_CACHE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self._clock = clock
+        self._accounts: dict[str, tuple[Account, float]] = {}  # api_key -> (account, trusted until)
+        self._days: dict[int, tuple[str, int, float]] = {}  # account id -> (day, sent, until)
+        self._keys: dict[int, str] = {}  # account id -> api_key (keys never change)
+        self._tick = 0  # counts this process's changes, to spot a read that overlapped one
+        self._changed: dict[int, int] = {}  # account id -> tick of its latest change
+        self._all_changed = 0  # tick of the latest change to an account by key (see _forget_key)
+        self._latest: dict[int, AccountState] = {}  # account id -> what its latest write left
+        watch = getattr(inner, "watch", None)
+        self._reported = watch is not None
+        if watch is not None:
+            watch(self._apply)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything not cached is the inner store's, attributes included (``health``, ``path``).
+        return getattr(self.inner, name)
+
+    @property
+    def max_parked_receipts(self) -> int:
+        """The inner store's setting (both stores have it), readable and settable here."""
+        return self.inner.max_parked_receipts  # type: ignore[attr-defined, no-any-return]
+
+    @max_parked_receipts.setter
+    def max_parked_receipts(self, value: int) -> None:
+        self.inner.max_parked_receipts = value  # type: ignore[attr-defined]
+
+    async def account_by_key(self, api_key: str) -> Account | None:
+        now = self._clock()
+        entry = self._accounts.get(api_key)
+        if entry is not None and entry[1] > now:
+            return entry[0]
+        started = self._tick
+        account = await self.inner.account_by_key(api_key)
+        if account is None or self._all_changed > started:
+            self._accounts.pop(api_key, None)
+            return account
+        if self._changed.get(account.id, 0) > started:
+            # This process wrote to it during the read (a send, under load nearly always): the
+            # money its writer reported last is newer than what the read saw, the rest is current.
+            latest = self._latest.get(account.id)
+            if latest is None:  # a store that reports nothing: the read may be older, keep none
+                return account
+            account = replace(
+                account, balance_milli=latest.balance_milli, total_sent=latest.total_sent
+            )
+        self._accounts[api_key] = (account, now + self.ttl)
+        self._keys[account.id] = api_key
+        return account
+
+    async def today_sent(self, account_id: int, day: str) -> int:
+        now = self._clock()
+        entry = self._days.get(account_id)
+        if entry is not None and entry[0] == day and entry[2] > now:
+            return entry[1]
+        started = self._tick
+        sent = await self.inner.today_sent(account_id, day)
+        if self._unchanged_since(account_id, started):
+            self._days[account_id] = (day, sent, now + self.ttl)
+            return sent
+        newer = self._days.get(account_id)  # a settle of this process counted during the read
+        return newer[1] if newer is not None and newer[0] == day else sent
+
+    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+        try:
+            return await self.inner.reserve(account_id, records, now_ms)
+        finally:
+            if not self._reported:
+                self.forget(account_id)
+
+    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
+        try:
+            await self.inner.settle(account_id, results, now_ms, day)
+        finally:
+            if not self._reported:
+                self.forget(account_id)
+
+    async def update_account(self, api_key: str, **changes: object) -> Account | None:
+        try:
+            return await self.inner.update_account(api_key, **changes)
+        finally:
+            self._forget_key(api_key)
+
+    async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
+        try:
+            return await self.inner.top_up(api_key, amount_milli)
+        finally:
+            self._forget_key(api_key)
+
+    def forget(self, account_id: int) -> None:
+        """Drop what is cached of an account: the next read goes to the store."""
+        self._tick += 1
+        self._changed[account_id] = self._tick
+        self._latest.pop(account_id, None)
+        self._days.pop(account_id, None)
+        key = self._keys.get(account_id)
+        if key is not None:
+            self._accounts.pop(key, None)
+
+    def _forget_key(self, api_key: str) -> None:
+        # A rare change (CLI, admin, rotation): any read in flight may predate it, keep none.
+        self._tick += 1
+        self._all_changed = self._tick
+        self._accounts.pop(api_key, None)
+
+    def _unchanged_since(self, account_id: int, tick: int) -> bool:
+        """No change of this process to the account since ``tick``: a read from then is current."""
+        return self._changed.get(account_id, 0) <= tick and self._all_changed <= tick
+
+    def _apply(self, state: AccountState) -> None:
+        """A committed write of this process (in commit order): make the cache say what it left."""
+        self._tick += 1
+        self._changed[state.account_id] = self._tick
+        self._latest[state.account_id] = state
+        key = self._keys.get(state.account_id)
+        entry = self._accounts.get(key) if key is not None else None
+        if entry is not None:
+            account = replace(
+                entry[0], balance_milli=state.balance_milli, total_sent=state.total_sent
+            )
+            self._accounts[key] = (account, entry[1])  # type: ignore[index]
+        if state.day is not None and state.day_sent is not None:
+            self._days[state.account_id] = (state.day, state.day_sent, self._clock() + self.ttl)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import time
 from collections.abc import Iterable
 
 from gateway.config.model import AccountSeed, BucketConfig
-from gateway.credentials import hash_secret, needs_upgrade, new_api_key, new_api_secret, verify_secret
+from gateway.credentials import (
+    SecretVerifier,
+    hash_secret,
+    needs_upgrade,
+    new_api_key,
+    new_api_secret,
+)
 from gateway.store.base import Account, AccountExists, NewAccount, Store
 
 __all__ = [
@@ -63,10 +68,11 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
     Only the secret follows the config on every start (so a leaked or shipped secret is retired by
     changing the file); balance and the other fields belong to the store once the account exists.
     """
+    verifier = SecretVerifier()
     for seed in seeds:
         existing = await store.account_by_key(seed.api_key)
         if existing is not None:
-            await _follow_config_secret(store, existing, seed.api_secret)
+            await _follow_config_secret(store, verifier, existing, seed.api_secret)
             continue
         try:
             await create_account(
@@ -80,9 +86,11 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
             log.info("created account %r from config", seed.name)
 
 
-async def _follow_config_secret(store: Store, account: Account, secret: str) -> None:
+async def _follow_config_secret(
+    store: Store, verifier: SecretVerifier, account: Account, secret: str
+) -> None:
     stored = account.secret_hash
-    matches = await asyncio.to_thread(verify_secret, secret, stored)
+    matches = await verifier.verify(secret, stored)
     if matches and not needs_upgrade(stored):
         return
     await store.update_account(account.api_key, secret_hash=hash_secret(secret))
@@ -102,9 +110,9 @@ def is_loopback(host: str) -> bool:
 
 async def accounts_with_shipped_secret(store: Store) -> list[str]:
     """Enabled accounts whose secret is still the demo secret shipped in config/gateway.yaml."""
-    names = []
+    verifier, names = SecretVerifier(), []
     for account in await store.list_accounts():
-        shipped = await asyncio.to_thread(verify_secret, SHIPPED_DEMO_SECRET, account.secret_hash)
+        shipped = await verifier.verify(SHIPPED_DEMO_SECRET, account.secret_hash)
         if shipped and not account.disabled:
             names.append(account.name)
     return names

@@ -29,9 +29,7 @@ def body_limit(*, max_bytes: int, read_timeout: float) -> web.middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (request.content_length or 0) > max_bytes:
             raise ApiError(413, code, too_large)
-        if request.body_exists and request.content.is_eof():
-            await request.read()  # all of it has arrived: nothing to wait for, nothing to time
-        elif request.body_exists:
+        if request.body_exists and not request.content.is_eof():  # a body already in full needs no timer
             try:
                 async with asyncio.timeout(read_timeout):
                     await request.read()

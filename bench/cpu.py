@@ -10,6 +10,7 @@ so this is what to compare while changing the request path (``make bench`` gives
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +31,10 @@ __all__ = ["PATHS", "measure"]
 
 PATHS = {"send": "/api/sms/send", "info": "/api/account/info"}
 def measure(server: Server, path: str, seconds: float) -> dict[str, float]:
-    load = Load(server.url, BENCH_KEY, BENCH_SECRET, threads=1, connections=16)
+    # $BENCH_CPU_CONNECTIONS: 16 by default; 64 (with two wrk threads) is the throughput case's load.
+    connections = int(os.environ.get("BENCH_CPU_CONNECTIONS", "16"))
+    load = Load(server.url, BENCH_KEY, BENCH_SECRET, threads=1 if connections <= 16 else 2,
+                connections=connections)
     run_wrk(load, 2, path)  # warm-up
     before = server.cpu_seconds()
     result = run_wrk(load, seconds, path)

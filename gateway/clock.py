@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["Clock", "local_day", "system_clock"]
+__all__ = ["Clock", "LocalDays", "local_day", "system_clock"]
 
 #: Seconds since the epoch, like ``time.time``.
 Clock = Callable[[], float]
@@ -17,3 +17,23 @@ system_clock: Clock = time.time
 def local_day(epoch: float, zone: ZoneInfo) -> str:
     """The calendar day (``YYYY-MM-DD``) an instant falls on in the gateway's time zone."""
     return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d")
+
+
+class LocalDays:
+    """``local_day`` for one zone, remembering the last minute's answer.
+
+    Every send asks; a time-zone conversion and ``strftime`` each time cost more than the rest of
+    settling. Days change only on a whole minute in every zone there is, so the minute is the key.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._minute = -1
+        self._day = ""
+
+    def __call__(self, epoch: float) -> str:
+        minute = int(epoch // 60)
+        if minute != self._minute:
+            self._day = local_day(epoch, self._zone)
+            self._minute = minute
+        return self._day

@@ -87,6 +87,7 @@ def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecor
 
 
 async def balance(store: Store, name: str) -> int:
+    await store.caught_up()
     account = await store.account_by_key(f"sk_{name}")
     assert account is not None
     return account.balance_milli

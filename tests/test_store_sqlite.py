@@ -180,6 +180,7 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
                 await store.reserve(owner.id, batch, NOW + second * 1000)
                 await store.settle(owner.id, [refused(r.message_id) if i == 0 else accepted(r.message_id)
                                               for i, r in enumerate(batch)], NOW, DAY)
+        await store.caught_up()
         statements.clear()
         page = await store.records(account.id, query)
     finally:

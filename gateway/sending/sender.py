@@ -12,7 +12,7 @@ import secrets
 from zoneinfo import ZoneInfo
 
 from gateway.carriers.base import Recipient
-from gateway.clock import Clock, local_day
+from gateway.clock import Clock, LocalDays
 from gateway.config.model import BackendConfig, GatewayConfig
 from gateway.errors import ApiError, insufficient_balance, store_unavailable
 from gateway.ids import new_hex_id, new_uuid
@@ -45,7 +45,7 @@ class Sender:
         self._dispatcher = dispatcher
         self._store = store
         self._clock = clock
-        self._zone = zone  # the gateway's time zone: which day a send counts for
+        self._day_of = LocalDays(zone)  # the gateway's time zone: which day a send counts for
 
     def number_key(self, e164: str) -> str:
         """The keyed hash a number is known by in limits and records (never the number itself)."""
@@ -113,7 +113,7 @@ class Sender:
         now = self._clock()
         try:
             await self._store.settle(
-                account.id, results, int(now * 1000), local_day(now, self._zone)
+                account.id, results, int(now * 1000), self._day_of(now)
             )
         except StoreUnavailable:
             # The carrier has already been called: the records stay pending (the truth the store

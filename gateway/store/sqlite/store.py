@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
@@ -28,12 +29,14 @@ from gateway.store.base import (
     Settlement,
     check_updatable,
 )
-from gateway.store.sqlite import idempotency
+from gateway.store.sqlite import idempotency, sending
 from gateway.store.sqlite.migrations import migrate
-from gateway.store.sqlite.receipts import apply_receipts, take_early_receipt
+from gateway.store.sqlite.receipts import apply_receipts
 from gateway.store.sqlite.writer import Connection, GroupWriter
 
 __all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
 
 _ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
@@ -75,6 +78,11 @@ class SQLiteStore:
         if state is not None and self._listener is not None:
             self._listener(state)
 
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """A read on the reader's thread, after every settle this process queued is committed."""
+        await self._writer.caught_up()
+        return await self._reader.run(work)
+
     async def open(self) -> None:
         await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
         await self._writer.run(migrate)
@@ -85,7 +93,7 @@ class SQLiteStore:
 
     async def ping(self) -> None:
         """Both paths a send needs: a real read, and the write lock (taken and given back)."""
-        await self._reader.run(
+        await self._read(
             lambda db: db.execute("SELECT version FROM schema_migrations LIMIT 1").fetchone()
         )
         await self._writer.run(lambda db: db.executescript("BEGIN IMMEDIATE; ROLLBACK;"))
@@ -123,13 +131,13 @@ class SQLiteStore:
             raise AccountExists(account.name) from None
 
     async def account_by_key(self, api_key: str) -> Account | None:
-        row = await self._reader.run(lambda db: db.execute(
+        row = await self._read(lambda db: db.execute(
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)  # noqa: S608
         ).fetchone())
         return _account(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
-        rows = await self._reader.run(lambda db: db.execute(
+        rows = await self._read(lambda db: db.execute(
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
         ).fetchall())
         return [_account(row) for row in rows]
@@ -155,7 +163,7 @@ class SQLiteStore:
         return _account(row) if row else None
 
     async def today_sent(self, account_id: int, day: str) -> int:
-        row = await self._reader.run(lambda db: db.execute(
+        row = await self._read(lambda db: db.execute(
             "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
         ).fetchone())
         return row[0] if row else 0
@@ -163,80 +171,27 @@ class SQLiteStore:
     # sending
 
     async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
-        cost = sum(record.price_milli for record in records)
-
-        def charge_and_write(db: sqlite3.Connection) -> bool:
-            # The charge also takes the account's next record numbers: no extra statement.
-            charged = db.execute(
-                "UPDATE accounts SET balance_milli = balance_milli - ?,"
-                " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
-                " RETURNING records_seq, balance_milli, total_sent",
-                (cost, len(records), account_id, cost),
-            ).fetchall()
-            if not charged:
-                return None
-            first = charged[0][0] - len(records) + 1
-            db.executemany(
-                "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
-                " provider, status, price_milli, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                [
-                    (account_id, first + i, r.message_id, r.phone, r.phone_hash, r.template_id,
-                     r.provider, r.price_milli, now_ms, now_ms)
-                    for i, r in enumerate(records)
-                ],
-            )
-            return AccountState(account_id, charged[0][1], charged[0][2])
-
-        return await self._writer.transaction(charge_and_write, self._report) is not None
+        state = await self._writer.transaction(
+            lambda db: sending.reserve(db, account_id, records, now_ms), self._report
+        )
+        return state is not None
 
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:
-        def apply(db: sqlite3.Connection) -> AccountState | None:
-            refund = accepted = 0
-            for result in results:
-                # Only a record nobody has settled yet: settling twice must not refund twice.
-                row = db.execute(
-                    "SELECT id, price_milli, phone_hash FROM records WHERE message_id = ?"
-                    " AND account_id = ? AND status = 'pending' AND carrier_id IS NULL"
-                    " AND error IS NULL",
-                    (result.message_id, account_id),
-                ).fetchone()
-                if row is None:
-                    continue
-                status, error = result.status, result.error
-                if result.carrier_id:
-                    # The carrier's receipt may have come before this transaction: apply it now.
-                    early = take_early_receipt(db, result.provider, result.carrier_id, row[2])
-                    if early is not None and status == "pending":
-                        status, error = early
-                db.execute(
-                    "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?,"
-                    " error = ?, updated_at = ? WHERE id = ?",
-                    (status, result.provider, result.price_milli, result.carrier_id,
-                     error, now_ms, row[0]),
-                )
-                refund += row[1] - result.price_milli
-                accepted += result.status != "failed"
-            account = db.execute(
-                "UPDATE accounts SET balance_milli = balance_milli + ?,"
-                " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",
-                (refund, accepted, account_id),
-            ).fetchone()
-            if account is None:
-                return None
-            if not accepted:
-                return AccountState(account_id, account[0], account[1])
-            sent = db.execute(
-                "INSERT INTO daily_sent (account_id, day, sent) VALUES (?, ?, ?)"
-                " ON CONFLICT (account_id, day) DO UPDATE SET sent = sent + excluded.sent"
-                " RETURNING sent",
-                (account_id, day, accepted),
-            ).fetchone()
-            return AccountState(account_id, account[0], account[1], day, sent[0])
+        """Queued for the next group commit, not waited for: the caller's answer does not wait on it.
 
-        await self._writer.transaction(apply, self._report)
+        The records are already on disk as ``pending`` (``reserve``), which is what a crash leaves;
+        every later read of this store waits for the settle first (``_read``), so a caller never
+        reads its own send as pending once answered.
+        """
+        self._writer.transaction_unawaited(
+            lambda db: sending.settle(db, account_id, results, now_ms, day), self._report,
+            f"settlement of {len(results)} records (they stay pending)",
+        )
+
+    async def caught_up(self) -> None:
+        await self._writer.caught_up()
 
     async def apply_receipts(
         self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
@@ -295,4 +250,4 @@ class SQLiteStore:
                 db.execute("COMMIT")
             return RecordPage([Record(*row) for row in rows], total)
 
-        return await self._reader.run(read)
+        return await self._read(read)

@@ -131,6 +131,7 @@ class GroupWriter(Connection):
         super().__init__(path, timeout, "writer")
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._runner: threading.Thread | None = None
+        self._unawaited = 0  # queued by ``transaction_unawaited``, not committed yet
 
     async def transaction(
         self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None
@@ -141,6 +142,29 @@ class GroupWriter(Connection):
         commit order, even when the caller has stopped waiting: the place to tell a cache.
         """
         return await self._submit(work, grouped=True, committed=committed)
+
+    def transaction_unawaited(
+        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None], what: str
+    ) -> None:
+        """Queue ``work`` for the next group commit without waiting for it (a failure is logged).
+
+        For writes whose caller must not wait on a commit but whose effect later reads of this
+        process must see: ``caught_up`` waits for them.
+        """
+        self._unawaited += 1
+        self._submit(work, grouped=True, committed=committed).add_done_callback(
+            lambda future: self._unawaited_done(future, what)
+        )
+
+    def _unawaited_done(self, future: asyncio.Future[Any], what: str) -> None:
+        self._unawaited -= 1
+        if not future.cancelled() and future.exception() is not None:
+            log.error("%s not written: %s", what, future.exception())
+
+    async def caught_up(self) -> None:
+        """Return once every write queued so far without waiting is committed (or has failed)."""
+        if self._unawaited:
+            await self._submit(_nothing, grouped=True)
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` alone on the writer's thread, outside any group (it manages its own)."""
@@ -204,6 +228,10 @@ class GroupWriter(Connection):
             return _run_group(self._db, [item[0] for item in group])
         except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the group stands
             return [(None, exc)] * len(group)
+
+
+def _nothing(db: sqlite3.Connection) -> None:
+    """A write that writes nothing: its commit comes after everything queued before it."""
 
 
 def _attempt(work: Callable[[Work], Any], arg: Work) -> _Outcome:

@@ -1,0 +1,90 @@
+"""The two writes of a send, as functions the writer runs inside its transaction.
+
+``reserve`` charges the account the dearest price of the chain and writes every record
+``pending`` before any carrier is called; ``settle`` gives each record its final status and refunds
+the difference. Both return what they left the account at, for the store's cache.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.store.base import AccountState, NewRecord, Settlement
+from gateway.store.sqlite.receipts import take_early_receipt
+
+__all__ = ["reserve", "settle"]
+
+
+def reserve(
+    db: sqlite3.Connection, account_id: int, records: list[NewRecord], now_ms: int
+) -> AccountState | None:
+    """Charge and write ``pending`` records; None (nothing written) if the balance is short."""
+    cost = sum(record.price_milli for record in records)
+    # The charge also takes the account's next record numbers: no extra statement.
+    charged = db.execute(
+        "UPDATE accounts SET balance_milli = balance_milli - ?,"
+        " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
+        " RETURNING records_seq, balance_milli, total_sent",
+        (cost, len(records), account_id, cost),
+    ).fetchall()
+    if not charged:
+        return None
+    first = charged[0][0] - len(records) + 1
+    db.executemany(
+        "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
+        " provider, status, price_milli, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        [
+            (account_id, first + i, r.message_id, r.phone, r.phone_hash, r.template_id,
+             r.provider, r.price_milli, now_ms, now_ms)
+            for i, r in enumerate(records)
+        ],
+    )
+    return AccountState(account_id, charged[0][1], charged[0][2])
+
+
+def settle(
+    db: sqlite3.Connection, account_id: int, results: list[Settlement], now_ms: int, day: str
+) -> AccountState | None:
+    """Final statuses, the refund of what was reserved beyond the price, the day's count."""
+    refund = accepted = 0
+    for result in results:
+        # Only a record nobody has settled yet: settling twice must not refund twice.
+        row = db.execute(
+            "SELECT id, price_milli, phone_hash FROM records WHERE message_id = ?"
+            " AND account_id = ? AND status = 'pending' AND carrier_id IS NULL"
+            " AND error IS NULL",
+            (result.message_id, account_id),
+        ).fetchone()
+        if row is None:
+            continue
+        status, error = result.status, result.error
+        if result.carrier_id and status == "pending":  # pending: its backend has receipts
+            # The carrier's receipt may have come before this transaction: apply it now.
+            early = take_early_receipt(db, result.provider, result.carrier_id, row[2])
+            if early is not None:
+                status, error = early
+        db.execute(
+            "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?,"
+            " error = ?, updated_at = ? WHERE id = ?",
+            (status, result.provider, result.price_milli, result.carrier_id,
+             error, now_ms, row[0]),
+        )
+        refund += row[1] - result.price_milli
+        accepted += result.status != "failed"
+    account = db.execute(
+        "UPDATE accounts SET balance_milli = balance_milli + ?,"
+        " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",
+        (refund, accepted, account_id),
+    ).fetchone()
+    if account is None:
+        return None
+    if not accepted:
+        return AccountState(account_id, account[0], account[1])
+    sent = db.execute(
+        "INSERT INTO daily_sent (account_id, day, sent) VALUES (?, ?, ?)"
+        " ON CONFLICT (account_id, day) DO UPDATE SET sent = sent + excluded.sent"
+        " RETURNING sent",
+        (account_id, day, accepted),
+    ).fetchone()
+    return AccountState(account_id, account[0], account[1], day, sent[0])

@@ -84,9 +84,17 @@ class Server:
             answer.read()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (every thread of it), from /proc."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the process (every thread) and of its live children
+        (the SQLite writer process), from /proc."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if stat.parent.name == str(self.pid) or fields[1] == str(self.pid):  # itself, a child
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self) -> int:
         """Resident memory now, from /proc/<pid>/status (VmRSS, KiB)."""

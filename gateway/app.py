@@ -38,7 +38,7 @@ from gateway.routes import setup_routes
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
-from gateway.store import build_store
+from gateway.store.backends import build_store
 
 __all__ = ["create_app"]
 

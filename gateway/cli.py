@@ -25,7 +25,7 @@ from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
 from gateway.redis_client import RedisSource
 from gateway.server import serve
-from gateway.store import build_store
+from gateway.store.backends import build_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
 
 __all__ = ["main"]

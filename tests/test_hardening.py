@@ -24,7 +24,7 @@ from gateway.credentials import SecretVerifier, hash_secret, verify_secret
 from gateway.keys import STORE
 from gateway.log_throttle import LogThrottle
 from gateway.redis_client import RedisSource
-from gateway.store import build_store
+from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT, SEND_BODY, add_account, default_document
 from tests.gateway_process import GatewayProcess
 

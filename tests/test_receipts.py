@@ -137,9 +137,8 @@ async def send(client, headers, phones: list[str], provider: str = "tencent") ->
     return {phone: masked[f"{phone[:3]}****{phone[-4:]}"] for phone in phones}
 
 
-async def carrier_ids(client) -> dict[str, str]:
+def carrier_ids(client) -> dict[str, str]:
     """message_id -> carrier_id, read from the database file as the gateway wrote it."""
-    await client.app[STORE].caught_up()  # the sends' settles, which the answers did not wait for
     db = sqlite3.connect(client.app[CONFIG].store.path)
     try:
         return dict(db.execute("SELECT message_id, carrier_id FROM records"))
@@ -182,7 +181,7 @@ async def test_tencent_receipts_finalise_pending_records_without_refund(gateway)
     before = await records(client, headers)
     assert {r["status"] for r in before.values()} == {"pending"}
     assert await balance(client, headers) == START - 3 * PRICE["tencent"]
-    ids = await carrier_ids(client)
+    ids = carrier_ids(client)
 
     delivered, undelivered, unreported = (sent[p] for p in PHONES)
     response = await push(client, "tencent", [
@@ -207,7 +206,7 @@ async def test_tencent_receipts_finalise_pending_records_without_refund(gateway)
 async def test_duplicate_and_contradicting_pushes_change_nothing(gateway):
     client, headers = gateway
     sent = await send(client, headers, PHONES[:2])
-    ids = await carrier_ids(client)
+    ids = carrier_ids(client)
     reports = [tencent_report(p, ids[sent[p]], delivered=i == 0) for i, p in enumerate(PHONES[:2])]
     assert (await push(client, "tencent", reports)).status == 200
     first = await records(client, headers)
@@ -243,7 +242,7 @@ async def test_aliyun_receipts_match_the_shared_biz_id_by_number(gateway, upstre
     client, headers = gateway
     sent = await send(client, headers, PHONES[:2], provider="aliyun")
     assert len(upstreams["aliyun"].requests) == 1  # one call for both numbers
-    ids = await carrier_ids(client)
+    ids = carrier_ids(client)
     biz_id = ids[sent[PHONES[0]]]
     assert ids[sent[PHONES[1]]] == biz_id
 
@@ -267,7 +266,7 @@ async def test_receipts_cannot_reach_beyond_the_ids_the_carrier_gave(gateway, up
     _, other_headers = await add_account(client, "other", balance_milli=START)
     by_tencent = await send(client, headers, PHONES[:1])
     by_aliyun = await send(client, other_headers, PHONES[1:2], provider="aliyun")
-    ids = await carrier_ids(client)
+    ids = carrier_ids(client)
     serial, biz_id = ids[by_tencent[PHONES[0]]], ids[by_aliyun[PHONES[1]]]
 
     # Another backend's ids, through the wrong endpoint (each with its own valid token) ...
@@ -287,7 +286,7 @@ async def test_receipts_cannot_reach_beyond_the_ids_the_carrier_gave(gateway, up
 async def test_a_wrong_or_missing_token_is_403_and_changes_nothing(gateway, caplog):
     client, headers = gateway
     sent = await send(client, headers, PHONES[:1])
-    report = [tencent_report(PHONES[0], (await carrier_ids(client))[sent[PHONES[0]]])]
+    report = [tencent_report(PHONES[0], carrier_ids(client)[sent[PHONES[0]]])]
     caplog.set_level(logging.DEBUG)
     for token in ("wrong-token-guess", None, "", ALI_TOKEN, TOKEN + "x", "令牌"):
         response = await push(client, "tencent", report, token=token)
@@ -353,7 +352,7 @@ async def test_a_locked_store_is_503_so_the_carrier_pushes_again(make_client, up
     client = await make_client(store={"timeout": 0.2}, **backends(upstreams))
     _, headers = await add_account(client, "team", balance_milli=START)
     sent = await send(client, headers, PHONES[:1])
-    report = [tencent_report(PHONES[0], (await carrier_ids(client))[sent[PHONES[0]]])]
+    report = [tencent_report(PHONES[0], carrier_ids(client)[sent[PHONES[0]]])]
     locked = sqlite3.connect(client.app[CONFIG].store.path, isolation_level=None)
     try:
         locked.execute("BEGIN EXCLUSIVE")

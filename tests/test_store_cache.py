@@ -106,7 +106,6 @@ async def test_own_sends_keep_balance_and_counts_exact_without_a_read(stores):
         Settlement("m0", "success", "mock", 50), Settlement("m1", "pending", "mock", 50),
         Settlement("m2", "failed", "mock", 0, error="refused"),
     ], NOW, DAY)
-    await cached.caught_up()  # the settle is committed (and the cache told) before this returns
     after = await cached.account_by_key("sk_shop")
     assert (after.balance_milli, after.total_sent) == (1000 - 100, 2)
     assert await cached.today_sent(account.id, DAY) == 2
@@ -135,7 +134,6 @@ async def test_another_process_s_change_shows_within_the_ttl(stores):
     await theirs.update_account("sk_shop", disabled=True, secret_hash="rotated")
     await theirs.reserve(account.id, [NewRecord("x", "138****8000", "t", "mock", 100)], NOW)
     await theirs.settle(account.id, [Settlement("x", "success", "mock", 100)], NOW, DAY)
-    await theirs.caught_up()
     clock.now += ACCOUNT_CACHE_TTL - 0.01  # still trusted: the documented staleness
     assert not (await cached.account_by_key("sk_shop")).disabled
     clock.now += 0.01

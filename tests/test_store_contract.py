@@ -14,7 +14,7 @@ import pytest
 
 from gateway.config.model import GatewayConfig
 from gateway.redis_client import RedisSource
-from gateway.store import STORES, build_store
+from gateway.store.backends import STORES, build_store
 from gateway.store.base import (
     EARLY_RECEIPT_TTL_MS,
     AccountExists,
@@ -87,7 +87,6 @@ def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecor
 
 
 async def balance(store: Store, name: str) -> int:
-    await store.caught_up()
     account = await store.account_by_key(f"sk_{name}")
     assert account is not None
     return account.balance_milli

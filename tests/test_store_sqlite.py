@@ -6,6 +6,7 @@ What every backend must do alike (charging, settling, records, receipts) is in t
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 from gateway.store.base import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from gateway.store.sqlite.migrations import MIGRATIONS
 from gateway.store.sqlite.store import SQLiteStore
+from gateway.store.sqlite.writer import GroupWriter
+from gateway.store.sqlite.writes import work
 
 DAY = "2024-05-01"
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC, in epoch milliseconds
@@ -180,7 +183,6 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
                 await store.reserve(owner.id, batch, NOW + second * 1000)
                 await store.settle(owner.id, [refused(r.message_id) if i == 0 else accepted(r.message_id)
                                               for i, r in enumerate(batch)], NOW, DAY)
-        await store.caught_up()
         statements.clear()
         page = await store.records(account.id, query)
     finally:
@@ -200,21 +202,22 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
         assert "TEMP B-TREE" not in plan, plan  # newest-first order comes from the index itself
 
 
+def create_table(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+
+
+def insert_n(db: sqlite3.Connection, n: int) -> int:
+    db.execute("INSERT INTO t VALUES (?)", (n,))
+    if n == 7:
+        raise ValueError("seven")
+    return n
+
+
 async def test_group_commit_keeps_each_transaction_its_own(path: Path):
     """Writes that arrive together share one commit, but a failing one undoes only itself."""
-    from gateway.store.sqlite.writer import GroupWriter
-
     writer = GroupWriter(str(path), timeout=1.0)
-    await writer.run(lambda db: db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
-
-    def insert(n: int):
-        def work(db: sqlite3.Connection) -> int:
-            db.execute("INSERT INTO t VALUES (?)", (n,))
-            if n == 7:
-                raise ValueError("seven")
-            return n
-
-        return work
+    await writer.run(create_table)
+    insert = functools.partial(work, insert_n)
 
     results = await asyncio.gather(*(writer.transaction(insert(n)) for n in range(20)),
                                    return_exceptions=True)
@@ -223,5 +226,21 @@ async def test_group_commit_keeps_each_transaction_its_own(path: Path):
         assert [r for r in results if not isinstance(r, Exception)] == [n for n in range(20) if n != 7]
         # Every answered write is committed: another connection sees exactly those rows.
         assert peek(path, "SELECT n FROM t ORDER BY n") == [(n,) for n in range(20) if n != 7]
+    finally:
+        await writer.close()
+
+
+async def test_a_write_that_cannot_cross_to_the_writer_process_fails_alone(path: Path):
+    """A work the writer process cannot be sent (a lambda) is a caller's bug: it fails at once
+    with a TypeError, and the writes queued beside it go through."""
+    writer = GroupWriter(str(path), timeout=1.0)
+    await writer.run(create_table)
+    try:
+        results = await asyncio.wait_for(asyncio.gather(
+            writer.transaction(lambda db: None), writer.transaction(work(insert_n, 1)),
+            return_exceptions=True,
+        ), 10)
+        assert isinstance(results[0], TypeError) and results[1] == 1
+        assert peek(path, "SELECT n FROM t") == [(1,)]
     finally:
         await writer.close()

@@ -30,12 +30,10 @@ def balance_yuan(balance_milli: int) -> float:
 
 
 async def account_info(request: web.Request) -> web.Response:
-    store, account = request.app[STORE], request[ACCOUNT]
+    account = request[ACCOUNT]
     today = _day(int(request.app[CLOCK]()), request.app[CONFIG].server.zone)
     try:
-        await store.caught_up()  # the caller's own sends, settled just before, count
-        account = await store.account_by_key(account.api_key) or account
-        today_sent = await store.today_sent(account.id, today)
+        today_sent = await request.app[STORE].today_sent(account.id, today)
     except StoreUnavailable:
         raise store_unavailable() from None
     return json_response(AccountResponse(

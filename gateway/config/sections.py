@@ -24,7 +24,7 @@ from gateway.config.model import (
 )
 from gateway.config.reader import ConfigError, Reader
 from gateway.ratelimit.backends import LIMITERS
-from gateway.store import STORES
+from gateway.store.backends import STORES
 
 __all__ = ["account", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
            "server", "store", "templates"]

@@ -207,15 +207,7 @@ class Store(Protocol):
         ...
 
     async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
-        """Apply final statuses (only to pending records), refund refusals, count acceptances.
-
-        May return before the change is durable (the records are already, as ``pending``); reads
-        see it once ``caught_up`` has returned.
-        """
-        ...
-
-    async def caught_up(self) -> None:
-        """Return once every settle this process made is applied: the point for read-your-writes."""
+        """Apply final statuses (only to pending records), refund refusals, count acceptances."""
         ...
 
     async def apply_receipts(

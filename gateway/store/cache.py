@@ -123,9 +123,6 @@ class CachedStore:
             if not self._reported:
                 self.forget(account_id)
 
-    async def caught_up(self) -> None:
-        await self.inner.caught_up()  # its commits update this cache before it returns
-
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
         try:
             return await self.inner.update_account(api_key, **changes)

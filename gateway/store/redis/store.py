@@ -180,9 +180,6 @@ class RedisStore:
         return bool(reserved)
 
     @_guarded
-    async def caught_up(self) -> None:
-        """Nothing to wait for: a settle has reached Redis when it returns."""
-
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:

@@ -1,6 +1,6 @@
 """Delivery receipts in SQLite: the statements both ``apply_receipts`` and ``settle`` run.
 
-Both run on the store's single writer thread, inside its transactions, so "is there a record for
+Both run in the store's single writer process, inside its transactions, so "is there a record for
 this receipt yet?" and "settle gives the record its carrier id" can never interleave: a receipt is
 either applied to the record or parked in ``early_receipts`` for settle to pick up.
 

@@ -1,9 +1,9 @@
 """The SQLite store: durable (WAL, fsync on commit), and never on the event loop.
 
-Each connection lives on a dedicated thread: one writer, whose transactions are whole functions so
-concurrent requests cannot interleave inside one, and one reader, which WAL lets read while the
-writer writes. Charging is a single conditional UPDATE in the writer's transaction, so no two
-requests can both spend the same money.
+The writer is a process of its own (``writer``/``write_process``), whose transactions are whole
+functions so concurrent requests cannot interleave inside one; the reader a thread of its own,
+which WAL lets read while the writer writes. Charging is a single conditional UPDATE in the
+writer's transaction, so no two requests can both spend the same money.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
@@ -33,15 +32,18 @@ from gateway.store.sqlite import idempotency, sending
 from gateway.store.sqlite.migrations import migrate
 from gateway.store.sqlite.receipts import apply_receipts
 from gateway.store.sqlite.writer import Connection, GroupWriter
+from gateway.store.sqlite.writes import (
+    ACCOUNT_COLUMNS,
+    insert_account,
+    take_write_lock,
+    top_up,
+    update_account,
+    work,
+    write_probe,
+)
 
 __all__ = ["SQLiteStore"]
 
-T = TypeVar("T")
-
-_ACCOUNT_COLUMNS = (
-    "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
-    " rate, burst, total_sent"
-)
 # ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
 _RECORD_COLUMNS = (
     "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
@@ -78,11 +80,6 @@ class SQLiteStore:
         if state is not None and self._listener is not None:
             self._listener(state)
 
-    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """A read on the reader's thread, after every settle this process queued is committed."""
-        await self._writer.caught_up()
-        return await self._reader.run(work)
-
     async def open(self) -> None:
         await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
         await self._writer.run(migrate)
@@ -93,52 +90,34 @@ class SQLiteStore:
 
     async def ping(self) -> None:
         """Both paths a send needs: a real read, and the write lock (taken and given back)."""
-        await self._read(
+        await self._reader.run(
             lambda db: db.execute("SELECT version FROM schema_migrations LIMIT 1").fetchone()
         )
-        await self._writer.run(lambda db: db.executescript("BEGIN IMMEDIATE; ROLLBACK;"))
+        await self._writer.run(take_write_lock)
 
     async def probe_write(self, now_ms: int) -> None:
         """A real, committed write of about what a send writes (see migration 6)."""
-        await self._writer.transaction(lambda db: db.execute(
-            "INSERT OR REPLACE INTO readiness_probe VALUES (1, ?, randomblob(16384))", (now_ms,)
-        ))
+        await self._writer.transaction(work(write_probe, now_ms))
 
     # accounts
 
     async def create_account(self, account: NewAccount, now_ms: int) -> Account:
-        def insert(db: sqlite3.Connection) -> Account:
-            cursor = db.execute(
-                "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
-                " verification_status, providers, rate, burst, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    account.name, account.api_key, account.secret_hash, account.balance_milli,
-                    account.verification_status, ",".join(account.providers), account.rate,
-                    account.burst, now_ms,
-                ),
-            )
-            return _account(db.execute(
-                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",  # noqa: S608
-                (cursor.lastrowid,),
-            ).fetchone())
-
         try:
-            return await self._writer.transaction(insert)
+            return _account(await self._writer.transaction(work(insert_account, account, now_ms)))
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" not in str(exc):
                 raise
             raise AccountExists(account.name) from None
 
     async def account_by_key(self, api_key: str) -> Account | None:
-        row = await self._read(lambda db: db.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)  # noqa: S608
+        row = await self._reader.run(lambda db: db.execute(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)  # noqa: S608
         ).fetchone())
         return _account(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
-        rows = await self._read(lambda db: db.execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
+        rows = await self._reader.run(lambda db: db.execute(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
         ).fetchall())
         return [_account(row) for row in rows]
 
@@ -146,24 +125,15 @@ class SQLiteStore:
         check_updatable(changes)
         if "providers" in changes:
             changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
-        assignments = ", ".join(f"{column} = ?" for column in changes)
-        row = await self._writer.transaction(lambda db: db.execute(
-            f"UPDATE accounts SET {assignments} WHERE api_key = ?"  # noqa: S608
-            f" RETURNING {_ACCOUNT_COLUMNS}",
-            (*changes.values(), api_key),
-        ).fetchone())
+        row = await self._writer.transaction(work(update_account, api_key, changes))
         return _account(row) if row else None
 
     async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
-        row = await self._writer.transaction(lambda db: db.execute(
-            "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?"  # noqa: S608
-            f" RETURNING {_ACCOUNT_COLUMNS}",
-            (amount_milli, api_key),
-        ).fetchone())
+        row = await self._writer.transaction(work(top_up, api_key, amount_milli))
         return _account(row) if row else None
 
     async def today_sent(self, account_id: int, day: str) -> int:
-        row = await self._read(lambda db: db.execute(
+        row = await self._reader.run(lambda db: db.execute(
             "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
         ).fetchone())
         return row[0] if row else 0
@@ -172,26 +142,16 @@ class SQLiteStore:
 
     async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
         state = await self._writer.transaction(
-            lambda db: sending.reserve(db, account_id, records, now_ms), self._report
+            work(sending.reserve, account_id, records, now_ms), self._report
         )
         return state is not None
 
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:
-        """Queued for the next group commit, not waited for: the caller's answer does not wait on it.
-
-        The records are already on disk as ``pending`` (``reserve``), which is what a crash leaves;
-        every later read of this store waits for the settle first (``_read``), so a caller never
-        reads its own send as pending once answered.
-        """
-        self._writer.transaction_unawaited(
-            lambda db: sending.settle(db, account_id, results, now_ms, day), self._report,
-            f"settlement of {len(results)} records (they stay pending)",
+        await self._writer.transaction(
+            work(sending.settle, account_id, results, now_ms, day), self._report
         )
-
-    async def caught_up(self) -> None:
-        await self._writer.caught_up()
 
     async def apply_receipts(
         self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
@@ -199,7 +159,7 @@ class SQLiteStore:
         if not receipts:
             return 0
         return await self._writer.transaction(
-            lambda db: apply_receipts(db, provider, receipts, now_ms, self.max_parked_receipts)
+            work(apply_receipts, provider, receipts, now_ms, self.max_parked_receipts)
         )
 
     # idempotency keys
@@ -207,21 +167,19 @@ class SQLiteStore:
     async def claim_idempotency(
         self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
     ) -> IdempotencyClaim:
-        return await self._writer.transaction(lambda db: idempotency.claim(
-            db, account_id, key, fingerprint, token, now_ms, ttl_ms
-        ))
+        return await self._writer.transaction(
+            work(idempotency.claim, account_id, key, fingerprint, token, now_ms, ttl_ms)
+        )
 
     async def finish_idempotency(
         self, account_id: int, key: str, token: str, status: int, body: bytes
     ) -> None:
         await self._writer.transaction(
-            lambda db: idempotency.finish(db, account_id, key, token, status, body)
+            work(idempotency.finish, account_id, key, token, status, body)
         )
 
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
-        await self._writer.transaction(
-            lambda db: idempotency.release(db, account_id, key, token)
-        )
+        await self._writer.transaction(work(idempotency.release, account_id, key, token))
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
         where, args = ["account_id = ?"], [account_id]
@@ -250,4 +208,4 @@ class SQLiteStore:
                 db.execute("COMMIT")
             return RecordPage([Record(*row) for row in rows], total)
 
-        return await self._read(read)
+        return await self._reader.run(read)

@@ -1,16 +1,15 @@
-"""SQLite connections on threads of their own, and group commit for the writer.
+"""SQLite off the event loop: the reader on a thread of its own, the writer in a process of its own.
 
-A connection lives on one dedicated thread, so the event loop never blocks on SQLite. Writes are
-durable (WAL, ``synchronous=FULL``: a commit is on disk before it returns), which makes the fsync of
-each commit the price of a send. :class:`GroupWriter` pays it once for many: transactions that arrive
-while a commit is running are queued and then run together — each in its own savepoint, so one
-failing does not undo the others — under a single COMMIT. A caller is answered only after that
-COMMIT, so an acknowledged write is still on disk; at low load a group is one transaction and
-nothing waits.
+Writes are durable (WAL, ``synchronous=FULL``: a commit is on disk before it returns), which makes
+the fsync of each commit the price of a send. :class:`GroupWriter` pays it once for many: the
+writer process (``write_process``) runs every transaction that queued up while its last commit ran
+under a single COMMIT, each in its own savepoint. A caller is answered only after that COMMIT, so
+an acknowledged write is on disk; at low load a group is one transaction and nothing waits.
 
-The event loop's side of a write is cheap on purpose: it puts the work on a ``queue.SimpleQueue``
-(no thread hop, no executor future) that the writer thread blocks on, and the writer wakes all the
-waiters of a committed group with one ``call_soon_threadsafe`` per commit, not one per write.
+The loop's side of a write is cheap on purpose: the works of one loop turn go down the pipe as one
+frame (one ``write``), the results of one commit come back as one frame, read when the pipe is
+readable (no thread, so no GIL hand-off: a writer *thread* giving the GIL back and taking it again
+around each statement was what held the loop up most).
 """
 
 from __future__ import annotations
@@ -18,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
+import os
 import sqlite3
-import threading
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from gateway.store.base import StoreUnavailable
+from gateway.store.sqlite.write_process import FrameReader, connect, frame, write_all
 
 __all__ = ["Connection", "GroupWriter"]
 
@@ -54,21 +55,12 @@ class Connection:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{name}")
         self._db: sqlite3.Connection | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # a 200 means the record survived a power cut
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
-
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` alone on the connection's thread (it manages any transaction itself)."""
 
         def call() -> T:
             if self._db is None:
-                self._db = self._connect()
+                self._db = connect(self._path, self._timeout)
             return work(self._db)
 
         try:
@@ -86,174 +78,178 @@ class Connection:
         self._thread.shutdown(wait=True)
 
 
-def _run_group(db: sqlite3.Connection, works: list[Work]) -> list[tuple[Any, BaseException | None]]:
-    """All ``works`` in one write transaction, each in a savepoint; one COMMIT for all."""
-    db.execute("BEGIN IMMEDIATE")
-    outcomes: list[tuple[Any, BaseException | None]] = []
-    try:
-        if len(works) == 1:  # alone, the transaction is its savepoint: two statements fewer
-            try:
-                outcomes.append((works[0](db), None))
-            except Exception as exc:  # undone alone, as a failing work in a group is
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                return [(None, exc)]
-            db.execute("COMMIT")
-            return outcomes
-        for work in works:
-            db.execute("SAVEPOINT work")
-            try:
-                outcomes.append((work(db), None))
-            except Exception as exc:  # this work's own failure: undo it alone
-                db.execute("ROLLBACK TO work")
-                outcomes.append((None, exc))
-            db.execute("RELEASE work")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    return outcomes
+#: A write waiting for its commit: its future, and what to call once committed.
+_Waiter = tuple["asyncio.Future[Any]", "Callable[[Any], None] | None"]
 
 
-#: (work, its future, that future's loop, run in a group commit?, what to call once committed)
-_Item = tuple[
-    Work, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool, "Callable[[Any], None] | None"
-]
-_Outcome = tuple[Any, BaseException | None]
-_STOP: Any = object()
-
-
-class GroupWriter(Connection):
-    """The one writing connection: a thread that runs queued transactions in group commits."""
+class GroupWriter:
+    """The one writing connection, in its own process; usable from the loop that first writes."""
 
     def __init__(self, path: str, timeout: float) -> None:
-        super().__init__(path, timeout, "writer")
-        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._runner: threading.Thread | None = None
-        self._unawaited = 0  # queued by ``transaction_unawaited``, not committed yet
+        self._path, self._timeout = path, timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._outbox: list[tuple[int, Work, bool]] = []
+        self._unsent = bytearray()  # framed, not yet taken by the pipe
+        self._waiters: dict[int, _Waiter] = {}
+        self._frames = FrameReader()
+        self._seq = 0
+        self._exited: asyncio.Future[None] | None = None
 
     async def transaction(
         self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None
     ) -> T:
         """Run ``work`` in a write transaction; return once its commit is on disk.
 
+        ``work`` must be picklable (a module-level function, or a ``functools.partial`` of one).
         ``committed`` (if given) is called on the loop with the result right after the commit, in
         commit order, even when the caller has stopped waiting: the place to tell a cache.
         """
         return await self._submit(work, grouped=True, committed=committed)
 
-    def transaction_unawaited(
-        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None], what: str
-    ) -> None:
-        """Queue ``work`` for the next group commit without waiting for it (a failure is logged).
-
-        For writes whose caller must not wait on a commit but whose effect later reads of this
-        process must see: ``caught_up`` waits for them.
-        """
-        self._unawaited += 1
-        self._submit(work, grouped=True, committed=committed).add_done_callback(
-            lambda future: self._unawaited_done(future, what)
-        )
-
-    def _unawaited_done(self, future: asyncio.Future[Any], what: str) -> None:
-        self._unawaited -= 1
-        if not future.cancelled() and future.exception() is not None:
-            log.error("%s not written: %s", what, future.exception())
-
-    async def caught_up(self) -> None:
-        """Return once every write queued so far without waiting is committed (or has failed)."""
-        if self._unawaited:
-            await self._submit(_nothing, grouped=True)
-
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` alone on the writer's thread, outside any group (it manages its own)."""
+        """Run ``work`` alone in the writer, outside any group (it manages its own transaction)."""
         return await self._submit(work, grouped=False)
 
     def _submit(
         self, work: Work, *, grouped: bool, committed: Callable[[Any], None] | None = None
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("the SQLite writer is bound to the event loop that first used it")
         future = loop.create_future()
-        if self._runner is None or not self._runner.is_alive():  # first use, or after a crash
-            self._runner = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
-            self._runner.start()
-        self._queue.put((work, future, loop, grouped, committed))
+        self._seq += 1
+        self._waiters[self._seq] = (future, committed)
+        if not self._outbox and self._starting is None:
+            loop.call_soon(self._send)  # once per loop turn, for all that turn's writes
+        self._outbox.append((self._seq, work, grouped))
+        if self._process is None and self._starting is None:  # first use, or after a crash
+            self._starting = loop.create_task(self._start())
         return future
 
-    async def close(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            self._queue.put(None)  # after every queued write: they all finish first
-            await asyncio.to_thread(runner.join)
-        self._thread.shutdown(wait=True)
-
-    def _serve(self) -> None:
-        """The writer thread: take what is queued, run it, wake its waiters; until ``close``."""
-        pending: _Item | None = None
-        while True:
-            item = pending if pending is not None else self._queue.get()
-            pending = None
-            if item is None:
-                break
-            if not item[3]:
-                _wake([item], [_attempt(self._alone, item[0])])
-                continue
-            group = [item]
-            while True:  # everything that queued up while the last commit ran
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None or not more[3]:
-                    pending = more if more is not None else _STOP
-                    break
-                group.append(more)
-            _wake(group, self._commit(group))
-            if pending is _STOP:
-                break
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _alone(self, work: Work) -> Any:
-        if self._db is None:
-            self._db = self._connect()
-        return work(self._db)
-
-    def _commit(self, group: list[_Item]) -> list[_Outcome]:
+    async def _start(self) -> None:
         try:
-            if self._db is None:
-                self._db = self._connect()
-            return _run_group(self._db, [item[0] for item in group])
-        except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the group stands
-            return [(None, exc)] * len(group)
+            process = await asyncio.to_thread(self._spawn)
+        except OSError as exc:
+            self._starting = None
+            self._fail_all(StoreUnavailable(f"the SQLite writer did not start: {exc}"))
+            return
+        assert self._loop is not None
+        self._process, self._starting = process, None
+        self._exited = self._loop.create_future()
+        assert process.stdin is not None and process.stdout is not None
+        os.set_blocking(process.stdin.fileno(), False)
+        self._loop.add_reader(process.stdout.fileno(), self._receive, process)
+        self._send()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # The works are pickled by reference: the child must import what this process imports.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        return subprocess.Popen(  # noqa: S603 — our own interpreter and module, no shell
+            [sys.executable, "-m", "gateway.store.sqlite.write_process", self._path, str(self._timeout)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
+        )
+
+    def _send(self) -> None:
+        """Frame what this loop turn queued and hand the pipe as much as it takes."""
+        if self._process is None:
+            return  # still starting: ``_start`` sends it all
+        if self._outbox:
+            self._unsent += self._framed(self._outbox)
+            self._outbox = []
+        stdin = self._process.stdin
+        assert stdin is not None and self._loop is not None
+        try:
+            written = os.write(stdin.fileno(), self._unsent) if self._unsent else 0
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:  # the writer is gone: ``_receive`` sees its end and fails the waiters
+            log.error("SQLite writer pipe broken: %s", exc)
+            return
+        del self._unsent[:written]
+        if self._unsent:
+            self._loop.add_writer(stdin.fileno(), self._drain)
+
+    def _framed(self, items: list[tuple[int, Work, bool]]) -> bytes:
+        """``items`` as one frame; a work that cannot be pickled fails alone (a bug of its caller)."""
+        try:
+            return frame(items)
+        except Exception:  # rare: find which, answer them, send the others
+            sendable = []
+            for item in items:
+                try:
+                    frame(item)
+                except Exception as exc:
+                    future, _ = self._waiters.pop(item[0])
+                    if not future.done():
+                        future.set_exception(TypeError(f"a write must be picklable: {exc}"))
+                else:
+                    sendable.append(item)
+            return frame(sendable) if sendable else b""
+
+    def _drain(self) -> None:
+        assert self._process is not None and self._process.stdin is not None and self._loop is not None
+        self._loop.remove_writer(self._process.stdin.fileno())
+        self._send()
+
+    def _receive(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None and self._loop is not None
+        data = os.read(process.stdout.fileno(), 1 << 20)
+        if not data:
+            self._loop.remove_reader(process.stdout.fileno())
+            self._gone(process)
+            return
+        for results in self._frames.feed(data):
+            _resolve(self._waiters, results)
+
+    def _gone(self, process: subprocess.Popen[bytes]) -> None:
+        """The writer process ended: whatever it did not answer failed; the next write starts anew."""
+        if self._loop is not None and process.stdin is not None and not process.stdin.closed:
+            self._loop.remove_writer(process.stdin.fileno())
+        process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._process, self._frames, self._unsent = None, FrameReader(), bytearray()
+        self._fail_all(StoreUnavailable(f"the SQLite writer exited ({process.returncode})"))
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(None)
+
+    def _fail_all(self, error: StoreUnavailable) -> None:
+        waiters, self._waiters, self._outbox = self._waiters, {}, []
+        for future, _ in waiters.values():
+            if not future.done():
+                future.set_exception(StoreUnavailable(str(error)))
+
+    async def close(self) -> None:
+        """Let the writer finish everything queued, then end it."""
+        if self._starting is not None:
+            await self._starting
+        process = self._process
+        if process is None:
+            return
+        self._send()
+        assert process.stdin is not None and self._exited is not None and self._loop is not None
+        self._loop.remove_writer(process.stdin.fileno())
+        if self._unsent:  # what the pipe has not taken yet: handed over by a thread that may wait
+            rest, self._unsent = bytes(self._unsent), bytearray()
+            os.set_blocking(process.stdin.fileno(), True)
+            with contextlib.suppress(OSError):  # gone already: ``_receive`` fails its waiters
+                await asyncio.to_thread(write_all, process.stdin.fileno(), rest)
+        process.stdin.close()  # the writer finishes what it read, answers it, and exits
+        await self._exited
 
 
-def _nothing(db: sqlite3.Connection) -> None:
-    """A write that writes nothing: its commit comes after everything queued before it."""
-
-
-def _attempt(work: Callable[[Work], Any], arg: Work) -> _Outcome:
-    try:
-        return work(arg), None
-    except BaseException as exc:
-        return None, exc
-
-
-def _wake(items: list[_Item], outcomes: list[_Outcome]) -> None:
-    """Hand the outcomes to their loops: one thread-safe call per loop (one, nearly always)."""
-    loops: dict[asyncio.AbstractEventLoop, list[tuple[_Item, _Outcome]]] = {}
-    for item, outcome in zip(items, outcomes, strict=True):
-        loops.setdefault(item[2], []).append((item, outcome))
-    for loop, answers in loops.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            loop.call_soon_threadsafe(_resolve, answers)
-
-
-def _resolve(answers: list[tuple[_Item, _Outcome]]) -> None:
-    """On the loop: set every future of a commit, in commit order."""
-    for (_, future, _, _, committed), (result, error) in answers:
+def _resolve(waiters: dict[int, _Waiter], results: list[tuple[int, Any, Exception | None]]) -> None:
+    """On the loop: settle the futures of one commit, in commit order."""
+    for seq, result, error in results:
+        waiter = waiters.pop(seq, None)
+        if waiter is None:
+            continue
+        future, committed = waiter
         if error is None and committed is not None:
             try:
                 committed(result)

@@ -1,0 +1,172 @@
+"""The SQLite writer's own process: every write transaction runs here, in group commits.
+
+Why a process and not a thread: the ``sqlite3`` module gives the GIL back around every statement
+and takes it again after, and each of those hand-offs with a busy event loop costs the loop a
+wait. A send's dozen statements on a writer *thread* halved the gateway's throughput; here they
+share no GIL with it. The loop sends work down a pipe and reads the results back in batches.
+
+Wire format, both ways: frames of a 4-byte big-endian length and a pickle. Down: a list of
+``(seq, work, grouped)``, ``work`` a picklable callable taking the connection (a module-level
+function or a ``functools.partial`` of one). Up, once per commit: a list of ``(seq, result,
+error)``, ``error`` None or the exception the work raised. Works that queued up while a
+commit ran are run together under one COMMIT, each in its own savepoint so one failing does not
+undo the others; a ``grouped=False`` work runs alone and manages any transaction itself.
+
+The process ends when its input does (the gateway closed it, or died): what was read is finished
+first. SIGINT and SIGTERM are ignored, so a Ctrl-C or a service stop lets the gateway drain first.
+``python -m gateway.store.sqlite.write_process PATH TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import sqlite3
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["FrameReader", "connect", "frame", "main", "write_all"]
+
+_LENGTH = struct.Struct(">I")
+Work = Callable[[sqlite3.Connection], Any]
+Outcome = tuple[Any, "Exception | None"]
+
+
+def frame(payload: object) -> bytes:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+class FrameReader:
+    """Frames out of a byte stream that arrives in pieces of any size."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[Any]:
+        self._buffer += data
+        while len(self._buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            end = _LENGTH.size + length
+            if len(self._buffer) < end:
+                return
+            payload = bytes(self._buffer[_LENGTH.size:end])
+            del self._buffer[:end]
+            yield pickle.loads(payload)  # noqa: S301 — our own parent, over our own pipe
+
+
+def connect(path: str, timeout: float) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # a 200 means the record survived a power cut
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def _error(exc: Exception) -> Exception:
+    """The exception itself if it can cross the pipe, else a RuntimeError that names it."""
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _alone(db: sqlite3.Connection, work: Work) -> Outcome:
+    try:
+        return work(db), None
+    except Exception as exc:
+        return None, _error(exc)
+
+
+def run_group(db: sqlite3.Connection, works: list[Work]) -> list[Outcome]:
+    """All ``works`` in one write transaction, each in a savepoint; one COMMIT for all."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        return [(None, _error(exc))] * len(works)
+    outcomes: list[Outcome] = []
+    try:
+        if len(works) == 1:  # alone, the transaction is its savepoint: two statements fewer
+            outcomes.append(_alone(db, works[0]))
+            if outcomes[0][1] is not None:
+                db.execute("ROLLBACK")
+                return outcomes
+        else:
+            for work in works:
+                db.execute("SAVEPOINT work")
+                outcome = _alone(db, work)
+                if outcome[1] is not None:  # this work's own failure: undo it alone
+                    db.execute("ROLLBACK TO work")
+                db.execute("RELEASE work")
+                outcomes.append(outcome)
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:  # COMMIT (or a savepoint) failed: nothing of the group stands
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return [(None, _error(exc))] * len(works)
+    return outcomes
+
+
+class _Writer:
+    def __init__(self, path: str, timeout: float) -> None:
+        self._path, self._timeout = path, timeout
+        self._db: sqlite3.Connection | None = None
+
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = connect(self._path, self._timeout)
+        return self._db
+
+    def run(self, items: list[tuple[int, Work, bool]]) -> None:
+        """Run what was read, in order: runs of grouped works as one commit each; reply per commit."""
+        start = 0
+        while start < len(items):
+            end = start + 1
+            if items[start][2]:
+                while end < len(items) and items[end][2]:
+                    end += 1
+            batch = items[start:end]
+            try:
+                db = self.db()
+            except sqlite3.Error as exc:
+                outcomes: list[Outcome] = [(None, _error(exc))] * len(batch)
+            else:
+                works = [work for _, work, _ in batch]
+                outcomes = run_group(db, works) if batch[0][2] else [_alone(db, works[0])]
+            answers = [(seq, *outcome) for (seq, _, _), outcome in zip(batch, outcomes, strict=True)]
+            write_all(1, frame(answers))
+            start = end
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` into a blocking ``fd``."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    writer, reader = _Writer(argv[0], float(argv[1])), FrameReader()
+    while True:
+        data = os.read(0, 1 << 20)
+        if not data:
+            return 0
+        items = [item for batch in reader.feed(data) for item in batch]
+        while select.select([0], [], [], 0)[0]:  # what else queued up: into the same commit
+            more = os.read(0, 1 << 20)
+            if not more:
+                writer.run(items)
+                return 0
+            items += [item for batch in reader.feed(more) for item in batch]
+        writer.run(items)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

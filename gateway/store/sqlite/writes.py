@@ -1,0 +1,76 @@
+"""The store's write transactions other than a send's (``sending``), as the writer process runs them.
+
+Each is a module-level function of the connection and plain values, so that ``work(fn, ...)`` can
+be pickled down to the writer process (``write_process``). Account rows come back as tuples of
+``ACCOUNT_COLUMNS``; the store turns them into ``Account``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from gateway.store.base import NewAccount
+
+__all__ = ["ACCOUNT_COLUMNS", "insert_account", "take_write_lock", "top_up", "update_account", "work",
+           "write_probe"]
+
+ACCOUNT_COLUMNS = (
+    "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
+    " rate, burst, total_sent"
+)
+
+
+def _call(function: Callable[..., Any], args: tuple[Any, ...], db: sqlite3.Connection) -> Any:
+    return function(db, *args)
+
+
+def work(function: Callable[..., Any], *args: Any) -> Callable[[sqlite3.Connection], Any]:
+    """``function(db, *args)`` as a work the writer process can be sent (``function`` module-level)."""
+    return partial(_call, function, args)
+
+
+def take_write_lock(db: sqlite3.Connection) -> None:
+    """Take the write lock and give it back: the writer could write (readiness)."""
+    db.executescript("BEGIN IMMEDIATE; ROLLBACK;")
+
+
+def write_probe(db: sqlite3.Connection, now_ms: int) -> None:
+    """A real write of about what a send writes (see migration 6)."""
+    db.execute("INSERT OR REPLACE INTO readiness_probe VALUES (1, ?, randomblob(16384))", (now_ms,))
+
+
+def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> tuple:
+    cursor = db.execute(
+        "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
+        " verification_status, providers, rate, burst, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            account.name, account.api_key, account.secret_hash, account.balance_milli,
+            account.verification_status, ",".join(account.providers), account.rate,
+            account.burst, now_ms,
+        ),
+    )
+    return db.execute(
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (cursor.lastrowid,)  # noqa: S608
+    ).fetchone()
+
+
+def update_account(db: sqlite3.Connection, api_key: str, changes: dict[str, object]) -> tuple | None:
+    """``changes``: column -> value, the columns checked by the caller (``check_updatable``)."""
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    return db.execute(
+        f"UPDATE accounts SET {assignments} WHERE api_key = ?"  # noqa: S608
+        f" RETURNING {ACCOUNT_COLUMNS}",
+        (*changes.values(), api_key),
+    ).fetchone()
+
+
+def top_up(db: sqlite3.Connection, api_key: str, amount_milli: int) -> tuple | None:
+    return db.execute(
+        "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?"  # noqa: S608
+        f" RETURNING {ACCOUNT_COLUMNS}",
+        (amount_milli, api_key),
+    ).fetchone()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from dataclasses import dataclass
 
 from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
 from gateway.config.reader import Reader
+from gateway.ids import new_hex_id
 
 __all__ = ["MockCarrier", "MockOptions"]
 
@@ -47,4 +47,4 @@ class MockCarrier(Carrier[MockOptions]):
                 e164, False, kind=FailureKind.PERMANENT, code="MOCK_REFUSED",
                 message="mock carrier refused the message",
             )
-        return Outcome(e164, True, carrier_id=f"mock-{uuid.uuid4().hex}")
+        return Outcome(e164, True, carrier_id=f"mock-{new_hex_id()}")

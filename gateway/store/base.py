@@ -73,6 +73,12 @@ def check_updatable(changes: dict[str, object]) -> None:
         raise ValueError(f"not updatable: {sorted(unknown)}")
 
 
+def _by_fields(self: object) -> tuple[type, tuple[object, ...]]:
+    """Pickle a slotted dataclass as a call with its fields (the generated way looks them up on
+    every call): what a send hands the SQLite writer process crosses cheaply."""
+    return type(self), tuple(getattr(self, name) for name in self.__slots__)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: int
@@ -86,6 +92,14 @@ class Account:
     rate: float | None
     burst: int | None
     total_sent: int
+
+    def with_money(self, balance_milli: int, total_sent: int) -> Account:
+        """This account with another balance and count (``dataclasses.replace``, without its
+        per-call field lookups: the account cache does this on every commit)."""
+        return Account(
+            self.id, self.name, self.api_key, self.secret_hash, balance_milli,
+            self.verification_status, self.disabled, self.providers, self.rate, self.burst, total_sent,
+        )
 
     def public(self) -> dict[str, object]:
         """What the CLI may print: everything but the secret hash."""
@@ -112,6 +126,8 @@ class AccountState:
     day: str | None = None  # the day whose count ``day_sent`` is, when the write counted sends
     day_sent: int | None = None
 
+    __reduce__ = _by_fields
+
 
 @dataclass(frozen=True, slots=True)
 class NewRecord:
@@ -121,6 +137,8 @@ class NewRecord:
     provider: str
     price_milli: int  # reserved: the dearest carrier the send may end up on
     phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
+
+    __reduce__ = _by_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +152,8 @@ class Settlement:
     price_milli: int
     carrier_id: str | None = None
     error: str | None = None
+
+    __reduce__ = _by_fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from gateway.store.base import Account, AccountState, NewRecord, Settlement, Store
@@ -89,9 +88,7 @@ class CachedStore:
             latest = self._latest.get(account.id)
             if latest is None:  # a store that reports nothing: the read may be older, keep none
                 return account
-            account = replace(
-                account, balance_milli=latest.balance_milli, total_sent=latest.total_sent
-            )
+            account = account.with_money(latest.balance_milli, latest.total_sent)
         self._accounts[api_key] = (account, now + self.ttl)
         self._keys[account.id] = api_key
         return account
@@ -163,9 +160,7 @@ class CachedStore:
         key = self._keys.get(state.account_id)
         entry = self._accounts.get(key) if key is not None else None
         if entry is not None:
-            account = replace(
-                entry[0], balance_milli=state.balance_milli, total_sent=state.total_sent
-            )
+            account = entry[0].with_money(state.balance_milli, state.total_sent)
             self._accounts[key] = (account, entry[1])  # type: ignore[index]
         if state.day is not None and state.day_sent is not None:
             self._days[state.account_id] = (state.day, state.day_sent, self._clock() + self.ttl)

@@ -47,31 +47,34 @@ def settle(
     db: sqlite3.Connection, account_id: int, results: list[Settlement], now_ms: int, day: str
 ) -> AccountState | None:
     """Final statuses, the refund of what was reserved beyond the price, the day's count."""
+    wanted = {result.message_id: result for result in results}
+    # Only records nobody has settled yet: settling twice must not refund twice. One statement
+    # finds them all and one (run for each in C) updates them, however many the batch has.
+    rows = db.execute(
+        "SELECT message_id, price_milli, phone_hash FROM records WHERE account_id = ?"  # noqa: S608
+        f" AND message_id IN ({','.join('?' * len(wanted))}) AND status = 'pending'"
+        " AND carrier_id IS NULL AND error IS NULL",
+        (account_id, *wanted),
+    ).fetchall()
     refund = accepted = 0
-    for result in results:
-        # Only a record nobody has settled yet: settling twice must not refund twice.
-        row = db.execute(
-            "SELECT id, price_milli, phone_hash FROM records WHERE message_id = ?"
-            " AND account_id = ? AND status = 'pending' AND carrier_id IS NULL"
-            " AND error IS NULL",
-            (result.message_id, account_id),
-        ).fetchone()
-        if row is None:
-            continue
+    updates = []
+    for message_id, reserved_milli, phone_hash in rows:
+        result = wanted[message_id]
         status, error = result.status, result.error
         if result.carrier_id and status == "pending":  # pending: its backend has receipts
             # The carrier's receipt may have come before this transaction: apply it now.
-            early = take_early_receipt(db, result.provider, result.carrier_id, row[2])
+            early = take_early_receipt(db, result.provider, result.carrier_id, phone_hash)
             if early is not None:
                 status, error = early
-        db.execute(
-            "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?,"
-            " error = ?, updated_at = ? WHERE id = ?",
-            (status, result.provider, result.price_milli, result.carrier_id,
-             error, now_ms, row[0]),
-        )
-        refund += row[1] - result.price_milli
+        updates.append((status, result.provider, result.price_milli, result.carrier_id, error,
+                        now_ms, message_id))
+        refund += reserved_milli - result.price_milli
         accepted += result.status != "failed"
+    db.executemany(
+        "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?, error = ?,"
+        " updated_at = ? WHERE message_id = ?",
+        updates,
+    )
     account = db.execute(
         "UPDATE accounts SET balance_milli = balance_milli + ?,"
         " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",

@@ -26,12 +26,12 @@ system-packages:
 
 # What the tests start for real: curl for the seed's cURL example, a Redis server, and Debian's
 # headless Chromium with its driver for the page tests (never a browser download), with a CJK font
-# so the pages' Chinese text renders in screenshots.
+# so the pages' Chinese text renders in screenshots; wrk for the one speed guard (tests/test_speed_guard.py).
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 test-packages: system-packages
 	@scripts/ensure-packages.sh curl:curl redis-server:redis-server chromium:chromium \
-		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk
+		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk wrk:wrk
 
 $(STAMP): setup.cfg pyproject.toml | system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)

@@ -1,8 +1,9 @@
 """CPU per request of a gateway process: a figure that other load on the machine barely moves.
 
 ``python -m bench.cpu [bare|default|redis] [send|info] [seconds]`` starts one server, loads it with
-wrk (one thread, 16 connections) and reads the server's own CPU time (user + system, from
-/proc/<pid>/stat, all its threads) across the run: microseconds of CPU per answered request, and
+wrk (one thread, 16 connections; ``$BENCH_CPU_CONNECTIONS=64`` for the throughput case's two threads
+and 64) and reads the server's own CPU time (user + system, from /proc, all its threads and its
+writer process) across the run: microseconds of CPU per answered request, and
 the req/s wrk saw. Throughput shifts with whatever else the two cores do; CPU per request much less,
 so this is what to compare while changing the request path (``make bench`` gives the ratios).
 """

@@ -214,6 +214,9 @@ class GroupWriter:
             if pipe is not None:
                 pipe.close()
         self._process, self._frames, self._unsent = None, FrameReader(), bytearray()
+        if self._waiters or process.returncode:
+            log.error("SQLite writer process exited (%s) with %d writes unanswered: they fail, the"
+                      " next write starts a new one", process.returncode, len(self._waiters))
         self._fail_all(StoreUnavailable(f"the SQLite writer exited ({process.returncode})"))
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)

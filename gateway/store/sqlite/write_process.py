@@ -29,9 +29,10 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["FrameReader", "connect", "frame", "main", "write_all"]
+__all__ = ["MAX_GROUP", "FrameReader", "connect", "frame", "main", "write_all"]
 
 _LENGTH = struct.Struct(">I")
+MAX_GROUP = 1000  # works read into one round of commits at most
 Work = Callable[[sqlite3.Connection], Any]
 Outcome = tuple[Any, "Exception | None"]
 
@@ -159,7 +160,9 @@ def main(argv: list[str]) -> int:
         if not data:
             return 0
         items = [item for batch in reader.feed(data) for item in batch]
-        while select.select([0], [], [], 0)[0]:  # what else queued up: into the same commit
+        # What else queued up goes into the same commit, up to a bound so a steady stream of
+        # writes cannot keep the first ones waiting.
+        while len(items) < MAX_GROUP and select.select([0], [], [], 0)[0]:
             more = os.read(0, 1 << 20)
             if not more:
                 writer.run(items)

@@ -23,7 +23,8 @@ class LocalDays:
     """``local_day`` for one zone, remembering the last minute's answer.
 
     Every send asks; a time-zone conversion and ``strftime`` each time cost more than the rest of
-    settling. Days change only on a whole minute in every zone there is, so the minute is the key.
+    settling. Days change on a whole minute in every zone in use today (only the local mean times
+    of before ~1900 had seconds in their offsets), so the minute is the key.
     """
 
     def __init__(self, zone: ZoneInfo) -> None:

@@ -209,7 +209,7 @@ class GroupWriter:
         """The writer process ended: whatever it did not answer failed; the next write starts anew."""
         if self._loop is not None and process.stdin is not None and not process.stdin.closed:
             self._loop.remove_writer(process.stdin.fileno())
-        process.wait()
+        process.wait()  # at once: the writer never closes its stdout but by exiting
         for pipe in (process.stdin, process.stdout):
             if pipe is not None:
                 pipe.close()

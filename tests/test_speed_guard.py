@@ -7,7 +7,8 @@ or busier machine moves both sides alike.
 
 The floor is below what issue 13 asks (0.20 x): the send path measures 0.12-0.16 x with these
 settings on the 2-core machine of docs/benchmarks.md, and the guard must pass where the path is
-as fast as it is today. 0.07 x still fails the request path of before the writer process (0.03-0.09 x).
+as fast as it is today. At 0.07 x it catches a fall back to the first measured path (0.028 x at
+26bc5fb in docs/benchmarks.md), not a slide of a few tens of percent.
 """
 
 from __future__ import annotations

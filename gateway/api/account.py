@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from gateway.api.models import AccountData, AccountResponse
-from gateway.clock import local_day
+from gateway.clock import LocalDays
 from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, STORE
 from gateway.responses import json_response
@@ -17,11 +16,8 @@ from gateway.store.base import StoreUnavailable
 __all__ = ["account_info"]
 
 
-@functools.lru_cache(maxsize=8)
-def _day(second: int, zone: ZoneInfo) -> str:
-    # A day starts on a whole second in every time zone, so the second names it: one conversion
-    # per second instead of one per request.
-    return local_day(second, zone)
+#: Which day "today" is in a zone, remembered per minute: one per configured zone (a few in tests).
+_days_in = functools.lru_cache(maxsize=8)(LocalDays)
 
 
 def balance_yuan(balance_milli: int) -> float:
@@ -31,7 +27,7 @@ def balance_yuan(balance_milli: int) -> float:
 
 async def account_info(request: web.Request) -> web.Response:
     account = request[ACCOUNT]
-    today = _day(int(request.app[CLOCK]()), request.app[CONFIG].server.zone)
+    today = _days_in(request.app[CONFIG].server.zone)(request.app[CLOCK]())
     try:
         today_sent = await request.app[STORE].today_sent(account.id, today)
     except StoreUnavailable:

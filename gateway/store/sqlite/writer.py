@@ -135,7 +135,7 @@ class GroupWriter:
             process = await asyncio.to_thread(self._spawn)
         except OSError as exc:
             self._starting = None
-            self._fail_all(StoreUnavailable(f"the SQLite writer did not start: {exc}"))
+            self._fail_all(f"the SQLite writer did not start: {exc}")
             return
         assert self._loop is not None
         self._process, self._starting = process, None
@@ -217,15 +217,16 @@ class GroupWriter:
         if self._waiters or process.returncode:
             log.error("SQLite writer process exited (%s) with %d writes unanswered: they fail, the"
                       " next write starts a new one", process.returncode, len(self._waiters))
-        self._fail_all(StoreUnavailable(f"the SQLite writer exited ({process.returncode})"))
+        self._fail_all(f"the SQLite writer exited ({process.returncode})")
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)
 
-    def _fail_all(self, error: StoreUnavailable) -> None:
+    def _fail_all(self, reason: str) -> None:
+        """Every write not answered yet fails, each with an error of its own."""
         waiters, self._waiters, self._outbox = self._waiters, {}, []
         for future, _ in waiters.values():
             if not future.done():
-                future.set_exception(StoreUnavailable(str(error)))
+                future.set_exception(StoreUnavailable(reason))
 
     async def close(self) -> None:
         """Let the writer finish everything queued, then end it."""

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,7 +26,9 @@ from redis.exceptions import NoScriptError
 from gateway.config.model import RedisConfig
 from gateway.redis_health import RedisHealth
 
-__all__ = ["Batch", "Lua", "RedisSource", "SharedRedis", "redis_client"]
+__all__ = ["Batch", "Lua", "RedisSource", "SharedClient", "SharedCluster", "SharedRedis", "redis_client"]
+
+MAX_CONNECTIONS = 64  # per server
 
 
 class Batch:
@@ -39,7 +44,7 @@ class Batch:
     waits for its own reply. The pipeline is bounded by ``timeout``, as a call is.
     """
 
-    def __init__(self, client: Redis, timeout: float) -> None:
+    def __init__(self, client: Redis | RedisCluster, timeout: float) -> None:
         self._client = client
         self._timeout = timeout
         self._queue: list[tuple[tuple[object, ...], asyncio.Future[Any]]] = []
@@ -94,48 +99,96 @@ class Batch:
             await asyncio.wait(list(self._running))
 
 
-class SharedRedis(Redis):
-    """A client that knows whether its Redis is down (``health``), for every part that uses it,
-    and sends the commands asked for at once together (``batch``)."""
+class _Shared:
+    """What every mode's client adds: whether its Redis is down (``health``), and the commands
+    asked for at once sent together (``batch``)."""
 
     health: RedisHealth
     batch: Batch
 
-    async def aclose(self, close_connection_pool: bool | None = None) -> None:
-        await self.health.close()  # the probe uses the pool: stop it first
+    async def aclose(self, *args: Any) -> None:
+        await self.health.close()  # the probe uses the connections: stop it first
         await self.batch.close()
-        await super().aclose(close_connection_pool)
+        await super().aclose(*args)  # type: ignore[misc]
 
 
-def redis_client(config: RedisConfig) -> SharedRedis:
-    """Bounded everywhere: a dead Redis costs one ``timeout`` (see ``redis_health``), never a hang.
+class SharedRedis(_Shared, Redis):
+    """One server, or the primary a Sentinel names (found again after a failover)."""
+
+    #: The clients of the Sentinels that name the primary, if they do (closed with this one).
+    sentinels: Sequence[Redis] = ()
+
+    async def aclose(self, *args: Any) -> None:
+        await super().aclose(*args)
+        for sentinel in self.sentinels:
+            await sentinel.aclose()
+
+
+class SharedCluster(_Shared, RedisCluster):
+    """A Redis Cluster: commands go to the node that holds their slot, MOVED and ASK followed."""
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The Sentinel's pool, blocking (within the budget) for a free connection like the others."""
+
+
+#: The one client, whatever ``redis.mode`` is.
+SharedClient = SharedRedis | SharedCluster
+
+
+def redis_client(config: RedisConfig) -> SharedClient:
+    """The client for ``redis.mode``, bounded everywhere: a dead Redis costs one ``timeout`` (see
+    ``redis_health``), never a hang.
 
     Every call goes through ``redis_health.guarded``, whose one timer bounds all of it: the wait
-    for a pooled connection, a reconnect, the command. Sockets have no read/write timeout of their
-    own: redis-py bounds a write with ``asyncio.wait_for``, which on Python 3.11 can swallow the
-    cancellation that timer sends, and the call would then run past its budget.
+    for a pooled connection, a reconnect, a redirection, the command. Sockets have no read/write
+    timeout of their own: redis-py bounds a write with ``asyncio.wait_for``, which on Python 3.11
+    can swallow the cancellation that timer sends, and the call would then run past its budget.
 
-    The pool blocks (within that budget) for a free connection rather than failing at once, so a
+    A pool blocks (within that budget) for a free connection rather than failing at once, so a
     burst of requests queues for Redis instead of being refused. A connection error is retried
-    once, on a fresh connection (a pooled one may have been closed by a Redis restart or its idle
-    timeout); a timeout never is: it would double the wait.
+    once, on a fresh connection (a pooled one may have been closed by a Redis restart, its idle
+    timeout or a failover); a timeout never is: it would double the wait.
     """
-    pool = BlockingConnectionPool.from_url(
-        config.url,
-        max_connections=64,
-        timeout=config.timeout,
-        socket_timeout=None,
-        socket_connect_timeout=config.timeout,
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
-        health_check_interval=30,
+    options: dict[str, Any] = {
+        "socket_timeout": None,
+        "socket_connect_timeout": config.timeout,
+        "retry": Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+        "health_check_interval": 30,
         # Made once: by default every new connection looks its version up in the installed
         # packages' metadata, blocking the loop for milliseconds, 64 times over after an outage.
-        driver_info=DriverInfo(),
-    )
-    client = SharedRedis.from_pool(pool)
+        "driver_info": DriverInfo(),
+    }
+    client: SharedClient
+    if config.mode == "cluster":
+        # Per node; a cluster pool cannot block, so a burst beyond it is a fast 503, not a wait.
+        client = SharedCluster.from_url(config.url, max_connections=MAX_CONNECTIONS, **options)
+    elif config.mode == "sentinel":
+        sentinel = Sentinel(
+            config.sentinels,
+            sentinel_kwargs={"socket_timeout": config.timeout,
+                             "socket_connect_timeout": config.timeout},
+            **_url_options(config.url),
+        )
+        client = sentinel.master_for(
+            config.service, redis_class=SharedRedis, connection_pool_class=_BlockingSentinelPool,
+            max_connections=MAX_CONNECTIONS, timeout=config.timeout, **options,
+        )
+        client.sentinels = sentinel.sentinels
+    else:
+        pool = BlockingConnectionPool.from_url(
+            config.url, max_connections=MAX_CONNECTIONS, timeout=config.timeout, **options
+        )
+        client = SharedRedis.from_pool(pool)
     client.health = RedisHealth(client.ping, config.timeout)
     client.batch = Batch(client, config.timeout)
     return client
+
+
+def _url_options(url: str) -> dict[str, Any]:
+    """What a Sentinel's primary takes from ``redis.url``: its database and credentials."""
+    options = parse_url(url)
+    return {key: options[key] for key in ("db", "username", "password") if key in options}
 
 
 #: One script call: its keys (one slot) and its arguments.
@@ -153,7 +206,7 @@ class Lua:
 
     __slots__ = ("_batch", "_client", "sha", "source")
 
-    def __init__(self, client: SharedRedis, source: str) -> None:
+    def __init__(self, client: SharedClient, source: str) -> None:
         self._client = client
         self._batch = client.batch
         self.source = source
@@ -194,9 +247,9 @@ class RedisSource:
 
     def __init__(self, config: RedisConfig) -> None:
         self._config = config
-        self._client: SharedRedis | None = None
+        self._client: SharedClient | None = None
 
-    def client(self) -> SharedRedis:
+    def client(self) -> SharedClient:
         """The shared client; every caller gets the same one."""
         if self._client is None:
             self._client = redis_client(self._config)

@@ -7,6 +7,7 @@ network edge), never a stand-in for the gateway's own parts.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,42 @@ def redis_server(tmp_path: Path):
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real 3-master Redis Cluster, shared by the session (tests keep apart by key prefix)."""
+    from tests.redis_topologies import ClusterServers
+
+    cluster = ClusterServers(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory):
+    """A real primary + replica + Sentinel, shared by the session; failover tests start their own."""
+    from tests.redis_topologies import SentinelGroup
+
+    group = SentinelGroup(tmp_path_factory.mktemp("redis-sentinel")).start()
+    yield group
+    group.stop()
+
+
+#: Each Redis set-up the Redis backends are tested on: the value of ``redis.mode``.
+REDIS_MODES = ("standalone", "cluster", "sentinel")
+
+
+def redis_section(request: pytest.FixtureRequest, mode: str) -> dict[str, Any]:
+    """The ``redis`` config section for a fresh, empty store on a real set-up of ``mode``."""
+    if mode == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        return {"mode": mode, "url": cluster.url, "key_prefix": f"{uuid.uuid4().hex[:12]}:"}
+    if mode == "sentinel":
+        group = request.getfixturevalue("redis_sentinel")
+        return {"mode": mode, "sentinels": group.sentinels, "service": group.service,
+                "key_prefix": f"{uuid.uuid4().hex[:12]}:"}
+    return {"mode": mode, "url": request.getfixturevalue("redis_server").url}
 
 
 @pytest.fixture

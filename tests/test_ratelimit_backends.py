@@ -10,12 +10,14 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from gateway.config.model import RedisConfig, WindowConfig
+from gateway.config.reader import Reader
+from gateway.config.sections import redis as read_redis_section
 from gateway.ratelimit import LimiterUnavailable, phone_key
 from gateway.ratelimit.backends import LIMITERS
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
 from gateway.redis_client import redis_client
-from tests.conftest import FakeClock
+from tests.conftest import REDIS_MODES, FakeClock, redis_section
 
 SLOW = 0.001  # tokens per second: no refill during a test
 
@@ -31,14 +33,15 @@ def test_every_limiter_backend_answers_the_same_questions():
     assert sorted(BACKENDS) == sorted(LIMITERS)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=["memory", *(f"redis-{mode}" for mode in REDIS_MODES)])
 async def limiter(request):
+    """Each backend (Redis in each mode), empty."""
     if request.param == "memory":
         yield MemoryLimiter()
         return
-    server = request.getfixturevalue("redis_server")
-    client = redis_client(RedisConfig(url=server.url))
-    yield RedisLimiter(client, "test:")
+    section = redis_section(request, request.param.removeprefix("redis-"))
+    client = redis_client(read_redis_section(Reader(section, "redis")))
+    yield RedisLimiter(client, section.get("key_prefix", "test:"))
     await client.aclose()
 
 

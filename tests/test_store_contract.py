@@ -26,7 +26,7 @@ from gateway.store.base import (
     Store,
 )
 from gateway.store.cache import CachedStore
-from tests.conftest import SHARED_SECRET
+from tests.conftest import REDIS_MODES, SHARED_SECRET, redis_section
 
 DAY = "2024-05-01"
 NEXT_DAY = "2024-05-02"
@@ -46,15 +46,16 @@ def cached(request) -> bool:
     return request.param == "cached"
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=["sqlite", *(f"redis-{mode}" for mode in REDIS_MODES)])
 async def store(
     request, cached: bool, make_config: Callable[..., GatewayConfig]
 ) -> AsyncIterator[Store]:
-    """An empty store of each backend, built from config by the factory the gateway uses."""
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
+    """An empty store of each backend (Redis in each mode), built from config by the factory the
+    gateway uses."""
+    backend, _, mode = request.param.partition("-")
+    if backend == "redis":
         config = make_config(store={"backend": "redis"}, server={"secret_key": SHARED_SECRET},
-                             redis={"url": server.url, "key_prefix": "contract:"})
+                             redis={"key_prefix": "contract:", **redis_section(request, mode)})
     else:
         config = make_config(store={"timeout": 1.0})
     async with RedisSource(config.redis) as redis:
@@ -62,7 +63,7 @@ async def store(
         assert isinstance(opened, CachedStore)
         if not cached:
             opened = opened.inner
-        assert type(opened.inner if cached else opened).__name__.lower().startswith(request.param)
+        assert type(opened.inner if cached else opened).__name__.lower().startswith(backend)
         await opened.open()
         yield opened
         await opened.close()

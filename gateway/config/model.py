@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_WINDOWS",
+    "REDIS_MODES",
     "VERIFICATION_STATUSES",
     "AccountSeed",
     "BackendConfig",
@@ -73,9 +74,16 @@ class StoreConfig:
     timeout: float = 5.0  # seconds to wait for a locked database before answering 503
 
 
+#: How the one Redis client finds its servers.
+REDIS_MODES = ("standalone", "cluster", "sentinel")
+
+
 @dataclass(frozen=True, slots=True)
 class RedisConfig:
-    url: str = "redis://127.0.0.1:6379/0"
+    mode: str = "standalone"  # standalone | cluster | sentinel
+    url: str = "redis://127.0.0.1:6379/0"  # standalone: the server; cluster: any node
+    sentinels: tuple[tuple[str, int], ...] = ()  # sentinel: the sentinels' (host, port)
+    service: str = "mymaster"  # sentinel: the monitored primary's name
     key_prefix: str = "smsedge:"
     timeout: float = 1.0  # seconds a request may wait on Redis in all: an outage is an error, never a hang
 

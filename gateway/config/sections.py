@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.carriers.registry import read_backend  # plugins validate their own sections
 from gateway.config.model import (
     DEFAULT_WINDOWS,
+    REDIS_MODES,
     VERIFICATION_STATUSES,
     AccountSeed,
     BucketConfig,
@@ -70,14 +71,28 @@ def store(reader: Reader) -> StoreConfig:
 def redis(reader: Reader) -> RedisConfig:
     defaults = RedisConfig()
     redis = RedisConfig(
+        mode=reader.choice("mode", REDIS_MODES, defaults.mode),
         url=reader.text("url", defaults.url),
+        sentinels=tuple(reader.items("sentinels", _host_port)),
+        service=reader.text("service", defaults.service),
         key_prefix=reader.text("key_prefix", defaults.key_prefix, allow_empty=True),
         timeout=reader.ranged("timeout", float, 0.01, 60.0, defaults.timeout),
     )
     reader.done()
     if not redis.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(reader.where("url"), "must be a redis://, rediss:// or unix:// URL")
+    if redis.mode == "sentinel" and not redis.sentinels:
+        raise ConfigError(reader.where("sentinels"), "sentinel mode needs at least one host:port")
+    if redis.mode == "cluster" and redis.url.startswith("unix://"):
+        raise ConfigError(reader.where("url"), "a cluster node is a redis:// or rediss:// URL")
     return redis
+
+
+def _host_port(data: Any, path: str) -> tuple[str, int]:
+    host, _, port = data.rpartition(":") if isinstance(data, str) else ("", "", "")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(path, 'must be "host:port"')
+    return host.strip("[]"), int(port)
 
 
 def bucket(data: Any, path: str) -> BucketConfig:

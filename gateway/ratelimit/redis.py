@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from gateway.config.model import WindowConfig
 from gateway.ratelimit import BucketDecision, LimiterUnavailable, WindowDecision, bucket_decision
-from gateway.redis_client import Lua, SharedRedis
+from gateway.redis_client import Lua, SharedClient
 from gateway.redis_health import guarded
 
 __all__ = ["RedisLimiter"]
@@ -64,7 +64,7 @@ _guarded = guarded(LimiterUnavailable)
 
 
 class RedisLimiter:
-    def __init__(self, client: SharedRedis, key_prefix: str) -> None:
+    def __init__(self, client: SharedClient, key_prefix: str) -> None:
         self._client = client
         self.health = client.health
         self._prefix = key_prefix

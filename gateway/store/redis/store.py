@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 
-from gateway.redis_client import Lua, SharedRedis
+from gateway.redis_client import Lua, SharedClient
 from gateway.redis_health import RedisHealth, guarded
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
@@ -59,7 +59,7 @@ _guarded = guarded(StoreUnavailable)
 
 class RedisStore:
     def __init__(
-        self, client: SharedRedis, key_prefix: str, *,
+        self, client: SharedClient, key_prefix: str, *,
         max_parked_receipts: int = MAX_PARKED_RECEIPTS,
     ) -> None:
         """A store on ``client``, which its owner (the app, the CLI) opens and closes."""

@@ -48,11 +48,13 @@ def _cluster_port() -> int:
 
 
 class ClusterServers:
-    """Three masters, no replicas, every slot assigned: ``url`` names one node, as a user's would."""
+    """Three masters (each with ``replicas`` of its own), every slot assigned: ``url`` names one
+    node, as a user's would."""
 
-    def __init__(self, directory: Path, masters: int = 3) -> None:
+    def __init__(self, directory: Path, masters: int = 3, replicas: int = 0) -> None:
+        self.replicas = replicas
         self.nodes = []
-        for index in range(masters):
+        for index in range(masters * (1 + replicas)):
             node_dir = directory / f"cluster-{index}"
             node_dir.mkdir(parents=True, exist_ok=True)
             self.nodes.append(RedisServer(node_dir, "--cluster-enabled", "yes",
@@ -65,14 +67,24 @@ class ClusterServers:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
-                        "--cluster-yes"], capture_output=True, check=True, timeout=60)
+        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas",
+                        str(self.replicas), "--cluster-yes"], capture_output=True, check=True,
+                       timeout=60)
         wait_for(lambda: all("cluster_state:ok" in ask(node.port, "CLUSTER", "INFO")
                              for node in self.nodes), "the cluster to cover every slot")
+        if self.replicas:
+            wait_for(lambda: all("master_link_status:up" in ask(node.port, "INFO", "replication")
+                                 for node in self.nodes if self.role(node) == "slave"),
+                     "the replicas to sync")
         return self
 
-    def keys_per_master(self) -> list[int]:
-        return [int(ask(node.port, "DBSIZE")) for node in self.nodes]
+    def role(self, node: RedisServer) -> str:
+        return ask(node.port, "ROLE").split()[0]
+
+    def owner(self, key: str) -> RedisServer:
+        """The master that holds ``key``'s slot now."""
+        return next(node for node in self.nodes if node.process is not None
+                    and self.role(node) == "master" and ask(node.port, "EXISTS", key) == "1")
 
     def stop(self) -> None:
         for node in self.nodes:

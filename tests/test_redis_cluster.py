@@ -7,6 +7,7 @@ The store contract and the limiter suite run on the cluster too (``test_store_co
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +18,10 @@ import requests
 from tests.conftest import DEMO_HEADERS, default_document, without_limits
 from tests.gateway_process import GatewayProcess
 from tests.redis_topologies import ClusterServers, ask
+from tests.traffic import Traffic
 
 PREFIX = "fleet:"
+RECOVERY_SECONDS = 15
 
 
 @pytest.fixture
@@ -102,8 +105,7 @@ def test_a_slot_moved_under_traffic_is_followed_through_ask_and_moved(tmp_path, 
     account_key = f"{PREFIX}{{a:1}}:account"
     slot = ask(cluster.nodes[0].port, "CLUSTER", "KEYSLOT", account_key)
     ids = node_ids(cluster)
-    owner = next(i for i, node in enumerate(cluster.nodes)
-                 if ask(node.port, "EXISTS", account_key) == "1")
+    owner = cluster.nodes.index(cluster.owner(account_key))
     target = (owner + 1) % len(cluster.nodes)
     source, destination = cluster.nodes[owner], cluster.nodes[target]
     ask(destination.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[owner])
@@ -128,3 +130,24 @@ def test_a_slot_moved_under_traffic_is_followed_through_ask_and_moved(tmp_path, 
     info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10).json()
     sent = 1 + sum(r.status_code == 200 for r in migrating) + 4
     assert info["data"]["total_sent"] == sent
+
+
+def test_a_failed_master_is_replaced_by_its_replica_and_sends_resume(tmp_path):
+    cluster = ClusterServers(tmp_path / "cluster", replicas=1).start()
+    try:
+        gateway = GatewayProcess(cluster_document(tmp_path, cluster), tmp_path, name="a")
+        try:
+            with Traffic(gateway) as traffic:
+                master = cluster.owner(f"{PREFIX}{{a:1}}:account")
+                killed_at = time.monotonic()
+                master.process.kill()
+                seconds = traffic.recovery(killed_at, within=RECOVERY_SECONDS)
+            assert seconds < RECOVERY_SECONDS
+            info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS,
+                                timeout=10)
+            assert info.json()["data"]["total_sent"] == traffic.succeeded()
+            print(f"cluster failover: 200s again {seconds:.2f} s after the master was killed")
+        finally:
+            gateway.stop()
+    finally:
+        cluster.stop()

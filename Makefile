@@ -24,13 +24,15 @@ system-packages:
 	@scripts/ensure-packages.sh python3:python3 curl:curl
 	@python3 -c 'import ensurepip, venv' 2>/dev/null || scripts/ensure-packages.sh no-such-command:python3-venv
 
-# What the tests start for real: curl for the seed's cURL example, a Redis server, and Debian's
+# What the tests start for real: curl for the seed's cURL example, Redis servers (redis-cli builds
+# the test clusters; the Sentinel is redis-server --sentinel), and Debian's
 # headless Chromium with its driver for the page tests (never a browser download), with a CJK font
 # so the pages' Chinese text renders in screenshots; wrk for the one speed guard (tests/test_speed_guard.py).
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 test-packages: system-packages
-	@scripts/ensure-packages.sh curl:curl redis-server:redis-server chromium:chromium \
+	@scripts/ensure-packages.sh curl:curl redis-server:redis-server redis-cli:redis-tools \
+		chromium:chromium \
 		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk wrk:wrk
 
 $(STAMP): setup.cfg pyproject.toml | system-packages

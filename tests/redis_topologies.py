@@ -92,12 +92,13 @@ class ClusterServers:
 
 
 class SentinelGroup:
-    """A primary, one replica of it and one Sentinel (quorum 1) that promotes the replica about a
-    second after the primary stops answering."""
+    """A primary, one replica of it and one Sentinel (quorum 1) that promotes the replica
+    ``down_after_ms`` (about a second) after the primary stops answering."""
 
     service = "mymaster"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, down_after_ms: int = 1000) -> None:
+        self.down_after_ms = down_after_ms
         for name in ("primary", "replica", "sentinel"):
             (directory / name).mkdir(parents=True, exist_ok=True)
         self.primary = RedisServer(directory / "primary")
@@ -120,7 +121,7 @@ class SentinelGroup:
             f"port {self.sentinel_port}\nbind 127.0.0.1\nprotected-mode no\n"
             f"dir {self.sentinel_conf.parent}\n"
             f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} 1\n"
-            f"sentinel down-after-milliseconds {self.service} 1000\n"
+            f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
             f"sentinel failover-timeout {self.service} 5000\n"
         )
         self.sentinel = subprocess.Popen(

@@ -132,6 +132,15 @@ def test_a_variable_value_is_taken_literally(env_config, monkeypatch, secret):
         ({"metrics": {"path": "/api/metrics"}}, "metrics.path: must start with /"),
         ({"providers": {"backends": {"mock": {"price": None}}}},
          "providers.backends.mock.price: required"),
+        ({"redis": {"mode": "replicated"}},
+         "redis.mode: must be one of standalone, cluster, sentinel"),
+        ({"redis": {"mode": "sentinel"}},
+         "redis.sentinels: sentinel mode needs at least one host:port"),
+        ({"redis": {"mode": "sentinel", "sentinels": ["10.0.0.1:26379", "10.0.0.2"]}},
+         'redis.sentinels[1]: must be "host:port"'),
+        ({"redis": {"sentinels": ["10.0.0.1:99999"]}}, 'redis.sentinels[0]: must be "host:port"'),
+        ({"redis": {"mode": "cluster", "url": "unix:///run/redis.sock"}},
+         "redis.url: a cluster node is a redis:// or rediss:// URL"),
     ],
 )
 def test_each_problem_is_one_config_error_naming_the_key_path(config_document, overrides, message):
@@ -174,7 +183,17 @@ def test_defaults_fill_every_key_left_out():
     assert (mock.receipts, mock.callback_token) == (False, "")
     assert (config.metrics.enabled, config.metrics.path) == (True, "/metrics")
     assert (config.logging.level, config.logging.format) == ("INFO", "json")
+    assert (config.redis.mode, config.redis.sentinels, config.redis.service) == (
+        "standalone", (), "mymaster")
     assert config.templates == {} and config.accounts == ()
+
+
+def test_sentinels_are_read_as_host_and_port():
+    config = parse_config({"providers": {"backends": {"mock": {"price": 0.05}}},
+                           "redis": {"mode": "sentinel", "service": "sms",
+                                     "sentinels": ["10.0.0.1:26379", "[::1]:26380"]}})
+    assert config.redis.sentinels == (("10.0.0.1", 26379), ("::1", 26380))
+    assert config.redis.service == "sms"
 
 
 def test_a_config_without_backends_is_refused():

@@ -29,6 +29,7 @@ from gateway.redis_health import RedisHealth
 from gateway.store.base import NewAccount, StoreUnavailable
 from gateway.store.redis.store import RedisStore
 from tests.conftest import DEMO_HEADERS, SEND_BODY, SHARED_SECRET
+from tests.redis_topologies import ClusterServers, SentinelGroup
 
 # Keeps Redis itself busy (a script blocks the server) for ARGV[1] microseconds.
 BUSY_SCRIPT = """
@@ -117,6 +118,33 @@ async def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_answers(
         assert (status, names) == (503, failed) and took < KNOWN, took
 
     assert await until_recovered(client, 10) < RECOVERY
+
+
+@pytest.mark.parametrize("mode", ["cluster", "sentinel"])
+async def test_a_hung_server_costs_one_timeout_in_every_mode(make_client, tmp_path, mode):
+    """The same bound on a cluster (the master holding the account hangs) and behind a Sentinel
+    (the primary hangs; the Sentinel is told to wait a minute before a failover)."""
+    if mode == "cluster":
+        servers = ClusterServers(tmp_path / "cluster").start()
+        section = {"mode": mode, "url": servers.url}
+    else:
+        servers = SentinelGroup(tmp_path / "sentinel", down_after_ms=60_000).start()
+        section = {"mode": mode, "sentinels": servers.sentinels, "service": servers.service}
+    try:
+        document = gateway(servers.nodes[0] if mode == "cluster" else servers.primary, "redis",
+                           "deny")
+        client = await make_client(**{**document, "redis": {**section, "timeout": TIMEOUT}})
+        assert (await send(client, 0))[:2] == (200, True)
+        hung = servers.owner("smsedge:{a:1}:account") if mode == "cluster" else servers.primary
+        with frozen(hung):
+            status, _, took = await send(client, 1)
+            assert status == 503 and took <= FIRST, took
+            for n in range(2, 5):
+                status, _, took = await send(client, n)
+                assert status == 503 and took < KNOWN, took
+        assert await until_recovered(client, 10) < RECOVERY
+    finally:
+        servers.stop()
 
 
 async def test_the_app_gives_the_store_and_the_limiter_its_one_client(make_client, redis_server):

@@ -17,7 +17,7 @@ import yaml
 
 from gateway.credentials import verify_secret
 from gateway.store.cache import ACCOUNT_CACHE_TTL
-from tests.conftest import ROOT, SEND_BODY, SHARED_SECRET, default_document
+from tests.conftest import REDIS_MODES, ROOT, SEND_BODY, SHARED_SECRET, default_document, redis_section
 
 CREATED_FIELDS = {"name", "api_key", "api_secret", "balance", "verification_status"}
 
@@ -123,16 +123,21 @@ def test_list_prints_json_lines_without_secrets_or_hashes(cli):
         assert not [key for key in row if "secret" in key or "hash" in key]
 
 
-def test_account_commands_work_on_a_redis_store(cli, redis_server):
-    """The CLI opens one Redis client for the run (the store's), and closes it: the process ends."""
+@pytest.mark.parametrize("mode", REDIS_MODES)
+def test_account_commands_work_on_a_redis_store_in_every_mode(cli, request, mode):
+    """The CLI opens one Redis client for the run (the store's), and closes it: the process ends.
+    On a cluster the account, its name and its key land in different slots."""
     document = yaml.safe_load(cli.config.read_text(encoding="utf-8"))
     document["store"]["backend"] = "redis"
-    document["redis"] = {**document.get("redis", {}), "url": redis_server.url}
+    document["redis"] = {**document.get("redis", {}), **redis_section(request, mode)}
     document["server"]["secret_key"] = SHARED_SECRET
     cli.config.write_text(yaml.safe_dump(document), encoding="utf-8")
     created = cli.json("create", "--name", "on-redis", "--balance", "2")
     topped = cli.json("topup", "--key", created["api_key"], "--amount", "3")
     assert topped["balance"] == 5.0
+    changed = cli.json("set", "--key", created["api_key"], "--rate", "2", "--burst", "4")
+    assert changed["ratelimit"] == {"rate": 2.0, "burst": 4}
+    assert cli("create", "--name", "on-redis").returncode != 0  # the name is taken
     assert [row["name"] for row in cli.listing()] == ["on-redis"]
     assert not cli.db.exists()  # nothing went to the SQLite file
 

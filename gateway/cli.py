@@ -1,4 +1,4 @@
-"""The command line: ``serve``, ``check-config`` and ``accounts`` (see shared/spec/config.md)."""
+"""The command line: ``serve``, ``check-config``, ``accounts``, ``reconcile`` (shared/spec/config.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import math
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -19,10 +20,12 @@ from gateway.accounts import (
     is_loopback,
     rotate_secret,
 )
+from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
+from gateway.reconcile import reconcile_account
 from gateway.redis_client import RedisSource
 from gateway.server import serve
 from gateway.store.backends import build_store
@@ -57,6 +60,12 @@ def _rate(text: str) -> float:
     if not _MIN_RATE <= rate <= _MAX_RATE:
         raise argparse.ArgumentTypeError(f"{text!r}: tokens per second, {_MIN_RATE}-{_MAX_RATE:g}")
     return rate
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: whole seconds, 0 or more")
+    return int(text)
 
 
 def _flag(text: str) -> bool:
@@ -100,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--key", required=True)
     for sub in accounts.choices.values():
         sub.add_argument("--config", default=argparse.SUPPRESS)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="settle records left pending by a crash: refund them, or charge as sent"
+    )
+    reconcile.add_argument("--config", default=argparse.SUPPRESS)
+    reconcile.add_argument("--older-than", type=_seconds, default=300, metavar="SECONDS",
+                           help="only records pending at least this long (default 300)")
+    reconcile.add_argument("--as", dest="settle_as", choices=("refund", "sent"), default="refund")
+    reconcile.add_argument("--dry-run", action="store_true", help="report, change nothing")
     return parser
 
 
@@ -160,6 +178,32 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
     return 0
 
 
+async def _reconcile(args: argparse.Namespace, config: GatewayConfig, store: Store) -> int:
+    """Every account's stale pending records settled; one JSON document of what was done."""
+    now = time.time()
+    now_ms = int(now * 1000)
+    as_sent = args.settle_as == "sent"
+    reports = [
+        await reconcile_account(
+            store, account, now_ms - args.older_than * 1000, now_ms,
+            local_day(now, config.server.zone), as_sent=as_sent, dry_run=args.dry_run,
+        )
+        for account in await store.list_accounts()
+    ]
+    shown = [report for report in reports if report.reconciled or report.awaiting_receipt]
+    money = sum(report.milli for report in shown) / 1000  # summed exactly, in milli-yuan
+    _print({
+        "as": args.settle_as, "dry_run": args.dry_run, "older_than": args.older_than,
+        "accounts": [report.public(as_sent) for report in shown],
+        "total": {
+            "reconciled": sum(report.reconciled for report in shown),
+            "refunded": 0.0 if as_sent else money, "charged": money if as_sent else 0.0,
+            "awaiting_receipt": sum(report.awaiting_receipt for report in shown),
+        },
+    })
+    return 0
+
+
 async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` on the configured store, on a Redis client of its own if it uses one."""
     async with RedisSource(config.redis) as redis:
@@ -205,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "accounts":
             return asyncio.run(_with_store(config, lambda store: _accounts(args, store, parser)))
+        if args.command == "reconcile":
+            return asyncio.run(_with_store(config, lambda store: _reconcile(args, config, store)))
         return _serve(config, args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)

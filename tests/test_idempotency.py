@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import pytest
 
-from gateway.api import sms
+from gateway.api import idempotency, sms
+from gateway.api.idempotency import LEASE_MS, TTL_MS, fingerprint_of
+from gateway.ids import derived_uuid
 from gateway.keys import SENDER, STORE
-from gateway.store.base import RecordQuery
+from gateway.store.base import NewRecord, RecordQuery, Settlement
 from tests.conftest import SEND_BODY, SHARED_SECRET, FakeClock, add_account
 
 BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456",
@@ -212,3 +215,110 @@ async def test_the_longest_widest_key_is_accepted(make_client, backend):
     assert first[0] == 200
     assert (await post(client, headers, key))[:2] == first[:2]
     assert (await sent(client, account))[0] == 1
+
+
+# -- a claim left in progress by a crash -----------------------------------------------------------
+
+LEASE_S = LEASE_MS / 1000
+
+
+async def crashed(client, clock, account, key, body=SEND_BODY, path="/api/sms/send", *,
+                  reserved=True, settled=False) -> str:
+    """Leave ``key`` as a gateway killed mid-send does: claimed, never finished; with the send's
+    records reserved (ids derived from the claim's token) or not, settled or not. The token."""
+    store, token = client.app[STORE], "dead-attempt-token"
+    raw = orjson.dumps(body)
+    claim = await store.claim_idempotency(
+        account.id, key, fingerprint_of(path, raw), token, int(clock() * 1000), TTL_MS, LEASE_MS
+    )
+    assert claim.state == "new"
+    phones = body.get("phones") or [body["phone"]]
+    records = [
+        NewRecord(derived_uuid(token, i), "138****8000", "123456", "mock", 50, f"h{i}")
+        for i in range(len(phones))
+    ]
+    if reserved:
+        assert await store.reserve(account.id, records, int(clock() * 1000))
+    if settled:
+        await store.settle(account.id, [
+            Settlement(r.message_id, "success", "mock", 50, f"c{i}") for i, r in enumerate(records)
+        ], int(clock() * 1000), "2024-05-01")
+    return token
+
+
+async def raw_post(client, headers, key, body=SEND_BODY, path="/api/sms/send"):
+    """As ``post``, with the body bytes ``crashed`` fingerprinted."""
+    response = await client.post(path, data=orjson.dumps(body), headers={
+        **headers, "Idempotency-Key": key, "Content-Type": "application/json"})
+    return response.status, await response.read(), response
+
+
+async def test_a_crash_mid_send_is_409_until_the_lease_then_504_refunded_and_kept(
+    make_client, backend, monkeypatch
+):
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.2)  # a retry's wait on the dead holder
+    clock = FakeClock(time.time())
+    client = await make_client(clock=clock, **backend)
+    account, headers = await team(client)
+    token = await crashed(client, clock, account, "crash")
+    assert await sent(client, account) == (1, 100_000 - 50)
+    clock.advance(LEASE_S - 1)
+    status, raw, _ = await raw_post(client, headers, "crash")
+    assert (status, orjson.loads(raw)["code"]) == (409, "IDEMPOTENCY_CONFLICT")
+    clock.advance(1)
+    status, raw, response = await raw_post(client, headers, "crash")
+    assert (status, orjson.loads(raw)["code"]) == (504, "PROVIDER_TIMEOUT")
+    assert response.headers["Idempotent-Replayed"] == "true"
+    assert await sent(client, account) == (1, 100_000)  # refunded, nothing sent again
+    listed = await client.get("/api/sms/records", headers=headers)
+    [record] = (await listed.json())["data"]["records"]
+    assert record["message_id"] == derived_uuid(token, 0)
+    assert (record["status"], record["price"]) == ("failed", 0)
+    assert record["error"].startswith("OUTCOME_UNKNOWN")
+    clock.advance(LEASE_S)
+    again = await raw_post(client, headers, "crash")
+    assert again[:2] == (status, raw)
+    assert again[2].headers["Idempotent-Replayed"] == "true"
+    assert await sent(client, account) == (1, 100_000)
+
+
+async def test_a_crash_after_the_carrier_took_a_batch_replays_its_success(make_client, backend):
+    clock = FakeClock(time.time())
+    client = await make_client(clock=clock, **backend)
+    account, headers = await team(client)
+    path = "/api/sms/batch-send"
+    token = await crashed(client, clock, account, "took", BATCH_BODY, path, settled=True)
+    clock.advance(LEASE_S)
+    status, raw, response = await raw_post(client, headers, "took", BATCH_BODY, path)
+    assert status == 200 and response.headers["Idempotent-Replayed"] == "true"
+    data = orjson.loads(raw)["data"]
+    assert (data["success_count"], data["failed_count"]) == (2, 0)
+    assert [r["message_id"] for r in data["results"]] == [derived_uuid(token, i) for i in range(2)]
+    assert await sent(client, account) == (2, 100_000 - 100)  # charged once, sent once
+
+
+async def test_a_crash_before_reserving_sends_once_after_the_lease(make_client, backend):
+    clock = FakeClock(time.time())
+    client = await make_client(clock=clock, **backend)
+    account, headers = await team(client)
+    token = await crashed(client, clock, account, "never", reserved=False)
+    clock.advance(LEASE_S)
+    status, raw, response = await raw_post(client, headers, "never")
+    assert status == 200 and "Idempotent-Replayed" not in response.headers
+    assert orjson.loads(raw)["data"]["message_id"] == derived_uuid(token, 0)
+    assert await sent(client, account) == (1, 100_000 - 50)
+    again = await raw_post(client, headers, "never")
+    assert again[:2] == (status, raw) and again[2].headers["Idempotent-Replayed"] == "true"
+    assert await sent(client, account) == (1, 100_000 - 50)
+
+
+async def test_concurrent_retries_after_the_lease_send_once(make_client, backend):
+    clock = FakeClock(time.time())
+    client = await make_client(clock=clock, **backend)
+    account, headers = await team(client)
+    await crashed(client, clock, account, "herd", reserved=False)
+    clock.advance(LEASE_S)
+    answers = await asyncio.gather(*(raw_post(client, headers, "herd") for _ in range(4)))
+    assert {(status, body) for status, body, _ in answers} == {(200, answers[0][1])}
+    assert sum("Idempotent-Replayed" not in response.headers for *_, response in answers) == 1
+    assert await sent(client, account) == (1, 100_000 - 50)

@@ -484,11 +484,12 @@ async def test_a_refused_send_is_final_before_any_receipt(store: Store):
 # -- idempotency keys ------------------------------------------------------------------------------
 
 DAY_MS = 24 * 3600 * 1000
+LEASE_MS = 120_000
 
 
 async def _claim(store: Store, account_id: int, token: str, fingerprint: str = "fp-1",
                  now_ms: int = NOW, key: str = "key-1"):
-    return await store.claim_idempotency(account_id, key, fingerprint, token, now_ms, DAY_MS)
+    return await store.claim_idempotency(account_id, key, fingerprint, token, now_ms, DAY_MS, LEASE_MS)
 
 
 async def test_an_idempotency_key_is_claimed_once_then_replays_its_response(store: Store):
@@ -537,3 +538,46 @@ async def test_idempotency_keys_belong_to_their_account(store: Store):
     assert (await _claim(store, first.id, "t1")).state == "new"
     assert (await _claim(store, second.id, "t2", fingerprint="fp-2")).state == "new"
     assert (await _claim(store, first.id, "t3", key="key-2")).state == "new"
+
+
+async def test_an_unfinished_claim_past_its_lease_is_taken_over_once(store: Store):
+    account = await store.create_account(new_account("idem"), NOW)
+    assert (await _claim(store, account.id, "t1")).state == "new"
+    assert (await _claim(store, account.id, "t2", now_ms=NOW + LEASE_MS - 1)).state == "pending"
+    later = NOW + LEASE_MS
+    claims = await asyncio.gather(*(_claim(store, account.id, f"r{i}", now_ms=later) for i in range(6)))
+    assert sorted(claim.state for claim in claims) == ["pending"] * 5 + ["stale"]
+    [taker] = [f"r{i}" for i, claim in enumerate(claims) if claim.state == "stale"]
+    assert {claim.previous_token for claim in claims if claim.state == "stale"} == {"t1"}
+    # The taker's retried command answers the same; the dead owner can no longer finish.
+    again = await _claim(store, account.id, taker, now_ms=later)
+    assert (again.state, again.previous_token) == ("stale", "t1")
+    await store.finish_idempotency(account.id, "key-1", "t1", 200, b"dead")
+    await store.finish_idempotency(account.id, "key-1", taker, 504, b"taken")
+    claim = await _claim(store, account.id, "t9", now_ms=later + LEASE_MS)
+    assert (claim.state, claim.status, claim.body) == ("replay", 504, b"taken")
+
+
+async def test_a_taken_over_claim_gets_a_fresh_lease_and_keeps_the_first_token(store: Store):
+    account = await store.create_account(new_account("idem"), NOW)
+    await _claim(store, account.id, "t1")
+    assert (await _claim(store, account.id, "t2", now_ms=NOW + LEASE_MS)).state == "stale"
+    assert (await _claim(store, account.id, "t3", now_ms=NOW + 2 * LEASE_MS - 1)).state == "pending"
+    # The taker died too: the next one still derives the message ids from the first token.
+    third = await _claim(store, account.id, "t3", now_ms=NOW + 2 * LEASE_MS)
+    assert (third.state, third.previous_token) == ("stale", "t1")
+    await store.release_idempotency(account.id, "key-1", "t2")  # no longer its owner
+    assert (await _claim(store, account.id, "t4", now_ms=NOW + 2 * LEASE_MS)).state == "pending"
+
+
+async def test_records_are_found_by_message_id_in_the_order_asked(store: Store):
+    account_id = await _reserved(store, "a", "b", "c")
+    other = await store.create_account(new_account("other"), NOW)
+    await store.settle(account_id, [accepted("b", carrier_id="cb-1")], NOW, DAY)
+    found = await store.find_records(account_id, ["c", "nope", "a", "b"])
+    assert [(r.message_id, r.status, r.carrier_id) for r in found] == [
+        ("c", "pending", None), ("a", "pending", None), ("b", "success", "cb-1")]
+    assert [r.id for r in found] == [3, 1, 2]
+    assert found[0].price_milli == 60
+    assert await store.find_records(other.id, ["a", "b"]) == []
+    assert await store.find_records(account_id, []) == []

@@ -11,6 +11,12 @@ anything was sent (validation, 403, the gateway's own 429s, 503) releases its ke
 corrected retry with the same key goes through, as at Stripe. A sending route is declared as its
 steps (``idempotent_send(check, reply)``), so the wrapper knows which step failed. Bodies are kept
 masked, like every response the gateway gives, and expire by the app's clock.
+
+A claim is a lease of :data:`LEASE_MS`: a gateway killed mid-send leaves its key in progress (409
+to retries) only until then. The next retry takes it over and finds what the dead attempt wrote by
+its message ids, which derive from the claim's token: nothing (it never reserved, so nothing was
+sent) and it sends as a first request would; else it refunds what was never settled (the outcome
+is unknown: 504) and answers from the records, replayed from then on.
 """
 
 from __future__ import annotations
@@ -20,19 +26,23 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import orjson
 from aiohttp import web
 
 from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id
-from gateway.keys import ACCOUNT, CLOCK, REQUEST_ID, ROUTE, SENDER, STORE
+from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE, SENDER, STORE
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, error_response
 from gateway.sending.model import Delivery, SendInput
+from gateway.sending.recovery import previous_deliveries
 from gateway.store.base import StoreUnavailable
 
-__all__ = ["HEADER", "KEY_PATTERN", "MAX_KEY_LENGTH", "TTL_MS", "idempotent_send"]
+__all__ = [
+    "HEADER", "KEY_PATTERN", "LEASE_MS", "MAX_KEY_LENGTH", "TTL_MS", "fingerprint_of", "idempotent_send",
+]
 
 log = logging.getLogger("smsedge.idempotency")
 
@@ -42,6 +52,9 @@ MAX_KEY_LENGTH = 128
 TTL_MS = 24 * 3600 * 1000
 POLL_SECONDS = 0.05  # how often a request waits on the first one holding its key
 WAIT_SECONDS = 30.0  # longer than any send (carrier timeouts and failover included)
+#: An unfinished claim this old is presumed dead and may be taken over: well beyond WAIT_SECONDS
+#: and any send (each carrier's timeout along the whole failover chain).
+LEASE_MS = 120_000
 _KEY = re.compile(KEY_PATTERN)
 
 _conflict = error_kind(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
@@ -76,6 +89,11 @@ async def _send(request: web.Request, send_input: SendInput) -> list[Delivery]:
     return await request.app[SENDER].send(request[ACCOUNT], send_input)
 
 
+def fingerprint_of(route: str, body: bytes) -> str:
+    """What a key remembers of its request: the same key with another one is a conflict."""
+    return hashlib.sha256(route.encode() + b"\n" + body).hexdigest()
+
+
 def _key_of(request: web.Request) -> str | None:
     values = request.headers.getall(HEADER, [])
     if not values:
@@ -96,20 +114,22 @@ async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -
     """Claim the key and run the handler, or wait for the request holding it and replay its answer."""
     store, clock, account_id = request.app[STORE], request.app[CLOCK], request[ACCOUNT].id
     body = await request.read()
-    fingerprint = hashlib.sha256(request[ROUTE].encode() + b"\n" + body).hexdigest()
+    fingerprint = fingerprint_of(request[ROUTE], body)
     token = new_hex_id()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
     while True:
         try:
             claim = await store.claim_idempotency(
-                account_id, key, fingerprint, token, int(clock() * 1000), TTL_MS
+                account_id, key, fingerprint, token, int(clock() * 1000), TTL_MS, LEASE_MS
             )
         except StoreUnavailable as exc:
             log.warning("store unavailable, idempotency key not claimed, nothing sent: %s", exc)
             raise store_unavailable() from None
         if claim.state == "new":
             return await _first(request, check, reply, (key, token))
+        if claim.state == "stale":
+            return await _take_over(request, check, reply, (key, token), claim.previous_token)
         if claim.state == "replay":
             return _replay(claim.status, claim.body)
         if claim.state == "conflict":
@@ -119,21 +139,53 @@ async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -
         await asyncio.sleep(POLL_SECONDS)
 
 
+async def _checked(request: web.Request, check: Check, claim: tuple[str, str]) -> SendInput:
+    try:
+        return await check(request)
+    except BaseException:  # refused, failed or cancelled before sending: the retry may use the key
+        await asyncio.shield(_release(request, *claim))
+        raise
+
+
 async def _first(
     request: web.Request, check: Check, reply: Reply, claim: tuple[str, str]
 ) -> web.Response:
     """Run the request that holds the key; keep its answer if it sent, else give the key back."""
+    send_input = await _checked(request, check, claim)
+    return await _send_held(request, reply, claim, replace(send_input, id_seed=claim[1]))
+
+
+async def _take_over(
+    request: web.Request, check: Check, reply: Reply, claim: tuple[str, str], seed: str
+) -> web.Response:
+    """Finish what the attempt that held the key past its lease left: send, or answer its records."""
+    send_input = replace(await _checked(request, check, claim), id_seed=seed)
     try:
-        send_input = await check(request)
-    except BaseException:  # refused, failed or cancelled before sending: the retry may use the key
-        await asyncio.shield(_release(request, *claim))
-        raise
+        deliveries = await previous_deliveries(
+            request.app[STORE], request[ACCOUNT].id, send_input, request.app[CLOCK](),
+            request.app[CONFIG].server.zone,
+        )
+    except StoreUnavailable as exc:
+        # The key stays ours (and its seed): a retry after the lease tries again, never sends blind.
+        log.warning("store unavailable, a stale idempotency key not recovered: %s", exc)
+        raise store_unavailable() from None
+    if deliveries is None:  # the dead attempt reserved nothing: nothing was sent
+        return await _send_held(request, reply, claim, send_input)
+    response = reply(request, deliveries)
+    await _save(request, *claim, response)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _send_held(
+    request: web.Request, reply: Reply, claim: tuple[str, str], send_input: SendInput
+) -> web.Response:
     try:
         deliveries = await _send(request, send_input)
     except ApiError:
         await _release(request, *claim)
         raise
-    except Exception:  # a cancellation also leaves the claim, unanswered: later retries get 409
+    except Exception:  # a cancellation also leaves the claim, unanswered: 409 until its lease ends
         log.exception("unhandled error while sending in %s", request[ROUTE])
         response = error_response(internal(), request[REQUEST_ID])
         await _save(request, *claim, response)

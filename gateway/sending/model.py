@@ -27,6 +27,9 @@ class SendInput:
     template_id: str
     params: dict[str, str]
     provider: str | None  # the provider the caller names; None: the configured default
+    #: An idempotent send's claim token: its message ids derive from it (``ids.derived_uuid``, by
+    #: the number's place in ``phones``), so a retry after a crash finds its records.
+    id_seed: str | None = None
 
 
 def template_of(templates: Mapping[str, TemplateConfig], template_id: str) -> TemplateConfig:

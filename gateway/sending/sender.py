@@ -15,7 +15,7 @@ from gateway.carriers.base import Recipient
 from gateway.clock import Clock, LocalDays
 from gateway.config.model import BackendConfig, GatewayConfig
 from gateway.errors import ApiError, insufficient_balance, store_unavailable
-from gateway.ids import new_hex_id, new_uuid
+from gateway.ids import derived_uuid, new_hex_id, new_uuid
 from gateway.metrics import Metrics
 from gateway.phones import Phone, scrub
 from gateway.ratelimit.guard import GuardedLimiter
@@ -85,8 +85,8 @@ class Sender:
         # Reserve what the dearest carrier of the chain would cost; settling refunds the difference.
         reserve = max(candidate.price_milli for candidate in chain)
         records = [
-            NewRecord(new_uuid(), phone.masked, request.template_id, backend.name, reserve, key)
-            for phone, key in numbers
+            NewRecord(message_id, phone.masked, request.template_id, backend.name, reserve, key)
+            for (phone, key), message_id in zip(numbers, self._message_ids(request, numbers), strict=True)
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
@@ -107,6 +107,14 @@ class Sender:
             )
             for (phone, _), record, final in zip(numbers, records, finals, strict=True)
         }
+
+    @staticmethod
+    def _message_ids(request: SendInput, numbers: list[tuple[Phone, str]]) -> list[str]:
+        if request.id_seed is None:
+            return [new_uuid() for _ in numbers]
+        # By the place in the request, not among the numbers sent: a retry derives the same.
+        place = {phone.e164: index for index, phone in enumerate(request.phones)}
+        return [derived_uuid(request.id_seed, place[phone.e164]) for phone, _ in numbers]
 
     async def _settle(self, account: Account, records: list[NewRecord], finals: list[Final]) -> None:
         results = [self._settlement(record, final) for record, final in zip(records, finals, strict=True)]

@@ -178,6 +178,7 @@ class Record:
     created_ms: int
     updated_ms: int
     price_milli: int  # what the account is charged for it now: 0 once refunded
+    carrier_id: str | None = None  # set by settle once a carrier took it (receipts match by it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +201,16 @@ class IdempotencyClaim:
     """What claiming an Idempotency-Key found.
 
     ``state``: ``new`` (the key is the caller's now, run the request), ``pending`` (a request with
-    the same body holds it and has not finished), ``replay`` (finished: ``status`` and ``body`` are
+    the same body holds it and has not finished), ``stale`` (such a request held it past its lease,
+    so it presumably died: the key is the caller's now, and ``previous_token`` is the token the
+    earlier attempts' message ids derive from), ``replay`` (finished: ``status`` and ``body`` are
     its response) or ``conflict`` (the key holds another body's fingerprint).
     """
 
     state: str
     status: int = 0
     body: bytes = b""
+    previous_token: str = ""
 
 
 class Store(Protocol):
@@ -241,13 +245,21 @@ class Store(Protocol):
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage: ...
 
+    async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]:
+        """The account's records with these message ids, in that order; unknown ids are left out."""
+        ...
+
     async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
+        lease_ms: int,
     ) -> IdempotencyClaim:
         """Atomically take ``key`` for ``token`` until ``now_ms + ttl_ms``, or say who holds it.
 
-        An expired key counts as absent. Claiming again with the same token while the claim is
-        unfinished answers ``new``, so a command retried after a lost reply cannot lock its owner out.
+        An expired key counts as absent. An unfinished claim at least ``lease_ms`` old is taken
+        over (``stale``): a fresh lease for ``token``, so of concurrent callers only one gets it.
+        Claiming again with the same token while the claim is unfinished answers what the claim
+        did (``new``, or ``stale`` again), so a command retried after a lost reply cannot lock its
+        owner out.
         """
         ...
 

@@ -108,5 +108,5 @@ def decode_record(row: list[bytes | None]) -> Record:
         phone=values["phone"] or "", template_id=values["template_id"] or "",
         provider=values["provider"] or "", status=values["status"] or "", error=values["error"],
         created_ms=int(values["created_ms"] or 0), updated_ms=int(values["updated_ms"] or 0),
-        price_milli=int(values["price_milli"] or 0),
+        price_milli=int(values["price_milli"] or 0), carrier_id=values["carrier_id"],
     )

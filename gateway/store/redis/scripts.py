@@ -18,14 +18,14 @@ scored by ``created_ms`` with zero-padded ids as members: equal scores order by 
 from __future__ import annotations
 
 __all__ = [
-    "FINALISE", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE", "INDEX_PARKED",
-    "LINK_RECEIPT", "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
+    "FINALISE", "FIND_RECORDS", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE",
+    "INDEX_PARKED", "LINK_RECEIPT", "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
 ]
 
 #: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
 RECORD_FIELDS = (
     "id", "message_id", "phone", "template_id", "provider", "status", "error", "created_ms",
-    "updated_ms", "price_milli",
+    "updated_ms", "price_milli", "carrier_id",
 )
 
 # KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
@@ -187,24 +187,45 @@ end
 return {total, rows}
 """.replace("__FIELDS__", ", ".join(f"'{name}'" for name in RECORD_FIELDS))
 
-# KEYS: one Idempotency-Key's hash. ARGV: fingerprint, token, now_ms, ttl_ms. Expiry is judged by
-# the gateway's clock (``expires``), PEXPIRE only cleans up. Returns {state[, status, body]}; the
-# same token on an unfinished claim is ``new`` again, so a retry after a lost reply is harmless.
+# KEYS: the account's msg hash. ARGV: record-key base, then message ids. Returns the fields of each
+# record found, in the order asked; unknown ids are left out.
+FIND_RECORDS = """
+local base, rows = ARGV[1], {}
+for i = 2, #ARGV do
+  local id = redis.call('HGET', KEYS[1], ARGV[i])
+  if id then rows[#rows + 1] = redis.call('HMGET', base .. id, __FIELDS__) end
+end
+return rows
+""".replace("__FIELDS__", ", ".join(f"'{name}'" for name in RECORD_FIELDS))
+
+# KEYS: one Idempotency-Key's hash. ARGV: fingerprint, token, now_ms, ttl_ms, lease_ms. Expiry and
+# the lease are judged by the gateway's clock (``expires``, ``claimed``), PEXPIRE only cleans up.
+# Returns {state[, status, body]} or {'stale', seed}. An unfinished claim ``lease_ms`` old is taken
+# over: the new token, a fresh ``claimed``, and ``seed`` (the token message ids derive from) kept.
+# The same token on an unfinished claim answers what its claim did, so a retry after a lost reply
+# is harmless. A claim from before leases (no ``claimed``) dates from ``expires`` less the TTL.
 IDEMPOTENCY_CLAIM = """
-local held = redis.call('HMGET', KEYS[1], 'fingerprint', 'token', 'status', 'body', 'expires')
-if not held[1] or tonumber(held[5]) <= tonumber(ARGV[3]) then
+local held = redis.call('HMGET', KEYS[1], 'fingerprint', 'token', 'status', 'body', 'expires',
+                        'claimed', 'seed')
+local now = tonumber(ARGV[3])
+if not held[1] or tonumber(held[5]) <= now then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'token', ARGV[2],
-             'expires', tonumber(ARGV[3]) + tonumber(ARGV[4]))
+             'expires', now + tonumber(ARGV[4]), 'claimed', now)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return {'new'}
 end
 if held[1] ~= ARGV[1] then return {'conflict'} end
-if not held[3] then
-  if held[2] == ARGV[2] then return {'new'} end
-  return {'pending'}
+if held[3] then return {'replay', held[3], held[4]} end
+if held[2] == ARGV[2] then
+  if held[7] then return {'stale', held[7]} end
+  return {'new'}
 end
-return {'replay', held[3], held[4]}
+local claimed = tonumber(held[6]) or (tonumber(held[5]) - tonumber(ARGV[4]))
+if claimed + tonumber(ARGV[5]) > now then return {'pending'} end
+local seed = held[7] or held[2]
+redis.call('HSET', KEYS[1], 'token', ARGV[2], 'claimed', now, 'seed', seed)
+return {'stale', seed}
 """
 
 # KEYS: one Idempotency-Key's hash. ARGV: token, status, body. Only the claim's owner, once;

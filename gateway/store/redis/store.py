@@ -28,6 +28,7 @@ from gateway.store.base import (
     NewAccount,
     NewRecord,
     ReceiptUpdate,
+    Record,
     RecordPage,
     RecordQuery,
     Settlement,
@@ -38,6 +39,7 @@ from gateway.store.redis import accounts
 from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import (
+    FIND_RECORDS,
     IDEMPOTENCY_CLAIM,
     IDEMPOTENCY_FINISH,
     IDEMPOTENCY_RELEASE,
@@ -76,6 +78,7 @@ class RedisStore:
         self._reserve = Lua(client, RESERVE)
         self._settle = Lua(client, SETTLE)
         self._records = Lua(client, RECORDS)
+        self._find_records = Lua(client, FIND_RECORDS)
         self._top_up = Lua(client, TOP_UP)
         self._receipts = Receipts(client, self.keys)
         self._idem_claim = Lua(client, IDEMPOTENCY_CLAIM)
@@ -225,19 +228,31 @@ class RedisStore:
         )
         return RecordPage([decode_record(row) for row in rows], int(total))
 
+    @_guarded
+    async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]:
+        if not message_ids:
+            return []
+        rows = await self._find_records(
+            (self.keys.messages(account_id),), (self.keys.record_base(account_id), *message_ids)
+        )
+        return [decode_record(row) for row in rows]
+
     # idempotency keys
 
     @_guarded
     async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
+        lease_ms: int,
     ) -> IdempotencyClaim:
         found = await self._idem_claim(
-            (self.keys.idempotency(account_id, key),), (fingerprint, token, now_ms, ttl_ms)
+            (self.keys.idempotency(account_id, key),), (fingerprint, token, now_ms, ttl_ms, lease_ms)
         )
         state = found[0].decode()
-        if state != "replay":
-            return IdempotencyClaim(state)
-        return IdempotencyClaim(state, int(found[1]), bytes(found[2] or b""))
+        if state == "replay":
+            return IdempotencyClaim(state, int(found[1]), bytes(found[2] or b""))
+        if state == "stale":
+            return IdempotencyClaim(state, previous_token=found[1].decode())
+        return IdempotencyClaim(state)
 
     @_guarded
     async def finish_idempotency(

@@ -126,6 +126,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        7,
+        """
+        -- An Idempotency-Key claim's lease (see sqlite/idempotency.py): claimed_at is when its
+        -- current holder took it, seed the token its message ids derive from once a stale claim
+        -- was taken over (NULL: the holder's own token).
+        ALTER TABLE idempotency_keys ADD COLUMN claimed_at INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE idempotency_keys ADD COLUMN seed TEXT;
+        UPDATE idempotency_keys SET claimed_at = created_at
+        """,
+    ),
 )
 
 

@@ -47,7 +47,7 @@ __all__ = ["SQLiteStore"]
 # ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
 _RECORD_COLUMNS = (
     "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
-    " price_milli"
+    " price_milli, carrier_id"
 )
 
 
@@ -165,10 +165,11 @@ class SQLiteStore:
     # idempotency keys
 
     async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
+        lease_ms: int,
     ) -> IdempotencyClaim:
         return await self._writer.transaction(
-            work(idempotency.claim, account_id, key, fingerprint, token, now_ms, ttl_ms)
+            work(idempotency.claim, account_id, key, fingerprint, token, now_ms, ttl_ms, lease_ms)
         )
 
     async def finish_idempotency(
@@ -209,3 +210,14 @@ class SQLiteStore:
             return RecordPage([Record(*row) for row in rows], total)
 
         return await self._reader.run(read)
+
+    async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]:
+        if not message_ids:
+            return []
+        rows = await self._reader.run(lambda db: db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE account_id = ?"  # noqa: S608
+            f" AND message_id IN ({','.join('?' * len(message_ids))})",
+            (account_id, *message_ids),
+        ).fetchall())
+        found = {row[1]: Record(*row) for row in rows}
+        return [found[message_id] for message_id in message_ids if message_id in found]

@@ -72,11 +72,20 @@ class ClusterServers:
                        timeout=60)
         wait_for(lambda: all("cluster_state:ok" in ask(node.port, "CLUSTER", "INFO")
                              for node in self.nodes), "the cluster to cover every slot")
+        wait_for(self._nodes_agree, "every node to know the same slot map")
         if self.replicas:
             wait_for(lambda: all("master_link_status:up" in ask(node.port, "INFO", "replication")
                                  for node in self.nodes if self.role(node) == "slave"),
                      "the replicas to sync")
         return self
+
+    def _nodes_agree(self) -> bool:
+        """Gossip has reached every node: each one tells a client the same map (a client that
+        asks a node lagging behind would be sent round in MOVED redirections meanwhile)."""
+        done = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{self.nodes[0].port}"],
+                              capture_output=True, text=True, timeout=30, check=False)
+        maps = {ask(node.port, "CLUSTER", "SLOTS") for node in self.nodes}
+        return done.returncode == 0 and len(maps) == 1
 
     def role(self, node: RedisServer) -> str:
         return ask(node.port, "ROLE").split()[0]

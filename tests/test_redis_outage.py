@@ -123,7 +123,10 @@ async def test_a_hung_redis_costs_one_timeout_then_nothing_until_it_answers(
 @pytest.mark.parametrize("mode", ["cluster", "sentinel"])
 async def test_a_hung_server_costs_one_timeout_in_every_mode(make_client, tmp_path, mode):
     """The same bound on a cluster (the master holding the account hangs) and behind a Sentinel
-    (the primary hangs; the Sentinel is told to wait a minute before a failover)."""
+    (the primary hangs; the Sentinel is told to wait a minute before a failover). A timeout of a
+    second here: a cluster client's first call also learns the slot map (tens of milliseconds,
+    more on a loaded test machine) and the app's start-up makes it."""
+    timeout = 1.0
     if mode == "cluster":
         servers = ClusterServers(tmp_path / "cluster").start()
         section = {"mode": mode, "url": servers.url}
@@ -133,12 +136,12 @@ async def test_a_hung_server_costs_one_timeout_in_every_mode(make_client, tmp_pa
     try:
         document = gateway(servers.nodes[0] if mode == "cluster" else servers.primary, "redis",
                            "deny")
-        client = await make_client(**{**document, "redis": {**section, "timeout": TIMEOUT}})
+        client = await make_client(**{**document, "redis": {**section, "timeout": timeout}})
         assert (await send(client, 0))[:2] == (200, True)
         hung = servers.owner("smsedge:{a:1}:account") if mode == "cluster" else servers.primary
         with frozen(hung):
             status, _, took = await send(client, 1)
-            assert status == 503 and took <= FIRST, took
+            assert status == 503 and took <= 1.5 * timeout, took
             for n in range(2, 5):
                 status, _, took = await send(client, n)
                 assert status == 503 and took < KNOWN, took

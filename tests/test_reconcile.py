@@ -25,7 +25,7 @@ from gateway.reconcile import reconcile_account
 from gateway.redis_client import RedisSource
 from gateway.store.backends import build_store
 from gateway.store.base import Account, NewRecord, Record, Settlement, Store
-from tests.conftest import ROOT, SHARED_SECRET
+from tests.conftest import REDIS_MODES, ROOT, SHARED_SECRET, redis_section
 
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC
 DAY = "2024-05-01"
@@ -34,11 +34,12 @@ OLD = NOW - 600_000
 PRICE = 60
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", *(f"redis-{mode}" for mode in REDIS_MODES)])
 async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIterator[Store]:
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
-        config = make_config(store={"backend": "redis"}, redis={"url": server.url},
+    """Each store, Redis in each mode (on a cluster the accounts and their records spread)."""
+    backend, _, mode = request.param.partition("-")
+    if backend == "redis":
+        config = make_config(store={"backend": "redis"}, redis=redis_section(request, mode),
                              server={"secret_key": SHARED_SECRET})
     else:
         config = make_config()

@@ -139,6 +139,8 @@ def test_a_variable_value_is_taken_literally(env_config, monkeypatch, secret):
         ({"redis": {"mode": "sentinel", "sentinels": ["10.0.0.1:26379", "10.0.0.2"]}},
          'redis.sentinels[1]: must be "host:port"'),
         ({"redis": {"sentinels": ["10.0.0.1:99999"]}}, 'redis.sentinels[0]: must be "host:port"'),
+        ({"redis": {"mode": "sentinel", "sentinels": ["a:1"], "url": "rediss://h/0"}},
+         "redis.url: in sentinel mode must be a redis:// URL"),
         ({"redis": {"mode": "cluster", "url": "unix:///run/redis.sock"}},
          "redis.url: a cluster node is a redis:// or rediss:// URL"),
     ],

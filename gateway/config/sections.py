@@ -83,6 +83,9 @@ def redis(reader: Reader) -> RedisConfig:
         raise ConfigError(reader.where("url"), "must be a redis://, rediss:// or unix:// URL")
     if redis.mode == "sentinel" and not redis.sentinels:
         raise ConfigError(reader.where("sentinels"), "sentinel mode needs at least one host:port")
+    if redis.mode == "sentinel" and not redis.url.startswith("redis://"):
+        # Only the database and credentials are taken from it; TLS to the servers is not wired.
+        raise ConfigError(reader.where("url"), "in sentinel mode must be a redis:// URL")
     if redis.mode == "cluster" and redis.url.startswith("unix://"):
         raise ConfigError(reader.where("url"), "a cluster node is a redis:// or rediss:// URL")
     return redis

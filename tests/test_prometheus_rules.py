@@ -1,0 +1,66 @@
+"""The shipped Prometheus files, checked by Debian's promtool: the config and rules load, and every
+alert has unit tests that show it firing and staying quiet (deploy/prometheus/tests/).
+
+promtool is installed by ``make test`` (the Makefile's test-packages); a missing one fails here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
+UNIT_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
+
+
+def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    assert binary, "promtool missing: install Debian's prometheus package (make test-packages)"
+    return subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args", [
+    ("check", "config", PROMETHEUS / "prometheus.yml"),
+    ("check", "rules", *RULES),
+    ("test", "rules", *UNIT_TESTS),
+], ids=["check-config", "check-rules", "test-rules"])
+def test_promtool_accepts(args: tuple) -> None:
+    result = promtool(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _alert_names() -> set[str]:
+    document = yaml.safe_load((PROMETHEUS / "rules" / "alerts.yml").read_text(encoding="utf-8"))
+    return {rule["alert"] for group in document["groups"] for rule in group["rules"]}
+
+
+def _cases(firing: bool) -> set[str]:
+    """The alerts some unit test expects to fire (or, with ``firing=False``, to stay quiet)."""
+    names = set()
+    for path in UNIT_TESTS:
+        for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
+            names |= {case["alertname"] for case in test.get("alert_rule_test", [])
+                      if bool(case.get("exp_alerts")) is firing}
+    return names
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    alerts = _alert_names()
+    assert len(alerts) >= 8
+    assert alerts - _cases(firing=True) == set(), "alerts no test shows firing"
+    assert alerts - _cases(firing=False) == set(), "alerts no test shows staying quiet"
+
+
+def test_both_rule_files_are_loaded_by_the_config_and_the_unit_tests() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
+    assert {PROMETHEUS / name for name in config["rule_files"]} == set(RULES)
+    for path in UNIT_TESTS:
+        listed = yaml.safe_load(path.read_text(encoding="utf-8"))["rule_files"]
+        assert {(path.parent / name).resolve() for name in listed} == set(RULES), path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
@@ -26,6 +28,7 @@ from gateway.keys import (
     REDIS,
     SENDER,
     STORE,
+    TIMELINE,
     VERIFIER,
 )
 from gateway.metrics import Metrics
@@ -39,6 +42,7 @@ from gateway.sending.dispatch import Dispatcher
 from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
 from gateway.store.backends import build_store
+from gateway.timeline import Timeline
 
 __all__ = ["create_app"]
 
@@ -99,10 +103,21 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
     """The sender, over a dispatcher for the carriers (breakers and the status page's stats)."""
     config, metrics = app[CONFIG], app[METRICS]
     stats = app[CARRIER_STATS] = CarrierStats(app[CARRIERS])
-    dispatcher = Dispatcher(config.providers.backends, config.templates, app[CARRIERS], metrics, stats)
+    dispatcher = Dispatcher(
+        config.providers.backends, config.templates, app[CARRIERS], metrics, stats, app[TIMELINE]
+    )
     app[BREAKERS] = dispatcher.breakers
     app[SENDER] = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
     yield
+
+
+async def timeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Roll the status page's timeline on each minute boundary while the app runs."""
+    task = asyncio.create_task(app[TIMELINE].run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(
@@ -113,16 +128,18 @@ def create_app(
     ``api_routes``: more routes for the API sub-app, behind its auth, rate limit and masking (tests).
     """
     metrics = Metrics(sorted(config.providers.backends))
+    timeline = Timeline()
     app = web.Application(
-        middlewares=build_middlewares(config, metrics),
+        middlewares=build_middlewares(config, metrics, timeline),
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
     app[CLOCK] = clock
     app[METRICS] = metrics
+    app[TIMELINE] = timeline
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
-        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx, sender_ctx]
+        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx, sender_ctx, timeline_ctx]
     )
     setup_routes(app, config)
     app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))

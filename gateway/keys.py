@@ -15,6 +15,7 @@ from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.sender import Sender
 from gateway.sending.stats import CarrierStats
 from gateway.store.base import Account, Store
+from gateway.timeline import Timeline
 
 __all__ = [
     "ACCOUNT",
@@ -33,6 +34,7 @@ __all__ = [
     "ROUTE",
     "SENDER",
     "STORE",
+    "TIMELINE",
     "VERIFIER",
 ]
 
@@ -47,6 +49,7 @@ SENDER = web.AppKey("sender", Sender)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", GuardedLimiter)
+TIMELINE = web.AppKey("timeline", Timeline)  # this process's last 30 minutes, for /status
 REDIS = web.AppKey("redis", RedisSource)  # the one Redis client, made if some part uses Redis
 
 # Per-request values (set by middlewares and handlers, read by the ones outside them).

@@ -1,5 +1,8 @@
 """Logging: one JSON object per line (or plain text), with phone numbers masked on the way out.
 
+``logging.format`` picks the form; left out, a terminal gets text (a person is reading) and
+anything else — a pipe, a file, journald — gets JSON (a program is).
+
 Masking covers everything a line can carry: the message, ``extra`` fields and tracebacks, in both
 formats, so a careless ``log.info("…", extra={"phone": …})`` cannot leak a number.
 """
@@ -9,14 +12,17 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
 from gateway.config.model import LoggingConfig
 from gateway.phones import mask_payload, scrub
 
-__all__ = ["JsonFormatter", "MaskingFilter", "MaskingFormatter", "log_masked", "setup_logging"]
+__all__ = [
+    "JsonFormatter", "MaskingFilter", "MaskingFormatter", "TextFormatter",
+    "log_masked", "setup_logging",
+]
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and belongs in the line.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -78,6 +84,21 @@ class MaskingFormatter(logging.Formatter):
         return scrub(super().formatStack(stack_info))
 
 
+class TextFormatter(MaskingFormatter):
+    """A line for a person: time, level, logger, message, then an access line's fields as
+    ``key=value`` (masked with the rest of the line)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = record.__dict__.get(MASKED_FIELDS)
+        if fields:
+            line += "".join(f" {key}={value}" for key, value in fields.items() if value is not None)
+        return line
+
+
 class JsonFormatter(MaskingFormatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__.get(MASKED_FIELDS)
@@ -104,16 +125,21 @@ class JsonFormatter(MaskingFormatter):
         return orjson.dumps(line).decode()
 
 
+def _line_format(configured: str, stream: TextIO) -> str:
+    """``json`` or ``text``: as configured, else text when ``stream`` is a terminal."""
+    if configured != "auto":
+        return configured
+    return "text" if stream.isatty() else "json"
+
+
 def setup_logging(config: LoggingConfig) -> None:
     # No line names a thread or a process: don't look them up for every record (the logging
     # HOWTO's own advice for a hot path).
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(MaskingFilter())
-    if config.format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    json_lines = _line_format(config.format, sys.stderr) == "json"
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.level)

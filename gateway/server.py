@@ -32,6 +32,7 @@ from gateway.app import create_app
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
 from gateway.errors import error_body
+from gateway.greeting import greeting
 from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
 
@@ -140,12 +141,14 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
 
 
 def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
+    setup_logging(config.logging)
+    if line := greeting(config):  # once, from the process a person started
+        log.info("%s", line)
     if config.server.workers == 1:
         if METRICS_DIR_ENV in os.environ:  # multiprocess mode asked for by the environment
             _fresh_metrics_directory(config.server.port)
         run_worker(config)
         return 0
-    setup_logging(config.logging)
     ours = METRICS_DIR_ENV not in os.environ
     directory = _fresh_metrics_directory(config.server.port)
     context = multiprocessing.get_context("spawn")

@@ -184,7 +184,7 @@ def test_defaults_fill_every_key_left_out():
     assert (mock.plugin, mock.price_milli, mock.timeout, mock.retries) == ("mock", 50, 5.0, 1)
     assert (mock.receipts, mock.callback_token) == (False, "")
     assert (config.metrics.enabled, config.metrics.path) == (True, "/metrics")
-    assert (config.logging.level, config.logging.format) == ("INFO", "json")
+    assert (config.logging.level, config.logging.format) == ("INFO", "auto")
     assert (config.redis.mode, config.redis.sentinels, config.redis.service) == (
         "standalone", (), "mymaster")
     assert config.templates == {} and config.accounts == ()

@@ -135,7 +135,7 @@ class MetricsConfig:
 @dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "INFO"
-    format: str = "json"
+    format: str = "auto"  # json | text; auto (not set): text on a terminal, JSON otherwise
 
 
 @dataclass(frozen=True, slots=True)

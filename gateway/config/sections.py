@@ -182,7 +182,7 @@ def metrics(reader: Reader) -> MetricsConfig:
 def logging_section(reader: Reader) -> LoggingConfig:
     config = LoggingConfig(
         level=reader.choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-        format=reader.choice("format", ("json", "text"), "json"),
+        format=reader.choice("format", ("auto", "json", "text"), "auto"),
     )
     reader.done()
     return config

@@ -24,14 +24,15 @@ from gateway.middlewares.body_limit import body_limit
 from gateway.middlewares.metrics import request_metrics
 from gateway.middlewares.request_context import request_context
 from gateway.middlewares.security_headers import security_headers
+from gateway.timeline import Timeline
 
 __all__ = ["build_middlewares"]
 
 
-def build_middlewares(config: GatewayConfig, metrics: Metrics) -> list[web.middleware]:
+def build_middlewares(config: GatewayConfig, metrics: Metrics, timeline: Timeline) -> list[web.middleware]:
     return [
         request_context(),
-        request_metrics(metrics),
+        request_metrics(metrics, timeline),
         body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout),
         security_headers(),
     ]

@@ -1,20 +1,22 @@
 """GET /status: how the gateway is doing, for operators — aggregates only.
 
-Carriers (circuit state, success rate and latency over their last calls), store and rate-limiter
-health, the build version. Nothing here names a number, an account or a key, so the page needs no
-credentials.
+Carriers (circuit state, success rate and latency over their last calls), charts of the last 30
+minutes (``gateway.pages.charts``), store and rate-limiter health, the build version. Nothing here
+names a number, an account or a key, so the page needs no credentials.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.config.model import GatewayConfig
-from gateway.keys import BREAKERS, CARRIER_STATS, CONFIG, LIMITER, STORE
+from gateway.keys import BREAKERS, CARRIER_STATS, CONFIG, LIMITER, STORE, TIMELINE
+from gateway.pages.charts import HEIGHT, WIDTH, charts
 from gateway.ratelimit import LimiterUnavailable
 from gateway.sending.stats import CarrierSummary
 from gateway.store.base import StoreUnavailable
@@ -65,6 +67,10 @@ async def status_page(request: web.Request) -> web.Response:
         "page": "status",
         "carriers": carriers,
         "window": app[CARRIER_STATS].size if CARRIER_STATS in app else 0,
+        "charts": charts(app[TIMELINE].minutes()),
+        "chart_size": (WIDTH, HEIGHT),
+        "pid": os.getpid(),
+        "workers": config.server.workers,
         "store": {"backend": config.store.backend, "ok": store_ok},
         "limiter": {"backend": config.ratelimit.backend, "ok": limiter_ok},
         "healthy": store_ok and limiter_ok and not any(c["circuit_open"] for c in carriers),

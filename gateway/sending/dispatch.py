@@ -22,6 +22,7 @@ from gateway.metrics import Metrics
 from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.model import Final, SendInput, template_of
 from gateway.sending.stats import CarrierStats
+from gateway.timeline import Timeline
 
 __all__ = ["Dispatcher"]
 
@@ -44,11 +45,13 @@ class Dispatcher:
         carriers: Mapping[str, Carrier],
         metrics: Metrics,
         stats: CarrierStats | None = None,
+        timeline: Timeline | None = None,
     ) -> None:
         self._templates = templates
         self._carriers = carriers
         self._metrics = metrics
         self._stats = stats  # the status page's rolling window of recent calls, when wired
+        self._timeline = timeline  # and its per-minute charts
         #: A circuit breaker for each configured backend (the status page shows their state).
         self.breakers = {
             name: CircuitBreaker(
@@ -132,6 +135,8 @@ class Dispatcher:
         self._metrics.observe_provider_call(provider, outcome, seconds)
         if self._stats is not None:
             self._stats.record(provider, outcome, seconds)
+        if self._timeline is not None:
+            self._timeline.carrier_call(seconds)
 
     async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
         breaker = self.breakers[backend.name]

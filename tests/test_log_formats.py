@@ -1,0 +1,161 @@
+"""Which log lines a person gets: ``run.py serve`` with its stderr on a terminal (a pseudo-terminal
+from ``pty.openpty``) or on a pipe, with ``logging.format`` left out or set; and the greeting."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from gateway.config.loader import parse_config
+from gateway.greeting import greeting
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
+from tests.gateway_process import free_port
+
+PHONE, REFUSED = "13912345678", "13712345678"
+TEXT_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR)\s+[a-z_.]+: ")
+
+
+def _document(directory: Path, log_format: str | None) -> dict:
+    document = default_document()
+    document["store"]["path"] = str(directory / "logs.db")
+    document["providers"]["backends"]["flaky"] = {"plugin": "mock", "price": 0.04, "fail_rate": 1.0}
+    if log_format:
+        document["logging"]["format"] = log_format
+    return document
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    """Read the terminal's master side until the gateway closes it: a full pty would block it."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: every writer of the slave side is gone
+            return
+        if not chunk:
+            return
+        into += chunk
+
+
+def _run_gateway(directory: Path, log_format: str | None, *, tty: bool) -> str:
+    """Start the gateway, send one accepted and one refused message, stop it; its stderr, decoded."""
+    config = directory / "gateway.yaml"
+    config.write_text(yaml.safe_dump(_document(directory, log_format), sort_keys=False))
+    port = free_port()
+    env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
+    output = bytearray()
+    if tty:
+        master, slave = pty.openpty()
+        stderr, reader = slave, threading.Thread(target=_drain, args=(master, output), daemon=True)
+    else:
+        stderr, reader = subprocess.PIPE, None
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "serve", "--config", str(config), "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+    )
+    if tty:
+        os.close(slave)  # the gateway holds its own copy; EIO on read once it exits
+        reader.start()
+    else:
+        reader = threading.Thread(target=lambda: output.extend(process.stderr.read()), daemon=True)
+        reader.start()
+    try:
+        _traffic(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+        if tty:
+            os.close(master)
+        else:
+            process.stderr.close()
+    return output.decode("utf-8")
+
+
+def _traffic(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, "gateway exited"
+        assert time.monotonic() < deadline, "gateway did not become ready in 30 s"
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    send = f"{url}/api/sms/send"
+    ok = requests.post(send, json={"phone": PHONE, "template_id": "123456"}, headers=DEMO_HEADERS, timeout=10)
+    refused = requests.post(send, json={"phone": REFUSED, "template_id": "123456", "provider": "flaky"},
+                            headers=DEMO_HEADERS, timeout=10)
+    assert (ok.status_code, refused.status_code) == (200, 502)
+
+
+def _assert_private(output: str) -> None:
+    for number in (PHONE, REFUSED):
+        assert number not in output and number[1:] not in output
+    assert DEMO_SECRET not in output
+
+
+def _greeting_of(messages: list[str]) -> str:
+    [line] = [message for message in messages if "Welcome to SMS Edge" in message]
+    return line
+
+
+def test_a_terminal_gets_text_lines_and_the_greeting(tmp_path):
+    output = _run_gateway(tmp_path, None, tty=True)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines and all(TEXT_LINE.match(line) for line in lines), lines
+    line = _greeting_of(lines)
+    assert re.search(r"docs http://127\.0\.0\.1:\d+/ · console http://127\.0\.0\.1:\d+/console", line)
+    assert DEMO_KEY in line and "shipped demo secret" in line
+    access = [line for line in lines if "smsedge.access: POST /api/sms/send" in line]
+    assert len(access) == 2 and "status=502" in access[1] and "latency_ms=" in access[1]
+    _assert_private(output)
+
+
+def test_a_pipe_gets_json_lines_and_the_greeting_too(tmp_path):
+    output = _run_gateway(tmp_path, None, tty=False)
+    entries = [json.loads(line) for line in output.splitlines()]
+    assert DEMO_KEY in _greeting_of([entry["message"] for entry in entries])
+    assert {e["status"] for e in entries if e["logger"] == "smsedge.access"} >= {200, 502}
+    _assert_private(output)
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_the_configured_format_wins_over_the_terminal_check(tmp_path, log_format):
+    output = _run_gateway(tmp_path, log_format, tty=log_format == "json")
+    lines = output.splitlines()
+    if log_format == "json":
+        assert all(json.loads(line)["level"] for line in lines)
+    else:
+        assert lines and all(TEXT_LINE.match(line) for line in lines), lines
+    _assert_private(output)
+
+
+def _config(accounts: list[dict], **server: object):
+    document = default_document()
+    document["accounts"] = accounts
+    document["server"].update(server)
+    return parse_config(document)
+
+
+def test_no_greeting_without_the_demo_account_and_never_a_secret():
+    seed = default_document()["accounts"][0]
+    assert greeting(_config([])) is None
+    assert greeting(_config([{**seed, "name": "shop"}])) is None
+    own = greeting(_config([{**seed, "api_key": "sk_own_key_abcdefgh", "api_secret": "private-Zq7Wk-9"}],
+                           host="0.0.0.0", port=9000))
+    assert "http://127.0.0.1:9000/console" in own and "sk_own_key_abcdefgh" in own
+    assert "private-Zq7Wk-9" not in own and "the one you set" in own
+    public = greeting(_config([seed], public_url="https://sms.example.com"))
+    assert "docs https://sms.example.com/ · console https://sms.example.com/console" in public

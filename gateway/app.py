@@ -15,16 +15,14 @@ from gateway.clock import Clock, system_clock
 from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
 from gateway.keys import (
-    BREAKERS,
     CARRIER_STATS,
-    CARRIERS,
     CLOCK,
     CONFIG,
     HTTP_SESSION,
     LIMITER,
     METRICS,
     REDIS,
-    SENDER,
+    RUNTIME,
     STORE,
     VERIFIER,
 )
@@ -35,12 +33,13 @@ from gateway.ratelimit.backends import build_limiter
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.redis_client import RedisSource
 from gateway.routes import setup_routes
+from gateway.runtime import Runtime, RuntimeSlot
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
 from gateway.store.backends import build_store
 
-__all__ = ["create_app"]
+__all__ = ["build_runtime", "create_app"]
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -83,26 +82,30 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def carriers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One carrier per configured backend, on the shared client session; closed on the way out."""
+def build_runtime(app: web.Application, config: GatewayConfig) -> Runtime:
+    """Carriers (on the shared client session), breakers and sender for ``config``, ready to serve.
+
+    Used at start and by every reload; the store, limiter and stats are the app's, kept across reloads.
+    """
     carriers: dict[str, Carrier] = {
         name: carrier_class(backend.plugin)(backend, app[HTTP_SESSION])
-        for name, backend in app[CONFIG].providers.backends.items()
+        for name, backend in config.providers.backends.items()
     }
-    app[CARRIERS] = carriers
-    yield
-    for carrier in carriers.values():
-        await carrier.close()
+    metrics = app[METRICS]
+    dispatcher = Dispatcher(
+        config.providers.backends, config.templates, carriers, metrics, app[CARRIER_STATS]
+    )
+    sender = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
+    return Runtime(config, carriers, dispatcher.breakers, sender)
 
 
-async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The sender, over a dispatcher for the carriers (breakers and the status page's stats)."""
-    config, metrics = app[CONFIG], app[METRICS]
-    stats = app[CARRIER_STATS] = CarrierStats(app[CARRIERS])
-    dispatcher = Dispatcher(config.providers.backends, config.templates, app[CARRIERS], metrics, stats)
-    app[BREAKERS] = dispatcher.breakers
-    app[SENDER] = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
+async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The runtime of the start-up config; on the way out it and any retired ones are closed."""
+    app[CARRIER_STATS] = CarrierStats(app[CONFIG].providers.backends)
+    slot = app[RUNTIME] = RuntimeSlot(build_runtime(app, app[CONFIG]))
+    app[METRICS].config_loaded()
     yield
+    await slot.close()
 
 
 def create_app(
@@ -122,7 +125,7 @@ def create_app(
     app[METRICS] = metrics
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
-        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx, sender_ctx]
+        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, runtime_ctx]
     )
     setup_routes(app, config)
     app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))

@@ -191,6 +191,7 @@ def test_run_py_reload_and_a_restart_only_change_warns(tmp_path, start):
     wait_for(lambda: reloads(gateway, "ok") == 1, "the reload run.py asked for")
     assert send(gateway, DEMO_HEADERS).status_code == 200
     assert prices(gateway, DEMO_HEADERS) == [0.06]
+    assert "<td>0.06</td>" in requests.get(f"{gateway.url}/", timeout=10).text  # the docs' price list
     warned = log_lines(gateway, "need a restart")
     assert len(warned) == 1 and "server.max_body_bytes" in warned[0]
 

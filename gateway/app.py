@@ -17,16 +17,14 @@ from gateway.clock import Clock, system_clock
 from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
 from gateway.keys import (
-    BREAKERS,
     CARRIER_STATS,
-    CARRIERS,
     CLOCK,
     CONFIG,
     HTTP_SESSION,
     LIMITER,
     METRICS,
     REDIS,
-    SENDER,
+    RUNTIME,
     STORE,
     TIMELINE,
     VERIFIER,
@@ -38,13 +36,14 @@ from gateway.ratelimit.backends import build_limiter
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.redis_client import RedisSource
 from gateway.routes import setup_routes
+from gateway.runtime import Runtime, RuntimeSlot
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
 from gateway.store.backends import build_store
 from gateway.timeline import Timeline
 
-__all__ = ["create_app"]
+__all__ = ["build_runtime", "create_app"]
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -87,28 +86,31 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def carriers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One carrier per configured backend, on the shared client session; closed on the way out."""
+def build_runtime(app: web.Application, config: GatewayConfig) -> Runtime:
+    """Carriers (on the shared client session), breakers and sender for ``config``, ready to serve.
+
+    Used at start and by every reload; the store, limiter and stats are the app's, kept across reloads.
+    """
     carriers: dict[str, Carrier] = {
         name: carrier_class(backend.plugin)(backend, app[HTTP_SESSION])
-        for name, backend in app[CONFIG].providers.backends.items()
+        for name, backend in config.providers.backends.items()
     }
-    app[CARRIERS] = carriers
-    yield
-    for carrier in carriers.values():
-        await carrier.close()
-
-
-async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The sender, over a dispatcher for the carriers (breakers and the status page's stats)."""
-    config, metrics = app[CONFIG], app[METRICS]
-    stats = app[CARRIER_STATS] = CarrierStats(app[CARRIERS])
+    metrics = app[METRICS]
     dispatcher = Dispatcher(
-        config.providers.backends, config.templates, app[CARRIERS], metrics, stats, app[TIMELINE]
+        config.providers.backends, config.templates, carriers, metrics, app[CARRIER_STATS],
+        app[TIMELINE],
     )
-    app[BREAKERS] = dispatcher.breakers
-    app[SENDER] = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
+    sender = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
+    return Runtime(config, carriers, dispatcher.breakers, sender)
+
+
+async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The runtime of the start-up config; on the way out it and any retired ones are closed."""
+    app[CARRIER_STATS] = CarrierStats(app[CONFIG].providers.backends)
+    slot = app[RUNTIME] = RuntimeSlot(build_runtime(app, app[CONFIG]))
+    app[METRICS].config_loaded()
     yield
+    await slot.close()
 
 
 async def timeline_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -139,7 +141,7 @@ def create_app(
     app[TIMELINE] = timeline
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
-        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, carriers_ctx, sender_ctx, timeline_ctx]
+        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]
     )
     setup_routes(app, config)
     app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))

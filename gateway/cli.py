@@ -1,4 +1,4 @@
-"""The command line: ``serve``, ``check-config``, ``accounts``, ``reconcile`` (shared/spec/config.md)."""
+"""The command line: ``serve``, ``reload``, ``check-config``, ``accounts``, ``reconcile`` (config.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
+from gateway.pidfile import signal_reload
 from gateway.reconcile import reconcile_account
 from gateway.redis_client import RedisSource
 from gateway.server import serve
@@ -83,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    reload = commands.add_parser("reload", help="validate the config, then make the running gateway"
+                                 " re-read it (SIGHUP to the PID in its PID file, or to --pid)")
+    reload.add_argument("--config", default=argparse.SUPPRESS)
+    reload.add_argument("--pid", type=int, help="the gateway's PID (default: from its PID file)")
     check = commands.add_parser("check-config", help="validate the config and exit")
     check.add_argument("--config", default=argparse.SUPPRESS)
 
@@ -239,6 +244,16 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
     return serve(config, args.config, overrides)
 
 
+def _reload(config: GatewayConfig, pid: int | None) -> int:
+    try:
+        signalled = signal_reload(config.server.port, pid)
+    except LookupError as exc:
+        print(f"reload not sent: {exc}", file=sys.stderr)
+        return 1
+    print(f"sent SIGHUP to the gateway (pid {signalled}); its log says whether the reload was applied")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -247,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             print("ok")
             return 0
+        if args.command == "reload":
+            return _reload(config, args.pid)
         if args.command == "accounts":
             return asyncio.run(_with_store(config, lambda store: _accounts(args, store, parser)))
         if args.command == "reconcile":

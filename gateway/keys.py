@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
-from gateway.carriers.base import Carrier
 from gateway.clock import Clock
 from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.redis_client import RedisSource
-from gateway.sending.circuit import CircuitBreaker
-from gateway.sending.sender import Sender
+from gateway.runtime import RuntimeSlot
 from gateway.sending.stats import CarrierStats
 from gateway.store.base import Account, Store
 from gateway.timeline import Timeline
 
 __all__ = [
     "ACCOUNT",
-    "BREAKERS",
-    "CARRIERS",
     "CARRIER_STATS",
     "CLOCK",
     "CONFIG",
@@ -32,7 +28,7 @@ __all__ = [
     "REQUEST_ID",
     "RESPONSE_HEADERS",
     "ROUTE",
-    "SENDER",
+    "RUNTIME",
     "STORE",
     "TIMELINE",
     "VERIFIER",
@@ -42,10 +38,9 @@ CONFIG = web.AppKey("config", GatewayConfig)
 CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
-CARRIERS = web.AppKey("carriers", dict[str, Carrier])
-BREAKERS = web.AppKey("breakers", dict[str, CircuitBreaker])
 CARRIER_STATS = web.AppKey("carrier_stats", CarrierStats)  # recent calls, for /status
-SENDER = web.AppKey("sender", Sender)
+# Carriers, breakers and sender of the current config: read once per request (gateway.runtime).
+RUNTIME = web.AppKey("runtime", RuntimeSlot)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", GuardedLimiter)

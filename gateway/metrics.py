@@ -61,6 +61,7 @@ class Metrics:
             ["provider"], registry=self.registry,
             multiprocess_mode="livemax",  # open in any live worker: open
         )
+        self.config_reloads, self.config_loaded_at = self._config_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
         for scope in ("account", "phone"):
@@ -101,6 +102,29 @@ class Metrics:
                 provider, outcome
             )
         child.observe(seconds)
+
+    def _config_metrics(self) -> tuple[Counter, Gauge]:
+        """Reloads (gateway.reload): how many were applied or refused, and when the last took."""
+        reloads = Counter(
+            "smsedge_config_reloads_total", "Config reloads (SIGHUP) applied or refused.",
+            ["result"], registry=self.registry,
+        )
+        for result in ("ok", "error"):
+            reloads.labels(result)
+        loaded_at = Gauge(
+            "smsedge_config_last_reload_success_timestamp_seconds",
+            "When the config now serving was loaded (start or the last good reload).",
+            registry=self.registry, multiprocess_mode="livemax",
+        )
+        return reloads, loaded_at
+
+    def config_loaded(self) -> None:
+        self.config_loaded_at.set_to_current_time()
+
+    def reload_result(self, result: str) -> None:
+        self.config_reloads.labels(result).inc()
+        if result == "ok":
+            self.config_loaded()
 
     def reject(self, scope: str) -> None:
         """One request or number refused by a rate limit (``scope``: account or phone)."""

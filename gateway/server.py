@@ -6,7 +6,8 @@ refuses the in-process limiter with several workers); metrics are kept by promet
 multiprocess mode, in a directory whose metric files the master removes on start and on shutdown
 (nothing else there is touched), so one scrape of any worker reports the whole set. The master
 forwards SIGTERM/SIGINT, waits for the workers to drain, and exits non-zero if a worker died on its
-own (a supervisor should then restart the whole set).
+own (a supervisor should then restart the whole set). SIGHUP reloads the config (``gateway.reload``):
+the master forwards it to every worker, and each worker reloads itself.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from gateway.errors import error_body
 from gateway.greeting import greeting
 from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
+from gateway.pidfile import written_pid_file
+from gateway.reload import reload_on_sighup
 
 try:  # the faster event loop, where it is installed (it is a dependency; asyncio is the fallback)
     import uvloop
@@ -84,15 +87,20 @@ class EnvelopeRequestHandler(RequestHandler):
         return response
 
 
-def run_worker(config: GatewayConfig, *, reuse_port: bool = False) -> None:
+def run_worker(
+    config: GatewayConfig, config_path: str | None, overrides: dict[str, object],
+    *, reuse_port: bool = False,
+) -> None:
     setup_logging(config.logging)
     # aiohttp offers no public hook for its parser-level error answers: ``web.Server`` builds a
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
     # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
     web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[misc]
     log.info("worker %d listening on http://%s:%d", os.getpid(), config.server.host, config.server.port)
+    app = create_app(config)
+    reload_on_sighup(app, config_path, overrides)
     web.run_app(
-        create_app(config), host=config.server.host, port=config.server.port,
+        app, host=config.server.host, port=config.server.port,
         reuse_port=reuse_port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
         # aiohttp's keep-alive timer runs from a connection's start and from each response until a
         # complete request header arrives: one bound for idle connections and slow headers alike.
@@ -108,7 +116,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 def _worker_main(config_path: str | None, overrides: dict[str, object]) -> None:
     """A worker re-reads the config itself: nothing but a path crosses the process boundary."""
-    run_worker(with_overrides(load_config(config_path), **overrides), reuse_port=True)
+    config = with_overrides(load_config(config_path), **overrides)
+    run_worker(config, config_path, overrides, reuse_port=True)
 
 
 def metrics_directory(port: int) -> Path:
@@ -141,13 +150,20 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
 
 
 def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
+    # Until a handler is installed, SIGHUP must not kill a starting gateway; the workers inherit this.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(config.logging)
     if line := greeting(config):  # once, from the process a person started
         log.info("%s", line)
+    with written_pid_file(config.server.port):
+        return _serve(config, config_path, overrides)
+
+
+def _serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
     if config.server.workers == 1:
         if METRICS_DIR_ENV in os.environ:  # multiprocess mode asked for by the environment
             _fresh_metrics_directory(config.server.port)
-        run_worker(config)
+        run_worker(config, config_path, overrides)
         return 0
     ours = METRICS_DIR_ENV not in os.environ
     directory = _fresh_metrics_directory(config.server.port)
@@ -175,8 +191,14 @@ def _supervise(workers: list[multiprocessing.Process]) -> int:
             if worker.is_alive():
                 os.kill(worker.pid, signal.SIGTERM)
 
+    def forward(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                os.kill(worker.pid, signum)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, forward)
     failed = False
     while any(worker.is_alive() for worker in workers):
         for worker in workers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.config.model import BucketConfig
-from gateway.keys import CARRIERS, STORE
+from gateway.keys import RUNTIME, STORE
 from tests.conftest import add_account
 
 RULE = "tests.carriers:RuleCarrier"
@@ -69,7 +69,7 @@ async def test_duplicates_in_any_form_are_sent_and_charged_once(make_client):
     assert response.status == 200, body
     assert body["data"]["total"] == 2
     assert [r["phone"] for r in body["data"]["results"]] == ["138****8000", "139****9000"]
-    assert client.app[CARRIERS]["rule"].calls == [["+8613800138000", "+8613900139000"]]
+    assert client.app[RUNTIME].current.carriers["rule"].calls == [["+8613800138000", "+8613900139000"]]
     account, records = await balance_and_records(client, headers)
     assert account["balance"] == 0.98
     assert records["total"] == 2
@@ -85,7 +85,7 @@ async def test_wrong_number_of_phones_is_400(make_client, phones):
     assert response.status == 400
     assert payload["code"] == "INVALID_PARAMS"
     assert "phones" in payload["message"]
-    assert client.app[CARRIERS]["rule"].calls == []
+    assert client.app[RUNTIME].current.carriers["rule"].calls == []
 
 
 async def test_exactly_100_phones_is_accepted(make_client):
@@ -108,7 +108,7 @@ async def test_one_invalid_entry_rejects_the_whole_batch_naming_it_masked(make_c
         assert masked in body["message"]
     for raw in (*bad, "13700137000", "13800138000", "87654321", "1390013900"):
         assert raw not in text
-    assert client.app[CARRIERS]["rule"].calls == []
+    assert client.app[RUNTIME].current.carriers["rule"].calls == []
     account, records = await balance_and_records(client, headers)
     assert account["balance"] == 10.0
     assert records["total"] == 0
@@ -159,7 +159,7 @@ async def test_batch_goes_out_in_max_batch_calls_all_in_flight_together(make_cli
     response, body = await batch(client, headers, phones)
     assert response.status == 200, body
     assert body["data"]["success_count"] == 25, body["data"]["results"][0]
-    carrier = client.app[CARRIERS]["rule"]
+    carrier = client.app[RUNTIME].current.carriers["rule"]
     assert sorted(len(call) for call in carrier.calls) == [5, 10, 10]
     assert carrier.peak_in_flight == 3
     sent = sorted(number for call in carrier.calls for number in call)
@@ -176,7 +176,7 @@ async def test_unverified_account_batch_is_403_and_charges_nothing(make_client):
     account, records = await balance_and_records(client, headers)
     assert account["balance"] == 1.0
     assert records["total"] == 0
-    assert client.app[CARRIERS]["rule"].calls == []
+    assert client.app[RUNTIME].current.carriers["rule"].calls == []
 
 
 async def test_balance_short_of_the_whole_batch_is_403_and_charges_nothing(make_client):
@@ -189,7 +189,7 @@ async def test_balance_short_of_the_whole_batch_is_403_and_charges_nothing(make_
     _, records = await balance_and_records(client, headers)
     assert (await client.app[STORE].account_by_key(poor.api_key)).balance_milli == 29
     assert records["total"] == 0
-    assert client.app[CARRIERS]["rule"].calls == []
+    assert client.app[RUNTIME].current.carriers["rule"].calls == []
     affordable, _ = await batch(client, headers, ["13800138000", "13900139000"])
     assert affordable.status == 200
 

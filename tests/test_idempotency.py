@@ -11,7 +11,7 @@ import pytest
 from gateway.api import idempotency, sms
 from gateway.api.idempotency import LEASE_MS, TTL_MS, fingerprint_of
 from gateway.ids import derived_uuid
-from gateway.keys import SENDER, STORE
+from gateway.keys import RUNTIME, STORE
 from gateway.store.base import NewRecord, RecordQuery, Settlement
 from tests.conftest import SEND_BODY, SHARED_SECRET, FakeClock, add_account
 
@@ -121,7 +121,7 @@ async def test_a_crash_after_sending_keeps_the_key_with_its_500(make_client, bac
     client = await make_client(**backend)
     account, headers = await team(client)
     body = SEND_BODY if path == "/api/sms/send" else BATCH_BODY
-    sender = client.app[SENDER]
+    sender = client.app[RUNTIME].current.sender
     send = sender.send
 
     async def send_then_crash(*args):

@@ -24,7 +24,7 @@ from gateway.api.ratelimit import rate_limit
 from gateway.api.records import records
 from gateway.api.sms import batch_send, send
 from gateway.config.model import GatewayConfig
-from gateway.keys import CLOCK, CONFIG, LIMITER, METRICS, SENDER, STORE, VERIFIER
+from gateway.keys import CLOCK, CONFIG, LIMITER, METRICS, RUNTIME, STORE, VERIFIER
 
 __all__ = ["API_HEADERS", "SHARED", "create_api_app"]
 
@@ -37,7 +37,7 @@ API_HEADERS = {
 }
 # What the API reads of the state the root app opens. Copied once at startup: ``request.app`` is
 # this sub-app, and one lookup in it is far cheaper than ``request.config_dict`` on every access.
-SHARED = (CONFIG, CLOCK, METRICS, VERIFIER, STORE, LIMITER, SENDER)
+SHARED = (CONFIG, CLOCK, METRICS, VERIFIER, STORE, LIMITER, RUNTIME)
 
 
 def create_api_app(
@@ -46,7 +46,7 @@ def create_api_app(
     """The /api sub-app, sharing ``parent``'s state; ``extra_routes`` (tests) run in its chain too."""
     api = web.Application(middlewares=[
         authentication(),
-        rate_limit(default=config.ratelimit.account),
+        rate_limit(),
         masking(),
     ])
     api.router.add_post("/sms/send", send, name="send")

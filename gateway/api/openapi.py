@@ -26,7 +26,7 @@ from gateway.api.models import (
     SendRequest,
     SendResponse,
 )
-from gateway.keys import CONFIG
+from gateway.keys import RUNTIME
 
 __all__ = ["openapi_document", "serve_openapi"]
 
@@ -122,5 +122,5 @@ def openapi_document(providers: list[str]) -> dict[str, Any]:
 async def serve_openapi(request: web.Request) -> web.Response:
     # A plain response of the root app on purpose: the document's example numbers are meant to be
     # seen whole, and the API's masking middleware never sees it.
-    document = openapi_document(sorted(request.app[CONFIG].providers.backends))
+    document = openapi_document(sorted(request.app[RUNTIME].current.config.providers.backends))
     return web.Response(body=orjson.dumps(document), content_type="application/json", charset="utf-8")

@@ -15,9 +15,8 @@ from typing import TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.config.model import BucketConfig
 from gateway.errors import ApiError
-from gateway.keys import ACCOUNT, LIMITER, METRICS, RESPONSE_HEADERS
+from gateway.keys import ACCOUNT, LIMITER, METRICS, RESPONSE_HEADERS, RUNTIME
 from gateway.ratelimit import BucketDecision
 
 __all__ = ["Cost", "costs", "one_token", "rate_limit"]
@@ -51,7 +50,9 @@ def _headers(decision: BucketDecision) -> dict[str, str]:
     return headers
 
 
-def rate_limit(*, default: BucketConfig) -> web.middleware:
+def rate_limit() -> web.middleware:
+    """The account's own bucket, else ``ratelimit.account`` of the current (reloadable) config."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The route's own handler (aiohttp's 404/405 answers declare nothing).
@@ -59,7 +60,11 @@ def rate_limit(*, default: BucketConfig) -> web.middleware:
         account = request.get(ACCOUNT)
         if cost_of is None or account is None:
             return await handler(request)
-        rate, burst = (account.rate, account.burst) if account.rate else (default.rate, default.burst)
+        if account.rate:
+            rate, burst = account.rate, account.burst
+        else:
+            default = request.app[RUNTIME].current.config.ratelimit.account
+            rate, burst = default.rate, default.burst
         decision = await request.app[LIMITER].take(account.id, rate, burst, await cost_of(request))
         if decision is not None:
             request[RESPONSE_HEADERS].update(_headers(decision))

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from gateway.carriers.base import MalformedReceipts, Receipt
 from gateway.errors import HTTP_ERRORS, error_kind, invalid, store_unavailable
-from gateway.keys import CARRIERS, CLOCK, CONFIG, SENDER, STORE
+from gateway.keys import CLOCK, RUNTIME, STORE
 from gateway.log_throttle import LogThrottle
 from gateway.phones import scrub
 from gateway.responses import json_response
@@ -60,7 +60,8 @@ def _update(sender: Sender, receipt: Receipt) -> ReceiptUpdate:
 
 async def carrier_receipts(request: web.Request) -> web.Response:
     name = request.match_info["provider"]
-    backend = request.app[CONFIG].providers.backends.get(name)
+    runtime = request.app[RUNTIME].current
+    backend = runtime.config.providers.backends.get(name)
     if backend is None or not backend.callback_token:
         raise _not_found()
     if not _token_matches(request.query.get("token", ""), backend.callback_token):
@@ -68,7 +69,7 @@ async def carrier_receipts(request: web.Request) -> web.Response:
             log.warning("receipt push for %s refused: wrong or missing token (%d more such refusals "
                         "not logged since the last line)", name, left_out)
         raise _forbidden()
-    carrier = request.app[CARRIERS][name]
+    carrier = runtime.carriers[name]
     try:
         receipts = carrier.parse_receipts(await request.read())
     except MalformedReceipts as exc:
@@ -76,7 +77,7 @@ async def carrier_receipts(request: web.Request) -> web.Response:
         raise invalid("无法解析回执") from None
     if receipts is None:
         raise _not_found()
-    sender = request.app[SENDER]
+    sender = runtime.sender
     updates = [_update(sender, receipt) for receipt in receipts]
     try:
         changed = await request.app[STORE].apply_receipts(

@@ -11,7 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.api.validation import MAX_PER_PAGE
-from gateway.keys import CONFIG
+from gateway.keys import RUNTIME
 
 __all__ = ["console_page"]
 
@@ -19,7 +19,7 @@ PAGE_SIZES = (10, 20, 50, 100)
 
 
 async def console_page(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
+    config = request.app[RUNTIME].current.config  # the reloadable parts as now in force
     context = {
         "page": "console",
         "providers": list(config.providers.backends),

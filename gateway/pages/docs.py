@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.api.models import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
 from gateway.config.model import GatewayConfig
-from gateway.keys import CONFIG
+from gateway.keys import RUNTIME
 from gateway.pages.examples import code_examples
 
 __all__ = ["KEY_PLACEHOLDER", "SECRET_PLACEHOLDER", "base_url", "docs_page"]
@@ -68,7 +68,7 @@ def _providers(config: GatewayConfig) -> dict[str, object]:
 
 
 async def docs_page(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
+    config = request.app[RUNTIME].current.config  # the reloadable parts as now in force
     base = base_url(request, config)
     context = {
         "page": "docs",

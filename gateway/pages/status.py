@@ -15,7 +15,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.config.model import GatewayConfig
-from gateway.keys import BREAKERS, CARRIER_STATS, CONFIG, LIMITER, STORE, TIMELINE
+from gateway.keys import CARRIER_STATS, CONFIG, LIMITER, RUNTIME, STORE, TIMELINE
 from gateway.pages.charts import HEIGHT, WIDTH, charts
 from gateway.ratelimit import LimiterUnavailable
 from gateway.sending.stats import CarrierSummary
@@ -44,14 +44,15 @@ def _role(config: GatewayConfig, name: str) -> str:
 
 
 def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
-    backend = app[CONFIG].providers.backends[name]
+    runtime = app[RUNTIME].current
+    backend = runtime.config.providers.backends[name]
     stats = app.get(CARRIER_STATS)
     summary = stats.summary(name) if stats else CarrierSummary(0, None, None, None, None)
-    breaker = app.get(BREAKERS, {}).get(name)
+    breaker = runtime.breakers.get(name)
     return {
         "name": name,
         "plugin": backend.plugin,
-        "role": _role(app[CONFIG], name),
+        "role": _role(runtime.config, name),
         "circuit_open": bool(breaker and breaker.is_open),
         "summary": summary,
     }
@@ -62,7 +63,7 @@ async def status_page(request: web.Request) -> web.Response:
     config = app[CONFIG]
     store_ok = await _health(app[STORE].ping, StoreUnavailable, "store")
     limiter_ok = await _health(app[LIMITER].backend.ping, LimiterUnavailable, "rate limiter")
-    carriers = [_carrier_row(app, name) for name in config.providers.backends]
+    carriers = [_carrier_row(app, name) for name in app[RUNTIME].current.config.providers.backends]
     context = {
         "page": "status",
         "carriers": carriers,

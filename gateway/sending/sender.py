@@ -28,6 +28,9 @@ from gateway.store.base import Account, NewRecord, Settlement, Store, StoreUnava
 __all__ = ["Sender", "build_sender"]
 
 log = logging.getLogger("smsedge.sending")
+# Without a configured key the number hash only has to agree within this process (memory limiter):
+# one per process, so a reload keeps finding the same numbers' windows and records.
+_PROCESS_SECRET = secrets.token_hex(32)
 
 
 class Sender:
@@ -153,8 +156,7 @@ def build_sender(
     metrics: Metrics,
 ) -> Sender:
     """The sender of a configured gateway: each part gets only its slice of ``config``."""
-    # Without a configured key the hash only has to agree within this process (memory limiter).
-    secret = (config.server.secret_key or secrets.token_hex(32)).encode()
+    secret = (config.server.secret_key or _PROCESS_SECRET).encode()
     windows = PhoneWindows(limiter, config.ratelimit.phone, secret, metrics)
     routing = Routing(config.providers, config.templates)
     return Sender(routing, windows, dispatcher, store, clock, config.server.zone)

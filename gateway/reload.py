@@ -1,0 +1,131 @@
+"""Reloading the config without a restart: ``SIGHUP`` re-reads the file the gateway started with.
+
+What changes for new requests: ``providers`` (backends: plugins, endpoints, credentials, prices,
+timeouts, failover, default, routes), ``templates``, ``ratelimit.account`` and ``ratelimit.phone``,
+and the listed ``accounts`` (created if missing, stored secret set to the file's, as at start).
+Requests in flight finish on the runtime they started with (``gateway.runtime``).
+
+Everything else (``server``, ``store``, ``redis``, ``ratelimit.backend`` / ``on_backend_error``,
+``metrics``, ``logging``) is fixed by what was opened at start. A reload that changes any of it is
+*applied for the rest* and logs one warning naming the kept keys: refusing it would hold back an
+urgent carrier or secret change for a restart the operator may not want now, and the file is still
+what the next start uses. An invalid file is refused whole: one error line (the ``check-config``
+line), ``smsedge_config_reloads_total{result="error"}``, and the running config stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from gateway.accounts import bootstrap_accounts
+from gateway.app import build_runtime
+from gateway.config.loader import load_config, with_overrides
+from gateway.config.model import GatewayConfig
+from gateway.config.reader import ConfigError
+from gateway.keys import METRICS, RUNTIME, STORE
+from gateway.store.base import StoreUnavailable
+
+__all__ = ["applied_config", "reload_config", "reload_on_sighup"]
+
+log = logging.getLogger("smsedge.reload")
+_RELOADED_SECTIONS = ("providers", "templates", "accounts")
+_RELOADED_RATELIMIT = ("account", "phone")
+
+
+def _changed(path: str, running: object, loaded: object) -> list[str]:
+    """Key paths whose value differs, down to a section's own fields."""
+    if running == loaded:
+        return []
+    if dataclasses.is_dataclass(running) and not isinstance(running, type):
+        return [
+            name for field in dataclasses.fields(running)
+            for name in _changed(f"{path}.{field.name}", getattr(running, field.name),
+                                 getattr(loaded, field.name))
+        ]
+    return [path]
+
+
+def applied_config(running: GatewayConfig, loaded: GatewayConfig) -> tuple[GatewayConfig, list[str]]:
+    """The config to serve (the reloadable parts of ``loaded``) and the restart-only keys it changed."""
+    ratelimit = dataclasses.replace(
+        running.ratelimit, **{name: getattr(loaded.ratelimit, name) for name in _RELOADED_RATELIMIT}
+    )
+    applied = dataclasses.replace(
+        running, ratelimit=ratelimit,
+        **{name: getattr(loaded, name) for name in _RELOADED_SECTIONS},
+    )
+    kept = [
+        path for field in dataclasses.fields(running)
+        for path in _changed(field.name, getattr(applied, field.name), getattr(loaded, field.name))
+    ]
+    return applied, kept
+
+
+async def reload_config(app: web.Application, path: str | None, overrides: Mapping[str, object]) -> bool:
+    """Build a complete new runtime from the file and swap it in; on any error keep the old one."""
+    slot, metrics = app[RUNTIME], app[METRICS]
+    try:
+        loaded = with_overrides(await asyncio.to_thread(load_config, path), **overrides)
+        config, kept = applied_config(slot.current.config, loaded)
+        runtime = build_runtime(app, config)  # plugins are constructed (and checked) here
+    except ConfigError as exc:
+        return _refused(app, str(exc))  # the line check-config prints
+    except Exception as exc:
+        # A plugin's constructor may raise anything; its message may hold a credential: type only.
+        return _refused(app, f"providers.backends: a carrier plugin failed to start ({type(exc).__name__})")
+    try:
+        await bootstrap_accounts(app[STORE], config.accounts)
+    except StoreUnavailable as exc:
+        await runtime.close()
+        return _refused(app, f"accounts: store unavailable: {exc}")
+    slot.swap(runtime)
+    metrics.reload_result("ok")
+    if kept:
+        log.warning("config reloaded; these need a restart and keep their running values: %s",
+                    ", ".join(kept))
+    else:
+        log.info("config reloaded")
+    return True
+
+
+def _refused(app: web.Application, problem: str) -> bool:
+    log.error("config reload refused, the running config stays: %s", problem)
+    app[METRICS].reload_result("error")
+    return False
+
+
+def reload_on_sighup(
+    app: web.Application, path: str | None, overrides: Mapping[str, object]
+) -> None:
+    """Install (on start) a SIGHUP handler that reloads, one reload at a time, in this process."""
+    lock = asyncio.Lock()
+    running: set[asyncio.Task[bool]] = set()
+
+    async def serialized() -> bool:
+        async with lock:
+            return await reload_config(app, path, overrides)
+
+    def on_sighup() -> None:
+        task = asyncio.get_running_loop().create_task(serialized())
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    async def install(_app: web.Application) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+        log.info("process %d reloads its config on SIGHUP", os.getpid())
+
+    async def remove(_app: web.Application) -> None:
+        # Draining: a late SIGHUP is ignored (not fatal), and a reload under way ends before cleanup.
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        await asyncio.gather(*running, return_exceptions=True)
+
+    app.on_startup.append(install)
+    app.on_shutdown.append(remove)

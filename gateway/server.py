@@ -34,6 +34,7 @@ from gateway.config.model import GatewayConfig
 from gateway.errors import error_body
 from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
+from gateway.tls import server_context
 
 try:  # the faster event loop, where it is installed (it is a dependency; asyncio is the fallback)
     import uvloop
@@ -89,9 +90,12 @@ def run_worker(config: GatewayConfig, *, reuse_port: bool = False) -> None:
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
     # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
     web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[misc]
-    log.info("worker %d listening on http://%s:%d", os.getpid(), config.server.host, config.server.port)
+    scheme = "https" if config.server.tls.enabled else "http"
+    log.info("worker %d listening on %s://%s:%d", os.getpid(), scheme, config.server.host,
+             config.server.port)
     web.run_app(
         create_app(config), host=config.server.host, port=config.server.port,
+        ssl_context=server_context(config.server.tls),
         reuse_port=reuse_port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
         # aiohttp's keep-alive timer runs from a connection's start and from each response until a
         # complete request header arrives: one bound for idle connections and slow headers alike.

@@ -37,7 +37,8 @@ class Pki:
         self.ca = TestAuthority(directory)
         self.server = self.ca.issue("server", usage="serverAuth", alt_names="DNS:localhost,IP:127.0.0.1")
         self.client = self.ca.issue("client", usage="clientAuth")
-        self.stranger = TestAuthority(directory, "stranger").issue("stranger", usage="clientAuth")
+        self.stranger_ca = TestAuthority(directory, "stranger")
+        self.stranger = self.stranger_ca.issue("stranger", usage="clientAuth")
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +104,13 @@ def test_the_seed_python_example_runs_over_https_with_only_the_host_changed(star
     assert "'phone': '138****8000'" in result.stdout
 
 
-def test_the_certificate_is_really_checked_and_plain_http_gets_no_answer(start):
+def test_the_certificate_is_really_checked_and_plain_http_gets_no_answer(start, pki):
     gateway = start()
-    untrusted = curl(f"https://localhost:{gateway.port}/healthz", env={"CURL_CA_BUNDLE": "/dev/null"})
-    assert untrusted.returncode != 0 and untrusted.stdout.endswith("000")
+    trusted = curl(f"https://localhost:{gateway.port}/healthz", env={"CURL_CA_BUNDLE": str(pki.ca.cert)})
+    assert trusted.stdout.endswith("200")  # the name localhost is in the certificate too
+    untrusted = curl(f"https://localhost:{gateway.port}/healthz",
+                     env={"CURL_CA_BUNDLE": str(pki.stranger_ca.cert)})
+    assert (untrusted.returncode, untrusted.stdout) == (60, "\n000")  # 60: peer certificate not trusted
     plain = curl(f"http://127.0.0.1:{gateway.port}/healthz")
     assert plain.returncode != 0 and plain.stdout.endswith("000")
     assert gateway.process.poll() is None  # neither took the gateway down

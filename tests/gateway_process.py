@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import requests
@@ -28,9 +30,12 @@ def free_port() -> int:
 class GatewayProcess:
     """Writes ``document`` as the config, starts the gateway and waits until /readyz answers 200."""
 
+    # What ``requests`` needs to reach a gateway serving TLS: ``verify``, a client ``cert``. A class
+    # default too, for subclasses that start their process without this __init__.
+    requests_options: Mapping[str, Any] = MappingProxyType({})
+
     def __init__(self, document: dict[str, Any], directory: Path, name: str = "live",
                  port: int | None = None, requests_options: dict[str, Any] | None = None) -> None:
-        # What ``requests`` needs to reach a gateway serving TLS: ``verify``, a client ``cert``.
         self.requests_options = requests_options or {}
         self.config = directory / f"{name}.yaml"
         # Key order kept: backends are listed in the order the document gives them.

@@ -28,14 +28,15 @@ system-packages:
 # the test clusters; the Sentinel is redis-server --sentinel), and Debian's
 # headless Chromium with its driver for the page tests (never a browser download), with a CJK font
 # so the pages' Chinese text renders in screenshots; wrk for the one speed guard (tests/test_speed_guard.py);
-# Debian's Prometheus for promtool's rule tests and the dashboard check (deploy/prometheus, deploy/grafana).
+# Debian's Prometheus for promtool's rule tests and the dashboard check (deploy/prometheus, deploy/grafana);
+# openssl makes the TLS tests' throwaway CA, systemd-analyze checks the systemd unit.
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 test-packages: system-packages
 	@scripts/ensure-packages.sh curl:curl redis-server:redis-server redis-cli:redis-tools \
 		chromium:chromium \
 		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk wrk:wrk \
-		promtool:prometheus prometheus:prometheus
+		promtool:prometheus prometheus:prometheus openssl:openssl systemd-analyze:systemd
 
 $(STAMP): setup.cfg pyproject.toml | system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)

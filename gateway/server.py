@@ -38,6 +38,7 @@ from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
 from gateway.pidfile import written_pid_file
 from gateway.reload import reload_on_sighup
+from gateway.tls import server_context
 
 try:  # the faster event loop, where it is installed (it is a dependency; asyncio is the fallback)
     import uvloop
@@ -96,11 +97,14 @@ def run_worker(
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
     # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
     web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[misc]
-    log.info("worker %d listening on http://%s:%d", os.getpid(), config.server.host, config.server.port)
+    scheme = "https" if config.server.tls.enabled else "http"
+    log.info("worker %d listening on %s://%s:%d", os.getpid(), scheme, config.server.host,
+             config.server.port)
     app = create_app(config)
     reload_on_sighup(app, config_path, overrides)
     web.run_app(
         app, host=config.server.host, port=config.server.port,
+        ssl_context=server_context(config.server.tls),
         reuse_port=reuse_port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
         # aiohttp's keep-alive timer runs from a connection's start and from each response until a
         # complete request header arrives: one bound for idle connections and slow headers alike.

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import requests
@@ -28,14 +30,20 @@ def free_port() -> int:
 class GatewayProcess:
     """Writes ``document`` as the config, starts the gateway and waits until /readyz answers 200."""
 
+    # What ``requests`` needs to reach a gateway serving TLS: ``verify``, a client ``cert``. A class
+    # default too, for subclasses that start their process without this __init__.
+    requests_options: Mapping[str, Any] = MappingProxyType({})
+
     def __init__(self, document: dict[str, Any], directory: Path, name: str = "live",
-                 port: int | None = None) -> None:
+                 port: int | None = None, requests_options: dict[str, Any] | None = None) -> None:
+        self.requests_options = requests_options or {}
         self.config = directory / f"{name}.yaml"
         # Key order kept: backends are listed in the order the document gives them.
         self.config.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False),
                                encoding="utf-8")
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if document["server"].get("tls", {}).get("cert") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = directory / f"{name}.log"
         env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
         if document["server"].get("workers", 1) > 1:
@@ -54,7 +62,8 @@ class GatewayProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited: {self.log.read_text()}")
             try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                ready = requests.get(f"{self.url}/readyz", timeout=1, **self.requests_options)
+                if ready.status_code == 200:
                     return
             except requests.ConnectionError:
                 time.sleep(0.05)

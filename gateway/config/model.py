@@ -27,6 +27,7 @@ __all__ = [
     "ServerConfig",
     "StoreConfig",
     "TemplateConfig",
+    "TlsConfig",
     "WindowConfig",
 ]
 
@@ -50,6 +51,19 @@ DEFAULT_WINDOWS = (WindowConfig(1, 60), WindowConfig(5, 3600), WindowConfig(10, 
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """PEM paths: cert and key serve HTTPS; client_ca also requires client certificates."""
+
+    cert: str = ""
+    key: str = ""
+    client_ca: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert)
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -60,7 +74,7 @@ class ServerConfig:
     body_timeout: float = 10.0  # a request body not received within this is answered 408
     public_url: str = ""  # where readers of the docs page reach the gateway; empty: the local address
     secret_key: str = ""  # keys the hash of phone numbers; empty: random per process
-
+    tls: TlsConfig = TlsConfig()
 
     @property
     def zone(self) -> ZoneInfo:

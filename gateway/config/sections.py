@@ -21,14 +21,16 @@ from gateway.config.model import (
     ServerConfig,
     StoreConfig,
     TemplateConfig,
+    TlsConfig,
     WindowConfig,
 )
 from gateway.config.reader import ConfigError, Reader
 from gateway.ratelimit.backends import LIMITERS
 from gateway.store.backends import STORES
+from gateway.tls import server_context
 
 __all__ = ["account", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
-           "server", "store", "templates"]
+           "server", "store", "templates", "tls"]
 
 # Shown inside shell and PHP strings on the docs page: scheme, host, port and a plain path only.
 _PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9\-.]{1,253}(?::[0-9]{1,5})?(?:/[A-Za-z0-9\-._~/]*)?")
@@ -46,15 +48,27 @@ def server(reader: Reader) -> ServerConfig:
         body_timeout=reader.ranged("body_timeout", float, 0.1, 3600.0, defaults.body_timeout),
         secret_key=reader.text("secret_key", "", allow_empty=True),
         public_url=reader.text("public_url", "", allow_empty=True).rstrip("/"),
+        tls=tls(reader.section("tls")),
     )
     reader.done()
     if server.public_url and not _PUBLIC_URL.fullmatch(server.public_url):
         raise ConfigError(reader.where("public_url"), "must be an http:// or https:// URL")
+    if server.tls.enabled and server.public_url.startswith("http://"):
+        # The docs page would show readers examples that send their credentials in the clear.
+        raise ConfigError(reader.where("public_url"), "must be an https:// URL when server.tls is on")
     try:
         ZoneInfo(server.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(reader.where("timezone"), "unknown time zone") from None
     return server
+
+
+def tls(reader: Reader) -> TlsConfig:
+    paths = {key: reader.text(key, "", allow_empty=True) for key in ("cert", "key", "client_ca")}
+    config = TlsConfig(**paths)
+    reader.done()
+    server_context(config)  # the files are checked by building what the server will serve with
+    return config
 
 
 def store(reader: Reader) -> StoreConfig:

@@ -23,7 +23,7 @@ def _base_url(config: GatewayConfig) -> str:
         return config.server.public_url
     host = config.server.host
     host = _ANY_ADDRESS.get(host, f"[{host}]" if ":" in host else host)
-    return f"http://{host}:{config.server.port}"
+    return f"{config.server.tls.scheme}://{host}:{config.server.port}"
 
 
 def greeting(config: GatewayConfig) -> str | None:

@@ -97,9 +97,8 @@ def run_worker(
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
     # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
     web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[misc]
-    scheme = "https" if config.server.tls.enabled else "http"
-    log.info("worker %d listening on %s://%s:%d", os.getpid(), scheme, config.server.host,
-             config.server.port)
+    log.info("worker %d listening on %s://%s:%d", os.getpid(), config.server.tls.scheme,
+             config.server.host, config.server.port)
     app = create_app(config)
     reload_on_sighup(app, config_path, overrides)
     web.run_app(

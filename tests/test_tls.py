@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import requests
 
+from gateway.config.loader import parse_config
+from gateway.greeting import greeting
 from tests.certificates import TestAuthority
 from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess
@@ -204,3 +206,11 @@ def test_check_config_refuses_an_http_public_url_with_tls_and_accepts_a_good_sec
                    "server.public_url: must be an https:// URL when server.tls is on")
     good = check_config("check-config", "--config", str(broken_config(tmp_path, tls=tls)))
     assert (good.returncode, good.stdout) == (0, "ok\n")
+
+
+def test_the_greeting_names_https_addresses_when_tls_is_on(pki):
+    document = default_document()
+    document["server"]["tls"] = tls_section(pki)
+    line = greeting(parse_config(document))
+    assert line is not None
+    assert "docs https://127.0.0.1:8080/ · console https://127.0.0.1:8080/console" in line

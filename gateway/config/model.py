@@ -62,6 +62,11 @@ class TlsConfig:
     def enabled(self) -> bool:
         return bool(self.cert)
 
+    @property
+    def scheme(self) -> str:
+        """What the gateway's own URLs start with."""
+        return "https" if self.enabled else "http"
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:

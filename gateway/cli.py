@@ -26,7 +26,7 @@ from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayCon
 from gateway.config.reader import ConfigError
 from gateway.money import yuan_to_milli
 from gateway.pidfile import signal_reload
-from gateway.reconcile import reconcile_account
+from gateway.reconcile import money_moved, reconcile_account
 from gateway.redis_client import RedisSource
 from gateway.server import serve
 from gateway.store.backends import build_store
@@ -196,13 +196,13 @@ async def _reconcile(args: argparse.Namespace, config: GatewayConfig, store: Sto
         for account in await store.list_accounts()
     ]
     shown = [report for report in reports if report.reconciled or report.awaiting_receipt]
-    money = sum(report.milli for report in shown) / 1000  # summed exactly, in milli-yuan
+    milli = sum(report.milli for report in shown)  # summed exactly, in milli-yuan
     _print({
         "as": args.settle_as, "dry_run": args.dry_run, "older_than": args.older_than,
         "accounts": [report.public(as_sent) for report in shown],
         "total": {
             "reconciled": sum(report.reconciled for report in shown),
-            "refunded": 0.0 if as_sent else money, "charged": money if as_sent else 0.0,
+            **money_moved(milli, as_sent),
             "awaiting_receipt": sum(report.awaiting_receipt for report in shown),
         },
     })

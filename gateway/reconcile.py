@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from gateway.store.base import Account, Record, RecordQuery, Settlement, Store
 
 __all__ = [
-    "OUTCOME_UNKNOWN", "AccountReport", "reconcile_account", "settle_unsettled", "unsettled",
+    "OUTCOME_UNKNOWN", "AccountReport", "money_moved", "reconcile_account", "settle_unsettled",
+    "unsettled",
 ]
 
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
@@ -63,12 +64,17 @@ class AccountReport:
     awaiting_receipt: int  # pending with a carrier id: left for their receipts
 
     def public(self, as_sent: bool) -> dict[str, object]:
-        money = self.milli / 1000
         return {
             "name": self.account.name, "api_key": self.account.api_key,
-            "reconciled": self.reconciled, "refunded": 0.0 if as_sent else money,
-            "charged": money if as_sent else 0.0, "awaiting_receipt": self.awaiting_receipt,
+            "reconciled": self.reconciled, **money_moved(self.milli, as_sent),
+            "awaiting_receipt": self.awaiting_receipt,
         }
+
+
+def money_moved(milli: int, as_sent: bool) -> dict[str, float]:
+    """Reserved money in yuan, as refunded or (``as_sent``) charged: the report's two columns."""
+    money = milli / 1000
+    return {"refunded": 0.0 if as_sent else money, "charged": money if as_sent else 0.0}
 
 
 async def _pending_before(store: Store, account_id: int, cutoff_ms: int) -> list[Record]:

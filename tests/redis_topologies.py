@@ -60,10 +60,20 @@ class ClusterServers:
             self.nodes.append(RedisServer(node_dir, "--cluster-enabled", "yes",
                                           "--cluster-config-file", "nodes.conf",
                                           "--cluster-node-timeout", "2000",
-                                          port=_cluster_port()))
-        self.url = self.nodes[0].url
+                                          pick_port=_cluster_port))
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
 
     def start(self) -> ClusterServers:
+        try:
+            return self._start()
+        except Exception:
+            self.stop()  # no server left running behind a failed start
+            raise
+
+    def _start(self) -> ClusterServers:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
@@ -111,8 +121,7 @@ class SentinelGroup:
         for name in ("primary", "replica", "sentinel"):
             (directory / name).mkdir(parents=True, exist_ok=True)
         self.primary = RedisServer(directory / "primary")
-        self.replica = RedisServer(directory / "replica", "--replicaof", "127.0.0.1",
-                                   str(self.primary.port))
+        self.replica = RedisServer(directory / "replica")  # --replicaof once the primary has its port
         self.sentinel_port = RedisServer(directory / "sentinel").port
         self.sentinel_conf = directory / "sentinel" / "sentinel.conf"
         self.sentinel: subprocess.Popen[bytes] | None = None
@@ -123,6 +132,7 @@ class SentinelGroup:
 
     def start(self) -> SentinelGroup:
         self.primary.start()
+        self.replica.options = ("--replicaof", "127.0.0.1", str(self.primary.port))
         self.replica.start()
         wait_for(lambda: "master_link_status:up" in ask(self.replica.port, "INFO", "replication"),
                  "the replica to sync")

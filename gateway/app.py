@@ -24,6 +24,7 @@ from gateway.keys import (
     LIMITER,
     METRICS,
     REDIS,
+    ROUTE_TALLY,
     RUNTIME,
     STORE,
     TIMELINE,
@@ -38,6 +39,7 @@ from gateway.redis_client import RedisSource
 from gateway.routes import setup_routes
 from gateway.runtime import Runtime, RuntimeSlot
 from gateway.sending.dispatch import Dispatcher
+from gateway.sending.route_tally import RouteTally
 from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
 from gateway.store.backends import build_store
@@ -100,13 +102,16 @@ def build_runtime(app: web.Application, config: GatewayConfig) -> Runtime:
         config.providers.backends, config.templates, carriers, metrics, app[CARRIER_STATS],
         app[TIMELINE],
     )
-    sender = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
+    sender = build_sender(
+        config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics, app[ROUTE_TALLY]
+    )
     return Runtime(config, carriers, dispatcher.breakers, sender)
 
 
 async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """The runtime of the start-up config; on the way out it and any retired ones are closed."""
     app[CARRIER_STATS] = CarrierStats(app[CONFIG].providers.backends)
+    app[ROUTE_TALLY] = RouteTally(app[METRICS].route_decisions)
     slot = app[RUNTIME] = RuntimeSlot(build_runtime(app, app[CONFIG]))
     app[METRICS].config_loaded()
     yield

@@ -11,6 +11,7 @@ from gateway.metrics import Metrics
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.redis_client import RedisSource
 from gateway.runtime import RuntimeSlot
+from gateway.sending.route_tally import RouteTally
 from gateway.sending.stats import CarrierStats
 from gateway.store.base import Account, Store
 from gateway.timeline import Timeline
@@ -28,6 +29,7 @@ __all__ = [
     "REQUEST_ID",
     "RESPONSE_HEADERS",
     "ROUTE",
+    "ROUTE_TALLY",
     "RUNTIME",
     "STORE",
     "TIMELINE",
@@ -39,6 +41,7 @@ CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
 CARRIER_STATS = web.AppKey("carrier_stats", CarrierStats)  # recent calls, for /status
+ROUTE_TALLY = web.AppKey("route_tally", RouteTally)  # numbers per route, for /status and metrics
 # Carriers, breakers and sender of the current config: read once per request (gateway.runtime).
 RUNTIME = web.AppKey("runtime", RuntimeSlot)
 VERIFIER = web.AppKey("verifier", SecretVerifier)

@@ -40,6 +40,12 @@ class Metrics:
             "smsedge_sms_messages_total", "Messages by final carrier answer, one per number.",
             ["provider", "status"], registry=self.registry,
         )
+        self.route_decisions = Counter(
+            "smsedge_route_decisions_total",
+            "Numbers sent the way a route chose (route \"requested\": the caller named the provider; "
+            "\"default\": no route matched), by the provider chosen.",
+            ["route", "provider"], registry=self.registry,
+        )
         self.provider_duration = Histogram(
             "smsedge_provider_request_duration_seconds", "Upstream carrier calls.",
             ["provider", "outcome"], buckets=LATENCY_BUCKETS, registry=self.registry,

@@ -74,6 +74,7 @@ class InvalidPhone(ValueError):
 class Phone:
     e164: str
     masked: str
+    region: str = DEFAULT_REGION  # ISO region of the number (what ``providers.routes`` match on)
 
 
 def parse_phone(raw: object) -> Phone:
@@ -98,7 +99,8 @@ def _parse_with_plan(raw: str) -> Phone:
         raise InvalidPhone(raw)
     national = phonenumbers.national_significant_number(number)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return Phone(e164=e164, masked=mask_phone(national, number.country_code))
+    region = phonenumbers.region_code_for_number(number) or DEFAULT_REGION
+    return Phone(e164=e164, masked=mask_phone(national, number.country_code), region=region)
 
 
 def _mainland_mobile(raw: str) -> Phone | None:

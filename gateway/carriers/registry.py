@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 from gateway.carriers.base import Carrier
 from gateway.config.model import BackendConfig
 from gateway.config.reader import ConfigError, Reader
+from gateway.config.routes import read_regions
 
 __all__ = ["ENTRY_POINT_GROUP", "carrier_class", "read_backend"]
 
@@ -78,6 +79,7 @@ def read_backend(name: str, reader: Reader) -> BackendConfig:
         receipts=reader.get("receipts", bool, False),
         callback_token=reader.text("callback_token", "", allow_empty=True),
         failover_on_timeout=reader.get("failover_on_timeout", bool, False),
+        countries=read_regions(reader, "countries"),
         **_circuit(reader.section("circuit")),
     )
     options = cls.read_options(reader)

@@ -24,6 +24,8 @@ __all__ = [
     "ProvidersConfig",
     "RateLimitConfig",
     "RedisConfig",
+    "RouteConfig",
+    "RouteMatch",
     "ServerConfig",
     "StoreConfig",
     "TemplateConfig",
@@ -129,7 +131,29 @@ class BackendConfig:
     failover_on_timeout: bool = False  # a timed-out send may have gone out: retrying risks a duplicate
     circuit_failures: int = 5  # consecutive failed calls that open the circuit
     circuit_cooldown: float = 30.0  # seconds open before one trial call
+    countries: frozenset[str] = frozenset()  # ISO regions it serves (``cheapest`` asks); empty: all
     options: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """What a number must be for a route to take it: every key given must match; none given: all."""
+
+    countries: frozenset[str] = frozenset()  # ISO regions of the number
+    prefixes: tuple[str, ...] = ()  # E.164 prefixes
+    templates: frozenset[str] = frozenset()
+    accounts: frozenset[str] = frozenset()  # account names
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """One entry of ``providers.routes``: a match, and exactly one of ``to``, ``split``, ``strategy``."""
+
+    name: str  # its label in metrics and on /status: the configured name, else "#<position>"
+    match: RouteMatch
+    to: str | None = None
+    split: tuple[tuple[str, int], ...] = ()  # (backend, weight), weights summing to 100
+    strategy: str | None = None  # "cheapest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +161,7 @@ class ProvidersConfig:
     default: str
     failover: tuple[str, ...]
     backends: dict[str, BackendConfig]
+    routes: tuple[RouteConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

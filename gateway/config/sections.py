@@ -25,6 +25,7 @@ from gateway.config.model import (
     WindowConfig,
 )
 from gateway.config.reader import ConfigError, Reader
+from gateway.config.routes import read_routes
 from gateway.ratelimit.backends import LIMITERS
 from gateway.store.backends import STORES
 from gateway.tls import server_context
@@ -159,6 +160,7 @@ def providers(reader: Reader) -> ProvidersConfig:
         default=reader.text("default", next(iter(backends))),
         failover=reader.strings("failover"),
         backends=backends,
+        routes=read_routes(reader, backends),
     )
     reader.done()
     for index, name in enumerate((config.default, *config.failover)):

@@ -36,6 +36,14 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._opened_at is not None
 
+    @property
+    def takes_calls(self) -> bool:
+        """Would a call go through now (closed, or cooled down with no trial running)? Asks only:
+        routing uses it to leave a failing carrier out, and to let the trial call reach it."""
+        if self._opened_at is None:
+            return True
+        return self._clock() - self._opened_at >= self._cooldown and not self._trial_running
+
     def allow(self) -> bool:
         """May a call go to the carrier now? In half-open state only one trial at a time."""
         if self._opened_at is None:

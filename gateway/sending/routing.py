@@ -1,33 +1,80 @@
-"""Choosing where a send goes: the backend the caller names (or the default), then the failover ones.
+"""Choosing where each number goes: the caller's provider, else the first matching route, else
+the default; after it, the failover backends.
 
-Only the ``providers`` and ``templates`` slices of the config matter here; the answer is checked
-against what the account may use before anything is charged or sent.
+An account's allowed providers bind every choice: a caller naming another is refused; a route
+whose target the account may not use is passed over (a split or ``cheapest`` keeps the members it
+may use). Only the ``providers`` and ``templates`` slices of the config matter here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gateway.config.model import BackendConfig, ProvidersConfig, TemplateConfig
 from gateway.errors import ApiError, invalid
+from gateway.phones import Phone
+from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.model import SendInput, template_of
+from gateway.sending.routes import RouteTable, allowed
 from gateway.store.base import Account
 
-__all__ = ["Routing"]
+__all__ = ["DEFAULT_ROUTE", "REQUESTED_ROUTE", "Group", "Routed", "Routing"]
+
+#: The ``route`` label of a number sent where the caller named, or to the default (no route matched).
+REQUESTED_ROUTE, DEFAULT_ROUTE = "requested", "default"
+
+
+class Routed(NamedTuple):
+    phone: Phone
+    key: str  # the number's keyed hash
+    route: str  # the name of the route that chose its backend
+
+
+@dataclass(slots=True)
+class Group:
+    """The numbers of one request that go to one backend first (in as few calls as it allows)."""
+
+    backend: BackendConfig
+    numbers: list[Routed] = field(default_factory=list)
 
 
 class Routing:
-    def __init__(self, providers: ProvidersConfig, templates: Mapping[str, TemplateConfig]) -> None:
+    def __init__(
+        self,
+        providers: ProvidersConfig,
+        templates: Mapping[str, TemplateConfig],
+        breakers: Mapping[str, CircuitBreaker],
+    ) -> None:
         self._providers = providers
         self._templates = templates
+        self._table = RouteTable(providers.routes, providers.backends, breakers)
 
-    def backend_for(self, account: Account, requested: str | None) -> BackendConfig:
-        """The backend a request goes to: the one it names, else the configured default."""
-        name = requested or self._providers.default
+    def plan(self, account: Account, request: SendInput, keys: list[str]) -> list[Group]:
+        """The request's numbers grouped by the backend each goes to first."""
+        if request.provider is not None or not self._table:  # no routes: as without routing
+            route = DEFAULT_ROUTE if request.provider is None else REQUESTED_ROUTE
+            backend = self._named(account, request.provider or self._providers.default)
+            numbers = [Routed(phone, key, route) for phone, key in zip(request.phones, keys, strict=True)]
+            return [Group(backend, numbers)]
+        groups: dict[str, Group] = {}
+        for phone, key in zip(request.phones, keys, strict=True):
+            choice = self._table.choose(account, phone, key, request.template_id)
+            if choice is None:
+                choice = DEFAULT_ROUTE, self._named(account, self._providers.default)
+            route, backend = choice
+            group = groups.get(backend.name)
+            if group is None:
+                group = groups[backend.name] = Group(backend)
+            group.numbers.append(Routed(phone, key, route))
+        return list(groups.values())
+
+    def _named(self, account: Account, name: str) -> BackendConfig:
         backend = self._providers.backends.get(name)
         if backend is None:
             raise invalid(f"未知的服务商 {name!r}")
-        if account.providers and name not in account.providers:
+        if not allowed(account, name):
             raise ApiError(403, "PROVIDER_FORBIDDEN", f"权限不足:账户不能使用服务商 {name}")
         return backend
 
@@ -43,6 +90,6 @@ class Routing:
         backends = self._providers.backends
         rest = [
             backends[name] for name in self._providers.failover
-            if name != first.name and (not account.providers or name in account.providers)
+            if name != first.name and allowed(account, name)
         ]
         return [first, *rest]

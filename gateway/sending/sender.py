@@ -7,21 +7,24 @@ the final statuses and refunds are applied in one transaction after.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from gateway.carriers.base import Recipient
 from gateway.clock import Clock, LocalDays
-from gateway.config.model import BackendConfig, GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.errors import ApiError, insufficient_balance, store_unavailable
 from gateway.ids import derived_uuid, new_hex_id, new_uuid
 from gateway.metrics import Metrics
-from gateway.phones import Phone, scrub
+from gateway.phones import scrub
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.model import Delivery, Final, SendInput
-from gateway.sending.routing import Routing
+from gateway.sending.route_tally import RouteTally
+from gateway.sending.routing import Group, Routed, Routing
 from gateway.sending.windows import PhoneWindows
 from gateway.store.base import Account, NewRecord, Settlement, Store, StoreUnavailable
 
@@ -42,8 +45,10 @@ class Sender:
         store: Store,
         clock: Clock,
         zone: ZoneInfo,
+        tally: RouteTally,
     ) -> None:
         self._routing = routing
+        self._tally = tally
         self._windows = windows
         self._dispatcher = dispatcher
         self._store = store
@@ -56,40 +61,37 @@ class Sender:
 
     async def send(self, account: Account, request: SendInput) -> list[Delivery]:
         """Send to every number whose windows allow it; the others fail without cost or record."""
-        backend = self._routing.backend_for(account, request.provider)
+        keys = self._windows.keys(request.phones)
+        groups = self._routing.plan(account, request, keys)
         self._routing.check_template(request)
         hit_id = new_hex_id()
-        keys = self._windows.keys(request.phones)
         throttled = await self._windows.refused(request.phones, keys, hit_id)
-        sendable = [
-            (phone, key) for phone, key in zip(request.phones, keys, strict=True)
-            if phone.e164 not in throttled
-        ]
+        planned = {n.phone.e164: group.backend.name for group in groups for n in group.numbers}
+        if throttled:
+            groups = _without(groups, throttled)
         try:
-            sent = await self._send_numbers(account, backend, request, sendable) if sendable else {}
+            sent = await self._send_groups(account, request, groups) if groups else {}
         except ApiError:
             # Refused before any carrier call (balance, store): the windows must not count it.
-            await self._windows.release([key for _, key in sendable], hit_id)
+            await self._windows.release([n.key for group in groups for n in group.numbers], hit_id)
             raise
         return [
-            sent.get(phone.e164) or Delivery(phone, None, backend.name, throttled[phone.e164])
+            sent.get(phone.e164) or Delivery(phone, None, planned[phone.e164], throttled[phone.e164])
             for phone in request.phones
         ]
 
-    async def _send_numbers(
-        self,
-        account: Account,
-        backend: BackendConfig,
-        request: SendInput,
-        numbers: list[tuple[Phone, str]],
+    async def _send_groups(
+        self, account: Account, request: SendInput, groups: list[Group]
     ) -> dict[str, Delivery]:
-        """Reserve and record every number, call the carriers, settle; ``numbers`` are (phone, key)."""
-        chain = self._routing.chain(account, backend)
-        # Reserve what the dearest carrier of the chain would cost; settling refunds the difference.
-        reserve = max(candidate.price_milli for candidate in chain)
+        """Reserve and record every number, call each group's carriers at once, settle."""
+        chains = [self._routing.chain(account, group.backend) for group in groups]
+        numbers = [number for group in groups for number in group.numbers]
+        message_ids = iter(self._message_ids(request, numbers))
         records = [
-            NewRecord(message_id, phone.masked, request.template_id, backend.name, reserve, key)
-            for (phone, key), message_id in zip(numbers, self._message_ids(request, numbers), strict=True)
+            # Reserve what the dearest carrier of the chain would cost; settling refunds the rest.
+            NewRecord(next(message_ids), n.phone.masked, request.template_id, group.backend.name,
+                      max(candidate.price_milli for candidate in chain), n.key)
+            for group, chain in zip(groups, chains, strict=True) for n in group.numbers
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
@@ -98,26 +100,32 @@ class Sender:
             raise store_unavailable() from None
         if not reserved:
             raise insufficient_balance()
-        recipients = [
-            Recipient(phone.e164, record.message_id)
-            for (phone, _), record in zip(numbers, records, strict=True)
-        ]
-        finals = await self._dispatcher.deliver(chain, request, recipients)
+        recipients = iter(Recipient(n.phone.e164, record.message_id)
+                          for n, record in zip(numbers, records, strict=True))
+        calls = []
+        for group, chain in zip(groups, chains, strict=True):
+            self._tally.add(group.backend.name, [n.route for n in group.numbers])
+            calls.append(self._dispatcher.deliver(
+                chain, request, [next(recipients) for _ in group.numbers]
+            ))
+        # One group (the usual case) is awaited as it is: no task to make and schedule.
+        results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
+        finals = [final for result in results for final in result]
         await self._settle(account, records, finals)
         return {
             phone.e164: Delivery(
                 phone, record.message_id, final.backend.name, final.outcome, final.backend.receipts
             )
-            for (phone, _), record, final in zip(numbers, records, finals, strict=True)
+            for (phone, _, _), record, final in zip(numbers, records, finals, strict=True)
         }
 
     @staticmethod
-    def _message_ids(request: SendInput, numbers: list[tuple[Phone, str]]) -> list[str]:
+    def _message_ids(request: SendInput, numbers: list[Routed]) -> list[str]:
         if request.id_seed is None:
             return [new_uuid() for _ in numbers]
         # By the place in the request, not among the numbers sent: a retry derives the same.
         place = {phone.e164: index for index, phone in enumerate(request.phones)}
-        return [derived_uuid(request.id_seed, place[phone.e164]) for phone, _ in numbers]
+        return [derived_uuid(request.id_seed, place[n.phone.e164]) for n in numbers]
 
     async def _settle(self, account: Account, records: list[NewRecord], finals: list[Final]) -> None:
         results = [self._settlement(record, final) for record, final in zip(records, finals, strict=True)]
@@ -147,6 +155,15 @@ class Sender:
         return int(self._clock() * 1000)
 
 
+def _without(groups: list[Group], refused: Mapping[str, object]) -> list[Group]:
+    """The groups less the ``refused`` numbers; a group left empty is dropped."""
+    kept = [
+        Group(group.backend, [n for n in group.numbers if n.phone.e164 not in refused])
+        for group in groups
+    ]
+    return [group for group in kept if group.numbers]
+
+
 def build_sender(
     config: GatewayConfig,
     store: Store,
@@ -154,9 +171,10 @@ def build_sender(
     dispatcher: Dispatcher,
     clock: Clock,
     metrics: Metrics,
+    tally: RouteTally,
 ) -> Sender:
     """The sender of a configured gateway: each part gets only its slice of ``config``."""
     secret = (config.server.secret_key or _PROCESS_SECRET).encode()
     windows = PhoneWindows(limiter, config.ratelimit.phone, secret, metrics)
-    routing = Routing(config.providers, config.templates)
-    return Sender(routing, windows, dispatcher, store, clock, config.server.zone)
+    routing = Routing(config.providers, config.templates, dispatcher.breakers)
+    return Sender(routing, windows, dispatcher, store, clock, config.server.zone, tally)

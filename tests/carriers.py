@@ -25,6 +25,18 @@ RENDEZVOUS_TIMEOUT = 3.0
 class RuleOptions:
     refuse: tuple[str, ...] = ()  # E.164 numbers this carrier refuses, each in its own words
     rendezvous: int = 0  # > 0: answer only once this many calls are in flight at the same time
+    meet: str = ""  # count the rendezvous with every carrier of the same ``meet`` (across backends)
+
+
+class _Meeting:
+    """Calls in flight together, counted for one carrier or for several that share a ``meet``."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.all_in = asyncio.Event()
+
+
+_SHARED_MEETINGS: dict[tuple[str, int], _Meeting] = {}  # (meet, id of the event loop)
 
 
 class RuleCarrier(Carrier[RuleOptions]):
@@ -42,26 +54,35 @@ class RuleCarrier(Carrier[RuleOptions]):
         self.calls: list[list[str]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
-        self._all_in = asyncio.Event()
+        self.down = False  # a test sets it: every call then fails as a carrier outage would
+        self._meeting = _Meeting()
 
     @classmethod
     def read_options(cls, reader: Reader) -> RuleOptions:
         return RuleOptions(
             refuse=reader.strings("refuse"),
             rendezvous=reader.ranged("rendezvous", int, 0, 1000, 0),
+            meet=reader.text("meet", "", allow_empty=True),
         )
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         self.calls.append([recipient.e164 for recipient in batch.recipients])
+        if self.down:
+            raise CarrierError(FailureKind.RETRYABLE, "UPSTREAM_DOWN", "the carrier is down")
+        meeting = self._meeting
+        if self.options.meet:
+            place = self.options.meet, id(asyncio.get_running_loop())
+            meeting = _SHARED_MEETINGS.setdefault(place, _Meeting())
         self.in_flight += 1
+        meeting.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             if self.options.rendezvous:
-                if self.in_flight >= self.options.rendezvous:
-                    self._all_in.set()
+                if meeting.in_flight >= self.options.rendezvous:
+                    meeting.all_in.set()
                 try:
                     async with asyncio.timeout(RENDEZVOUS_TIMEOUT):
-                        await self._all_in.wait()
+                        await meeting.all_in.wait()
                 except TimeoutError:
                     raise CarrierError(
                         FailureKind.PERMANENT, "NOT_CONCURRENT", "calls arrived one after another"
@@ -69,6 +90,7 @@ class RuleCarrier(Carrier[RuleOptions]):
             return [self._outcome(recipient.e164) for recipient in batch.recipients]
         finally:
             self.in_flight -= 1
+            meeting.in_flight -= 1
 
     def _outcome(self, e164: str) -> Outcome:
         if e164 in self.options.refuse:

@@ -102,6 +102,7 @@ class SendResponse(Struct):
 class BatchResult(Struct):
     phone: MaskedPhone
     success: bool
+    provider: str  # the carrier that took the number (or would have: routes choose per number)
     message: str | UnsetType = UNSET  # why it failed
     message_id: str | UnsetType = UNSET  # a refused number has one too once a record was written
 

@@ -108,10 +108,13 @@ def _send_reply(request: web.Request, deliveries: list[Delivery]) -> web.Respons
 def _result(delivery: Delivery) -> BatchResult:
     masked = delivery.phone.masked
     if delivery.outcome.accepted:
-        return BatchResult(phone=masked, success=True, message_id=delivery.message_id)
+        return BatchResult(
+            phone=masked, success=True, provider=delivery.provider, message_id=delivery.message_id
+        )
     # A refused number has a message id too once its record was written.
     return BatchResult(
-        phone=masked, success=False, message_id=delivery.message_id or UNSET,
+        phone=masked, success=False, provider=delivery.provider,
+        message_id=delivery.message_id or UNSET,
         message=refusal(delivery.outcome).message,
     )
 

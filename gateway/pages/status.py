@@ -1,6 +1,7 @@
 """GET /status: how the gateway is doing, for operators — aggregates only.
 
-Carriers (circuit state, success rate and latency over their last calls), charts of the last 30
+Carriers (circuit state, success rate and latency over their last calls), the routes and how many
+numbers each sent where, charts of the last 30
 minutes (``gateway.pages.charts``), store and rate-limiter health, the build version. Nothing here
 names a number, an account or a key, so the page needs no credentials.
 """
@@ -14,10 +15,11 @@ from collections.abc import Awaitable, Callable
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.config.model import GatewayConfig
-from gateway.keys import CARRIER_STATS, CONFIG, LIMITER, RUNTIME, STORE, TIMELINE
+from gateway.config.model import GatewayConfig, RouteConfig
+from gateway.keys import CARRIER_STATS, CONFIG, LIMITER, ROUTE_TALLY, RUNTIME, STORE, TIMELINE
 from gateway.pages.charts import HEIGHT, WIDTH, charts
 from gateway.ratelimit import LimiterUnavailable
+from gateway.sending.routing import DEFAULT_ROUTE, REQUESTED_ROUTE
 from gateway.sending.stats import CarrierSummary
 from gateway.store.base import StoreUnavailable
 
@@ -58,6 +60,41 @@ def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
     }
 
 
+def _match_text(route: RouteConfig) -> str:
+    match = route.match
+    parts = [
+        f"{label} {', '.join(sorted(values) if isinstance(values, frozenset) else values)}"
+        for label, values in (("国家/地区", match.countries), ("号段", match.prefixes),
+                              ("模板", match.templates), ("账户", match.accounts))
+        if values
+    ]
+    return " · ".join(parts) or "全部号码"
+
+
+def _target_text(route: RouteConfig) -> str:
+    if route.to:
+        return route.to
+    if route.split:
+        return " / ".join(f"{name} {weight}%" for name, weight in route.split)
+    return "最便宜 (cheapest)"
+
+
+def _route_rows(app: web.Application) -> list[dict[str, object]]:
+    """Each configured route, then the caller-named and default ways, with what each took."""
+    providers = app[RUNTIME].current.config.providers
+    tally = app[ROUTE_TALLY]
+    rows = [
+        {"name": route.name, "match": _match_text(route), "target": _target_text(route),
+         "taken": tally.taken(route.name)}
+        for route in providers.routes
+    ]
+    rows.append({"name": REQUESTED_ROUTE, "match": "请求指定了 provider", "target": "所指定的服务商",
+                 "taken": tally.taken(REQUESTED_ROUTE)})
+    rows.append({"name": DEFAULT_ROUTE, "match": "没有路由匹配", "target": providers.default,
+                 "taken": tally.taken(DEFAULT_ROUTE)})
+    return rows
+
+
 async def status_page(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
@@ -67,6 +104,7 @@ async def status_page(request: web.Request) -> web.Response:
     context = {
         "page": "status",
         "carriers": carriers,
+        "routes": _route_rows(app),
         "window": app[CARRIER_STATS].size if CARRIER_STATS in app else 0,
         "charts": charts(app[TIMELINE].minutes()),
         "chart_size": (WIDTH, HEIGHT),

@@ -184,12 +184,15 @@ async def test_an_accounts_allowed_list_overrides_routes_and_the_caller(make_cli
 
 
 async def test_status_page_and_metrics_show_what_each_route_took(make_client):
-    client = await routed_client(make_client, [{"name": "hk", "match": {"country": ["HK"]}, "to": "dear"}])
+    routes = [{"name": "hk", "match": {"country": ["HK"]}, "to": "dear"},
+              {"name": "vip", "match": {"account": ["secret-team"]}, "to": "cheap"}]
+    client = await routed_client(make_client, routes)
     _, headers = await add_account(client, "team", balance_milli=10_000)
     await batch(client, headers, [HK, CN, "13900139000"])
     await send(client, headers, CN, provider="cheap")
     page = await (await client.get("/status")).text()
     assert 'data-route="hk"' in page and "国家/地区 HK" in page
+    assert "1 个指定账户" in page and "secret-team" not in page  # the page names no account
     assert '<span data-provider="dear">dear 1</span>' in page
     assert '<span data-provider="mid">mid 2</span>' in page
     assert '<span data-provider="cheap">cheap 1</span>' in page

@@ -61,13 +61,16 @@ def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
 
 
 def _match_text(route: RouteConfig) -> str:
+    """What a route matches, in words; accounts only counted (the page names no account)."""
     match = route.match
     parts = [
-        f"{label} {', '.join(sorted(values) if isinstance(values, frozenset) else values)}"
+        f"{label} {', '.join(sorted(values))}"
         for label, values in (("国家/地区", match.countries), ("号段", match.prefixes),
-                              ("模板", match.templates), ("账户", match.accounts))
+                              ("模板", match.templates))
         if values
     ]
+    if match.accounts:
+        parts.append(f"{len(match.accounts)} 个指定账户")
     return " · ".join(parts) or "全部号码"
 
 

@@ -71,6 +71,7 @@
       const health = document.querySelector(`tr[data-dependency="${row}"] .health`);
       health.replaceChildren(pill(data[key].ok, '正常', '不可用'));
     }
+    $('pid').textContent = String(data.pid); // with several workers, another process may have answered
     const updated = $('updated-at');
     updated.dateTime = data.updated.iso;
     updated.textContent = data.updated.text;

@@ -150,6 +150,7 @@ def test_status_refreshes_in_place_until_paused(browser, live):
     assert toggle.tag_name == "button" and toggle.get_attribute("aria-pressed") == "false"
     toggle.click()
     assert toggle.get_attribute("aria-pressed") == "true"
+    assert "自动刷新已暂停" in browser.find_element(By.ID, "updated").text
     time.sleep(1.2)  # a refresh in flight when the button was pressed may still land
     paused = _updated(browser)
     time.sleep(2.5)

@@ -11,7 +11,10 @@
   const $ = (id) => document.getElementById(id);
   const requested = Number(new URLSearchParams(window.location.search).get('refresh'));
   const seconds = requested >= 1 ? requested : Number(main.dataset.refreshSeconds) || 30;
+  const PAUSED = ';自动刷新已暂停';
   let timer = null;
+
+  const paused = () => toggle.getAttribute('aria-pressed') === 'true';
 
   function pill(ok, good, bad) {
     const span = document.createElement('span');
@@ -75,7 +78,13 @@
     const updated = $('updated-at');
     updated.dateTime = data.updated.iso;
     updated.textContent = data.updated.text;
-    $('refresh-error').textContent = '';
+    note(paused() ? PAUSED : '');
+  }
+
+  // After the time: a failed update, or that updates are paused (in the live region: announced).
+  function note(text, isError = false) {
+    $('refresh-note').textContent = text;
+    $('refresh-note').className = isError ? 'error' : '';
   }
 
   async function refresh() {
@@ -86,7 +95,7 @@
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       render(await response.json());
     } catch (error) {
-      $('refresh-error').textContent = `;更新失败(${error.message}),${seconds} 秒后重试`;
+      note(`;更新失败(${error.message}),${seconds} 秒后重试`, true);
     }
   }
 
@@ -94,16 +103,17 @@
     clearTimeout(timer);
     timer = setTimeout(async () => {
       await refresh();
-      if (toggle.getAttribute('aria-pressed') === 'false') schedule();
+      if (!paused()) schedule();
     }, seconds * 1000);
   }
 
   toggle.addEventListener('click', () => {
-    const pausing = toggle.getAttribute('aria-pressed') === 'false';
+    const pausing = !paused();
     toggle.setAttribute('aria-pressed', String(pausing));
     if (pausing) {
       clearTimeout(timer);
       timer = null;
+      note(PAUSED);
     } else {
       refresh().then(schedule);
     }

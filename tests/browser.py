@@ -10,7 +10,8 @@ Accessibility and layout, for every page and every state a page can be in (``/ad
 ``assert_accessible(driver, "state")`` runs axe-core (installed from the npm registry by
 ``make test``, pinned there; never fetched by a test) for WCAG 2.1 A/AA and fails listing each
 violation; ``with narrow(driver):`` emulates a 375 px phone, where ``assert_no_sideways_scroll``
-fails naming the elements that stick out.
+fails naming the elements that stick out. ``assert_accessible_state(driver, "state")`` does all of
+it for the page as it is now, at both widths, with a screenshot of each.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "MOBILE_WIDTH",
     "LiveServer",
     "assert_accessible",
+    "assert_accessible_state",
     "assert_no_severe_logs",
     "assert_no_sideways_scroll",
     "axe_violations",
@@ -215,3 +217,16 @@ def assert_no_sideways_scroll(driver: webdriver.Chrome, width: int | None = None
         f"page scrolls sideways: {found['scrollWidth']} px wide in a {found['innerWidth']} px "
         f"viewport; sticking out: {found['wide']}"
     )
+
+
+def assert_accessible_state(driver: webdriver.Chrome, state_name: str) -> None:
+    """axe on the desktop window and on a phone, no sideways scroll there, a screenshot of each.
+
+    Screenshots: ``test-artifacts/a11y-<state_name>.png`` and ``…-375.png``.
+    """
+    assert_accessible(driver, state_name)
+    save_screenshot(driver, f"a11y-{state_name}")
+    with narrow(driver):
+        assert_no_sideways_scroll(driver, width=MOBILE_WIDTH)
+        assert_accessible(driver, f"{state_name} at {MOBILE_WIDTH} px")
+        save_screenshot(driver, f"a11y-{state_name}-{MOBILE_WIDTH}")

@@ -19,9 +19,8 @@ from selenium.webdriver.common.keys import Keys
 from tests import pages_live
 from tests.browser import (
     MOBILE_WIDTH,
-    assert_accessible,
+    assert_accessible_state,
     assert_no_severe_logs,
-    assert_no_sideways_scroll,
     narrow,
     save_screenshot,
     wait_for,
@@ -32,16 +31,6 @@ live, browser = pages_live.live, pages_live.browser  # the fixtures: one seeded 
 PAGES = {"docs": "/", "console": "/console", "status": "/status"}
 # The demo config's server.timezone, as the pages show it.
 ZONE, OFFSET = "Asia/Shanghai", "+08:00"
-
-
-def check_state(driver, name: str) -> None:
-    """axe on the desktop window and on a phone, no sideways scroll there, a screenshot of each."""
-    assert_accessible(driver, name)
-    save_screenshot(driver, f"a11y-{name}")
-    with narrow(driver):
-        assert_no_sideways_scroll(driver, width=MOBILE_WIDTH)
-        assert_accessible(driver, f"{name} at {MOBILE_WIDTH} px")
-        save_screenshot(driver, f"a11y-{name}-{MOBILE_WIDTH}")
 
 
 def _shown(element_id: str):
@@ -55,7 +44,7 @@ def _focused_id(driver) -> str:
 @pytest.mark.parametrize("name", ["docs", "status"])
 def test_read_only_pages(browser, live, name):
     browser.get(f"{live.url}{PAGES[name]}")
-    check_state(browser, name)
+    assert_accessible_state(browser, name)
     with narrow(browser):
         save_screenshot(browser, f"a11y-{name}-{MOBILE_WIDTH}-full", full_page=True)
         # A wide table on a phone: it scrolls inside its region, the page does not.
@@ -67,13 +56,13 @@ def test_read_only_pages(browser, live, name):
 
 def test_console_signed_out_and_refused(browser, live):
     browser.get(f"{live.url}/console")
-    check_state(browser, "console-signed-out")
+    assert_accessible_state(browser, "console-signed-out")
     browser.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
     wait_for(browser, _shown("signin-error"), message="empty form: no error")
-    check_state(browser, "console-signin-empty")
+    assert_accessible_state(browser, "console-signin-empty")
     sign_in(browser, live, secret="not-the-secret")
     wait_for(browser, lambda d: "UNAUTHORIZED" in d.find_element(By.ID, "signin-error").text)
-    check_state(browser, "console-signin-refused")
+    assert_accessible_state(browser, "console-signin-refused")
     assert_no_severe_logs(browser, allowed=[REFUSED])
 
 
@@ -84,17 +73,17 @@ def _records_shown(driver) -> bool:
 def test_console_signed_in_its_errors_and_signed_out(browser, live):
     sign_in(browser, live)
     wait_for(browser, _records_shown, message="no records")
-    check_state(browser, "console-records")
+    assert_accessible_state(browser, "console-records")
     browser.find_element(By.NAME, "start_time").send_keys("yesterday")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
     wait_for(browser, _shown("records-error"), message="no records error")
     browser.find_element(By.NAME, "phone").send_keys("12345")
     browser.find_element(By.ID, "send-submit").click()
     wait_for(browser, lambda d: "INVALID_PARAMS" in d.find_element(By.ID, "send-result").text)
-    check_state(browser, "console-errors")
+    assert_accessible_state(browser, "console-errors")
     browser.find_element(By.ID, "signout").click()
     wait_for(browser, _shown("signin-panel"))
-    check_state(browser, "console-signed-out-again")
+    assert_accessible_state(browser, "console-signed-out-again")
     assert_no_severe_logs(browser, allowed=[REFUSED])
 
 
@@ -155,9 +144,24 @@ def test_status_refreshes_in_place_until_paused(browser, live):
     paused = _updated(browser)
     time.sleep(2.5)
     assert _updated(browser) == paused, "refreshed while paused"
-    check_state(browser, "status-paused")
+    assert_accessible_state(browser, "status-paused")
     toggle.click()
     assert toggle.get_attribute("aria-pressed") == "false"
     wait_for(browser, lambda d: _updated(d) != paused, timeout=6, message="did not resume")
     assert browser.execute_script("return window.sameDocument") == "kept"
     assert_no_severe_logs(browser)
+
+
+def test_status_says_when_an_update_failed(browser, live):
+    browser.get(f"{live.url}/status?refresh=1")
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/status.json"]})
+    wait_for(browser, lambda d: "更新失败" in d.find_element(By.ID, "refresh-note").text, timeout=6,
+             message="no failure shown")
+    note = browser.find_element(By.ID, "refresh-note")
+    assert "1 秒后重试" in note.text and note.get_attribute("class") == "error"
+    assert_accessible_state(browser, "status-update-failed")
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    wait_for(browser, lambda d: d.find_element(By.ID, "refresh-note").text == "", timeout=6,
+             message="the failure note stayed after a good update")
+    assert_no_severe_logs(browser, allowed=[r"status\.json.*ERR_BLOCKED_BY_CLIENT"])

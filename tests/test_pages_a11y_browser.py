@@ -159,7 +159,7 @@ def test_status_says_when_an_update_failed(browser, live):
     wait_for(browser, lambda d: "更新失败" in d.find_element(By.ID, "refresh-note").text, timeout=6,
              message="no failure shown")
     note = browser.find_element(By.ID, "refresh-note")
-    assert "1 秒后重试" in note.text and note.get_attribute("class") == "error"
+    assert "更新失败(网络错误),1 秒后重试" in note.text and note.get_attribute("class") == "error"
     assert_accessible_state(browser, "status-update-failed")
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
     wait_for(browser, lambda d: d.find_element(By.ID, "refresh-note").text == "", timeout=6,

@@ -95,7 +95,8 @@
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       render(await response.json());
     } catch (error) {
-      note(`;更新失败(${error.message}),${seconds} 秒后重试`, true);
+      const why = error instanceof TypeError ? '网络错误' : error.message; // fetch's own is English
+      note(`;更新失败(${why}),${seconds} 秒后重试`, true);
     }
   }
 

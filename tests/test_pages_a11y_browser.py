@@ -70,10 +70,14 @@ def _records_shown(driver) -> bool:
     return len(driver.find_elements(By.CSS_SELECTOR, "#records tbody tr[data-status]")) == 10
 
 
-def test_console_signed_in_its_errors_and_signed_out(browser, live):
+def test_console_signed_in_sent_its_errors_and_signed_out(browser, live):
     sign_in(browser, live)
     wait_for(browser, _records_shown, message="no records")
     assert_accessible_state(browser, "console-records")
+    browser.find_element(By.NAME, "phone").send_keys("13912340000")
+    browser.find_element(By.ID, "send-submit").click()
+    wait_for(browser, lambda d: "短信发送成功" in d.find_element(By.ID, "send-result").text)
+    assert_accessible_state(browser, "console-sent")
     browser.find_element(By.NAME, "start_time").send_keys("yesterday")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
     wait_for(browser, _shown("records-error"), message="no records error")

@@ -6,12 +6,12 @@ PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-config clean system-packages test-packages
+.PHONY: run test lint check-config clean system-packages test-packages axe
 
 run: $(STAMP)
 	$(PYTHON) run.py serve
 
-test: $(STAMP) test-packages lint
+test: $(STAMP) test-packages axe lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -36,7 +36,22 @@ test-packages: system-packages
 	@scripts/ensure-packages.sh curl:curl redis-server:redis-server redis-cli:redis-tools \
 		chromium:chromium \
 		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk wrk:wrk \
-		promtool:prometheus prometheus:prometheus openssl:openssl systemd-analyze:systemd
+		promtool:prometheus prometheus:prometheus openssl:openssl systemd-analyze:systemd \
+		node:nodejs npm:npm
+
+# axe-core, the accessibility checker the page tests inject into Chromium (tests/browser.py), from
+# the npm registry at a pinned version, into the venv's folder (git ignores it, `make clean` removes
+# it); the tests download nothing and fail, naming this target, when it is missing.
+AXE_VERSION := 4.11.1
+AXE_DIR     := $(VENV)/node
+AXE_STAMP   := $(AXE_DIR)/.axe-core-$(AXE_VERSION)
+
+axe: $(AXE_STAMP)
+
+$(AXE_STAMP): | test-packages
+	rm -rf $(AXE_DIR)
+	npm install --no-save --no-package-lock --no-audit --no-fund --prefix $(AXE_DIR) axe-core@$(AXE_VERSION)
+	touch $@
 
 $(STAMP): setup.cfg pyproject.toml | system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)

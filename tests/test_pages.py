@@ -58,7 +58,7 @@ async def test_api_responses_keep_their_own_headers(client):
 
 @pytest.mark.parametrize(("name", "content_type"), [
     ("site.css", "text/css"), ("console.js", "javascript"), ("docs.js", "javascript"),
-    ("favicon.svg", "image/svg+xml"),
+    ("status.js", "javascript"), ("favicon.svg", "image/svg+xml"),
 ])
 async def test_static_files_are_served_by_the_gateway(client, name, content_type):
     response = await client.get(f"/static/{name}")
@@ -178,3 +178,44 @@ async def test_examples_reach_the_page_escaped_once(client):
     assert "&lt;?php\n$apiKey = &#39;your_api_key&#39;;" in html
     assert "&#39;phone&#39; =&gt; &#39;13800138000&#39;," in html
     assert "<?php" not in html
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_every_page_has_a_skip_link_to_its_main(client, path):
+    html = await (await client.get(path)).text()
+    assert re.search(r'<body[^>]*>\s*<a class="skip-link" href="#main">跳到主要内容</a>', html)
+    assert len(re.findall(r'<main [^>]*id="main" tabindex="-1"', html)) == 1
+
+
+async def test_status_json_is_the_pages_figures(client):
+    for _ in range(3):
+        assert (await client.post("/api/sms/send", headers=DEMO_HEADERS, json=SEND_BODY)).status == 200
+    response = await client.get("/status.json")
+    assert response.status == 200 and response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    text = await response.text()
+    assert DEMO_KEY not in text and DEMO_SECRET not in text and not FULL_NUMBER.search(text)
+    data = await response.json()
+    assert data["healthy"] is True and data["store"]["ok"] and data["limiter"]["ok"]
+    [mock] = data["carriers"]
+    assert (mock["name"], mock["calls"], mock["success_rate"]) == ("mock", 3, "100.0%")
+    assert mock["circuit_open"] is False
+    assert [chart["key"] for chart in data["charts"]] == ["requests", "errors", "latency"]
+    assert all(chart["summary"] and chart["path"].startswith("M") for chart in data["charts"][:2])
+    assert re.fullmatch(r"\d\d:\d\d:\d\d Asia/Shanghai \(UTC\+08:00\)", data["updated"]["text"])
+    assert data["updated"]["iso"].endswith("+08:00")
+    # The page shows the same snapshot, and updates it in place: no meta refresh (WCAG 2.2.1).
+    html = await (await client.get("/status")).text()
+    assert 'http-equiv="refresh"' not in html
+    assert re.search(r'<p id="updated" role="status" aria-live="polite">数据更新于 <time id="updated-at" '
+                     r'datetime="[^"]+\+08:00">\d\d:\d\d:\d\d Asia/Shanghai \(UTC\+08:00\)</time>', html)
+    assert '<button type="button" id="refresh-toggle" aria-pressed="false" hidden>' in html
+    assert '<script src="/static/status.js?v=' in html
+
+
+async def test_pages_show_times_in_the_configured_zone(make_client):
+    client = await make_client(server={"timezone": "Asia/Kolkata"})
+    data = await (await client.get("/status.json")).json()
+    assert data["updated"]["text"].endswith(" Asia/Kolkata (UTC+05:30)")
+    html = await (await client.get("/console")).text()
+    assert 'data-timezone="Asia/Kolkata"' in html and "<th>发送时间(Asia/Kolkata)</th>" in html

@@ -11,49 +11,20 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.browser import LiveServer, assert_no_severe_logs, chrome, save_screenshot, wait_for
-from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, default_document, without_limits
+from tests import pages_live
+from tests.browser import LiveServer, assert_no_severe_logs, save_screenshot, wait_for
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET
+from tests.pages_live import REFUSED, SEEDED_FAILED, SEEDED_SUCCESS, sign_in
 
-SEEDED_SUCCESS = 23  # more than two pages of 10
-SEEDED_FAILED = 3
+live, browser = pages_live.live, pages_live.browser  # the fixtures: one seeded gateway, a fresh browser
 FULL_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 MASKED = re.compile(r"^1[3-9][0-9]\*{4}[0-9]{4}$")
-# The only console errors a test may provoke on purpose: the API refusing a request.
-REFUSED = r"Failed to load resource: the server responded with a status of (400|401|502)"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory) -> Iterator[LiveServer]:
-    document = without_limits(default_document())
-    document["ratelimit"]["account"] = {"rate": 250, "burst": 500}
-    document["ratelimit"]["phone"] = [{"limit": 50, "seconds": 3600}]
-    document["providers"]["backends"]["flaky"] = {"plugin": "mock", "price": 0.04, "fail_rate": 1.0}
-    workdir = tmp_path_factory.mktemp("pages")
-    document["store"]["path"] = str(workdir / "pages.db")
-    server = LiveServer(workdir, document)
-    try:
-        _seed_records(server)
-        yield server
-    finally:
-        server.stop()
-
-
-def _seed_records(server: LiveServer) -> None:
-    send = f"{server.url}/api/sms/send"
-    for index in range(SEEDED_SUCCESS):
-        body = {"phone": f"1390000{index:04d}", "template_id": "123456", "params": {"code": "1234"}}
-        assert requests.post(send, json=body, headers=DEMO_HEADERS, timeout=10).status_code == 200
-    for index in range(SEEDED_FAILED):
-        body = {"phone": f"1370000{index:04d}", "template_id": "123456", "provider": "flaky"}
-        assert requests.post(send, json=body, headers=DEMO_HEADERS, timeout=10).status_code == 502
 
 
 def _api(live: LiveServer, path: str, **params: str) -> dict:
@@ -62,25 +33,13 @@ def _api(live: LiveServer, path: str, **params: str) -> dict:
     return response.json()["data"]
 
 
-@pytest.fixture
-def browser():
-    with chrome() as driver:
-        yield driver
-
-
-def _sign_in(driver, live: LiveServer, secret: str = DEMO_SECRET) -> None:
-    driver.get(f"{live.url}/console")
-    driver.find_element(By.NAME, "api_key").send_keys(DEMO_KEY)
-    driver.find_element(By.NAME, "api_secret").send_keys(secret)
-    driver.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
-
-
 def _rows(driver) -> list[dict[str, str]]:
     rows = []
     for row in driver.find_elements(By.CSS_SELECTOR, "#records tbody tr[data-status]"):
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
         rows.append({"id": cells[0], "phone": cells[1], "status": row.get_attribute("data-status"),
-                     "provider": cells[4], "created_at": cells[5]})
+                     "provider": cells[4], "created_at": cells[5].rsplit(" ", 1)[0],
+                     "zone": cells[5].rsplit(" ", 1)[-1]})
     return rows
 
 
@@ -173,8 +132,8 @@ def test_docs_python_example_runs_against_the_live_gateway(browser, live):
 # --- the console -------------------------------------------------------------------------------
 
 
-def test_console_shows_a_refused_sign_in(browser, live):
-    _sign_in(browser, live, secret="not-the-secret")
+def test_console_shows_a_refusedsign_in(browser, live):
+    sign_in(browser, live, secret="not-the-secret")
     error = wait_for(browser, lambda d: d.find_element(By.ID, "signin-error").is_displayed()
                      and d.find_element(By.ID, "signin-error"))
     assert "认证失败" in error.text and "UNAUTHORIZED" in error.text
@@ -185,7 +144,7 @@ def test_console_shows_a_refused_sign_in(browser, live):
 
 
 def test_console_signs_in_pages_and_filters(browser, live):
-    _sign_in(browser, live)
+    sign_in(browser, live)
     wait_for(browser, lambda d: d.find_element(By.ID, "dashboard").is_displayed(), message="no dashboard")
     account = _api(live, "/api/account/info")
     wait_for(browser, lambda d: d.find_element(By.ID, "balance").text == f"{account['balance']:.2f}")
@@ -261,7 +220,7 @@ def _balance(driver) -> Decimal | None:
 
 
 def test_console_sends_a_test_message(browser, live):
-    _sign_in(browser, live)
+    sign_in(browser, live)
     wait_for(browser, lambda d: d.find_element(By.ID, "balance").text != "—", message="no account")
     balance = Decimal(browser.find_element(By.ID, "balance").text)
     _type(browser, "phone", "13912345678")
@@ -297,7 +256,7 @@ def test_console_sends_a_test_message(browser, live):
 
 
 def test_console_resumes_in_the_tab_and_forgets_on_sign_out(browser, live):
-    _sign_in(browser, live)
+    sign_in(browser, live)
     wait_for(browser, lambda d: d.find_element(By.ID, "dashboard").is_displayed())
     browser.refresh()
     wait_for(browser, lambda d: d.find_element(By.ID, "dashboard").is_displayed(), message="not resumed")

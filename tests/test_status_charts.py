@@ -25,7 +25,7 @@ async def test_requests_errors_and_carrier_calls_reach_the_charts(client):
     assert svgs == ["requests", "errors", "latency"]
     requests_chart = r'<figure class="chart" id="chart-requests">.*?<span class="latest">4 次</span>'
     assert re.search(requests_chart, html, re.S)
-    assert f"本进程 (PID {os.getpid()})" in html and "worker" not in html
+    assert f'本进程 (PID <span id="pid">{os.getpid()}</span>)' in html and "worker" not in html
 
 
 async def test_with_several_workers_the_page_says_each_shows_its_own(make_client, redis_server):

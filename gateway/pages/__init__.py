@@ -19,7 +19,7 @@ from gateway import __version__
 from gateway.pages.assets import ASSETS, Assets, serve_asset
 from gateway.pages.console import console_page
 from gateway.pages.docs import docs_page
-from gateway.pages.status import status_page
+from gateway.pages.status import status_json, status_page
 
 __all__ = [
     "STATIC_DIR",
@@ -28,6 +28,7 @@ __all__ = [
     "docs_page",
     "serve_asset",
     "setup_templates",
+    "status_json",
     "status_page",
 ]
 

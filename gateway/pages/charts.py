@@ -30,6 +30,7 @@ class Chart:
     peak: str  # the top of the scale, as text
     latest: str  # the current minute's value, as text
     total: str  # over the whole window, as text
+    summary: str  # the description with the numbers: the SVG's <desc>, what a screen reader hears
 
 
 def _line(values: Sequence[float | None], peak: float) -> tuple[str, tuple[tuple[float, float], ...]]:
@@ -54,8 +55,9 @@ def _chart(key: str, title: str, description: str, unit: str,
            values: Sequence[float | None], latest: str, total: str) -> Chart:
     peak = max((value for value in values if value is not None), default=0.0)
     path, points = _line(values, peak)
-    return Chart(key, title, description, unit, path, points, f"{peak:.1f}".removesuffix(".0"),
-                 latest, total)
+    top = f"{peak:.1f}".removesuffix(".0")
+    summary = f"{description};当前分钟 {latest},30 分钟合计/平均 {total},纵轴最大 {top} {unit}。"
+    return Chart(key, title, description, unit, path, points, top, latest, total, summary)
 
 
 def _ms(value: float | None) -> str:

@@ -11,7 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.api.validation import MAX_PER_PAGE
-from gateway.keys import RUNTIME
+from gateway.keys import CONFIG, RUNTIME
 
 __all__ = ["console_page"]
 
@@ -25,6 +25,7 @@ async def console_page(request: web.Request) -> web.Response:
         "providers": list(config.providers.backends),
         "default_provider": config.providers.default,
         "page_sizes": [size for size in PAGE_SIZES if size <= MAX_PER_PAGE],
+        "timezone": request.app[CONFIG].server.timezone,  # records' times are in it: shown with them
     }
     response = aiohttp_jinja2.render_template("console.html", request, context)
     # The shell itself holds nothing private, but what the person typed should not outlive the tab.

@@ -1,29 +1,37 @@
 """GET /status: how the gateway is doing, for operators — aggregates only.
 
 Carriers (circuit state, success rate and latency over their last calls), the routes and how many
-numbers each sent where, charts of the last 30
-minutes (``gateway.pages.charts``), store and rate-limiter health, the build version. Nothing here
-names a number, an account or a key, so the page needs no credentials.
+numbers each sent where, charts of the last 30 minutes (``gateway.pages.charts``), store and
+rate-limiter health, the build version. Nothing here names a number, an account or a key, so the
+page needs no credentials.
+
+``GET /status.json`` is the same snapshot as data: the page's script fetches it to update the
+figures in place (no page reload, which would move a reader's focus and place; WCAG 2.2.1), and
+every text in it is formatted here, once, for the template and the script alike.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.config.model import GatewayConfig, RouteConfig
-from gateway.keys import CARRIER_STATS, CONFIG, LIMITER, ROUTE_TALLY, RUNTIME, STORE, TIMELINE
+from gateway.keys import CARRIER_STATS, CLOCK, CONFIG, LIMITER, ROUTE_TALLY, RUNTIME, STORE, TIMELINE
 from gateway.pages.charts import HEIGHT, WIDTH, charts
 from gateway.ratelimit import LimiterUnavailable
 from gateway.sending.routing import DEFAULT_ROUTE, REQUESTED_ROUTE
 from gateway.sending.stats import CarrierSummary
 from gateway.store.base import StoreUnavailable
 
-__all__ = ["status_page"]
+__all__ = ["status_json", "status_page"]
 
 log = logging.getLogger("smsedge.status")
 
@@ -45,6 +53,31 @@ def _role(config: GatewayConfig, name: str) -> str:
     return "按请求指定"
 
 
+def _figures(summary: CarrierSummary) -> dict[str, object]:
+    """The carrier's numbers as the page shows them (``—`` where there is nothing yet)."""
+    def ms(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f} ms"
+    rate = summary.success_rate
+    ago = summary.last_seconds_ago
+    return {
+        "success_rate": "—" if rate is None else f"{rate * 100:.1f}%",
+        "calls": summary.calls,
+        "avg": ms(summary.avg_ms),
+        "p95": ms(summary.p95_ms),
+        "last": "暂无" if ago is None else f"{int(ago)} 秒前",
+    }
+
+
+def _updated(app: web.Application, config: GatewayConfig) -> dict[str, str]:
+    """When this snapshot was taken, in the gateway's time zone, with the zone shown."""
+    now = datetime.fromtimestamp(app[CLOCK](), config.server.zone)
+    offset = now.strftime("%z")
+    return {
+        "iso": now.isoformat(timespec="seconds"),
+        "text": f"{now:%H:%M:%S} {config.server.timezone} (UTC{offset[:3]}:{offset[3:]})",
+    }
+
+
 def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
     runtime = app[RUNTIME].current
     backend = runtime.config.providers.backends[name]
@@ -56,7 +89,7 @@ def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
         "plugin": backend.plugin,
         "role": _role(runtime.config, name),
         "circuit_open": bool(breaker and breaker.is_open),
-        "summary": summary,
+        **_figures(summary),
     }
 
 
@@ -98,25 +131,39 @@ def _route_rows(app: web.Application) -> list[dict[str, object]]:
     return rows
 
 
-async def status_page(request: web.Request) -> web.Response:
-    app = request.app
+async def _snapshot(app: web.Application) -> dict[str, Any]:
+    """What the page shows, as plain data (the page renders it, /status.json returns it)."""
     config = app[CONFIG]
     store_ok = await _health(app[STORE].ping, StoreUnavailable, "store")
     limiter_ok = await _health(app[LIMITER].backend.ping, LimiterUnavailable, "rate limiter")
     carriers = [_carrier_row(app, name) for name in app[RUNTIME].current.config.providers.backends]
-    context = {
-        "page": "status",
+    return {
         "carriers": carriers,
         "routes": _route_rows(app),
         "window": app[CARRIER_STATS].size if CARRIER_STATS in app else 0,
-        "charts": charts(app[TIMELINE].minutes()),
-        "chart_size": (WIDTH, HEIGHT),
+        "charts": [asdict(chart) for chart in charts(app[TIMELINE].minutes())],
         "pid": os.getpid(),
         "workers": config.server.workers,
         "store": {"backend": config.store.backend, "ok": store_ok},
         "limiter": {"backend": config.ratelimit.backend, "ok": limiter_ok},
         "healthy": store_ok and limiter_ok and not any(c["circuit_open"] for c in carriers),
+        "updated": _updated(app, config),
     }
+
+
+async def status_page(request: web.Request) -> web.Response:
+    context = {"page": "status", "chart_size": (WIDTH, HEIGHT), **await _snapshot(request.app)}
     response = aiohttp_jinja2.render_template("status.html", request, context)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def status_json(request: web.Request) -> web.Response:
+    """The page's figures as JSON, for its script's in-place refresh (and for anyone's curl)."""
+    response = web.json_response(await _snapshot(request.app), dumps=_dumps)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

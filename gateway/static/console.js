@@ -12,6 +12,7 @@
   const VERIFICATION_LABELS = { approved: '已认证', pending: '审核中', rejected: '未通过' };
 
   const $ = (id) => document.getElementById(id);
+  const ZONE = document.getElementById('main').dataset.timezone;
   const state = { key: null, secret: null, page: 1, total: 0, query: {} };
 
   class ApiError extends Error {
@@ -83,6 +84,40 @@
     return td;
   }
 
+  // "2026-11-30 16:50:12" in the gateway's zone → the same text with its UTC offset ("+08:00"),
+  // in a <time> element whose datetime is the exact instant. The offset is the zone's at that time.
+  function offsetAt(text) {
+    const [date, time] = text.split(' ');
+    const wall = Date.parse(`${date}T${time}Z`);
+    if (Number.isNaN(wall)) return null;
+    let offset = 0;
+    for (let i = 0; i < 2; i += 1) { // the offset at (wall time − offset): twice settles DST edges
+      const name = new Intl.DateTimeFormat('en-US', { timeZone: ZONE, timeZoneName: 'longOffset' })
+        .formatToParts(new Date(wall - offset)).find((part) => part.type === 'timeZoneName').value;
+      const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
+      const sign = match && match[1] === '-' ? -1 : 1;
+      offset = match ? sign * (Number(match[2]) * 60 + Number(match[3])) * 60000 : 0;
+    }
+    const minutes = Math.abs(offset) / 60000;
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${offset < 0 ? '-' : '+'}${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
+  }
+
+  function timeCell(text) {
+    const td = document.createElement('td');
+    const offset = text ? offsetAt(text) : null;
+    if (!offset) {
+      td.textContent = text || '';
+      return td;
+    }
+    const time = document.createElement('time');
+    time.dateTime = `${text.replace(' ', 'T')}${offset}`;
+    time.textContent = `${text} ${offset}`;
+    time.title = ZONE;
+    td.appendChild(time);
+    return td;
+  }
+
   function statusCell(status) {
     const td = document.createElement('td');
     const badge = document.createElement('span');
@@ -101,7 +136,7 @@
       row.dataset.status = record.status;
       row.append(
         cell(record.id), cell(record.phone), cell(record.template_id), statusCell(record.status),
-        cell(record.provider), cell(record.created_at), cell(record.error || '', 'error-text'),
+        cell(record.provider), timeCell(record.created_at), cell(record.error || '', 'error-text'),
       );
       tbody.appendChild(row);
     }
@@ -174,7 +209,7 @@
     $('dashboard').hidden = !signedIn;
   }
 
-  async function signIn(key, secret) {
+  async function signIn(key, secret, { moveFocus = true } = {}) {
     state.key = key;
     state.secret = secret;
     try {
@@ -188,6 +223,8 @@
     $('api_secret').value = '';
     clearError($('signin-error'));
     showDashboard(true);
+    // The form that had focus is gone: take the reader to what they signed in for.
+    if (moveFocus) $('account-title').focus();
     readFilters();
     await loadRecords(1);
   }
@@ -303,7 +340,7 @@
     if (!saved || !saved.key || !saved.secret) return;
     $('api_key').value = saved.key;
     try {
-      await signIn(saved.key, saved.secret);
+      await signIn(saved.key, saved.secret, { moveFocus: false }); // a reload keeps the browser's focus
     } catch (error) {
       showError($('signin-error'), error);
     }

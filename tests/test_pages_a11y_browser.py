@@ -13,6 +13,7 @@ import re
 import time
 
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -25,6 +26,7 @@ from tests.browser import (
     save_screenshot,
     wait_for,
 )
+from tests.conftest import DEMO_HEADERS
 from tests.pages_live import REFUSED, sign_in
 
 live, browser = pages_live.live, pages_live.browser  # the fixtures: one seeded gateway, a fresh browser
@@ -169,3 +171,22 @@ def test_status_says_when_an_update_failed(browser, live):
     wait_for(browser, lambda d: d.find_element(By.ID, "refresh-note").text == "", timeout=6,
              message="the failure note stayed after a good update")
     assert_no_severe_logs(browser, allowed=[r"status\.json.*ERR_BLOCKED_BY_CLIENT"])
+
+
+def _default_route_taken(driver) -> str:
+    return driver.find_element(By.CSS_SELECTOR, '#routes tr[data-route="default"] .taken').text
+
+
+def test_status_route_counts_refresh_in_place(browser, live):
+    browser.get(f"{live.url}/status?refresh=1")
+    browser.execute_script("window.sameDocument = 'kept'")
+    before = _default_route_taken(browser)
+    sent = requests.post(f"{live.url}/api/sms/send", headers=DEMO_HEADERS, timeout=10,
+                         json={"phone": "13700137000", "template_id": "123456", "params": {"code": "1"}})
+    assert sent.status_code == 200, sent.text
+    wait_for(browser, lambda d: _default_route_taken(d) != before, timeout=6,
+             message="the routes table never refreshed")
+    count = int(re.search(r"mock (\d+)", _default_route_taken(browser)).group(1))
+    assert count == int(re.search(r"mock (\d+)", before).group(1)) + 1
+    assert browser.execute_script("return window.sameDocument") == "kept"
+    assert_no_severe_logs(browser)

@@ -10,6 +10,9 @@ network one on Redis). How current the cache is:
   reserve or settle drops the account's entries, so the next request reads them again. Changes
   through the account service (``update_account``, ``top_up``: CLI, admin API, secret rotation,
   hash upgrade) drop the entries on every store.
+- **Changes through the account service in other processes are seen at once on Redis**, and
+  within a poll (0.1 s) on SQLite: every such change is announced through the store and each
+  process drops the entry it names (``gateway.store.changes``).
 - **Other processes' writes are seen within** :data:`ACCOUNT_CACHE_TTL` **seconds** (other
   workers on the same SQLite file, other gateways on the same Redis, the ``accounts`` CLI): an
   entry is trusted for that long after the read that filled it *started*, then read again. So a
@@ -147,6 +150,17 @@ class CachedStore:
         self._tick += 1
         self._all_changed = self._tick
         self._accounts.pop(api_key, None)
+
+    def forget_key(self, api_key: str) -> None:
+        """Another process changed this account (``gateway.store.changes``): read it again."""
+        self._forget_key(api_key)
+
+    def forget_all(self) -> None:
+        """Changes may have been missed (the store was out of reach): read every account again."""
+        self._tick += 1
+        self._all_changed = self._tick
+        self._accounts.clear()
+        self._days.clear()
 
     def _unchanged_since(self, account_id: int, tick: int) -> bool:
         """No change of this process to the account since ``tick``: a read from then is current."""

@@ -10,6 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from gateway.accounts import bootstrap_accounts
+from gateway.admin.app import PREFIX as ADMIN_PREFIX
+from gateway.admin.app import create_admin_app
 from gateway.api import create_api_app
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
@@ -158,5 +160,6 @@ def create_app(
     )
     setup_routes(app, config)
     app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))
+    app.add_subapp(ADMIN_PREFIX, create_admin_app(parent=app))  # 404 unless admin.tokens are set
     setup_templates(app)
     return app

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -13,10 +13,25 @@ from gateway.money import MAX_YUAN
 from gateway.store.audit import AUDIT_ACTIONS
 
 __all__ = [
-    "AccountListResponse", "AccountResponse", "AccountView", "AccountsData", "AuditData",
-    "AuditEntryView", "AuditQuery", "AuditResponse", "CreateAccountRequest", "CreatedAccount",
-    "CreatedResponse", "MessageData", "MessageResponse", "NamedAccount", "PatchAccountRequest",
-    "RateLimit", "RotatedResponse", "RotatedSecret", "TopUpRequest",
+    "AccountView",
+    "AccountsData",
+    "AdminAccountResponse",
+    "AdminAccountsResponse",
+    "AdminAuditResponse",
+    "AdminCreatedResponse",
+    "AdminMessageResponse",
+    "AdminRotatedResponse",
+    "AuditData",
+    "AuditEntryView",
+    "AuditQuery",
+    "CreateAccountRequest",
+    "CreatedAccount",
+    "MessageData",
+    "NamedAccount",
+    "PatchAccountRequest",
+    "RateLimit",
+    "RotatedSecret",
+    "TopUpRequest",
 ]
 
 Yuan = Annotated[float, Meta(ge=0, le=MAX_YUAN, description="yuan, at most 3 decimals")]
@@ -77,12 +92,12 @@ class AccountsData(Struct):
     accounts: list[AccountView]
 
 
-class AccountListResponse(Struct):
+class AdminAccountsResponse(Struct):
     success: bool
     data: AccountsData
 
 
-class AccountResponse(Struct):
+class AdminAccountResponse(Struct):
     success: bool
     data: AccountView
 
@@ -91,7 +106,7 @@ class CreatedAccount(AccountView):
     api_secret: Annotated[str, Meta(description="shown this once; only a hash is kept")]
 
 
-class CreatedResponse(Struct):
+class AdminCreatedResponse(Struct):
     success: bool
     data: CreatedAccount
 
@@ -101,7 +116,7 @@ class RotatedSecret(Struct):
     api_secret: Annotated[str, Meta(description="shown this once; the old one no longer works")]
 
 
-class RotatedResponse(Struct):
+class AdminRotatedResponse(Struct):
     success: bool
     data: RotatedSecret
 
@@ -116,7 +131,7 @@ class MessageData(Struct):
     record: Record
 
 
-class MessageResponse(Struct):
+class AdminMessageResponse(Struct):
     success: bool
     data: MessageData
 
@@ -127,8 +142,8 @@ class AuditEntryView(Struct):
     actor: Annotated[str, Meta(description="the admin token's name, or cli")]
     action: Annotated[str, Meta(extra_json_schema={"enum": list(AUDIT_ACTIONS)})]
     account: NamedAccount
-    before: dict[str, object]
-    after: dict[str, object]
+    before: Annotated[dict[str, Any], Meta(description="the changed fields as they were")]
+    after: Annotated[dict[str, Any], Meta(description="the changed fields as they are now")]
     reason: str | None
 
 
@@ -139,6 +154,6 @@ class AuditData(Struct):
     per_page: int
 
 
-class AuditResponse(Struct):
+class AdminAuditResponse(Struct):
     success: bool
     data: AuditData

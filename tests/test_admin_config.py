@@ -9,6 +9,7 @@ import pytest
 import requests
 import yaml
 
+from gateway.admin import auth as auth_module
 from gateway.admin.auth import token_name
 from gateway.config.loader import load_config, parse_config
 from gateway.config.reader import ConfigError
@@ -82,3 +83,20 @@ def test_a_reload_turns_the_admin_api_on_and_retires_a_token(tmp_path, start):  
     assert requests.get(url, headers=headers, timeout=10).status_code == 401
     assert requests.get(url, headers={"Authorization": f"Bearer {other}"}, timeout=10).status_code == 200
     assert "restart" not in gateway.log.read_text()  # admin.tokens is applied, not kept
+
+
+def test_every_configured_token_is_checked_whether_or_not_one_matched(monkeypatch):
+    """A refused token costs what an accepted one does: one constant-time check per token, always."""
+    config = parse_config(with_tokens(*({"name": f"ops-{n}", "token": f"{TOKEN}-{n}"} for n in range(4))))
+    checked: list[str] = []
+    real = auth_module.verify_secret
+
+    def counting(secret: str, stored: str) -> bool:
+        checked.append(stored)
+        return real(secret, stored)
+
+    monkeypatch.setattr(auth_module, "verify_secret", counting)
+    for presented, name in ((f"{TOKEN}-0", "ops-0"), (f"{TOKEN}-3", "ops-3"), ("not-a-token-at-all!", None)):
+        checked.clear()
+        assert token_name(presented, config.admin.tokens) == name
+        assert checked == [token.token_hash for token in config.admin.tokens]

@@ -79,6 +79,9 @@ def check_fleet_wide(first: GatewayProcess, second: GatewayProcess, bound: float
     disabled = _first_refusal(lambda: send(second, headers, {**SEND, "phone": "13900139000"}), bound)
     assert (disabled.status_code, disabled.json()["code"]) == (403, "ACCOUNT_DISABLED")
     assert time.monotonic() - cached_at < ACCOUNT_CACHE_TTL
+    logs = first.log.read_text() + second.log.read_text()
+    for hidden in (old, new, TOKEN):
+        assert hidden not in logs
 
 
 def send(gateway: GatewayProcess, headers: dict[str, str], body: dict) -> requests.Response:

@@ -14,10 +14,9 @@ network one on Redis). How current the cache is:
   within a poll (0.1 s) on SQLite: every such change is announced through the store and each
   process drops the entry it names (``gateway.store.changes``).
 - **Other processes' writes are seen within** :data:`ACCOUNT_CACHE_TTL` **seconds** (other
-  workers on the same SQLite file, other gateways on the same Redis, the ``accounts`` CLI): an
-  entry is trusted for that long after the read that filled it *started*, then read again. So a
-  disabled account or a rotated secret takes effect fleet-wide within that bound (``docs/api.md``,
-  ``SECURITY.md``). A read that overlapped one of this process's writes to the same account never
+  workers on the same SQLite file, other gateways on the same Redis: their sends, and any change
+  whose announcement was missed): an entry is trusted for that long after the read that filled it
+  *started*, then read again (``docs/api.md``, ``SECURITY.md``). A read that overlapped one of this process's writes to the same account never
   puts an older state back over a newer one: it is kept with the money the writer reported last
   (a reporting store), or used once and not kept (otherwise, and after any ``update_account`` /
   ``top_up``).

@@ -108,7 +108,7 @@ _ADMIN_MODELS = (
     CreateAccountRequest, PatchAccountRequest, TopUpRequest, AdminAccountsResponse, AdminAccountResponse,
     AdminCreatedResponse, AdminRotatedResponse, AdminMessageResponse, AdminAuditResponse, Error,
 )
-_ADMIN_CODES = {**_ERROR_CODES, "401": "UNAUTHORIZED: no, or no configured, admin token",
+_ADMIN_CODES = {**_ERROR_CODES, "401": "UNAUTHORIZED: a missing or wrong admin token",
                 "409": "ACCOUNT_EXISTS (create), IDEMPOTENCY_CONFLICT (top-up)"}
 _CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
 

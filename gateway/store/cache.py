@@ -16,10 +16,10 @@ network one on Redis). How current the cache is:
 - **Other processes' writes are seen within** :data:`ACCOUNT_CACHE_TTL` **seconds** (other
   workers on the same SQLite file, other gateways on the same Redis: their sends, and any change
   whose announcement was missed): an entry is trusted for that long after the read that filled it
-  *started*, then read again (``docs/api.md``, ``SECURITY.md``). A read that overlapped one of this process's writes to the same account never
-  puts an older state back over a newer one: it is kept with the money the writer reported last
-  (a reporting store), or used once and not kept (otherwise, and after any ``update_account`` /
-  ``top_up``).
+  *started*, then read again (``docs/api.md``, ``SECURITY.md``). A read that overlapped one of
+  this process's writes to the same account never puts an older state back over a newer one: it
+  is kept with the money the writer reported last (a reporting store), or used once and not kept
+  (otherwise, and after any ``update_account`` / ``top_up``).
 
 Secrets are still checked on every request against the cached hash; an unknown key is never cached.
 """

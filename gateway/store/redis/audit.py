@@ -26,7 +26,8 @@ from gateway.store.redis.keys import Keys
 
 __all__ = ["CHANGES_KEPT", "RedisAudit"]
 
-#: About how many changes the stream keeps: a process that fell further behind drops its cache.
+#: About how many changes the stream keeps; a process further behind (it would have to miss this
+#: many between two reads) misses the oldest, whose entries then expire by the cache's own bound.
 CHANGES_KEPT = 10_000
 
 # KEYS: the counter, the list. ARGV: the entry as JSON. Returns the entry's id.

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
 
 from gateway.store.audit import AuditEntry
 from gateway.store.base import NewAccount, StoreUnavailable
@@ -28,14 +31,33 @@ async def until(condition, seconds: float = 2.0) -> float:
     return loop.time() - start
 
 
-async def test_an_announced_change_reaches_another_process_cache_within_a_poll(tmp_path):
+@pytest.fixture
+async def stores(tmp_path) -> AsyncIterator[tuple[CachedStore, SQLiteStore]]:
+    """This process's store (its cache trusts an entry for a minute) and another's, on one file."""
     path = str(tmp_path / "shared.db")
     mine, other = CachedStore(SQLiteStore(path), ttl=60), SQLiteStore(path)
     await mine.open()
     await other.open()
-    follower = asyncio.create_task(follow_changes(mine))
+    await other.create_account(NewAccount("team", "sk_team", "h", 100, "approved"), NOW)
+    yield mine, other
+    await mine.close()
+    await other.close()
+
+
+@contextlib.asynccontextmanager
+async def following(cache: CachedStore, retry: float = 1.0) -> AsyncIterator[None]:
+    follower = asyncio.create_task(follow_changes(cache, retry=retry))
     try:
-        await other.create_account(NewAccount("team", "sk_team", "h", 100, "approved"), NOW)
+        yield
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+
+
+async def test_an_announced_change_reaches_another_process_cache_within_a_poll(stores):
+    mine, other = stores
+    async with following(mine):
         assert not (await mine.account_by_key("sk_team")).disabled  # cached for a minute now
         await other.update_account("sk_team", disabled=True)
         await asyncio.sleep(0.3)
@@ -46,20 +68,10 @@ async def test_an_announced_change_reaches_another_process_cache_within_a_poll(t
             return (await mine.account_by_key("sk_team")).disabled
 
         assert await until(disabled) < 0.5
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-        await mine.close()
-        await other.close()
 
 
-async def test_a_follower_that_cannot_read_drops_the_whole_cache_and_goes_on(tmp_path, monkeypatch):
-    path = str(tmp_path / "shared.db")
-    mine, other = CachedStore(SQLiteStore(path), ttl=60), SQLiteStore(path)
-    await mine.open()
-    await other.open()
-    await other.create_account(NewAccount("team", "sk_team", "h", 100, "approved"), NOW)
+async def test_a_follower_that_cannot_read_drops_the_whole_cache_and_goes_on(stores, monkeypatch):
+    mine, other = stores
     assert (await mine.account_by_key("sk_team")).balance_milli == 100
     await other.top_up("sk_team", 50)  # unannounced
     real, failures = mine.inner.account_changes, []
@@ -71,8 +83,7 @@ async def test_a_follower_that_cannot_read_drops_the_whole_cache_and_goes_on(tmp
         return await real(cursor, wait)
 
     monkeypatch.setattr(mine.inner, "account_changes", failing_once)
-    follower = asyncio.create_task(follow_changes(mine, retry=0.05))
-    try:
+    async with following(mine, retry=0.05):
         async def fresh() -> bool:
             return (await mine.account_by_key("sk_team")).balance_milli == 150
 
@@ -85,9 +96,3 @@ async def test_a_follower_that_cannot_read_drops_the_whole_cache_and_goes_on(tmp
             return (await mine.account_by_key("sk_team")).verification_status == "pending"
 
         await until(pending)  # following again after the failure
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
-        await mine.close()
-        await other.close()

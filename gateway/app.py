@@ -10,6 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from gateway.accounts import bootstrap_accounts
+from gateway.admin.app import PREFIX as ADMIN_PREFIX
+from gateway.admin.app import create_admin_app
 from gateway.api import create_api_app
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
@@ -43,6 +45,8 @@ from gateway.sending.route_tally import RouteTally
 from gateway.sending.sender import build_sender
 from gateway.sending.stats import CarrierStats
 from gateway.store.backends import build_store
+from gateway.store.cache import CachedStore
+from gateway.store.changes import follow_changes
 from gateway.timeline import Timeline
 
 __all__ = ["build_runtime", "create_app"]
@@ -70,6 +74,17 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     yield
     await store.close()
+
+
+async def changes_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Follow other processes' account changes (``gateway.store.changes``) while the app runs."""
+    store = app[STORE]
+    task = asyncio.create_task(follow_changes(store)) if isinstance(store, CachedStore) else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -146,9 +161,10 @@ def create_app(
     app[TIMELINE] = timeline
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
-        [redis_ctx, store_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]
+        [redis_ctx, store_ctx, changes_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]
     )
     setup_routes(app, config)
     app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))
+    app.add_subapp(ADMIN_PREFIX, create_admin_app(parent=app))  # 404 unless admin.tokens are set
     setup_templates(app)
     return app

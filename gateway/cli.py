@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,15 +15,14 @@ import orjson
 from gateway.accounts import (
     accounts_with_shipped_secret,
     bootstrap_accounts,
-    create_account,
     is_loopback,
-    rotate_secret,
 )
+from gateway.admin.rules import Invalid, check_amount, check_bucket, check_name, check_rate, check_reason
+from gateway.admin.service import CLI_ACTOR, AccountService
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
-from gateway.money import yuan_to_milli
 from gateway.pidfile import signal_reload
 from gateway.reconcile import money_moved, reconcile_account
 from gateway.redis_client import RedisSource
@@ -35,32 +33,23 @@ from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
 __all__ = ["main"]
 
 log = logging.getLogger("smsedge")
-_MIN_RATE, _MAX_RATE, _MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
 T = TypeVar("T")
 
 
-def _milli(text: str) -> int:
-    try:
-        return yuan_to_milli(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse ``type`` from one of the account checks the admin API uses too."""
+
+    def parse(text: str) -> T:
+        try:
+            return check(text)
+        except Invalid as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
-def _name(text: str) -> str:
-    if not text.strip() or len(text) > 64:
-        raise argparse.ArgumentTypeError("a name of 1-64 characters")
-    return text
-
-
-def _rate(text: str) -> float:
-    # float() takes "nan" and "inf", which would silently mean "no limit": only real rates pass.
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = math.nan
-    if not _MIN_RATE <= rate <= _MAX_RATE:
-        raise argparse.ArgumentTypeError(f"{text!r}: tokens per second, {_MIN_RATE}-{_MAX_RATE:g}")
-    return rate
+_milli, _name, _rate = _argument(check_amount), _argument(check_name), _argument(check_rate)
+_reason = _argument(check_reason)
 
 
 def _seconds(text: str) -> int:
@@ -104,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     topup = accounts.add_parser("topup")
     topup.add_argument("--key", required=True)
     topup.add_argument("--amount", type=_milli, required=True)
+    topup.add_argument("--reason", type=_reason, help="why, for the audit log")
     change = accounts.add_parser("set")
     change.add_argument("--key", required=True)
     change.add_argument("--verification", choices=VERIFICATION_STATUSES)
@@ -135,16 +125,33 @@ def _bucket(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Bucket
         parser.error("--rate and --burst go together")
     if args.rate is None:
         return None
-    if not 1 <= args.burst <= _MAX_BURST:
-        parser.error(f"--burst must be 1-{_MAX_BURST:,}")
-    return BucketConfig(rate=args.rate, burst=args.burst)
+    try:
+        return check_bucket(args.rate, args.burst)
+    except Invalid as exc:
+        parser.error(f"--burst: {exc}")
+
+
+def _changes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, object]:
+    """What ``accounts set`` asks to change, as store fields."""
+    bucket = _bucket(args, parser)
+    changes: dict[str, object] = {}
+    if args.verification:
+        changes["verification_status"] = args.verification
+    if args.disabled is not None:
+        changes["disabled"] = args.disabled
+    if bucket:
+        changes.update(rate=bucket.rate, burst=bucket.burst)
+    if not changes:
+        parser.error("nothing to set")
+    return changes
 
 
 async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.ArgumentParser) -> int:
-    action = args.action
+    """One ``accounts`` command, through the account service (audited as ``cli``)."""
+    action, service = args.action, AccountService(store)
     if action == "create":
-        account, secret = await create_account(
-            store, args.name, balance_milli=args.balance,
+        account, secret = await service.create(
+            CLI_ACTOR, args.name, balance_milli=args.balance,
             verification_status=args.verification, ratelimit=_bucket(args, parser),
         )
         _print({"name": account.name, "api_key": account.api_key, "api_secret": secret,
@@ -155,27 +162,16 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
         for account in await store.list_accounts():
             _print(account.public())
         return 0
-    found: Account | None
+    found: Account | None = None
     if action == "topup":
-        found = await store.top_up(args.key, args.amount)
+        found = await service.top_up(CLI_ACTOR, args.key, args.amount, args.reason)
     elif action == "rotate-secret":
-        rotated = await rotate_secret(store, args.key)
+        rotated = await service.rotate_secret(CLI_ACTOR, args.key)
         if rotated:
             _print({"api_key": args.key, "api_secret": rotated[1]})
             return 0
-        found = None
     else:
-        bucket = _bucket(args, parser)
-        changes: dict[str, object] = {}
-        if args.verification:
-            changes["verification_status"] = args.verification
-        if args.disabled is not None:
-            changes["disabled"] = args.disabled
-        if bucket:
-            changes.update(rate=bucket.rate, burst=bucket.burst)
-        if not changes:
-            parser.error("nothing to set")
-        found = await store.update_account(args.key, **changes)
+        found = await service.update(CLI_ACTOR, args.key, _changes(args, parser))
     if found is None:
         print(f"no account with key {args.key[:6]}…", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from gateway.timeline import Timeline
 
 __all__ = [
     "ACCOUNT",
+    "ADMIN",
     "CARRIER_STATS",
     "CLOCK",
     "CONFIG",
@@ -54,5 +55,6 @@ REDIS = web.AppKey("redis", RedisSource)  # the one Redis client, made if some p
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
 ACCOUNT = web.RequestKey("account", Account)
+ADMIN = web.RequestKey("admin", str)  # the admin token's name, on the admin API
 PHONE_COUNT = web.RequestKey("phone_count", int)
 RESPONSE_HEADERS = web.RequestKey("response_headers", dict)  # added to the final response, errors too

@@ -2,7 +2,8 @@
 
 What changes for new requests: ``providers`` (backends: plugins, endpoints, credentials, prices,
 timeouts, failover, default, routes), ``templates``, ``ratelimit.account`` and ``ratelimit.phone``,
-and the listed ``accounts`` (created if missing, stored secret set to the file's, as at start).
+and the listed ``accounts`` (created if missing, stored secret set to the file's, as at start),
+and ``admin.tokens`` (the admin API's bearer tokens).
 Requests in flight finish on the runtime they started with (``gateway.runtime``).
 
 Everything else (``server``, ``store``, ``redis``, ``ratelimit.backend`` / ``on_backend_error``,
@@ -35,7 +36,7 @@ from gateway.store.base import StoreUnavailable
 __all__ = ["applied_config", "reload_config", "reload_on_sighup"]
 
 log = logging.getLogger("smsedge.reload")
-_RELOADED_SECTIONS = ("providers", "templates", "accounts")
+_RELOADED_SECTIONS = ("providers", "templates", "accounts", "admin")
 _RELOADED_RATELIMIT = ("account", "phone")
 
 

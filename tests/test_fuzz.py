@@ -1,6 +1,7 @@
 """Schemathesis against the gateway's own /openapi.json, on a real gateway process.
 
-Positive and negative cases for every /api/ operation (examples, coverage and fuzzing phases),
+Positive and negative cases for every /api/ operation and, with an admin token configured, every
+/admin/api/ operation (examples, coverage and fuzzing phases),
 with the checks below; any failure fails the test and prints schemathesis' report, including a
 cURL line that reproduces it. Bounded: ``FUZZ_MAX_EXAMPLES`` cases per operation (default 150,
 about a minute in all) with a fixed seed, so a run is repeatable.
@@ -28,6 +29,7 @@ CHECKS = (
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "150"))
 SEED = int(os.environ.get("FUZZ_SEED", "20240601"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef"
 
 
 def fuzz_document(directory: Path) -> dict:
@@ -35,6 +37,7 @@ def fuzz_document(directory: Path) -> dict:
     document["store"]["path"] = str(directory / "fuzz.db")
     document["accounts"][0]["balance"] = 10_000_000  # yuan: every generated send can be paid for
     document["logging"]["level"] = "WARNING"
+    document["admin"] = {"tokens": [{"name": "fuzz", "token": ADMIN_TOKEN}]}
     return document
 
 
@@ -54,6 +57,7 @@ def schemathesis_command(url: str, report: Path) -> list[str]:
         "--generation-database", "none",
         "--header", f"X-API-Key: {DEMO_KEY}",
         "--header", f"X-API-Secret: {DEMO_SECRET}",
+        "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
         "--request-timeout", "10",
         "--workers", "1",
         "--no-color",

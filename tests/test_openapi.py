@@ -143,7 +143,8 @@ async def test_document_is_openapi_3_with_every_api_route(api):
     assert doc["openapi"].startswith("3.")
     assert {path: list(item) for path, item in doc["paths"].items()} == {
         path: [method] for path, method in ROUTES.items()}
-    [api] = [r.get_info()["app"] for r in client.app.router.resources() if "app" in r.get_info()]
+    [api] = [info["app"] for resource in client.app.router.resources()
+             if (info := resource.get_info()).get("prefix") == "/api"]
     assert {r.canonical for r in api.router.resources()} == set(doc["paths"])
     for path, method in ROUTES.items():
         responses = doc["paths"][path][method]["responses"]
@@ -254,3 +255,41 @@ async def test_read_responses_match_their_documented_schemas(api):
     error = await client.post("/api/sms/send", json={}, headers=headers)
     documented = doc["paths"]["/api/sms/send"]["post"]["responses"]["400"]["content"]
     assert violations(doc, documented["application/json"]["schema"], await error.json()) == []
+
+
+ADMIN_TOKEN = "openapi-admin-token-0123456789abcdef"
+ADMIN_ROUTES = {
+    "/admin/api/accounts": ["get", "post"], "/admin/api/accounts/{api_key}": ["patch"],
+    "/admin/api/accounts/{api_key}/topup": ["post"], "/admin/api/accounts/{api_key}/rotate-secret": ["post"],
+    "/admin/api/messages/{message_id}": ["get"], "/admin/api/audit": ["get"],
+}
+
+
+async def test_the_admin_api_is_documented_tagged_and_bearer_only_while_tokens_are_set(make_client):
+    client = await make_client(admin={"tokens": [{"name": "ops", "token": ADMIN_TOKEN}]})
+    doc = await (await client.get("/openapi.json")).json()
+    admin_paths = {path: list(item) for path, item in doc["paths"].items() if path.startswith("/admin/")}
+    assert admin_paths == ADMIN_ROUTES
+    [admin] = [info["app"] for resource in client.app.router.resources()
+               if (info := resource.get_info()).get("prefix") == "/admin/api"]
+    assert {r.canonical for r in admin.router.resources()} == set(ADMIN_ROUTES)
+    assert doc["components"]["securitySchemes"]["AdminBearer"] == {
+        "type": "http", "scheme": "bearer", "description": "a token of admin.tokens"}
+    for path, methods in ADMIN_ROUTES.items():
+        for method in methods:
+            operation = doc["paths"][path][method]
+            assert operation["tags"] == ["admin"] and operation["security"] == [{"AdminBearer": []}]
+            assert "401" in operation["responses"]
+    for path in ROUTES:
+        assert "tags" not in doc["paths"][path][ROUTES[path]]
+    providers = doc["components"]["schemas"]["CreateAccountRequest"]["properties"]["providers"]
+    assert providers["items"]["enum"] == ["mock"] and providers["uniqueItems"] is True
+    refs = re.findall(r"'\$ref': '([^']+)'", repr(doc))
+    assert all(resolve(doc, {"$ref": ref}) for ref in refs)
+    assert ADMIN_TOKEN not in await (await client.get("/openapi.json")).text()
+
+
+async def test_without_tokens_the_document_has_no_admin_api(api):
+    _, _, doc = api
+    assert not [path for path in doc["paths"] if path.startswith("/admin")]
+    assert "AdminBearer" not in doc["components"]["securitySchemes"] and "tags" not in doc

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.config.model import GatewayConfig
 from gateway.redis_client import RedisSource
+from gateway.store.audit import AuditEntry
 from gateway.store.backends import STORES, build_store
 from gateway.store.base import (
     EARLY_RECEIPT_TTL_MS,
@@ -581,3 +582,76 @@ async def test_records_are_found_by_message_id_in_the_order_asked(store: Store):
     assert found[0].price_milli == 60
     assert await store.find_records(other.id, ["a", "b"]) == []
     assert await store.find_records(account_id, []) == []
+
+
+# -- the audit log, account changes, records by message id alone -----------------------------------
+
+
+def entry(name: str, at_ms: int = NOW, **fields: object) -> AuditEntry:
+    return AuditEntry(at_ms, "ops-alice", "topup", name, f"sk_{name}", {"balance": 1.0},
+                      {"balance": 2.5}, **fields)  # type: ignore[arg-type]
+
+
+async def test_audit_entries_are_kept_whole_and_paged_newest_first(store: Store):
+    assert (await store.audit_page(1, 10)).total == 0
+    await store.append_audit(entry("first", reason="invoice 7"))
+    for number in range(4):
+        await store.append_audit(AuditEntry(NOW + number + 1, "cli", "update", f"n{number}", f"sk_n{number}",
+                                            {"ratelimit": None}, {"ratelimit": {"rate": 2.5, "burst": 4}}))
+    everything = await store.audit_page(1, 10)
+    assert everything.total == 5
+    assert [e.account_name for e in everything.entries] == ["n3", "n2", "n1", "n0", "first"]
+    ids = [e.id for e in everything.entries]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 5
+    oldest = everything.entries[-1]
+    assert oldest == entry("first", reason="invoice 7", id=oldest.id)
+    assert everything.entries[0].after == {"ratelimit": {"rate": 2.5, "burst": 4}}
+    assert everything.entries[0].reason is None
+    second = await store.audit_page(2, 2)
+    assert (second.total, [e.account_name for e in second.entries]) == (5, ["n1", "n0"])
+    assert (await store.audit_page(4, 2)).entries == []
+
+
+async def test_account_changes_name_each_announced_key_after_the_cursor(store: Store):
+    await store.append_audit(entry("before"))  # announced before the cursor: not seen
+    cursor, keys = await store.account_changes("", 0.05)
+    assert cursor and keys == []
+    assert await store.account_changes(cursor, 0.05) == (cursor, [])  # nothing new: waits, returns
+    await store.append_audit(entry("one"))
+    await store.append_audit(entry("two"))
+    later, keys = await store.account_changes(cursor, 0.05)
+    assert keys == ["sk_one", "sk_two"] and later != cursor
+    assert (await store.account_changes(later, 0.05))[1] == []
+
+
+async def test_a_follower_already_waiting_sees_an_announcement_promptly(store: Store):
+    """Redis wakes the blocked read at once; SQLite's next poll (0.1 s) finds it."""
+    cursor, _ = await store.account_changes("", 1.0)
+
+    async def follow() -> list[str]:
+        nonlocal cursor
+        while True:
+            cursor, keys = await store.account_changes(cursor, 5.0)
+            if keys:
+                return keys
+
+    waiting = asyncio.create_task(follow())
+    await asyncio.sleep(0.2)  # the follower is waiting (blocked on Redis, between polls on SQLite)
+    loop = asyncio.get_running_loop()
+    announced = loop.time()
+    await store.append_audit(entry("woken"))
+    assert await asyncio.wait_for(waiting, 5) == ["sk_woken"]
+    assert loop.time() - announced < 0.5  # not after a 5 s wait
+
+
+async def test_a_record_is_found_by_its_message_id_alone_with_its_account(store: Store):
+    first = await store.create_account(new_account("first"), NOW)
+    second = await store.create_account(new_account("second"), NOW)
+    await store.reserve(first.id, new_records("a", 2), NOW)
+    await store.reserve(second.id, new_records("b", 1), NOW)
+    account, record = await store.find_message("b-0")
+    assert (account.name, account.api_key) == ("second", "sk_second")
+    assert (record.message_id, record.id, record.phone, record.status) == ("b-0", 1, "138****8000", "pending")
+    account, record = await store.find_message("a-1")
+    assert (account.name, record.id) == ("first", 2)
+    assert await store.find_message("nowhere") is None

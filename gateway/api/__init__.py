@@ -26,7 +26,7 @@ from gateway.api.sms import batch_send, send
 from gateway.config.model import GatewayConfig
 from gateway.keys import CLOCK, CONFIG, LIMITER, METRICS, RUNTIME, STORE, VERIFIER
 
-__all__ = ["API_HEADERS", "SHARED", "create_api_app"]
+__all__ = ["API_HEADERS", "SHARED", "api_headers", "create_api_app", "share_state"]
 
 # Every API answer, errors included: never sniffed, never kept by a cache or a proxy (balances,
 # records). Set as a response is prepared, so refusals from the root app's layers (413, 408) and
@@ -54,12 +54,14 @@ def create_api_app(
     api.router.add_get("/sms/records", records, name="records", allow_head=False)
     api.router.add_get("/account/info", account_info, name="account_info", allow_head=False)
     api.router.add_routes(extra_routes)
-    api.on_startup.append(_share(parent))
-    api.on_response_prepare.append(_api_headers)
+    api.on_startup.append(share_state(parent))
+    api.on_response_prepare.append(api_headers)
     return api
 
 
-def _share(parent: web.Application) -> Callable[[web.Application], Awaitable[None]]:
+def share_state(parent: web.Application) -> Callable[[web.Application], Awaitable[None]]:
+    """A sub-app's startup hook that copies ``SHARED`` from ``parent`` (the admin API's too)."""
+
     async def share(api: web.Application) -> None:
         # The parent's cleanup contexts have run by now: its startup signal calls ours after them.
         for key in SHARED:
@@ -68,6 +70,6 @@ def _share(parent: web.Application) -> Callable[[web.Application], Awaitable[Non
     return share
 
 
-async def _api_headers(request: web.Request, response: web.StreamResponse) -> None:
+async def api_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in API_HEADERS.items():
         response.headers.setdefault(name, value)

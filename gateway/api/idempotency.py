@@ -41,7 +41,9 @@ from gateway.sending.recovery import previous_deliveries
 from gateway.store.base import StoreUnavailable
 
 __all__ = [
-    "HEADER", "KEY_PATTERN", "LEASE_MS", "MAX_KEY_LENGTH", "TTL_MS", "fingerprint_of", "idempotent_send",
+    "HEADER", "KEY_PATTERN", "LEASE_MS", "MAX_KEY_LENGTH", "POLL_SECONDS", "TTL_MS", "WAIT_SECONDS",
+    "fingerprint_of", "idempotency_conflict", "idempotency_in_progress", "idempotency_key",
+    "idempotent_send", "replayed",
 ]
 
 log = logging.getLogger("smsedge.idempotency")
@@ -57,8 +59,10 @@ WAIT_SECONDS = 30.0  # longer than any send (carrier timeouts and failover inclu
 LEASE_MS = 120_000
 _KEY = re.compile(KEY_PATTERN)
 
-_conflict = error_kind(409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容")
-_in_progress = error_kind(
+idempotency_conflict = error_kind(
+    409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容"
+)
+idempotency_in_progress = error_kind(
     409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
 )
 
@@ -77,7 +81,7 @@ def idempotent_send(check: Check, reply: Reply) -> Callable[[web.Request], Await
     """
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        key = _key_of(request)
+        key = idempotency_key(request)
         if key is None:
             return reply(request, await _send(request, await check(request)))
         return await _claimed(request, check, reply, key)
@@ -94,7 +98,8 @@ def fingerprint_of(route: str, body: bytes) -> str:
     return hashlib.sha256(route.encode() + b"\n" + body).hexdigest()
 
 
-def _key_of(request: web.Request) -> str | None:
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key, None without one; 400 for a malformed one."""
     values = request.headers.getall(HEADER, [])
     if not values:
         return None
@@ -103,7 +108,8 @@ def _key_of(request: web.Request) -> str | None:
     return values[0]
 
 
-def _replay(status: int, body: bytes) -> web.Response:
+def replayed(status: int, body: bytes) -> web.Response:
+    """The kept answer of the request that first used the key."""
     return web.Response(
         body=body, status=status, content_type="application/json", charset="utf-8",
         headers={"Idempotent-Replayed": "true"},
@@ -131,11 +137,11 @@ async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -
         if claim.state == "stale":
             return await _take_over(request, check, reply, (key, token), claim.previous_token)
         if claim.state == "replay":
-            return _replay(claim.status, claim.body)
+            return replayed(claim.status, claim.body)
         if claim.state == "conflict":
-            raise _conflict()
+            raise idempotency_conflict()
         if loop.time() >= deadline:
-            raise _in_progress()
+            raise idempotency_in_progress()
         await asyncio.sleep(POLL_SECONDS)
 
 

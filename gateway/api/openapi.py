@@ -3,6 +3,9 @@
 ``models.py`` declares each body, query and answer once; msgspec turns them into JSON Schema here,
 so what the document promises is what the server decodes and answers. Only what the models cannot
 know is added: the providers this gateway is configured with.
+
+While ``admin.tokens`` are configured the admin API (``gateway.admin``) is in it too, tagged
+``admin``, each operation under the ``AdminBearer`` scheme instead of the tenant's two headers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,18 @@ import orjson
 from aiohttp import web
 
 from gateway import __version__
+from gateway.admin.models import (
+    AdminAccountResponse,
+    AdminAccountsResponse,
+    AdminAuditResponse,
+    AdminCreatedResponse,
+    AdminMessageResponse,
+    AdminRotatedResponse,
+    AuditQuery,
+    CreateAccountRequest,
+    PatchAccountRequest,
+    TopUpRequest,
+)
 from gateway.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from gateway.api.models import (
     AccountResponse,
@@ -37,7 +52,7 @@ _ERROR_CODES = {
     "403": "UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN",
     "408": "REQUEST_TIMEOUT",
     "409": "IDEMPOTENCY_CONFLICT", "413": "PAYLOAD_TOO_LARGE", "429": "PHONE_RATE_LIMITED",
-    "500": "INTERNAL_ERROR",
+    "404": "NOT_FOUND", "405": "METHOD_NOT_ALLOWED", "500": "INTERNAL_ERROR",
     "502": "PROVIDER_ERROR", "503": "UNAVAILABLE", "504": "PROVIDER_TIMEOUT",
 }
 _IDEMPOTENCY_KEY = {
@@ -55,8 +70,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*statuses: str) -> dict[str, Any]:
-    return {status: _json(_ref(Error), _ERROR_CODES[status]) for status in statuses}
+def _errors(*statuses: str, codes: dict[str, str] = _ERROR_CODES) -> dict[str, Any]:
+    return {status: _json(_ref(Error), codes[status]) for status in statuses}
 
 
 def _post(summary: str, request: type[msgspec.Struct], response: type[msgspec.Struct]) -> dict[str, Any]:
@@ -89,8 +104,81 @@ def _schemas(providers: tuple[str, ...]) -> dict[str, Any]:
     return schemas
 
 
-def openapi_document(providers: list[str]) -> dict[str, Any]:
+_ADMIN_MODELS = (
+    CreateAccountRequest, PatchAccountRequest, TopUpRequest, AdminAccountsResponse, AdminAccountResponse,
+    AdminCreatedResponse, AdminRotatedResponse, AdminMessageResponse, AdminAuditResponse, Error,
+)
+_ADMIN_CODES = {**_ERROR_CODES, "401": "UNAUTHORIZED: a missing or wrong admin token",
+                "409": "ACCOUNT_EXISTS (create), IDEMPOTENCY_CONFLICT (top-up)"}
+_CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
+
+
+def _admin(summary: str, status: str, answer: type[msgspec.Struct], errors: tuple[str, ...], *,
+           body: type[msgspec.Struct] | None = None, parameters: tuple[str, ...] = (),
+           extra: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """One admin operation: bearer auth, tag ``admin``, its path ``parameters`` and body."""
+    operation: dict[str, Any] = {
+        "tags": ["admin"], "summary": summary, "security": [{"AdminBearer": []}],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in parameters
+        ] + list(extra),
+        "responses": {status: _json(_ref(answer), summary), **_errors(*errors, codes=_ADMIN_CODES)},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return operation
+
+
+def _admin_paths() -> dict[str, Any]:
+    key = ("api_key",)
+    reads = ("401", "500", "503")
     return {
+        "/admin/api/accounts": {
+            "get": _admin("every account", "200", AdminAccountsResponse, reads),
+            "post": _admin("create an account; its api_secret is shown this once", "201",
+                           AdminCreatedResponse, ("400", "401", "408", "409", "413", "500", "503"),
+                           body=CreateAccountRequest),
+        },
+        "/admin/api/accounts/{api_key}": {"patch": _admin(
+            "change disabled, verification_status, ratelimit (null: the default) or providers", "200",
+            AdminAccountResponse, _CHANGE, body=PatchAccountRequest, parameters=key)},
+        "/admin/api/accounts/{api_key}/topup": {"post": _admin(
+            "add to the balance, with a reason; an Idempotency-Key is applied once", "200",
+            AdminAccountResponse, (*_CHANGE, "409"), body=TopUpRequest, parameters=key,
+            extra=(_IDEMPOTENCY_KEY,))},
+        "/admin/api/accounts/{api_key}/rotate-secret": {"post": _admin(
+            "a new api_secret, shown this once; the old one stops working at once", "200",
+            AdminRotatedResponse, ("401", "404", "405", "500", "503"), parameters=key)},
+        "/admin/api/messages/{message_id}": {"get": _admin(
+            "a record (masked) by its message id, with its account", "200", AdminMessageResponse,
+            ("401", "404", "405", "500", "503"), parameters=("message_id",))},
+        "/admin/api/audit": {"get": _admin(
+            "the audit log, newest first", "200", AdminAuditResponse, ("400", *reads),
+            extra=tuple(_query_parameters(AuditQuery)))},
+    }
+
+
+@functools.cache
+def _admin_schemas(providers: tuple[str, ...]) -> dict[str, Any]:
+    _, schemas = msgspec.json.schema_components(_ADMIN_MODELS, ref_template=_REF)
+    for request in (CreateAccountRequest, PatchAccountRequest):
+        schemas[request.__name__]["properties"]["providers"]["items"]["enum"] = list(providers)
+    return schemas
+
+
+def _with_admin(document: dict[str, Any], providers: tuple[str, ...]) -> dict[str, Any]:
+    document["paths"].update(_admin_paths())
+    document["components"]["schemas"] = {**_admin_schemas(providers), **document["components"]["schemas"]}
+    document["components"]["securitySchemes"]["AdminBearer"] = {
+        "type": "http", "scheme": "bearer", "description": "a token of admin.tokens"}
+    document["tags"] = [{"name": "admin", "description": "the platform team's API (/admin/api/)"}]
+    return document
+
+
+def openapi_document(providers: list[str], *, admin: bool = False) -> dict[str, Any]:
+    """The document; with the admin API's operations when ``admin`` (tokens are configured)."""
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "SMS Edge", "version": __version__},
         "security": [{"ApiKey": [], "ApiSecret": []}],
@@ -117,10 +205,12 @@ def openapi_document(providers: list[str]) -> dict[str, Any]:
             },
         },
     }
+    return _with_admin(document, tuple(providers)) if admin else document
 
 
 async def serve_openapi(request: web.Request) -> web.Response:
     # A plain response of the root app on purpose: the document's example numbers are meant to be
     # seen whole, and the API's masking middleware never sees it.
-    document = openapi_document(sorted(request.app[RUNTIME].current.config.providers.backends))
+    config = request.app[RUNTIME].current.config
+    document = openapi_document(sorted(config.providers.backends), admin=bool(config.admin.tokens))
     return web.Response(body=orjson.dumps(document), content_type="application/json", charset="utf-8")

@@ -16,14 +16,14 @@ from gateway.responses import json_response
 from gateway.store.base import Record as StoredRecord
 from gateway.store.base import StoreUnavailable
 
-__all__ = ["records"]
+__all__ = ["public_record", "records"]
 
 
 def _local(epoch_ms: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, zone).strftime(TIME_FORMAT)
 
 
-def _public(record: StoredRecord, zone: ZoneInfo) -> Record:
+def public_record(record: StoredRecord, zone: ZoneInfo) -> Record:
     return Record(
         id=record.id,  # numbered per account: says nothing about other tenants
         message_id=record.message_id,
@@ -49,7 +49,7 @@ async def records(request: web.Request) -> web.Response:
     return json_response(RecordsResponse(
         success=True,
         data=RecordsPage(
-            records=[_public(record, zone) for record in page.records],
+            records=[public_record(record, zone) for record in page.records],
             total=page.total,
             page=query.page,
             per_page=query.per_page,

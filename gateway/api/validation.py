@@ -42,6 +42,7 @@ __all__ = [
     "decoded_body",
     "parse_json_object",
     "parse_records_query",
+    "positive_int",
     "send_input",
 ]
 
@@ -183,7 +184,8 @@ def _provider(value: Any) -> str | None:
     return value
 
 
-def _positive(query: Mapping[str, str], name: str, default: int, high: int) -> int:
+def positive_int(query: Mapping[str, str], name: str, default: int, high: int) -> int:
+    """A query parameter that is a whole number 1..high (``default`` when absent), else 400."""
     raw = query.get(name)
     if raw is None:
         return default
@@ -217,8 +219,8 @@ def parse_records_query(query: Mapping[str, str], zone: ZoneInfo) -> RecordQuery
     if start_ms is not None and end_ms is not None and start_ms > end_ms:
         raise invalid("start_time 不能晚于 end_time")
     return RecordQuery(
-        page=_positive(query, "page", _QUERY_DEFAULTS.page, MAX_PAGE),
-        per_page=_positive(query, "per_page", _QUERY_DEFAULTS.per_page, MAX_PER_PAGE),
+        page=positive_int(query, "page", _QUERY_DEFAULTS.page, MAX_PAGE),
+        per_page=positive_int(query, "per_page", _QUERY_DEFAULTS.per_page, MAX_PER_PAGE),
         status=status,
         start_ms=start_ms,
         end_ms=end_ms,

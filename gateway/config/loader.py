@@ -87,6 +87,7 @@ def parse_config(data: Any) -> GatewayConfig:
         metrics=sections.metrics(root.section("metrics")),
         logging=sections.logging_section(root.section("logging")),
         accounts=tuple(root.items("accounts", sections.account)),
+        admin=sections.admin(root.section("admin")),
     )
     root.done()
     _cross_check(config)

@@ -16,6 +16,8 @@ __all__ = [
     "REDIS_MODES",
     "VERIFICATION_STATUSES",
     "AccountSeed",
+    "AdminConfig",
+    "AdminToken",
     "BackendConfig",
     "BucketConfig",
     "GatewayConfig",
@@ -194,6 +196,19 @@ class AccountSeed:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminToken:
+    """One admin API bearer token: its name (the audit log's actor) and only a keyed hash of it."""
+
+    name: str
+    token_hash: str  # gateway.credentials.hash_secret; the token itself is not kept
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    tokens: tuple[AdminToken, ...] = ()  # none: /admin is off (404)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     server: ServerConfig
     store: StoreConfig
@@ -204,6 +219,7 @@ class GatewayConfig:
     metrics: MetricsConfig
     logging: LoggingConfig
     accounts: tuple[AccountSeed, ...]
+    admin: AdminConfig = AdminConfig()
 
     def template(self, template_id: str) -> TemplateConfig:
         return self.templates.get(template_id) or TemplateConfig()

@@ -12,6 +12,8 @@ from gateway.config.model import (
     REDIS_MODES,
     VERIFICATION_STATUSES,
     AccountSeed,
+    AdminConfig,
+    AdminToken,
     BucketConfig,
     LoggingConfig,
     MetricsConfig,
@@ -26,11 +28,12 @@ from gateway.config.model import (
 )
 from gateway.config.reader import ConfigError, Reader
 from gateway.config.routes import read_routes
+from gateway.credentials import hash_secret
 from gateway.ratelimit.backends import LIMITERS
 from gateway.store.backends import STORES
 from gateway.tls import server_context
 
-__all__ = ["account", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
+__all__ = ["account", "admin", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
            "server", "store", "templates", "tls"]
 
 # Shown inside shell and PHP strings on the docs page: scheme, host, port and a plain path only.
@@ -221,3 +224,31 @@ def account(data: Any, path: str) -> AccountSeed:
     if len(seed.api_secret) < 12:
         raise ConfigError(reader.where("api_secret"), "must be at least 12 characters")
     return seed
+
+
+MIN_ADMIN_TOKEN = 16
+
+
+def _admin_token(data: Any, path: str) -> tuple[str, str]:
+    reader = Reader(data, path)
+    name, token = reader.text("name"), reader.text("token")
+    reader.done()
+    if len(name) > 64:
+        raise ConfigError(reader.where("name"), "must be at most 64 characters")
+    if len(token) < MIN_ADMIN_TOKEN:
+        raise ConfigError(reader.where("token"), f"must be at least {MIN_ADMIN_TOKEN} characters")
+    return name, token
+
+
+def admin(reader: Reader) -> AdminConfig:
+    """``admin.tokens``: checked, then kept only as keyed hashes (the tokens are not kept)."""
+    tokens = reader.items("tokens", _admin_token)
+    reader.done()
+    names = [name for name, _ in tokens]
+    secrets = [token for _, token in tokens]
+    for index, (name, token) in enumerate(tokens):
+        if names.index(name) != index:
+            raise ConfigError(f"{reader.where('tokens')}[{index}].name", "duplicate name")
+        if secrets.index(token) != index:
+            raise ConfigError(f"{reader.where('tokens')}[{index}].token", "duplicate token")
+    return AdminConfig(tuple(AdminToken(name, hash_secret(token)) for name, token in tokens))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.store.audit import AuditEntry, AuditPage
+
 __all__ = [
     "EARLY_RECEIPT_TTL_MS",
     "MAX_PARKED_RECEIPTS",
@@ -271,4 +273,22 @@ class Store(Protocol):
 
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
         """Drop the unfinished claim ``token`` holds, so the key can be used again."""
+        ...
+
+    # the audit log; account changes for every process's cache (``gateway.store.changes``)
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        """Keep ``entry`` (the store numbers it) and announce its account as changed to every
+        process sharing the store (``account_changes``)."""
+        ...
+
+    async def audit_page(self, page: int, per_page: int) -> AuditPage: ...
+
+    async def account_changes(self, cursor: str, wait: float) -> tuple[str, list[str]]:
+        """API keys announced after ``cursor``, and the cursor to ask from next (``""``: the
+        current one, no keys). Waits up to ``wait`` seconds for one (a store may poll sooner)."""
+        ...
+
+    async def find_message(self, message_id: str) -> tuple[Account, Record] | None:
+        """The record with this message id, whichever account's, and its account."""
         ...

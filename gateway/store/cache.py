@@ -10,14 +10,16 @@ network one on Redis). How current the cache is:
   reserve or settle drops the account's entries, so the next request reads them again. Changes
   through the account service (``update_account``, ``top_up``: CLI, admin API, secret rotation,
   hash upgrade) drop the entries on every store.
+- **Changes through the account service in other processes are seen at once on Redis**, and
+  within a poll (0.1 s) on SQLite: every such change is announced through the store and each
+  process drops the entry it names (``gateway.store.changes``).
 - **Other processes' writes are seen within** :data:`ACCOUNT_CACHE_TTL` **seconds** (other
-  workers on the same SQLite file, other gateways on the same Redis, the ``accounts`` CLI): an
-  entry is trusted for that long after the read that filled it *started*, then read again. So a
-  disabled account or a rotated secret takes effect fleet-wide within that bound (``docs/api.md``,
-  ``SECURITY.md``). A read that overlapped one of this process's writes to the same account never
-  puts an older state back over a newer one: it is kept with the money the writer reported last
-  (a reporting store), or used once and not kept (otherwise, and after any ``update_account`` /
-  ``top_up``).
+  workers on the same SQLite file, other gateways on the same Redis: their sends, and any change
+  whose announcement was missed): an entry is trusted for that long after the read that filled it
+  *started*, then read again (``docs/api.md``, ``SECURITY.md``). A read that overlapped one of
+  this process's writes to the same account never puts an older state back over a newer one: it
+  is kept with the money the writer reported last (a reporting store), or used once and not kept
+  (otherwise, and after any ``update_account`` / ``top_up``).
 
 Secrets are still checked on every request against the cached hash; an unknown key is never cached.
 """
@@ -147,6 +149,17 @@ class CachedStore:
         self._tick += 1
         self._all_changed = self._tick
         self._accounts.pop(api_key, None)
+
+    def forget_key(self, api_key: str) -> None:
+        """Another process changed this account (``gateway.store.changes``): read it again."""
+        self._forget_key(api_key)
+
+    def forget_all(self) -> None:
+        """Changes may have been missed (the store was out of reach): read every account again."""
+        self._tick += 1
+        self._all_changed = self._tick
+        self._accounts.clear()
+        self._days.clear()
 
     def _unchanged_since(self, account_id: int, tick: int) -> bool:
         """No change of this process to the account since ``tick``: a read from then is current."""

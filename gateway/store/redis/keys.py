@@ -27,6 +27,11 @@ class Keys:
         self.readiness_probe = f"{prefix}readiness_probe"
         #: Sorted set of every parked receipt's early key, scored by its receipt time (the cap).
         self.parked_receipts = f"{prefix}parked_receipts"
+        #: The audit log (a list, newest first) and the counter numbering it: one slot, one script.
+        self.audit_seq = f"{prefix}{{audit}}:seq"
+        self.audit_log = f"{prefix}{{audit}}:log"
+        #: A stream of the API keys of changed accounts, which every gateway follows (one key).
+        self.account_changes = f"{prefix}account-changes"
 
     def by_key(self, api_key: str) -> str:
         return f"{self.prefix}key:{api_key}"

@@ -36,6 +36,7 @@ from gateway.store.base import (
     check_updatable,
 )
 from gateway.store.redis import accounts
+from gateway.store.redis.audit import RedisAudit
 from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import (
@@ -59,7 +60,9 @@ _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then f
 _guarded = guarded(StoreUnavailable)
 
 
-class RedisStore:
+class RedisStore(RedisAudit):
+    """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s."""
+
     def __init__(
         self, client: SharedClient, key_prefix: str, *,
         max_parked_receipts: int = MAX_PARKED_RECEIPTS,

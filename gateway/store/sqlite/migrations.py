@@ -137,6 +137,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         UPDATE idempotency_keys SET claimed_at = created_at
         """,
     ),
+    (
+        8,
+        """
+        -- The audit log of account changes (gateway/admin/service.py): before/after are JSON of
+        -- the changed public fields, never a secret. Its ids also tell the other processes on
+        -- this file which cached accounts to drop (gateway/store/changes.py).
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            account_name TEXT NOT NULL,
+            api_key TEXT NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT
+        )
+        """,
+    ),
 )
 
 

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
     Account,
@@ -28,7 +29,7 @@ from gateway.store.base import (
     Settlement,
     check_updatable,
 )
-from gateway.store.sqlite import idempotency, sending
+from gateway.store.sqlite import audit, idempotency, sending
 from gateway.store.sqlite.migrations import migrate
 from gateway.store.sqlite.receipts import apply_receipts
 from gateway.store.sqlite.writer import Connection, GroupWriter
@@ -43,6 +44,9 @@ from gateway.store.sqlite.writes import (
 )
 
 __all__ = ["SQLiteStore"]
+
+#: How often ``account_changes`` looks for other processes' changes to accounts, in seconds.
+CHANGES_POLL_SECONDS = 0.1
 
 # ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
 _RECORD_COLUMNS = (
@@ -221,3 +225,35 @@ class SQLiteStore:
         ).fetchall())
         found = {row[1]: Record(*row) for row in rows}
         return [found[message_id] for message_id in message_ids if message_id in found]
+
+    # the audit log
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self._writer.transaction(work(audit.append, entry))
+
+    async def audit_page(self, page: int, per_page: int) -> AuditPage:
+        return await self._reader.run(lambda db: audit.page(db, page, per_page))
+
+    async def account_changes(self, cursor: str, wait: float) -> tuple[str, list[str]]:
+        """Polled: the audit log's ids are the cursor (every process on the file writes there)."""
+        if not cursor:
+            return str(await self._reader.run(audit.latest_id)), []
+        rows = await self._reader.run(lambda db: audit.changes_after(db, int(cursor)))
+        if not rows:
+            await asyncio.sleep(min(wait, CHANGES_POLL_SECONDS))
+            return cursor, []
+        return str(rows[-1][0]), [api_key for _, api_key in rows]
+
+    async def find_message(self, message_id: str) -> tuple[Account, Record] | None:
+        def owner(db: sqlite3.Connection) -> tuple | None:
+            account_id = audit.record_owner(db, message_id)
+            return None if account_id is None else db.execute(
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)  # noqa: S608
+            ).fetchone()
+
+        row = await self._reader.run(owner)
+        if row is None:
+            return None
+        account = _account(row)
+        found = await self.find_records(account.id, [message_id])
+        return (account, found[0]) if found else None

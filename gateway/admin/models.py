@@ -1,0 +1,159 @@
+"""The admin API's shapes, declared once: the handlers decode into them and the OpenAPI document
+(``gateway/api/openapi.py``) publishes their JSON Schema. Limits are the CLI's (``rules``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from gateway.admin.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REASON_LENGTH, MIN_RATE
+from gateway.api.models import Provider, Record, Verification
+from gateway.money import MAX_YUAN
+from gateway.store.audit import AUDIT_ACTIONS
+
+__all__ = [
+    "AccountView",
+    "AccountsData",
+    "AdminAccountResponse",
+    "AdminAccountsResponse",
+    "AdminAuditResponse",
+    "AdminCreatedResponse",
+    "AdminMessageResponse",
+    "AdminRotatedResponse",
+    "AuditData",
+    "AuditEntryView",
+    "AuditQuery",
+    "CreateAccountRequest",
+    "CreatedAccount",
+    "MessageData",
+    "NamedAccount",
+    "PatchAccountRequest",
+    "RateLimit",
+    "RotatedSecret",
+    "TopUpRequest",
+]
+
+Yuan = Annotated[float, Meta(ge=0, le=MAX_YUAN, description="yuan, at most 3 decimals")]
+Providers = Annotated[
+    list[Provider], Meta(max_length=64, extra_json_schema={"uniqueItems": True},
+                         description="allowed providers; empty: every provider")
+]
+
+
+class RateLimit(Struct, forbid_unknown_fields=True):
+    rate: Annotated[float, Meta(ge=MIN_RATE, le=MAX_RATE, description="tokens per second")]
+    burst: Annotated[int, Meta(ge=1, le=MAX_BURST)]
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+class CreateAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+    balance: Yuan = 0
+    verification_status: Verification = "approved"
+    ratelimit: RateLimit | None = None  # none: ratelimit.account of the config
+    providers: Providers = []
+
+
+class PatchAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    disabled: bool | UnsetType = UNSET
+    verification_status: Verification | UnsetType = UNSET
+    ratelimit: RateLimit | UnsetType | None = UNSET  # null: back to ratelimit.account
+    providers: Providers | UnsetType = UNSET
+
+
+class TopUpRequest(Struct, forbid_unknown_fields=True):
+    amount: Annotated[float, Meta(gt=0, le=MAX_YUAN, description="yuan, at most 3 decimals")]
+    reason: Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
+
+
+class AuditQuery(Struct):
+    """The query string of GET /admin/api/audit (published as its parameters)."""
+
+    page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    per_page: Annotated[int, Meta(ge=1, le=100)] = 20
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+class AccountView(Struct):
+    name: str
+    api_key: str
+    balance: float
+    verification_status: Verification
+    disabled: bool
+    providers: list[str]
+    ratelimit: RateLimit | None
+    total_sent: int
+
+
+class AccountsData(Struct):
+    accounts: list[AccountView]
+
+
+class AdminAccountsResponse(Struct):
+    success: bool
+    data: AccountsData
+
+
+class AdminAccountResponse(Struct):
+    success: bool
+    data: AccountView
+
+
+class CreatedAccount(AccountView):
+    api_secret: Annotated[str, Meta(description="shown this once; only a hash is kept")]
+
+
+class AdminCreatedResponse(Struct):
+    success: bool
+    data: CreatedAccount
+
+
+class RotatedSecret(Struct):
+    api_key: str
+    api_secret: Annotated[str, Meta(description="shown this once; the old one no longer works")]
+
+
+class AdminRotatedResponse(Struct):
+    success: bool
+    data: RotatedSecret
+
+
+class NamedAccount(Struct):
+    name: str
+    api_key: str
+
+
+class MessageData(Struct):
+    account: NamedAccount
+    record: Record
+
+
+class AdminMessageResponse(Struct):
+    success: bool
+    data: MessageData
+
+
+class AuditEntryView(Struct):
+    id: int
+    time: Annotated[str, Meta(description="ISO 8601 with the offset of server.timezone")]
+    actor: Annotated[str, Meta(description="the admin token's name, or cli")]
+    action: Annotated[str, Meta(extra_json_schema={"enum": list(AUDIT_ACTIONS)})]
+    account: NamedAccount
+    before: Annotated[dict[str, Any], Meta(description="the changed fields as they were")]
+    after: Annotated[dict[str, Any], Meta(description="the changed fields as they are now")]
+    reason: str | None
+
+
+class AuditData(Struct):
+    entries: list[AuditEntryView]
+    total: int
+    page: int
+    per_page: int
+
+
+class AdminAuditResponse(Struct):
+    success: bool
+    data: AuditData

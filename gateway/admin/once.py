@@ -1,0 +1,82 @@
+"""Idempotency-Key on the admin API's top-up: the same key, once.
+
+The store's idempotency claims (``Store.claim_idempotency``, as the sending routes use them) hold
+the key, so it is applied once across every gateway process and restart: a second request with the
+same key (and body) is answered with the first answer and changes nothing; the same key with
+another body is 409 ``IDEMPOTENCY_CONFLICT``; a concurrent one waits for the first, then replays
+it. Keys are scoped to the admin token's name and the account (a tenant's own keys, visible ASCII
+without spaces, can never be one of them) and kept for 24 h.
+
+Only an answer that changed something is kept; a refusal (unknown account, the store down) gives
+the key back. A claim whose holder died mid-way (its lease ran out) may or may not have credited
+the account: it is refused with 409 rather than risk crediting twice; the audit log tells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.api.idempotency import (
+    LEASE_MS,
+    POLL_SECONDS,
+    TTL_MS,
+    WAIT_SECONDS,
+    fingerprint_of,
+    idempotency_conflict,
+    idempotency_in_progress,
+    replayed,
+)
+from gateway.errors import error_kind
+from gateway.ids import new_hex_id
+from gateway.keys import ADMIN, CLOCK, ROUTE, STORE
+from gateway.store.base import StoreUnavailable
+
+__all__ = ["once"]
+
+log = logging.getLogger("smsedge.admin")
+
+_outcome_unknown = error_kind(
+    409, "IDEMPOTENCY_CONFLICT",
+    "请求冲突:使用该 Idempotency-Key 的上一次请求未完成,结果未知;请查看审计日志后使用新的 Key 重试",
+)
+
+
+async def once(
+    request: web.Request, account_id: int, key: str, run: Callable[[], Awaitable[web.Response]]
+) -> web.Response:
+    """``run()``'s answer, or the kept answer of the first request that used ``key``."""
+    store, clock = request.app[STORE], request.app[CLOCK]
+    scoped = f"admin {request[ADMIN]} {key}"
+    fingerprint = fingerprint_of(request[ROUTE], await request.read())
+    token = new_hex_id()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_SECONDS
+    while True:
+        claim = await store.claim_idempotency(
+            account_id, scoped, fingerprint, token, int(clock() * 1000), TTL_MS, LEASE_MS
+        )
+        if claim.state == "new":
+            break
+        if claim.state == "replay":
+            return replayed(claim.status, claim.body)
+        if claim.state == "conflict":
+            raise idempotency_conflict()
+        if claim.state == "stale":
+            raise _outcome_unknown()
+        if loop.time() >= deadline:
+            raise idempotency_in_progress()
+        await asyncio.sleep(POLL_SECONDS)
+    try:
+        response = await run()
+    except BaseException:  # nothing changed: the key may be used again
+        await asyncio.shield(store.release_idempotency(account_id, scoped, token))
+        raise
+    try:
+        await store.finish_idempotency(account_id, scoped, token, response.status, bytes(response.body))
+    except StoreUnavailable:  # applied all the same; a retry with the key gets 409, never a second one
+        log.exception("store unavailable: the answer of an idempotent top-up not kept")
+    return response

@@ -1,0 +1,89 @@
+"""What an account's fields may be: the checks the ``accounts`` CLI and the admin API share.
+
+Each check takes the value as given (command-line text or decoded JSON) and returns it in the
+form the store keeps, or raises :class:`Invalid` saying what is wrong, in English (the CLI prints
+it; the API answers 400 ``INVALID_PARAMS`` with it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+
+from gateway.config.model import VERIFICATION_STATUSES, BucketConfig
+from gateway.money import yuan_to_milli
+
+__all__ = [
+    "MAX_BURST", "MAX_NAME_LENGTH", "MAX_RATE", "MAX_REASON_LENGTH", "MIN_RATE", "Invalid",
+    "check_amount", "check_bucket", "check_burst", "check_name", "check_providers", "check_rate",
+    "check_reason", "check_verification",
+]
+
+MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
+MAX_NAME_LENGTH = 64
+MAX_REASON_LENGTH = 200
+
+
+class Invalid(ValueError):
+    """A value an account may not have; its text says why."""
+
+
+def check_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_LENGTH:
+        raise Invalid(f"a name of 1-{MAX_NAME_LENGTH} characters")
+    return value
+
+
+def check_amount(value: object, *, positive: bool = False) -> int:
+    """Yuan (text or number, at most 3 decimals) as milli-yuan."""
+    try:
+        milli = yuan_to_milli(value)
+    except ValueError as exc:
+        raise Invalid(f"{str(value)[:32]!r}: {exc}") from None
+    if positive and milli <= 0:
+        raise Invalid("must be more than 0 yuan")
+    return milli
+
+
+def check_rate(value: object) -> float:
+    # float() takes "nan" and "inf", which would silently mean "no limit": only real rates pass.
+    try:
+        rate = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        rate = math.nan
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise Invalid(f"{str(value)[:32]!r}: tokens per second, {MIN_RATE}-{MAX_RATE:g}")
+    return rate
+
+
+def check_burst(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BURST:
+        raise Invalid(f"burst must be 1-{MAX_BURST:,}")
+    return value
+
+
+def check_bucket(rate: object, burst: object) -> BucketConfig:
+    return BucketConfig(rate=check_rate(rate), burst=check_burst(burst))
+
+
+def check_verification(value: object) -> str:
+    if value not in VERIFICATION_STATUSES:
+        raise Invalid(f"verification status must be one of {', '.join(VERIFICATION_STATUSES)}")
+    return value  # type: ignore[return-value]
+
+
+def check_providers(values: Iterable[object], known: Collection[str]) -> tuple[str, ...]:
+    """Configured backend names, each once (none: every provider)."""
+    providers = tuple(values)
+    for name in providers:
+        if not isinstance(name, str) or name not in known:
+            raise Invalid(f"unknown provider {str(name)[:32]!r}; configured: {', '.join(sorted(known))}")
+    if len(set(providers)) != len(providers):
+        raise Invalid("a provider is listed twice")
+    return providers  # type: ignore[return-value]
+
+
+def check_reason(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON_LENGTH:
+        raise Invalid(f"a reason of 1-{MAX_REASON_LENGTH} characters")
+    return value

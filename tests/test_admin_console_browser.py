@@ -220,6 +220,24 @@ def test_the_secret_goes_with_the_next_action(browser, live):
     assert_no_severe_logs(browser, allowed=[r"status of 404"])
 
 
+def test_create_says_what_is_wrong(browser, live):
+    _signed_in(browser, live)
+    browser.find_element(By.ID, "create-submit").click()
+    wait_for(browser, lambda d: _text(d, "create-error") == "请输入账户名称", message="empty name accepted")
+    _type(browser, "create-name", "half-a-limit")
+    _type(browser, "create-rate", "5")
+    browser.find_element(By.ID, "create-submit").click()
+    wait_for(browser, lambda d: _text(d, "create-error") == "速率和突发容量要么都填,要么都不填")
+    _type(browser, "create-name", "demo")  # the seeded account's name: taken
+    _type(browser, "create-rate", "")
+    browser.find_element(By.ID, "create-submit").click()
+    wait_for(browser, lambda d: "ACCOUNT_EXISTS" in _text(d, "create-error"), message="no conflict shown")
+    assert browser.find_element(By.ID, "create-error").get_attribute("role") == "alert"
+    assert not browser.find_element(By.ID, "secret-box").is_displayed()
+    assert_accessible_state(browser, "admin-create-error")
+    assert_no_severe_logs(browser, allowed=[r"status of 409"])
+
+
 def test_search_filters_by_name_or_key(browser, live):
     _signed_in(browser, live)
     key, _secret = _create(browser, "search-target")
@@ -245,6 +263,8 @@ def test_top_up_credits_once_per_submission(browser, live):
     _manage(browser, key)
     browser.find_element(By.ID, "topup-submit").click()  # no amount, no reason: refused on the page
     wait_for(browser, lambda d: "请填写充值金额和原因" in _text(d, "manage-error"))
+    assert browser.find_element(By.ID, "manage-error").get_attribute("role") == "alert"
+    assert_accessible_state(browser, "admin-manage-error")
     _type(browser, "topup-amount", "2.25")
     _type(browser, "topup-reason", "月度充值")
     browser.find_element(By.ID, "topup-submit").click()
@@ -271,6 +291,7 @@ def test_rotate_confirms_then_shows_the_new_secret(browser, live):
     browser.find_element(By.ID, "rotate").click()
     wait_for(browser, _shown("rotate-confirm"))
     assert _focused_id(browser) == "rotate-yes"
+    assert_accessible_state(browser, "admin-rotate-confirm")
     browser.find_element(By.ID, "rotate-no").click()  # cancelled: nothing changes
     assert not browser.find_element(By.ID, "rotate-confirm").is_displayed()
     assert _focused_id(browser) == "rotate"
@@ -337,7 +358,8 @@ def test_message_lookup(browser, live):
     wait_for(browser, _shown("lookup-record"), message="no lookup result")
     assert not browser.find_element(By.ID, "secret-box").is_displayed()  # the next action hid it
     record = browser.find_element(By.ID, "lookup-record").text
-    assert f"shop-lookup({key})" in record and message_id in record
+    assert "shop-lookup" in record and key in record and message_id in record
+    assert "成功(success)" in record
     assert "138****8000" in record and "13800138000" not in browser.page_source
     assert ZONED.search(record), record
     assert "shop-lookup" in _text(browser, "lookup-summary")

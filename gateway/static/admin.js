@@ -11,6 +11,7 @@
   const STORAGE_KEY = 'smsedge.admin.token';
   const API = '/admin/api';
   const AUDIT_PER_PAGE = 20;
+  const STATUS_LABELS = { pending: '待确认', success: '成功', failed: '失败' };
   const VERIFICATION_LABELS = { approved: '已认证', pending: '审核中', rejected: '未通过' };
   const ACTION_LABELS = {
     create: '创建', topup: '充值', update: '修改', disable: '禁用', enable: '启用', 'rotate-secret': '轮换 Secret',
@@ -347,13 +348,14 @@
     const list = $('lookup-record');
     const record = data.record;
     list.replaceChildren();
-    entry(list, '账户', `${data.account.name}(${data.account.api_key})`);
+    entry(list, '账户', data.account.name);
+    entry(list, 'API Key', data.account.api_key);
     entry(list, 'message_id', record.message_id);
     entry(list, '记录 ID', record.id);
     entry(list, '手机号', record.phone);
     entry(list, '模板', record.template_id);
     entry(list, '服务商', record.provider);
-    entry(list, '状态', record.status);
+    entry(list, '状态', `${STATUS_LABELS[record.status] || record.status}(${record.status})`);
     entry(list, '价格(元)', record.price);
     entry(list, '发送时间', zonedTime(record.created_at, ZONE));
     entry(list, '更新时间', zonedTime(record.updated_at, ZONE));
@@ -502,6 +504,7 @@
     });
     $('signout').addEventListener('click', signOut);
     $('account-search').addEventListener('input', renderAccounts);
+    $('search-form').addEventListener('submit', (event) => { event.preventDefault(); renderAccounts(); });
     $('accounts-reload').addEventListener('click', reloadAccounts);
     $('accounts').addEventListener('click', (event) => {
       const button = event.target.closest('button.manage');

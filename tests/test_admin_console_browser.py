@@ -129,7 +129,7 @@ def _manage(driver, key: str) -> None:
     _row(driver, key).find_element(By.CSS_SELECTOR, "button.manage").click()
     wait_for(driver, _shown("manage-panel"))
     assert _focused_id(driver) == "manage-title"
-    assert key in _text(driver, "manage-title")
+    assert _text(driver, "manage-key") == key
 
 
 def _result(driver, text: str) -> None:

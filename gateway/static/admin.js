@@ -23,7 +23,9 @@
 
   const $ = (id) => document.getElementById(id);
   const ZONE = $('main').dataset.timezone;
-  const { FormError, request, showError, clearError, cell, zonedTime, copyText } = window.SmsEdge; // pages.js
+  const {
+    FormError, request, showError, clearError, reported, cell, fillTable, showPage, zonedTime, copyText,
+  } = window.SmsEdge; // pages.js
   const state = { token: null, accounts: [], selected: null, auditPage: 1, topUpKey: null };
 
   function api(path, { method = 'GET', query, body, headers = {} } = {}) {
@@ -74,29 +76,22 @@
     return account.name.toLowerCase().includes(needle) || account.api_key.toLowerCase().includes(needle);
   }
 
+  function accountRow(account) {
+    const row = document.createElement('tr');
+    row.dataset.key = account.api_key;
+    row.append(
+      cell(account.name), cell(account.api_key, 'key'), cell(Number(account.balance).toFixed(3), 'num'),
+      cell(verificationText(account.verification_status)), stateCell(account.disabled),
+      cell(limitText(account.ratelimit)), cell(providersText(account.providers)),
+      cell(account.total_sent, 'num'), actionCell(account),
+    );
+    return row;
+  }
+
   function renderAccounts() {
     const needle = $('account-search').value.trim().toLowerCase();
     const shown = state.accounts.filter((account) => matches(account, needle));
-    const tbody = $('accounts').querySelector('tbody');
-    tbody.replaceChildren();
-    for (const account of shown) {
-      const row = document.createElement('tr');
-      row.dataset.key = account.api_key;
-      row.append(
-        cell(account.name), cell(account.api_key, 'key'), cell(Number(account.balance).toFixed(3), 'num'),
-        cell(verificationText(account.verification_status)), stateCell(account.disabled),
-        cell(limitText(account.ratelimit)), cell(providersText(account.providers)),
-        cell(account.total_sent, 'num'), actionCell(account),
-      );
-      tbody.appendChild(row);
-    }
-    if (shown.length === 0) {
-      const row = document.createElement('tr');
-      const empty = cell(state.accounts.length ? '没有匹配的账户' : '暂无账户', 'empty');
-      empty.colSpan = 9;
-      row.appendChild(empty);
-      tbody.appendChild(row);
-    }
+    fillTable($('accounts'), shown, accountRow, state.accounts.length ? '没有匹配的账户' : '暂无账户');
     const total = state.accounts.length;
     $('accounts-count').textContent = needle ? `显示 ${shown.length} / ${total} 个账户` : `共 ${total} 个账户`;
   }
@@ -108,14 +103,7 @@
     if (state.selected && findAccount(state.selected)) fillPanel(findAccount(state.selected));
   }
 
-  async function reloadAccounts() {
-    try {
-      await loadAccounts();
-      clearError($('accounts-error'));
-    } catch (error) {
-      showError($('accounts-error'), error);
-    }
-  }
+  const reloadAccounts = () => reported($('accounts-error'), loadAccounts);
 
   function replaceAccount(account) {
     const index = state.accounts.findIndex((known) => known.api_key === account.api_key);
@@ -152,7 +140,8 @@
     (box) => box.value);
 
   function fillPanel(account) {
-    $('manage-title').textContent = `管理账户:${account.name}(${account.api_key})`;
+    $('manage-title').textContent = `管理账户:${account.name}`;
+    $('manage-key').textContent = account.api_key;
     const form = $('settings-form');
     form.elements.verification_status.value = account.verification_status;
     form.elements.default_limit.checked = !account.ratelimit;
@@ -373,13 +362,9 @@
       showError($('lookup-error'), new FormError('请输入 message_id'));
       return;
     }
-    try {
-      const payload = await api(`/messages/${encodeURIComponent(id)}`);
-      clearError($('lookup-error'));
-      renderMessage(payload.data);
-    } catch (error) {
-      showError($('lookup-error'), error);
-    }
+    await reported($('lookup-error'), async () => {
+      renderMessage((await api(`/messages/${encodeURIComponent(id)}`)).data);
+    });
   }
 
   // --- the audit log -------------------------------------------------------------------------
@@ -395,43 +380,30 @@
     }).join(';');
   }
 
-  function renderAudit(data) {
-    const tbody = $('audit').querySelector('tbody');
-    tbody.replaceChildren();
-    for (const item of data.entries) {
-      const row = document.createElement('tr');
-      row.dataset.action = item.action;
-      const time = document.createElement('td');
-      time.appendChild(zonedTime(item.time, ZONE));
-      row.append(
-        time, cell(item.actor), cell(ACTION_LABELS[item.action] || item.action),
-        cell(`${item.account.name}(${item.account.api_key})`), cell(changeText(item.before, item.after)),
-        cell(item.reason || ''),
-      );
-      tbody.appendChild(row);
-    }
-    if (data.entries.length === 0) {
-      const row = document.createElement('tr');
-      const empty = cell('暂无审计记录', 'empty');
-      empty.colSpan = 6;
-      row.appendChild(empty);
-      tbody.appendChild(row);
-    }
-    const pages = Math.max(1, Math.ceil(data.total / data.per_page));
-    state.auditPage = data.page;
-    $('audit-info').textContent = `第 ${data.page} / ${pages} 页 · 共 ${data.total} 条`;
-    $('audit-prev').disabled = data.page <= 1;
-    $('audit-next').disabled = data.page >= pages;
+  function auditRow(item) {
+    const row = document.createElement('tr');
+    row.dataset.action = item.action;
+    const time = document.createElement('td');
+    time.appendChild(zonedTime(item.time, ZONE));
+    row.append(
+      time, cell(item.actor), cell(ACTION_LABELS[item.action] || item.action),
+      cell(`${item.account.name}(${item.account.api_key})`), cell(changeText(item.before, item.after)),
+      cell(item.reason || ''),
+    );
+    return row;
   }
 
-  async function loadAudit(page) {
-    try {
+  function renderAudit(data) {
+    fillTable($('audit'), data.entries, auditRow, '暂无审计记录');
+    state.auditPage = data.page;
+    showPage(data, { info: $('audit-info'), prev: $('audit-prev'), next: $('audit-next') });
+  }
+
+  function loadAudit(page) {
+    return reported($('audit-error'), async () => {
       const payload = await api('/audit', { query: { page, per_page: AUDIT_PER_PAGE } });
       renderAudit(payload.data);
-      clearError($('audit-error'));
-    } catch (error) {
-      showError($('audit-error'), error);
-    }
+    });
   }
 
   // --- signing in and out --------------------------------------------------------------------
@@ -443,12 +415,10 @@
 
   async function signIn(token, { moveFocus = true } = {}) {
     state.token = token;
-    try {
-      await loadAccounts();
-    } catch (error) {
-      forget();
+    await loadAccounts().catch((error) => {
+      forget(); // a refused token is not kept
       throw error;
-    }
+    });
     sessionStorage.setItem(STORAGE_KEY, token);
     $('admin_token').value = '';
     clearError($('signin-error'));

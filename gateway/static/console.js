@@ -15,7 +15,9 @@
   const ZONE = document.getElementById('main').dataset.timezone;
   const state = { key: null, secret: null, page: 1, total: 0, query: {} };
 
-  const { request, describe, showError, clearError, cell } = window.SmsEdge; // pages.js
+  const {
+    request, describe, showError, clearError, reported, cell, fillTable, showPage,
+  } = window.SmsEdge; // pages.js
   const timeCell = (text) => window.SmsEdge.timeCell(text, ZONE);
 
   // --- the API -------------------------------------------------------------------------------
@@ -37,31 +39,21 @@
     return td;
   }
 
+  function recordRow(record) {
+    const row = document.createElement('tr');
+    row.dataset.status = record.status;
+    row.append(
+      cell(record.id), cell(record.phone), cell(record.template_id), statusCell(record.status),
+      cell(record.provider), timeCell(record.created_at), cell(record.error || '', 'error-text'),
+    );
+    return row;
+  }
+
   function renderRecords(data) {
-    const tbody = $('records').querySelector('tbody');
-    tbody.replaceChildren();
-    for (const record of data.records) {
-      const row = document.createElement('tr');
-      row.dataset.status = record.status;
-      row.append(
-        cell(record.id), cell(record.phone), cell(record.template_id), statusCell(record.status),
-        cell(record.provider), timeCell(record.created_at), cell(record.error || '', 'error-text'),
-      );
-      tbody.appendChild(row);
-    }
-    if (data.records.length === 0) {
-      const row = document.createElement('tr');
-      const empty = cell('暂无记录', 'empty');
-      empty.colSpan = 7;
-      row.appendChild(empty);
-      tbody.appendChild(row);
-    }
-    const pages = Math.max(1, Math.ceil(data.total / data.per_page));
+    fillTable($('records'), data.records, recordRow, '暂无记录');
     state.page = data.page;
     state.total = data.total;
-    $('page-info').textContent = `第 ${data.page} / ${pages} 页 · 共 ${data.total} 条`;
-    $('prev-page').disabled = data.page <= 1;
-    $('next-page').disabled = data.page >= pages;
+    showPage(data, { info: $('page-info'), prev: $('prev-page'), next: $('next-page') });
   }
 
   function renderAccount(data) {
@@ -80,26 +72,17 @@
   }
 
   async function refreshAccount() {
-    try {
-      await loadAccount();
-      clearError($('account-error'));
-    } catch (error) {
-      showError($('account-error'), error);
-    }
+    await reported($('account-error'), loadAccount);
   }
 
   async function loadRecords(page) {
     const table = $('records');
     table.setAttribute('aria-busy', 'true');
-    try {
+    await reported($('records-error'), async () => {
       const payload = await api('/api/sms/records', { query: { ...state.query, page } });
       renderRecords(payload.data);
-      clearError($('records-error'));
-    } catch (error) {
-      showError($('records-error'), error);
-    } finally {
-      table.setAttribute('aria-busy', 'false');
-    }
+    });
+    table.setAttribute('aria-busy', 'false');
   }
 
   function readFilters() {

@@ -68,11 +68,41 @@ window.SmsEdge = (() => {
     element.hidden = true;
   }
 
+  // Runs `work`; what it throws is shown in `element` (an alert), which a success clears.
+  async function reported(element, work) {
+    try {
+      await work();
+      clearError(element);
+    } catch (error) {
+      showError(element, error);
+    }
+  }
+
   function cell(text, className) {
     const td = document.createElement('td');
     td.textContent = text === null || text === undefined ? '' : String(text);
     if (className) td.className = className;
     return td;
+  }
+
+  // A table's body from `items`, one <tr> each from `toRow`; `emptyText` across every column if none.
+  function fillTable(table, items, toRow, emptyText) {
+    const tbody = table.querySelector('tbody');
+    tbody.replaceChildren(...items.map(toRow));
+    if (items.length > 0) return;
+    const row = document.createElement('tr');
+    const empty = cell(emptyText, 'empty');
+    empty.colSpan = table.querySelectorAll('thead th').length;
+    row.appendChild(empty);
+    tbody.appendChild(row);
+  }
+
+  // A pager (see the `pager` macro) showing one page of `{page, per_page, total}`.
+  function showPage(data, { info, prev, next }) {
+    const pages = Math.max(1, Math.ceil(data.total / data.per_page));
+    info.textContent = `第 ${data.page} / ${pages} 页 · 共 ${data.total} 条`;
+    prev.disabled = data.page <= 1;
+    next.disabled = data.page >= pages;
   }
 
   const pad = (n) => String(n).padStart(2, '0');
@@ -145,5 +175,8 @@ window.SmsEdge = (() => {
     return copied ? '已复制' : '已选中,请按 Ctrl+C 复制';
   }
 
-  return { ApiError, FormError, request, describe, showError, clearError, cell, zonedTime, timeCell, copyText };
+  return {
+    ApiError, FormError, request, describe, showError, clearError, reported, cell, fillTable, showPage, zonedTime, timeCell,
+    copyText,
+  };
 })();

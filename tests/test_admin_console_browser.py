@@ -371,7 +371,7 @@ def test_message_lookup(browser, live):
 def _audit_rows(driver, key: str) -> list[list[str]]:
     return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
             for row in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
-            if f"({key})" in row.text]
+            if key in row.text]
 
 
 def test_the_audit_log_shows_what_was_done(browser, live):
@@ -395,8 +395,11 @@ def test_the_audit_log_shows_what_was_done(browser, live):
     assert [row[2] for row in rows] == ["轮换 Secret", "启用", "禁用", "充值", "创建"]
     assert {row[1] for row in rows} == {"ops-alice"}
     assert all(ZONED.fullmatch(row[0]) for row in rows), [row[0] for row in rows]
+    assert rows[0][3] == f"shop-audit\n{key}"
     assert rows[3][4:] == ["余额: 1.5 → 2.5", "审计测试"]
-    assert rows[2][4] == "已禁用: false → true"
+    assert rows[2][4] == "已禁用: 否 → 是"
+    assert rows[4][4].split("\n") == ["余额: 1.5", "实名认证: 已认证(approved)", "已禁用: 否", "服务商: 全部",
+                                       "限流: 20/秒,突发 40"]
     stamp = browser.find_element(By.CSS_SELECTOR, "#audit tbody tr time")
     text = stamp.text
     assert stamp.get_attribute("datetime") == text[:19].replace(" ", "T") + "+08:00"

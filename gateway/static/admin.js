@@ -369,15 +369,27 @@
 
   // --- the audit log -------------------------------------------------------------------------
 
-  const shownValue = (value) => (value === undefined ? '—' : JSON.stringify(value));
+  // A field's value as the accounts table shows it ("5/秒,突发 10", "全部", "是").
+  function valueText(field, value) {
+    if (value === undefined) return '—';
+    if (field === 'ratelimit') return limitText(value);
+    if (field === 'providers') return providersText(value);
+    if (field === 'verification_status') return verificationText(value);
+    if (typeof value === 'boolean') return value ? '是' : '否';
+    return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+  }
 
+  // One line a changed field: "余额: 1.5 → 2.5"; a create has only the values it set.
   function changeText(before, after) {
-    const fields = [...new Set([...Object.keys(before || {}), ...Object.keys(after || {})])];
+    const was = before || {};
+    const now = after || {};
+    const fields = [...new Set([...Object.keys(was), ...Object.keys(now)])];
+    const created = Object.keys(was).length === 0;
     return fields.map((field) => {
       const label = FIELD_LABELS[field] || field;
-      if (!before) return `${label}: ${shownValue(after[field])}`;
-      return `${label}: ${shownValue(before[field])} → ${shownValue((after || {})[field])}`;
-    }).join(';');
+      if (created) return `${label}: ${valueText(field, now[field])}`;
+      return `${label}: ${valueText(field, was[field])} → ${valueText(field, now[field])}`;
+    }).join('\n');
   }
 
   function auditRow(item) {
@@ -386,9 +398,9 @@
     const time = document.createElement('td');
     time.appendChild(zonedTime(item.time, ZONE));
     row.append(
-      time, cell(item.actor), cell(ACTION_LABELS[item.action] || item.action),
-      cell(`${item.account.name}(${item.account.api_key})`), cell(changeText(item.before, item.after)),
-      cell(item.reason || ''),
+      time, cell(item.actor, 'nowrap'), cell(ACTION_LABELS[item.action] || item.action, 'nowrap'),
+      cell(`${item.account.name}\n${item.account.api_key}`, 'lines'),
+      cell(changeText(item.before, item.after), 'lines'), cell(item.reason || ''),
     );
     return row;
   }

@@ -21,7 +21,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from tests import pages_live
-from tests.browser import LiveServer, assert_accessible_state, assert_no_severe_logs, wait_for
+from tests.browser import LiveServer, assert_accessible_state, assert_no_severe_logs, narrow, wait_for
 from tests.conftest import DEMO_KEY, SEND_BODY, default_document, without_limits
 
 browser = pages_live.browser  # the fixture: a fresh headless Chromium per test
@@ -48,6 +48,8 @@ def live(tmp_path_factory) -> Iterator[LiveServer]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+_FITS = "const box = document.getElementById(arguments[0]); return box.scrollWidth <= box.clientWidth;"
 
 
 def _shown(element_id: str):
@@ -151,6 +153,8 @@ def test_a_refused_token_then_signing_in_and_out(browser, live):
     assert not browser.find_element(By.ID, "workspace").is_displayed()
     assert browser.execute_script("return sessionStorage.length") == 0
     assert_accessible_state(browser, "admin-refused")
+    with narrow(browser):  # the long request id wraps inside the alert on a phone
+        assert browser.execute_script(_FITS, "signin-error"), "the refusal sticks out of its box"
 
     _signed_in(browser, live)
     wait_for(browser, lambda d: _focused_id(d) == "accounts-title", message="focus not on the heading")

@@ -127,8 +127,13 @@ def _create(driver, name: str) -> tuple[str, str]:
     return _text(driver, "secret-key"), _text(driver, "secret-value")
 
 
-def _manage(driver, key: str) -> None:
-    _row(driver, key).find_element(By.CSS_SELECTOR, "button.manage").click()
+def _manage(driver, key: str, keyboard: bool = False) -> None:
+    button = _row(driver, key).find_element(By.CSS_SELECTOR, "button.manage")
+    assert button.accessible_name == f"管理账户 {_cells(driver, key)[0]}"
+    if keyboard:
+        button.send_keys(Keys.ENTER)
+    else:
+        button.click()
     wait_for(driver, _shown("manage-panel"))
     assert _focused_id(driver) == "manage-title"
     assert _text(driver, "manage-key") == key
@@ -314,7 +319,7 @@ def test_rotate_confirms_then_shows_the_new_secret(browser, live):
 def test_disable_enable_and_limits(browser, live):
     _signed_in(browser, live)
     key, secret = _create(browser, "shop-disable")
-    _manage(browser, key)
+    _manage(browser, key, keyboard=True)
     toggle = browser.find_element(By.ID, "toggle-disabled")
     assert toggle.text == "禁用账户"
     toggle.click()
@@ -427,3 +432,9 @@ def test_the_audit_log_pages(browser, live):
     browser.find_element(By.ID, "audit-next").click()
     wait_for(browser, lambda d: _text(d, "audit-info").startswith("第 2 /"))
     assert browser.find_element(By.ID, "audit-prev").is_enabled()
+
+
+def test_the_gateway_log_holds_no_admin_token(live):
+    log = live.log.read_text(encoding="utf-8")
+    assert "/admin/api/accounts" in log  # the console's calls are logged, the token they carried is not
+    assert TOKEN not in log

@@ -278,6 +278,7 @@ def test_top_up_credits_once_per_submission(browser, live):
     _type(browser, "topup-reason", "月度充值")
     browser.find_element(By.ID, "topup-submit").click()
     _result(browser, "当前余额 3.750 元")
+    assert _focused_id(browser) == "topup-submit"
     assert _cells(browser, key)[2] == "3.750"
     # A double submit of one filled-in form (two submits before the first answer): one credit.
     _type(browser, "topup-amount", "1")
@@ -324,6 +325,7 @@ def test_disable_enable_and_limits(browser, live):
     assert toggle.text == "禁用账户"
     toggle.click()
     _result(browser, "账户已禁用")
+    assert _focused_id(browser) == "toggle-disabled"  # the keyboard's place is kept
     assert _cells(browser, key)[4] == "已禁用" and toggle.text == "启用账户"
     refused = _send(live, key, secret)
     assert refused.status_code == 403 and refused.json()["code"] == "ACCOUNT_DISABLED"

@@ -190,19 +190,30 @@
     clearError($('manage-error'));
   }
 
+  // While its request is out a button says so (aria-disabled, not disabled: a disabled button
+  // drops the keyboard's focus to <body>). `work` does not run again meanwhile when `once`.
+  async function busy(button, work, { once = true } = {}) {
+    if (once && button.getAttribute('aria-disabled') === 'true') return;
+    button.setAttribute('aria-disabled', 'true');
+    try {
+      await work();
+    } finally {
+      button.removeAttribute('aria-disabled');
+    }
+  }
+
   // Runs one change of the selected account; the panel says how it went, the audit log reloads.
-  async function change(button, work) {
+  async function change(button, work, options) {
     hideSecret();
     $('manage-result').hidden = true;
-    if (button) button.disabled = true;
-    try {
-      await work(state.selected);
-      loadAudit(1);
-    } catch (error) {
-      showError($('manage-error'), error);
-    } finally {
-      if (button) button.disabled = false;
-    }
+    await busy(button, async () => {
+      try {
+        await work(state.selected);
+        loadAudit(1);
+      } catch (error) {
+        showError($('manage-error'), error);
+      }
+    }, options);
   }
 
   // --- reading the forms ---------------------------------------------------------------------
@@ -257,17 +268,22 @@
       showError($('manage-error'), new FormError('请填写充值金额和原因'));
       return;
     }
-    // One key per filled-in form: a second submit of the same form (a double click) replays it.
+    // One key per filled-in form: a second submit of the same form (a double click, a retry after
+    // a lost answer) is the same top-up, which the gateway credits once and answers again.
     if (!state.topUpKey) state.topUpKey = newKey();
-    const headers = { 'Idempotency-Key': state.topUpKey };
+    const used = state.topUpKey;
     await change($('topup-submit'), async (key) => {
       const body = { amount: number(amount, '金额'), reason };
-      const payload = await api(`${accountPath(key)}/topup`, { method: 'POST', body, headers });
+      const payload = await api(`${accountPath(key)}/topup`, {
+        method: 'POST', body, headers: { 'Idempotency-Key': used },
+      });
       replaceAccount(payload.data);
-      form.reset();
-      state.topUpKey = null;
+      if (state.topUpKey === used) { // not a form filled in again meanwhile
+        form.reset();
+        state.topUpKey = null;
+      }
       said(`已充值 ${amount} 元,当前余额 ${Number(payload.data.balance).toFixed(3)} 元`);
-    });
+    }, { once: false }); // the key, not the page, makes a second submit harmless
   }
 
   async function saveSettings(form) {
@@ -293,6 +309,7 @@
   }
 
   async function rotate() {
+    $('rotate').focus(); // the confirmation goes away: focus stays in the panel
     $('rotate-confirm').hidden = true;
     await change($('rotate'), async (key) => {
       const payload = await api(`${accountPath(key)}/rotate-secret`, { method: 'POST' });
@@ -303,21 +320,19 @@
 
   async function create(form) {
     hideSecret();
-    const button = $('create-submit');
-    button.disabled = true;
-    try {
-      const payload = await api('/accounts', { method: 'POST', body: createBody(form) });
-      const { api_secret: secret, ...account } = payload.data;
-      form.reset();
-      clearError($('create-error'));
-      replaceAccount(account);
-      loadAudit(1);
-      showSecret(account.api_key, secret);
-    } catch (error) {
-      showError($('create-error'), error);
-    } finally {
-      button.disabled = false;
-    }
+    await busy($('create-submit'), async () => {
+      try {
+        const payload = await api('/accounts', { method: 'POST', body: createBody(form) });
+        const { api_secret: secret, ...account } = payload.data;
+        form.reset();
+        clearError($('create-error'));
+        replaceAccount(account);
+        loadAudit(1);
+        showSecret(account.api_key, secret);
+      } catch (error) {
+        showError($('create-error'), error);
+      }
+    });
   }
 
   // --- message lookup ------------------------------------------------------------------------

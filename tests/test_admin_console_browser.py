@@ -201,9 +201,18 @@ def test_create_shows_the_secret_once_and_it_works(browser, live):
     copy = browser.find_element(By.ID, "secret-copy")
     assert copy.text == "复制 Secret"
     assert_accessible_state(browser, "admin-secret-shown")
+    browser.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": live.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     copy.click()
-    wait_for(browser, lambda d: _text(d, "secret-copied") in {"已复制", "已选中,请按 Ctrl+C 复制"},
-             message="the copy button said nothing")
+    wait_for(browser, lambda d: _text(d, "secret-copied") == "已复制", message="the copy button said nothing")
+    assert browser.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0](String(e)))") == secret
+    # Without the clipboard API (plain http on a LAN address): the secret is selected for Ctrl+C.
+    browser.execute_script("Object.defineProperty(navigator, 'clipboard', {value: undefined});"
+                           "document.getElementById('secret-copied').textContent = '';")
+    copy.click()
+    wait_for(browser, lambda d: _text(d, "secret-copied") != "", message="the fallback said nothing")
+    assert browser.execute_script("return window.getSelection().toString()") == secret
     assert _info(live, key, secret).status_code == 200
     assert _info(live, key, "wrong-" + secret).status_code == 401
     account = _account(live, key)

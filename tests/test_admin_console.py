@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 
 from gateway.middlewares.security_headers import CONTENT_SECURITY_POLICY
+from tests.conftest import merge
+from tests.test_reload import document_for, hup, rewrite, start  # noqa: F401 (start: a fixture)
 
 TOKEN = "alice-admin-token-0123456789abcdef"
 ADMIN = {"tokens": [{"name": "ops-alice", "token": TOKEN}]}
@@ -65,3 +68,17 @@ async def test_admin_page_is_rendered_from_the_config(admin_client):
 async def test_the_token_is_never_in_the_page(admin_client):
     html = await (await admin_client.get("/admin", headers={"Authorization": f"Bearer {TOKEN}"})).text()
     assert TOKEN not in html
+
+
+def test_a_reload_puts_the_page_and_its_nav_link_up_and_takes_them_down(tmp_path, start):  # noqa: F811
+    document = document_for(tmp_path)
+    gateway = start(document)
+    assert requests.get(f"{gateway.url}/admin", timeout=10).status_code == 404
+    rewrite(gateway, merge(document, {"admin": ADMIN}))
+    hup(gateway)
+    assert requests.get(f"{gateway.url}/admin", timeout=10).status_code == 200
+    assert NAV_LINK.search(requests.get(f"{gateway.url}/status", timeout=10).text)
+    rewrite(gateway, document)
+    hup(gateway, count=2)
+    assert requests.get(f"{gateway.url}/admin", timeout=10).status_code == 404
+    assert not NAV_LINK.search(requests.get(f"{gateway.url}/status", timeout=10).text)

@@ -22,7 +22,8 @@ from selenium.webdriver.support.ui import Select
 
 from tests import pages_live
 from tests.browser import LiveServer, assert_accessible_state, assert_no_severe_logs, narrow, wait_for
-from tests.conftest import DEMO_KEY, SEND_BODY, default_document, without_limits
+from tests.conftest import DEMO_KEY, SEND_BODY, default_document, merge, without_limits
+from tests.test_reload import document_for, hup, rewrite, start  # noqa: F401 (start: a fixture)
 
 browser = pages_live.browser  # the fixture: a fresh headless Chromium per test
 
@@ -178,6 +179,27 @@ def test_a_refused_token_then_signing_in_and_out(browser, live):
     assert not _listed_keys(browser)
     assert TOKEN not in browser.page_source
     assert_accessible_state(browser, "admin-signed-out-again")
+    assert_no_severe_logs(browser, allowed=[REFUSED])
+
+
+def test_a_token_retired_by_a_reload_signs_the_page_out(browser, tmp_path, start):  # noqa: F811
+    document = merge(document_for(tmp_path), {"admin": {"tokens": [{"name": "ops-alice", "token": TOKEN}]}})
+    gateway = start(document)
+    _signed_in(browser, gateway)
+    _type(browser, "account-search", "demo")
+    rewrite(gateway, merge(document, {"admin": {"tokens": [{"name": "ops-bob", "token": TOKEN[::-1]}]}}))
+    hup(gateway)
+    browser.find_element(By.ID, "accounts-reload").click()
+    wait_for(browser, _shown("signin-panel"), message="a refused token left the page signed in")
+    assert "UNAUTHORIZED" in _text(browser, "signin-error")
+    assert _focused_id(browser) == "admin_token"
+    assert browser.execute_script("return sessionStorage.length") == 0
+    assert not _listed_keys(browser)
+    _type(browser, "admin_token", TOKEN[::-1])  # the new token: a clean workspace, no stale error
+    browser.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    wait_for(browser, lambda d: _row(d, DEMO_KEY), message="the new token did not sign in")
+    assert not browser.find_element(By.ID, "accounts-error").is_displayed()
+    assert browser.find_element(By.ID, "account-search").get_attribute("value") == ""
     assert_no_severe_logs(browser, allowed=[REFUSED])
 
 

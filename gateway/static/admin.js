@@ -28,10 +28,20 @@
   } = window.SmsEdge; // pages.js
   const state = { token: null, accounts: [], selected: null, auditPage: 1, topUpKey: null };
 
-  function api(path, { method = 'GET', query, body, headers = {} } = {}) {
-    return request(`${API}${path}`, {
-      method, query, body, headers: { ...headers, Authorization: `Bearer ${state.token}` },
-    });
+  // A call to /admin/api with the token. A token refused once signed in (retired by a reload of
+  // the config) signs the page out, saying why at the sign-in form; the caller still gets the error.
+  async function api(path, { method = 'GET', query, body, headers = {} } = {}) {
+    try {
+      return await request(`${API}${path}`, {
+        method, query, body, headers: { ...headers, Authorization: `Bearer ${state.token}` },
+      });
+    } catch (error) {
+      if (error.status === 401 && !$('workspace').hidden) {
+        signOut();
+        showError($('signin-error'), error);
+      }
+      throw error;
+    }
   }
 
   const accountPath = (key) => `/accounts/${encodeURIComponent(key)}`;
@@ -441,6 +451,7 @@
   }
 
   async function signIn(token, { moveFocus = true } = {}) {
+    clearWorkspace();
     state.token = token;
     await loadAccounts().catch((error) => {
       forget(); // a refused token is not kept
@@ -459,8 +470,8 @@
     sessionStorage.removeItem(STORAGE_KEY);
   }
 
-  function signOut() {
-    forget();
+  // Nothing of the last session left in the (hidden) workspace: no data, no message.
+  function clearWorkspace() {
     hideSecret();
     state.accounts = [];
     state.selected = null;
@@ -473,6 +484,14 @@
     for (const id of ['accounts-error', 'manage-error', 'create-error', 'lookup-error', 'audit-error']) {
       clearError($(id));
     }
+    $('manage-result').hidden = true;
+    for (const id of ['search-form', 'create-form', 'topup-form', 'lookup-form']) $(id).reset();
+    state.topUpKey = null;
+  }
+
+  function signOut() {
+    forget();
+    clearWorkspace();
     showWorkspace(false);
     $('admin_token').focus();
   }

@@ -10,7 +10,7 @@ from gateway.carriers.receipts import carrier_receipts
 from gateway.config.model import GatewayConfig
 from gateway.health import WriteProbe, healthz, readiness
 from gateway.keys import METRICS
-from gateway.pages import console_page, docs_page, serve_asset, status_json, status_page
+from gateway.pages import admin_page, console_page, docs_page, serve_asset, status_json, status_page
 
 __all__ = ["setup_routes"]
 
@@ -24,6 +24,7 @@ def setup_routes(app: web.Application, config: GatewayConfig) -> None:
     app.router.add_get("/", docs_page, name="docs")
     app.router.add_get("/console", console_page, name="console")
     app.router.add_get("/status", status_page, name="status")
+    app.router.add_get("/admin", admin_page, name="admin")  # 404 unless admin.tokens are set
     app.router.add_get("/status.json", status_json, name="status_json")  # the page's in-place refresh
     app.router.add_get("/static/{name}", serve_asset, name="static")
     if config.metrics.enabled:

@@ -58,7 +58,8 @@ async def test_api_responses_keep_their_own_headers(client):
 
 @pytest.mark.parametrize(("name", "content_type"), [
     ("site.css", "text/css"), ("console.js", "javascript"), ("docs.js", "javascript"),
-    ("status.js", "javascript"), ("favicon.svg", "image/svg+xml"),
+    ("status.js", "javascript"), ("pages.js", "javascript"), ("admin.js", "javascript"),
+    ("favicon.svg", "image/svg+xml"),
 ])
 async def test_static_files_are_served_by_the_gateway(client, name, content_type):
     response = await client.get(f"/static/{name}")

@@ -1,4 +1,4 @@
-"""The human-facing pages: API docs (``/``), the operator console and the status page.
+"""The human-facing pages: API docs (``/``), the tenant and admin consoles and the status page.
 
 They are rendered with aiohttp-jinja2 from the running configuration, so what they say (addresses,
 provider names, limits) is what this gateway does. Their CSS and JS are files served by the gateway
@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from gateway import __version__
+from gateway.pages.admin import admin_enabled, admin_page
 from gateway.pages.assets import ASSETS, Assets, serve_asset
 from gateway.pages.console import console_page
 from gateway.pages.docs import docs_page
@@ -24,6 +25,7 @@ from gateway.pages.status import status_json, status_page
 __all__ = [
     "STATIC_DIR",
     "TEMPLATES_DIR",
+    "admin_page",
     "console_page",
     "docs_page",
     "serve_asset",
@@ -50,6 +52,12 @@ def _duration_zh(seconds: int) -> str:
     return f"{seconds} 秒"
 
 
+@jinja2.pass_context
+def _admin_on(context: jinja2.runtime.Context) -> bool:
+    """The nav links /admin only while it is there (admin.tokens set; a reload may change that)."""
+    return admin_enabled(context["app"])
+
+
 def setup_templates(app: web.Application) -> None:
     """aiohttp-jinja2 over gateway/templates, with ``static(name)`` giving versioned asset URLs."""
     assets = app[ASSETS] = Assets.scan(STATIC_DIR)
@@ -65,3 +73,4 @@ def setup_templates(app: web.Application) -> None:
     env.filters["duration_zh"] = _duration_zh
     env.globals["build_version"] = __version__
     env.globals["static"] = assets.url
+    env.globals["admin_on"] = _admin_on

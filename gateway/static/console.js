@@ -15,108 +15,19 @@
   const ZONE = document.getElementById('main').dataset.timezone;
   const state = { key: null, secret: null, page: 1, total: 0, query: {} };
 
-  class ApiError extends Error {
-    constructor(message, code, status, requestId) {
-      super(message);
-      this.code = code;
-      this.status = status;
-      this.requestId = requestId;
-    }
-  }
+  const {
+    request, describe, showError, clearError, reported, cell, fillTable, showPage,
+  } = window.SmsEdge; // pages.js
+  const timeCell = (text) => window.SmsEdge.timeCell(text, ZONE);
 
   // --- the API -------------------------------------------------------------------------------
 
-  async function api(path, { method = 'GET', query = {}, body } = {}) {
-    const url = new URL(path, window.location.origin);
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== '' && value !== null && value !== undefined) url.searchParams.set(name, value);
-    }
-    const headers = { Accept: 'application/json', 'X-API-Key': state.key, 'X-API-Secret': state.secret };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    let response;
-    try {
-      response = await fetch(url, {
-        method, headers, cache: 'no-store', credentials: 'omit',
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      throw new ApiError('网络错误:无法连接到网关,请检查网络后重试', 'NETWORK_ERROR', 0, null);
-    }
-    let payload = null;
-    try {
-      payload = await response.json();
-    } catch (error) {
-      payload = null; // not JSON: described by the status below
-    }
-    if (response.ok && payload && payload.success === true) return payload;
-    const requestId = (payload && payload.request_id) || response.headers.get('X-Request-ID');
-    let message = (payload && payload.message) || `请求失败(HTTP ${response.status})`;
-    const retryAfter = response.headers.get('Retry-After');
-    if (retryAfter) message += `(请 ${retryAfter} 秒后重试)`;
-    throw new ApiError(message, (payload && payload.code) || `HTTP_${response.status}`, response.status,
-      requestId);
+  function api(path, { method = 'GET', query = {}, body } = {}) {
+    const headers = { 'X-API-Key': state.key, 'X-API-Secret': state.secret };
+    return request(path, { method, query, body, headers });
   }
 
   // --- showing things ------------------------------------------------------------------------
-
-  function describe(error) {
-    if (!(error instanceof ApiError)) return `页面错误:${error.message}`;
-    const parts = [error.message];
-    if (error.code) parts.push(`[${error.code}]`);
-    if (error.requestId) parts.push(`请求 ID ${error.requestId}`);
-    return parts.join(' ');
-  }
-
-  function showError(element, error) {
-    element.textContent = describe(error);
-    element.hidden = false;
-  }
-
-  function clearError(element) {
-    element.textContent = '';
-    element.hidden = true;
-  }
-
-  function cell(text, className) {
-    const td = document.createElement('td');
-    td.textContent = text === null || text === undefined ? '' : String(text);
-    if (className) td.className = className;
-    return td;
-  }
-
-  // "2026-11-30 16:50:12" in the gateway's zone → the same text with its UTC offset ("+08:00"),
-  // in a <time> element whose datetime is the exact instant. The offset is the zone's at that time.
-  function offsetAt(text) {
-    const [date, time] = text.split(' ');
-    const wall = Date.parse(`${date}T${time}Z`);
-    if (Number.isNaN(wall)) return null;
-    let offset = 0;
-    for (let i = 0; i < 2; i += 1) { // the offset at (wall time − offset): twice settles DST edges
-      const name = new Intl.DateTimeFormat('en-US', { timeZone: ZONE, timeZoneName: 'longOffset' })
-        .formatToParts(new Date(wall - offset)).find((part) => part.type === 'timeZoneName').value;
-      const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
-      const sign = match && match[1] === '-' ? -1 : 1;
-      offset = match ? sign * (Number(match[2]) * 60 + Number(match[3])) * 60000 : 0;
-    }
-    const minutes = Math.abs(offset) / 60000;
-    const pad = (n) => String(n).padStart(2, '0');
-    return `${offset < 0 ? '-' : '+'}${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
-  }
-
-  function timeCell(text) {
-    const td = document.createElement('td');
-    const offset = text ? offsetAt(text) : null;
-    if (!offset) {
-      td.textContent = text || '';
-      return td;
-    }
-    const time = document.createElement('time');
-    time.dateTime = `${text.replace(' ', 'T')}${offset}`;
-    time.textContent = `${text} ${offset}`;
-    time.title = ZONE;
-    td.appendChild(time);
-    return td;
-  }
 
   function statusCell(status) {
     const td = document.createElement('td');
@@ -128,31 +39,21 @@
     return td;
   }
 
+  function recordRow(record) {
+    const row = document.createElement('tr');
+    row.dataset.status = record.status;
+    row.append(
+      cell(record.id), cell(record.phone), cell(record.template_id), statusCell(record.status),
+      cell(record.provider), timeCell(record.created_at), cell(record.error || '', 'error-text'),
+    );
+    return row;
+  }
+
   function renderRecords(data) {
-    const tbody = $('records').querySelector('tbody');
-    tbody.replaceChildren();
-    for (const record of data.records) {
-      const row = document.createElement('tr');
-      row.dataset.status = record.status;
-      row.append(
-        cell(record.id), cell(record.phone), cell(record.template_id), statusCell(record.status),
-        cell(record.provider), timeCell(record.created_at), cell(record.error || '', 'error-text'),
-      );
-      tbody.appendChild(row);
-    }
-    if (data.records.length === 0) {
-      const row = document.createElement('tr');
-      const empty = cell('暂无记录', 'empty');
-      empty.colSpan = 7;
-      row.appendChild(empty);
-      tbody.appendChild(row);
-    }
-    const pages = Math.max(1, Math.ceil(data.total / data.per_page));
+    fillTable($('records'), data.records, recordRow, '暂无记录');
     state.page = data.page;
     state.total = data.total;
-    $('page-info').textContent = `第 ${data.page} / ${pages} 页 · 共 ${data.total} 条`;
-    $('prev-page').disabled = data.page <= 1;
-    $('next-page').disabled = data.page >= pages;
+    showPage(data, { info: $('page-info'), prev: $('prev-page'), next: $('next-page') });
   }
 
   function renderAccount(data) {
@@ -171,26 +72,17 @@
   }
 
   async function refreshAccount() {
-    try {
-      await loadAccount();
-      clearError($('account-error'));
-    } catch (error) {
-      showError($('account-error'), error);
-    }
+    await reported($('account-error'), loadAccount);
   }
 
   async function loadRecords(page) {
     const table = $('records');
     table.setAttribute('aria-busy', 'true');
-    try {
+    await reported($('records-error'), async () => {
       const payload = await api('/api/sms/records', { query: { ...state.query, page } });
       renderRecords(payload.data);
-      clearError($('records-error'));
-    } catch (error) {
-      showError($('records-error'), error);
-    } finally {
-      table.setAttribute('aria-busy', 'false');
-    }
+    });
+    table.setAttribute('aria-busy', 'false');
   }
 
   function readFilters() {

@@ -27,7 +27,8 @@ def _base_url(config: GatewayConfig) -> str:
 
 
 def greeting(config: GatewayConfig) -> str | None:
-    """One line: docs, console and status URLs and the demo key; ``None`` without the demo account."""
+    """One line: docs, console, status (and admin, when on) URLs and the demo key; ``None`` without
+    the demo account."""
     demo = next((seed for seed in config.accounts if seed.name == DEMO_ACCOUNT), None)
     if demo is None:
         return None
@@ -36,7 +37,8 @@ def greeting(config: GatewayConfig) -> str | None:
     else:
         hint = "the one you set (SMS_EDGE_DEMO_SECRET or your config)"
     base = _base_url(config)
+    admin = f" · admin {base}/admin" if config.admin.tokens else ""
     return (
-        f"Welcome to SMS Edge: docs {base}/ · console {base}/console · status {base}/status"
+        f"Welcome to SMS Edge: docs {base}/ · console {base}/console · status {base}/status{admin}"
         f" — sign in with the demo key {demo.api_key} and {hint}"
     )

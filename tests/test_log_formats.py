@@ -159,3 +159,13 @@ def test_no_greeting_without_the_demo_account_and_never_a_secret():
     assert "private-Zq7Wk-9" not in own and "the one you set" in own
     public = greeting(_config([seed], public_url="https://sms.example.com"))
     assert "docs https://sms.example.com/ · console https://sms.example.com/console" in public
+
+
+def test_the_greeting_names_the_operator_console_only_when_admin_is_on():
+    seed = default_document()["accounts"][0]
+    assert "/admin" not in greeting(_config([seed]))
+    document = default_document()
+    document["admin"] = {"tokens": [{"name": "ops", "token": "ops-token-0123456789abcdef"}]}
+    on = greeting(parse_config(document))
+    assert "status http://127.0.0.1:8080/status · admin http://127.0.0.1:8080/admin" in on
+    assert "ops-token-0123456789abcdef" not in on

@@ -235,6 +235,10 @@ def test_console_sends_a_test_message(browser, live):
     wait_for(browser, lambda d: _balance(d) == balance - Decimal("0.05"))
     assert browser.find_element(By.NAME, "phone").get_attribute("value") == ""
     assert not FULL_NUMBER.search(browser.find_element(By.ID, "dashboard").text)
+    # The button was busy while the send was out, but keyboard focus stayed on it (a disabled
+    # button would have dropped it to <body>).
+    assert browser.execute_script("return document.activeElement.id") == "send-submit"
+    assert browser.find_element(By.ID, "send-submit").get_attribute("aria-disabled") is None
     save_screenshot(browser, "console-sent")
     assert_no_severe_logs(browser)
 

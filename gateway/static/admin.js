@@ -24,7 +24,7 @@
   const $ = (id) => document.getElementById(id);
   const ZONE = $('main').dataset.timezone;
   const {
-    FormError, request, showError, clearError, reported, cell, fillTable, showPage, zonedTime, copyText,
+    FormError, request, showError, clearError, reported, cell, fillTable, showPage, zonedTime, copyText, busy,
   } = window.SmsEdge; // pages.js
   const state = { token: null, accounts: [], selected: null, auditPage: 1, topUpKey: null };
 
@@ -198,18 +198,6 @@
     result.textContent = text;
     result.hidden = false;
     clearError($('manage-error'));
-  }
-
-  // While its request is out a button says so (aria-disabled, not disabled: a disabled button
-  // drops the keyboard's focus to <body>). `work` does not run again meanwhile when `once`.
-  async function busy(button, work, { once = true } = {}) {
-    if (once && button.getAttribute('aria-disabled') === 'true') return;
-    button.setAttribute('aria-disabled', 'true');
-    try {
-      await work();
-    } finally {
-      button.removeAttribute('aria-disabled');
-    }
   }
 
   // Runs one change of the selected account; the panel says how it went, the audit log reloads.

@@ -16,7 +16,7 @@
   const state = { key: null, secret: null, page: 1, total: 0, query: {} };
 
   const {
-    request, describe, showError, clearError, reported, cell, fillTable, showPage,
+    request, describe, showError, clearError, reported, cell, fillTable, showPage, busy,
   } = window.SmsEdge; // pages.js
   const timeCell = (text) => window.SmsEdge.timeCell(text, ZONE);
 
@@ -168,22 +168,21 @@
       result.hidden = false;
       return; // nothing was sent: nothing to refresh
     }
-    const button = $('send-submit');
-    button.disabled = true;
-    try {
-      const payload = await api('/api/sms/send', { method: 'POST', body });
-      const data = payload.data;
-      result.className = 'result success';
-      result.textContent = `${payload.message}:${data.phone} · 服务商 ${data.provider || '默认'} · message_id ${data.message_id}`;
-      form.elements.phone.value = ''; // the full number is not kept on screen
-    } catch (error) {
-      result.className = 'result error';
-      result.textContent = describe(error);
-    } finally {
-      result.hidden = false;
-      button.disabled = false;
-    }
-    await Promise.all([refreshAccount(), loadRecords(1)]);
+    await busy($('send-submit'), async () => {
+      try {
+        const payload = await api('/api/sms/send', { method: 'POST', body });
+        const data = payload.data;
+        result.className = 'result success';
+        result.textContent = `${payload.message}:${data.phone} · 服务商 ${data.provider || '默认'} · message_id ${data.message_id}`;
+        form.elements.phone.value = ''; // the full number is not kept on screen
+      } catch (error) {
+        result.className = 'result error';
+        result.textContent = describe(error);
+      } finally {
+        result.hidden = false;
+      }
+      await Promise.all([refreshAccount(), loadRecords(1)]);
+    });
   }
 
   // --- wiring --------------------------------------------------------------------------------

@@ -175,8 +175,20 @@ window.SmsEdge = (() => {
     return copied ? '已复制' : '已选中,请按 Ctrl+C 复制';
   }
 
+  // While its request is out a button says so (aria-disabled, not disabled: a disabled button
+  // drops the keyboard's focus to <body>). `work` does not run again meanwhile when `once`.
+  async function busy(button, work, { once = true } = {}) {
+    if (once && button.getAttribute('aria-disabled') === 'true') return;
+    button.setAttribute('aria-disabled', 'true');
+    try {
+      await work();
+    } finally {
+      button.removeAttribute('aria-disabled');
+    }
+  }
+
   return {
     ApiError, FormError, request, describe, showError, clearError, reported, cell, fillTable, showPage, zonedTime, timeCell,
-    copyText,
+    copyText, busy,
   };
 })();

@@ -123,6 +123,16 @@ async def add_account(
 SEND_BODY = {"phone": "13800138000", "template_id": "123456", "params": {"code": "1234"}}
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def store_backend(request) -> dict[str, Any]:
+    """Config overrides selecting the store backend (a real Redis for ``redis``)."""
+    if request.param == "sqlite":
+        return {}
+    server = request.getfixturevalue("redis_server")
+    return {"store": {"backend": "redis"}, "redis": {"url": server.url},
+            "server": {"secret_key": SHARED_SECRET}}
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path):
     """A real, empty Redis server of this test's own; stopped afterwards."""

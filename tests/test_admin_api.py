@@ -14,7 +14,7 @@ import pytest
 
 from gateway.keys import STORE
 from gateway.store.base import StoreUnavailable
-from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, SHARED_SECRET
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY
 
 ALICE_TOKEN = "alice-admin-token-0123456789abcdef"
 BOB_TOKEN = "bob-admin-token-0123456789abcdef00"
@@ -24,19 +24,9 @@ BOB = {"Authorization": f"Bearer {BOB_TOKEN}"}
 API = "/admin/api"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request) -> dict:
-    """Config overrides selecting the store backend (a real Redis for ``redis``)."""
-    if request.param == "sqlite":
-        return {}
-    server = request.getfixturevalue("redis_server")
-    return {"store": {"backend": "redis"}, "redis": {"url": server.url},
-            "server": {"secret_key": SHARED_SECRET}}
-
-
 @pytest.fixture
-async def admin(make_client, backend):
-    return await make_client(admin=ADMIN, **backend)
+async def admin(make_client, store_backend):
+    return await make_client(admin=ADMIN, **store_backend)
 
 
 async def call(client, method: str, path: str, headers=ALICE, **kwargs) -> tuple[int, dict]:

@@ -13,21 +13,11 @@ from gateway.api.idempotency import LEASE_MS, TTL_MS, fingerprint_of
 from gateway.ids import derived_uuid
 from gateway.keys import RUNTIME, STORE
 from gateway.store.base import NewRecord, RecordQuery, Settlement
-from tests.conftest import SEND_BODY, SHARED_SECRET, FakeClock, add_account
+from tests.conftest import SEND_BODY, FakeClock, add_account
 
 BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456",
               "params": {"code": "1234"}}
 REFUSING = {"providers": {"backends": {"mock": {"fail_rate": 1.0}}}}
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request) -> dict:
-    """Config overrides selecting the store backend (a real Redis for ``redis``)."""
-    if request.param == "sqlite":
-        return {}
-    server = request.getfixturevalue("redis_server")
-    return {"store": {"backend": "redis"}, "redis": {"url": server.url},
-            "server": {"secret_key": SHARED_SECRET}}
 
 
 async def team(client, name="team", balance_milli=100_000):
@@ -48,8 +38,8 @@ async def sent(client, account) -> tuple[int, int]:
     return page.total, (await store.account_by_key(account.api_key)).balance_milli
 
 
-async def test_the_same_key_and_body_replays_the_first_response_and_sends_once(make_client, backend):
-    client = await make_client(**backend)
+async def test_the_same_key_and_body_replays_the_first_response_and_sends_once(make_client, store_backend):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     status, body, first = await post(client, headers, "order-1")
     assert status == 200
@@ -63,8 +53,8 @@ async def test_the_same_key_and_body_replays_the_first_response_and_sends_once(m
     assert b"13800138000" not in body
 
 
-async def test_batch_send_replays_too(make_client, backend):
-    client = await make_client(**backend)
+async def test_batch_send_replays_too(make_client, store_backend):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     first = await post(client, headers, "batch-1", BATCH_BODY, "/api/sms/batch-send")
     again = await post(client, headers, "batch-1", BATCH_BODY, "/api/sms/batch-send")
@@ -73,8 +63,8 @@ async def test_batch_send_replays_too(make_client, backend):
     assert await sent(client, account) == (2, 100_000 - 100)
 
 
-async def test_the_same_key_with_another_body_or_route_is_409_and_sends_nothing(make_client, backend):
-    client = await make_client(**backend)
+async def test_the_same_key_with_another_body_or_route_is_409_and_sends_nothing(make_client, store_backend):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     assert (await post(client, headers, "k"))[0] == 200
     other = {**SEND_BODY, "phone": "13900139000"}
@@ -85,8 +75,8 @@ async def test_the_same_key_with_another_body_or_route_is_409_and_sends_nothing(
     assert await sent(client, account) == (1, 100_000 - 50)
 
 
-async def test_keys_belong_to_one_account(make_client, backend):
-    client = await make_client(**backend)
+async def test_keys_belong_to_one_account(make_client, store_backend):
+    client = await make_client(**store_backend)
     first, first_headers = await team(client, "first")
     second, second_headers = await team(client, "second")
     one = await post(client, first_headers, "shared")
@@ -97,8 +87,8 @@ async def test_keys_belong_to_one_account(make_client, backend):
     assert await sent(client, second) == (1, 100_000 - 50)
 
 
-async def test_concurrent_requests_with_one_key_send_once(make_client, backend):
-    client = await make_client(**backend)
+async def test_concurrent_requests_with_one_key_send_once(make_client, store_backend):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     answers = await asyncio.gather(*(post(client, headers, "burst") for _ in range(5)))
     assert {(status, body) for status, body, _ in answers} == {(200, answers[0][1])}
@@ -106,8 +96,8 @@ async def test_concurrent_requests_with_one_key_send_once(make_client, backend):
     assert await sent(client, account) == (1, 100_000 - 50)
 
 
-async def test_a_carrier_refusal_is_kept_and_replayed_not_sent_again(make_client, backend):
-    client = await make_client(**backend, **REFUSING)
+async def test_a_carrier_refusal_is_kept_and_replayed_not_sent_again(make_client, store_backend):
+    client = await make_client(**store_backend, **REFUSING)
     account, headers = await team(client)
     first = await post(client, headers, "refused")
     again = await post(client, headers, "refused")
@@ -117,8 +107,10 @@ async def test_a_carrier_refusal_is_kept_and_replayed_not_sent_again(make_client
 
 
 @pytest.mark.parametrize("path", ["/api/sms/send", "/api/sms/batch-send"])
-async def test_a_crash_after_sending_keeps_the_key_with_its_500(make_client, backend, monkeypatch, path):
-    client = await make_client(**backend)
+async def test_a_crash_after_sending_keeps_the_key_with_its_500(
+    make_client, store_backend, monkeypatch, path
+):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     body = SEND_BODY if path == "/api/sms/send" else BATCH_BODY
     sender = client.app[RUNTIME].current.sender
@@ -140,8 +132,8 @@ async def test_a_crash_after_sending_keeps_the_key_with_its_500(make_client, bac
 
 
 @pytest.mark.parametrize("path", ["/api/sms/send", "/api/sms/batch-send"])
-async def test_a_request_refused_before_sending_frees_its_key(make_client, backend, path):
-    client = await make_client(**backend)
+async def test_a_request_refused_before_sending_frees_its_key(make_client, store_backend, path):
+    client = await make_client(**store_backend)
     account, headers = await team(client, balance_milli=10)
     body = SEND_BODY if path == "/api/sms/send" else BATCH_BODY
     status, raw, _ = await post(client, headers, "retry-me", body, path)
@@ -155,9 +147,9 @@ async def test_a_request_refused_before_sending_frees_its_key(make_client, backe
     assert replay[2].headers["Idempotent-Replayed"] == "true"
 
 
-async def test_a_bug_before_sending_frees_its_key(make_client, backend, monkeypatch):
+async def test_a_bug_before_sending_frees_its_key(make_client, store_backend, monkeypatch):
     """Nothing reached a carrier, so the key must not keep a 500 for 24 hours."""
-    client = await make_client(**backend)
+    client = await make_client(**store_backend)
     account, headers = await team(client)
 
     async def broken(*args):
@@ -171,17 +163,17 @@ async def test_a_bug_before_sending_frees_its_key(make_client, backend, monkeypa
     assert (await sent(client, account))[0] == 1
 
 
-async def test_an_invalid_body_frees_its_key_for_the_corrected_request(make_client, backend):
-    client = await make_client(**backend)
+async def test_an_invalid_body_frees_its_key_for_the_corrected_request(make_client, store_backend):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     assert (await post(client, headers, "fix-me", {"phone": "12345", "template_id": "123456"}))[0] == 400
     assert (await post(client, headers, "fix-me"))[0] == 200
     assert await sent(client, account) == (1, 100_000 - 50)
 
 
-async def test_a_key_expires_after_24_hours(make_client, backend):
+async def test_a_key_expires_after_24_hours(make_client, store_backend):
     clock = FakeClock(time.time())
-    client = await make_client(clock=clock, **backend)
+    client = await make_client(clock=clock, **store_backend)
     account, headers = await team(client)
     first = await post(client, headers, "daily")
     clock.advance(24 * 3600 - 1)
@@ -195,8 +187,8 @@ async def test_a_key_expires_after_24_hours(make_client, backend):
 
 
 @pytest.mark.parametrize("key", ["", "with space", "x" * 129, "tab\tinside", "ключ"])
-async def test_an_invalid_key_is_400_and_sends_nothing(make_client, backend, key):
-    client = await make_client(**backend)
+async def test_an_invalid_key_is_400_and_sends_nothing(make_client, store_backend, key):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     response = await client.post(
         "/api/sms/send", json=SEND_BODY,
@@ -207,8 +199,8 @@ async def test_an_invalid_key_is_400_and_sends_nothing(make_client, backend, key
     assert (await sent(client, account))[0] == 0
 
 
-async def test_the_longest_widest_key_is_accepted(make_client, backend):
-    client = await make_client(**backend)
+async def test_the_longest_widest_key_is_accepted(make_client, store_backend):
+    client = await make_client(**store_backend)
     account, headers = await team(client)
     key = "".join(chr(c) for c in range(0x21, 0x7F)) + "k" * (128 - 94)
     first = await post(client, headers, key)
@@ -254,11 +246,11 @@ async def raw_post(client, headers, key, body=SEND_BODY, path="/api/sms/send"):
 
 
 async def test_a_crash_mid_send_is_409_until_the_lease_then_504_refunded_and_kept(
-    make_client, backend, monkeypatch
+    make_client, store_backend, monkeypatch
 ):
     monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.2)  # a retry's wait on the dead holder
     clock = FakeClock(time.time())
-    client = await make_client(clock=clock, **backend)
+    client = await make_client(clock=clock, **store_backend)
     account, headers = await team(client)
     token = await crashed(client, clock, account, "crash")
     assert await sent(client, account) == (1, 100_000 - 50)
@@ -282,9 +274,9 @@ async def test_a_crash_mid_send_is_409_until_the_lease_then_504_refunded_and_kep
     assert await sent(client, account) == (1, 100_000)
 
 
-async def test_a_crash_after_the_carrier_took_a_batch_replays_its_success(make_client, backend):
+async def test_a_crash_after_the_carrier_took_a_batch_replays_its_success(make_client, store_backend):
     clock = FakeClock(time.time())
-    client = await make_client(clock=clock, **backend)
+    client = await make_client(clock=clock, **store_backend)
     account, headers = await team(client)
     path = "/api/sms/batch-send"
     token = await crashed(client, clock, account, "took", BATCH_BODY, path, settled=True)
@@ -297,9 +289,9 @@ async def test_a_crash_after_the_carrier_took_a_batch_replays_its_success(make_c
     assert await sent(client, account) == (2, 100_000 - 100)  # charged once, sent once
 
 
-async def test_a_crash_before_reserving_sends_once_after_the_lease(make_client, backend):
+async def test_a_crash_before_reserving_sends_once_after_the_lease(make_client, store_backend):
     clock = FakeClock(time.time())
-    client = await make_client(clock=clock, **backend)
+    client = await make_client(clock=clock, **store_backend)
     account, headers = await team(client)
     token = await crashed(client, clock, account, "never", reserved=False)
     clock.advance(LEASE_S)
@@ -312,9 +304,9 @@ async def test_a_crash_before_reserving_sends_once_after_the_lease(make_client, 
     assert await sent(client, account) == (1, 100_000 - 50)
 
 
-async def test_concurrent_retries_after_the_lease_send_once(make_client, backend):
+async def test_concurrent_retries_after_the_lease_send_once(make_client, store_backend):
     clock = FakeClock(time.time())
-    client = await make_client(clock=clock, **backend)
+    client = await make_client(clock=clock, **store_backend)
     account, headers = await team(client)
     await crashed(client, clock, account, "herd", reserved=False)
     clock.advance(LEASE_S)

@@ -242,3 +242,10 @@ def test_the_documented_routes_example_is_a_valid_config(config_document, monkey
         "payments-dedicated", "hk-macau", "marketing", "mainland-ramp"]
     assert routes[3].split == (("tencent", 90), ("aliyun", 10))
     assert config.providers.backends["tencent"].countries == {"CN"}
+
+
+def test_an_unnamed_route_is_known_by_its_place(config_document):
+    config_document["providers"] = {"default": "cheap", "backends": backends(), "routes": [
+        {"match": {}, "to": "dear"}, {"name": "hk", "match": {"country": ["HK"]}, "to": "mid"},
+        {"match": {}, "to": "cheap"}]}
+    assert [route.name for route in parse_config(config_document).providers.routes] == ["#1", "hk", "#3"]

@@ -7,6 +7,7 @@ plan does not know, a prefix that is not E.164, a route with no target or with t
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -33,17 +34,21 @@ def read_regions(reader: Reader, key: str) -> frozenset[str]:
 
 
 def read_routes(reader: Reader, backends: Mapping[str, BackendConfig]) -> tuple[RouteConfig, ...]:
-    return tuple(reader.items("routes", lambda data, path: _route(data, path, backends)))
+    routes = reader.items("routes", lambda data, path: _route(data, path, backends))
+    # An unnamed route is known by its place in the list (1-based), in metrics and on /status.
+    return tuple(
+        route if route.name else dataclasses.replace(route, name=f"#{position}")
+        for position, route in enumerate(routes, start=1)
+    )
 
 
 def _route(data: Any, path: str, backends: Mapping[str, BackendConfig]) -> RouteConfig:
     reader = Reader(data, path)
-    position = int(path.rsplit("[", 1)[1].rstrip("]")) + 1
     given = [key for key in _TARGETS if reader.data.get(key) is not None]
     if len(given) != 1:
         raise ConfigError(path, "needs exactly one of to, split, strategy")
     route = RouteConfig(
-        name=reader.text("name", f"#{position}"),
+        name=reader.text("name", ""),
         match=_match(reader.section("match")),
         to=reader.text("to", None),
         split=_split(reader.section("split")) if given == ["split"] else (),

@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.accounts import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
-from gateway.api import create_api_app
+from gateway.api import add_api_routes
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
@@ -145,9 +145,9 @@ async def timeline_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     config: GatewayConfig, *, clock: Clock = system_clock, api_routes: Iterable[web.RouteDef] = ()
 ) -> web.Application:
-    """The root app (pages, health, metrics, receipts) with the API mounted at /api.
+    """The root app: the API under /api, pages, health, metrics, receipts; the admin API mounted.
 
-    ``api_routes``: more routes for the API sub-app, behind its auth, rate limit and masking (tests).
+    ``api_routes``: more routes under /api, behind its auth, rate limit and masking (tests).
     """
     metrics = Metrics(sorted(config.providers.backends))
     timeline = Timeline()
@@ -164,7 +164,7 @@ def create_app(
         [redis_ctx, store_ctx, changes_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]
     )
     setup_routes(app, config)
-    app.add_subapp("/api", create_api_app(config, parent=app, extra_routes=api_routes))
+    add_api_routes(app, api_routes)
     app.add_subapp(ADMIN_PREFIX, create_admin_app(parent=app))  # 404 unless admin.tokens are set
     setup_templates(app)
     return app

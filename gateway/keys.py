@@ -26,9 +26,9 @@ __all__ = [
     "LIMITER",
     "METRICS",
     "PHONE_COUNT",
+    "RATE_LIMIT_HEADERS",
     "REDIS",
     "REQUEST_ID",
-    "RESPONSE_HEADERS",
     "ROUTE",
     "ROUTE_TALLY",
     "RUNTIME",
@@ -57,4 +57,4 @@ ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
 ACCOUNT = web.RequestKey("account", Account)
 ADMIN = web.RequestKey("admin", str)  # the admin token's name, on the admin API
 PHONE_COUNT = web.RequestKey("phone_count", int)
-RESPONSE_HEADERS = web.RequestKey("response_headers", dict)  # added to the final response, errors too
+RATE_LIMIT_HEADERS = web.RequestKey("rate_limit_headers", dict)  # added to the final response, errors too

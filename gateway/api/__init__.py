@@ -1,14 +1,16 @@
-"""The API: an aiohttp sub-app the root app mounts at /api, with its own middlewares and headers.
+"""The API at /api: its routes, each run as one coroutine of the API's own steps around its handler.
 
-Its chain runs inside the root app's (request id and error envelope, metrics, body limit), so
-its refusals are enveloped, counted and logged like any other answer. Outermost first:
+The root app's pipeline (request id and error envelope, metrics, body limit, headers) runs first,
+so the API's refusals are enveloped, counted and logged like any other answer. The API routes sit
+in the root app's own router (one route resolution per request), and each is wrapped once, at
+start, in its steps. Outermost first:
 
-1. ``authentication`` — who is calling; every route here needs a key and secret (aiohttp's own
-   404/405 answers need none: there is nothing there to protect).
-2. ``rate_limit`` — after auth, because buckets are per account; before the handler, so a refused
-   request costs nothing and writes nothing. Each route declares its cost (``ratelimit.costs``).
-3. ``masking`` — the last look at what a handler returns, before anything outside it (logs,
-   metrics, the client) can see it.
+1. authentication (``auth``) — who is calling; every API route needs a key and secret (a 404 or
+   405 under /api/ needs none: there is nothing there to protect).
+2. rate limit (``ratelimit``) — after auth, because buckets are per account; before the handler, so
+   a refused request costs nothing and writes nothing. Each route declares its cost (``costs``).
+3. masking (``masking``) — the last look at what a handler returns, before anything outside it
+   (logs, metrics, the client) can see it.
 """
 
 from __future__ import annotations
@@ -18,58 +20,60 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiohttp import web
 
 from gateway.api.account import account_info
-from gateway.api.auth import authentication
-from gateway.api.masking import masking
-from gateway.api.ratelimit import rate_limit
+from gateway.api.auth import authenticate
+from gateway.api.masking import mask_response
+from gateway.api.ratelimit import Cost, take_tokens
 from gateway.api.records import records
 from gateway.api.sms import batch_send, send
-from gateway.config.model import GatewayConfig
 from gateway.keys import CLOCK, CONFIG, LIMITER, METRICS, RUNTIME, STORE, VERIFIER
+from gateway.middlewares.security_headers import API_HEADERS, set_defaults
 
-__all__ = ["API_HEADERS", "SHARED", "api_headers", "create_api_app", "share_state"]
+__all__ = ["PREFIX", "SHARED", "add_api_routes", "api_headers", "api_route", "share_state"]
 
-# Every API answer, errors included: never sniffed, never kept by a cache or a proxy (balances,
-# records). Set as a response is prepared, so refusals from the root app's layers (413, 408) and
-# from routing (404, 405) carry them too.
-API_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-# What the API reads of the state the root app opens. Copied once at startup: ``request.app`` is
-# this sub-app, and one lookup in it is far cheaper than ``request.config_dict`` on every access.
+PREFIX = "/api"
+# What a sub-app (the admin API) reads of the state the root app opens. Copied once at startup:
+# ``request.app`` is the sub-app, and one lookup in it is far cheaper than ``request.config_dict``.
 SHARED = (CONFIG, CLOCK, METRICS, VERIFIER, STORE, LIMITER, RUNTIME)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_api_app(
-    config: GatewayConfig, *, parent: web.Application, extra_routes: Iterable[web.RouteDef] = ()
-) -> web.Application:
-    """The /api sub-app, sharing ``parent``'s state; ``extra_routes`` (tests) run in its chain too."""
-    api = web.Application(middlewares=[
-        authentication(),
-        rate_limit(),
-        masking(),
-    ])
-    api.router.add_post("/sms/send", send, name="send")
-    api.router.add_post("/sms/batch-send", batch_send, name="batch_send")
-    api.router.add_get("/sms/records", records, name="records", allow_head=False)
-    api.router.add_get("/account/info", account_info, name="account_info", allow_head=False)
-    api.router.add_routes(extra_routes)
-    api.on_startup.append(share_state(parent))
-    api.on_response_prepare.append(api_headers)
-    return api
+def api_route(handler: Handler) -> Handler:
+    """``handler`` behind the API's steps: authentication, rate limit, masking."""
+    cost_of: Cost | None = getattr(handler, "rate_limit_cost", None)
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        account = await authenticate(request)
+        if cost_of is not None:
+            await take_tokens(request, account, await cost_of(request))
+        return mask_response(await handler(request))
+
+    return route
+
+
+def add_api_routes(app: web.Application, extra_routes: Iterable[web.RouteDef] = ()) -> None:
+    """The API's routes into ``app``'s router; ``extra_routes`` (tests) go behind its steps too."""
+    router = app.router
+    router.add_post(f"{PREFIX}/sms/send", api_route(send), name="send")
+    router.add_post(f"{PREFIX}/sms/batch-send", api_route(batch_send), name="batch_send")
+    router.add_get(f"{PREFIX}/sms/records", api_route(records), name="records", allow_head=False)
+    router.add_get(f"{PREFIX}/account/info", api_route(account_info), name="account_info", allow_head=False)
+    for extra in extra_routes:
+        assert isinstance(extra, web.RouteDef)
+        route = web.RouteDef(extra.method, PREFIX + extra.path, api_route(extra.handler), extra.kwargs)
+        route.register(router)
 
 
 def share_state(parent: web.Application) -> Callable[[web.Application], Awaitable[None]]:
-    """A sub-app's startup hook that copies ``SHARED`` from ``parent`` (the admin API's too)."""
+    """A sub-app's startup hook that copies ``SHARED`` from ``parent``."""
 
-    async def share(api: web.Application) -> None:
+    async def share(sub_app: web.Application) -> None:
         # The parent's cleanup contexts have run by now: its startup signal calls ours after them.
         for key in SHARED:
-            api[key] = parent[key]
+            sub_app[key] = parent[key]
 
     return share
 
 
 async def api_headers(request: web.Request, response: web.StreamResponse) -> None:
-    for name, value in API_HEADERS.items():
-        response.headers.setdefault(name, value)
+    """A sub-app's ``on_response_prepare`` hook: the API's headers on every answer, errors included."""
+    set_defaults(response, API_HEADERS)

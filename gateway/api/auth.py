@@ -1,4 +1,4 @@
-"""Authentication: every route of the API sub-app needs ``X-API-Key`` and ``X-API-Secret``.
+"""Authentication: every API route needs ``X-API-Key`` and ``X-API-Secret``.
 
 A missing header, an unknown key and a wrong secret get the same 401, the last two after the same
 work (one account lookup, one fast hash), so a caller cannot probe which keys exist, and a refused
@@ -12,48 +12,42 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.credentials import hash_secret, needs_upgrade
 from gateway.errors import account_disabled, store_unavailable, unauthorized
 from gateway.keys import ACCOUNT, METRICS, STORE, VERIFIER
-from gateway.store.base import StoreUnavailable
+from gateway.store.base import Account, StoreUnavailable
 
-__all__ = ["authentication"]
+__all__ = ["authenticate"]
 
 log = logging.getLogger("smsedge.auth")
 _MAX_KEY_LENGTH = 128
 _MAX_SECRET_LENGTH = 256
 
 
-def authentication() -> web.middleware:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.http_exception is not None:
-            # Unmatched paths fall through to the 404/405 answer: there is nothing there to protect.
-            return await handler(request)
-        key = request.headers.get("X-API-Key", "")
-        secret = request.headers.get("X-API-Secret", "")
-        if not (0 < len(key) <= _MAX_KEY_LENGTH and 0 < len(secret) <= _MAX_SECRET_LENGTH):
-            request.app[METRICS].auth_failures.inc()
-            raise unauthorized()
-        try:
-            account = await request.app[STORE].account_by_key(key)
-        except StoreUnavailable as exc:  # one line, no traceback: an outage answers many of these
-            log.warning("store unavailable during authentication: %s", exc)
-            raise store_unavailable() from None
-        stored = account.secret_hash if account else None
-        if not await request.app[VERIFIER].verify(secret, stored) or account is None:
-            request.app[METRICS].auth_failures.inc()
-            raise unauthorized()
-        if account.disabled:
-            raise account_disabled()
-        if needs_upgrade(account.secret_hash):
-            await _upgrade_hash(request, key, secret)
-        request[ACCOUNT] = account
-        return await handler(request)
-
-    return middleware
+async def authenticate(request: web.Request) -> Account:
+    """The caller's account, once its key and secret are proven (also kept as ``request[ACCOUNT]``)."""
+    key = request.headers.get("X-API-Key", "")
+    secret = request.headers.get("X-API-Secret", "")
+    app = request.app
+    if not (0 < len(key) <= _MAX_KEY_LENGTH and 0 < len(secret) <= _MAX_SECRET_LENGTH):
+        app[METRICS].auth_failures.inc()
+        raise unauthorized()
+    try:
+        account = await app[STORE].account_by_key(key)
+    except StoreUnavailable as exc:  # one line, no traceback: an outage answers many of these
+        log.warning("store unavailable during authentication: %s", exc)
+        raise store_unavailable() from None
+    stored = account.secret_hash if account else None
+    if not await app[VERIFIER].verify(secret, stored) or account is None:
+        app[METRICS].auth_failures.inc()
+        raise unauthorized()
+    if account.disabled:
+        raise account_disabled()
+    if needs_upgrade(account.secret_hash):
+        await _upgrade_hash(request, key, secret)
+    request[ACCOUNT] = account
+    return account
 
 
 async def _upgrade_hash(request: web.Request, key: str, secret: str) -> None:

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.errors import ApiError
-from gateway.keys import ACCOUNT, LIMITER, METRICS, RESPONSE_HEADERS, RUNTIME
+from gateway.keys import LIMITER, METRICS, RATE_LIMIT_HEADERS, RUNTIME
 from gateway.ratelimit import BucketDecision
+from gateway.store.base import Account
 
-__all__ = ["Cost", "costs", "one_token", "rate_limit"]
+__all__ = ["Cost", "costs", "one_token", "take_tokens"]
 
 Cost = Callable[[web.Request], Awaitable[int]]
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -50,27 +50,18 @@ def _headers(decision: BucketDecision) -> dict[str, str]:
     return headers
 
 
-def rate_limit() -> web.middleware:
-    """The account's own bucket, else ``ratelimit.account`` of the current (reloadable) config."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        # The route's own handler (aiohttp's 404/405 answers declare nothing).
-        cost_of: Cost | None = getattr(request.match_info.handler, "rate_limit_cost", None)
-        account = request.get(ACCOUNT)
-        if cost_of is None or account is None:
-            return await handler(request)
-        if account.rate:
-            rate, burst = account.rate, account.burst
-        else:
-            default = request.app[RUNTIME].current.config.ratelimit.account
-            rate, burst = default.rate, default.burst
-        decision = await request.app[LIMITER].take(account.id, rate, burst, await cost_of(request))
-        if decision is not None:
-            request[RESPONSE_HEADERS].update(_headers(decision))
-            if not decision.allowed:
-                request.app[METRICS].reject("account")
-                raise ApiError(429, "RATE_LIMITED", "请求频率超限,请稍后重试")
-        return await handler(request)
-
-    return middleware
+async def take_tokens(request: web.Request, account: Account, cost: int) -> None:
+    """Take ``cost`` from the account's own bucket, else ``ratelimit.account`` of the current
+    (reloadable) config; 429 when it has not enough."""
+    app = request.app
+    if account.rate:
+        rate, burst = account.rate, account.burst
+    else:
+        default = app[RUNTIME].current.config.ratelimit.account
+        rate, burst = default.rate, default.burst
+    decision = await app[LIMITER].take(account.id, rate, burst, cost)
+    if decision is not None:
+        request[RATE_LIMIT_HEADERS] = _headers(decision)
+        if not decision.allowed:
+            app[METRICS].reject("account")
+            raise ApiError(429, "RATE_LIMITED", "请求频率超限,请稍后重试")

@@ -1,38 +1,65 @@
-"""The root app's middleware chain, outermost first, fixed in one place.
+"""The root app's request pipeline: one middleware that runs every concern as a plain call.
 
-Order and why:
-1. ``request_context`` — request id, the JSON error envelope for every failure below it (404/405/413
-   and bugs included), the response headers inner layers ask for, and the access-log line: nothing
-   escapes unlogged or un-enveloped.
-2. ``request_metrics`` — outside everything that can refuse a request, so refusals are counted too,
-   with the status the caller will see.
-3. ``body_limit`` — refuse oversized bodies by their declared length before anyone reads them.
-4. ``security_headers`` — innermost: CSP, nosniff, no-referrer and no framing on what the root app
-   serves itself (docs, console, status, their static files).
+Each concern is a module of its own with its own tests; the pipeline composes them once, at start,
+so a request pays for one coroutine, not one nested layer per concern. Order and why:
 
-A request to the API then runs the /api sub-app's own chain (``gateway.api``): authentication,
-rate limit, masking — after all of the above, so its refusals are enveloped, counted and logged.
+1. request context (``request_context``) — request id, the JSON error envelope for every failure
+   below it (404/405/413 and bugs included), the access-log line: nothing escapes unlogged or
+   un-enveloped.
+2. metrics (``metrics``) — outside everything that can refuse a request, so refusals are counted
+   too, with the status the caller will see.
+3. body limit (``body_limit``) — refuse oversized or trickled bodies before anyone reads them.
+4. the route's own handler: an API route runs the API's steps (``gateway.api``: authentication,
+   rate limit, masking) before and after its handler; the root app's pages and files do not.
+5. response headers (``security_headers``) — the API's, or the pages' browser hardening.
 """
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.config.model import GatewayConfig
+from gateway.keys import RATE_LIMIT_HEADERS, ROUTE
 from gateway.metrics import Metrics
 from gateway.middlewares.body_limit import body_limit
-from gateway.middlewares.metrics import request_metrics
-from gateway.middlewares.request_context import request_context
-from gateway.middlewares.security_headers import security_headers
+from gateway.middlewares.metrics import RequestObserver
+from gateway.middlewares.request_context import access_line, answer_error, begin
+from gateway.middlewares.security_headers import add_headers
 from gateway.timeline import Timeline
 
 __all__ = ["build_middlewares"]
 
 
 def build_middlewares(config: GatewayConfig, metrics: Metrics, timeline: Timeline) -> list[web.middleware]:
-    return [
-        request_context(),
-        request_metrics(metrics, timeline),
-        body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout),
-        security_headers(),
-    ]
+    return [request_pipeline(config, RequestObserver(metrics, timeline))]
+
+
+def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.middleware:
+    check_body = body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout)
+
+    @web.middleware
+    async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = begin(request)
+        try:
+            await check_body(request)
+            response = await handler(request)
+        except Exception as exc:
+            try:
+                response = answer_error(request, exc, request_id)
+            except web.HTTPException as redirect:  # a redirect goes out as aiohttp makes it
+                observe(request.method, request[ROUTE], redirect.status, time.perf_counter() - started)
+                raise
+        limits = request.get(RATE_LIMIT_HEADERS)
+        if limits is not None:
+            response.headers.update(limits)
+        add_headers(request, response)
+        response.headers["X-Request-ID"] = request_id
+        observe(request.method, request[ROUTE], response.status, time.perf_counter() - started)
+        access_line(request, request_id, response.status, started)
+        return response
+
+    return pipeline

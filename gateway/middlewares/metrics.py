@@ -1,41 +1,23 @@
-"""Count and time every request by method, route template and final status (and, for the status
-page's charts, count it in this minute of the timeline)."""
+"""Count and time every request by method, route template and final status, for Prometheus and
+for the status page's charts: one observer call per request."""
 
 from __future__ import annotations
 
-import time
-
-from aiohttp import web
-from aiohttp.typedefs import Handler
-
-from gateway.errors import ApiError
-from gateway.keys import ROUTE
 from gateway.metrics import Metrics
 from gateway.timeline import Timeline
 
-__all__ = ["request_metrics"]
+__all__ = ["RequestObserver"]
 
 
-def _status_of(exc: Exception) -> int:
-    if isinstance(exc, ApiError | web.HTTPException):
-        return exc.status
-    return 500
+class RequestObserver:
+    """What the pipeline tells once a request is answered, with the status the caller sees."""
 
+    __slots__ = ("_metrics", "_timeline")
 
-def request_metrics(metrics: Metrics, timeline: Timeline) -> web.middleware:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except Exception as exc:
-            status = _status_of(exc)
-            metrics.observe_request(request.method, request[ROUTE], status, time.perf_counter() - started)
-            timeline.request(status)
-            raise
-        metrics.observe_request(request.method, request[ROUTE], response.status,
-                                time.perf_counter() - started)
-        timeline.request(response.status)
-        return response
+    def __init__(self, metrics: Metrics, timeline: Timeline) -> None:
+        self._metrics = metrics
+        self._timeline = timeline
 
-    return middleware
+    def __call__(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._metrics.observe_request(method, route, status, seconds)
+        self._timeline.request(status)

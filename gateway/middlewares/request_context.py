@@ -1,4 +1,8 @@
-"""Request id, the JSON error envelope, and one access-log line per request."""
+"""Request id, the JSON error envelope, and one access-log line per request: steps of the pipeline.
+
+``begin`` names the request (its id and route template), ``answer_error`` turns whatever a step
+below raised into the envelope, ``access_line`` writes the request's one line of the access log.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,17 @@ import re
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.errors import HTTP_ERRORS, ApiError, internal
 from gateway.ids import new_hex_id
-from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, RESPONSE_HEADERS, ROUTE
-from gateway.logs import log_masked
+from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, ROUTE
+from gateway.logs import ACCESS_LOG
 from gateway.phones import scrub
 from gateway.redis_health import REQUEST_BUDGET, RedisBudget
 from gateway.responses import error_response
 
-__all__ = ["request_context"]
+__all__ = ["UNMATCHED_ROUTE", "access_line", "answer_error", "begin", "route_of"]
 
-access_log = logging.getLogger("smsedge.access")
 log = logging.getLogger("smsedge.errors")
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 UNMATCHED_ROUTE = "<unmatched>"
@@ -27,8 +29,8 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 def _request_id(request: web.Request) -> str:
     # The id is echoed and logged as it is (never masked), so one that holds a number is replaced.
-    offered = request.headers.get("X-Request-ID", "")
-    if _CLIENT_REQUEST_ID.fullmatch(offered) and scrub(offered) == offered:
+    offered = request.headers.get("X-Request-ID")
+    if offered and _CLIENT_REQUEST_ID.fullmatch(offered) and scrub(offered) == offered:
         return offered
     return new_hex_id()
 
@@ -39,22 +41,40 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
+def begin(request: web.Request) -> str:
+    """Name the request (id and route template) and give it its Redis budget; its id."""
+    request_id = request[REQUEST_ID] = _request_id(request)
+    request[ROUTE] = route_of(request)
+    REQUEST_BUDGET.set(RedisBudget())  # all of this request's Redis calls share redis.timeout
+    return request_id
+
+
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
     code, message = HTTP_ERRORS.get(exc.status, ("INVALID_PARAMS", "请求参数错误"))
     headers = {name: value for name, value in exc.headers.items() if name in ("Allow",)}
     return ApiError(exc.status, code, message, headers)
 
 
-def _log_access(request: web.Request, request_id: str, status: int, started: float) -> None:
-    """The access line: what ``MaskingFilter`` and ``JsonFormatter`` would make of it, made once.
+def answer_error(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
+    """The envelope for what a step raised; a redirect (an HTTPException under 400) is re-raised."""
+    if isinstance(exc, ApiError):
+        return error_response(exc, request_id)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        return error_response(_from_http_exception(exc), request_id)
+    log.error("unhandled error in %s %s", request.method, request[ROUTE], exc_info=exc)
+    return error_response(internal(), request_id)
 
-    What could hold a number (the method, the route, an account's name, the message) is masked
-    here, as the formatter would; the request id holds none (``_request_id``), status and counts
-    are small ints, never masked.
-    """
+
+def access_line(request: web.Request, request_id: str, status: int, started: float) -> None:
+    """The request's access line. What could hold a number (the method, the route, an account's
+    name) is masked here; the request id holds none (``_request_id``), status and counts are ints."""
+    if not ACCESS_LOG.enabled:
+        return
     account = request.get(ACCOUNT)
     method, route = scrub(request.method), scrub(request[ROUTE])
-    log_masked(access_log, scrub(f"{request.method} {request[ROUTE]} {status}"), {
+    ACCESS_LOG.write(scrub(f"{request.method} {request[ROUTE]} {status}"), {
         "request_id": request_id,
         "method": method,
         "route": route,
@@ -63,30 +83,3 @@ def _log_access(request: web.Request, request_id: str, status: int, started: flo
         "account": scrub(account.name) if account else None,
         "phones": request.get(PHONE_COUNT, 0),
     })
-
-
-def request_context() -> web.middleware:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        request_id = request[REQUEST_ID] = _request_id(request)
-        request[ROUTE] = route_of(request)
-        request[RESPONSE_HEADERS] = {}
-        REQUEST_BUDGET.set(RedisBudget())  # all of this request's Redis calls share redis.timeout
-        try:
-            response = await handler(request)
-        except ApiError as error:
-            response = error_response(error, request_id)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            response = error_response(_from_http_exception(exc), request_id)
-        except Exception:
-            log.exception("unhandled error in %s %s", request.method, request[ROUTE])
-            response = error_response(internal(), request_id)
-        response.headers.update(request[RESPONSE_HEADERS])
-        response.headers["X-Request-ID"] = request_id
-        _log_access(request, request_id, response.status, started)
-        return response
-
-    return middleware

@@ -1,18 +1,18 @@
-"""Browser hardening headers for what the root app serves itself: the docs, console and status pages.
+"""Response headers by who answers: browser hardening for the root app's own pages, and the API's.
 
 The console handles an API secret, so its page must not run script from anywhere else, be framed
 by another site (clickjacking), or leak its address in a Referer. The pages need nothing inline —
 their CSS and JS are files under /static/ — so the policy can be strict: ``'self'`` and nothing more.
-A sub-app answers with headers of its own: the API at /api/ (JSON for programs, not pages) sets
-``gateway.api.API_HEADERS`` on every answer, errors included.
+Every answer under /api/ (JSON for programs, not pages; errors, 404 and 405 included) is never
+sniffed and never kept by a cache or a proxy (balances, records). A sub-app (the admin API) sets
+its own.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-__all__ = ["CONTENT_SECURITY_POLICY", "security_headers"]
+__all__ = ["API_HEADERS", "CONTENT_SECURITY_POLICY", "add_headers", "set_defaults"]
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -25,6 +25,10 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+API_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 # Every response of the root app's own routes: files included, so none is ever sniffed into
 # something executable.
 _ALWAYS = {
@@ -39,17 +43,16 @@ _HTML = {
 }
 
 
-def security_headers() -> web.middleware:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
-        if request.app is not request.match_info.apps[0]:  # a sub-app's route: its own headers
-            return response
-        for name, value in _ALWAYS.items():
-            response.headers.setdefault(name, value)
-        if response.content_type == "text/html":
-            for name, value in _HTML.items():
-                response.headers.setdefault(name, value)
-        return response
+def set_defaults(response: web.StreamResponse, headers: dict[str, str]) -> None:
+    for name, value in headers.items():
+        response.headers.setdefault(name, value)
 
-    return middleware
+
+def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The headers of whoever answered: the API, a page of the root app, or a sub-app (its own)."""
+    if request.path.startswith("/api/"):
+        set_defaults(response, API_HEADERS)
+    elif len(request.match_info.apps) == 1:  # the root app's own route, or its 404/405
+        set_defaults(response, _ALWAYS)
+        if response.content_type == "text/html":
+            set_defaults(response, _HTML)

@@ -26,10 +26,10 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import orjson
 from aiohttp import web
+from msgspec.structs import replace
 
 from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id

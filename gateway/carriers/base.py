@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
+import msgspec
 import orjson
 
 from gateway.config.model import BackendConfig
@@ -45,14 +46,12 @@ class FailureKind(enum.Enum):
     TIMEOUT = "timeout"  # no answer in time: the core's verdict, the outcome upstream is unknown
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
+class Recipient(msgspec.Struct, frozen=True):
     e164: str  # the full number: only ever held in memory on the way to the carrier
     message_id: str  # the gateway's id, for carriers that echo a context (SessionContext, OutId)
 
 
-@dataclass(frozen=True, slots=True)
-class SendBatch:
+class SendBatch(msgspec.Struct, frozen=True):
     """One template with its parameters, to up to ``Carrier.max_batch`` recipients."""
 
     template_id: str  # already mapped to this carrier's id for the template
@@ -67,8 +66,7 @@ class SendBatch:
         return list(self.params.values())
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What the carrier said about one number."""
 
     e164: str

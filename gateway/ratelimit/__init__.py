@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from gateway.config.model import WindowConfig
 
@@ -34,8 +35,7 @@ class LimiterUnavailable(Exception):
     """The backend could not answer; the policy (``on_backend_error``) decides what follows."""
 
 
-@dataclass(frozen=True, slots=True)
-class BucketDecision:
+class BucketDecision(msgspec.Struct, frozen=True):
     allowed: bool
     limit: int  # the bucket's capacity
     remaining: int  # whole tokens left after this request
@@ -43,8 +43,7 @@ class BucketDecision:
     retry_after: int  # seconds until this request would be admitted (0 when it was)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowDecision:
+class WindowDecision(msgspec.Struct, frozen=True):
     allowed: bool
     retry_after: int  # seconds until the fullest window has room again (0 when allowed)
 

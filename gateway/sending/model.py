@@ -7,7 +7,8 @@ sender for the handlers; none of them knows HTTP.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from gateway.carriers.base import Outcome
 from gateway.config.model import BackendConfig, TemplateConfig
@@ -19,8 +20,7 @@ OWN_PHONE_LIMIT = "PHONE_RATE_LIMITED"  # the outcome code of a number refused b
 NO_TEMPLATE = TemplateConfig()  # a template_id not in ``templates``: passed through as-is
 
 
-@dataclass(frozen=True, slots=True)
-class SendInput:
+class SendInput(msgspec.Struct, frozen=True):
     """One template with its parameters, to one or more numbers, through an optional provider."""
 
     phones: list[Phone]
@@ -37,8 +37,7 @@ def template_of(templates: Mapping[str, TemplateConfig], template_id: str) -> Te
     return templates.get(template_id) or NO_TEMPLATE
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True):
     """One number's result, as the handlers report it."""
 
     phone: Phone
@@ -55,8 +54,7 @@ class Delivery:
         return "pending" if self.awaiting_receipt else "success"
 
 
-@dataclass(frozen=True, slots=True)
-class Final:
+class Final(msgspec.Struct, frozen=True):
     """The last word on one number, and the backend that said it."""
 
     outcome: Outcome

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from gateway.store.audit import AuditEntry, AuditPage
 
 __all__ = [
@@ -75,14 +77,7 @@ def check_updatable(changes: dict[str, object]) -> None:
         raise ValueError(f"not updatable: {sorted(unknown)}")
 
 
-def _by_fields(self: object) -> tuple[type, tuple[object, ...]]:
-    """Pickle a slotted dataclass as a call with its fields (the generated way looks them up on
-    every call): what a send hands the SQLite writer process crosses cheaply."""
-    return type(self), tuple(getattr(self, name) for name in self.__slots__)  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(msgspec.Struct, frozen=True):
     id: int
     name: str
     api_key: str
@@ -117,8 +112,7 @@ class Account:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class AccountState:
+class AccountState(msgspec.Struct, frozen=True):
     """What a committed write left an account at: a store that knows it (SQLite) reports it to
     whoever ``watch``-es it, so an account cache stays exact for this process's own writes."""
 
@@ -128,11 +122,8 @@ class AccountState:
     day: str | None = None  # the day whose count ``day_sent`` is, when the write counted sends
     day_sent: int | None = None
 
-    __reduce__ = _by_fields
 
-
-@dataclass(frozen=True, slots=True)
-class NewRecord:
+class NewRecord(msgspec.Struct, frozen=True):
     message_id: str
     phone: str  # masked
     template_id: str
@@ -140,11 +131,8 @@ class NewRecord:
     price_milli: int  # reserved: the dearest carrier the send may end up on
     phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
 
-    __reduce__ = _by_fields
 
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
+class Settlement(msgspec.Struct, frozen=True):
     """The carrier's word on one record: it is charged ``price_milli`` (the carrier that finally
     took it; 0 when refused) and refunded the rest of what was reserved; accepted ones are counted."""
 
@@ -154,8 +142,6 @@ class Settlement:
     price_milli: int
     carrier_id: str | None = None
     error: str | None = None
-
-    __reduce__ = _by_fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,13 @@ and ``receipts`` (the delivery-report push).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 from yarl import URL
 
@@ -80,7 +80,7 @@ class AliyunCarrier(Carrier[AliyunOptions]):
         outcomes: list[Outcome] = []
         for recipient, result in zip(batch.recipients, results, strict=True):
             if isinstance(result, CarrierError):
-                result = result.outcomes(dataclasses.replace(batch, recipients=[recipient]))
+                result = result.outcomes(msgspec.structs.replace(batch, recipients=[recipient]))
             elif isinstance(result, BaseException):
                 raise result
             outcomes.extend(result)

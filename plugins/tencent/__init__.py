@@ -12,12 +12,12 @@ The package: this module (the carrier), ``errors`` (code -> FailureKind), ``sign
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 from yarl import URL
 
@@ -157,7 +157,7 @@ def _merge(
     ordered: list[Outcome] = [None] * len(batch.recipients)  # type: ignore[list-item]
     for indices, part, result in zip(routes, parts, results, strict=True):
         if isinstance(result, CarrierError):
-            result = result.outcomes(dataclasses.replace(batch, recipients=part))
+            result = result.outcomes(msgspec.structs.replace(batch, recipients=part))
         for index, outcome in zip(indices, result, strict=True):  # type: ignore[arg-type]
             ordered[index] = outcome
     return ordered

@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from msgspec.structs import astuple
+
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
@@ -80,9 +82,9 @@ class SQLiteStore:
         and settle left the account at (``gateway.store.cache`` keeps itself current by it)."""
         self._listener = listener
 
-    def _report(self, state: AccountState | None) -> None:
+    def _report(self, state: sending.State | None) -> None:
         if state is not None and self._listener is not None:
-            self._listener(state)
+            self._listener(AccountState(*state))
 
     async def open(self) -> None:
         await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
@@ -146,7 +148,8 @@ class SQLiteStore:
 
     async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
         state = await self._writer.transaction(
-            work(sending.reserve, account_id, records, now_ms), self._report
+            work(sending.reserve, account_id, [astuple(record) for record in records], now_ms),
+            self._report,
         )
         return state is not None
 
@@ -154,7 +157,8 @@ class SQLiteStore:
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:
         await self._writer.transaction(
-            work(sending.settle, account_id, results, now_ms, day), self._report
+            work(sending.settle, account_id, [astuple(result) for result in results], now_ms, day),
+            self._report,
         )
 
     async def apply_receipts(

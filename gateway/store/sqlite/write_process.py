@@ -6,11 +6,12 @@ wait. A send's dozen statements on a writer *thread* halved the gateway's throug
 share no GIL with it. The loop sends work down a pipe and reads the results back in batches.
 
 Wire format, both ways: frames of a 4-byte big-endian length and a pickle. Down: a list of
-``(seq, work, grouped)``, ``work`` a picklable callable taking the connection (a module-level
-function or a ``functools.partial`` of one). Up, once per commit: a list of ``(seq, result,
-error)``, ``error`` None or the exception the work raised. Works that queued up while a
-commit ran are run together under one COMMIT, each in its own savepoint so one failing does not
-undo the others; a ``grouped=False`` work runs alone and manages any transaction itself.
+``(seq, function, args, grouped)``: the work is ``function(connection, *args)``, ``function``
+module-level, ``args`` plain values (a flat tuple pickles far faster than a ``partial``). Up, once
+per commit: a list of ``(seq, result, error)``, ``error`` None or the exception the work raised.
+Works that queued up while a commit ran are run together under one COMMIT, and one failing does
+not undo the others (``run_group``); a ``grouped=False`` work runs alone and manages any
+transaction itself.
 
 The process ends when its input does (the gateway closed it, or died): what was read is finished
 first. SIGINT and SIGTERM are ignored, so a Ctrl-C or a service stop lets the gateway drain first.
@@ -27,13 +28,25 @@ import sqlite3
 import struct
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["MAX_GROUP", "FrameReader", "connect", "frame", "main", "write_all"]
+__all__ = ["MAX_GROUP", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all"]
 
 _LENGTH = struct.Struct(">I")
 MAX_GROUP = 1000  # works read into one round of commits at most
-Work = Callable[[sqlite3.Connection], Any]
+
+class Work(NamedTuple):
+    """``function(connection, *args)``, as it crosses the pipe (``writes.work`` makes one)."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+    def __call__(self, db: sqlite3.Connection) -> Any:
+        return self.function(db, *self.args)
+
+
+#: What goes down the pipe for one work: its number, function, arguments and whether it groups.
+Item = tuple[int, Callable[..., Any], tuple[Any, ...], bool]
 Outcome = tuple[Any, "Exception | None"]
 
 
@@ -77,14 +90,14 @@ def _error(exc: Exception) -> Exception:
     return exc
 
 
-def _alone(db: sqlite3.Connection, work: Work) -> Outcome:
+def _alone(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], Any]) -> Outcome:
     try:
         return work(db), None
     except Exception as exc:
         return None, _error(exc)
 
 
-def run_group(db: sqlite3.Connection, works: list[Work]) -> list[Outcome]:
+def run_group(db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]) -> list[Outcome]:
     """All ``works`` in one write transaction and one COMMIT; a work that fails is undone alone.
 
     Works seldom fail, so the group first runs without a savepoint per work (two statements
@@ -96,7 +109,9 @@ def run_group(db: sqlite3.Connection, works: list[Work]) -> list[Outcome]:
     return outcomes
 
 
-def _in_transaction(db: sqlite3.Connection, works: list[Work], *, savepoints: bool) -> list[Outcome]:
+def _in_transaction(
+    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]], *, savepoints: bool
+) -> list[Outcome]:
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
@@ -133,13 +148,13 @@ class _Writer:
             self._db = connect(self._path, self._timeout)
         return self._db
 
-    def run(self, items: list[tuple[int, Work, bool]]) -> None:
+    def run(self, items: list[Item]) -> None:
         """Run what was read, in order: runs of grouped works as one commit each; reply per commit."""
         start = 0
         while start < len(items):
             end = start + 1
-            if items[start][2]:
-                while end < len(items) and items[end][2]:
+            if items[start][3]:
+                while end < len(items) and items[end][3]:
                     end += 1
             batch = items[start:end]
             try:
@@ -147,9 +162,9 @@ class _Writer:
             except sqlite3.Error as exc:
                 outcomes: list[Outcome] = [(None, _error(exc))] * len(batch)
             else:
-                works = [work for _, work, _ in batch]
-                outcomes = run_group(db, works) if batch[0][2] else [_alone(db, works[0])]
-            answers = [(seq, *outcome) for (seq, _, _), outcome in zip(batch, outcomes, strict=True)]
+                works = [Work(function, args) for _, function, args, _ in batch]
+                outcomes = run_group(db, works) if batch[0][3] else [_alone(db, works[0])]
+            answers = [(item[0], *outcome) for item, outcome in zip(batch, outcomes, strict=True)]
             write_all(1, frame(answers))
             start = end
 

@@ -26,13 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from gateway.store.base import StoreUnavailable
-from gateway.store.sqlite.write_process import FrameReader, connect, frame, write_all
+from gateway.store.sqlite.write_process import FrameReader, Item, Work, connect, frame, write_all
 
 __all__ = ["Connection", "GroupWriter"]
 
 T = TypeVar("T")
 log = logging.getLogger("smsedge.store")
-Work = Callable[[sqlite3.Connection], Any]
 
 
 def _store_error(exc: BaseException) -> BaseException:
@@ -90,7 +89,7 @@ class GroupWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._starting: asyncio.Task[None] | None = None
-        self._outbox: list[tuple[int, Work, bool]] = []
+        self._outbox: list[Item] = []
         self._unsent = bytearray()  # framed, not yet taken by the pipe
         self._waiters: dict[int, _Waiter] = {}
         self._frames = FrameReader()
@@ -102,7 +101,7 @@ class GroupWriter:
     ) -> T:
         """Run ``work`` in a write transaction; return once its commit is on disk.
 
-        ``work`` must be picklable (a module-level function, or a ``functools.partial`` of one).
+        ``work`` must be picklable: a module-level function, or ``writes.work(function, *args)``.
         ``committed`` (if given) is called on the loop with the result right after the commit, in
         commit order, even when the caller has stopped waiting: the place to tell a cache.
         """
@@ -113,7 +112,8 @@ class GroupWriter:
         return await self._submit(work, grouped=False)
 
     def _submit(
-        self, work: Work, *, grouped: bool, committed: Callable[[Any], None] | None = None
+        self, work: Callable[[sqlite3.Connection], Any], *, grouped: bool,
+        committed: Callable[[Any], None] | None = None,
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self._loop is None:
@@ -125,7 +125,8 @@ class GroupWriter:
         self._waiters[self._seq] = (future, committed)
         if not self._outbox and self._starting is None:
             loop.call_soon(self._send)  # once per loop turn, for all that turn's writes
-        self._outbox.append((self._seq, work, grouped))
+        function, args = work if isinstance(work, Work) else (work, ())
+        self._outbox.append((self._seq, function, args, grouped))
         if self._process is None and self._starting is None:  # first use, or after a crash
             self._starting = loop.create_task(self._start())
         return future
@@ -173,7 +174,7 @@ class GroupWriter:
         if self._unsent:
             self._loop.add_writer(stdin.fileno(), self._drain)
 
-    def _framed(self, items: list[tuple[int, Work, bool]]) -> bytes:
+    def _framed(self, items: list[Item]) -> bytes:
         """``items`` as one frame; a work that cannot be pickled fails alone (a bug of its caller)."""
         try:
             return frame(items)

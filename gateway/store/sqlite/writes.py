@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from gateway.store.base import NewAccount
+from gateway.store.sqlite.write_process import Work
 
 __all__ = ["ACCOUNT_COLUMNS", "insert_account", "take_write_lock", "top_up", "update_account", "work",
            "write_probe"]
@@ -23,13 +23,9 @@ ACCOUNT_COLUMNS = (
 )
 
 
-def _call(function: Callable[..., Any], args: tuple[Any, ...], db: sqlite3.Connection) -> Any:
-    return function(db, *args)
-
-
-def work(function: Callable[..., Any], *args: Any) -> Callable[[sqlite3.Connection], Any]:
+def work(function: Callable[..., Any], *args: Any) -> Work:
     """``function(db, *args)`` as a work the writer process can be sent (``function`` module-level)."""
-    return partial(_call, function, args)
+    return Work(function, args)
 
 
 def take_write_lock(db: sqlite3.Connection) -> None:

@@ -33,17 +33,18 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 MASKED_FIELDS = "smsedge_masked_fields"
 
 
-def _iso_time(created: float, _last: list[Any] = [None, 0, ""]) -> str:  # noqa: B006 — the cache
+def _iso_time(created: float, _last: list[Any] = [None, ""]) -> str:  # noqa: B006 — the cache
     """``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``, its date and
-    time of day formatted once per second (isoformat with a timespec costs several µs a line)."""
-    moment = datetime.fromtimestamp(created, UTC)
+    time of day formatted once per second (isoformat with a timespec costs several µs a line).
+
+    The microseconds are rounded as ``fromtimestamp`` rounds them (half to even)."""
     whole = int(created)
-    if whole != _last[0] and created >= 0:
-        start = datetime.fromtimestamp(whole, UTC)
-        _last[:] = whole, start.second, start.isoformat()[:-6]  # without the "+00:00"
-    if whole != _last[0] or moment.second != _last[1]:  # before 1970, or rounded up to the next second
-        return moment.isoformat(timespec="milliseconds")
-    return f"{_last[2]}.{moment.microsecond // 1000:03d}+00:00"
+    micro = round((created - whole) * 1e6)
+    if created < 0 or micro >= 1_000_000:  # before 1970, or rounded up to the next second
+        return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    if whole != _last[0]:
+        _last[:] = whole, datetime.fromtimestamp(whole, UTC).isoformat()[:-6]  # without "+00:00"
+    return f"{_last[1]}.{micro // 1000:03d}+00:00"
 
 
 def log_masked(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ stay possible while the long-run rate still holds.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 from typing import Protocol
@@ -62,7 +61,7 @@ def bucket_decision(tokens: float, allowed: bool, rate: float, burst: int, cost:
 
 def phone_key(secret: bytes, e164: str) -> str:
     """A keyed hash of the normalised number: limits can find it again, nobody can read it."""
-    return hmac.new(secret, e164.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, e164.encode(), "sha256")[:16].hex()
 
 
 class RateLimiter(Protocol):

@@ -64,23 +64,30 @@ class Dispatcher:
         self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient]
     ) -> list[Final]:
         """Each recipient's final answer, in order; each is counted for the backend that gave it."""
-        finals: dict[str, Final] = {}
-        waiting = recipients
+        finals: list[Final] = []
+        waiting = list(range(len(recipients)))  # places in ``recipients`` still to be taken
         for backend in chain:
-            outcomes = await self._with_retries(backend, request, waiting)
-            for recipient, outcome in zip(waiting, outcomes, strict=True):
-                finals[recipient.e164] = Final(outcome, backend)
-            waiting = [r for r, o in zip(waiting, outcomes, strict=True) if _may_try_again(o, backend)]
+            outcomes = await self._with_retries(backend, request, [recipients[i] for i in waiting])
+            if not finals:
+                finals = [Final(outcome, backend) for outcome in outcomes]
+            else:
+                for place, outcome in zip(waiting, outcomes, strict=True):
+                    finals[place] = Final(outcome, backend)
+            waiting = [
+                place for place, outcome in zip(waiting, outcomes, strict=True)
+                if _may_try_again(outcome, backend)
+            ]
             if not waiting:
                 break
             if backend is not chain[-1]:
                 log.warning("failing over %d numbers from %s", len(waiting), backend.name)
-        ordered = [finals[recipient.e164] for recipient in recipients]
-        self._count(chain, ordered)
-        return ordered
+        self._count(chain, finals)
+        return finals
 
     def _count(self, chain: Sequence[BackendConfig], finals: list[Final]) -> None:
         """Messages by final answer, each counted for the backend that gave it."""
+        if len(chain) == 1 or all(final.backend is chain[0] for final in finals):  # the usual case
+            chain = chain[:1]
         for candidate in chain:
             taken = [final.outcome.accepted for final in finals if final.backend is candidate]
             self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
@@ -88,17 +95,17 @@ class Dispatcher:
     async def _with_retries(
         self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
     ) -> list[Outcome]:
-        first = await self._attempt(backend, request, recipients)
-        outcomes = {r.e164: o for r, o in zip(recipients, first, strict=True)}
+        outcomes = await self._attempt(backend, request, recipients)
         for attempt in range(backend.retries):
-            again = [r for r in recipients if _may_try_again(outcomes[r.e164], backend)]
+            again = [place for place, outcome in enumerate(outcomes) if _may_try_again(outcome, backend)]
             if not again or self.breakers[backend.name].is_open:
                 break
             # Full jitter, so a fleet retrying at once does not hit the carrier in step.
             await asyncio.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))  # noqa: S311
-            retried = await self._attempt(backend, request, again)
-            outcomes.update((r.e164, o) for r, o in zip(again, retried, strict=True))
-        return [outcomes[r.e164] for r in recipients]
+            retried = await self._attempt(backend, request, [recipients[place] for place in again])
+            for place, outcome in zip(again, retried, strict=True):
+                outcomes[place] = outcome
+        return outcomes
 
     async def _attempt(
         self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
@@ -120,6 +127,8 @@ class Dispatcher:
             results = [await self._call(carrier, backend, batches[0])]
         else:
             results = await asyncio.gather(*(self._call(carrier, backend, batch) for batch in batches))
+        if len(results[0]) == len(recipients) == 1 and results[0][0].e164 == recipients[0].e164:
+            return results[0]  # one number, answered: nothing to match up
         by_number = {outcome.e164: outcome for result in results for outcome in result}
         return [self._outcome_for(by_number, r.e164) for r in recipients]
 

@@ -12,14 +12,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DEFAULT_WINDOW", "CarrierStats", "CarrierSummary"]
 
 DEFAULT_WINDOW = 100  # calls kept per carrier
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
+class _Call(NamedTuple):
     ok: bool
     seconds: float
     at: float  # clock() when the call ended

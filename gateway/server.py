@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -100,6 +101,7 @@ def run_worker(
     log.info("worker %d listening on %s://%s:%d", os.getpid(), config.server.tls.scheme,
              config.server.host, config.server.port)
     app = create_app(config)
+    app.on_startup.append(_freeze_startup_objects)
     reload_on_sighup(app, config_path, overrides)
     web.run_app(
         app, host=config.server.host, port=config.server.port,
@@ -110,6 +112,16 @@ def run_worker(
         keepalive_timeout=config.server.header_timeout,
         loop=new_event_loop(),
     )
+
+
+async def _freeze_startup_objects(app: web.Application) -> None:
+    """Keep what start-up made (modules, config, carriers, caches) out of every later collection.
+
+    A full collection walks every object there is; with the start-up heap frozen it walks only
+    what requests made since, so it stops holding up the requests in flight (the gc docs' advice).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

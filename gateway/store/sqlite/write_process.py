@@ -33,7 +33,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["CHECKPOINT_SECONDS", "MAX_GROUP", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all"]
+__all__ = [
+    "CHECKPOINT_SECONDS", "MAX_GROUP", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all",
+]
 
 _LENGTH = struct.Struct(">I")
 MAX_GROUP = 1000  # works read into one round of commits at most

@@ -7,10 +7,11 @@ configured names. Label children are cached, so recording a request allocates no
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from gateway.request_metrics import LockedRequests, LockFreeRequests
 
 __all__ = ["Metrics"]
 
@@ -28,14 +29,9 @@ class Metrics:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             self.exposition = CollectorRegistry()
             MultiProcessCollector(self.exposition)
-        self.http_requests = Counter(
-            "smsedge_http_requests_total", "HTTP requests answered.",
-            ["method", "route", "status"], registry=self.registry,
-        )
-        self.http_duration = Histogram(
-            "smsedge_http_request_duration_seconds", "Time to answer an HTTP request.",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
-        )
+        # Unbounded label sets are impossible (see the module), so children are kept, not evicted.
+        requests = LockedRequests if self.exposition is not self.registry else LockFreeRequests
+        self._requests = requests(self.registry, LATENCY_BUCKETS)
         self.messages = Counter(
             "smsedge_sms_messages_total", "Messages by final carrier answer, one per number.",
             ["provider", "status"], registry=self.registry,
@@ -74,21 +70,12 @@ class Metrics:
             self.ratelimit_rejections.labels(scope)
         # Children are looked up once per label set and reused: ``labels()`` takes a lock and
         # builds a tuple each time, a dict lookup does neither.
-        self._request_children = lru_cache(maxsize=4096)(self._request_children_uncached)
         self._message_children: dict[str, tuple[Counter, Counter]] = {}
         self._provider_children: dict[tuple[str, str], Histogram] = {}
         self._rejection_children: dict[str, Counter] = {}
 
-    def _request_children_uncached(self, method: str, route: str, status: int):
-        return (
-            self.http_requests.labels(method, route, str(status)),
-            self.http_duration.labels(method, route),
-        )
-
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        counter, histogram = self._request_children(method if method in METHODS else "OTHER", route, status)
-        counter.inc()
-        histogram.observe(seconds)
+        self._requests.observe(method if method in METHODS else "OTHER", route, status, seconds)
 
     def observe_messages(self, provider: str, accepted: int, refused: int) -> None:
         children = self._message_children.get(provider)

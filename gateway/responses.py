@@ -1,4 +1,4 @@
-"""JSON responses, serialised with orjson, that keep their payload for the masking middleware."""
+"""JSON responses, encoded once, that keep what they were built from for the masking safety net."""
 
 from __future__ import annotations
 
@@ -14,25 +14,36 @@ from gateway.phones import scrub
 
 __all__ = ["JsonResponse", "error_response", "json_response"]
 
+_encode_struct = msgspec.json.Encoder().encode
+
 
 class JsonResponse(web.Response):
-    def __init__(self, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+    """``data`` (an API model, a msgspec ``Struct``, or plain JSON values) encoded once.
+
+    ``payload`` gives it as plain values, made only when asked (masking's closer look, idempotency).
+    """
+
+    def __init__(self, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        encoded = _encode_struct(data) if isinstance(data, msgspec.Struct) else orjson.dumps(data)
         super().__init__(
-            body=orjson.dumps(payload), status=status, headers=headers,
-            content_type="application/json", charset="utf-8",
+            body=encoded, status=status, headers=headers, content_type="application/json", charset="utf-8",
         )
-        self.payload = payload
+        self._data = data
+
+    @property
+    def payload(self) -> Any:
+        if isinstance(self._data, msgspec.Struct):
+            self._data = msgspec.to_builtins(self._data)
+        return self._data
 
     def set_payload(self, payload: Any) -> None:
         if payload != self.payload:
-            self.payload = payload
+            self._data = payload
             self.body = orjson.dumps(payload)
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> JsonResponse:
-    """``data`` as JSON; an API model (a msgspec ``Struct``) is kept as the plain values it holds."""
-    if isinstance(data, msgspec.Struct):
-        data = msgspec.to_builtins(data)
+    """``data`` as JSON: an API model (a msgspec ``Struct``) or plain values."""
     return JsonResponse(data, status=status, headers=headers)
 
 

@@ -143,9 +143,8 @@ async def test_document_is_openapi_3_with_every_api_route(api):
     assert doc["openapi"].startswith("3.")
     assert {path: list(item) for path, item in doc["paths"].items()} == {
         path: [method] for path, method in ROUTES.items()}
-    [api] = [info["app"] for resource in client.app.router.resources()
-             if (info := resource.get_info()).get("prefix") == "/api"]
-    assert {r.canonical for r in api.router.resources()} == set(doc["paths"])
+    served = {r.canonical for r in client.app.router.resources() if r.canonical.startswith("/api/")}
+    assert served == set(doc["paths"])
     for path, method in ROUTES.items():
         responses = doc["paths"][path][method]["responses"]
         assert {"200", "401"} <= set(responses)

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.credentials import hash_secret
 from gateway.keys import STORE
-from gateway.store.base import Account, NewAccount, NewRecord, Settlement
+from gateway.store.base import Account, AccountState, NewAccount, NewRecord, Settlement
 from gateway.store.cache import ACCOUNT_CACHE_TTL, CachedStore
 from gateway.store.sqlite.store import SQLiteStore
 from tests.conftest import SEND_BODY
@@ -244,3 +244,31 @@ def add_account_with_secret():
         return {"X-API-Key": account.api_key, "X-API-Secret": "s3cret-cached"}
 
     return add
+
+
+class OutOfOrder:
+    """A store whose writes report what they left in any order, as Redis replies read on several
+    connections may arrive: each state carries the account's count of writes."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.tell = None
+
+    def watch(self, listener) -> None:
+        self.tell = listener
+
+    async def account_by_key(self, api_key: str) -> Account | None:
+        return self.account
+
+
+async def test_an_older_report_arriving_late_does_not_undo_a_newer_one():
+    account = Account(7, "shop", "sk_shop", "h", 1000, "approved", False, (), None, None, 0)
+    inner = OutOfOrder(account)
+    cached = CachedStore(inner, clock=Clock())  # type: ignore[arg-type]
+    await cached.account_by_key("sk_shop")
+    inner.tell(AccountState(7, 880, 2, version=4))  # the settle, read first
+    inner.tell(AccountState(7, 930, 1, version=3))  # the reserve before it, read late
+    kept = await cached.account_by_key("sk_shop")
+    assert (kept.balance_milli, kept.total_sent) == (880, 2)
+    inner.tell(AccountState(7, 830, 3, version=5))
+    assert (await cached.account_by_key("sk_shop")).balance_milli == 830

@@ -34,6 +34,7 @@ from gateway.store.base import (
     Settlement,
     StoreUnavailable,
 )
+from gateway.store.cache import CachedStore
 from gateway.store.redis.store import RedisStore
 from tests.conftest import (
     DEMO_HEADERS,
@@ -306,3 +307,27 @@ def test_accounts_cli_works_on_the_redis_store(tmp_path, redis_server):
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+
+
+async def test_a_send_through_the_cache_reads_no_account_back(store, raw):
+    """Reserve and settle tell the cache what they left the account at, so the next request of
+    the account is served from memory: the send path costs no read of the account hash."""
+    cached = CachedStore(store)
+    account = await store.create_account(NewAccount(
+        name="shop", api_key="sk_shop", secret_hash="h", balance_milli=1000,
+        verification_status="approved",
+    ), NOW)
+    await cached.account_by_key("sk_shop")
+    reads_before = await _account_reads(raw)
+    assert await cached.reserve(account.id, [NewRecord("m0", "138****8000", "t", "mock", 70)], NOW)
+    await cached.settle(account.id, [Settlement("m0", "success", "mock", 50)], NOW, DAY)
+    after = await cached.account_by_key("sk_shop")
+    assert (after.balance_milli, after.total_sent) == (950, 1)
+    assert await cached.today_sent(account.id, DAY) == 1
+    assert await _account_reads(raw) == reads_before
+    assert after == await store.account_by_key("sk_shop")  # and it is what Redis holds
+
+
+async def _account_reads(raw: Redis) -> int:
+    """HGETALLs so far: how the store reads an account (its scripts use none)."""
+    return (await raw.info("commandstats")).get("cmdstat_hgetall", {}).get("calls", 0)

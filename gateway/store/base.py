@@ -121,6 +121,9 @@ class AccountState(msgspec.Struct, frozen=True):
     total_sent: int
     day: str | None = None  # the day whose count ``day_sent`` is, when the write counted sends
     day_sent: int | None = None
+    #: The account's count of writes, where replies may arrive out of order (Redis): a state
+    #: with a lower one than a state already applied is older, and ignored. None: in order.
+    version: int | None = None
 
 
 class NewRecord(msgspec.Struct, frozen=True):

@@ -5,8 +5,9 @@ Every API request authenticates (``account_by_key``) and ``GET /api/account/info
 network one on Redis). How current the cache is:
 
 - **This process's own writes are seen at once.** A store that reports what each committed write
-  left an account at (``watch``: SQLite does, from its writer) has the cached balance, total and
-  today's count replaced exactly, in commit order. For a store that does not (Redis today), a
+  left an account at (``watch``: SQLite from its writer, in commit order; Redis from its scripts'
+  replies, ordered by the account's count of writes) has the cached balance, total and today's
+  count replaced exactly, and the send path reads nothing more. For a store that does not, a
   reserve or settle drops the account's entries, so the next request reads them again. Changes
   through the account service (``update_account``, ``top_up``: CLI, admin API, secret rotation,
   hash upgrade) drop the entries on every store.
@@ -56,6 +57,7 @@ class CachedStore:
         self._changed: dict[int, int] = {}  # account id -> tick of its latest change
         self._all_changed = 0  # tick of the latest change to an account by key (see _forget_key)
         self._latest: dict[int, AccountState] = {}  # account id -> what its latest write left
+        self._versions: dict[int, int] = {}  # account id -> version of the latest state applied
         watch = getattr(inner, "watch", None)
         self._reported = watch is not None
         if watch is not None:
@@ -166,7 +168,12 @@ class CachedStore:
         return self._changed.get(account_id, 0) <= tick and self._all_changed <= tick
 
     def _apply(self, state: AccountState) -> None:
-        """A committed write of this process (in commit order): make the cache say what it left."""
+        """A committed write of this process: make the cache say what it left (a state older than
+        one applied already, by its ``version``, says nothing new)."""
+        if state.version is not None:
+            if state.version <= self._versions.get(state.account_id, 0):
+                return
+            self._versions[state.account_id] = state.version
         self._tick += 1
         self._changed[state.account_id] = self._tick
         self._latest[state.account_id] = state

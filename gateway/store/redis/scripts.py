@@ -29,12 +29,18 @@ RECORD_FIELDS = (
 )
 
 # KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
-# message_id, phone (masked), template_id, provider, price_milli, phone_hash. Returns 1, or 0 when
-# the account is unknown or short: then nothing at all was written (all or nothing). A reserve whose
-# first message id is already there has run: the client's retry after a lost reply is a no-op.
+# message_id, phone (masked), template_id, provider, price_milli, phone_hash. Returns {1, balance,
+# total_sent, writes} (what the account holds now, and its count of writes, so a cache can tell an
+# older reply from a newer one), or 0 when the account is unknown or short: then nothing at all was
+# written (all or nothing). A reserve whose first message id is already there has run: the
+# client's retry after a lost reply is a no-op.
 RESERVE = """
+local function reserved()
+  local money = redis.call('HMGET', KEYS[1], 'balance_milli', 'total_sent')
+  return {1, tonumber(money[1]), tonumber(money[2] or 0), redis.call('HINCRBY', KEYS[1], 'writes', 1)}
+end
 local base, now = ARGV[1], ARGV[2]
-if ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return 1 end
+if ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return reserved() end
 local balance = tonumber(redis.call('HGET', KEYS[1], 'balance_milli'))
 if balance == nil then return 0 end
 local cost = 0
@@ -51,14 +57,15 @@ for i = 3, #ARGV, 6 do
   redis.call('ZADD', KEYS[3], now, member)
   redis.call('ZADD', KEYS[4], now, member)
 end
-return 1
+return reserved()
 """
 
 # KEYS: account, msg, recs:pending, recs:success, recs:failed, daily. ARGV: record-key base, now_ms,
 # day, then 6 per result: message_id, status, provider, price_milli, carrier_id?, error?.
 # Only a record nobody settled yet moves (pending, no carrier id, no error): settling twice can
-# never refund twice. Returns {message_id, id, phone_hash} of each record waiting for a receipt
-# under that carrier id, also when an earlier run settled it (linking again is harmless).
+# never refund twice. Returns {waiting, balance, total_sent, day's count (-1: not counted),
+# writes}: waiting holds {message_id, id, phone_hash} of each record waiting for a receipt under
+# that carrier id, also when an earlier run settled it (linking again is harmless).
 SETTLE = """
 local base, now, day = ARGV[1], ARGV[2], ARGV[3]
 local sets = {pending = KEYS[3], success = KEYS[4], failed = KEYS[5]}
@@ -87,10 +94,11 @@ for i = 4, #ARGV, 6 do
     waiting[#waiting + 1] = {ARGV[i], id, state[6]}
   end
 end
-redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
-redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
-if accepted > 0 then redis.call('HINCRBY', KEYS[6], day, accepted) end
-return waiting
+local balance = redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
+local total = redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
+local sent = -1
+if accepted > 0 then sent = redis.call('HINCRBY', KEYS[6], day, accepted) end
+return {waiting, balance, total, sent, redis.call('HINCRBY', KEYS[1], 'writes', 1)}
 """
 
 # KEYS: recs:pending, recs:success, recs:failed. ARGV: record-key base, now_ms, then 3 per

@@ -17,6 +17,7 @@ looks like a lost request: so everything here is safe to run twice (see ``redis/
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from gateway.redis_client import Lua, SharedClient
 from gateway.redis_health import RedisHealth, guarded
@@ -24,6 +25,7 @@ from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
     STATUSES,
     Account,
+    AccountState,
     IdempotencyClaim,
     NewAccount,
     NewRecord,
@@ -78,6 +80,7 @@ class RedisStore(RedisAudit):
         # updatable), and each read checks the account still holds it, so an entry made stale
         # (the data flushed, a failed creation undone) costs only the lookup it saves.
         self._ids: dict[str, int] = {}
+        self._listener: Callable[[AccountState], None] | None = None
         self._reserve = Lua(client, RESERVE)
         self._settle = Lua(client, SETTLE)
         self._records = Lua(client, RECORDS)
@@ -87,6 +90,16 @@ class RedisStore(RedisAudit):
         self._idem_claim = Lua(client, IDEMPOTENCY_CLAIM)
         self._idem_finish = Lua(client, IDEMPOTENCY_FINISH)
         self._idem_release = Lua(client, IDEMPOTENCY_RELEASE)
+
+    def watch(self, listener: Callable[[AccountState], None]) -> None:
+        """Have ``listener`` told what each reserve and settle of this process left the account at
+        (``gateway.store.cache`` keeps itself current by it). Replies may arrive out of order (the
+        client pipelines on several connections): ``AccountState.version`` orders them."""
+        self._listener = listener
+
+    def _report(self, state: AccountState) -> None:
+        if self._listener is not None:
+            self._listener(state)
 
     async def open(self) -> None:
         """Nothing to open: scripts go by digest and are loaded on first use."""
@@ -183,7 +196,11 @@ class RedisStore(RedisAudit):
              keys.records(account_id, "pending")),
             args,
         )
-        return bool(reserved)
+        if not reserved:
+            return False
+        _, balance, total_sent, writes = reserved
+        self._report(AccountState(account_id, balance, total_sent, version=writes))
+        return True
 
     @_guarded
     async def settle(
@@ -198,11 +215,16 @@ class RedisStore(RedisAudit):
                 raise ValueError(f"unknown status {s.status!r}")
             args += [s.message_id, s.status, s.provider, int(s.price_milli),
                      optional(s.carrier_id), optional(s.error)]
-        waiting = await self._settle(
+        waiting, balance, total_sent, day_sent, writes = await self._settle(
             (keys.account(account_id), keys.messages(account_id),
              *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)),
             args,
         )
+        counted = day_sent >= 0
+        self._report(AccountState(
+            account_id, balance, total_sent, day if counted else None, day_sent if counted else None,
+            version=writes,
+        ))
         by_message = {s.message_id: s for s in results}
         linked = [
             (by_message[mid.decode()], int(record_id), phone_hash.decode())

@@ -8,6 +8,7 @@ from gateway.clock import Clock
 from gateway.config.model import GatewayConfig
 from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
+from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.redis_client import RedisSource
 from gateway.runtime import RuntimeSlot
@@ -34,6 +35,7 @@ __all__ = [
     "RUNTIME",
     "STORE",
     "TIMELINE",
+    "TOKENS",
     "VERIFIER",
 ]
 
@@ -57,4 +59,5 @@ ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
 ACCOUNT = web.RequestKey("account", Account)
 ADMIN = web.RequestKey("admin", str)  # the admin token's name, on the admin API
 PHONE_COUNT = web.RequestKey("phone_count", int)
+TOKENS = web.RequestKey("tokens", Tokens)  # what the request costs its account's bucket
 RATE_LIMIT_HEADERS = web.RequestKey("rate_limit_headers", dict)  # added to the final response, errors too

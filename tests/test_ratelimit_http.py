@@ -195,3 +195,20 @@ async def test_redis_outage_with_deny_answers_503(make_client, redis_server):
     redis_server.start()
     await until_ready(client)
     assert (await send(client, DEMO_HEADERS)).status == 200
+
+
+async def test_a_request_its_bucket_refuses_counts_in_no_number_s_window(make_client, backend):
+    """The bucket and the windows are one decision: a send the bucket refuses leaves every
+    number's window as it was, so another account may still send to the number."""
+    client = await make_client(**limits(
+        backend, account={"rate": 0.001, "burst": 1}, phone=[{"limit": 1, "seconds": 60}],
+    ))
+    _, first = await add_account(client, "first", balance_milli=100_000)
+    _, second = await add_account(client, "second", balance_milli=100_000)
+    _, third = await add_account(client, "third", balance_milli=100_000)
+    assert (await send(client, first, phone="13800138001")).status == 200
+    refused = await send(client, first, phone="13800138002")
+    assert (refused.status, (await refused.json())["code"]) == (429, "RATE_LIMITED")
+    assert (await send(client, second, phone="13800138002")).status == 200
+    again = await send(client, third, phone="13800138002")  # the window itself still holds
+    assert (again.status, (await again.json())["code"]) == (429, "PHONE_RATE_LIMITED")

@@ -7,8 +7,9 @@ start, in its steps. Outermost first:
 
 1. authentication (``auth``) — who is calling; every API route needs a key and secret (a 404 or
    405 under /api/ needs none: there is nothing there to protect).
-2. rate limit (``ratelimit``) — after auth, because buckets are per account; before the handler, so
-   a refused request costs nothing and writes nothing. Each route declares its cost (``costs``).
+2. rate limit (``ratelimit``) — after auth, because buckets are per account; before anything is
+   sent, so a refused request costs nothing and writes nothing. Each route declares its cost
+   (``costs``); a send takes it with its per-number windows, in one limiter call.
 3. masking (``masking``) — the last look at what a handler returns, before anything outside it
    (logs, metrics, the client) can see it.
 """
@@ -22,10 +23,10 @@ from aiohttp import web
 from gateway.api.account import account_info
 from gateway.api.auth import authenticate
 from gateway.api.masking import mask_response
-from gateway.api.ratelimit import Cost, take_tokens
+from gateway.api.ratelimit import Cost, take_tokens, tokens_for
 from gateway.api.records import records
 from gateway.api.sms import batch_send, send
-from gateway.keys import CLOCK, CONFIG, LIMITER, METRICS, RUNTIME, STORE, VERIFIER
+from gateway.keys import CLOCK, CONFIG, LIMITER, METRICS, RUNTIME, STORE, TOKENS, VERIFIER
 from gateway.middlewares.security_headers import API_HEADERS, set_defaults
 
 __all__ = ["PREFIX", "SHARED", "add_api_routes", "api_headers", "api_route", "share_state"]
@@ -43,9 +44,17 @@ def api_route(handler: Handler) -> Handler:
 
     async def route(request: web.Request) -> web.StreamResponse:
         account = await authenticate(request)
-        if cost_of is not None:
-            await take_tokens(request, account, await cost_of(request))
-        return mask_response(await handler(request))
+        if cost_of is None:
+            return mask_response(await handler(request))
+        # The sender takes these with the per-number windows; whatever it did not, is taken here.
+        tokens = request[TOKENS] = tokens_for(request, account, await cost_of(request))
+        try:
+            response = await handler(request)
+        except Exception:
+            await take_tokens(request, tokens)  # a 429 wins over the handler's own refusal
+            raise
+        await take_tokens(request, tokens)
+        return mask_response(response)
 
     return route
 

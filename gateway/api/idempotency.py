@@ -33,7 +33,7 @@ from msgspec.structs import replace
 
 from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id
-from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE, RUNTIME, STORE
+from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE, RUNTIME, STORE, TOKENS
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, error_response
 from gateway.sending.model import Delivery, SendInput
@@ -90,7 +90,9 @@ def idempotent_send(check: Check, reply: Reply) -> Callable[[web.Request], Await
 
 
 async def _send(request: web.Request, send_input: SendInput) -> list[Delivery]:
-    return await request.app[RUNTIME].current.sender.send(request[ACCOUNT], send_input)
+    return await request.app[RUNTIME].current.sender.send(
+        request[ACCOUNT], send_input, request.get(TOKENS)
+    )
 
 
 def fingerprint_of(route: str, body: bytes) -> str:

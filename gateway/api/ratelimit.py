@@ -2,8 +2,11 @@
 
 A route says what it costs next to its handler (``@costs(one_token)``); a route without a cost is
 not limited (reads: they spend neither money nor carrier capacity). The cost is known before the
-body is checked, so a refused body costs what it claimed. A refused request writes no record and
-charges nothing, because it never reaches the handler. Every limited response carries
+body is checked, so a refused body costs what it claimed. A request that sends has its tokens
+taken by the sender, in the same limiter call as the per-number windows (one decision, one Redis
+round trip); any other — refused, replayed — has them taken by its route once its handler is
+done, and a 429 then wins over the handler's answer, as if the bucket had been asked first. A
+refused request writes no record and charges nothing. Every limited response carries
 ``RateLimit-Limit/-Remaining/-Reset``; a 429 ``Retry-After``.
 """
 
@@ -14,12 +17,12 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from gateway.errors import ApiError
+from gateway.errors import rate_limited
 from gateway.keys import LIMITER, METRICS, RATE_LIMIT_HEADERS, RUNTIME
-from gateway.ratelimit import BucketDecision
+from gateway.ratelimit import BucketDecision, Tokens
 from gateway.store.base import Account
 
-__all__ = ["Cost", "costs", "one_token", "take_tokens"]
+__all__ = ["Cost", "costs", "one_token", "take_tokens", "tokens_for"]
 
 Cost = Callable[[web.Request], Awaitable[int]]
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -50,18 +53,25 @@ def _headers(decision: BucketDecision) -> dict[str, str]:
     return headers
 
 
-async def take_tokens(request: web.Request, account: Account, cost: int) -> None:
-    """Take ``cost`` from the account's own bucket, else ``ratelimit.account`` of the current
-    (reloadable) config; 429 when it has not enough."""
-    app = request.app
+def tokens_for(request: web.Request, account: Account, cost: int) -> Tokens:
+    """What the request costs: from the account's own bucket, else ``ratelimit.account`` of the
+    current (reloadable) config."""
     if account.rate:
-        rate, burst = account.rate, account.burst
-    else:
-        default = app[RUNTIME].current.config.ratelimit.account
-        rate, burst = default.rate, default.burst
-    decision = await app[LIMITER].take(account.id, rate, burst, cost)
-    if decision is not None:
-        request[RATE_LIMIT_HEADERS] = _headers(decision)
-        if not decision.allowed:
+        return Tokens(account.id, account.rate, account.burst or 0, cost)
+    default = request.app[RUNTIME].current.config.ratelimit.account
+    return Tokens(account.id, default.rate, default.burst, cost)
+
+
+async def take_tokens(request: web.Request, tokens: Tokens) -> None:
+    """Take ``tokens`` on their own, unless the sender took them already; 429 when the bucket has
+    not enough. Either way the answer gets the bucket's headers."""
+    if not tokens.taken:
+        app = request.app
+        tokens.taken = True
+        tokens.decision = await app[LIMITER].take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
+        if tokens.decision is not None and not tokens.decision.allowed:
             app[METRICS].reject("account")
-            raise ApiError(429, "RATE_LIMITED", "请求频率超限,请稍后重试")
+    if tokens.decision is not None:
+        request[RATE_LIMIT_HEADERS] = _headers(tokens.decision)
+        if not tokens.decision.allowed:
+            raise rate_limited()

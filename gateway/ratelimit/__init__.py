@@ -24,6 +24,7 @@ __all__ = [
     "BucketDecision",
     "LimiterUnavailable",
     "RateLimiter",
+    "Tokens",
     "WindowDecision",
     "bucket_decision",
     "phone_key",
@@ -64,6 +65,20 @@ def phone_key(secret: bytes, e164: str) -> str:
     return hmac.digest(secret, e164.encode(), "sha256")[:16].hex()
 
 
+class Tokens:
+    """What a request costs its account's bucket, taken once: by the sender in one limiter call
+    with the per-number windows (``RateLimiter.decide``), else by the route on its own (a request
+    refused or answered before it sends). ``decision`` is None until taken, and when the backend
+    failed and the policy let the request pass."""
+
+    __slots__ = ("account_id", "burst", "cost", "decision", "rate", "taken")
+
+    def __init__(self, account_id: int, rate: float, burst: int, cost: int) -> None:
+        self.account_id, self.rate, self.burst, self.cost = account_id, rate, burst, cost
+        self.decision: BucketDecision | None = None
+        self.taken = False
+
+
 class RateLimiter(Protocol):
     async def take(self, account_id: int, rate: float, burst: int, cost: int) -> BucketDecision:
         """Take ``cost`` tokens from the account's bucket if it has room; never partially."""
@@ -77,6 +92,13 @@ class RateLimiter(Protocol):
 
     async def release(self, phone_keys: list[str], hit_id: str) -> None:
         """Take back the hits of a request that was refused after all (nothing was sent)."""
+        ...
+
+    async def decide(
+        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> tuple[BucketDecision, list[WindowDecision]]:
+        """``take`` and then ``hit`` as one decision: no number's window counts a request its
+        bucket refused (its decisions are then all "allowed")."""
         ...
 
     async def ping(self) -> None: ...

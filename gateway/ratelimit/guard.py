@@ -13,7 +13,7 @@ import logging
 from gateway.config.model import WindowConfig
 from gateway.errors import error_kind
 from gateway.metrics import Metrics
-from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, WindowDecision
+from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, Tokens, WindowDecision
 
 __all__ = ["GuardedLimiter", "limiter_unavailable"]
 
@@ -50,6 +50,20 @@ class GuardedLimiter:
         self._recovered()
         return decisions
 
+    async def decide(
+        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> list[WindowDecision]:
+        """The bucket and the windows in one call: ``tokens`` is taken (its decision kept, None when
+        the backend failed and the policy lets it pass), then each number's window decision."""
+        tokens.taken = True
+        try:
+            tokens.decision, decisions = await self.backend.decide(tokens, phone_keys, windows, hit_id)
+        except LimiterUnavailable as exc:
+            self._failed(exc, 1 + bool(windows and phone_keys))
+            return [WindowDecision(True, 0) for _ in phone_keys]
+        self._recovered()
+        return decisions
+
     async def release(self, phone_keys: list[str], hit_id: str) -> None:
         """Best effort: a hit that cannot be taken back only makes a window stricter."""
         try:
@@ -58,8 +72,9 @@ class GuardedLimiter:
             if not self._in_outage:  # in a known outage it was logged once already
                 log.warning("could not release per-number hits: %s", exc)
 
-    def _failed(self, exc: LimiterUnavailable) -> None:
-        self._metrics.ratelimit_backend_errors.inc()
+    def _failed(self, exc: LimiterUnavailable, decisions: int = 1) -> None:
+        """``decisions`` the backend could not make (a bucket's, a request's windows')."""
+        self._metrics.ratelimit_backend_errors.inc(decisions)
         if not self._in_outage:
             self._in_outage = True
             policy = "failing open" if self._fail_open else "refusing sends with 503"

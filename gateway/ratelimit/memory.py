@@ -13,11 +13,12 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from gateway.config.model import WindowConfig
-from gateway.ratelimit import BucketDecision, WindowDecision, bucket_decision
+from gateway.ratelimit import BucketDecision, Tokens, WindowDecision, bucket_decision
 
 __all__ = ["MemoryLimiter"]
 
 _SWEEP_PER_CALL = 4
+_ALLOWED = WindowDecision(True, 0)
 
 
 class MemoryLimiter:
@@ -67,6 +68,14 @@ class MemoryLimiter:
             return WindowDecision(False, max(1, math.ceil(retry_after)))
         history.append((now, hit_id))
         return WindowDecision(True, 0)
+
+    async def decide(
+        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> tuple[BucketDecision, list[WindowDecision]]:
+        bucket = await self.take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
+        if not bucket.allowed or not windows:
+            return bucket, [_ALLOWED] * len(phone_keys)
+        return bucket, await self.hit(phone_keys, windows, hit_id)
 
     async def release(self, phone_keys: list[str], hit_id: str) -> None:
         for key in phone_keys:

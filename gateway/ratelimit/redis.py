@@ -10,8 +10,10 @@ unreachable (``redis_health``): the policy (``on_backend_error``) then decides a
 
 from __future__ import annotations
 
+import asyncio
+
 from gateway.config.model import WindowConfig
-from gateway.ratelimit import BucketDecision, LimiterUnavailable, WindowDecision, bucket_decision
+from gateway.ratelimit import BucketDecision, LimiterUnavailable, Tokens, WindowDecision, bucket_decision
 from gateway.redis_client import Lua, SharedClient
 from gateway.redis_health import guarded
 
@@ -61,6 +63,7 @@ return {1, 0}
 """
 
 _guarded = guarded(LimiterUnavailable)
+_ALLOWED = WindowDecision(True, 0)
 
 
 class RedisLimiter:
@@ -89,6 +92,31 @@ class RedisLimiter:
             args += [window.limit, window.seconds]
         replies = await self._windows.many([((self._phone(key),), args) for key in phone_keys])
         return [WindowDecision(bool(allowed), -(-int(wait) // 1000)) for allowed, wait in replies]
+
+    async def decide(
+        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+    ) -> tuple[BucketDecision, list[WindowDecision]]:
+        """The bucket and the windows in one round trip: both scripts are asked for in the same
+        loop turn, so the client sends them in one pipeline (their keys are in different slots,
+        so no one script can hold them in a cluster). The windows of a request the bucket refused
+        are taken back (rare: a refusal is the one case that costs a second round trip)."""
+        take = self.take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
+        if not windows or not phone_keys:
+            return await take, [_ALLOWED] * len(phone_keys)
+        bucket, hits = await asyncio.gather(
+            take, self.hit(phone_keys, windows, hit_id), return_exceptions=True
+        )
+        if isinstance(bucket, BaseException):
+            raise bucket
+        if not bucket.allowed:
+            if not isinstance(hits, BaseException):
+                counted = [key for key, hit in zip(phone_keys, hits, strict=True) if hit.allowed]
+                if counted:
+                    await self.release(counted, hit_id)
+            return bucket, [_ALLOWED] * len(phone_keys)
+        if isinstance(hits, BaseException):
+            raise hits
+        return bucket, hits
 
     @_guarded
     async def release(self, phone_keys: list[str], hit_id: str) -> None:

@@ -20,6 +20,7 @@ from gateway.errors import ApiError, insufficient_balance, store_unavailable
 from gateway.ids import derived_uuid, new_hex_id, new_uuid
 from gateway.metrics import Metrics
 from gateway.phones import scrub
+from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.model import Delivery, Final, SendInput
@@ -59,13 +60,18 @@ class Sender:
         """The keyed hash a number is known by in limits and records (never the number itself)."""
         return self._windows.key(e164)
 
-    async def send(self, account: Account, request: SendInput) -> list[Delivery]:
-        """Send to every number whose windows allow it; the others fail without cost or record."""
+    async def send(
+        self, account: Account, request: SendInput, tokens: Tokens | None = None
+    ) -> list[Delivery]:
+        """Send to every number whose windows allow it; the others fail without cost or record.
+
+        ``tokens``: what the request costs the account's bucket, decided here with the windows
+        (429 ``RATE_LIMITED`` before anything is counted or sent when the bucket is short)."""
         keys = self._windows.keys(request.phones)
         groups = self._routing.plan(account, request, keys)
         self._routing.check_template(request)
         hit_id = new_hex_id()
-        throttled = await self._windows.refused(request.phones, keys, hit_id)
+        throttled = await self._windows.refused(request.phones, keys, hit_id, tokens)
         planned = {n.phone.e164: group.backend.name for group in groups for n in group.numbers}
         if throttled:
             groups = _without(groups, throttled)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from gateway.carriers.base import FailureKind, Outcome
 from gateway.config.model import WindowConfig
+from gateway.errors import rate_limited
 from gateway.metrics import Metrics
 from gateway.phones import Phone
-from gateway.ratelimit import phone_key
+from gateway.ratelimit import Tokens, phone_key
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.model import OWN_PHONE_LIMIT
 
@@ -27,6 +28,7 @@ class PhoneWindows:
         metrics: Metrics,
     ) -> None:
         self._rejections = metrics.ratelimit_rejections.labels("phone")  # looked up once
+        self._account_rejections = metrics.ratelimit_rejections.labels("account")
         self._limiter = limiter
         self._windows = windows
         self._secret = secret
@@ -40,13 +42,20 @@ class PhoneWindows:
         return [phone_key(self._secret, phone.e164) for phone in phones]
 
     async def refused(
-        self, phones: list[Phone], keys: list[str], hit_id: str
+        self, phones: list[Phone], keys: list[str], hit_id: str, tokens: Tokens | None = None
     ) -> dict[str, Outcome]:
         """Count a send (``hit_id``) to each number (``keys`` are theirs); the ones whose window is
-        full, with their refusal."""
-        if not self._windows:
+        full, with their refusal. With ``tokens``, the account's bucket is decided in the same
+        limiter call, first: a request it refuses is 429 and counts in no window."""
+        if tokens is not None:
+            decisions = await self._limiter.decide(tokens, keys, self._windows, hit_id)
+            if tokens.decision is not None and not tokens.decision.allowed:
+                self._account_rejections.inc()
+                raise rate_limited()
+        elif self._windows:
+            decisions = await self._limiter.hit(keys, self._windows, hit_id)
+        else:
             return {}
-        decisions = await self._limiter.hit(keys, self._windows, hit_id)
         refused = {
             phone.e164: Outcome(
                 phone.e164, False, kind=FailureKind.RATE_LIMITED, code=OWN_PHONE_LIMIT,

@@ -20,7 +20,6 @@ first. SIGINT and SIGTERM are ignored, so a Ctrl-C or a service stop lets the ga
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import select
@@ -28,18 +27,16 @@ import signal
 import sqlite3
 import struct
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 __all__ = [
-    "CHECKPOINT_SECONDS", "MAX_GROUP", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all",
+    "MAX_GROUP", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all",
 ]
 
 _LENGTH = struct.Struct(">I")
 MAX_GROUP = 1000  # works read into one round of commits at most
-CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied into the database file
+
 
 class Work(NamedTuple):
     """``function(connection, *args)``, as it crosses the pipe (``writes.work`` makes one)."""
@@ -144,15 +141,6 @@ def _in_transaction(
     return outcomes
 
 
-def _checkpoint_every(seconds: float, path: str, timeout: float) -> None:
-    """Copy the WAL into the database now and then, beside the writer, never in a commit's way."""
-    db = connect(path, timeout)
-    while True:
-        time.sleep(seconds)
-        with contextlib.suppress(sqlite3.Error):  # busy now: the next one catches up
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-
 class _Writer:
     def __init__(self, path: str, timeout: float) -> None:
         self._path, self._timeout = path, timeout
@@ -161,14 +149,6 @@ class _Writer:
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             self._db = connect(self._path, self._timeout)
-            # SQLite's own checkpoint runs inside the COMMIT that crosses its threshold: that
-            # commit, and every send in its group, waits for a copy of the WAL and an fsync. A
-            # thread of this process does it instead, without the write lock (PASSIVE).
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            threading.Thread(
-                target=_checkpoint_every, args=(CHECKPOINT_SECONDS, self._path, self._timeout),
-                name="sqlite-checkpoint", daemon=True,
-            ).start()
         return self._db
 
     def run(self, items: list[Item]) -> None:

@@ -14,8 +14,8 @@ class Settings:
     duration: float = 10.0  # BENCH_DURATION: seconds per wrk round
     warmup: float = 3.0  # BENCH_WARMUP: seconds of wrk per server before the first round
     rounds: int = 3  # BENCH_ROUNDS: bare, default, redis, repeated
-    threads: int = 2  # BENCH_THREADS: wrk -t
-    connections: int = 64  # BENCH_CONNECTIONS: wrk -c
+    threads: int = 1  # BENCH_THREADS: wrk -t (one: on two cores a second takes the server's core)
+    connections: int = 32  # BENCH_CONNECTIONS: wrk -c
     batch_requests: int = 200  # BENCH_BATCH_REQUESTS: batch-sends of 100 numbers, after 10 warm-up
     batch_concurrency: int = 4  # BENCH_BATCH_CONCURRENCY
     carrier_latency_ms: float = 50.0  # BENCH_CARRIER_LATENCY_MS

@@ -6,6 +6,7 @@ below raised into the envelope, ``access_line`` writes the request's one line of
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -67,19 +68,31 @@ def answer_error(request: web.Request, exc: Exception, request_id: str) -> web.S
     return error_response(internal(), request_id)
 
 
+@functools.lru_cache(maxsize=1024)
+def _masked_line(method: str, route: str, status: int) -> tuple[str, str, str]:
+    """The access line's message, method and route, masked: a few hundred distinct values at most
+    (route templates, a fixed set of methods, statuses), so each is masked once."""
+    return scrub(f"{method} {route} {status}"), scrub(method), scrub(route)
+
+
+@functools.lru_cache(maxsize=1024)
+def _masked_name(name: str) -> str:
+    return scrub(name)
+
+
 def access_line(request: web.Request, request_id: str, status: int, started: float) -> None:
     """The request's access line. What could hold a number (the method, the route, an account's
     name) is masked here; the request id holds none (``_request_id``), status and counts are ints."""
     if not ACCESS_LOG.enabled:
         return
     account = request.get(ACCOUNT)
-    method, route = scrub(request.method), scrub(request[ROUTE])
-    ACCESS_LOG.write(scrub(f"{request.method} {request[ROUTE]} {status}"), {
+    message, method, route = _masked_line(request.method, request[ROUTE], status)
+    ACCESS_LOG.write(message, {
         "request_id": request_id,
         "method": method,
         "route": route,
         "status": status,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        "account": scrub(account.name) if account else None,
+        "account": _masked_name(account.name) if account else None,
         "phones": request.get(PHONE_COUNT, 0),
     })

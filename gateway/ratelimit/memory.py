@@ -7,10 +7,12 @@ at the front.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from gateway.config.model import WindowConfig
 from gateway.ratelimit import BucketDecision, Tokens, WindowDecision, bucket_decision
@@ -19,6 +21,23 @@ __all__ = ["MemoryLimiter"]
 
 _SWEEP_PER_CALL = 4
 _ALLOWED = WindowDecision(True, 0)
+
+
+class _Shape(NamedTuple):
+    """What the limiter needs to know of a set of windows, worked out once per set."""
+
+    kept: int  # hits a number's history keeps: the largest limit
+    longest: int  # seconds: a history quiet for this long is dropped
+    room_when_empty: bool  # every window takes a first hit (limits of at least 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(windows: tuple[WindowConfig, ...]) -> _Shape:
+    return _Shape(
+        kept=max((w.limit for w in windows), default=1),
+        longest=max((w.seconds for w in windows), default=0),
+        room_when_empty=all(w.limit >= 1 for w in windows),
+    )
 
 
 class MemoryLimiter:
@@ -49,14 +68,21 @@ class MemoryLimiter:
         self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         now = self._clock()
-        decisions = [self._hit_one(key, windows, now, hit_id) for key in phone_keys]
-        self._sweep_hits(now, max((w.seconds for w in windows), default=0))
+        shape = _shape(windows)
+        decisions = [self._hit_one(key, windows, shape, now, hit_id) for key in phone_keys]
+        self._sweep_hits(now, shape.longest)
         return decisions
 
     def _hit_one(
-        self, key: str, windows: tuple[WindowConfig, ...], now: float, hit_id: str
+        self, key: str, windows: tuple[WindowConfig, ...], shape: _Shape, now: float, hit_id: str
     ) -> WindowDecision:
-        history = self._hits.pop(key, None) or deque(maxlen=max(w.limit for w in windows))
+        history = self._hits.pop(key, None)
+        if history is None:  # a number not seen within its longest window: every window has room
+            history = deque(maxlen=shape.kept)
+            self._hits[key] = history
+            if shape.room_when_empty:
+                history.append((now, hit_id))
+                return _ALLOWED
         self._hits[key] = history
         retry_after = 0.0
         for window in windows:
@@ -67,7 +93,7 @@ class MemoryLimiter:
         if retry_after:
             return WindowDecision(False, max(1, math.ceil(retry_after)))
         history.append((now, hit_id))
-        return WindowDecision(True, 0)
+        return _ALLOWED
 
     async def decide(
         self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str

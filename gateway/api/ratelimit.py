@@ -56,9 +56,9 @@ def _headers(decision: BucketDecision) -> dict[str, str]:
 def tokens_for(request: web.Request, account: Account, cost: int) -> Tokens:
     """What the request costs: from the account's own bucket, else ``ratelimit.account`` of the
     current (reloadable) config."""
-    if account.rate:
-        return Tokens(account.id, account.rate, account.burst or 0, cost)
     default = request.app[RUNTIME].current.config.ratelimit.account
+    if account.rate:
+        return Tokens(account.id, account.rate, account.burst or default.burst, cost)
     return Tokens(account.id, default.rate, default.burst, cost)
 
 

@@ -34,7 +34,7 @@ class Clock:
 
 class Counting:
     """Counts the reads that reach the store behind the cache; ``report=False`` hides ``watch``
-    (a store that does not tell what its writes left, as the Redis store today)."""
+    (a store that does not tell what its writes left: both shipped stores now do)."""
 
     watch = None
 

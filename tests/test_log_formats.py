@@ -3,10 +3,13 @@ from ``pty.openpty``) or on a pipe, with ``logging.format`` left out or set; and
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import yaml
 
 from gateway.config.loader import parse_config
 from gateway.greeting import greeting
+from gateway.logs import AccessLog
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
 from tests.gateway_process import free_port
 
@@ -169,3 +173,35 @@ def test_the_greeting_names_the_operator_console_only_when_admin_is_on():
     on = greeting(parse_config(document))
     assert "status http://127.0.0.1:8080/status · admin http://127.0.0.1:8080/admin" in on
     assert "ops-token-0123456789abcdef" not in on
+
+
+class _Writes(io.RawIOBase):
+    """A file that keeps each write as it came: what a pipe would be handed, one call at a time."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+
+async def test_access_lines_leave_in_whole_lines_no_write_beyond_pipe_buf():
+    """Several workers share one pipe: a write of at most PIPE_BUF bytes is atomic there, so no
+    worker's line can land inside another's. A busy loop turn's lines go out in such writes."""
+    raw = _Writes()
+    access = AccessLog()
+    access.direct(io.BufferedWriter(raw, buffer_size=1 << 16))
+    fields = {"request_id": "0" * 32, "route": "/api/sms/send", "status": 200, "phones": 1}
+    for n in range(500):
+        access.write(f"POST /api/sms/send 200 #{n}", fields)
+    await asyncio.sleep(0)  # the end of this loop turn
+    assert raw.writes and all(len(chunk) <= select.PIPE_BUF for chunk in raw.writes)
+    assert all(chunk.endswith(b"\n") for chunk in raw.writes)
+    lines = b"".join(raw.writes).splitlines()
+    assert [json.loads(line)["message"] for line in lines] == [
+        f"POST /api/sms/send 200 #{n}" for n in range(500)
+    ]

@@ -11,8 +11,8 @@ import functools
 from collections.abc import Callable, Mapping
 
 __all__ = [
-    "ApiError", "account_disabled", "error_body", "error_kind", "insufficient_balance", "internal", "invalid",
-    "rate_limited", "store_unavailable", "unauthorized", "unverified",
+    "ApiError", "account_disabled", "client_closed", "error_body", "error_kind", "insufficient_balance",
+    "internal", "invalid", "rate_limited", "store_unavailable", "unauthorized", "unverified",
 ]
 
 
@@ -55,6 +55,9 @@ unverified = error_kind(403, "UNVERIFIED", "权限不足:账户未完成实名�
 insufficient_balance = error_kind(403, "INSUFFICIENT_BALANCE", "发送失败:余额不足")
 store_unavailable = error_kind(503, "UNAVAILABLE", "服务暂不可用:记录存储无法访问,请稍后重试")
 internal = error_kind(500, "INTERNAL_ERROR", "服务器内部错误")
+# nginx's 499: the client went away before its request was in. Nobody reads this answer; the status
+# is what the access line and the metrics record.
+client_closed = error_kind(499, "CLIENT_CLOSED_REQUEST", "客户端在请求传完前断开了连接")
 rate_limited = error_kind(429, "RATE_LIMITED", "请求频率超限,请稍后重试")
 # Answers aiohttp raises as HTTPException, by status: the envelope code and message for each.
 HTTP_ERRORS = {

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from aiohttp import web
 
@@ -224,6 +225,30 @@ def test_a_body_that_trickles_is_answered_408_and_closed(slow_gateway):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
     assert b'"REQUEST_TIMEOUT"' in body and b'"success":false' in body
+
+
+def test_a_client_that_drops_mid_body_is_a_499_not_a_bug(slow_gateway):
+    """A client gone in the middle of its body is its own doing: one line saying so, no traceback,
+    and 499 (client closed request) in the access line and the metrics, not 500."""
+    with socket.create_connection(("127.0.0.1", slow_gateway.port)) as sock:
+        sock.sendall(
+            b"POST /api/sms/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{\"phone\": "
+        )
+        time.sleep(0.2)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    metrics = ""
+    for _ in range(50):  # the gateway notices the reset on its own time
+        metrics = requests.get(f"{slow_gateway.url}/metrics", timeout=5).text
+        if 'status="499"' in metrics:
+            break
+        time.sleep(0.1)
+    assert 'smsedge_http_requests_total{method="POST",route="/api/sms/send",status="499"} 1.0' in metrics
+    assert 'status="500"' not in metrics
+    slow_gateway.stop()
+    log = slow_gateway.log.read_text(encoding="utf-8")
+    assert "Traceback" not in log and "unhandled error" not in log
+    assert "client closed the connection" in log and '"status":499' in log
 
 
 async def test_a_whole_body_within_the_timeout_is_served(make_client):

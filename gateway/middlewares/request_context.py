@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from gateway.errors import HTTP_ERRORS, ApiError, internal
+from gateway.errors import HTTP_ERRORS, ApiError, client_closed, internal
 from gateway.ids import new_hex_id
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, ROUTE
 from gateway.logs import ACCESS_LOG
@@ -57,13 +57,17 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
 
 
 def answer_error(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
-    """The envelope for what a step raised; a redirect (an HTTPException under 400) is re-raised."""
+    """The envelope for what a step raised; a redirect (an HTTPException under 400) is re-raised.
+    A client gone mid-request is a 499 for the access line and the metrics."""
     if isinstance(exc, ApiError):
         return error_response(exc, request_id)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
         return error_response(_from_http_exception(exc), request_id)
+    if isinstance(exc, ConnectionResetError):  # the client's doing, not a bug: no traceback
+        log.info("client closed the connection during %s %s", request.method, request[ROUTE])
+        return error_response(client_closed(), request_id)
     log.error("unhandled error in %s %s", request.method, request[ROUTE], exc_info=exc)
     return error_response(internal(), request_id)
 

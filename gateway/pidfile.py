@@ -58,13 +58,31 @@ def _live_pid(path: Path, port: int) -> int:
     raise LookupError(f"no running gateway's PID in {path} (is one serving port {port}?)")
 
 
+def _serves_a_gateway(pid: int) -> bool:
+    """Is ``pid``'s command line a gateway's (``run.py serve`` or ``sms-edge serve``)?"""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:  # gone, or no /proc here: only the PID file can vouch for it
+        return False
+    return "serve" in args and any(Path(arg).name in ("run.py", "sms-edge") for arg in args)
+
+
 def signal_reload(port: int, pid: int | None = None) -> int:
     """Send SIGHUP to ``pid``, else to the running gateway of the port's file; the PID signalled.
 
+    A ``pid`` given must be a gateway: the one the port's file names, or a process serving one.
     Raises ``LookupError`` with a sentence when there is no gateway to signal.
     """
     if pid is None:
         pid = _live_pid(pid_file(port), port)
+    elif not _serves_a_gateway(pid):
+        try:
+            named = _live_pid(pid_file(port), port)
+        except LookupError:
+            named = None
+        if pid != named:
+            raise LookupError(f"process {pid} is not a gateway (neither the PID in {pid_file(port)}"
+                              " nor a `run.py serve`): nothing sent")
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:

@@ -223,6 +223,32 @@ def test_run_py_reload_without_a_gateway_signals_nothing(tmp_path):
         bystander.wait()
 
 
+def test_run_py_reload_pid_signals_only_a_gateway(tmp_path, start):
+    """``--pid`` names a process: SIGHUP goes to it only if it is a gateway (the one the port's PID
+    file names, or a process whose command line serves one); anything else is left alone."""
+    document = document_for(tmp_path)
+    gateway = start(document)
+    reload_command = [sys.executable, "run.py", "reload", "--config", str(gateway.config)]
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        refused = subprocess.run(
+            [*reload_command, "--pid", str(bystander.pid)],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )
+        assert refused.returncode == 1 and f"process {bystander.pid} is not a gateway" in refused.stderr
+        assert "sent SIGHUP" not in refused.stdout
+        assert bystander.poll() is None  # SIGHUP would have ended it
+    finally:
+        bystander.kill()
+        bystander.wait()
+    done = subprocess.run(
+        [*reload_command, "--pid", str(gateway.process.pid)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0 and f"pid {gateway.process.pid}" in done.stdout
+    wait_for(lambda: reloads(gateway, "ok") == 1, "the reload asked for by PID")
+
+
 def test_every_worker_reloads(tmp_path, start, redis_server):
     document = document_for(tmp_path)
     document["server"].update(workers=2, secret_key=SECRET_KEY)

@@ -37,6 +37,7 @@ from gateway.errors import error_body
 from gateway.greeting import greeting
 from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
+from gateway.middlewares.security_headers import SERVER
 from gateway.pidfile import written_pid_file
 from gateway.reload import reload_on_sighup
 from gateway.tls import server_context
@@ -84,7 +85,7 @@ class EnvelopeRequestHandler(RequestHandler):
             body=orjson.dumps(error_body("INVALID_PARAMS", _MALFORMED, request_id)),
             content_type="application/json", charset="utf-8",
             headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff",
-                     "Cache-Control": "no-store"},
+                     "Cache-Control": "no-store", "Server": SERVER},
         )
         response.force_close()
         return response

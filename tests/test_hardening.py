@@ -265,3 +265,10 @@ def test_a_log_throttle_lets_one_line_through_per_interval_and_counts_the_rest()
     now[0] += 60
     assert throttle.due() == 5
     assert throttle.due() is None
+
+
+async def test_plain_http_answers_name_no_server_version_and_carry_no_hsts(client):
+    for path in ("/healthz", "/api/account/info", "/", "/no/such/page"):
+        response = await client.get(path, headers=DEMO_HEADERS)
+        assert response.headers["Server"] == "sms-edge", path  # not aiohttp's and Python's versions
+        assert "Strict-Transport-Security" not in response.headers, path  # HTTP: a browser ignores it

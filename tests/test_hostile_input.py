@@ -92,6 +92,7 @@ def assert_raw_envelope(answer: tuple[int, dict[str, str], bytes], status: int =
     assert payload["success"] is False and payload["code"] == "INVALID_PARAMS"
     assert payload["request_id"] == headers["x-request-id"]
     assert headers["x-content-type-options"] == "nosniff"
+    assert headers["server"] == "sms-edge"  # not aiohttp's and Python's versions
 
 
 def auth_lines() -> bytes:

@@ -214,3 +214,11 @@ def test_the_greeting_names_https_addresses_when_tls_is_on(pki):
     line = greeting(parse_config(document))
     assert line is not None
     assert "docs https://127.0.0.1:8080/ · console https://127.0.0.1:8080/console" in line
+
+
+def test_answers_over_tls_carry_hsts_and_no_server_version(start, pki):
+    gateway = start()
+    for path in ("/healthz", "/api/account/info", "/", "/no/such/page"):
+        response = requests.get(f"{gateway.url}{path}", timeout=10, **gateway.requests_options)
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000", path
+        assert response.headers["Server"] == "sms-edge", path

@@ -39,6 +39,7 @@ def build_middlewares(config: GatewayConfig, metrics: Metrics, timeline: Timelin
 
 def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.middleware:
     check_body = body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout)
+    tls = config.server.tls.scheme == "https"
 
     @web.middleware
     async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -56,7 +57,7 @@ def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.mid
         limits = request.get(RATE_LIMIT_HEADERS)
         if limits is not None:
             response.headers.update(limits)
-        add_headers(request, response)
+        add_headers(request, response, tls=tls)
         response.headers["X-Request-ID"] = request_id
         observe(request.method, request[ROUTE], response.status, time.perf_counter() - started)
         access_line(request, request_id, response.status, started)

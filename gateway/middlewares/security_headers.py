@@ -5,14 +5,19 @@ by another site (clickjacking), or leak its address in a Referer. The pages need
 their CSS and JS are files under /static/ — so the policy can be strict: ``'self'`` and nothing more.
 Every answer under /api/ (JSON for programs, not pages; errors, 404 and 405 included) is never
 sniffed and never kept by a cache or a proxy (balances, records). A sub-app (the admin API) sets
-its own.
+its own. Every answer names the product, not its stack's versions, and over TLS carries HSTS.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-__all__ = ["API_HEADERS", "CONTENT_SECURITY_POLICY", "add_headers", "set_defaults"]
+__all__ = ["API_HEADERS", "CONTENT_SECURITY_POLICY", "HSTS", "SERVER", "add_headers", "set_defaults"]
+
+#: Every answer's ``Server``: the product, not aiohttp's and Python's versions for a scanner to match.
+SERVER = "sms-edge"
+#: Over TLS: browsers must not come back over plain HTTP for a year (subdomains are not ours to say).
+HSTS = {"Strict-Transport-Security": "max-age=31536000"}
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -48,8 +53,12 @@ def set_defaults(response: web.StreamResponse, headers: dict[str, str]) -> None:
         response.headers.setdefault(name, value)
 
 
-def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """The headers of whoever answered: the API, a page of the root app, or a sub-app (its own)."""
+def add_headers(request: web.Request, response: web.StreamResponse, *, tls: bool) -> None:
+    """The headers of whoever answered: the API, a page of the root app, or a sub-app (its own);
+    on every answer the product's ``Server``, and HSTS when it goes over TLS."""
+    response.headers["Server"] = SERVER
+    if tls:
+        set_defaults(response, HSTS)
     if request.path.startswith("/api/"):
         set_defaults(response, API_HEADERS)
     elif len(request.match_info.apps) == 1:  # the root app's own route, or its 404/405

@@ -137,6 +137,7 @@ async def test_partial_failure_is_200_refunds_only_the_refused_and_records_both(
     assert status == {"138****8000": "success", "139****9000": "failed", "137****7000": "success"}
     [failed] = [r for r in records["records"] if r["status"] == "failed"]
     assert "RULE_REFUSED" in failed["error"] and "13900139000" not in failed["error"]
+    assert refused["message_id"] == failed["message_id"]  # a refused entry names its record
 
 
 async def test_every_number_refused_is_still_200_with_everything_refunded(make_client):

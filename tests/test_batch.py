@@ -205,3 +205,14 @@ async def test_a_batch_refused_for_balance_leaves_the_per_phone_windows_untouche
     assert response.status == 200, body
     assert body["data"]["success_count"] == 1, body
     assert (await client.app[STORE].account_by_key(account.api_key)).balance_milli == 0
+
+
+async def test_a_bad_entry_is_named_by_its_place_and_a_wrong_type_by_its_type(make_client):
+    client = await rule_client(make_client)
+    _, headers = await add_account(client, "bulk", balance_milli=10_000, ratelimit=ROOMY)
+    response, body = await batch(client, headers, ["13800138000", "12345678901", 13700137000, None])
+    assert response.status == 400
+    message = body["message"]
+    assert "第 2 个 123****8901" in message
+    assert "第 3 个 应为字符串,收到数字" in message and "第 4 个 应为字符串,收到 null" in message
+    assert "13700137000" not in message

@@ -349,3 +349,12 @@ def test_a_forked_child_draws_ids_of_its_own():
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 64).decode() != new_hex_id()
+
+
+@pytest.mark.parametrize(("phone", "named"), [(13800138000, "数字"), (["13800138000"], "数组"),
+                                              ({"n": "13800138000"}, "对象"), (True, "布尔值")])
+async def test_a_phone_of_the_wrong_json_type_is_named_by_its_type(client, phone, named):
+    response = await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone}, headers=DEMO_HEADERS)
+    body = await response.json()
+    assert response.status == 400
+    assert body["message"] == f"请求参数错误:手机号无效:phone 应为字符串,收到{named}"

@@ -128,7 +128,17 @@ def _message(data: Mapping[str, Any]) -> tuple[str, dict[str, str], str | None]:
     )
 
 
+#: JSON's names for what is not a string, in the API's language.
+_JSON_TYPES = {bool: "布尔值", int: "数字", float: "数字", list: "数组", dict: "对象", type(None): " null"}
+
+
+def _not_text(value: Any) -> str:
+    return f"应为字符串,收到{_JSON_TYPES.get(type(value), '其他类型')}"
+
+
 def _phone(raw: Any) -> Phone:
+    if not isinstance(raw, str):
+        raise invalid(f"手机号无效:phone {_not_text(raw)}")  # never the value: it may be the number
     try:
         return parse_phone(raw)
     except InvalidPhone as exc:
@@ -136,13 +146,17 @@ def _phone(raw: Any) -> Phone:
 
 
 def _phones(raw: list[Any]) -> list[Phone]:
+    """Every entry parsed; a bad one is named by its place (from 1) and masked, or by its type."""
     phones: dict[str, Phone] = {}
     bad: list[str] = []
-    for entry in raw:
+    for place, entry in enumerate(raw, 1):
+        if not isinstance(entry, str):
+            bad.append(f"第 {place} 个 {_not_text(entry)}")
+            continue
         try:
             phone = parse_phone(entry)
         except InvalidPhone as exc:
-            bad.append(exc.masked)
+            bad.append(f"第 {place} 个 {exc.masked}")
             continue
         phones.setdefault(phone.e164, phone)
     if bad:

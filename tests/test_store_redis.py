@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from gateway.accounts import bootstrap_accounts
+from gateway.admin.service import AccountService
 from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
 from gateway.redis_client import redis_client
@@ -331,3 +332,19 @@ async def test_a_send_through_the_cache_reads_no_account_back(store, raw):
 async def _account_reads(raw: Redis) -> int:
     """HGETALLs so far: how the store reads an account (its scripts use none)."""
     return (await raw.info("commandstats")).get("cmdstat_hgetall", {}).get("calls", 0)
+
+
+async def test_concurrent_top_ups_are_audited_as_one_chain_of_steps(store):
+    """Each top-up's audit entry says what that top-up did: before = after - amount, with ``after``
+    the balance its own script set, so 20 at once give 20 distinct steps and none twice."""
+    service = AccountService(store)
+    account = await store.create_account(NewAccount(
+        name="shop", api_key="sk_shop", secret_hash="h", balance_milli=0, verification_status="approved",
+    ), NOW)
+    answers = await asyncio.gather(*(service.top_up("cli", "sk_shop", 1000) for _ in range(20)))
+    page = await store.audit_page(1, 100)
+    steps = sorted((entry.before["balance"], entry.after["balance"]) for entry in page.entries
+                   if entry.action == "topup")
+    assert steps == [(float(n), float(n + 1)) for n in range(20)]
+    assert sorted(answer.balance_milli for answer in answers) == [1000 * n for n in range(1, 21)]
+    assert (await store.account_by_key("sk_shop")).balance_milli == 20_000 == account.balance_milli + 20_000

@@ -172,14 +172,15 @@ return early
 """
 
 # KEYS: account, the top-up's operation key. ARGV: amount_milli, ttl_ms. Credits once per
-# operation id, so the client's retry after a lost reply cannot credit twice. Returns 0 for an
-# unknown account.
+# operation id, so the client's retry after a lost reply cannot credit twice. Returns the balance
+# the credit set, as text (what an audit entry's "after" must be, whatever else ran meanwhile), or
+# the integer 0 for an unknown account.
 TOP_UP = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
-  redis.call('HINCRBY', KEYS[1], 'balance_milli', ARGV[1])
+  return redis.call('HINCRBY', KEYS[1], 'balance_milli', ARGV[1]) .. ''
 end
-return 1
+return redis.call('HGET', KEYS[1], 'balance_milli')
 """
 
 # KEYS: the sorted set to read (recs or recs:<status>). ARGV: record-key base, min, max, offset,

@@ -174,9 +174,13 @@ class RedisStore(RedisAudit):
         if account_id is None:
             return None
         operation = self.keys.operation(account_id, uuid.uuid4().hex)
-        await self._top_up((self.keys.account(account_id), operation),
-                           (int(amount_milli), _OPERATION_TTL_MS))
-        return await self._account(account_id)
+        credited = await self._top_up((self.keys.account(account_id), operation),
+                                      (int(amount_milli), _OPERATION_TTL_MS))
+        account = await self._account(account_id)
+        if not isinstance(credited, bytes) or account is None:
+            return None
+        # The balance this credit set: the account read after it may already hold later ones.
+        return account.with_money(int(credited), account.total_sent)
 
     @_guarded
     async def today_sent(self, account_id: int, day: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -285,3 +286,14 @@ def test_omitted_phone_windows_default_to_the_contracts_and_an_empty_list_turns_
     windows = parse_config(config_document).ratelimit.phone
     assert [(w.limit, w.seconds) for w in windows] == [(1, 60), (5, 3600), (10, 86400)]
     assert parse_config(merge(config_document, {"ratelimit": {"phone": []}})).ratelimit.phone == ()
+
+
+def test_the_readme_s_send_satisfies_the_production_example_s_template(monkeypatch):
+    """The README's curl (the seed's body) must not be a 400 against the production example."""
+    for name, value in PRODUCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    config = load_config(PRODUCTION)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = json.loads(readme.split("-d '", 1)[1].split("'", 1)[0])
+    declared = config.templates[body["template_id"]].params
+    assert set(declared) <= set(body["params"]), f"template {body['template_id']} also needs {declared}"

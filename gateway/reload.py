@@ -89,15 +89,15 @@ async def reload_config(app: web.Application, path: str | None, overrides: Mappi
     slot.swap(runtime)
     metrics.reload_result("ok")
     if kept:
-        log.warning("config reloaded; these need a restart and keep their running values: %s",
-                    ", ".join(kept))
+        log.warning("config reloaded in process %d; these need a restart and keep their running"
+                    " values: %s", os.getpid(), ", ".join(kept))
     else:
-        log.info("config reloaded")
+        log.info("config reloaded in process %d", os.getpid())
     return True
 
 
 def _refused(app: web.Application, problem: str) -> bool:
-    log.error("config reload refused, the running config stays: %s", problem)
+    log.error("config reload refused in process %d, the running config stays: %s", os.getpid(), problem)
     app[METRICS].reload_result("error")
     return False
 

@@ -104,6 +104,8 @@ def run_worker(
              config.server.host, config.server.port)
     app = create_app(config)
     app.on_startup.append(_freeze_startup_objects)
+    app.on_shutdown.append(_draining)
+    app.on_cleanup.append(_stopped)
     reload_on_sighup(app, config_path, overrides)
     web.run_app(
         app, host=config.server.host, port=config.server.port,
@@ -129,6 +131,14 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+async def _draining(app: web.Application) -> None:
+    log.info("process %d shutting down: draining requests for up to %g s", os.getpid(), SHUTDOWN_TIMEOUT)
+
+
+async def _stopped(app: web.Application) -> None:
+    log.info("process %d stopped", os.getpid())
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

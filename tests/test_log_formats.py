@@ -25,7 +25,7 @@ from gateway.config.loader import parse_config
 from gateway.greeting import greeting
 from gateway.logs import AccessLog
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
-from tests.gateway_process import free_port
+from tests.gateway_process import GatewayProcess, free_port
 
 PHONE, REFUSED = "13912345678", "13712345678"
 TEXT_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR)\s+[a-z_.]+: ")
@@ -205,3 +205,17 @@ async def test_access_lines_leave_in_whole_lines_no_write_beyond_pipe_buf():
     assert [json.loads(line)["message"] for line in lines] == [
         f"POST /api/sms/send 200 #{n}" for n in range(500)
     ]
+
+
+def test_a_stop_is_logged_with_the_drain_and_the_end(tmp_path):
+    """An operator sees when a gateway stops taking requests, how long it may drain, and that it
+    stopped: one line each, naming the process."""
+    document = default_document()
+    document["store"]["path"] = str(tmp_path / "stop.db")
+    document["logging"] = {"format": "json"}
+    gateway = GatewayProcess(document, tmp_path, "stop")
+    pid = gateway.process.pid
+    assert gateway.stop() == 0
+    messages = [json.loads(line)["message"] for line in gateway.log.read_text().splitlines()]
+    assert f"process {pid} shutting down: draining requests for up to 30 s" in messages
+    assert f"process {pid} stopped" in messages

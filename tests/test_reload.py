@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -267,7 +268,10 @@ def test_every_worker_reloads(tmp_path, start, redis_server):
     assert all(send(gateway, probe(NEW_SECRET)).status_code == 200 for _ in range(12))
     assert set(prices(gateway, probe(NEW_SECRET))) == {0.08}
     assert all(send(gateway, probe()).status_code == 401 for _ in range(12))
-    assert len(log_lines(gateway, "config reloaded")) == 2
+    reloaded = log_lines(gateway, "config reloaded")
+    assert len(reloaded) == 2
+    pids = {re.search(r"config reloaded in process (\d+)", line).group(1) for line in reloaded}
+    assert len(pids) == 2 and str(gateway.process.pid) not in pids  # each worker says it did
 
 
 class ClosingCarrier:

@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests import pages_live
 from tests.browser import LiveServer, assert_no_severe_logs, save_screenshot, wait_for
-from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.pages_live import REFUSED, SEEDED_FAILED, SEEDED_SUCCESS, sign_in
 
 live, browser = pages_live.live, pages_live.browser  # the fixtures: one seeded gateway, a fresh browser
@@ -302,3 +302,27 @@ def test_a_cjk_font_is_installed_for_the_pages_chinese_text():
     listed = subprocess.run(["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True,
                             check=True).stdout
     assert "CJK" in listed
+
+
+def test_console_says_when_to_retry_once(browser, tmp_path):
+    """The gateway's per-number window says in its message when to retry; the console adds the
+    Retry-After hint only to a message that does not say it already."""
+    document = without_limits(default_document())
+    document["ratelimit"]["phone"] = [{"limit": 1, "seconds": 60}]
+    document["store"]["path"] = str(tmp_path / "retry.db")
+    server = LiveServer(tmp_path, document)
+    try:
+        sign_in(browser, server)
+        wait_for(browser, lambda d: d.find_element(By.ID, "balance").text != "—", message="no account")
+        for expected in ("短信发送成功", "PHONE_RATE_LIMITED"):
+            _type(browser, "phone", "13912345670")
+            _type(browser, "params", '{"code": "4321"}')
+            browser.find_element(By.ID, "send-submit").click()
+            wait_for(browser, lambda d, text=expected: text in d.find_element(By.ID, "send-result").text)
+        result = wait_for(browser, lambda d: "PHONE_RATE_LIMITED" in d.find_element(By.ID, "send-result").text
+                          and d.find_element(By.ID, "send-result"))
+        assert result.text.count("秒后重试") == 1, result.text
+        save_screenshot(browser, "console-retry-once")
+        assert_no_severe_logs(browser, allowed=[REFUSED.replace("502", "502|429")])
+    finally:
+        server.stop()

@@ -44,7 +44,8 @@ window.SmsEdge = (() => {
     const requestId = (payload && payload.request_id) || response.headers.get('X-Request-ID');
     let message = (payload && payload.message) || `请求失败(HTTP ${response.status})`;
     const retryAfter = response.headers.get('Retry-After');
-    if (retryAfter) message += `(请 ${retryAfter} 秒后重试)`;
+    // The gateway's per-number window says when already; only a message that does not gets the hint.
+    if (retryAfter && !message.includes('秒后重试')) message += `(请 ${retryAfter} 秒后重试)`;
     throw new ApiError(message, (payload && payload.code) || `HTTP_${response.status}`, response.status,
       requestId);
   }

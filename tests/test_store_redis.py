@@ -348,3 +348,20 @@ async def test_concurrent_top_ups_are_audited_as_one_chain_of_steps(store):
     assert steps == [(float(n), float(n + 1)) for n in range(20)]
     assert sorted(answer.balance_milli for answer in answers) == [1000 * n for n in range(1, 21)]
     assert (await store.account_by_key("sk_shop")).balance_milli == 20_000 == account.balance_milli + 20_000
+
+
+async def test_account_info_shows_the_other_gateway_s_sends_right_after_its_own(make_client, redis_server):
+    """Two gateways on one Redis: a gateway's own send tells its cache the balance that send left,
+    which the other gateway's later send has already changed. Account info must not show that
+    older balance: it reads the account again after such a write."""
+    overrides = {"store": {"backend": "redis"}, "redis": {"url": redis_server.url},
+                 "server": {"secret_key": SHARED_SECRET}}
+    first, second = await make_client(**overrides), await make_client(**overrides)
+    before = (await (await first.get("/api/account/info", headers=DEMO_HEADERS)).json())["data"]
+    for client, phone in ((first, "13800138001"), (second, "13800138002")):
+        sent = await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone}, headers=DEMO_HEADERS)
+        assert sent.status == 200
+    shown = (await (await first.get("/api/account/info", headers=DEMO_HEADERS)).json())["data"]
+    assert shown["total_sent"] == before["total_sent"] + 2
+    assert shown["today_sent"] == before["today_sent"] + 2
+    assert round(before["balance"] - shown["balance"], 2) == 0.10

@@ -12,6 +12,7 @@ from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, STORE
 from gateway.responses import json_response
 from gateway.store.base import StoreUnavailable
+from gateway.store.cache import CachedStore
 
 __all__ = ["account_info"]
 
@@ -27,9 +28,12 @@ def balance_yuan(balance_milli: int) -> float:
 
 async def account_info(request: web.Request) -> web.Response:
     account = request[ACCOUNT]
+    store = request.app[STORE]
     today = _days_in(request.app[CONFIG].server.zone)(request.app[CLOCK]())
     try:
-        today_sent = await request.app[STORE].today_sent(account.id, today)
+        if isinstance(store, CachedStore):
+            account = await store.current(account)
+        today_sent = await store.today_sent(account.id, today)
     except StoreUnavailable:
         raise store_unavailable() from None
     return json_response(AccountResponse(

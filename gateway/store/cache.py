@@ -58,6 +58,7 @@ class CachedStore:
         self._all_changed = 0  # tick of the latest change to an account by key (see _forget_key)
         self._latest: dict[int, AccountState] = {}  # account id -> what its latest write left
         self._versions: dict[int, int] = {}  # account id -> version of the latest state applied
+        self._shown_stale: set[int] = set()  # accounts to read again before showing their money
         watch = getattr(inner, "watch", None)
         self._reported = watch is not None
         if watch is not None:
@@ -174,6 +175,9 @@ class CachedStore:
             if state.version <= self._versions.get(state.account_id, 0):
                 return
             self._versions[state.account_id] = state.version
+            # A store other gateways write too (Redis): the money is exact as of this write, not of
+            # theirs since. Good enough to authenticate with; read again before it is shown.
+            self._shown_stale.add(state.account_id)
         self._tick += 1
         self._changed[state.account_id] = self._tick
         self._latest[state.account_id] = state
@@ -182,5 +186,16 @@ class CachedStore:
         if entry is not None:
             account = entry[0].with_money(state.balance_milli, state.total_sent)
             self._accounts[key] = (account, entry[1])  # type: ignore[index]
-        if state.day is not None and state.day_sent is not None:
+        if state.version is not None:
+            self._days.pop(state.account_id, None)
+        elif state.day is not None and state.day_sent is not None:
             self._days[state.account_id] = (state.day, state.day_sent, self._clock() + self.ttl)
+
+    async def current(self, account: Account) -> Account:
+        """``account`` as the store holds it now, if this process's own writes to a store other
+        gateways share may have left the cached money behind theirs: what is shown (account info)
+        must not lag. Otherwise ``account`` itself: no read."""
+        if account.id not in self._shown_stale:
+            return account
+        self._shown_stale.discard(account.id)
+        return await self.inner.account_by_key(account.api_key) or account

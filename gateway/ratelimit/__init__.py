@@ -21,6 +21,7 @@ import msgspec
 from gateway.config.model import WindowConfig
 
 __all__ = [
+    "WINDOW_ALLOWS",
     "BucketDecision",
     "LimiterUnavailable",
     "RateLimiter",
@@ -46,6 +47,10 @@ class BucketDecision(msgspec.Struct, frozen=True):
 class WindowDecision(msgspec.Struct, frozen=True):
     allowed: bool
     retry_after: int  # seconds until the fullest window has room again (0 when allowed)
+
+
+#: A window that lets a number through: one frozen value every backend answers with.
+WINDOW_ALLOWS = WindowDecision(True, 0)
 
 
 def bucket_decision(tokens: float, allowed: bool, rate: float, burst: int, cost: int) -> BucketDecision:

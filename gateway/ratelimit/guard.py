@@ -13,7 +13,14 @@ import logging
 from gateway.config.model import WindowConfig
 from gateway.errors import error_kind
 from gateway.metrics import Metrics
-from gateway.ratelimit import BucketDecision, LimiterUnavailable, RateLimiter, Tokens, WindowDecision
+from gateway.ratelimit import (
+    WINDOW_ALLOWS,
+    BucketDecision,
+    LimiterUnavailable,
+    RateLimiter,
+    Tokens,
+    WindowDecision,
+)
 
 __all__ = ["GuardedLimiter", "limiter_unavailable"]
 
@@ -46,7 +53,7 @@ class GuardedLimiter:
             decisions = await self.backend.hit(phone_keys, windows, hit_id)
         except LimiterUnavailable as exc:
             self._failed(exc)
-            return [WindowDecision(True, 0) for _ in phone_keys]
+            return [WINDOW_ALLOWS] * len(phone_keys)
         self._recovered()
         return decisions
 
@@ -60,7 +67,7 @@ class GuardedLimiter:
             tokens.decision, decisions = await self.backend.decide(tokens, phone_keys, windows, hit_id)
         except LimiterUnavailable as exc:
             self._failed(exc, 1 + bool(windows and phone_keys))
-            return [WindowDecision(True, 0) for _ in phone_keys]
+            return [WINDOW_ALLOWS] * len(phone_keys)
         self._recovered()
         return decisions
 

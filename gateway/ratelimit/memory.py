@@ -15,12 +15,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from gateway.config.model import WindowConfig
-from gateway.ratelimit import BucketDecision, Tokens, WindowDecision, bucket_decision
+from gateway.ratelimit import WINDOW_ALLOWS, BucketDecision, Tokens, WindowDecision, bucket_decision
 
 __all__ = ["MemoryLimiter"]
 
 _SWEEP_PER_CALL = 4
-_ALLOWED = WindowDecision(True, 0)
 
 
 class _Shape(NamedTuple):
@@ -82,7 +81,7 @@ class MemoryLimiter:
             self._hits[key] = history
             if shape.room_when_empty:
                 history.append((now, hit_id))
-                return _ALLOWED
+                return WINDOW_ALLOWS
         self._hits[key] = history
         retry_after = 0.0
         for window in windows:
@@ -93,14 +92,14 @@ class MemoryLimiter:
         if retry_after:
             return WindowDecision(False, max(1, math.ceil(retry_after)))
         history.append((now, hit_id))
-        return _ALLOWED
+        return WINDOW_ALLOWS
 
     async def decide(
         self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> tuple[BucketDecision, list[WindowDecision]]:
         bucket = await self.take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
         if not bucket.allowed or not windows:
-            return bucket, [_ALLOWED] * len(phone_keys)
+            return bucket, [WINDOW_ALLOWS] * len(phone_keys)
         return bucket, await self.hit(phone_keys, windows, hit_id)
 
     async def release(self, phone_keys: list[str], hit_id: str) -> None:

@@ -13,7 +13,14 @@ from __future__ import annotations
 import asyncio
 
 from gateway.config.model import WindowConfig
-from gateway.ratelimit import BucketDecision, LimiterUnavailable, Tokens, WindowDecision, bucket_decision
+from gateway.ratelimit import (
+    WINDOW_ALLOWS,
+    BucketDecision,
+    LimiterUnavailable,
+    Tokens,
+    WindowDecision,
+    bucket_decision,
+)
 from gateway.redis_client import Lua, SharedClient
 from gateway.redis_health import guarded
 
@@ -63,7 +70,6 @@ return {1, 0}
 """
 
 _guarded = guarded(LimiterUnavailable)
-_ALLOWED = WindowDecision(True, 0)
 
 
 class RedisLimiter:
@@ -102,7 +108,7 @@ class RedisLimiter:
         are taken back (rare: a refusal is the one case that costs a second round trip)."""
         take = self.take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
         if not windows or not phone_keys:
-            return await take, [_ALLOWED] * len(phone_keys)
+            return await take, [WINDOW_ALLOWS] * len(phone_keys)
         bucket, hits = await asyncio.gather(
             take, self.hit(phone_keys, windows, hit_id), return_exceptions=True
         )
@@ -113,7 +119,7 @@ class RedisLimiter:
                 counted = [key for key, hit in zip(phone_keys, hits, strict=True) if hit.allowed]
                 if counted:
                     await self.release(counted, hit_id)
-            return bucket, [_ALLOWED] * len(phone_keys)
+            return bucket, [WINDOW_ALLOWS] * len(phone_keys)
         if isinstance(hits, BaseException):
             raise hits
         return bucket, hits

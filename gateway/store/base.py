@@ -91,7 +91,7 @@ class Account(msgspec.Struct, frozen=True):
     total_sent: int
 
     def with_money(self, balance_milli: int, total_sent: int) -> Account:
-        """This account with another balance and count (``dataclasses.replace``, without its
+        """This account with another balance and count (``msgspec.structs.replace``, without its
         per-call field lookups: the account cache does this on every commit)."""
         return Account(
             self.id, self.name, self.api_key, self.secret_hash, balance_milli,

@@ -5,9 +5,11 @@ Every API request authenticates (``account_by_key``) and ``GET /api/account/info
 network one on Redis). How current the cache is:
 
 - **This process's own writes are seen at once.** A store that reports what each committed write
-  left an account at (``watch``: SQLite from its writer, in commit order; Redis from its scripts'
-  replies, ordered by the account's count of writes) has the cached balance, total and today's
-  count replaced exactly, and the send path reads nothing more. For a store that does not, a
+  left an account at (``watch``) has the cached account updated, and the send path reads nothing
+  more. SQLite reports from its writer, in commit order: balance, total and today's count are
+  replaced exactly. Redis reports from its scripts' replies, ordered by the account's count of
+  writes; other gateways write the account too, so that money serves authentication, and what is
+  shown (``current``, today's count) is read again. For a store that does not report, a
   reserve or settle drops the account's entries, so the next request reads them again. Changes
   through the account service (``update_account``, ``top_up``: CLI, admin API, secret rotation,
   hash upgrade) drop the entries on every store.
@@ -178,6 +180,7 @@ class CachedStore:
             # A store other gateways write too (Redis): the money is exact as of this write, not of
             # theirs since. Good enough to authenticate with; read again before it is shown.
             self._shown_stale.add(state.account_id)
+            self._days.pop(state.account_id, None)
         self._tick += 1
         self._changed[state.account_id] = self._tick
         self._latest[state.account_id] = state
@@ -186,9 +189,7 @@ class CachedStore:
         if entry is not None:
             account = entry[0].with_money(state.balance_milli, state.total_sent)
             self._accounts[key] = (account, entry[1])  # type: ignore[index]
-        if state.version is not None:
-            self._days.pop(state.account_id, None)
-        elif state.day is not None and state.day_sent is not None:
+        if state.day is not None and state.day_sent is not None:
             self._days[state.account_id] = (state.day, state.day_sent, self._clock() + self.ttl)
 
     async def current(self, account: Account) -> Account:

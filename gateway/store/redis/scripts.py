@@ -63,9 +63,9 @@ return reserved()
 # KEYS: account, msg, recs:pending, recs:success, recs:failed, daily. ARGV: record-key base, now_ms,
 # day, then 6 per result: message_id, status, provider, price_milli, carrier_id?, error?.
 # Only a record nobody settled yet moves (pending, no carrier id, no error): settling twice can
-# never refund twice. Returns {waiting, balance, total_sent, day's count (-1: not counted),
-# writes}: waiting holds {message_id, id, phone_hash} of each record waiting for a receipt under
-# that carrier id, also when an earlier run settled it (linking again is harmless).
+# never refund twice. Returns {waiting, balance, total_sent, writes}: waiting holds {message_id,
+# id, phone_hash} of each record waiting for a receipt under that carrier id, also when an earlier
+# run settled it (linking again is harmless).
 SETTLE = """
 local base, now, day = ARGV[1], ARGV[2], ARGV[3]
 local sets = {pending = KEYS[3], success = KEYS[4], failed = KEYS[5]}
@@ -96,9 +96,8 @@ for i = 4, #ARGV, 6 do
 end
 local balance = redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
 local total = redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
-local sent = -1
-if accepted > 0 then sent = redis.call('HINCRBY', KEYS[6], day, accepted) end
-return {waiting, balance, total, sent, redis.call('HINCRBY', KEYS[1], 'writes', 1)}
+if accepted > 0 then redis.call('HINCRBY', KEYS[6], day, accepted) end
+return {waiting, balance, total, redis.call('HINCRBY', KEYS[1], 'writes', 1)}
 """
 
 # KEYS: recs:pending, recs:success, recs:failed. ARGV: record-key base, now_ms, then 3 per

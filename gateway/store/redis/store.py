@@ -219,16 +219,13 @@ class RedisStore(RedisAudit):
                 raise ValueError(f"unknown status {s.status!r}")
             args += [s.message_id, s.status, s.provider, int(s.price_milli),
                      optional(s.carrier_id), optional(s.error)]
-        waiting, balance, total_sent, day_sent, writes = await self._settle(
+        waiting, balance, total_sent, writes = await self._settle(
             (keys.account(account_id), keys.messages(account_id),
              *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)),
             args,
         )
-        counted = day_sent >= 0
-        self._report(AccountState(
-            account_id, balance, total_sent, day if counted else None, day_sent if counted else None,
-            version=writes,
-        ))
+        # No day's count: other gateways count the day too, so the cache reads it (``CachedStore``).
+        self._report(AccountState(account_id, balance, total_sent, version=writes))
         by_message = {s.message_id: s for s in results}
         linked = [
             (by_message[mid.decode()], int(record_id), phone_hash.decode())

@@ -414,7 +414,7 @@
     row.append(
       time, cell(item.actor, 'nowrap'), cell(ACTION_LABELS[item.action] || item.action, 'nowrap'),
       cell(`${item.account.name}\n${item.account.api_key}`, 'lines'),
-      cell(changeText(item.before, item.after), 'lines'), cell(item.reason || ''),
+      cell(changeText(item.before, item.after), 'lines changes'), cell(item.reason || '', 'reason'),
     );
     return row;
   }

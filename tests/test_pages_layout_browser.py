@@ -327,6 +327,9 @@ def test_every_focus_ring_stands_out_from_its_background(browser, live):
     browser.execute_script("document.getElementById('audit-reload').focus()")
     browser.switch_to.active_element.send_keys(Keys.TAB)  # the audit table's region
     rings.append(browser.execute_script(_RING))
+    assert [ring["id"] for ring in rings] == [  # a checkbox, a button, a text field, a table region
+        "settings-default-limit", "topup-submit", "create-provider-mock", "account-search",
+        "table-wrap scroll"]
     save_screenshot(browser, "layout-admin-focus-ring-1280")
     browser.execute_script("document.getElementById('settings-verification').focus()")
     browser.switch_to.active_element.send_keys(Keys.TAB)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["MAX_YUAN", "yuan_to_milli"]
+__all__ = ["MAX_YUAN", "yuan_text", "yuan_to_milli"]
 
 MAX_YUAN = 10**9
 
@@ -27,3 +27,12 @@ def yuan_to_milli(value: object) -> int:
     if milli != milli.to_integral_value():
         raise ValueError("must be a non-negative amount with at most 3 decimals")
     return int(milli)
+
+
+def yuan_text(milli: int) -> str:
+    """45 → ``"0.045"``, 1500 → ``"1.50"``: two decimals as money is read, the third only when the
+    amount has one (a page never rounds money away). ``SmsEdge.yuan`` in static/pages.js is the same."""
+    sign = "-" if milli < 0 else ""
+    whole, part = divmod(abs(milli), 1000)
+    decimals = f"{part:03d}"
+    return f"{sign}{whole}.{decimals[:2] if part % 10 == 0 else decimals}"

@@ -26,9 +26,11 @@ SEEDED_FAILED = 3
 REFUSED = r"Failed to load resource: the server responded with a status of (400|401|502)"
 
 
-def seeded_gateway(workdir: Path) -> LiveServer:
-    """A started gateway with the seeded records; the caller stops it."""
+def seeded_gateway(workdir: Path, admin_token: str | None = None) -> LiveServer:
+    """A started gateway with the seeded records (and /admin, given a token); the caller stops it."""
     document = without_limits(default_document())
+    if admin_token:
+        document["admin"] = {"tokens": [{"name": "ops-layout", "token": admin_token}]}
     document["ratelimit"]["account"] = {"rate": 250, "burst": 500}
     document["ratelimit"]["phone"] = [{"limit": 50, "seconds": 3600}]
     document["providers"]["backends"]["flaky"] = {"plugin": "mock", "price": 0.04, "fail_rate": 1.0}

@@ -241,7 +241,7 @@ def test_create_shows_the_secret_once_and_it_works(browser, live):
     assert account["name"] == "shop-created" and account["balance"] == 1.5
     assert account["ratelimit"] == {"rate": 20, "burst": 40}
     cells = _cells(browser, key)
-    assert cells[:3] == ["shop-created", key, "1.500"] and cells[5] == "20/秒,突发 40"
+    assert cells[:3] == ["shop-created", key, "1.50"] and cells[5] == "20/秒,突发 40"
     browser.find_element(By.ID, "secret-dismiss").click()
     assert not browser.find_element(By.ID, "secret-box").is_displayed()
     assert secret not in browser.page_source  # gone from the page, not only hidden
@@ -308,15 +308,15 @@ def test_top_up_credits_once_per_submission(browser, live):
     _type(browser, "topup-amount", "2.25")
     _type(browser, "topup-reason", "月度充值")
     browser.find_element(By.ID, "topup-submit").click()
-    _result(browser, "当前余额 3.750 元")
+    _result(browser, "当前余额 3.75 元")
     assert _focused_id(browser) == "topup-submit"
-    assert _cells(browser, key)[2] == "3.750"
+    assert _cells(browser, key)[2] == "3.75"
     # A double submit of one filled-in form (two submits before the first answer): one credit.
     _type(browser, "topup-amount", "1")
     _type(browser, "topup-reason", "双击测试")
     browser.execute_script("const form = document.getElementById('topup-form');"
                            "form.requestSubmit(); form.requestSubmit();")
-    _result(browser, "当前余额 4.750 元")
+    _result(browser, "当前余额 4.75 元")
     wait_for(browser, lambda d: _account(live, key)["balance"] == 4.75)
     topups = [e for e in _admin_get(live, "/audit", per_page=100)["entries"]
               if e["action"] == "topup" and e["account"]["api_key"] == key]
@@ -423,7 +423,7 @@ def test_the_audit_log_shows_what_was_done(browser, live):
     _type(browser, "topup-amount", "1")
     _type(browser, "topup-reason", "审计测试")
     browser.find_element(By.ID, "topup-submit").click()
-    _result(browser, "当前余额 2.500 元")
+    _result(browser, "当前余额 2.50 元")
     browser.find_element(By.ID, "toggle-disabled").click()
     _result(browser, "账户已禁用")
     browser.find_element(By.ID, "toggle-disabled").click()
@@ -438,10 +438,10 @@ def test_the_audit_log_shows_what_was_done(browser, live):
     assert {row[1] for row in rows} == {"ops-alice"}
     assert all(ZONED.fullmatch(row[0]) for row in rows), [row[0] for row in rows]
     assert rows[0][3] == f"shop-audit\n{key}"
-    assert rows[3][4:] == ["余额: 1.5 → 2.5", "审计测试"]
+    assert rows[3][4:] == ["余额: 1.50 → 2.50", "审计测试"]
     assert rows[2][4] == "已禁用: 否 → 是"
-    assert rows[4][4].split("\n") == ["余额: 1.5", "实名认证: 已认证(approved)", "已禁用: 否", "服务商: 全部",
-                                       "限流: 20/秒,突发 40"]
+    assert rows[4][4].split("\n") == ["余额: 1.50", "实名认证: 已认证(approved)", "已禁用: 否",
+                                       "服务商: 全部", "限流: 20/秒,突发 40"]
     stamp = browser.find_element(By.CSS_SELECTOR, "#audit tbody tr time")
     text = stamp.text
     assert stamp.get_attribute("datetime") == text[:19].replace(" ", "T") + "+08:00"

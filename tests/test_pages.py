@@ -89,6 +89,14 @@ async def test_docs_follow_the_running_config(make_client):
     assert "每页数量,默认10,最大100" in html
 
 
+async def test_docs_show_prices_as_every_page_shows_money(make_client):
+    client = await make_client(providers={"backends": {
+        "dear": {"plugin": "mock", "price": 1}, "exact": {"plugin": "mock", "price": 0.045}}})
+    html = await (await client.get("/")).text()
+    prices = dict(re.findall(r"<tr><td><code>(\w+)</code></td><td>([\d.]+)</td>", html))
+    assert prices == {"mock": "0.05", "dear": "1.00", "exact": "0.045"}
+
+
 @pytest.mark.parametrize("host", ['evil.test"; rm -rf ~; "', "a b", "x'y", "evil.example", "evil.test:80"])
 async def test_docs_never_echo_the_host_header(client, host):
     """A forged Host must not steer readers (or a shared cache's readers) to another server."""

@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway.api.models import MAX_BATCH, MAX_PARAM_LENGTH, MAX_PARAMS, MAX_PER_PAGE
 from gateway.config.model import GatewayConfig
 from gateway.keys import RUNTIME
+from gateway.money import yuan_text
 from gateway.pages.examples import code_examples
 
 __all__ = ["KEY_PLACEHOLDER", "SECRET_PLACEHOLDER", "base_url", "docs_page"]
@@ -62,7 +63,7 @@ def _providers(config: GatewayConfig) -> dict[str, object]:
         "names": names,
         "default": config.providers.default,
         "failover": list(config.providers.failover),
-        "prices": {name: f"{backend.price_milli / 1000:g}" for name, backend in
+        "prices": {name: yuan_text(backend.price_milli) for name, backend in
                    config.providers.backends.items()},
     }
 

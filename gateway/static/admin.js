@@ -24,7 +24,7 @@
   const $ = (id) => document.getElementById(id);
   const ZONE = $('main').dataset.timezone;
   const {
-    FormError, request, showError, clearError, reported, cell, fillTable, showPage, zonedTime, copyText, busy,
+    FormError, request, showError, clearError, reported, cell, fillTable, showPage, zonedTime, copyText, busy, yuan,
   } = window.SmsEdge; // pages.js
   const state = { token: null, accounts: [], selected: null, auditPage: 1, topUpKey: null };
 
@@ -90,7 +90,7 @@
     const row = document.createElement('tr');
     row.dataset.key = account.api_key;
     row.append(
-      cell(account.name), cell(account.api_key, 'key'), cell(Number(account.balance).toFixed(3), 'num'),
+      cell(account.name), cell(account.api_key, 'key'), cell(yuan(account.balance), 'num'),
       cell(verificationText(account.verification_status)), stateCell(account.disabled),
       cell(limitText(account.ratelimit)), cell(providersText(account.providers)),
       cell(account.total_sent, 'num'), actionCell(account),
@@ -280,7 +280,7 @@
         form.reset();
         state.topUpKey = null;
       }
-      said(`已充值 ${amount} 元,当前余额 ${Number(payload.data.balance).toFixed(3)} 元`);
+      said(`已充值 ${yuan(body.amount)} 元,当前余额 ${yuan(payload.data.balance)} 元`);
     }, { once: false }); // the key, not the page, makes a second submit harmless
   }
 
@@ -358,7 +358,7 @@
     entry(list, '模板', record.template_id);
     entry(list, '服务商', record.provider);
     entry(list, '状态', `${STATUS_LABELS[record.status] || record.status}(${record.status})`);
-    entry(list, '价格(元)', record.price);
+    entry(list, '价格(元)', yuan(record.price));
     entry(list, '发送时间', zonedTime(record.created_at, ZONE));
     entry(list, '更新时间', zonedTime(record.updated_at, ZONE));
     if (record.error) entry(list, '失败原因', record.error);
@@ -382,9 +382,10 @@
 
   // --- the audit log -------------------------------------------------------------------------
 
-  // A field's value as the accounts table shows it ("5/秒,突发 10", "全部", "是").
+  // A field's value as the accounts table shows it ("5/秒,突发 10", "全部", "是", "1.50").
   function valueText(field, value) {
     if (value === undefined) return '—';
+    if (field === 'balance') return yuan(value);
     if (field === 'ratelimit') return limitText(value);
     if (field === 'providers') return providersText(value);
     if (field === 'verification_status') return verificationText(value);
@@ -392,7 +393,7 @@
     return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
   }
 
-  // One line a changed field: "余额: 1.5 → 2.5"; a create has only the values it set.
+  // One line a changed field: "余额: 1.50 → 2.50"; a create has only the values it set.
   function changeText(before, after) {
     const was = before || {};
     const now = after || {};
@@ -413,7 +414,7 @@
     row.append(
       time, cell(item.actor, 'nowrap'), cell(ACTION_LABELS[item.action] || item.action, 'nowrap'),
       cell(`${item.account.name}\n${item.account.api_key}`, 'lines'),
-      cell(changeText(item.before, item.after), 'lines'), cell(item.reason || ''),
+      cell(changeText(item.before, item.after), 'lines changes'), cell(item.reason || '', 'reason'),
     );
     return row;
   }

@@ -16,7 +16,7 @@
   const state = { key: null, secret: null, page: 1, total: 0, query: {} };
 
   const {
-    request, describe, showError, clearError, reported, cell, fillTable, showPage, busy,
+    request, describe, showError, clearError, reported, cell, fillTable, showPage, busy, yuan,
   } = window.SmsEdge; // pages.js
   const timeCell = (text) => window.SmsEdge.timeCell(text, ZONE);
 
@@ -57,7 +57,7 @@
   }
 
   function renderAccount(data) {
-    $('balance').textContent = Number(data.balance).toFixed(2);
+    $('balance').textContent = yuan(data.balance);
     $('total_sent').textContent = String(data.total_sent);
     $('today_sent').textContent = String(data.today_sent);
     const status = data.verification_status;

@@ -106,6 +106,16 @@ window.SmsEdge = (() => {
     next.disabled = data.page >= pages;
   }
 
+  // Yuan as every page shows money, like gateway.money.yuan_text on the server: two decimals, the
+  // third only when the amount has one (a price of 0.045), never rounded away. 1.5 → "1.50".
+  function yuan(value) {
+    const milli = Math.round(Number(value) * 1000);
+    if (!Number.isFinite(milli)) return '—';
+    const whole = Math.floor(Math.abs(milli) / 1000);
+    const part = String(Math.abs(milli) % 1000).padStart(3, '0');
+    return `${milli < 0 ? '-' : ''}${whole}.${milli % 10 === 0 ? part.slice(0, 2) : part}`;
+  }
+
   const pad = (n) => String(n).padStart(2, '0');
 
   // "2026-11-30 16:50:12", a wall time in `zone` → its UTC offset then ("+08:00"), or null.
@@ -190,6 +200,6 @@ window.SmsEdge = (() => {
 
   return {
     ApiError, FormError, request, describe, showError, clearError, reported, cell, fillTable, showPage, zonedTime, timeCell,
-    copyText, busy,
+    copyText, busy, yuan,
   };
 })();

@@ -40,9 +40,10 @@
     const circuit = document.createElement('td');
     circuit.className = 'circuit';
     circuit.appendChild(pill(!carrier.circuit_open, '闭合 (closed)', '断开 (open)'));
-    row.append(first, cell(carrier.plugin), cell(carrier.role), circuit,
-      cell(carrier.success_rate, 'success-rate'), cell(carrier.calls, 'calls'), cell(carrier.avg, 'latency'),
-      cell(carrier.p95, 'p95'), cell(carrier.last, 'last'));
+    // The template's column order: what a reader checks first (a phone shows only the first few).
+    row.append(first, cell(carrier.success_rate, 'success-rate'), cell(carrier.avg, 'latency'), circuit,
+      cell(carrier.p95, 'p95'), cell(carrier.calls, 'calls'), cell(carrier.last, 'last'), cell(carrier.role),
+      cell(carrier.plugin));
     return row;
   }
 

@@ -175,9 +175,9 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
 
 
 def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
+    """Serve until stopped; the caller has set up logging (``gateway.cli``: before its own checks)."""
     # Until a handler is installed, SIGHUP must not kill a starting gateway; the workers inherit this.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    setup_logging(config.logging)
     if line := greeting(config):  # once, from the process a person started
         log.info("%s", line)
     with written_pid_file(config.server.port):

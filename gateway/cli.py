@@ -23,6 +23,7 @@ from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
+from gateway.logs import setup_logging
 from gateway.pidfile import signal_reload
 from gateway.reconcile import money_moved, reconcile_account
 from gateway.redis_client import RedisSource
@@ -229,13 +230,13 @@ async def _shipped_secret_users(config: GatewayConfig) -> list[str]:
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None}
     config = with_overrides(config, **overrides)
+    # Before the check below: applying the config's secrets may warn, and a refusal is logged too,
+    # in the configured form like every later line.
+    setup_logging(config.logging)
     host = config.server.host
     if not is_loopback(host) and (names := asyncio.run(_shipped_secret_users(config))):
-        print(
-            f"refusing to listen on {host}: account(s) {', '.join(map(repr, names))} still have the"
-            " shipped demo secret; set SMS_EDGE_DEMO_SECRET, or rotate-secret / disable them",
-            file=sys.stderr,
-        )
+        log.error("refusing to listen on %s: account(s) %s still have the shipped demo secret; set"
+                  " SMS_EDGE_DEMO_SECRET, or rotate-secret / disable them", host, ", ".join(map(repr, names)))
         return 2
     return serve(config, args.config, overrides)
 

@@ -27,7 +27,6 @@ from pathlib import Path
 import orjson
 from aiohttp import web, web_server
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 from prometheus_client import multiprocess
 
 from gateway.app import create_app
@@ -36,6 +35,7 @@ from gateway.config.model import GatewayConfig
 from gateway.errors import error_body
 from gateway.greeting import greeting
 from gateway.ids import new_hex_id
+from gateway.listening import HeaderDeadlineHandler, serve_until_stopped
 from gateway.logs import setup_logging
 from gateway.middlewares.security_headers import SERVER
 from gateway.pidfile import written_pid_file
@@ -58,7 +58,7 @@ _METRIC_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.d
 _MALFORMED = "请求参数错误:HTTP 请求格式无效(请求行或请求头过长、过多或含非法字符)"
 
 
-class EnvelopeRequestHandler(RequestHandler):
+class EnvelopeRequestHandler(HeaderDeadlineHandler):
     """aiohttp's connection handler, answering its own errors in the API's JSON envelope.
 
     aiohttp's HTTP parser refuses a malformed request (a header line over 8190 bytes, more than 128
@@ -107,15 +107,8 @@ def run_worker(
     app.on_shutdown.append(_draining)
     app.on_cleanup.append(_stopped)
     reload_on_sighup(app, config_path, overrides)
-    web.run_app(
-        app, host=config.server.host, port=config.server.port,
-        ssl_context=server_context(config.server.tls),
-        reuse_port=reuse_port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
-        # aiohttp's keep-alive timer runs from a connection's start and from each response until a
-        # complete request header arrives: one bound for idle connections and slow headers alike.
-        keepalive_timeout=config.server.header_timeout,
-        loop=new_event_loop(),
-    )
+    serve_until_stopped(app, config.server, server_context(config.server.tls), reuse_port=reuse_port,
+                        shutdown_timeout=SHUTDOWN_TIMEOUT, loop=new_event_loop())
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
@@ -182,9 +175,9 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
 
 
 def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
+    """Serve until stopped; the caller has set up logging (``gateway.cli``: before its own checks)."""
     # Until a handler is installed, SIGHUP must not kill a starting gateway; the workers inherit this.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    setup_logging(config.logging)
     if line := greeting(config):  # once, from the process a person started
         log.info("%s", line)
     with written_pid_file(config.server.port):

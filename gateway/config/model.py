@@ -182,6 +182,7 @@ class MetricsConfig:
 class LoggingConfig:
     level: str = "INFO"
     format: str = "auto"  # json | text; auto (not set): text on a terminal, JSON otherwise
+    access_sample: float = 1.0  # the share of 2xx/3xx access lines written; 4xx and 5xx always are
 
 
 @dataclass(frozen=True, slots=True)

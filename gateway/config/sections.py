@@ -202,6 +202,7 @@ def logging_section(reader: Reader) -> LoggingConfig:
     config = LoggingConfig(
         level=reader.choice("level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         format=reader.choice("format", ("auto", "json", "text"), "auto"),
+        access_sample=reader.ranged("access_sample", float, 0.0, 1.0, 1.0),
     )
     reader.done()
     return config

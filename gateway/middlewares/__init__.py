@@ -4,8 +4,8 @@ Each concern is a module of its own with its own tests; the pipeline composes th
 so a request pays for one coroutine, not one nested layer per concern. Order and why:
 
 1. request context (``request_context``) — request id, the JSON error envelope for every failure
-   below it (404/405/413 and bugs included), the access-log line: nothing escapes unlogged or
-   un-enveloped.
+   below it (404/405/413 and bugs included), the access-log line (of a success, only a
+   ``logging.access_sample`` share): no refusal or error escapes unlogged or un-enveloped.
 2. metrics (``metrics``) — outside everything that can refuse a request, so refusals are counted
    too, with the status the caller will see.
 3. body limit (``body_limit``) — refuse oversized or trickled bodies before anyone reads them.
@@ -26,7 +26,7 @@ from gateway.keys import RATE_LIMIT_HEADERS, ROUTE
 from gateway.metrics import Metrics
 from gateway.middlewares.body_limit import body_limit
 from gateway.middlewares.metrics import RequestObserver
-from gateway.middlewares.request_context import access_line, answer_error, begin
+from gateway.middlewares.request_context import answer_error, begin, sampled_access_line
 from gateway.middlewares.security_headers import add_headers
 from gateway.timeline import Timeline
 
@@ -40,6 +40,7 @@ def build_middlewares(config: GatewayConfig, metrics: Metrics, timeline: Timelin
 def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.middleware:
     check_body = body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout)
     tls = config.server.tls.scheme == "https"
+    access_line = sampled_access_line(config.logging.access_sample)
 
     @web.middleware
     async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -1,15 +1,18 @@
 """Request id, the JSON error envelope, and one access-log line per request: steps of the pipeline.
 
 ``begin`` names the request (its id and route template), ``answer_error`` turns whatever a step
-below raised into the envelope, ``access_line`` writes the request's one line of the access log.
+below raised into the envelope, ``access_line`` writes the request's one line of the access log
+(``sampled_access_line``: only a share of the successes' lines, for ``logging.access_sample``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import random
 import re
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -21,11 +24,13 @@ from gateway.phones import scrub
 from gateway.redis_health import REQUEST_BUDGET, RedisBudget
 from gateway.responses import error_response
 
-__all__ = ["UNMATCHED_ROUTE", "access_line", "answer_error", "begin", "route_of"]
+__all__ = ["UNMATCHED_ROUTE", "AccessLine", "access_line", "answer_error", "begin", "route_of",
+           "sampled_access_line"]
 
 log = logging.getLogger("smsedge.errors")
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 UNMATCHED_ROUTE = "<unmatched>"
+AccessLine = Callable[[web.Request, str, int, float], None]
 
 
 def _request_id(request: web.Request) -> str:
@@ -100,3 +105,20 @@ def access_line(request: web.Request, request_id: str, status: int, started: flo
         "account": _masked_name(account.name) if account else None,
         "phones": request.get(PHONE_COUNT, 0),
     })
+
+
+def sampled_access_line(sample: float, draw: Callable[[], float] = random.random) -> AccessLine:
+    """``access_line`` keeping a ``sample`` share (0 to 1) of the 2xx and 3xx lines; every refusal
+    and error (4xx, 5xx, 499) keeps its line, since those are what someone reads the log for.
+
+    At 1 (the default) this is ``access_line`` itself: no draw, no extra call. Below it, a success
+    costs one ``draw()``; the metrics count every request either way.
+    """
+    if sample >= 1.0:
+        return access_line
+
+    def sampled(request: web.Request, request_id: str, status: int, started: float) -> None:
+        if status >= 400 or draw() < sample:
+            access_line(request, request_id, status, started)
+
+    return sampled

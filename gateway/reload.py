@@ -77,7 +77,7 @@ async def reload_config(app: web.Application, path: str | None, overrides: Mappi
         config, kept = applied_config(slot.current.config, loaded)
         runtime = build_runtime(app, config)  # plugins are constructed (and checked) here
     except ConfigError as exc:
-        return _refused(app, str(exc))  # the line check-config prints
+        return _refused(app, "; ".join(str(exc).splitlines()))  # the lines check-config prints
     except Exception as exc:
         # A plugin's constructor may raise anything; its message may hold a credential: type only.
         return _refused(app, f"providers.backends: a carrier plugin failed to start ({type(exc).__name__})")

@@ -153,6 +153,43 @@ def test_each_problem_is_one_config_error_naming_the_key_path(config_document, o
     assert "\n" not in str(caught.value)
 
 
+def test_every_problem_is_listed_one_a_line(config_document):
+    document = merge(config_document, {
+        "server": {"port": "abc", "prot": 1},
+        "ratelimit": {"account": {"rate": 0, "burst": 1}, "phone": [{"limit": "x", "seconds": 0}]},
+        "providers": {"backends": {"mock": {"prise": 0.05, "fail_rate": 2}}},
+        "metrics": {"enabled": "yes"},
+    })
+    del document["providers"]["backends"]["mock"]["price"]
+    del document["accounts"][0]["api_secret"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    assert str(caught.value).splitlines() == [
+        "server.port: must be an integer",
+        "server.prot: unknown key",
+        "ratelimit.account.rate: must be between 0.001 and 1000000.0",
+        "ratelimit.phone[0].limit: must be an integer",
+        "ratelimit.phone[0].seconds: must be between 1 and 2678400",
+        "providers.backends.mock.price: required (found unknown key prise — misspelt?)",
+        "providers.backends.mock.fail_rate: must be between 0.0 and 1.0",
+        "metrics.enabled: must be true or false",
+        "accounts[0].api_secret: required",
+    ]
+
+
+def test_a_problem_is_listed_once_not_again_as_what_it_caused(config_document):
+    """A value refused by its type is not refused again by a later rule about the same key."""
+    account = {**config_document["accounts"][0], "api_secret": None, "ratelimit": {"rate": 1}}
+    redis = {"mode": "sentinel", "sentinels": ["no-port"]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**config_document, "accounts": [account], "redis": redis})
+    assert str(caught.value).splitlines() == [
+        'redis.sentinels[0]: must be "host:port"',
+        "accounts[0].api_secret: required",
+        "accounts[0].ratelimit.burst: required",
+    ]
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -249,6 +286,24 @@ def test_check_config_refuses_a_missing_secret_in_one_line():
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ALIYUN_ACCESS_KEY_SECRET"}
     result = check_config("check-config", "--config", str(PRODUCTION), env=env)
     assert_refused(result, "providers.backends.aliyun.access_key_secret: required")
+
+
+def test_check_config_prints_every_problem_and_names_a_misspelt_key(tmp_path):
+    document = merge(yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {
+        "server": {"port": "abc"},
+        "providers": {"backends": {"tencent": {
+            "plugin": "tencent", "secret_id": "id", "secret_key": "key", "sdk_app_id": "1400000000",
+            "sign_nam": "SMS Edge", "price": 0.045, "timeout": 500}}},
+    })
+    path = tmp_path / "several.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = check_config("check-config", "--config", str(path))
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "server.port: must be an integer",
+        "providers.backends.tencent.timeout: must be between 0.01 and 120.0",
+        "providers.backends.tencent.sign_name: required (found unknown key sign_nam — misspelt?)",
+    ]
 
 
 def test_check_config_refuses_a_wrong_value_in_one_line(tmp_path):

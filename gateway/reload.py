@@ -3,8 +3,9 @@
 What changes for new requests: ``providers`` (backends: plugins, endpoints, credentials, prices,
 timeouts, failover, default, routes), ``templates``, ``ratelimit.account`` and ``ratelimit.phone``,
 and the listed ``accounts`` (created if missing, stored secret set to the file's, as at start),
-and ``admin.tokens`` (the admin API's bearer tokens).
-Requests in flight finish on the runtime they started with (``gateway.runtime``).
+and ``admin.tokens`` (the admin API's bearer tokens). Secret files (``${file:...}``) are read
+again, so a replaced file rotates its secret; a ``${VAR}`` keeps the value of the environment the
+process started with. Requests in flight finish on the runtime they started with (``gateway.runtime``).
 
 Everything else (``server``, ``store``, ``redis``, ``ratelimit.backend`` / ``on_backend_error``,
 ``metrics``, ``logging``) is fixed by what was opened at start. A reload that changes any of it is

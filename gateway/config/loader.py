@@ -1,4 +1,4 @@
-"""The gateway's YAML configuration: finding the file, environment expansion, validation.
+"""The gateway's YAML configuration: finding the file, references, validation.
 
 The contract is ``shared/spec/config.md``: every key there is read (``gateway.config.sections``), an
 unknown key or a wrong type is a :class:`ConfigError` naming the key path, and the rest of the code
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,9 @@ import yaml
 from gateway.config import sections
 from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
 from gateway.config.reader import ConfigError, ConfigErrors, Reader, checked, note, noting_problems
+from gateway.config.references import Expansion, expand_references
 
-__all__ = ["config_path", "expand_env", "load_config", "parse_config", "with_overrides"]
-
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+__all__ = ["config_path", "load_config", "parse_config", "with_overrides"]
 
 # Read in this order, so problems are listed as the file is usually written.
 _SECTIONS = (
@@ -39,35 +38,6 @@ def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get("SMS_EDGE_CONFIG") or DEFAULT_CONFIG_PATH
 
 
-def expand_env(node: Any) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` inside the parsed document's strings.
-
-    Substituting after parsing keeps a value literal (``#``, ``: `` or leading zeros in a secret stay
-    as they are); readers of numbers and flags accept the text. A string naming an unset variable
-    with no default becomes a missing value, so a required key reports ``required``.
-    """
-    if isinstance(node, dict):
-        return {key: expand_env(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [expand_env(value) for value in node]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-    unset = False
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal unset
-        value = os.environ.get(match.group(1))
-        if value:
-            return value
-        if match.group(2) is None:
-            unset = True
-            return ""
-        return match.group(2)
-
-    expanded = _ENV_REFERENCE.sub(replace, node)
-    return None if unset else expanded
-
-
 def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
     """Read, expand and validate the config file; every failure is a ConfigError, one line a problem."""
     location = Path(config_path(str(path) if path else None))
@@ -81,12 +51,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError("", f"{location}: invalid YAML{where}") from None
-    return parse_config(expand_env(data))
+    return parse_config(*expand_references(data))
 
 
-def parse_config(data: Any) -> GatewayConfig:
-    """Validate a parsed YAML document into a GatewayConfig, or raise ConfigErrors listing every problem."""
-    with noting_problems() as problems:
+def parse_config(data: Any, expansion: Expansion | None = None) -> GatewayConfig:
+    """Validate a parsed YAML document into a GatewayConfig, or raise ConfigErrors listing every
+    problem (``expansion``: what expanding its references found)."""
+    expansion = expansion or Expansion()
+    with noting_problems(expansion.problems) as problems:
         root = Reader(data)
         parts = {name: checked(partial(read, root.section(name)), None) for name, read in _SECTIONS}
         parts["accounts"] = tuple(root.items("accounts", sections.account))
@@ -96,8 +68,16 @@ def parse_config(data: Any) -> GatewayConfig:
             config = GatewayConfig(**parts)
             _cross_check(config)
     if problems:
-        raise ConfigErrors(problems)
+        raise ConfigErrors([_explained(problem, expansion.missing) for problem in problems])
     return config
+
+
+def _explained(problem: ConfigError, missing: Mapping[str, str]) -> ConfigError:
+    """A required key that a reference left empty says why (the variable is unset, the file empty)."""
+    why = missing.get(problem.path)
+    if why and problem.problem.startswith("required"):
+        return ConfigError(problem.path, f"{problem.problem} ({why})")
+    return problem
 
 
 def with_overrides(config: GatewayConfig, **server: object) -> GatewayConfig:

@@ -13,7 +13,8 @@ import yaml
 
 from gateway.config.loader import config_path, load_config, parse_config
 from gateway.config.model import DEFAULT_CONFIG_PATH
-from gateway.config.reader import ConfigError
+from gateway.config.reader import ConfigError, Reader
+from plugins.mock import MockCarrier
 from tests.conftest import ROOT, merge
 
 PRODUCTION = ROOT / "config" / "production.example.yaml"
@@ -272,6 +273,24 @@ def test_a_problem_is_listed_once_not_again_as_what_it_caused(config_document):
         "accounts[0].api_secret: required",
         "accounts[0].ratelimit.burst: required",
     ]
+
+
+class CountingCarrier(MockCarrier):
+    """A plugin that works on a value it has read, as plugins may: ``int()`` of a text."""
+
+    @classmethod
+    def read_options(cls, reader: Reader) -> int:  # type: ignore[override]
+        return int(reader.text("count"))
+
+
+def test_a_plugin_tripping_over_a_stand_in_value_does_not_hide_the_problem(config_document):
+    """Reading on past a problem hands the plugin a stand-in ("" for a missing text): whatever the
+    plugin then does with it, the problem is what is reported, not a traceback."""
+    document = merge(config_document, {"providers": {"backends": {
+        "counting": {"plugin": "tests.test_config:CountingCarrier", "price": 0.01}}}})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    assert str(caught.value) == "providers.backends.counting.count: required"
 
 
 @pytest.mark.parametrize(

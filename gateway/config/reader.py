@@ -83,6 +83,12 @@ def checked(read: Callable[[], T], stand_in: T) -> T:
             raise
         note(problem)
         return stand_in
+    except Exception:
+        # Once a problem is noted, code reading on may trip over a stand-in value (a plugin's int()
+        # of a missing text): the file is refused anyway, and for that problem, not a traceback.
+        if not _NOTED.get():
+            raise
+        return stand_in
 
 
 def _related(path: str, other: str) -> bool:

@@ -3,9 +3,9 @@
 Every config error must name the key path it is about (``server.port: must be an integer``),
 so each reader knows where it sits in the document and refuses keys nobody asked for.
 
-Outside :func:`noting_problems` the first problem raises. Inside it (the loader reads a whole file
-so, for ``check-config`` to list every problem at once) each problem is noted, the reader goes on
-with a stand-in value, and the loader raises them all together as :class:`ConfigErrors`.
+Outside :func:`noting_problems` the first problem raises. Inside it (how the loader reads a whole
+file, so that ``check-config`` lists every problem at once) each problem is noted, the reader goes
+on with a stand-in value, and the loader raises them all together as :class:`ConfigErrors`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 What changes for new requests: ``providers`` (backends: plugins, endpoints, credentials, prices,
 timeouts, failover, default, routes), ``templates``, ``ratelimit.account`` and ``ratelimit.phone``,
 and the listed ``accounts`` (created if missing, stored secret set to the file's, as at start),
-and ``admin.tokens`` (the admin API's bearer tokens).
-Requests in flight finish on the runtime they started with (``gateway.runtime``).
+and ``admin.tokens`` (the admin API's bearer tokens). Secret files (``${file:...}``) are read
+again, so a replaced file rotates its secret; a ``${VAR}`` keeps the value of the environment the
+process started with. Requests in flight finish on the runtime they started with (``gateway.runtime``).
 
 Everything else (``server``, ``store``, ``redis``, ``ratelimit.backend`` / ``on_backend_error``,
 ``metrics``, ``logging``) is fixed by what was opened at start. A reload that changes any of it is
@@ -77,7 +78,7 @@ async def reload_config(app: web.Application, path: str | None, overrides: Mappi
         config, kept = applied_config(slot.current.config, loaded)
         runtime = build_runtime(app, config)  # plugins are constructed (and checked) here
     except ConfigError as exc:
-        return _refused(app, str(exc))  # the line check-config prints
+        return _refused(app, "; ".join(str(exc).splitlines()))  # the lines check-config prints
     except Exception as exc:
         # A plugin's constructor may raise anything; its message may hold a credential: type only.
         return _refused(app, f"providers.backends: a carrier plugin failed to start ({type(exc).__name__})")

@@ -66,7 +66,8 @@ def test_tokens_come_from_the_environment_and_check_config_refuses_an_unset_one(
     monkeypatch.delenv("SMS_EDGE_T_ADMIN_TOKEN")
     result = subprocess.run([sys.executable, "run.py", "check-config", "--config", str(path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
-    assert (result.returncode, result.stderr.strip()) == (2, "admin.tokens[0].token: required")
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "admin.tokens[0].token: required (SMS_EDGE_T_ADMIN_TOKEN is not set)")
 
 
 def test_a_reload_turns_the_admin_api_on_and_retires_a_token(tmp_path, start):  # noqa: F811

@@ -13,16 +13,18 @@ import yaml
 
 from gateway.config.loader import config_path, load_config, parse_config
 from gateway.config.model import DEFAULT_CONFIG_PATH
-from gateway.config.reader import ConfigError
+from gateway.config.reader import ConfigError, Reader
+from plugins.mock import MockCarrier
 from tests.conftest import ROOT, merge
 
 PRODUCTION = ROOT / "config" / "production.example.yaml"
-PRODUCTION_ENV = {
-    "TENCENT_SECRET_ID": "AKIDexample0000000000",
-    "TENCENT_SECRET_KEY": "tencent-secret-key-0000",
-    "ALIYUN_ACCESS_KEY_ID": "LTAIexample000000",
-    "ALIYUN_ACCESS_KEY_SECRET": "aliyun-secret-0000000",
-    "SMS_EDGE_SECRET_KEY": "phone-hash-key-0000000000000000",
+PRODUCTION_CREDENTIALS = "/etc/sms-edge/credentials"  # where the example's ${file:...} secrets are
+PRODUCTION_SECRETS = {
+    "tencent-secret-id": "AKIDexample0000000000",
+    "tencent-secret-key": "tencent-secret-key-0000",
+    "aliyun-access-key-id": "LTAIexample000000",
+    "aliyun-access-key-secret": "aliyun-secret-0000000",
+    "secret-key": "phone-hash-key-0000000000000000",
 }
 TEMPLATE = """\
 server:
@@ -73,20 +75,103 @@ def test_a_default_applies_when_the_variable_is_unset_or_empty(env_config, monke
     assert config.providers.backends["mock"].price_milli == 100
 
 
-def test_an_unset_variable_of_a_required_key_is_required(env_config, monkeypatch):
+def test_an_unset_variable_of_a_required_key_is_required_and_named(env_config, monkeypatch):
     monkeypatch.delenv("SMS_EDGE_T_SECRET")
     with pytest.raises(ConfigError) as caught:
         load_config(env_config)
-    assert str(caught.value) == "accounts[0].api_secret: required"
+    assert str(caught.value) == "accounts[0].api_secret: required (SMS_EDGE_T_SECRET is not set)"
 
 
-def test_an_unset_carrier_secret_names_its_key(monkeypatch):
-    for name, value in PRODUCTION_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("TENCENT_SECRET_KEY")
+def production_example(directory: Path, leave_out: str = "") -> Path:
+    """config/production.example.yaml with its secret files in ``directory`` (all but ``leave_out``)."""
+    credentials = directory / "credentials"
+    credentials.mkdir()
+    for name, value in PRODUCTION_SECRETS.items():
+        if name != leave_out:
+            (credentials / name).write_text(f"{value}\n", encoding="utf-8")
+    path = directory / "production.yaml"
+    text = PRODUCTION.read_text(encoding="utf-8").replace(PRODUCTION_CREDENTIALS, str(credentials))
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_production_example_reads_its_secrets_from_files(tmp_path):
+    config = load_config(production_example(tmp_path))
+    assert config.providers.backends["tencent"].options.secret_key == "tencent-secret-key-0000"
+    assert config.server.secret_key == "phone-hash-key-0000000000000000"
+
+
+def test_a_missing_carrier_secret_file_names_its_key_and_its_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
-        load_config(PRODUCTION)
-    assert str(caught.value) == "providers.backends.tencent.secret_key: required"
+        load_config(production_example(tmp_path, leave_out="tencent-secret-key"))
+    assert str(caught.value) == ("providers.backends.tencent.secret_key: cannot read secret file "
+                                 f"{tmp_path}/credentials/tencent-secret-key: No such file or directory")
+
+
+def file_secret_config(tmp_path: Path, secret: str, callback: str = "") -> Path:
+    """The env template with the account's secret (and optionally the mock's callback token) in files."""
+    path = tmp_path / "files.yaml"
+    text = (TEMPLATE % (tmp_path / "files.db")).replace("${SMS_EDGE_T_SECRET}", secret)
+    if callback:
+        text = text.replace("      price:", f"      callback_token: {callback}\n      price:")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_file_secret_is_read_without_its_trailing_newline(env_config, tmp_path):
+    """What ``echo``, systemd credentials and Kubernetes secret files hold: the value and a newline."""
+    secret = tmp_path / "api-secret"
+    secret.write_text("from-a-file #not: a comment\n", encoding="utf-8")
+    port = tmp_path / "port"
+    port.write_text("9393\r\n", encoding="utf-8")
+    path = file_secret_config(tmp_path, f"${{file:{secret}}}")
+    path.write_text(path.read_text().replace("${SMS_EDGE_T_PORT}", f"${{file:{port}}}"), encoding="utf-8")
+    config = load_config(path)
+    assert config.accounts[0].api_secret == "from-a-file #not: a comment"
+    assert config.server.port == 9393
+    secret.write_text("rotated-in-the-file\n", encoding="utf-8")
+    assert load_config(path).accounts[0].api_secret == "rotated-in-the-file"  # read on every load
+
+
+@pytest.mark.parametrize("problem", ["missing", "directory", "not UTF-8", "relative"])
+def test_an_unreadable_secret_file_names_the_file_and_the_key_never_its_content(
+    env_config, tmp_path, problem
+):
+    secret = tmp_path / "secret"
+    if problem == "directory":
+        secret.mkdir()
+    elif problem == "not UTF-8":
+        secret.write_bytes(b"hush-hush-\xff\xfe-0123\n")
+    reference = "secrets/api-secret" if problem == "relative" else str(secret)
+    path = file_secret_config(tmp_path, f"${{file:{reference}}}")
+    expected = {
+        "missing": f"cannot read secret file {secret}: No such file or directory",
+        "directory": f"cannot read secret file {secret}: Is a directory",
+        "not UTF-8": f"secret file {secret} is not UTF-8 text",
+        "relative": "secret file secrets/api-secret: the path must be absolute",
+    }[problem]
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"accounts[0].api_secret: {expected}"
+    assert "hush" not in str(caught.value)
+
+
+def test_an_unreadable_secret_file_is_an_error_even_where_the_key_is_optional(env_config, tmp_path):
+    missing = tmp_path / "callback-token"
+    path = file_secret_config(tmp_path, "long-enough-secret", callback=f"${{file:{missing}}}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        "providers.backends.mock.callback_token: "
+        f"cannot read secret file {missing}: No such file or directory")
+
+
+def test_an_empty_secret_file_of_a_required_key_is_required_and_named(env_config, tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file_secret_config(tmp_path, f"${{file:{empty}}}"))
+    assert str(caught.value) == f"accounts[0].api_secret: required (secret file {empty} is empty)"
 
 
 @pytest.mark.parametrize(
@@ -153,6 +238,61 @@ def test_each_problem_is_one_config_error_naming_the_key_path(config_document, o
     assert "\n" not in str(caught.value)
 
 
+def test_every_problem_is_listed_one_a_line(config_document):
+    document = merge(config_document, {
+        "server": {"port": "abc", "prot": 1},
+        "ratelimit": {"account": {"rate": 0, "burst": 1}, "phone": [{"limit": "x", "seconds": 0}]},
+        "providers": {"backends": {"mock": {"prise": 0.05, "fail_rate": 2}}},
+        "metrics": {"enabled": "yes"},
+    })
+    del document["providers"]["backends"]["mock"]["price"]
+    del document["accounts"][0]["api_secret"]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    assert str(caught.value).splitlines() == [
+        "server.port: must be an integer",
+        "server.prot: unknown key",
+        "ratelimit.account.rate: must be between 0.001 and 1000000.0",
+        "ratelimit.phone[0].limit: must be an integer",
+        "ratelimit.phone[0].seconds: must be between 1 and 2678400",
+        "providers.backends.mock.price: required (found unknown key prise — misspelt?)",
+        "providers.backends.mock.fail_rate: must be between 0.0 and 1.0",
+        "metrics.enabled: must be true or false",
+        "accounts[0].api_secret: required",
+    ]
+
+
+def test_a_problem_is_listed_once_not_again_as_what_it_caused(config_document):
+    """A value refused by its type is not refused again by a later rule about the same key."""
+    account = {**config_document["accounts"][0], "api_secret": None, "ratelimit": {"rate": 1}}
+    redis = {"mode": "sentinel", "sentinels": ["no-port"]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**config_document, "accounts": [account], "redis": redis})
+    assert str(caught.value).splitlines() == [
+        'redis.sentinels[0]: must be "host:port"',
+        "accounts[0].api_secret: required",
+        "accounts[0].ratelimit.burst: required",
+    ]
+
+
+class CountingCarrier(MockCarrier):
+    """A plugin that works on a value it has read, as plugins may: ``int()`` of a text."""
+
+    @classmethod
+    def read_options(cls, reader: Reader) -> int:  # type: ignore[override]
+        return int(reader.text("count"))
+
+
+def test_a_plugin_tripping_over_a_stand_in_value_does_not_hide_the_problem(config_document):
+    """Reading on past a problem hands the plugin a stand-in ("" for a missing text): whatever the
+    plugin then does with it, the problem is what is reported, not a traceback."""
+    document = merge(config_document, {"providers": {"backends": {
+        "counting": {"plugin": "tests.test_config:CountingCarrier", "price": 0.01}}}})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document)
+    assert str(caught.value) == "providers.backends.counting.count: required"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -213,8 +353,7 @@ def test_config_path_order(monkeypatch):
 
 
 def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if k != "SMS_EDGE_CONFIG" and k not in PRODUCTION_ENV}
+    clean = {k: v for k, v in os.environ.items() if k != "SMS_EDGE_CONFIG"}
     return subprocess.run(
         [sys.executable, "run.py", *args], cwd=ROOT, env={**clean, **(env or {})},
         capture_output=True, text=True, timeout=60, check=False,
@@ -240,15 +379,40 @@ def test_check_config_accepts_the_shipped_default():
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
 
 
-def test_check_config_accepts_the_production_example_with_its_secrets_set():
-    result = check_config("check-config", "--config", str(PRODUCTION), env=PRODUCTION_ENV)
+def test_check_config_accepts_the_production_example_with_its_secret_files(tmp_path):
+    result = check_config("check-config", "--config", str(production_example(tmp_path)))
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
 
 
-def test_check_config_refuses_a_missing_secret_in_one_line():
-    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ALIYUN_ACCESS_KEY_SECRET"}
-    result = check_config("check-config", "--config", str(PRODUCTION), env=env)
-    assert_refused(result, "providers.backends.aliyun.access_key_secret: required")
+def test_check_config_names_the_key_and_the_missing_secret_file_in_one_line(tmp_path):
+    path = production_example(tmp_path, leave_out="aliyun-access-key-secret")
+    result = check_config("check-config", "--config", str(path))
+    assert_refused(result, "providers.backends.aliyun.access_key_secret: cannot read secret file "
+                           f"{tmp_path}/credentials/aliyun-access-key-secret: No such file or directory")
+
+
+def test_check_config_names_the_key_and_the_unset_variable_in_one_line(env_config, monkeypatch):
+    monkeypatch.delenv("SMS_EDGE_T_SECRET")
+    result = check_config("check-config", "--config", str(env_config), env={"SMS_EDGE_T_PORT": "9191"})
+    assert_refused(result, "accounts[0].api_secret: required (SMS_EDGE_T_SECRET is not set)")
+
+
+def test_check_config_prints_every_problem_and_names_a_misspelt_key(tmp_path):
+    document = merge(yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {
+        "server": {"port": "abc"},
+        "providers": {"backends": {"tencent": {
+            "plugin": "tencent", "secret_id": "id", "secret_key": "key", "sdk_app_id": "1400000000",
+            "sign_nam": "SMS Edge", "price": 0.045, "timeout": 500}}},
+    })
+    path = tmp_path / "several.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = check_config("check-config", "--config", str(path))
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "server.port: must be an integer",
+        "providers.backends.tencent.timeout: must be between 0.01 and 120.0",
+        "providers.backends.tencent.sign_name: required (found unknown key sign_nam — misspelt?)",
+    ]
 
 
 def test_check_config_refuses_a_wrong_value_in_one_line(tmp_path):
@@ -288,11 +452,9 @@ def test_omitted_phone_windows_default_to_the_contracts_and_an_empty_list_turns_
     assert parse_config(merge(config_document, {"ratelimit": {"phone": []}})).ratelimit.phone == ()
 
 
-def test_the_readme_s_send_satisfies_the_production_example_s_template(monkeypatch):
+def test_the_readme_s_send_satisfies_the_production_example_s_template(tmp_path):
     """The README's curl (the seed's body) must not be a 400 against the production example."""
-    for name, value in PRODUCTION_ENV.items():
-        monkeypatch.setenv(name, value)
-    config = load_config(PRODUCTION)
+    config = load_config(production_example(tmp_path))
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     body = json.loads(readme.split("-d '", 1)[1].split("'", 1)[0])
     declared = config.templates[body["template_id"]].params

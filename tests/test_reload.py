@@ -27,6 +27,7 @@ from gateway import runtime as runtime_module
 from gateway.config.model import GatewayConfig
 from gateway.runtime import Runtime, RuntimeSlot, grace_seconds
 from tests.conftest import DEMO_HEADERS, ROOT, default_document, without_limits
+from tests.fakes import tencent as fake_tencent
 from tests.gateway_process import GatewayProcess, free_port
 from tests.redis_topologies import wait_for
 from tests.traffic import Traffic
@@ -164,7 +165,7 @@ def test_an_invalid_file_is_refused_with_one_line_and_a_metric(tmp_path, start):
     gateway = start(document)
     started_at = loaded_at(gateway)
     with Traffic(gateway) as traffic:
-        document["providers"]["backends"]["mock"]["price"] = "cheap"
+        document["providers"]["backends"]["mock"].update(price="cheap", colour="red")
         rewrite(gateway, document)
         hup(gateway, "error")
         wait_for(lambda: traffic.succeeded() >= 40, "traffic after the refused reload")
@@ -172,9 +173,11 @@ def test_an_invalid_file_is_refused_with_one_line_and_a_metric(tmp_path, start):
     check = subprocess.run([sys.executable, "run.py", "check-config", "--config", str(gateway.config)],
                            cwd=ROOT, capture_output=True, text=True, check=False)
     assert check.returncode == 2
-    assert check.stderr.strip().startswith("providers.backends.mock.price:")
+    problems = check.stderr.splitlines()
+    assert [line.split(":")[0] for line in problems] == [
+        "providers.backends.mock.price", "providers.backends.mock.colour"]
     refused = log_lines(gateway, "config reload refused")
-    assert len(refused) == 1 and check.stderr.strip() in refused[0]
+    assert len(refused) == 1 and "; ".join(problems) in refused[0]  # every problem, in one line
     assert reloads(gateway, "ok") == 0 and loaded_at(gateway) == started_at
     assert prices(gateway, DEMO_HEADERS)[0] == 0.05  # the old config still serves
 
@@ -272,6 +275,56 @@ def test_every_worker_reloads(tmp_path, start, redis_server):
     assert len(reloaded) == 2
     pids = {re.search(r"config reloaded in process (\d+)", line).group(1) for line in reloaded}
     assert len(pids) == 2 and str(gateway.process.pid) not in pids  # each worker says it did
+
+
+OLD_TOKEN, NEW_TOKEN = "admin-token-before-rotation-0", "admin-token-after-rotation-00"
+NEW_CARRIER_KEY = "rotatedSecretKey0000000000000000"
+
+
+def admin_status(gateway: GatewayProcess, token: str) -> int:
+    return requests.get(f"{gateway.url}/admin/api/accounts", timeout=10,
+                        headers={"Authorization": f"Bearer {token}", "Connection": "close"}).status_code
+
+
+async def test_a_reload_rotates_the_secrets_read_from_files(tmp_path, aiohttp_server):
+    """``${file:...}`` is read again by every reload, so an admin token and a carrier key rotate
+    without a restart (a ``${VAR}`` cannot: a process's environment is fixed when it starts)."""
+    carrier = fake_tencent.TencentUpstream()
+    endpoint = str((await aiohttp_server(fake_tencent.create_app(carrier))).make_url("/"))
+    token_file, key_file = tmp_path / "admin-token", tmp_path / "tencent-secret-key"
+    token_file.write_text(f"{OLD_TOKEN}\n", encoding="utf-8")
+    key_file.write_text(f"{fake_tencent.SECRET_KEY}\n", encoding="utf-8")
+    document = document_for(tmp_path)
+    document["admin"] = {"tokens": [{"name": "ops", "token": f"${{file:{token_file}}}"}]}
+    document["providers"]["backends"]["tencent"] = {
+        "plugin": "tencent", "endpoint": endpoint, "secret_id": fake_tencent.SECRET_ID,
+        "secret_key": f"${{file:{key_file}}}", "sdk_app_id": fake_tencent.SDK_APP_ID,
+        "sign_name": "SMS Edge", "price": 0.045, "retries": 0,
+    }
+    gateway = await asyncio.to_thread(GatewayProcess, document, tmp_path, port=document["server"]["port"])
+    try:
+        by_tencent = {"provider": "tencent", "params": {"code": "1234"}}
+        assert await asyncio.to_thread(admin_status, gateway, OLD_TOKEN) == 200
+        assert await asyncio.to_thread(admin_status, gateway, NEW_TOKEN) == 401
+        assert (await asyncio.to_thread(send, gateway, DEMO_HEADERS, **by_tencent)).status_code == 200
+        carrier.secret_key = NEW_CARRIER_KEY  # rotated at the carrier: the old key is refused
+        assert (await asyncio.to_thread(send, gateway, DEMO_HEADERS, **by_tencent)).status_code == 502
+
+        token_file.write_text(f"{NEW_TOKEN}\n", encoding="utf-8")
+        key_file.write_text(f"{NEW_CARRIER_KEY}\n", encoding="utf-8")
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
+            cwd=ROOT, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        await asyncio.to_thread(wait_for, lambda: reloads(gateway, "ok") == 1, "the reload")
+
+        assert await asyncio.to_thread(admin_status, gateway, NEW_TOKEN) == 200
+        assert await asyncio.to_thread(admin_status, gateway, OLD_TOKEN) == 401
+        assert (await asyncio.to_thread(send, gateway, DEMO_HEADERS, **by_tencent)).status_code == 200
+        log = gateway.log.read_text()
+        assert all(secret not in log for secret in (OLD_TOKEN, NEW_TOKEN, NEW_CARRIER_KEY))
+    finally:
+        assert await asyncio.to_thread(gateway.stop) == 0
 
 
 class ClosingCarrier:

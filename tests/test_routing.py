@@ -11,8 +11,9 @@ from collections import Counter
 import pytest
 import yaml
 
-from gateway.config.loader import expand_env, parse_config
+from gateway.config.loader import parse_config
 from gateway.config.reader import ConfigError
+from gateway.config.references import expand_references
 from gateway.keys import RUNTIME
 from tests.conftest import ROOT, add_account
 
@@ -235,7 +236,7 @@ def test_the_documented_routes_example_is_a_valid_config(config_document, monkey
     for name in ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY", "ALIYUN_ACCESS_KEY_ID",
                  "ALIYUN_ACCESS_KEY_SECRET"):
         monkeypatch.setenv(name, f"example-{name.lower()}")
-    providers = yaml.safe_load(expand_env("providers:" + example))["providers"]
+    providers = expand_references(yaml.safe_load("providers:" + example))[0]["providers"]
     config = parse_config({**config_document, "providers": providers})
     routes = config.providers.routes
     assert [route.name for route in routes] == [

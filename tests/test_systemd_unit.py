@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.server import SHUTDOWN_TIMEOUT
 from tests.conftest import ROOT
@@ -37,8 +38,10 @@ HARDENING = {
     "KillSignal": "SIGTERM",
     "KillMode": "mixed",
     "ExecReload": "/bin/kill -HUP $MAINPID",
-    "EnvironmentFile": "/etc/sms-edge/sms-edge.env",
+    "EnvironmentFile": "-/etc/sms-edge/sms-edge.env",  # optional: no secret needs it
 }
+CREDENTIALS = "/etc/sms-edge/credentials/"
+PRODUCTION = ROOT / "config" / "production.example.yaml"
 
 
 def directives(text: str) -> dict[str, list[str]]:
@@ -79,3 +82,17 @@ def test_the_unit_is_hardened():
     # Longer than the gateway's own drain, or systemd kills requests it would have finished.
     assert int(found["TimeoutStopSec"][0]) > SHUTDOWN_TIMEOUT
     assert "run.py serve" in found["ExecStart"][0]
+
+
+def test_the_service_s_secrets_are_files_a_reload_reads_again():
+    """The installed config (the production example) names each secret as a file under the
+    credentials directory, which the gateway reads again on ``systemctl reload``; the environment
+    file and ``LoadCredential=`` (copied once at start by systemd 252) would keep the old value."""
+    example = yaml.safe_load(PRODUCTION.read_text(encoding="utf-8"))
+    backends = example["providers"]["backends"]
+    secrets = [example["server"]["secret_key"], backends["tencent"]["secret_id"],
+               backends["tencent"]["secret_key"], backends["aliyun"]["access_key_id"],
+               backends["aliyun"]["access_key_secret"]]
+    assert all(secret.startswith("${file:" + CREDENTIALS) for secret in secrets), secrets
+    unit = UNIT.read_text(encoding="utf-8")
+    assert CREDENTIALS in unit and "LoadCredential" not in directives(unit)

@@ -1,15 +1,17 @@
-"""The gateway's YAML configuration: finding the file, environment expansion, validation.
+"""The gateway's YAML configuration: finding the file, references, validation.
 
 The contract is ``shared/spec/config.md``: every key there is read (``gateway.config.sections``), an
 unknown key or a wrong type is a :class:`ConfigError` naming the key path, and the rest of the code
-only ever sees the frozen settings of ``gateway.config.model``.
+only ever sees the frozen settings of ``gateway.config.model``. A file is read whole: every problem
+found is reported, one a line (``ConfigErrors``), not only the first.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,18 @@ import yaml
 
 from gateway.config import sections
 from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
-from gateway.config.reader import ConfigError, Reader
+from gateway.config.reader import ConfigError, ConfigErrors, Reader, checked, note, noting_problems
+from gateway.config.references import Expansion, expand_references
 
-__all__ = ["config_path", "expand_env", "load_config", "parse_config", "with_overrides"]
+__all__ = ["config_path", "load_config", "parse_config", "with_overrides"]
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Read in this order, so problems are listed as the file is usually written.
+_SECTIONS = (
+    ("server", sections.server), ("store", sections.store), ("redis", sections.redis),
+    ("ratelimit", sections.ratelimit), ("providers", sections.providers),
+    ("templates", sections.templates), ("metrics", sections.metrics),
+    ("logging", sections.logging_section),
+)
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -29,37 +38,8 @@ def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get("SMS_EDGE_CONFIG") or DEFAULT_CONFIG_PATH
 
 
-def expand_env(node: Any) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` inside the parsed document's strings.
-
-    Substituting after parsing keeps a value literal (``#``, ``: `` or leading zeros in a secret stay
-    as they are); readers of numbers and flags accept the text. A string naming an unset variable
-    with no default becomes a missing value, so a required key reports ``required``.
-    """
-    if isinstance(node, dict):
-        return {key: expand_env(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [expand_env(value) for value in node]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-    unset = False
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal unset
-        value = os.environ.get(match.group(1))
-        if value:
-            return value
-        if match.group(2) is None:
-            unset = True
-            return ""
-        return match.group(2)
-
-    expanded = _ENV_REFERENCE.sub(replace, node)
-    return None if unset else expanded
-
-
 def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
-    """Read, expand and validate the config file; every failure is one ConfigError line."""
+    """Read, expand and validate the config file; every failure is a ConfigError, one line a problem."""
     location = Path(config_path(str(path) if path else None))
     try:
         text = location.read_text(encoding="utf-8")
@@ -71,27 +51,33 @@ def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError("", f"{location}: invalid YAML{where}") from None
-    return parse_config(expand_env(data))
+    return parse_config(*expand_references(data))
 
 
-def parse_config(data: Any) -> GatewayConfig:
-    """Validate a parsed YAML document into a GatewayConfig."""
-    root = Reader(data)
-    config = GatewayConfig(
-        server=sections.server(root.section("server")),
-        store=sections.store(root.section("store")),
-        redis=sections.redis(root.section("redis")),
-        ratelimit=sections.ratelimit(root.section("ratelimit")),
-        providers=sections.providers(root.section("providers")),
-        templates=sections.templates(root.section("templates")),
-        metrics=sections.metrics(root.section("metrics")),
-        logging=sections.logging_section(root.section("logging")),
-        accounts=tuple(root.items("accounts", sections.account)),
-        admin=sections.admin(root.section("admin")),
-    )
-    root.done()
-    _cross_check(config)
+def parse_config(data: Any, expansion: Expansion | None = None) -> GatewayConfig:
+    """Validate a parsed YAML document into a GatewayConfig, or raise ConfigErrors listing every
+    problem (``expansion``: what expanding its references found)."""
+    expansion = expansion or Expansion()
+    with noting_problems(expansion.problems) as problems:
+        root = Reader(data)
+        parts = {name: checked(partial(read, root.section(name)), None) for name, read in _SECTIONS}
+        parts["accounts"] = tuple(root.items("accounts", sections.account))
+        parts["admin"] = checked(partial(sections.admin, root.section("admin")), None)
+        root.done()
+        if not problems:  # rules that span sections, once every section could be read
+            config = GatewayConfig(**parts)
+            _cross_check(config)
+    if problems:
+        raise ConfigErrors([_explained(problem, expansion.missing) for problem in problems])
     return config
+
+
+def _explained(problem: ConfigError, missing: Mapping[str, str]) -> ConfigError:
+    """A required key that a reference left empty says why (the variable is unset, the file empty)."""
+    why = missing.get(problem.path)
+    if why and problem.problem.startswith("required"):
+        return ConfigError(problem.path, f"{problem.problem} ({why})")
+    return problem
 
 
 def with_overrides(config: GatewayConfig, **server: object) -> GatewayConfig:
@@ -102,21 +88,21 @@ def with_overrides(config: GatewayConfig, **server: object) -> GatewayConfig:
 
 
 def _cross_check(config: GatewayConfig) -> None:
-    """Rules that span sections."""
+    """Rules that span sections (each problem noted: see gateway.config.reader)."""
     for index, seed in enumerate(config.accounts):
         for position, name in enumerate(seed.providers):
             if name not in config.providers.backends:
-                raise ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}")
+                note(ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}"))
     if config.server.workers > 1 and config.ratelimit.backend == "memory":
-        raise ConfigError("server.workers", "more than 1 worker needs ratelimit.backend: redis")
+        note(ConfigError("server.workers", "more than 1 worker needs ratelimit.backend: redis"))
     shared = (config.store.backend == "redis" or config.ratelimit.backend == "redis"
               or config.server.workers > 1)
     if shared and not config.server.secret_key:
         # Numbers are found again (windows, receipts) by a keyed hash: every process must agree.
-        raise ConfigError("server.secret_key", "required when state is shared (redis or workers > 1)")
+        note(ConfigError("server.secret_key", "required when state is shared (redis or workers > 1)"))
     if config.server.secret_key and len(config.server.secret_key) < 16:
-        raise ConfigError("server.secret_key", "must be at least 16 characters")
+        note(ConfigError("server.secret_key", "must be at least 16 characters"))
     keys = [seed.api_key for seed in config.accounts]
     for index, key in enumerate(keys):
         if keys.index(key) != index:
-            raise ConfigError(f"accounts[{index}].api_key", "duplicate api_key")
+            note(ConfigError(f"accounts[{index}].api_key", "duplicate api_key"))

@@ -2,20 +2,29 @@
 
 Every config error must name the key path it is about (``server.port: must be an integer``),
 so each reader knows where it sits in the document and refuses keys nobody asked for.
+
+Outside :func:`noting_problems` the first problem raises. Inside it (how the loader reads a whole
+file, so that ``check-config`` lists every problem at once) each problem is noted, the reader goes
+on with a stand-in value, and the loader raises them all together as :class:`ConfigErrors`.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 from typing import Any, TypeVar
 
 from gateway.money import yuan_to_milli
 
-__all__ = ["MISSING", "ConfigError", "Reader"]
+__all__ = ["MISSING", "ConfigError", "ConfigErrors", "Reader", "checked", "note", "noting_problems"]
 
 T = TypeVar("T")
 MISSING: Any = object()
+_SKIPPED: Any = object()  # a list element that could not be read
 
 
 class ConfigError(Exception):
@@ -27,9 +36,83 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+class ConfigErrors(ConfigError):
+    """Every problem one reading of the config found, printed one a line."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        super().__init__(problems[0].path, problems[0].problem)
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
+
+
+_NOTED: ContextVar[list[ConfigError] | None] = ContextVar("config_problems", default=None)
+
+
+@contextmanager
+def noting_problems(first: Iterable[ConfigError] = ()) -> Iterator[list[ConfigError]]:
+    """Within it readers note each problem in the list it yields (after ``first``) and read on."""
+    problems = list(first)
+    token = _NOTED.set(problems)
+    try:
+        yield problems
+    finally:
+        _NOTED.reset(token)
+
+
+def note(problem: ConfigError) -> None:
+    """Raise ``problem``, or within noting_problems note it and return.
+
+    One line a mistake: a problem at, above or below a key path already noted is taken for what that
+    one caused (a missing secret is not also "too short") and left out.
+    """
+    problems = _NOTED.get()
+    if problems is None:
+        raise problem
+    if not any(_related(problem.path, noted.path) for noted in problems):
+        problems.append(problem)
+
+
+def checked(read: Callable[[], T], stand_in: T) -> T:
+    """``read()``; within noting_problems, a ConfigError it raises is noted and ``stand_in`` returned."""
+    try:
+        return read()
+    except ConfigError as problem:
+        if _NOTED.get() is None:
+            raise
+        note(problem)
+        return stand_in
+    except Exception:
+        # Once a problem is noted, code reading on may trip over a stand-in value (a plugin's int()
+        # of a missing text): the file is refused anyway, and for that problem, not a traceback.
+        if not _NOTED.get():
+            raise
+        return stand_in
+
+
+def _related(path: str, other: str) -> bool:
+    return path == other or path.startswith((f"{other}.", f"{other}[")) or other.startswith(
+        (f"{path}.", f"{path}["))
+
+
+def _restate(path: str, problem: str) -> None:
+    """Replace the problem noted at ``path``."""
+    problems = _NOTED.get() or []
+    for index, noted in enumerate(problems):
+        if noted.path == path:
+            problems[index] = ConfigError(path, problem)
+
+
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _FLAGS = {"true": True, "false": False}
+_ZERO: dict[type, Any] = {str: "", int: 0, float: 0.0, bool: False}
+
+
+def _or(default: Any, stand_in: Any) -> Any:
+    """What a key that could not be read stands for while reading goes on: its default, if any."""
+    return stand_in if default is MISSING else default
 
 
 def _from_text(text: str, kind: type) -> Any:
@@ -51,10 +134,12 @@ class Reader:
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
-            raise ConfigError(path, "must be a mapping")
+            note(ConfigError(path, "must be a mapping"))
+            data = {}
         self.data = data
         self.path = path
         self._seen: set[str] = set()
+        self._missing: list[str] = []  # required keys found missing: done() looks for a misspelling
 
     def where(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -64,6 +149,7 @@ class Reader:
         value = self.data.get(key)
         if value is None:
             if default is MISSING:
+                self._missing.append(key)
                 raise ConfigError(self.where(key), "required")
             return default
         return value
@@ -71,6 +157,9 @@ class Reader:
     def get(self, key: str, kind: type[T], default: Any = MISSING) -> T:
         """A scalar of ``kind``; ints are accepted where floats are asked for, and text that
         spells a number or a flag (what an environment variable gives) where those are."""
+        return checked(partial(self._get, key, kind, default), _or(default, _ZERO.get(kind)))
+
+    def _get(self, key: str, kind: type[T], default: Any) -> T:
         value = self._raw(key, default)
         if value is default:
             return value
@@ -87,6 +176,9 @@ class Reader:
 
     def text(self, key: str, default: Any = MISSING, *, allow_empty: bool = False) -> str:
         """A string; numbers written bare in YAML (``sdk_app_id: 1400000000``) count as text."""
+        return checked(partial(self._text, key, default, allow_empty), _or(default, ""))
+
+    def _text(self, key: str, default: Any, allow_empty: bool) -> str:
         value = self._raw(key, default)
         if value is default:
             return value
@@ -101,24 +193,32 @@ class Reader:
         return value
 
     def ranged(self, key: str, kind: type[T], low: Any, high: Any, default: Any = MISSING) -> T:
-        value = self.get(key, kind, default)
-        if not low <= value <= high:  # type: ignore[operator]
-            raise ConfigError(self.where(key), f"must be between {low} and {high}")
-        return value
+        def read() -> T:
+            value = self._get(key, kind, default)
+            if not low <= value <= high:  # type: ignore[operator]
+                raise ConfigError(self.where(key), f"must be between {low} and {high}")
+            return value
+
+        return checked(read, _or(default, low))
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = MISSING) -> str:
-        value = self.text(key, default)
-        if value not in options:
-            raise ConfigError(self.where(key), f"must be one of {', '.join(options)}")
-        return value
+        def read() -> str:
+            value = self._text(key, default, False)
+            if value not in options:
+                raise ConfigError(self.where(key), f"must be one of {', '.join(options)}")
+            return value
+
+        return checked(read, _or(default, options[0]))
 
     def money_milli(self, key: str, default: Any = MISSING) -> int:
         """Yuan as written (``0.045``) to integer milli-yuan."""
-        value = self._raw(key, default)
-        try:
-            return yuan_to_milli(value)
-        except ValueError as exc:
-            raise ConfigError(self.where(key), str(exc)) from None
+        def read() -> int:
+            try:
+                return yuan_to_milli(self._raw(key, default))
+            except ValueError as exc:
+                raise ConfigError(self.where(key), str(exc)) from None
+
+        return checked(read, 0)
 
     def section(self, key: str) -> Reader:
         self._seen.add(key)
@@ -128,8 +228,11 @@ class Reader:
         """A list, each element turned into a value by ``read(element, path)``."""
         value = self._raw(key, [])
         if not isinstance(value, list):
-            raise ConfigError(self.where(key), "must be a list")
-        return [read(element, f"{self.where(key)}[{index}]") for index, element in enumerate(value)]
+            note(ConfigError(self.where(key), "must be a list"))
+            return []
+        found = (checked(partial(read, element, f"{self.where(key)}[{index}]"), _SKIPPED)
+                 for index, element in enumerate(value))
+        return [item for item in found if item is not _SKIPPED]
 
     def strings(self, key: str) -> tuple[str, ...]:
         def read(element: Any, path: str) -> str:
@@ -142,6 +245,11 @@ class Reader:
         return tuple(self.items(key, read))
 
     def done(self) -> None:
+        """Refuse the keys nobody read; a missing required key names the one it may be misspelt as."""
         unknown = sorted(str(key) for key in self.data if key not in self._seen)
-        if unknown:
-            raise ConfigError(self.where(unknown[0]), "unknown key")
+        for key in self._missing:
+            for guess in difflib.get_close_matches(key, unknown, n=1):
+                unknown.remove(guess)
+                _restate(self.where(key), f"required (found unknown key {guess} — misspelt?)")
+        for key in unknown:
+            note(ConfigError(self.where(key), "unknown key"))

@@ -15,7 +15,7 @@ from typing import Any
 import phonenumbers
 
 from gateway.config.model import BackendConfig, RouteConfig, RouteMatch
-from gateway.config.reader import ConfigError, Reader
+from gateway.config.reader import ConfigError, Reader, note
 
 __all__ = ["STRATEGIES", "read_regions", "read_routes"]
 
@@ -29,7 +29,7 @@ def read_regions(reader: Reader, key: str) -> frozenset[str]:
     regions = [code.upper() for code in reader.strings(key)]
     for index, code in enumerate(regions):
         if code not in phonenumbers.SUPPORTED_REGIONS:
-            raise ConfigError(f"{reader.where(key)}[{index}]", f"unknown country code {code!r}")
+            note(ConfigError(f"{reader.where(key)}[{index}]", f"unknown country code {code!r}"))
     return frozenset(regions)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,7 +27,7 @@ from gateway.config.model import (
     TlsConfig,
     WindowConfig,
 )
-from gateway.config.reader import ConfigError, Reader
+from gateway.config.reader import ConfigError, Reader, checked, note
 from gateway.config.routes import read_routes
 from gateway.credentials import hash_secret
 from gateway.ratelimit.backends import LIMITERS
@@ -52,7 +53,7 @@ def server(reader: Reader) -> ServerConfig:
         body_timeout=reader.ranged("body_timeout", float, 0.1, 3600.0, defaults.body_timeout),
         secret_key=reader.text("secret_key", "", allow_empty=True),
         public_url=reader.text("public_url", "", allow_empty=True).rstrip("/"),
-        tls=tls(reader.section("tls")),
+        tls=checked(lambda: tls(reader.section("tls")), TlsConfig()),
     )
     reader.done()
     if server.public_url and not _PUBLIC_URL.fullmatch(server.public_url):
@@ -153,8 +154,8 @@ def ratelimit(reader: Reader) -> RateLimitConfig:
 
 def providers(reader: Reader) -> ProvidersConfig:
     backends_reader = reader.section("backends")
-    backends = {
-        str(name): read_backend(str(name), backends_reader.section(str(name)))
+    backends = {  # one that cannot be read still has its name, for the routes that name it
+        str(name): checked(partial(read_backend, str(name), backends_reader.section(str(name))), None)
         for name in backends_reader.data
     }
     if not backends:
@@ -169,7 +170,7 @@ def providers(reader: Reader) -> ProvidersConfig:
     for index, name in enumerate((config.default, *config.failover)):
         if name not in backends:
             key = "default" if index == 0 else f"failover[{index - 1}]"
-            raise ConfigError(reader.where(key), f"unknown backend {name!r}")
+            note(ConfigError(reader.where(key), f"unknown backend {name!r}"))
     return config
 
 

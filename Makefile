@@ -1,12 +1,13 @@
 # SMS Edge — `make run` starts the gateway on the embedded default, `make test` runs the suite.
 # Both set up everything they need: Debian packages when missing, a .venv, the Python packages.
+# `make install` builds the production venv the systemd unit runs (PREFIX=/opt/sms-edge).
 
 VENV    ?= .venv
 PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check-config clean system-packages test-packages axe
+.PHONY: run test lint check-config clean system-packages test-packages axe install
 
 run: $(STAMP)
 	$(PYTHON) run.py serve
@@ -59,6 +60,18 @@ $(STAMP): setup.cfg pyproject.toml | system-packages
 	$(PYTHON) -m pip install -q -e '.[test,dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# The production install (docs/deploy-service-tls.md): a venv in $(PREFIX)/venv holding the gateway,
+# built from this checkout, and its runtime dependencies only: none of the test or dev extras that
+# .venv has. deploy/systemd/sms-edge.service runs its sms-edge. Run it again after updating the
+# checkout: pip replaces the installed gateway with the checkout's.
+PREFIX ?= /opt/sms-edge
+
+install: system-packages
+	test -x $(PREFIX)/venv/bin/python || python3 -m venv $(PREFIX)/venv
+	rm -rf build    # setuptools would put a module deleted since the last build back in the wheel
+	$(PREFIX)/venv/bin/python -m pip install -q .
+	$(PREFIX)/venv/bin/sms-edge --help >/dev/null
 
 clean:
 	rm -rf $(VENV) data test-artifacts *.egg-info

@@ -1,4 +1,5 @@
-"""The command line: ``serve``, ``reload``, ``check-config``, ``accounts``, ``reconcile`` (config.md)."""
+"""The command line: ``serve``, ``reload``, ``check-config``, ``accounts``, ``reconcile``, ``backup``
+(config.md)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from gateway.redis_client import RedisSource
 from gateway.server import serve
 from gateway.store.backends import build_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
+from gateway.store.sqlite.backup import BackupRefused, backup
 
 __all__ = ["main"]
 
@@ -114,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="only records pending at least this long (default 300)")
     reconcile.add_argument("--as", dest="settle_as", choices=("refund", "sent"), default="refund")
     reconcile.add_argument("--dry-run", action="store_true", help="report, change nothing")
+    copy = commands.add_parser("backup", help="copy the SQLite store, consistent, while gateways serve")
+    copy.add_argument("--config", default=argparse.SUPPRESS)
+    copy.add_argument("--to", required=True, metavar="FILE", help="the new file to write")
     return parser
 
 
@@ -251,6 +256,19 @@ def _reload(config: GatewayConfig, pid: int | None) -> int:
     return 0
 
 
+def _backup(config: GatewayConfig, target: str) -> int:
+    if config.store.backend != "sqlite":
+        print(f"backup not written: store.backend is {config.store.backend}; back it up with its own"
+              " tools (docs/runbook-backup.md)", file=sys.stderr)
+        return 1
+    try:
+        _print(backup(config.store.path, target, config.store.timeout))
+    except BackupRefused as exc:
+        print(f"backup not written: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -265,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_with_store(config, lambda store: _accounts(args, store, parser)))
         if args.command == "reconcile":
             return asyncio.run(_with_store(config, lambda store: _reconcile(args, config, store)))
+        if args.command == "backup":
+            return _backup(config, args.to)
         return _serve(config, args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)

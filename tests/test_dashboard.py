@@ -21,9 +21,10 @@ import pytest
 import requests
 import yaml
 
+from tests.certificates import TestAuthority
 from tests.conftest import DEMO_HEADERS, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port
-from tests.test_prometheus_rules import PROMETHEUS, RULES
+from tests.test_prometheus_rules import PROMETHEUS, RULES, tls_files, with_https
 
 DASHBOARD = json.loads((PROMETHEUS.parent / "grafana" / "sms-edge.json").read_text(encoding="utf-8"))
 JOB = "sms-edge"
@@ -39,9 +40,10 @@ def gateway_document(tmp_path: Path) -> dict:
     return document
 
 
-def prometheus_config(directory: Path, target: str) -> Path:
-    """The shipped config, scraping ``target`` every second, with the rules at absolute paths."""
-    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
+def prometheus_config(directory: Path, target: str, shipped: str | None = None) -> Path:
+    """The shipped config (or ``shipped``, its text as edited), scraping ``target`` every second,
+    with the rules at absolute paths."""
+    config = yaml.safe_load(shipped or (PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(path) for path in RULES]
     (job,) = config["scrape_configs"]
@@ -55,14 +57,14 @@ def prometheus_config(directory: Path, target: str) -> Path:
 class Prometheus:
     """Debian's prometheus binary on a free loopback port, its data under ``directory``."""
 
-    def __init__(self, directory: Path, target: str) -> None:
+    def __init__(self, directory: Path, target: str, shipped: str | None = None) -> None:
         binary = shutil.which("prometheus")
         assert binary, "prometheus missing: install Debian's prometheus package (make test-packages)"
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = directory / "prometheus.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen([
-                binary, f"--config.file={prometheus_config(directory, target)}",
+                binary, f"--config.file={prometheus_config(directory, target, shipped)}",
                 f"--storage.tsdb.path={directory / 'tsdb'}",
                 f"--web.listen-address={self.url.removeprefix('http://')}",
             ], stdout=log, stderr=subprocess.STDOUT)
@@ -172,3 +174,24 @@ def test_every_recording_rule_has_a_series(prometheus: Prometheus) -> None:
     assert records
     for record in records:
         prometheus.wait_for(lambda r=record: prometheus.scraped(r), seconds=5)
+
+
+def test_the_https_lines_of_the_shipped_config_scrape_a_gateway_serving_mutual_tls(tmp_path):
+    """The commented HTTPS lines, switched on, against a gateway that asks every client for a
+    certificate (``server.tls.client_ca``): Prometheus scrapes it."""
+    authority = TestAuthority(tmp_path)
+    tls_files(authority, tmp_path)
+    cert, key = authority.issue("gateway", usage="serverAuth", alt_names="IP:127.0.0.1")
+    document = gateway_document(tmp_path)
+    document["server"]["tls"] = {"cert": str(cert), "key": str(key), "client_ca": str(authority.cert)}
+    client = (str(tmp_path / "client.pem"), str(tmp_path / "client-key.pem"))
+    gateway = GatewayProcess(document, tmp_path,
+                             requests_options={"verify": str(authority.cert), "cert": client})
+    server = None
+    try:
+        server = Prometheus(tmp_path, gateway.url.removeprefix("https://"), with_https(tmp_path))
+        server.wait_for(lambda: server.scraped(f'up{{job="{JOB}"}} == 1'))
+    finally:
+        if server:
+            server.stop()
+        gateway.stop()

@@ -1,11 +1,13 @@
-"""The shipped Prometheus files, checked by Debian's promtool: the config and rules load, and every
-alert has unit tests that show it firing and staying quiet (deploy/prometheus/tests/).
+"""The shipped Prometheus files, checked by Debian's promtool: the config and rules load (the config
+also with its commented HTTPS lines switched on), and every alert has unit tests that show it firing
+and staying quiet (deploy/prometheus/tests/).
 
 promtool is installed by ``make test`` (the Makefile's test-packages); a missing one fails here.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,11 +15,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.certificates import TestAuthority
 from tests.conftest import ROOT
 
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
 UNIT_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
+# The sms-edge job's commented lines for a gateway serving TLS, and the folder they name.
+HTTPS_LINES = re.compile(r"^( {4})# (?=scheme: https|tls_config:|  (?:ca|cert|key)_file:)", re.MULTILINE)
+TLS_FOLDER = "/etc/prometheus/sms-edge/"
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -64,3 +70,33 @@ def test_both_rule_files_are_loaded_by_the_config_and_the_unit_tests() -> None:
     for path in UNIT_TESTS:
         listed = yaml.safe_load(path.read_text(encoding="utf-8"))["rule_files"]
         assert {(path.parent / name).resolve() for name in listed} == set(RULES), path
+
+
+def with_https(folder: Path) -> str:
+    """The shipped config with its commented HTTPS lines switched on, as an operator would, and the
+    TLS files they name looked for in ``folder``."""
+    text, switched = HTTPS_LINES.subn(r"\1", (PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
+    assert switched == 5, "scheme, tls_config and its three files, commented under the sms-edge job"
+    return text.replace(TLS_FOLDER, f"{folder}/")
+
+
+def tls_files(authority: TestAuthority, folder: Path) -> None:
+    """The files the HTTPS lines name: the CA, and a client certificate it signed with its key."""
+    cert, key = authority.issue("prometheus", usage="clientAuth")
+    shutil.copyfile(authority.cert, folder / "ca.pem")
+    shutil.copyfile(cert, folder / "client.pem")
+    shutil.copyfile(key, folder / "client-key.pem")
+
+
+def test_promtool_accepts_the_config_with_the_https_lines_switched_on(tmp_path) -> None:
+    tls_files(TestAuthority(tmp_path), tmp_path)
+    config = yaml.safe_load(with_https(tmp_path))
+    (job,) = config["scrape_configs"]
+    assert job["scheme"] == "https"
+    assert job["tls_config"] == {"ca_file": f"{tmp_path}/ca.pem", "cert_file": f"{tmp_path}/client.pem",
+                                 "key_file": f"{tmp_path}/client-key.pem"}
+    config["rule_files"] = [str(path) for path in RULES]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = promtool("check", "config", path)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,9 +1,10 @@
 """deploy/systemd/sms-edge.service: systemd's own checker accepts it, and the hardening is there.
 
 ``systemd-analyze verify`` (Debian's systemd, installed by ``make test-packages``) refuses a unit
-whose ExecStart binary is missing, so it checks a copy pointed at this checkout and this Python
-instead of /opt/sms-edge. It reports a misspelt directive or a bad value only as a warning (exit
-status 0), so any output at all fails the test.
+whose ExecStart binary is missing, so it checks a copy pointed at this checkout and the ``sms-edge``
+of this venv instead of /opt/sms-edge (tests/test_install.py runs the venv ``make install`` builds).
+It reports a misspelt directive or a bad value only as a warning (exit status 0), so any output at
+all fails the test.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def directives(text: str) -> dict[str, list[str]]:
 
 
 def verify(text: str, directory: Path) -> subprocess.CompletedProcess[str]:
-    local = text.replace("/opt/sms-edge/.venv/bin/python", sys.executable)
+    local = text.replace("/opt/sms-edge/venv/bin/sms-edge", str(Path(sys.executable).parent / "sms-edge"))
     unit = directory / UNIT.name
     unit.write_text(local.replace("/opt/sms-edge", str(ROOT)), encoding="utf-8")
     return subprocess.run(["systemd-analyze", "verify", str(unit)],
@@ -81,7 +82,7 @@ def test_the_unit_is_hardened():
     assert {key: found.get(key, [None])[0] for key in HARDENING} == HARDENING
     # Longer than the gateway's own drain, or systemd kills requests it would have finished.
     assert int(found["TimeoutStopSec"][0]) > SHUTDOWN_TIMEOUT
-    assert "run.py serve" in found["ExecStart"][0]
+    assert found["ExecStart"][0].startswith("/opt/sms-edge/venv/bin/sms-edge serve --config ")
 
 
 def test_the_service_s_secrets_are_files_a_reload_reads_again():

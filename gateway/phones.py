@@ -155,12 +155,17 @@ _UUID = rf"{_HEX}{{8}}(?:-{_HEX}{{4}}){{3}}-{_HEX}{{12}}"
 # 32, 40 or 64 hex digits (uuid4().hex, SHA-1, SHA-256): far longer than any number to hide.
 _HEX_ID = rf"{_HEX}{{32}}(?:{_HEX}{{32}}|{_HEX}{{8}})?"
 _ID = rf"(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID})(?![0-9A-Za-z])"
-_BARRIER = f"{_DATE}|{_TIME}|{_ID}"
+# What masking wrote (``139****5678``, ``+1 415****0123``, ``****``) is kept as it is, and a run
+# never reaches into it: masking twice changes nothing (``139****5678 137****5678`` would otherwise
+# read as ``5678 137``, seven digits, and become ``139************5678``). A plus glued to digits
+# before it starts no run, so a number masked there never glues to them either.
+_MASKED = r"(?<!\d)\d{0,3}\*{4,}\d{0,4}(?!\d)"
+_BARRIER = rf"{_DATE}|{_TIME}|{_ID}|\d{{1,3}}\*"
 # The leading lookahead turns most positions away at once: the scan stays cheap on plain text.
 _SCAN = re.compile(
-    r"(?=[\da-fA-FS+])(?:"
-    rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME})"
-    rf"|(?P<run>(?:\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
+    r"(?=[\da-fA-FS+*])(?:"
+    rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME}|{_MASKED})"
+    rf"|(?P<run>(?:(?<!\d)\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
 )
 # Two numbers in one run (``13912345678 13712345678``) are masked one by one.
 _BETWEEN_NUMBERS = re.compile(rf"(?<=\d{{7}})({_SEP}{{1,3}})(?=\d{{7}})")

@@ -335,6 +335,47 @@ def test_ids_times_and_amounts_the_gateway_writes_are_left_alone(message_id, whe
     assert scrub(text) == text
 
 
+# --- Masking twice changes nothing (issue 23.12) -----------------------------------------------
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13600000003 13700000003",  # the issue's: 136****0003 137****0003 became 136************0003
+        "13600000003/13700000003",
+        "136-0000-0003 137-0000-0003 13800138000",
+        "1000000 13912345678",  # a round figure kept beside a number masked
+        "0000+8613912345678",  # a plus glued to digits before it
+        "+14155550123 +14155550124",
+        "+44 7911 123456 13912345678",
+        "1234567 7654321 13912345678",
+        "13912345678****5",
+        "sent to 139****5678 137****5678 and 13612345678",
+        "id13903843291x 139.0384.3291 (tel_13903843291)",
+    ],
+)
+def test_masking_masked_text_again_leaves_it_unchanged(text):
+    masked = scrub(text)
+    assert leaks(masked) == []
+    assert scrub(masked) == masked
+    assert mask_payload({"note": masked, masked: [masked]}) == {"note": masked, masked: [masked]}
+
+
+@pytest.mark.parametrize(
+    "masked",
+    ["139****5678", "139****5678 137****5678", "139****5678/137****5678", "+1 415****0123",
+     "+852 ****", "**** ****", "1000000 139****5678", "****0003 137****0003", "id139****3291x"],
+)
+def test_what_masking_writes_is_left_as_it_is(masked):
+    assert scrub(masked) == masked
+
+
+@PROPERTY
+@given(st.text(alphabet="0123456789" * 3 + " -._/()+*:x,", max_size=40))
+def test_scrub_is_idempotent_on_any_text(text):
+    masked = scrub(text)
+    assert scrub(masked) == masked
+
+
 async def test_the_records_page_range_is_not_masked(client):
     response = await client.get("/api/sms/records?page=0", headers=DEMO_HEADERS)
     body = await response.json()

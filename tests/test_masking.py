@@ -108,7 +108,6 @@ def test_mask_payload_leaves_safe_keys_untouched():
     payload = {
         "message_id": "12345678-1234-4234-8234-123456789012",
         "request_id": "1234567890abcdef1234567890abcdef",
-        "template_id": "SMS_123456789",
         "created_at": "2024-01-01 12:00:00",
         "updated_at": "2024-01-02 08:30:00",
         "code": "INVALID_PARAMS",
@@ -123,6 +122,14 @@ def test_mask_payload_leaves_safe_keys_untouched():
     assert set(payload) == SAFE_KEYS
     assert mask_payload(payload) == payload
     assert mask_payload({"results": [payload]}) == {"results": [payload]}
+
+
+@pytest.mark.parametrize(("template_id", "shown"), [
+    ("SMS_123456789", "SMS_123456789"), ("1234567", "1234567"), ("12345678", "12345678"),
+    ("13912345678", "139****5678"), ("tpl-139-1234-5678", "tpl-139****5678"),
+])
+def test_a_template_id_is_masked_by_the_phones_rule_from_nine_digits(template_id, shown):
+    assert mask_payload({"template_id": template_id}) == {"template_id": shown}
 
 
 @pytest.fixture

@@ -63,9 +63,7 @@ def _known_providers(request: web.Request) -> dict[str, Any]:
 
 
 def _view(account: Account) -> dict[str, object]:
-    public = account.public()
-    public["name"] = scrub(account.name)
-    return public
+    return account.public()  # the name masked
 
 
 def _ok(data: object, status: int = 200) -> web.Response:

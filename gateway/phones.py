@@ -162,12 +162,20 @@ _ID = rf"(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID})(?![0-9A-Za-z])"
 # before it starts no run, so a number masked there never glues to them either.
 _MASKED = r"(?<!\d)\d{0,3}\*{4,}\d{0,4}(?!\d)"
 _BARRIER = rf"{_DATE}|{_TIME}|{_ID}|\d{{1,3}}\*"
-# The leading lookahead turns most positions away at once: the scan stays cheap on plain text.
-_SCAN = re.compile(
-    r"(?=[\da-fA-FS+*])(?:"
-    rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME}|{_MASKED})"
-    rf"|(?P<run>(?:(?<!\d)\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
-)
+
+
+def _scan(starts: str, kept: str) -> re.Pattern[str]:
+    # The leading lookahead turns most positions away at once: the scan stays cheap on plain text.
+    return re.compile(
+        rf"(?=[{starts}])(?:"
+        rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME}{kept})"
+        rf"|(?P<run>(?:(?<!\d)\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
+    )
+
+
+# Text without a ``****`` cannot hold what masking wrote: it is spared looking for it at every digit.
+_SCAN = _scan(r"\da-fA-FS+", "")
+_SCAN_MASKED = _scan(r"\da-fA-FS+*", f"|{_MASKED}")
 # Two numbers in one run (``13912345678 13712345678``) are masked one by one.
 _BETWEEN_NUMBERS = re.compile(rf"(?<=\d{{7}})({_SEP}{{1,3}})(?=\d{{7}})")
 _ROUND = rf"(?:0+|[1-9]0*|9+)(?:{_SEP}{{1,3}}0+)*"
@@ -214,7 +222,7 @@ def scrub(text: str, shortest: int = _SHORTEST_RUN) -> str:
     if not _SEVEN_DIGITS.search(text):  # most lines: not worth a scan
         return text
     parts, done = [], 0
-    for match in _SCAN.finditer(text):
+    for match in (_SCAN_MASKED if "****" in text else _SCAN).finditer(text):
         start, end = match.span("run")
         if end - start >= shortest:  # (-1, -1) for what is kept
             masked = _masked_run(match.group("run"), shortest)

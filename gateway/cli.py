@@ -25,6 +25,7 @@ from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.logs import setup_logging
+from gateway.phones import scrub
 from gateway.pidfile import signal_reload
 from gateway.reconcile import money_moved, reconcile_account
 from gateway.redis_client import RedisSource
@@ -160,7 +161,7 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
             CLI_ACTOR, args.name, balance_milli=args.balance,
             verification_status=args.verification, ratelimit=_bucket(args, parser),
         )
-        _print({"name": account.name, "api_key": account.api_key, "api_secret": secret,
+        _print({"name": scrub(account.name), "api_key": account.api_key, "api_secret": secret,
                 "balance": account.balance_milli / 1000,
                 "verification_status": account.verification_status})
         return 0

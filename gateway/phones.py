@@ -23,6 +23,7 @@ __all__ = [
     "mask_digits",
     "mask_payload",
     "mask_phone",
+    "mask_template_id",
     "may_hold_phone",
     "parse_phone",
     "scrub",
@@ -155,13 +156,26 @@ _UUID = rf"{_HEX}{{8}}(?:-{_HEX}{{4}}){{3}}-{_HEX}{{12}}"
 # 32, 40 or 64 hex digits (uuid4().hex, SHA-1, SHA-256): far longer than any number to hide.
 _HEX_ID = rf"{_HEX}{{32}}(?:{_HEX}{{32}}|{_HEX}{{8}})?"
 _ID = rf"(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID})(?![0-9A-Za-z])"
-_BARRIER = f"{_DATE}|{_TIME}|{_ID}"
-# The leading lookahead turns most positions away at once: the scan stays cheap on plain text.
-_SCAN = re.compile(
-    r"(?=[\da-fA-FS+])(?:"
-    rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME})"
-    rf"|(?P<run>(?:\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
-)
+# What masking wrote (``139****5678``, ``+1 415****0123``, ``****``) is kept as it is, and a run
+# never reaches into it: masking twice changes nothing (``139****5678 137****5678`` would otherwise
+# read as ``5678 137``, seven digits, and become ``139************5678``). A plus glued to digits
+# before it starts no run, so a number masked there never glues to them either.
+_MASKED = r"(?<!\d)\d{0,3}\*{4,}\d{0,4}(?!\d)"
+_BARRIER = rf"{_DATE}|{_TIME}|{_ID}|\d{{1,3}}\*"
+
+
+def _scan(starts: str, kept: str) -> re.Pattern[str]:
+    # The leading lookahead turns most positions away at once: the scan stays cheap on plain text.
+    return re.compile(
+        rf"(?=[{starts}])(?:"
+        rf"(?P<keep>(?<![0-9A-Za-z])(?:{_UUID}|{_HEX_ID}|SMS_\d+)(?![0-9A-Za-z])|{_DATE}|{_TIME}{kept})"
+        rf"|(?P<run>(?:(?<!\d)\+(?!{_BARRIER}))?\d+(?:{_SEP}{{1,3}}(?!{_BARRIER})\d+)*))"
+    )
+
+
+# Text without a ``****`` cannot hold what masking wrote: it is spared looking for it at every digit.
+_SCAN = _scan(r"\da-fA-FS+", "")
+_SCAN_MASKED = _scan(r"\da-fA-FS+*", f"|{_MASKED}")
 # Two numbers in one run (``13912345678 13712345678``) are masked one by one.
 _BETWEEN_NUMBERS = re.compile(rf"(?<=\d{{7}})({_SEP}{{1,3}})(?=\d{{7}})")
 _ROUND = rf"(?:0+|[1-9]0*|9+)(?:{_SEP}{{1,3}}0+)*"
@@ -179,10 +193,10 @@ _LONGEST_NOT_A_NUMBER = 32
 _SHORTEST_PHONE = 10**6
 
 
-def _mask_number(text: str) -> str:
+def _mask_number(text: str, shortest: int = _SHORTEST_RUN) -> str:
     """One number found in free text, masked; kept when it reads as something else."""
     digits = "".join(_DIGITS.findall(text))
-    if len(digits) < _SHORTEST_RUN or (
+    if len(digits) < shortest or (
         len(text) <= _LONGEST_NOT_A_NUMBER and _NOT_A_NUMBER.fullmatch(text)
     ):
         return text
@@ -195,21 +209,23 @@ def _mask_number(text: str) -> str:
     return mask_digits(digits)
 
 
-def _masked_run(run: str) -> str:
+def _masked_run(run: str, shortest: int) -> str:
     return "".join(
-        part if i % 2 else _mask_number(part) for i, part in enumerate(_BETWEEN_NUMBERS.split(run))
+        part if i % 2 else _mask_number(part, shortest)
+        for i, part in enumerate(_BETWEEN_NUMBERS.split(run))
     )
 
 
-def scrub(text: str) -> str:
-    """Mask every phone-shaped run of digits in free text (carrier messages, log lines, bodies)."""
+def scrub(text: str, shortest: int = _SHORTEST_RUN) -> str:
+    """Mask every phone-shaped run of digits in free text (carrier messages, log lines, bodies):
+    runs of ``shortest`` digits or more."""
     if not _SEVEN_DIGITS.search(text):  # most lines: not worth a scan
         return text
     parts, done = [], 0
-    for match in _SCAN.finditer(text):
+    for match in (_SCAN_MASKED if "****" in text else _SCAN).finditer(text):
         start, end = match.span("run")
-        if end - start >= _SHORTEST_RUN:  # (-1, -1) for what is kept
-            masked = _masked_run(match.group("run"))
+        if end - start >= shortest:  # (-1, -1) for what is kept
+            masked = _masked_run(match.group("run"), shortest)
             if masked != match.group("run"):
                 parts += (text[done:start], masked)
                 done = end
@@ -230,9 +246,21 @@ def may_hold_phone(text: str) -> bool:
     return _PHONE_RUN.search(text) is not None and _PHONE_RUN.search(_KEPT_IDS.sub(" ", text)) is not None
 
 
+# A template id's runs shorter than this are the carriers' own template numbers (Tencent's have
+# 6-7 digits), not numbers to hide; nine digits hold a mobile or a number with its area code.
+_SHORTEST_IN_TEMPLATE_ID = 9
+
+
+def mask_template_id(template_id: str) -> str:
+    """A template id as it is kept and shown: a number in it masked (``13912345678`` →
+    ``139****5678``, the phones' rule), the carriers' template numbers and ``SMS_`` codes whole.
+    The carrier is sent the id as the caller wrote it."""
+    return scrub(template_id, _SHORTEST_IN_TEMPLATE_ID)
+
+
 #: Keys whose values are identifiers, times or counts, never a number to hide.
 SAFE_KEYS = frozenset({
-    "id", "message_id", "request_id", "template_id", "created_at", "updated_at", "code",
+    "id", "message_id", "request_id", "created_at", "updated_at", "code",
     "provider", "status", "verification_status", "total", "page", "per_page", "success_count",
     "failed_count", "total_sent", "today_sent", "balance",
 })
@@ -245,6 +273,8 @@ def mask_payload(value: Any, key: str | None = None) -> Any:
     their key says they are a count or an id.
     """
     if isinstance(value, str):
+        if key == "template_id":
+            return mask_template_id(value)
         return value if key in SAFE_KEYS else scrub(value)
     if isinstance(value, dict):
         return {scrub(k) if isinstance(k, str) else k: mask_payload(v, k) for k, v in value.items()}

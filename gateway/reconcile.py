@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.phones import scrub
 from gateway.store.base import Account, Record, RecordQuery, Settlement, Store
 
 __all__ = [
@@ -65,7 +66,7 @@ class AccountReport:
 
     def public(self, as_sent: bool) -> dict[str, object]:
         return {
-            "name": self.account.name, "api_key": self.account.api_key,
+            "name": scrub(self.account.name), "api_key": self.account.api_key,
             "reconciled": self.reconciled, **money_moved(self.milli, as_sent),
             "awaiting_receipt": self.awaiting_receipt,
         }

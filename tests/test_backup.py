@@ -164,7 +164,8 @@ def test_backup_refuses_what_would_not_be_a_backup(tmp_path):
 def test_the_runbook_shows_the_commands_these_tests_run():
     text = RUNBOOK.read_text(encoding="utf-8")
     for command in ("sms-edge backup --config /etc/sms-edge/gateway.yaml --to",
-                    "-name 'sms-edge.db*' -exec mv -t /var/lib/sms-edge/before-restore/", "run.py reconcile --dry-run"):
+                    "-name 'sms-edge.db*' -exec mv -t /var/lib/sms-edge/before-restore/",
+                    "run.py reconcile --dry-run"):
         assert command in text, command
     assert sorted(dict(_TESTED.findall(text))) == ["redis-aof", "redis-aof-on", "redis-bgsave", "redis-rdb"]
 

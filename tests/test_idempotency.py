@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from gateway.api import idempotency, sms
-from gateway.api.idempotency import LEASE_MS, TTL_MS, fingerprint_of
+from gateway.api.idempotency import LEASE_MS, TTL_MS, fingerprint_of, stored_key
 from gateway.ids import derived_uuid
-from gateway.keys import RUNTIME, STORE
+from gateway.keys import CONFIG, RUNTIME, STORE
 from gateway.store.base import NewRecord, RecordQuery, Settlement
 from tests.conftest import SEND_BODY, FakeClock, add_account
 
@@ -220,8 +220,9 @@ async def crashed(client, clock, account, key, body=SEND_BODY, path="/api/sms/se
     records reserved (ids derived from the claim's token) or not, settled or not. The token."""
     store, token = client.app[STORE], "dead-attempt-token"
     raw = orjson.dumps(body)
+    stored = stored_key(client.app[CONFIG].server.secret_key, key)  # as the gateway keeps it
     claim = await store.claim_idempotency(
-        account.id, key, fingerprint_of(path, raw), token, int(clock() * 1000), TTL_MS, LEASE_MS
+        account.id, stored, fingerprint_of(path, raw), token, int(clock() * 1000), TTL_MS, LEASE_MS
     )
     assert claim.state == "new"
     phones = body.get("phones") or [body["phone"]]

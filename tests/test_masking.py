@@ -108,7 +108,6 @@ def test_mask_payload_leaves_safe_keys_untouched():
     payload = {
         "message_id": "12345678-1234-4234-8234-123456789012",
         "request_id": "1234567890abcdef1234567890abcdef",
-        "template_id": "SMS_123456789",
         "created_at": "2024-01-01 12:00:00",
         "updated_at": "2024-01-02 08:30:00",
         "code": "INVALID_PARAMS",
@@ -123,6 +122,14 @@ def test_mask_payload_leaves_safe_keys_untouched():
     assert set(payload) == SAFE_KEYS
     assert mask_payload(payload) == payload
     assert mask_payload({"results": [payload]}) == {"results": [payload]}
+
+
+@pytest.mark.parametrize(("template_id", "shown"), [
+    ("SMS_123456789", "SMS_123456789"), ("1234567", "1234567"), ("12345678", "12345678"),
+    ("13912345678", "139****5678"), ("tpl-139-1234-5678", "tpl-139****5678"),
+])
+def test_a_template_id_is_masked_by_the_phones_rule_from_nine_digits(template_id, shown):
+    assert mask_payload({"template_id": template_id}) == {"template_id": shown}
 
 
 @pytest.fixture
@@ -333,6 +340,47 @@ def test_ids_times_and_amounts_the_gateway_writes_are_left_alone(message_id, whe
         f"at {when.replace(tzinfo=UTC).isoformat()} price {fen / 100:.2f} 元"
     )
     assert scrub(text) == text
+
+
+# --- Masking twice changes nothing (issue 23.12) -----------------------------------------------
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13600000003 13700000003",  # the issue's: 136****0003 137****0003 became 136************0003
+        "13600000003/13700000003",
+        "136-0000-0003 137-0000-0003 13800138000",
+        "1000000 13912345678",  # a round figure kept beside a number masked
+        "0000+8613912345678",  # a plus glued to digits before it
+        "+14155550123 +14155550124",
+        "+44 7911 123456 13912345678",
+        "1234567 7654321 13912345678",
+        "13912345678****5",
+        "sent to 139****5678 137****5678 and 13612345678",
+        "id13903843291x 139.0384.3291 (tel_13903843291)",
+    ],
+)
+def test_masking_masked_text_again_leaves_it_unchanged(text):
+    masked = scrub(text)
+    assert leaks(masked) == []
+    assert scrub(masked) == masked
+    assert mask_payload({"note": masked, masked: [masked]}) == {"note": masked, masked: [masked]}
+
+
+@pytest.mark.parametrize(
+    "masked",
+    ["139****5678", "139****5678 137****5678", "139****5678/137****5678", "+1 415****0123",
+     "+852 ****", "**** ****", "1000000 139****5678", "****0003 137****0003", "id139****3291x"],
+)
+def test_what_masking_writes_is_left_as_it_is(masked):
+    assert scrub(masked) == masked
+
+
+@PROPERTY
+@given(st.text(alphabet="0123456789" * 3 + " -._/()+*:x,", max_size=40))
+def test_scrub_is_idempotent_on_any_text(text):
+    masked = scrub(text)
+    assert scrub(masked) == masked
 
 
 async def test_the_records_page_range_is_not_masked(client):

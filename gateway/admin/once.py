@@ -5,7 +5,7 @@ the key, so it is applied once across every gateway process and restart: a secon
 same key (and body) is answered with the first answer and changes nothing; the same key with
 another body is 409 ``IDEMPOTENCY_CONFLICT``; a concurrent one waits for the first, then replays
 it. Keys are scoped to the admin token's name and the account (a tenant's own keys, visible ASCII
-without spaces, can never be one of them) and kept for 24 h.
+without spaces, can never be one of them), kept as a keyed hash as the tenants' are, for 24 h.
 
 Only an answer that changed something is kept; a refusal (unknown account, the store down) gives
 the key back. A claim whose holder died mid-way (its lease ran out) may or may not have credited
@@ -29,10 +29,11 @@ from gateway.api.idempotency import (
     idempotency_conflict,
     idempotency_in_progress,
     replayed,
+    stored_key,
 )
 from gateway.errors import error_kind
 from gateway.ids import new_hex_id
-from gateway.keys import ADMIN, CLOCK, ROUTE, STORE
+from gateway.keys import ADMIN, CLOCK, CONFIG, ROUTE, STORE
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["once"]
@@ -50,7 +51,7 @@ async def once(
 ) -> web.Response:
     """``run()``'s answer, or the kept answer of the first request that used ``key``."""
     store, clock = request.app[STORE], request.app[CLOCK]
-    scoped = f"admin {request[ADMIN]} {key}"
+    scoped = stored_key(request.app[CONFIG].server.secret_key, f"admin {request[ADMIN]} {key}")
     fingerprint = fingerprint_of(request[ROUTE], await request.read())
     token = new_hex_id()
     loop = asyncio.get_running_loop()

@@ -1,9 +1,10 @@
 """The admin API's handlers (``shared/spec/api.md``, "Admin API"): accounts, messages, the audit log.
 
 Every change goes through the account service (``service``), as the CLI's do, with the admin
-token's name as the actor. Bodies decode into ``models``; the account checks are the CLI's
-(``rules``). Bodies hold the account's API key and, once, a new secret: nothing here is masked but
-free text (names, reasons) and the records, which are kept masked.
+token's name as the actor. Bodies decode into ``models`` (``gateway.api.bodies``); the account
+checks are the CLI's (``rules``), their refusals in the API's words (``refusals``). Bodies hold the
+account's API key and, once, a new secret: nothing here is masked but free text (names, reasons)
+and the records, which are kept masked.
 """
 
 from __future__ import annotations
@@ -15,19 +16,16 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
-from gateway.admin.models import CreateAccountRequest, PatchAccountRequest, TopUpRequest
+from gateway.admin.models import CreateAccountRequest, PatchAccountRequest, RateLimit, TopUpRequest
 from gateway.admin.once import once
-from gateway.admin.rules import (
-    check_amount,
-    check_bucket,
-    check_name,
-    check_providers,
-    check_reason,
-)
+from gateway.admin.refusals import checked, checked_providers
+from gateway.admin.rules import check_amount, check_bucket, check_name, check_reason
 from gateway.admin.service import AccountService
+from gateway.api.bodies import decode_body
 from gateway.api.idempotency import idempotency_key
 from gateway.api.records import public_record
 from gateway.api.validation import positive_int
+from gateway.config.model import BucketConfig
 from gateway.errors import error_kind, invalid
 from gateway.keys import ADMIN, CLOCK, CONFIG, RUNTIME, STORE
 from gateway.phones import mask_payload, scrub
@@ -48,10 +46,7 @@ AUDIT_PER_PAGE, MAX_AUDIT_PER_PAGE, MAX_AUDIT_PAGE = 20, 100, 1_000_000
 
 
 async def _body(request: web.Request, model: type[Body]) -> Body:
-    try:
-        return _DECODERS[model].decode(await request.read())
-    except msgspec.DecodeError as exc:  # malformed JSON and wrong shapes alike
-        raise invalid(scrub(str(exc))) from None
+    return decode_body(await request.read(), _DECODERS[model])
 
 
 def _service(request: web.Request) -> AccountService:
@@ -63,9 +58,7 @@ def _known_providers(request: web.Request) -> dict[str, Any]:
 
 
 def _view(account: Account) -> dict[str, object]:
-    public = account.public()
-    public["name"] = scrub(account.name)
-    return public
+    return account.public()  # the name masked
 
 
 def _ok(data: object, status: int = 200) -> web.Response:
@@ -79,13 +72,17 @@ async def list_accounts(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await _body(request, CreateAccountRequest)
-    bucket = check_bucket(body.ratelimit.rate, body.ratelimit.burst) if body.ratelimit else None
     account, secret = await _service(request).create(
-        request[ADMIN], check_name(body.name), balance_milli=check_amount(body.balance),
-        verification_status=body.verification_status, ratelimit=bucket,
-        providers=check_providers(body.providers, _known_providers(request)),
+        request[ADMIN], checked("name", check_name, body.name),
+        balance_milli=checked("balance", check_amount, body.balance),
+        verification_status=body.verification_status, ratelimit=_bucket(body.ratelimit),
+        providers=checked_providers(body.providers, _known_providers(request)),
     )
     return _ok({**_view(account), "api_secret": secret}, status=201)
+
+
+def _bucket(ratelimit: RateLimit | None) -> BucketConfig | None:
+    return checked("ratelimit", check_bucket, ratelimit.rate, ratelimit.burst) if ratelimit else None
 
 
 def _changes(body: PatchAccountRequest, known: dict[str, Any]) -> dict[str, object]:
@@ -95,9 +92,9 @@ def _changes(body: PatchAccountRequest, known: dict[str, Any]) -> dict[str, obje
     if body.verification_status is not UNSET:
         changes["verification_status"] = body.verification_status
     if body.providers is not UNSET:
-        changes["providers"] = check_providers(body.providers, known)
+        changes["providers"] = checked_providers(body.providers, known)
     if body.ratelimit is not UNSET:  # null: back to ratelimit.account
-        bucket = check_bucket(body.ratelimit.rate, body.ratelimit.burst) if body.ratelimit else None
+        bucket = _bucket(body.ratelimit)
         changes.update(rate=bucket.rate if bucket else None, burst=bucket.burst if bucket else None)
     if not changes:
         raise invalid("至少修改 disabled、verification_status、ratelimit、providers 之一")
@@ -114,7 +111,8 @@ async def patch(request: web.Request) -> web.Response:
 
 async def top_up(request: web.Request) -> web.Response:
     body = await _body(request, TopUpRequest)
-    amount, reason = check_amount(body.amount, positive=True), check_reason(body.reason)
+    amount = checked("amount", check_amount, body.amount, positive=True)
+    reason = checked("reason", check_reason, body.reason)
     api_key = request.match_info["api_key"]
 
     async def apply() -> web.Response:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from gateway.accounts import create_account, rotate_secret
 from gateway.config.model import BucketConfig
+from gateway.phones import scrub
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account, Store
 
@@ -95,7 +96,8 @@ class AccountService:
         self, actor: str, action: str, account: Account, before: dict[str, object] | None = None,
         after: dict[str, object] | None = None, reason: str | None = None,
     ) -> None:
+        # Kept masked: a name or a reason may hold a number (a name made before they were checked).
         await self.store.append_audit(AuditEntry(
-            int(self._clock() * 1000), actor, action, account.name, account.api_key,
-            before or {}, after or {}, reason,
+            int(self._clock() * 1000), actor, action, scrub(account.name), account.api_key,
+            before or {}, after or {}, scrub(reason) if reason is not None else None,
         ))

@@ -10,7 +10,8 @@ What is kept: a response once something reached the carrier (200, 502, 504, and 
 anything was sent (validation, 403, the gateway's own 429s, 503) releases its key instead, so the
 corrected retry with the same key goes through, as at Stripe. A sending route is declared as its
 steps (``idempotent_send(check, reply)``), so the wrapper knows which step failed. Bodies are kept
-masked, like every response the gateway gives, and expire by the app's clock.
+masked, like every response the gateway gives, and expire by the app's clock; the key itself is
+kept as a keyed hash (``stored_key``).
 
 A claim is a lease of :data:`LEASE_MS`: a gateway killed mid-send leaves its key in progress (409
 to retries) only until then. The next retry takes it over and finds what the dead attempt wrote by
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -43,7 +45,7 @@ from gateway.store.base import StoreUnavailable
 __all__ = [
     "HEADER", "KEY_PATTERN", "LEASE_MS", "MAX_KEY_LENGTH", "POLL_SECONDS", "TTL_MS", "WAIT_SECONDS",
     "fingerprint_of", "idempotency_conflict", "idempotency_in_progress", "idempotency_key",
-    "idempotent_send", "replayed",
+    "idempotent_send", "replayed", "stored_key",
 ]
 
 log = logging.getLogger("smsedge.idempotency")
@@ -84,7 +86,9 @@ def idempotent_send(check: Check, reply: Reply) -> Callable[[web.Request], Await
         key = idempotency_key(request)
         if key is None:
             return reply(request, await _send(request, await check(request)))
-        return await _claimed(request, check, reply, key)
+        return await _claimed(
+            request, check, reply, stored_key(request.app[CONFIG].server.secret_key, key)
+        )
 
     return handler
 
@@ -98,6 +102,13 @@ async def _send(request: web.Request, send_input: SendInput) -> list[Delivery]:
 def fingerprint_of(route: str, body: bytes) -> str:
     """What a key remembers of its request: the same key with another one is a conflict."""
     return hashlib.sha256(route.encode() + b"\n" + body).hexdigest()
+
+
+def stored_key(secret_key: str, key: str) -> str:
+    """What the store keeps of an Idempotency-Key: its HMAC-SHA256 under ``server.secret_key``, as
+    for numbers, since a caller's key may hold one (``order-13912345678``). Without a secret key
+    the HMAC's key is empty: a random one would lose every claim at a restart."""
+    return hmac.new(secret_key.encode(), key.encode(), hashlib.sha256).hexdigest()
 
 
 def idempotency_key(request: web.Request) -> str | None:

@@ -18,6 +18,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
+from gateway.api.bodies import MALFORMED, NOT_AN_OBJECT, body_error, refuse_repeated_keys
 from gateway.api.models import (
     MAX_BATCH,
     MAX_PAGE,
@@ -60,7 +61,8 @@ _DECODED = web.RequestKey("decoded_body", object)  # the body, decoded by whoeve
 
 
 async def decoded_body(request: web.Request, model: type[Body]) -> Body | dict[str, Any]:
-    """The JSON body as ``model`` when it fits, else as a plain object (for the 400's wording).
+    """The JSON body as ``model`` when it fits, else as a plain object (for the 400's wording);
+    a key repeated in it is a 400 either way.
 
     Decoded once per request: the rate limiter's cost and the handler both ask for it.
     """
@@ -69,8 +71,11 @@ async def decoded_body(request: web.Request, model: type[Body]) -> Body | dict[s
         raw = await request.read()
         try:
             body = _DECODERS[model].decode(raw)
-        except msgspec.MsgspecError:
+        except msgspec.ValidationError:
             body = parse_json_object(raw)
+        except msgspec.DecodeError as exc:  # not JSON: nothing to read again
+            raise body_error(exc) from None
+        refuse_repeated_keys(raw, body)
         request[_DECODED] = body
     return body
 
@@ -79,9 +84,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise invalid("请求体不是合法的 JSON") from None
+        raise invalid(MALFORMED) from None
     if not isinstance(data, dict):
-        raise invalid("请求体必须是 JSON 对象") from None
+        raise invalid(NOT_AN_OBJECT) from None
     return data
 
 

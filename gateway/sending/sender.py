@@ -19,7 +19,7 @@ from gateway.config.model import GatewayConfig
 from gateway.errors import ApiError, insufficient_balance, store_unavailable
 from gateway.ids import derived_uuid, new_hex_id, new_uuid
 from gateway.metrics import Metrics
-from gateway.phones import scrub
+from gateway.phones import mask_template_id, scrub
 from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
@@ -93,9 +93,10 @@ class Sender:
         chains = [self._routing.chain(account, group.backend) for group in groups]
         numbers = [number for group in groups for number in group.numbers]
         message_ids = iter(self._message_ids(request, numbers))
+        template_id = mask_template_id(request.template_id)  # the carrier gets it as written
         records = [
             # Reserve what the dearest carrier of the chain would cost; settling refunds the rest.
-            NewRecord(next(message_ids), n.phone.masked, request.template_id, group.backend.name,
+            NewRecord(next(message_ids), n.phone.masked, template_id, group.backend.name,
                       max(candidate.price_milli for candidate in chain), n.key)
             for group, chain in zip(groups, chains, strict=True) for n in group.numbers
         ]

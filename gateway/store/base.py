@@ -11,6 +11,7 @@ from typing import Protocol
 
 import msgspec
 
+from gateway.phones import scrub
 from gateway.store.audit import AuditEntry, AuditPage
 
 __all__ = [
@@ -99,9 +100,10 @@ class Account(msgspec.Struct, frozen=True):
         )
 
     def public(self) -> dict[str, object]:
-        """What the CLI may print: everything but the secret hash."""
+        """What the CLI may print: everything but the secret hash, the name masked (it may hold a
+        number: names were not checked for one before)."""
         return {
-            "name": self.name,
+            "name": scrub(self.name),
             "api_key": self.api_key,
             "balance": self.balance_milli / 1000,
             "verification_status": self.verification_status,

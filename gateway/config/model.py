@@ -94,7 +94,7 @@ class ServerConfig:
 class StoreConfig:
     backend: str = "sqlite"
     path: str = "data/sms-edge.db"
-    timeout: float = 5.0  # seconds to wait for a locked database before answering 503
+    timeout: float = 5.0  # seconds to wait on the store (locked, writer stalled) before answering 503
 
 
 #: How the one Redis client finds its servers.

@@ -10,6 +10,13 @@ The loop's side of a write is cheap on purpose: the works of one loop turn go do
 frame (one ``write``), the results of one commit come back as one frame, read when the pipe is
 readable (no thread, so no GIL hand-off: a writer *thread* giving the GIL back and taking it again
 around each statement was what held the loop up most).
+
+No caller waits on the writer longer than ``store.timeout`` (and ``COMMIT_GRACE``): a stalled
+writer (stopped, or on a hung disk) costs 503s, never a hang. What a caller stopped waiting for is
+not committed (``write_process``: works carry their deadline), unless it is to land late on
+purpose: a settle, after the carrier was called. One timeout for every write puts their deadlines
+in submission order, so one timer over a queue of them ends the waits (a timer per write cost ten
+times as much).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,10 +37,12 @@ from typing import Any, TypeVar
 from gateway.store.base import StoreUnavailable
 from gateway.store.sqlite.write_process import FrameReader, Item, Work, connect, frame, write_all
 
-__all__ = ["Connection", "GroupWriter"]
+__all__ = ["COMMIT_GRACE", "Connection", "GroupWriter"]
 
 T = TypeVar("T")
 log = logging.getLogger("smsedge.store")
+#: Seconds past a work's deadline its caller still waits: a COMMIT begun in time may finish.
+COMMIT_GRACE = 0.2
 
 
 def _store_error(exc: BaseException) -> BaseException:
@@ -95,25 +106,34 @@ class GroupWriter:
         self._frames = FrameReader()
         self._seq = 0
         self._exited: asyncio.Future[None] | None = None
+        self._give_up: deque[tuple[float, int]] = deque()  # (loop time, seq), in order
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def transaction(
-        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None
+        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None,
+        *, keep_late: bool = False,
     ) -> T:
         """Run ``work`` in a write transaction; return once its commit is on disk.
 
         ``work`` must be picklable: a module-level function, or ``writes.work(function, *args)``.
         ``committed`` (if given) is called on the loop with the result right after the commit, in
         commit order, even when the caller has stopped waiting: the place to tell a cache.
+        Not committed within the timeout: StoreUnavailable, and the work is dropped, unless
+        ``keep_late`` (it then commits whenever the writer gets to it).
         """
-        return await self._submit(work, grouped=True, committed=committed)
+        return await self._submit(work, grouped=True, committed=committed, keep_late=keep_late)
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` alone in the writer, outside any group (it manages its own transaction)."""
-        return await self._submit(work, grouped=False)
+    async def run(self, work: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+        """Run ``work`` alone in the writer, outside any group (it manages its own transaction).
+
+        Within the timeout, or it is dropped; not ``bounded``: however long it takes (migrations).
+        """
+        return await self._submit(work, grouped=False, bounded=bounded)
 
     def _submit(
         self, work: Callable[[sqlite3.Connection], Any], *, grouped: bool,
-        committed: Callable[[Any], None] | None = None,
+        committed: Callable[[Any], None] | None = None, bounded: bool = True,
+        keep_late: bool = False,
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self._loop is None:
@@ -123,10 +143,17 @@ class GroupWriter:
         future = loop.create_future()
         self._seq += 1
         self._waiters[self._seq] = (future, committed)
+        deadline = None
+        if bounded:
+            self._give_up.append((loop.time() + self._timeout + COMMIT_GRACE, self._seq))
+            if self._sweeper is None:
+                self._sweeper = loop.call_at(self._give_up[0][0], self._sweep)
+            if not keep_late:
+                deadline = time.monotonic() + self._timeout
         if not self._outbox and self._starting is None:
             loop.call_soon(self._send)  # once per loop turn, for all that turn's writes
         function, args = work if isinstance(work, Work) else (work, ())
-        self._outbox.append((self._seq, function, args, grouped))
+        self._outbox.append((self._seq, function, args, grouped, deadline))
         if self._process is None and self._starting is None:  # first use, or after a crash
             self._starting = loop.create_task(self._start())
         return future
@@ -205,6 +232,8 @@ class GroupWriter:
             return
         for results in self._frames.feed(data):
             _resolve(self._waiters, results)
+        while self._give_up and self._give_up[0][1] not in self._waiters:  # answered in time
+            self._give_up.popleft()
 
     def _gone(self, process: subprocess.Popen[bytes]) -> None:
         """The writer process ended: whatever it did not answer failed; the next write starts anew."""
@@ -221,6 +250,21 @@ class GroupWriter:
         self._fail_all(f"the SQLite writer exited ({process.returncode})")
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)
+
+    def _sweep(self) -> None:
+        """The writes whose callers' wait is over fail; one still commits if it gets to (its
+        ``committed`` hook then runs all the same)."""
+        assert self._loop is not None
+        self._sweeper, now = None, self._loop.time()
+        while self._give_up and self._give_up[0][0] <= now:
+            _, seq = self._give_up.popleft()
+            waiter = self._waiters.get(seq)
+            if waiter is not None and not waiter[0].done():
+                waiter[0].set_exception(StoreUnavailable(
+                    f"the SQLite writer did not answer within {self._timeout:g} s"
+                ))
+        if self._give_up:
+            self._sweeper = self._loop.call_at(self._give_up[0][0], self._sweep)
 
     def _fail_all(self, reason: str) -> None:
         """Every write not answered yet fails, each with an error of its own."""

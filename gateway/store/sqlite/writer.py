@@ -11,12 +11,10 @@ frame (one ``write``), the results of one commit come back as one frame, read wh
 readable (no thread, so no GIL hand-off: a writer *thread* giving the GIL back and taking it again
 around each statement was what held the loop up most).
 
-No caller waits on the writer longer than ``store.timeout`` (and ``COMMIT_GRACE``): a stalled
-writer (stopped, or on a hung disk) costs 503s, never a hang. What a caller stopped waiting for is
-not committed (``write_process``: works carry their deadline), unless it is to land late on
-purpose: a settle, after the carrier was called. One timeout for every write puts their deadlines
-in submission order, so one timer over a queue of them ends the waits (a timer per write cost ten
-times as much).
+No caller waits on the writer longer than ``store.timeout`` (and ``COMMIT_GRACE``, ``waits``): a
+stalled writer (stopped, or on a hung disk) costs 503s, never a hang. What a caller stopped
+waiting for is not committed (``write_process``: works carry their deadline), unless it is to land
+late on purpose: a settle, after the carrier was called.
 """
 
 from __future__ import annotations
@@ -29,20 +27,18 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from gateway.store.base import StoreUnavailable
+from gateway.store.sqlite.waits import COMMIT_GRACE, Waits
 from gateway.store.sqlite.write_process import FrameReader, Item, Work, connect, frame, write_all
 
-__all__ = ["COMMIT_GRACE", "Connection", "GroupWriter"]
+__all__ = ["Connection", "GroupWriter"]
 
 T = TypeVar("T")
 log = logging.getLogger("smsedge.store")
-#: Seconds past a work's deadline its caller still waits: a COMMIT begun in time may finish.
-COMMIT_GRACE = 0.2
 
 
 def _store_error(exc: BaseException) -> BaseException:
@@ -106,8 +102,7 @@ class GroupWriter:
         self._frames = FrameReader()
         self._seq = 0
         self._exited: asyncio.Future[None] | None = None
-        self._give_up: deque[tuple[float, int]] = deque()  # (loop time, seq), in order
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._waits = Waits(timeout + COMMIT_GRACE, self._give_up)
 
     async def transaction(
         self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None,
@@ -145,9 +140,7 @@ class GroupWriter:
         self._waiters[self._seq] = (future, committed)
         deadline = None
         if bounded:
-            self._give_up.append((loop.time() + self._timeout + COMMIT_GRACE, self._seq))
-            if self._sweeper is None:
-                self._sweeper = loop.call_at(self._give_up[0][0], self._sweep)
+            self._waits.start(loop, self._seq)
             if not keep_late:
                 deadline = time.monotonic() + self._timeout
         if not self._outbox and self._starting is None:
@@ -232,8 +225,7 @@ class GroupWriter:
             return
         for results in self._frames.feed(data):
             _resolve(self._waiters, results)
-        while self._give_up and self._give_up[0][1] not in self._waiters:  # answered in time
-            self._give_up.popleft()
+        self._waits.forget_answered(self._waiters)
 
     def _gone(self, process: subprocess.Popen[bytes]) -> None:
         """The writer process ended: whatever it did not answer failed; the next write starts anew."""
@@ -251,20 +243,14 @@ class GroupWriter:
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)
 
-    def _sweep(self) -> None:
-        """The writes whose callers' wait is over fail; one still commits if it gets to (its
-        ``committed`` hook then runs all the same)."""
-        assert self._loop is not None
-        self._sweeper, now = None, self._loop.time()
-        while self._give_up and self._give_up[0][0] <= now:
-            _, seq = self._give_up.popleft()
-            waiter = self._waiters.get(seq)
-            if waiter is not None and not waiter[0].done():
-                waiter[0].set_exception(StoreUnavailable(
-                    f"the SQLite writer did not answer within {self._timeout:g} s"
-                ))
-        if self._give_up:
-            self._sweeper = self._loop.call_at(self._give_up[0][0], self._sweep)
+    def _give_up(self, seq: int) -> None:
+        """The caller of write ``seq`` stops waiting; if the write commits all the same, its
+        ``committed`` hook still runs."""
+        waiter = self._waiters.get(seq)
+        if waiter is not None and not waiter[0].done():
+            waiter[0].set_exception(StoreUnavailable(
+                f"the SQLite writer did not answer within {self._timeout:g} s"
+            ))
 
     def _fail_all(self, reason: str) -> None:
         """Every write not answered yet fails, each with an error of its own."""

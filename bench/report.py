@@ -97,7 +97,8 @@ def _row(*cells: object) -> str:
 def table(results: dict[str, Any]) -> str:
     lines = [_row("case", "req/s", "p50 ms", "p99 ms", "x bare")]
     labels = {"bare": "bare aiohttp (ceiling)", "default": "gateway, embedded default",
-              "redis": "gateway, Redis", "info": "account info, embedded default"}
+              "redis": "gateway, Redis", "redis_wait": "gateway, Redis, wait_replicas 1",
+              "info": "account info, embedded default"}
     for name, case in results.get("throughput", {}).get("cases", {}).items():
         lines.append(_row(labels[name], case["rps"], case["p50_ms"], case["p99_ms"], case["ratio"]))
     if "batch" in results:
@@ -116,6 +117,8 @@ def table(results: dict[str, Any]) -> str:
     if "redis_covers" in results.get("throughput", {}):
         run = results["throughput"]
         lines.append(f"Redis case: {run['redis_covers']}; {run.get('redis_persistence', '')}")
+        if "redis_wait_covers" in run:
+            lines.append(f"Redis wait case: {run['redis_wait_covers']}")
     if "profile" in results:
         lines += _profile_lines(results["profile"])
     lines.append("targets:")

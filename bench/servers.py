@@ -201,20 +201,23 @@ def start_carrier(tmp: Path, latency_ms: float) -> Server:
     return _ready(Server("carrier", args, port, tmp / "carrier.log"))
 
 
-def _redis_answers(port: int) -> bool:
+def _redis_answers(port: int, command: bytes = b"PING", expected: bytes = b"+PONG") -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            conn.sendall(command + b"\r\n")
+            return expected in conn.recv(8192)
     except OSError:
         return False
 
 
 @contextlib.contextmanager
-def redis_server(tmp: Path, appendfsync: str) -> Iterator[str]:
+def redis_server(
+    tmp: Path, appendfsync: str, name: str = "redis", replica_of: str | None = None
+) -> Iterator[str]:
     """A Redis server with docs/deployment.md's persistence (append-only file, ``appendfsync``),
-    on a free port; yields its URL."""
-    directory = tmp / "redis"
+    on a free port, a replica of the server at URL ``replica_of`` if given (once it has synced);
+    yields its URL."""
+    directory = tmp / name
     directory.mkdir(exist_ok=True)
     port = free_port()
     binary = shutil.which("redis-server")
@@ -222,13 +225,16 @@ def redis_server(tmp: Path, appendfsync: str) -> Iterator[str]:
         raise RuntimeError("redis-server is not installed: `make bench` installs it")
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
             "--appendfsync", appendfsync, "--dir", str(directory), "--protected-mode", "no"]
-    with (tmp / "redis.log").open("wb") as log:
+    if replica_of:
+        args += ["--replicaof", "127.0.0.1", replica_of.rsplit(":", 1)[1].split("/")[0]]
+    with (tmp / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
-        while not _redis_answers(port):
+        while not (_redis_answers(port, b"INFO replication", b"master_link_status:up") if replica_of
+                   else _redis_answers(port)):
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {port}")
+                raise RuntimeError(f"redis-server did not start (or sync) on port {port}")
             time.sleep(0.02)
         yield f"redis://127.0.0.1:{port}/0"
     finally:

@@ -1,11 +1,13 @@
-"""Requests/s of POST /api/sms/send (bare aiohttp, the gateway on the embedded default, on Redis)
-and of GET /api/account/info on the embedded default.
+"""Requests/s of POST /api/sms/send (bare aiohttp, the gateway on the embedded default, on Redis,
+on a Redis primary whose replica confirms every store write: ``redis.wait_replicas: 1``) and of
+GET /api/account/info on the embedded default.
 
-The servers run side by side and wrk drives them in alternating rounds (bare, default, redis, info,
-bare, …), so drift in the machine's load touches every case alike; each case's ratio to bare is the
-median of its per-round ratios. Every send goes to a number never used before in the run, so the
-shipped per-number windows (1/60 s, 5/h, 10/day) stay on without refusing anything. Each round also
-reads the server's CPU time (all its threads, /proc): microseconds of CPU per answered request.
+The servers run side by side and wrk drives them in alternating rounds (bare, default, redis,
+redis_wait, info, bare, …), so drift in the machine's load touches every case alike; each case's
+ratio to bare is the median of its per-round ratios. Every send goes to a number never used before
+in the run, so the shipped per-number windows (1/60 s, 5/h, 10/day) stay on without refusing
+anything. Each round also reads the server's CPU time (all its threads, /proc): microseconds of CPU
+per answered request.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ __all__ = ["INFO", "SEND", "redis_document", "run"]
 SEND, INFO = "/api/sms/send", "/api/account/info"
 
 
-def redis_document(tmp: Path, url: str) -> tuple[dict[str, Any], str]:
+def redis_document(tmp: Path, url: str, wait_replicas: int = 0) -> tuple[dict[str, Any], str]:
     """The Redis case's config (store too, where the gateway accepts it) and what it covers."""
-    limiter_only = gateway_document(tmp, "redis", ratelimit={"backend": "redis"}, redis={"url": url})
+    redis = {"url": url, **({"wait_replicas": wait_replicas} if wait_replicas else {})}
+    limiter_only = gateway_document(tmp, "redis", ratelimit={"backend": "redis"}, redis=redis)
     both = gateway_document(
-        tmp, "redis", ratelimit={"backend": "redis"}, redis={"url": url}, store={"backend": "redis"}
+        tmp, "redis", ratelimit={"backend": "redis"}, redis=redis, store={"backend": "redis"}
     )
     refusal = check_config(tmp, "redis-check", both)
     if refusal is None:
@@ -75,11 +78,15 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(redis_server(tmp, settings.redis_fsync))
         document, redis_note = redis_document(tmp, redis_url)
+        primary = stack.enter_context(redis_server(tmp, settings.redis_fsync, "redis-primary"))
+        stack.enter_context(redis_server(tmp, settings.redis_fsync, "redis-replica", replica_of=primary))
+        waiting, _ = redis_document(tmp, primary, wait_replicas=1)
         servers: dict[str, Server] = {}
         for name, start in (
             ("bare", lambda: start_bare(tmp)),
             ("default", lambda: start_gateway(tmp, "default", gateway_document(tmp, "default"))),
             ("redis", lambda: start_gateway(tmp, "redis", document)),
+            ("redis_wait", lambda: start_gateway(tmp, "redis-wait", waiting)),
         ):
             servers[name] = start()
             stack.callback(servers[name].stop)
@@ -100,6 +107,8 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
         "cases": cases,
         "redis_covers": redis_note,
         "redis_persistence": f"appendonly yes, appendfsync {settings.redis_fsync}",
+        "redis_wait_covers": "the Redis case on a primary of its own with one replica (both on this"
+                             " machine), redis.wait_replicas: 1",
         "command": rounds["default"][0][0].command,
         "gateway_command": "python run.py serve --config <tmp>/default.yaml --port <port>",
     }

@@ -24,91 +24,29 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from gateway.config.model import RedisConfig
+from gateway.redis_batch import Batch
 from gateway.redis_health import RedisHealth
+from gateway.redis_replicas import ReplicatedBatch
 
-__all__ = ["Batch", "Lua", "RedisSource", "SharedClient", "SharedCluster", "SharedRedis", "redis_client"]
+__all__ = ["Lua", "RedisSource", "SharedClient", "SharedCluster", "SharedRedis", "redis_client"]
 
 MAX_CONNECTIONS = 64  # per server
 
 
-class Batch:
-    """Commands asked for in this turn of the event loop and the next go to Redis together: one
-    pipeline (automatic pipelining).
-
-    Under load many requests wait on Redis at once, and their replies come back together, so their
-    next commands are asked for within a turn or two as well: one write and one read (system calls
-    that cost more than the commands) for all of them, instead of one each. Waiting one more turn
-    before sending gathered nearly twice the commands per write (about 13 against 7), for less CPU
-    per send (``bench.cpu``); a third turn did not pay. Each command is still its own (a script
-    stays atomic; nothing runs in a transaction with another request's), and each caller still
-    waits for its own reply. The pipeline is bounded by ``timeout``, as a call is.
-    """
-
-    def __init__(self, client: Redis | RedisCluster, timeout: float) -> None:
-        self._client = client
-        self._timeout = timeout
-        self._queue: list[tuple[tuple[object, ...], asyncio.Future[Any]]] = []
-        self._running: set[asyncio.Task[None]] = set()
-
-    def __call__(self, *command: object) -> asyncio.Future[Any]:
-        """The reply to ``command``, sent with the others asked for in this turn."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._wait_one_more_turn, loop)
-        self._queue.append((command, future))
-        return future
-
-    def _wait_one_more_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Replies read in this turn wake their callers in the next: their commands join this batch.
-        loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def _send(self, batch: list[tuple[tuple[object, ...], asyncio.Future[Any]]]) -> None:
-        replies: list[Any]
-        try:
-            async with asyncio.timeout(self._timeout):
-                if len(batch) == 1:
-                    replies = [await self._client.execute_command(*batch[0][0])]
-                else:
-                    async with self._client.pipeline(transaction=False) as pipe:
-                        for command, _ in batch:
-                            pipe.execute_command(*command)
-                        replies = await pipe.execute(raise_on_error=False)
-        except (Exception, asyncio.CancelledError) as exc:  # each caller gets the failure
-            failure = exc if isinstance(exc, Exception) else RedisConnectionError("client closed")
-            replies = [failure] * len(batch)
-        for (_, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # its caller gave up (timed out, cancelled)
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
-
-    async def close(self) -> None:
-        """Stop the pipelines still waiting (their callers fail)."""
-        for task in list(self._running):
-            task.cancel()
-        if self._running:
-            await asyncio.wait(list(self._running))
-
-
 class _Shared:
-    """What every mode's client adds: whether its Redis is down (``health``), and the commands
-    asked for at once sent together (``batch``)."""
+    """What every mode's client adds: whether its Redis is down (``health``), the commands asked
+    for at once sent together (``batch``), and the store's writes the same way (``write_batch``:
+    ``batch`` itself, or with ``redis.wait_replicas`` one that has replicas confirm them)."""
 
     health: RedisHealth
     batch: Batch
+    write_batch: Batch
 
     async def aclose(self, *args: Any) -> None:
         await self.health.close()  # the probe uses the connections: stop it first
         await self.batch.close()
+        if self.write_batch is not self.batch:
+            await self.write_batch.close()
         await super().aclose(*args)  # type: ignore[misc]
 
 
@@ -182,6 +120,8 @@ def redis_client(config: RedisConfig) -> SharedClient:
         client = SharedRedis.from_pool(pool)
     client.health = RedisHealth(client.ping, config.timeout)
     client.batch = Batch(client, config.timeout)
+    client.write_batch = (ReplicatedBatch(client, config.timeout, config.wait_replicas)
+                          if config.wait_replicas else client.batch)
     return client
 
 
@@ -206,9 +146,10 @@ class Lua:
 
     __slots__ = ("_batch", "_client", "sha", "source")
 
-    def __init__(self, client: SharedClient, source: str) -> None:
+    def __init__(self, client: SharedClient, source: str, *, write: bool = False) -> None:
+        """``write``: a store write a reply depends on, confirmed by replicas when so configured."""
         self._client = client
-        self._batch = client.batch
+        self._batch = client.write_batch if write else client.batch
         self.source = source
         # Redis names a script by its SHA-1: an identifier here, not a security measure.
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()

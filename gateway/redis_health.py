@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["PROBE_INTERVAL", "REQUEST_BUDGET", "RedisBudget", "RedisHealth", "guarded"]
+__all__ = ["CALL_ENDS", "PROBE_INTERVAL", "REQUEST_BUDGET", "RedisBudget", "RedisHealth", "guarded"]
 
 log = logging.getLogger("smsedge.redis")
 
@@ -47,6 +47,9 @@ class RedisBudget:
 
 #: The current request's budget (set by the request-context middleware); None outside a request.
 REQUEST_BUDGET: ContextVar[RedisBudget | None] = ContextVar("redis_budget", default=None)
+#: When the guarded call under way must be done (``time.monotonic()``); None outside one. A
+#: command that blocks on purpose (WAIT) is given less, so that it never looks like an outage.
+CALL_ENDS: ContextVar[float | None] = ContextVar("redis_call_ends", default=None)
 
 
 class RedisHealth:
@@ -116,6 +119,7 @@ def guarded(
             if allowed <= 0:
                 raise unavailable("redis: this request has used up its redis.timeout")
             started = time.monotonic()
+            ends = CALL_ENDS.set(started + allowed)
             try:
                 async with asyncio.timeout(allowed):
                     return await method(self, *args, **kwargs)
@@ -123,6 +127,7 @@ def guarded(
                 health.failed(exc)
                 raise unavailable(f"redis: {_reason(exc, health)}") from exc
             finally:
+                CALL_ENDS.reset(ends)
                 if budget:
                     budget.spent += time.monotonic() - started
 

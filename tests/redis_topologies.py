@@ -111,17 +111,21 @@ class ClusterServers:
 
 
 class SentinelGroup:
-    """A primary, one replica of it and one Sentinel (quorum 1) that promotes the replica
-    ``down_after_ms`` (about a second) after the primary stops answering."""
+    """A primary, ``replicas`` replicas of it and one Sentinel (quorum 1) that promotes a replica
+    ``down_after_ms`` (about a second) after the primary stops answering, and has the others
+    replicate the promoted one."""
 
     service = "mymaster"
 
-    def __init__(self, directory: Path, down_after_ms: int = 1000) -> None:
+    def __init__(self, directory: Path, down_after_ms: int = 1000, replicas: int = 1) -> None:
         self.down_after_ms = down_after_ms
-        for name in ("primary", "replica", "sentinel"):
+        names = ["replica", *(f"replica-{n}" for n in range(2, replicas + 1))]
+        for name in ("primary", "sentinel", *names):
             (directory / name).mkdir(parents=True, exist_ok=True)
         self.primary = RedisServer(directory / "primary")
-        self.replica = RedisServer(directory / "replica")  # --replicaof once the primary has its port
+        # --replicaof once the primary has its port
+        self.replicas = [RedisServer(directory / name) for name in names]
+        self.replica = self.replicas[0]
         self.sentinel_port = RedisServer(directory / "sentinel").port
         self.sentinel_conf = directory / "sentinel" / "sentinel.conf"
         self.sentinel: subprocess.Popen[bytes] | None = None
@@ -132,10 +136,11 @@ class SentinelGroup:
 
     def start(self) -> SentinelGroup:
         self.primary.start()
-        self.replica.options = ("--replicaof", "127.0.0.1", str(self.primary.port))
-        self.replica.start()
-        wait_for(lambda: "master_link_status:up" in ask(self.replica.port, "INFO", "replication"),
-                 "the replica to sync")
+        for replica in self.replicas:
+            replica.options = ("--replicaof", "127.0.0.1", str(self.primary.port))
+            replica.start()
+        wait_for(lambda: all("master_link_status:up" in ask(replica.port, "INFO", "replication")
+                             for replica in self.replicas), "the replicas to sync")
         self.sentinel_conf.write_text(
             f"port {self.sentinel_port}\nbind 127.0.0.1\nprotected-mode no\n"
             f"dir {self.sentinel_conf.parent}\n"
@@ -147,17 +152,17 @@ class SentinelGroup:
             [self.primary.binary, str(self.sentinel_conf), "--sentinel"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        wait_for(self._sentinel_sees_the_replica, "the sentinel to find the replica")
+        wait_for(self._sentinel_sees_the_replicas, "the sentinel to find the replicas")
         return self
 
-    def _sentinel_sees_the_replica(self) -> bool:
+    def _sentinel_sees_the_replicas(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.sentinel_port), timeout=0.2):
                 pass
         except OSError:
             return False
-        return str(self.replica.port) in ask(self.sentinel_port, "SENTINEL", "REPLICAS",
-                                             self.service)
+        known = ask(self.sentinel_port, "SENTINEL", "REPLICAS", self.service)
+        return all(str(replica.port) in known for replica in self.replicas)
 
     def master_port(self) -> int:
         reply = ask(self.sentinel_port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
@@ -167,5 +172,6 @@ class SentinelGroup:
         if self.sentinel is not None and self.sentinel.poll() is None:
             self.sentinel.terminate()
             self.sentinel.wait(timeout=10)
-        self.replica.stop()
+        for replica in self.replicas:
+            replica.stop()
         self.primary.stop()

@@ -229,6 +229,10 @@ def test_a_variable_value_is_taken_literally(env_config, monkeypatch, secret):
          "redis.url: in sentinel mode must be a redis:// URL"),
         ({"redis": {"mode": "cluster", "url": "unix:///run/redis.sock"}},
          "redis.url: a cluster node is a redis:// or rediss:// URL"),
+        ({"redis": {"wait_replicas": -1}}, "redis.wait_replicas: must be between 0 and 100"),
+        ({"redis": {"wait_replicas": 1.5}}, "redis.wait_replicas: must be an integer"),
+        ({"redis": {"wait_replicas": 1, "timeout": 0.1}},
+         "redis.timeout: must be at least 0.25 with wait_replicas"),
     ],
 )
 def test_each_problem_is_one_config_error_naming_the_key_path(config_document, overrides, message):
@@ -328,6 +332,7 @@ def test_defaults_fill_every_key_left_out():
     assert (config.logging.level, config.logging.format) == ("INFO", "auto")
     assert (config.redis.mode, config.redis.sentinels, config.redis.service) == (
         "standalone", (), "mymaster")
+    assert config.redis.wait_replicas == 0
     assert config.templates == {} and config.accounts == ()
 
 

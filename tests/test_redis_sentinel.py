@@ -1,6 +1,7 @@
 """A gateway on a Sentinel-managed primary keeps sending through a failover: when the primary dies
 under traffic, requests get 503 (never 500) until the Sentinel promotes the replica, and 200 again
-within seconds, without a restart or a config change.
+within seconds, without a restart or a config change. With ``redis.wait_replicas`` it also loses
+nothing it answered 200: every such send is on the promoted replica.
 """
 
 from __future__ import annotations
@@ -55,3 +56,24 @@ def test_killing_the_primary_under_traffic_gives_503s_then_200s_within_15_s(tmp_
         print(f"sentinel failover: 200s again {seconds:.2f} s after the primary was killed")
     finally:
         gateway.stop()
+
+
+def test_with_wait_replicas_a_failover_loses_no_acknowledged_send(tmp_path):
+    """Two replicas, one confirming each write: the promoted one has every 200, and the other,
+    replicating it afterwards, confirms the writes that follow."""
+    group = SentinelGroup(tmp_path / "sentinel", replicas=2).start()
+    document = sentinel_document(tmp_path, group)
+    document["redis"]["wait_replicas"] = 1
+    gateway = GatewayProcess(document, tmp_path, name="ha-wait")
+    try:
+        with Traffic(gateway) as traffic:
+            killed_at = time.monotonic()
+            group.primary.process.kill()
+            seconds = traffic.recovery(killed_at, within=RECOVERY_SECONDS)
+        assert group.master_port() in {replica.port for replica in group.replicas}
+        traffic.check_kept_after_failover()
+        print(f"sentinel failover, wait_replicas 1: 200s again {seconds:.2f} s after the kill,"
+              f" {len(traffic.acknowledged())} acknowledged sends all kept")
+    finally:
+        gateway.stop()
+        group.stop()

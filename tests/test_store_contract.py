@@ -47,16 +47,19 @@ def cached(request) -> bool:
     return request.param == "cached"
 
 
-@pytest.fixture(params=["sqlite", *(f"redis-{mode}" for mode in REDIS_MODES)])
+@pytest.fixture(params=["sqlite", *(f"redis-{mode}" for mode in REDIS_MODES), "redis-sentinel-wait"])
 async def store(
     request, cached: bool, make_config: Callable[..., GatewayConfig]
 ) -> AsyncIterator[Store]:
-    """An empty store of each backend (Redis in each mode), built from config by the factory the
+    """An empty store of each backend (Redis in each mode, and on Sentinel with every write
+    confirmed by its replica: ``redis.wait_replicas``), built from config by the factory the
     gateway uses."""
     backend, _, mode = request.param.partition("-")
     if backend == "redis":
+        mode, _, wait = mode.partition("-")
         config = make_config(store={"backend": "redis"}, server={"secret_key": SHARED_SECRET},
-                             redis={"key_prefix": "contract:", **redis_section(request, mode)})
+                             redis={"key_prefix": "contract:", **redis_section(request, mode),
+                                    "wait_replicas": 1 if wait else 0})
     else:
         config = make_config(store={"timeout": 1.0})
     async with RedisSource(config.redis) as redis:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from gateway.store.base import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from gateway.store.sqlite.migrations import MIGRATIONS
 from gateway.store.sqlite.store import SQLiteStore
+from gateway.store.sqlite.write_process import connect, run_group
 from gateway.store.sqlite.writer import GroupWriter
 from gateway.store.sqlite.writes import work
 
@@ -228,6 +230,29 @@ async def test_group_commit_keeps_each_transaction_its_own(path: Path):
         assert peek(path, "SELECT n FROM t ORDER BY n") == [(n,) for n in range(20) if n != 7]
     finally:
         await writer.close()
+
+
+def insert_slowly(db: sqlite3.Connection, n: int) -> int:
+    db.execute("INSERT INTO t VALUES (?)", (n,))
+    time.sleep(0.2)  # the writer stalls mid-group: its caller's deadline passes
+    return n
+
+
+def test_a_group_commits_no_work_whose_caller_stopped_waiting(path: Path):
+    """A work past its deadline was answered 503: not run, or rolled back before the COMMIT, while
+    the works beside it commit."""
+    db = connect(str(path), 1.0)
+    try:
+        create_table(db)
+        now = time.monotonic()
+        outcomes = run_group(db, [work(insert_n, 1), work(insert_slowly, 2), work(insert_n, 3)],
+                             [None, now + 0.1, now - 1])
+        assert outcomes[0] == (1, None)
+        assert all(result is None and isinstance(error, sqlite3.OperationalError)
+                   for result, error in outcomes[1:]), outcomes
+        assert peek(path, "SELECT n FROM t") == [(1,)]
+    finally:
+        db.close()
 
 
 async def test_a_write_that_cannot_cross_to_the_writer_process_fails_alone(path: Path):

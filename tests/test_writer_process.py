@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,90 @@ def test_the_writer_ends_with_its_gateway_killed_or_stopped(gateway, tmp_path):
     finally:
         assert again.stop() == 0
     assert wait_until(lambda: not alive(writer), 10), "the writer outlived a clean stop"
+
+
+STALL_TIMEOUT = 1.0  # store.timeout of the stalled-writer test
+ADMIN_TOKEN = "stall-admin-token-0123456789abcdef"
+
+
+@pytest.fixture
+def slow_carrier_gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
+    """A gateway whose carrier takes 400 ms, with the admin API on and ``store.timeout`` 1 s."""
+    document = without_limits(default_document())
+    document["store"].update(path=str(tmp_path / "stall.db"), timeout=STALL_TIMEOUT)
+    document["providers"]["backends"]["mock"]["latency_ms"] = 400
+    document["admin"] = {"tokens": [{"name": "ops-stall", "token": ADMIN_TOKEN}]}
+    document["accounts"][0].update(api_key=DEMO_KEY, api_secret=DEMO_SECRET)
+    started = GatewayProcess(document, tmp_path, name="stall")
+    yield started
+    started.stop()
+
+
+def timed(method: str, url: str, **kwargs) -> tuple[int | None, dict, float]:
+    """Status, JSON body and seconds taken; None and {} when no answer came in 10 s."""
+    start = time.monotonic()
+    try:
+        response = requests.request(method, url, timeout=10, **kwargs)
+    except requests.Timeout:
+        return None, {}, time.monotonic() - start
+    return response.status_code, response.json(), time.monotonic() - start
+
+
+def all_records(gateway: GatewayProcess) -> dict[str, str]:
+    records = requests.get(f"{gateway.url}/api/sms/records", headers=DEMO_HEADERS, timeout=10,
+                           params={"per_page": 100}).json()["data"]["records"]
+    return {r["message_id"]: r["status"] for r in records}
+
+
+def test_a_stalled_writer_is_503_within_store_timeout_and_a_200_is_never_lost(slow_carrier_gateway):
+    gateway = slow_carrier_gateway
+    acknowledged = [send(gateway, f"1380013800{n}") for n in range(2)]
+    assert [a.status_code for a in acknowledged] == [200, 200]
+    # A send in flight: reserved and recorded, its carrier call under way when the writer stops.
+    in_flight: list[requests.Response] = []
+    thread = threading.Thread(target=lambda: in_flight.append(send(gateway, "13800138009")))
+    thread.start()
+    assert wait_until(lambda: "pending" in all_records(gateway).values(), 5)
+    [writer] = writer_pids(gateway.process.pid)
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        calls = {
+            "send": ("POST", f"{gateway.url}/api/sms/send",
+                     {"headers": DEMO_HEADERS, "json": {"phone": "13900000001", **TEMPLATE}}),
+            "topup": ("POST", f"{gateway.url}/admin/api/accounts/{DEMO_KEY}/topup",
+                      {"headers": {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                       "json": {"amount": 5, "reason": "stall test"}}),
+            "readyz": ("GET", f"{gateway.url}/readyz", {}),
+        }
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = {name: pool.submit(timed, method, url, **kwargs)
+                       for name, (method, url, kwargs) in calls.items()}
+            answers = {name: future.result() for name, future in futures.items()}
+        thread.join(timeout=10)
+    finally:
+        os.kill(writer, signal.SIGCONT)
+
+    for name, (status, body, seconds) in answers.items():
+        assert status == 503, (name, status, body)
+        assert seconds < STALL_TIMEOUT + 1.0, (name, seconds)
+    for name in ("send", "topup"):
+        body = answers[name][1]
+        assert body["code"] == "UNAVAILABLE" and body["success"] is False, body
+    readiness = answers["readyz"][1]
+    assert readiness["failed"] == ["store"] and readiness["checks"]["store"] == "unavailable"
+    # The carrier answered the send in flight: it is acknowledged though its settle had to wait.
+    [late] = in_flight
+    assert late.status_code == 200, late.text
+    acknowledged.append(late)
+
+    assert wait_until(lambda: requests.get(f"{gateway.url}/readyz", timeout=10).status_code == 200, 10)
+    after = send(gateway, "13800138010")
+    assert after.status_code == 200, after.text
+    acknowledged.append(after)
+    ids = {a.json()["data"]["message_id"] for a in acknowledged}
+    # Every 200 is on disk and final (the in-flight send's settle landed once the writer went on);
+    # the 503 send wrote nothing and the 503 top-up credited nothing.
+    assert wait_until(lambda: all_records(gateway) == dict.fromkeys(ids, "success"), 5), \
+        all_records(gateway)
+    info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10).json()
+    assert info["data"]["balance"] == round(100 - 0.05 * len(ids), 2)

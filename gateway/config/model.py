@@ -94,7 +94,7 @@ class ServerConfig:
 class StoreConfig:
     backend: str = "sqlite"
     path: str = "data/sms-edge.db"
-    timeout: float = 5.0  # seconds to wait for a locked database before answering 503
+    timeout: float = 5.0  # seconds to wait on the store (locked, writer stalled) before answering 503
 
 
 #: How the one Redis client finds its servers.
@@ -109,6 +109,7 @@ class RedisConfig:
     service: str = "mymaster"  # sentinel: the monitored primary's name
     key_prefix: str = "smsedge:"
     timeout: float = 1.0  # seconds a request may wait on Redis in all: an outage is an error, never a hang
+    wait_replicas: int = 0  # replicas that must confirm a store write before it is answered (WAIT); 0: off
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,7 @@ def redis(reader: Reader) -> RedisConfig:
         service=reader.text("service", defaults.service),
         key_prefix=reader.text("key_prefix", defaults.key_prefix, allow_empty=True),
         timeout=reader.ranged("timeout", float, 0.01, 60.0, defaults.timeout),
+        wait_replicas=reader.ranged("wait_replicas", int, 0, 100, defaults.wait_replicas),
     )
     reader.done()
     if not redis.url.startswith(("redis://", "rediss://", "unix://")):
@@ -107,6 +108,8 @@ def redis(reader: Reader) -> RedisConfig:
         raise ConfigError(reader.where("url"), "in sentinel mode must be a redis:// URL")
     if redis.mode == "cluster" and redis.url.startswith("unix://"):
         raise ConfigError(reader.where("url"), "a cluster node is a redis:// or rediss:// URL")
+    if redis.wait_replicas and redis.timeout < 0.25:  # WAIT itself is only as precise as 0.1 s
+        raise ConfigError(reader.where("timeout"), "must be at least 0.25 with wait_replicas")
     return redis
 
 

@@ -74,7 +74,7 @@ class RedisAudit:
 
     @functools.cached_property
     def _audit_scripts(self) -> tuple[Lua, Lua]:
-        return Lua(self.client, _APPEND), Lua(self.client, _PAGE)
+        return Lua(self.client, _APPEND, write=True), Lua(self.client, _PAGE)
 
     @_guarded
     async def append_audit(self, entry: AuditEntry) -> None:

@@ -57,9 +57,9 @@ class Receipts:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
-        self._park = Lua(client, PARK_RECEIPT)
-        self._link = Lua(client, LINK_RECEIPT)
-        self._finalise = Lua(client, FINALISE)
+        self._park = Lua(client, PARK_RECEIPT, write=True)
+        self._link = Lua(client, LINK_RECEIPT, write=True)
+        self._finalise = Lua(client, FINALISE, write=True)
         self._index = Lua(client, INDEX_PARKED)
 
     async def link(

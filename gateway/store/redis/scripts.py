@@ -19,7 +19,8 @@ from __future__ import annotations
 
 __all__ = [
     "FINALISE", "FIND_RECORDS", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE",
-    "INDEX_PARKED", "LINK_RECEIPT", "PARK_RECEIPT", "RECORDS", "RECORD_FIELDS", "RESERVE", "SETTLE", "TOP_UP",
+    "INDEX_PARKED", "LINK_RECEIPT", "PARK_RECEIPT", "PROBE_WRITE", "RECORDS", "RECORD_FIELDS", "RESERVE",
+    "SETTLE", "TOP_UP",
 ]
 
 #: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
@@ -180,6 +181,13 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
   return redis.call('HINCRBY', KEYS[1], 'balance_milli', ARGV[1]) .. ''
 end
 return redis.call('HGET', KEYS[1], 'balance_milli')
+"""
+
+# KEYS: the readiness probe's key. ARGV: now_ms. A write of the probe's own, kept a minute (a script,
+# so that with redis.wait_replicas it is confirmed as a store write is).
+PROBE_WRITE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)
+return 1
 """
 
 # KEYS: the sorted set to read (recs or recs:<status>). ARGV: record-key base, min, max, offset,

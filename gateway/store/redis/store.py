@@ -12,6 +12,12 @@ operations fail at once until a probe gets an answer (``gateway.redis_health``);
 are re-made by themselves and scripts, sent by digest, are reloaded after a Redis restart. The
 client retries a command once after a connection error (never after a timeout), and a lost reply
 looks like a lost request: so everything here is safe to run twice (see ``redis/scripts``).
+
+With ``redis.wait_replicas`` every write script a reply depends on is confirmed by that many
+replicas before it is answered (``gateway.redis_replicas``); one they do not confirm is a 503, and
+what it did on the primary is undone where a retry would otherwise double it: a reserve is refunded
+(its records ``failed``, ``NOT_REPLICATED``) before any carrier call, a top-up is taken back, a new
+idempotency claim released. A settle is not undone: the carrier has been called.
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ from collections.abc import Callable
 
 from gateway.redis_client import Lua, SharedClient
 from gateway.redis_health import RedisHealth, guarded
+from gateway.redis_replicas import NotReplicated
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
     STATUSES,
     Account,
     AccountState,
-    IdempotencyClaim,
     NewAccount,
     NewRecord,
     ReceiptUpdate,
@@ -39,13 +45,12 @@ from gateway.store.base import (
 )
 from gateway.store.redis import accounts
 from gateway.store.redis.audit import RedisAudit
+from gateway.store.redis.idempotency import RedisIdempotency
 from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import (
     FIND_RECORDS,
-    IDEMPOTENCY_CLAIM,
-    IDEMPOTENCY_FINISH,
-    IDEMPOTENCY_RELEASE,
+    PROBE_WRITE,
     RECORDS,
     RESERVE,
     SETTLE,
@@ -55,6 +60,7 @@ from gateway.store.redis.scripts import (
 __all__ = ["RedisStore"]
 
 _OPERATION_TTL_MS = 60_000  # longer than any retry of one command
+_NOT_REPLICATED = "NOT_REPLICATED: not sent, the store's replicas did not confirm the reserve"
 _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then forgotten at once)
 
 
@@ -62,8 +68,9 @@ _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then f
 _guarded = guarded(StoreUnavailable)
 
 
-class RedisStore(RedisAudit):
-    """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s."""
+class RedisStore(RedisAudit, RedisIdempotency):
+    """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s, the
+    Idempotency-Key claims :class:`RedisIdempotency`'s."""
 
     def __init__(
         self, client: SharedClient, key_prefix: str, *,
@@ -81,15 +88,17 @@ class RedisStore(RedisAudit):
         # (the data flushed, a failed creation undone) costs only the lookup it saves.
         self._ids: dict[str, int] = {}
         self._listener: Callable[[AccountState], None] | None = None
-        self._reserve = Lua(client, RESERVE)
-        self._settle = Lua(client, SETTLE)
+        self._reserve = Lua(client, RESERVE, write=True)
+        self._settle = Lua(client, SETTLE, write=True)
+        # Undoing a write its replicas did not confirm: not confirmed in turn (no time is left for
+        # it); a replica that gets the undoing has the write before it, the log being ordered.
+        self._refund = Lua(client, SETTLE)
+        self._take_back = Lua(client, TOP_UP)
+        self._probe = Lua(client, PROBE_WRITE, write=True)
         self._records = Lua(client, RECORDS)
         self._find_records = Lua(client, FIND_RECORDS)
-        self._top_up = Lua(client, TOP_UP)
+        self._top_up = Lua(client, TOP_UP, write=True)
         self._receipts = Receipts(client, self.keys)
-        self._idem_claim = Lua(client, IDEMPOTENCY_CLAIM)
-        self._idem_finish = Lua(client, IDEMPOTENCY_FINISH)
-        self._idem_release = Lua(client, IDEMPOTENCY_RELEASE)
 
     def watch(self, listener: Callable[[AccountState], None]) -> None:
         """Have ``listener`` told what each reserve and settle of this process left the account at
@@ -113,8 +122,9 @@ class RedisStore(RedisAudit):
 
     @_guarded
     async def probe_write(self, now_ms: int) -> None:
-        """A real write: refused when Redis is out of memory or cannot persist (MISCONF)."""
-        await self.client.set(self.keys.readiness_probe, now_ms, px=60_000)
+        """A real write: refused when Redis is out of memory or cannot persist (MISCONF), or
+        (``redis.wait_replicas``) when the replicas do not confirm it, as they would not a send."""
+        await self._probe((self.keys.readiness_probe,), (now_ms,))
 
     # accounts
 
@@ -173,14 +183,24 @@ class RedisStore(RedisAudit):
         account_id = await self._id(api_key)
         if account_id is None:
             return None
-        operation = self.keys.operation(account_id, uuid.uuid4().hex)
-        credited = await self._top_up((self.keys.account(account_id), operation),
-                                      (int(amount_milli), _OPERATION_TTL_MS))
+        credited = await self._credit(account_id, int(amount_milli))
         account = await self._account(account_id)
         if not isinstance(credited, bytes) or account is None:
             return None
         # The balance this credit set: the account read after it may already hold later ones.
         return account.with_money(int(credited), account.total_sent)
+
+    async def _credit(self, account_id: int, amount_milli: int) -> object:
+        """TOP_UP's reply; a credit the replicas did not confirm is taken back before it raises."""
+        account = self.keys.account(account_id)
+        try:
+            return await self._top_up((account, self.keys.operation(account_id, uuid.uuid4().hex)),
+                                      (amount_milli, _OPERATION_TTL_MS))
+        except NotReplicated as exc:
+            if isinstance(exc.reply, bytes):  # credited on the primary: a retry would credit twice
+                await self._take_back((account, self.keys.operation(account_id, uuid.uuid4().hex)),
+                                      (-amount_milli, _OPERATION_TTL_MS))
+            raise
 
     @_guarded
     async def today_sent(self, account_id: int, day: str) -> int:
@@ -195,11 +215,18 @@ class RedisStore(RedisAudit):
         args: list[object] = [keys.record_base(account_id), now_ms]
         for r in records:
             args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
-        reserved = await self._reserve(
-            (keys.account(account_id), keys.messages(account_id), keys.records(account_id),
-             keys.records(account_id, "pending")),
-            args,
-        )
+        try:
+            reserved = await self._reserve(
+                (keys.account(account_id), keys.messages(account_id), keys.records(account_id),
+                 keys.records(account_id, "pending")),
+                args,
+            )
+        except NotReplicated as exc:
+            if exc.reply:  # reserved on the primary: refunded there before anything is sent
+                refunds = [Settlement(r.message_id, "failed", r.provider, 0, error=_NOT_REPLICATED)
+                           for r in records]
+                await self._settled(account_id, refunds, now_ms, "", self._refund)  # "": none counted
+            raise
         if not reserved:
             return False
         _, balance, total_sent, writes = reserved
@@ -210,6 +237,11 @@ class RedisStore(RedisAudit):
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:
+        await self._settled(account_id, results, now_ms, day, self._settle)
+
+    async def _settled(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str, script: Lua
+    ) -> None:
         if not results:
             return
         keys = self.keys
@@ -219,7 +251,7 @@ class RedisStore(RedisAudit):
                 raise ValueError(f"unknown status {s.status!r}")
             args += [s.message_id, s.status, s.provider, int(s.price_milli),
                      optional(s.carrier_id), optional(s.error)]
-        waiting, balance, total_sent, writes = await self._settle(
+        waiting, balance, total_sent, writes = await script(
             (keys.account(account_id), keys.messages(account_id),
              *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)),
             args,
@@ -262,30 +294,3 @@ class RedisStore(RedisAudit):
             (self.keys.messages(account_id),), (self.keys.record_base(account_id), *message_ids)
         )
         return [decode_record(row) for row in rows]
-
-    # idempotency keys
-
-    @_guarded
-    async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
-        lease_ms: int,
-    ) -> IdempotencyClaim:
-        found = await self._idem_claim(
-            (self.keys.idempotency(account_id, key),), (fingerprint, token, now_ms, ttl_ms, lease_ms)
-        )
-        state = found[0].decode()
-        if state == "replay":
-            return IdempotencyClaim(state, int(found[1]), bytes(found[2] or b""))
-        if state == "stale":
-            return IdempotencyClaim(state, previous_token=found[1].decode())
-        return IdempotencyClaim(state)
-
-    @_guarded
-    async def finish_idempotency(
-        self, account_id: int, key: str, token: str, status: int, body: bytes
-    ) -> None:
-        await self._idem_finish((self.keys.idempotency(account_id, key),), (token, status, body))
-
-    @_guarded
-    async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
-        await self._idem_release((self.keys.idempotency(account_id, key),), (token,))

@@ -88,7 +88,7 @@ class SQLiteStore:
 
     async def open(self) -> None:
         await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
-        await self._writer.run(migrate)
+        await self._writer.run(migrate, bounded=False)  # a big database's migration takes its time
 
     async def close(self) -> None:
         await self._writer.close()
@@ -156,9 +156,10 @@ class SQLiteStore:
     async def settle(
         self, account_id: int, results: list[Settlement], now_ms: int, day: str
     ) -> None:
+        # The carrier has been called: a settle lands even after its caller stopped waiting.
         await self._writer.transaction(
             work(sending.settle, account_id, [astuple(result) for result in results], now_ms, day),
-            self._report,
+            self._report, keep_late=True,
         )
 
     async def apply_receipts(
@@ -184,11 +185,13 @@ class SQLiteStore:
         self, account_id: int, key: str, token: str, status: int, body: bytes
     ) -> None:
         await self._writer.transaction(
-            work(idempotency.finish, account_id, key, token, status, body)
+            work(idempotency.finish, account_id, key, token, status, body), keep_late=True
         )
 
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
-        await self._writer.transaction(work(idempotency.release, account_id, key, token))
+        await self._writer.transaction(
+            work(idempotency.release, account_id, key, token), keep_late=True
+        )
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
         where, args = ["account_id = ?"], [account_id]
@@ -233,7 +236,7 @@ class SQLiteStore:
     # the audit log
 
     async def append_audit(self, entry: AuditEntry) -> None:
-        await self._writer.transaction(work(audit.append, entry))
+        await self._writer.transaction(work(audit.append, entry), keep_late=True)  # of a done change
 
     async def audit_page(self, page: int, per_page: int) -> AuditPage:
         return await self._reader.run(lambda db: audit.page(db, page, per_page))

@@ -6,12 +6,18 @@ wait. A send's dozen statements on a writer *thread* halved the gateway's throug
 share no GIL with it. The loop sends work down a pipe and reads the results back in batches.
 
 Wire format, both ways: frames of a 4-byte big-endian length and a pickle. Down: a list of
-``(seq, function, args, grouped)``: the work is ``function(connection, *args)``, ``function``
-module-level, ``args`` plain values (a flat tuple pickles far faster than a ``partial``). Up, once
-per commit: a list of ``(seq, result, error)``, ``error`` None or the exception the work raised.
-Works that queued up while a commit ran are run together under one COMMIT, and one failing does
-not undo the others (``run_group``); a ``grouped=False`` work runs alone and manages any
-transaction itself.
+``(seq, function, args, grouped, deadline)``: the work is ``function(connection, *args)``,
+``function`` module-level, ``args`` plain values (a flat tuple pickles far faster than a
+``partial``). Up, once per commit: a list of ``(seq, result, error)``, ``error`` None or the
+exception the work raised. Works that queued up while a commit ran are run together under one
+COMMIT, and one failing does not undo the others (``run_group``); a ``grouped=False`` work runs
+alone and manages any transaction itself.
+
+A work's ``deadline`` (``time.monotonic()``: CLOCK_MONOTONIC, one clock for every process on the
+host) is when its caller stops waiting and answers 503: a work not committed by then is not run,
+or is rolled back before the COMMIT, so that a 503 means it did not happen (a stalled writer,
+SIGSTOP or a hung disk, resumes with a queue of works nobody waits for any more). Only a stall
+inside the COMMIT itself can still land a work after its caller gave up. None: run it whenever.
 
 The process ends when its input does (the gateway closed it, or died): what was read is finished
 first. SIGINT and SIGTERM are ignored, so a Ctrl-C or a service stop lets the gateway drain first.
@@ -27,6 +33,7 @@ import signal
 import sqlite3
 import struct
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -48,9 +55,19 @@ class Work(NamedTuple):
         return self.function(db, *self.args)
 
 
-#: What goes down the pipe for one work: its number, function, arguments and whether it groups.
-Item = tuple[int, Callable[..., Any], tuple[Any, ...], bool]
+#: What goes down the pipe for one work: its number, function, arguments, whether it groups, and
+#: the ``time.monotonic()`` after which it must not be committed (None: never too late).
+Item = tuple[int, Callable[..., Any], tuple[Any, ...], bool, "float | None"]
 Outcome = tuple[Any, "Exception | None"]
+
+
+def _late() -> Outcome:
+    """The answer of a work not run because its caller stopped waiting (nobody reads it)."""
+    return None, sqlite3.OperationalError("not run: its caller stopped waiting (store.timeout)")
+
+
+def _past(deadline: float | None, now: float) -> bool:
+    return deadline is not None and now > deadline
 
 
 def frame(payload: object) -> bytes:
@@ -100,21 +117,42 @@ def _alone(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], Any]) ->
         return None, _error(exc)
 
 
-def run_group(db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]) -> list[Outcome]:
+def run_group(
+    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]],
+    deadlines: list[float | None],
+) -> list[Outcome]:
     """All ``works`` in one write transaction and one COMMIT; a work that fails is undone alone.
 
     Works seldom fail, so the group first runs without a savepoint per work (two statements
-    fewer each); only if one fails is the group rolled back and run again with them.
+    fewer each); only if one fails is the group rolled back and run again with them. A work past
+    its deadline is left out; if one passes it while the group runs, the group is rolled back
+    and run again without it.
     """
-    outcomes = _in_transaction(db, works, savepoints=False)
-    if len(works) > 1 and any(error is not None for _, error in outcomes):
-        outcomes = _in_transaction(db, works, savepoints=True)
-    return outcomes
+    outcomes = [_late()] * len(works)
+    live, savepoints = list(range(len(works))), False
+    while True:
+        now = time.monotonic()
+        live = [index for index in live if not _past(deadlines[index], now)]
+        if not live:
+            return outcomes
+        due = [deadlines[index] for index in live if deadlines[index] is not None]
+        ran = _in_transaction(db, [works[index] for index in live], savepoints=savepoints,
+                              deadline=min(due) if due else None)
+        if ran is None:  # a deadline passed before the COMMIT: again, without the late works
+            continue
+        if len(live) > 1 and not savepoints and any(error is not None for _, error in ran):
+            savepoints = True
+            continue
+        for index, outcome in zip(live, ran, strict=True):
+            outcomes[index] = outcome
+        return outcomes
 
 
 def _in_transaction(
-    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]], *, savepoints: bool
-) -> list[Outcome]:
+    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]], *, savepoints: bool,
+    deadline: float | None,
+) -> list[Outcome] | None:
+    """The works' outcomes, all committed but the failed ones; None if rolled back for ``deadline``."""
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
@@ -133,6 +171,9 @@ def _in_transaction(
                 if outcome[1] is not None:  # this work's own failure: undo it alone
                     db.execute("ROLLBACK TO work")
                 db.execute("RELEASE work")
+        if _past(deadline, time.monotonic()):
+            db.execute("ROLLBACK")
+            return None
         db.execute("COMMIT")
     except sqlite3.Error as exc:  # COMMIT (or a savepoint) failed: nothing of the group stands
         if db.in_transaction:
@@ -160,16 +201,21 @@ class _Writer:
                 while end < len(items) and items[end][3]:
                     end += 1
             batch = items[start:end]
-            try:
-                db = self.db()
-            except sqlite3.Error as exc:
-                outcomes: list[Outcome] = [(None, _error(exc))] * len(batch)
-            else:
-                works = [Work(function, args) for _, function, args, _ in batch]
-                outcomes = run_group(db, works) if batch[0][3] else [_alone(db, works[0])]
-            answers = [(item[0], *outcome) for item, outcome in zip(batch, outcomes, strict=True)]
+            answers = [(item[0], *outcome)
+                       for item, outcome in zip(batch, self._outcomes(batch), strict=True)]
             write_all(1, frame(answers))
             start = end
+
+    def _outcomes(self, batch: list[Item]) -> list[Outcome]:
+        """One group's outcomes, or a lone work's."""
+        try:
+            db = self.db()
+        except sqlite3.Error as exc:
+            return [(None, _error(exc))] * len(batch)
+        works = [Work(function, args) for _, function, args, _, _ in batch]
+        if batch[0][3]:
+            return run_group(db, works, [item[4] for item in batch])
+        return [_late() if _past(batch[0][4], time.monotonic()) else _alone(db, works[0])]
 
 
 def write_all(fd: int, data: bytes) -> None:

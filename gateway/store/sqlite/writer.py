@@ -10,6 +10,11 @@ The loop's side of a write is cheap on purpose: the works of one loop turn go do
 frame (one ``write``), the results of one commit come back as one frame, read when the pipe is
 readable (no thread, so no GIL hand-off: a writer *thread* giving the GIL back and taking it again
 around each statement was what held the loop up most).
+
+No caller waits on the writer longer than ``store.timeout`` (and ``COMMIT_GRACE``, ``waits``): a
+stalled writer (stopped, or on a hung disk) costs 503s, never a hang. What a caller stopped
+waiting for is not committed (``write_process``: works carry their deadline), unless it is to land
+late on purpose: a settle, after the carrier was called.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from gateway.store.base import StoreUnavailable
+from gateway.store.sqlite.waits import COMMIT_GRACE, Waits
 from gateway.store.sqlite.write_process import FrameReader, Item, Work, connect, frame, write_all
 
 __all__ = ["Connection", "GroupWriter"]
@@ -95,25 +102,33 @@ class GroupWriter:
         self._frames = FrameReader()
         self._seq = 0
         self._exited: asyncio.Future[None] | None = None
+        self._waits = Waits(timeout + COMMIT_GRACE, self._give_up)
 
     async def transaction(
-        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None
+        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None,
+        *, keep_late: bool = False,
     ) -> T:
         """Run ``work`` in a write transaction; return once its commit is on disk.
 
         ``work`` must be picklable: a module-level function, or ``writes.work(function, *args)``.
         ``committed`` (if given) is called on the loop with the result right after the commit, in
         commit order, even when the caller has stopped waiting: the place to tell a cache.
+        Not committed within the timeout: StoreUnavailable, and the work is dropped, unless
+        ``keep_late`` (it then commits whenever the writer gets to it).
         """
-        return await self._submit(work, grouped=True, committed=committed)
+        return await self._submit(work, grouped=True, committed=committed, keep_late=keep_late)
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` alone in the writer, outside any group (it manages its own transaction)."""
-        return await self._submit(work, grouped=False)
+    async def run(self, work: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+        """Run ``work`` alone in the writer, outside any group (it manages its own transaction).
+
+        Within the timeout, or it is dropped; not ``bounded``: however long it takes (migrations).
+        """
+        return await self._submit(work, grouped=False, bounded=bounded)
 
     def _submit(
         self, work: Callable[[sqlite3.Connection], Any], *, grouped: bool,
-        committed: Callable[[Any], None] | None = None,
+        committed: Callable[[Any], None] | None = None, bounded: bool = True,
+        keep_late: bool = False,
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         if self._loop is None:
@@ -123,10 +138,15 @@ class GroupWriter:
         future = loop.create_future()
         self._seq += 1
         self._waiters[self._seq] = (future, committed)
+        deadline = None
+        if bounded:
+            self._waits.start(loop, self._seq)
+            if not keep_late:
+                deadline = time.monotonic() + self._timeout
         if not self._outbox and self._starting is None:
             loop.call_soon(self._send)  # once per loop turn, for all that turn's writes
         function, args = work if isinstance(work, Work) else (work, ())
-        self._outbox.append((self._seq, function, args, grouped))
+        self._outbox.append((self._seq, function, args, grouped, deadline))
         if self._process is None and self._starting is None:  # first use, or after a crash
             self._starting = loop.create_task(self._start())
         return future
@@ -205,6 +225,7 @@ class GroupWriter:
             return
         for results in self._frames.feed(data):
             _resolve(self._waiters, results)
+        self._waits.forget_answered(self._waiters)
 
     def _gone(self, process: subprocess.Popen[bytes]) -> None:
         """The writer process ended: whatever it did not answer failed; the next write starts anew."""
@@ -221,6 +242,15 @@ class GroupWriter:
         self._fail_all(f"the SQLite writer exited ({process.returncode})")
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)
+
+    def _give_up(self, seq: int) -> None:
+        """The caller of write ``seq`` stops waiting; if the write commits all the same, its
+        ``committed`` hook still runs."""
+        waiter = self._waiters.get(seq)
+        if waiter is not None and not waiter[0].done():
+            waiter[0].set_exception(StoreUnavailable(
+                f"the SQLite writer did not answer within {self._timeout:g} s"
+            ))
 
     def _fail_all(self, reason: str) -> None:
         """Every write not answered yet fails, each with an error of its own."""

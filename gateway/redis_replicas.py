@@ -1,0 +1,96 @@
+"""Store writes that replicas confirm (``redis.wait_replicas``): each batch of them ends in WAIT.
+
+Redis replicates asynchronously: a primary answers a write before any replica has it, so a failover
+can lose what was just answered. ``WAIT n ms`` holds the connection until ``n`` replicas have every
+write sent on it so far (or ``ms`` pass) and says how many do. Sent in the same pipeline as the
+writes, so on the same connection, it adds no round trip: only the replicas' acknowledgement (on a
+LAN, well under a millisecond) and one command per batch. The replication stream is one ordered
+log, so a replica that confirms a write also has every write made before it, on any connection.
+
+A write fewer replicas confirmed still stands on the primary: its caller gets :class:`NotReplicated`,
+which holds the reply, to undo what it can (``gateway.store.redis.store``). WAIT gets
+:data:`WAIT_SHARE` of the time left to the batch's most hurried caller (``redis_health.CALL_ENDS``),
+less :data:`WAIT_PRECISION`, so its answer is back before any caller's time is up: a call that runs
+out of time counts as Redis unreachable, a replica that does not confirm must not. With less time
+than that left, the writes go without a WAIT and count as unconfirmed.
+
+On a Redis Cluster a pipeline's commands go to the masters holding their keys, each master's on one
+connection, in order: each master involved gets a WAIT of its own, after its commands. A write
+redirected (MOVED, while its slot moves to another master) is then confirmed by the old master's
+WAIT: resharding is a time without the guarantee.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from gateway.redis_batch import Batch
+from gateway.redis_health import CALL_ENDS
+
+__all__ = ["WAIT_PRECISION", "WAIT_SHARE", "NotReplicated", "ReplicatedBatch"]
+
+WAIT_SHARE = 0.8  # of the time left to the batch's most hurried caller
+#: Seconds a WAIT may outlast its timeout: Redis ends it on a tick of its clock (``hz`` 10: 0.1 s).
+WAIT_PRECISION = 0.1
+
+
+class NotReplicated(RedisError):
+    """The write ran on the primary, but fewer replicas than asked confirmed it in time."""
+
+    def __init__(self, reply: Any, confirmed: int, wanted: int) -> None:
+        super().__init__(f"{confirmed} of {wanted} replicas confirmed the write in time")
+        self.reply = reply  # what the write answered on the primary
+
+
+class ReplicatedBatch(Batch):
+    """A :class:`Batch` of scripts (``EVALSHA sha numkeys key…``) that ends in ``WAIT replicas``."""
+
+    def __init__(self, client: Redis | RedisCluster, timeout: float, replicas: int) -> None:
+        super().__init__(client, timeout)
+        self._replicas = replicas
+        self._until = math.inf  # when the first caller of the batch being gathered stops waiting
+
+    def __call__(self, *command: object) -> Any:
+        ends = CALL_ENDS.get()
+        self._until = min(self._until, time.monotonic() + self._timeout if ends is None else ends)
+        return super().__call__(*command)
+
+    def _deadline(self) -> float:
+        until, self._until = self._until, math.inf
+        return until
+
+    async def _replies(self, commands: Sequence[tuple[object, ...]], deadline: float | None) -> list[Any]:
+        assert deadline is not None
+        wait_ms = int(((deadline - time.monotonic()) * WAIT_SHARE - WAIT_PRECISION) * 1000)
+        masters = await self._masters(commands)
+        waits = list(dict.fromkeys(masters)) if wait_ms > 0 else []
+        async with self._client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            for master in waits:
+                target = {} if master is None else {"target_nodes": self._client.get_node(node_name=master)}
+                pipe.execute_command("WAIT", self._replicas, wait_ms, **target)
+            replies = await pipe.execute(raise_on_error=False)
+        confirmed = dict.fromkeys(masters, 0) | dict(zip(waits, replies[len(commands):], strict=True))
+        return [self._checked(reply, confirmed[master])
+                for reply, master in zip(replies[:len(commands)], masters, strict=True)]
+
+    async def _masters(self, commands: Sequence[tuple[object, ...]]) -> list[str | None]:
+        """The master each command goes to (by its first key); None for all on one server."""
+        if not isinstance(self._client, RedisCluster):
+            return [None] * len(commands)
+        await self._client.initialize()  # at once when it is already
+        return [self._client.get_node_from_key(str(command[3])).name for command in commands]
+
+    def _checked(self, reply: Any, confirmed: Any) -> Any:
+        if isinstance(reply, Exception):
+            return reply
+        count = confirmed if isinstance(confirmed, int) else 0  # an error: nobody confirmed
+        return reply if count >= self._replicas else NotReplicated(reply, count, self._replicas)

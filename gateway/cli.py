@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,17 +13,16 @@ from typing import TypeVar
 
 import orjson
 
-from gateway.accounts import (
-    accounts_with_shipped_secret,
-    bootstrap_accounts,
-    is_loopback,
-)
+from gateway.accounts import accounts_with_shipped_secret, is_loopback
 from gateway.admin.rules import Invalid, check_amount, check_bucket, check_name, check_rate, check_reason
 from gateway.admin.service import CLI_ACTOR, AccountService
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
+from gateway.greeting import DemoSecret, demo_secret, greeting
+from gateway.listed_accounts import bootstrap_accounts
+from gateway.logs import setup_logging
 from gateway.pidfile import signal_reload
 from gateway.reconcile import money_moved, reconcile_account
 from gateway.redis_client import RedisSource
@@ -216,28 +216,41 @@ async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T
             await store.close()
 
 
-async def _shipped_secret_users(config: GatewayConfig) -> list[str]:
-    """Accounts that still have the public demo secret once the config's secrets are applied."""
+async def _start_accounts(config: GatewayConfig) -> tuple[list[Account], DemoSecret | None]:
+    """The config's accounts applied to the store; then the enabled accounts that still have the
+    public demo secret, and which secret the demo account has (for the greeting)."""
 
-    async def find(store: Store) -> list[str]:
+    async def check(store: Store) -> tuple[list[Account], DemoSecret | None]:
         await bootstrap_accounts(store, config.accounts)
-        return await accounts_with_shipped_secret(store)
+        return await accounts_with_shipped_secret(store), await demo_secret(store, config)
 
-    return await _with_store(config, find)
+    return await _with_store(config, check)
+
+
+def _shipped_secret_refusal(host: str, accounts: list[Account], config_path: str | None) -> str:
+    """One line: which accounts, and commands that retire the secret for good (a rotated secret
+    stays until the config's own api_secret changes: ``gateway.listed_accounts``)."""
+    config = f" --config {shlex.quote(config_path)}" if config_path else ""
+    rotate = " / ".join(f'"python run.py accounts rotate-secret --key {account.api_key}{config}"'
+                        for account in accounts)
+    return (
+        f"refusing to listen on {host}: account(s) {', '.join(repr(a.name) for a in accounts)} still"
+        f" have the shipped demo secret; retire it with {rotate} (the new secret stays until the"
+        " config's api_secret changes), or set another api_secret in the config"
+        " (SMS_EDGE_DEMO_SECRET for demo), or disable the account (accounts set --disabled true)"
+    )
 
 
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None}
     config = with_overrides(config, **overrides)
     host = config.server.host
-    if not is_loopback(host) and (names := asyncio.run(_shipped_secret_users(config))):
-        print(
-            f"refusing to listen on {host}: account(s) {', '.join(map(repr, names))} still have the"
-            " shipped demo secret; set SMS_EDGE_DEMO_SECRET, or rotate-secret / disable them",
-            file=sys.stderr,
-        )
+    setup_logging(config.logging)  # what the config does to its accounts is logged as the rest
+    shipped, secret = asyncio.run(_start_accounts(config))
+    if shipped and not is_loopback(host):
+        print(_shipped_secret_refusal(host, shipped, args.config), file=sys.stderr)
         return 2
-    return serve(config, args.config, overrides)
+    return serve(config, args.config, overrides, greeting(config, secret))
 
 
 def _reload(config: GatewayConfig, pid: int | None) -> int:

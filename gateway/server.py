@@ -34,7 +34,6 @@ from gateway.app import create_app
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
 from gateway.errors import error_body
-from gateway.greeting import greeting
 from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
 from gateway.middlewares.security_headers import SERVER
@@ -181,12 +180,15 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
             directory.rmdir()
 
 
-def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
+def serve(
+    config: GatewayConfig, config_path: str | None, overrides: dict[str, object], welcome: str | None
+) -> int:
+    """Run the gateway; ``welcome`` (``gateway.greeting``) is logged once, from this process."""
     # Until a handler is installed, SIGHUP must not kill a starting gateway; the workers inherit this.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(config.logging)
-    if line := greeting(config):  # once, from the process a person started
-        log.info("%s", line)
+    if welcome:  # once, from the process a person started
+        log.info("%s", welcome)
     with written_pid_file(config.server.port):
         return _serve(config, config_path, overrides)
 

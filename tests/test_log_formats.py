@@ -21,9 +21,13 @@ import pytest
 import requests
 import yaml
 
+from gateway.admin.service import AccountService
 from gateway.config.loader import parse_config
-from gateway.greeting import greeting
+from gateway.greeting import demo_secret, greeting
+from gateway.listed_accounts import bootstrap_accounts
 from gateway.logs import AccessLog
+from gateway.redis_client import RedisSource
+from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
 from tests.gateway_process import GatewayProcess, free_port
 
@@ -155,22 +159,49 @@ def _config(accounts: list[dict], **server: object):
 
 def test_no_greeting_without_the_demo_account_and_never_a_secret():
     seed = default_document()["accounts"][0]
-    assert greeting(_config([])) is None
-    assert greeting(_config([{**seed, "name": "shop"}])) is None
+    assert greeting(_config([]), None) is None
+    assert greeting(_config([{**seed, "name": "shop"}]), None) is None
     own = greeting(_config([{**seed, "api_key": "sk_own_key_abcdefgh", "api_secret": "private-Zq7Wk-9"}],
-                           host="0.0.0.0", port=9000))
+                           host="0.0.0.0", port=9000), "config")
     assert "http://127.0.0.1:9000/console" in own and "sk_own_key_abcdefgh" in own
     assert "private-Zq7Wk-9" not in own and "the one you set" in own
-    public = greeting(_config([seed], public_url="https://sms.example.com"))
+    public = greeting(_config([seed], public_url="https://sms.example.com"), "shipped")
     assert "docs https://sms.example.com/ · console https://sms.example.com/console" in public
+
+
+async def test_the_greeting_says_which_secret_the_demo_account_has_in_the_store(tmp_path):
+    """Read from the stored hash: the shipped secret, the config's, or one rotated since (then the
+    shipped one is no longer offered)."""
+    document = default_document()
+    document["store"]["path"] = str(tmp_path / "greeting.db")
+    document["accounts"][0].update(api_key=DEMO_KEY, api_secret=DEMO_SECRET)  # the shipped ones
+    config = parse_config(document)
+    async with RedisSource(config.redis) as redis:
+        store = build_store(config, redis)
+        await store.open()
+        try:
+            assert await demo_secret(store, config) is None  # not created yet
+            await bootstrap_accounts(store, config.accounts)
+            assert await demo_secret(store, config) == "shipped"
+            assert "the shipped demo secret" in greeting(config, "shipped")
+            await AccountService(store).rotate_secret("ops", config.accounts[0].api_key)
+            assert await demo_secret(store, config) == "rotated"
+            rotated = greeting(config, "rotated")
+            assert "shipped" not in rotated and "rotate-secret" in rotated
+            document["accounts"][0]["api_secret"] = "own-secret-0123456789"
+            changed = parse_config(document)
+            await bootstrap_accounts(store, changed.accounts)
+            assert await demo_secret(store, changed) == "config"
+        finally:
+            await store.close()
 
 
 def test_the_greeting_names_the_operator_console_only_when_admin_is_on():
     seed = default_document()["accounts"][0]
-    assert "/admin" not in greeting(_config([seed]))
+    assert "/admin" not in greeting(_config([seed]), "shipped")
     document = default_document()
     document["admin"] = {"tokens": [{"name": "ops", "token": "ops-token-0123456789abcdef"}]}
-    on = greeting(parse_config(document))
+    on = greeting(parse_config(document), "shipped")
     assert "status http://127.0.0.1:8080/status · admin http://127.0.0.1:8080/admin" in on
     assert "ops-token-0123456789abcdef" not in on
 

@@ -139,7 +139,7 @@ class AdminMessageResponse(Struct):
 class AuditEntryView(Struct):
     id: int
     time: Annotated[str, Meta(description="ISO 8601 with the offset of server.timezone")]
-    actor: Annotated[str, Meta(description="the admin token's name, or cli")]
+    actor: Annotated[str, Meta(description="the admin token's name, cli, or config")]
     action: Annotated[str, Meta(extra_json_schema={"enum": list(AUDIT_ACTIONS)})]
     account: NamedAccount
     before: Annotated[dict[str, Any], Meta(description="the changed fields as they were")]

@@ -14,7 +14,15 @@ from typing import TypeVar
 import orjson
 
 from gateway.accounts import accounts_with_shipped_secret, is_loopback
-from gateway.admin.rules import Invalid, check_amount, check_bucket, check_name, check_rate, check_reason
+from gateway.admin.rules import (
+    Invalid,
+    check_amount,
+    check_bucket,
+    check_name,
+    check_rate,
+    check_reason,
+    yuan_text,
+)
 from gateway.admin.service import CLI_ACTOR, AccountService
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
@@ -48,8 +56,8 @@ def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
-_milli, _name, _rate = _argument(check_amount), _argument(check_name), _argument(check_rate)
-_reason = _argument(check_reason)
+_milli = _argument(lambda text: check_amount(yuan_text(text)))
+_name, _rate, _reason = _argument(check_name), _argument(check_rate), _argument(check_reason)
 
 
 def _seconds(text: str) -> int:
@@ -279,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_with_store(config, lambda store: _reconcile(args, config, store)))
         return _serve(config, args)
     except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except Invalid as exc:  # what the account service refused (argparse refused the rest)
         print(exc, file=sys.stderr)
         return 2
     except AccountExists as exc:

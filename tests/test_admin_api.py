@@ -139,6 +139,7 @@ async def test_a_taken_name_is_409_and_keeps_the_first(admin):
     b"", b"{", b"[]", b'"x"', b"{}", b'{"name": ""}', b'{"name": "   "}', b'{"name": 5}',
     json.dumps({"name": "x" * 65}).encode(), b'{"name": "x", "balance": -1}',
     b'{"name": "x", "balance": 0.0001}', b'{"name": "x", "balance": "1"}', b'{"name": "x", "balance": 1e10}',
+    b'{"name": "x", "balance": 1.00000000000000001}', b'{"name": "x", "balance": null}',
     b'{"name": "x", "verification_status": "maybe"}', b'{"name": "x", "ratelimit": {"rate": 0, "burst": 1}}',
     b'{"name": "x", "ratelimit": {"rate": 1}}', b'{"name": "x", "ratelimit": {"rate": 1, "burst": 0}}',
     b'{"name": "x", "providers": ["nowhere"]}', b'{"name": "x", "providers": ["mock", "mock"]}',
@@ -284,10 +285,17 @@ async def test_without_a_key_each_top_up_counts(admin):
     {"amount": 0, "reason": "r"}, {"amount": -1, "reason": "r"}, {"amount": 0.0005, "reason": "r"},
     {"amount": 1}, {"amount": 1, "reason": ""}, {"amount": 1, "reason": "x" * 201}, {"reason": "r"},
     {"amount": "1", "reason": "r"}, {"amount": 1, "reason": "r", "extra": True},
+    {"amount": -0.0, "reason": "r"}, {"amount": 1e-4, "reason": "r"}, {"amount": 1, "reason": "   "},
+    {"amount": None, "reason": "r"}, {"amount": True, "reason": "r"}, {"amount": [1], "reason": "r"},
+    b'{"amount": 1.00000000000000001, "reason": "r"}', b'{"amount": 1e400, "reason": "r"}',
+    b'{"amount": -0, "reason": "r"}', b'{"amount": 0.0000, "reason": "r"}',
 ])
 async def test_a_bad_top_up_is_400_and_frees_its_key(admin, body):
+    """Amounts are read exactly: 1.00000000000000001 is refused, not rounded to 1."""
     headers = {**ALICE, "Idempotency-Key": "k-1"}
-    status, answer = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", json=body, headers=headers)
+    sent = {"data": body, "headers": {**headers, "Content-Type": "application/json"}} if isinstance(
+        body, bytes) else {"json": body, "headers": headers}
+    status, answer = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", **sent)
     assert (status, answer["code"]) == (400, "INVALID_PARAMS")
     status, _ = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", json={"amount": 1, "reason": "r"},
                            headers=headers)

@@ -153,6 +153,23 @@ def test_topup_adds_to_the_balance(cli):
     assert listed["balance"] == 8.751
 
 
+@pytest.mark.parametrize("args", [
+    ("--amount", "0"), ("--amount", "-0"), ("--amount", "0.000"), ("--amount", "-0.0"),
+    ("--amount", "1.00000000000000001"), ("--amount", "0.0001"), ("--amount", "1e-4"),
+    ("--amount", "1", "--reason", "   "), ("--amount", "1", "--reason", "x" * 201),
+])
+def test_a_top_up_the_admin_api_refuses_is_refused_here_too_and_audits_nothing(cli, args):
+    """One rule for both, in the account service: more than 0 yuan, exactly (no rounding), in at
+    most 3 decimals; a reason, when given, of 1-200 characters."""
+    created = cli.json("create", "--name", "shop", "--balance", "1")
+    result = cli("topup", "--key", created["api_key"], *args)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.strip() and "Traceback" not in result.stderr
+    with sqlite3.connect(cli.db) as db:
+        assert db.execute("SELECT actor, action FROM audit_log").fetchall() == [("cli", "create")]
+    assert [row["balance"] for row in cli.listing()] == [1.0]
+
+
 def test_set_changes_verification_disabled_and_limits(cli):
     key = cli.json("create", "--name", "shop")["api_key"]
     assert cli.json("set", "--key", key, "--verification", "rejected")["verification_status"] == (

@@ -9,6 +9,7 @@ free text (names, reasons) and the records, which are kept masked.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,13 +18,7 @@ from msgspec import UNSET
 
 from gateway.admin.models import CreateAccountRequest, PatchAccountRequest, TopUpRequest
 from gateway.admin.once import once
-from gateway.admin.rules import (
-    check_amount,
-    check_bucket,
-    check_name,
-    check_providers,
-    check_reason,
-)
+from gateway.admin.rules import check_amount, check_bucket, check_name, check_providers
 from gateway.admin.service import AccountService
 from gateway.api.idempotency import idempotency_key
 from gateway.api.records import public_record
@@ -42,7 +37,8 @@ Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
 account_unknown = error_kind(404, "NOT_FOUND", "账户不存在")
 _message_unknown = error_kind(404, "NOT_FOUND", "消息不存在")
-_DECODERS = {model: msgspec.json.Decoder(model)
+# JSON numbers a model leaves untyped (amounts) decode as Decimal: exact, never a rounded float.
+_DECODERS = {model: msgspec.json.Decoder(model, float_hook=Decimal)
              for model in (CreateAccountRequest, PatchAccountRequest, TopUpRequest)}
 AUDIT_PER_PAGE, MAX_AUDIT_PER_PAGE, MAX_AUDIT_PAGE = 20, 100, 1_000_000
 
@@ -114,11 +110,11 @@ async def patch(request: web.Request) -> web.Response:
 
 async def top_up(request: web.Request) -> web.Response:
     body = await _body(request, TopUpRequest)
-    amount, reason = check_amount(body.amount, positive=True), check_reason(body.reason)
+    amount = check_amount(body.amount)
     api_key = request.match_info["api_key"]
 
-    async def apply() -> web.Response:
-        account = await _service(request).top_up(request[ADMIN], api_key, amount, reason)
+    async def apply() -> web.Response:  # the service checks amount and reason (as the CLI's)
+        account = await _service(request).top_up(request[ADMIN], api_key, amount, body.reason)
         if account is None:
             raise account_unknown()
         return _ok(_view(account))

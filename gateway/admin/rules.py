@@ -3,12 +3,17 @@
 Each check takes the value as given (command-line text or decoded JSON) and returns it in the
 form the store keeps, or raises :class:`Invalid` saying what is wrong, in English (the CLI prints
 it; the API answers 400 ``INVALID_PARAMS`` with it).
+
+Amounts are numbers read exactly: the admin API decodes JSON numbers as ``Decimal``, the CLI reads
+its text with :func:`yuan_text`, so ``1.00000000000000001`` is refused (more than 3 decimals), never
+rounded to 1 on the way in.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable
+from decimal import Decimal, InvalidOperation
 
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig
 from gateway.money import yuan_to_milli
@@ -16,7 +21,7 @@ from gateway.money import yuan_to_milli
 __all__ = [
     "MAX_BURST", "MAX_NAME_LENGTH", "MAX_RATE", "MAX_REASON_LENGTH", "MIN_RATE", "Invalid",
     "check_amount", "check_bucket", "check_burst", "check_name", "check_providers", "check_rate",
-    "check_reason", "check_verification",
+    "check_reason", "check_verification", "yuan_text",
 ]
 
 MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
@@ -34,15 +39,22 @@ def check_name(value: object) -> str:
     return value
 
 
-def check_amount(value: object, *, positive: bool = False) -> int:
-    """Yuan (text or number, at most 3 decimals) as milli-yuan."""
+def yuan_text(text: str) -> Decimal:
+    """An amount as the command line gives it, read exactly (then checked as any other)."""
     try:
-        milli = yuan_to_milli(value)
+        return Decimal(text)
+    except InvalidOperation:
+        raise Invalid(f"{text[:32]!r}: must be an amount in yuan") from None
+
+
+def check_amount(value: object) -> int:
+    """Yuan, a number read exactly (at most 3 decimals), as milli-yuan."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise Invalid(f"{str(value)[:32]!r}: must be a number of yuan")
+    try:
+        return yuan_to_milli(value)
     except ValueError as exc:
         raise Invalid(f"{str(value)[:32]!r}: {exc}") from None
-    if positive and milli <= 0:
-        raise Invalid("must be more than 0 yuan")
-    return milli
 
 
 def check_rate(value: object) -> float:

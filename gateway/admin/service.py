@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from gateway.accounts import create_account, rotate_secret
+from gateway.admin.rules import Invalid, check_reason
 from gateway.config.model import BucketConfig
 from gateway.credentials import hash_secret
 from gateway.store.audit import AuditEntry
@@ -61,6 +62,12 @@ class AccountService:
     async def top_up(
         self, actor: str, api_key: str, amount_milli: int, reason: str | None = None
     ) -> Account | None:
+        """Add more than nothing (an amount read exactly: ``rules.check_amount``), with a reason
+        of 1-200 characters when one is given: the one rule of a top-up, for the CLI and the
+        admin API alike. Raises :class:`~gateway.admin.rules.Invalid` before anything is written."""
+        if isinstance(amount_milli, bool) or not isinstance(amount_milli, int) or amount_milli <= 0:
+            raise Invalid("amount: must be more than 0 yuan")
+        reason = None if reason is None else check_reason(reason)
         account = await self.store.top_up(api_key, amount_milli)
         if account is not None:
             # From the balance the top-up left: exact even while the account is sending.

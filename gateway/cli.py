@@ -14,15 +14,7 @@ from typing import TypeVar
 import orjson
 
 from gateway.accounts import accounts_with_shipped_secret, is_loopback
-from gateway.admin.rules import (
-    Invalid,
-    check_amount,
-    check_bucket,
-    check_name,
-    check_rate,
-    check_reason,
-    yuan_text,
-)
+from gateway.admin.rules import Invalid, check_amount, check_bucket, check_rate, check_reason, yuan_text
 from gateway.admin.service import CLI_ACTOR, AccountService
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
@@ -57,7 +49,7 @@ def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
 
 
 _milli = _argument(lambda text: check_amount(yuan_text(text)))
-_name, _rate, _reason = _argument(check_name), _argument(check_rate), _argument(check_reason)
+_rate, _reason = _argument(check_rate), _argument(check_reason)
 
 
 def _seconds(text: str) -> int:
@@ -92,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     create = accounts.add_parser("create")
-    create.add_argument("--name", required=True, type=_name)
+    create.add_argument("--name", required=True)  # checked by the account service
     create.add_argument("--balance", type=_milli, default=0)
     create.add_argument("--verification", choices=VERIFICATION_STATUSES, default="approved")
     create.add_argument("--rate", type=_rate)

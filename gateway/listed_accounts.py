@@ -38,7 +38,8 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
             continue
         account = await service.account(seed.api_key)  # another process may have just made it
         if account is None:
-            log.warning("account %r exists with another key; config entry skipped", seed.name)
+            log.warning("account %r: the name (or one that reads the same) is taken by another key;"
+                        " config entry skipped", seed.name)
             continue
         await _follow_config_secret(service, verifier, account, seed.api_secret)
 

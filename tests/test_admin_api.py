@@ -144,6 +144,9 @@ async def test_a_taken_name_is_409_and_keeps_the_first(admin):
     b'{"name": "x", "ratelimit": {"rate": 1}}', b'{"name": "x", "ratelimit": {"rate": 1, "burst": 0}}',
     b'{"name": "x", "providers": ["nowhere"]}', b'{"name": "x", "providers": ["mock", "mock"]}',
     b'{"name": "x", "extra": 1}', b'{"name": "x", "api_key": "sk_mine"}',
+    *(json.dumps({"name": name}).encode() for name in (
+        "a\nb", "a\rb", "tab\tname", "line\u2028sep", "rtl\u202eevil", "zero\u200bwidth", "bom\ufeff",
+        "audit-1280-1796628604", "１３８００１３８０００", "call 138 0013 8000", "\u0000")),
 ])
 async def test_a_bad_create_is_400_and_creates_nothing(admin, body):
     status, answer = await call(admin, "POST", "/accounts", data=body,
@@ -152,6 +155,17 @@ async def test_a_bad_create_is_400_and_creates_nothing(admin, body):
     _, listed = await call(admin, "GET", "/accounts")
     assert [a["name"] for a in listed["data"]["accounts"]] == ["demo"]
     assert await audit(admin) == []
+
+
+async def test_names_are_trimmed_and_one_that_reads_as_a_taken_one_is_409(admin):
+    created = await create(admin, "  shop  ")
+    assert created["name"] == "shop"
+    for twin in ("SHOP", "Shop ", "ｓｈｏｐ", "ＳＨＯＰ", "DEMO"):  # the config's demo account too
+        status, body = await call(admin, "POST", "/accounts", json={"name": twin})
+        assert (status, body["code"]) == (409, "ACCOUNT_EXISTS"), twin
+    _, listed = await call(admin, "GET", "/accounts")
+    assert sorted(a["name"] for a in listed["data"]["accounts"]) == ["demo", "shop"]
+    assert [e["account"]["name"] for e in await audit(admin)] == ["shop"]
 
 
 async def test_patch_changes_what_it_names_and_audits_the_difference(admin):

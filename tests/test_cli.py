@@ -170,6 +170,20 @@ def test_a_top_up_the_admin_api_refuses_is_refused_here_too_and_audits_nothing(c
     assert [row["balance"] for row in cli.listing()] == [1.0]
 
 
+@pytest.mark.parametrize("name", ["a\nb", "rtl\u202eevil", "zero\u200bwidth", "audit-1280-1796628604", "   "])
+def test_a_name_the_admin_api_refuses_is_refused_here_too(cli, name):
+    result = cli("create", "--name", name)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr and cli.listing() == []
+
+
+def test_names_are_trimmed_and_a_lookalike_of_a_taken_one_is_refused(cli):
+    assert cli.json("create", "--name", " shop ")["name"] == "shop"
+    twin = cli("create", "--name", "ＳＨＯＰ")
+    assert (twin.returncode, twin.stdout) == (1, "") and "already exists" in twin.stderr
+    assert [row["name"] for row in cli.listing()] == ["shop"]
+
+
 def test_set_changes_verification_disabled_and_limits(cli):
     key = cli.json("create", "--name", "shop")["api_key"]
     assert cli.json("set", "--key", key, "--verification", "rejected")["verification_status"] == (

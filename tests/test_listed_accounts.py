@@ -114,6 +114,15 @@ async def test_an_account_the_config_never_applied_a_secret_to_takes_its_secret_
     assert await trail(store) == [(CONFIG_ACTOR, "rotate-secret"), ("cli", "create"), ("cli", "create")]
 
 
+async def test_a_listed_name_that_reads_as_a_taken_one_is_skipped(store, caplog):
+    await AccountService(store).create("cli", "shop")
+    twin = AccountSeed("ＳＨＯＰ", "sk_listed_0000000000", CHANGED, 0, "approved", (), None)
+    await bootstrap_accounts(store, (twin,))
+    assert [account.name for account in await store.list_accounts()] == ["shop"]
+    assert "'ＳＨＯＰ': the name (or one that reads the same) is taken" in caplog.text
+    assert await trail(store) == [("cli", "create")]
+
+
 async def test_a_reload_keeps_a_secret_the_admin_api_rotated(document, make_client, tmp_path):
     path = tmp_path / "reload.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import pty
 import re
@@ -25,7 +26,7 @@ from gateway.admin.service import AccountService
 from gateway.config.loader import parse_config
 from gateway.greeting import demo_secret, greeting
 from gateway.listed_accounts import bootstrap_accounts
-from gateway.logs import AccessLog
+from gateway.logs import AccessLog, MaskingFilter, TextFormatter, log_masked
 from gateway.redis_client import RedisSource
 from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
@@ -250,3 +251,33 @@ def test_a_stop_is_logged_with_the_drain_and_the_end(tmp_path):
     messages = [json.loads(line)["message"] for line in gateway.log.read_text().splitlines()]
     assert f"process {pid} shutting down: draining requests for up to 30 s" in messages
     assert f"process {pid} stopped" in messages
+
+
+def test_text_lines_escape_control_characters_in_every_field():
+    """A name with a newline (an account made before names were checked, or a carrier's message)
+    cannot forge a line, nor a direction override turn one around: escaped, as ``repr`` would."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("smsedge.test_text_escapes")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    forged = "shop\n12:00:00.000 ERROR   smsedge.admin: forged\r\x1b[2J\u202eevil\u2028\x00"
+    try:
+        logger.warning("created account %s from config", forged)
+        log_masked(logger, f"POST /api/sms/send 200 {forged}", {"account": forged, "status": 200})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("with a traceback")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert [line for line in lines if TEXT_LINE.match(line)] == lines[:3]
+    assert "Traceback" in lines[3] and len(lines) > 4  # a traceback keeps its own lines
+    for line in lines[:2]:
+        assert "\\n12:00:00.000 ERROR" in line and "\\r\\x1b[2J\\u202eevil\\u2028\\x00" in line
+    assert "account=shop\\n12:00:00.000" in lines[1] and "status=200" in lines[1]
+    assert not any(char in stream.getvalue() for char in "\r\x1b\u202e\u2028\x00")

@@ -18,7 +18,7 @@ from msgspec import UNSET
 
 from gateway.admin.models import CreateAccountRequest, PatchAccountRequest, TopUpRequest
 from gateway.admin.once import once
-from gateway.admin.rules import check_amount, check_bucket, check_name, check_providers
+from gateway.admin.rules import check_amount, check_bucket, check_providers
 from gateway.admin.service import AccountService
 from gateway.api.idempotency import idempotency_key
 from gateway.api.records import public_record
@@ -77,7 +77,7 @@ async def create(request: web.Request) -> web.Response:
     body = await _body(request, CreateAccountRequest)
     bucket = check_bucket(body.ratelimit.rate, body.ratelimit.burst) if body.ratelimit else None
     account, secret = await _service(request).create(
-        request[ADMIN], check_name(body.name), balance_milli=check_amount(body.balance),
+        request[ADMIN], body.name, balance_milli=check_amount(body.balance),
         verification_status=body.verification_status, ratelimit=bucket,
         providers=check_providers(body.providers, _known_providers(request)),
     )

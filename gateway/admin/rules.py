@@ -15,6 +15,7 @@ import math
 from collections.abc import Collection, Iterable
 from decimal import Decimal, InvalidOperation
 
+from gateway.account_names import MAX_NAME_LENGTH, checked_name
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig
 from gateway.money import yuan_to_milli
 
@@ -25,7 +26,6 @@ __all__ = [
 ]
 
 MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
-MAX_NAME_LENGTH = 64
 MAX_REASON_LENGTH = 200
 
 
@@ -34,9 +34,13 @@ class Invalid(ValueError):
 
 
 def check_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_LENGTH:
+    """Trimmed; what a name may hold is ``gateway.account_names``'s (the config's names too)."""
+    if not isinstance(value, str):
         raise Invalid(f"a name of 1-{MAX_NAME_LENGTH} characters")
-    return value
+    try:
+        return checked_name(value)
+    except ValueError as exc:
+        raise Invalid(f"name: {exc}") from None
 
 
 def yuan_text(text: str) -> Decimal:

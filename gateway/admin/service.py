@@ -20,12 +20,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from gateway.account_names import name_key
 from gateway.accounts import create_account, rotate_secret
-from gateway.admin.rules import Invalid, check_reason
+from gateway.admin.rules import Invalid, check_name, check_reason
 from gateway.config.model import BucketConfig
 from gateway.credentials import hash_secret
 from gateway.store.audit import AuditEntry
-from gateway.store.base import Account, Store
+from gateway.store.base import Account, AccountExists, Store
 
 __all__ = ["CLI_ACTOR", "AccountService"]
 
@@ -49,7 +50,11 @@ class AccountService:
         api_key: str | None = None, api_secret: str | None = None, listed: bool = False,
     ) -> tuple[Account, str]:
         """The new account and its secret (shown this once; the store keeps a hash). Key and
-        secret are new ones but for an account the config lists (``listed``)."""
+        secret are new ones but for an account the config lists (``listed``). A name is checked
+        and trimmed (``rules.check_name``); one that reads as a taken one is :class:`AccountExists`."""
+        name = check_name(name)
+        if any(name_key(other.name) == name_key(name) for other in await self.store.list_accounts()):
+            raise AccountExists(name)
         account, secret = await create_account(
             self.store, name, balance_milli=balance_milli, verification_status=verification_status,
             providers=providers, ratelimit=ratelimit, api_key=api_key, api_secret=api_secret,

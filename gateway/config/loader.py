@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from gateway.account_names import name_key
 from gateway.config import sections
 from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
 from gateway.config.reader import ConfigError, Reader
@@ -120,3 +121,7 @@ def _cross_check(config: GatewayConfig) -> None:
     for index, key in enumerate(keys):
         if keys.index(key) != index:
             raise ConfigError(f"accounts[{index}].api_key", "duplicate api_key")
+    names = [name_key(seed.name) for seed in config.accounts]  # Shop, SHOP and ＳＨＯＰ are one name
+    for index, name in enumerate(names):
+        if (first := names.index(name)) != index:
+            raise ConfigError(f"accounts[{index}].name", f"the same name as accounts[{first}]")

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp
 from aiohttp import web
 
-from gateway.accounts import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api import add_api_routes
@@ -32,6 +31,7 @@ from gateway.keys import (
     TIMELINE,
     VERIFIER,
 )
+from gateway.listed_accounts import bootstrap_accounts
 from gateway.metrics import Metrics
 from gateway.middlewares import build_middlewares
 from gateway.pages import setup_templates

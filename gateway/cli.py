@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,17 +14,15 @@ from typing import TypeVar
 
 import orjson
 
-from gateway.accounts import (
-    accounts_with_shipped_secret,
-    bootstrap_accounts,
-    is_loopback,
-)
-from gateway.admin.rules import Invalid, check_amount, check_bucket, check_name, check_rate, check_reason
+from gateway.accounts import accounts_with_shipped_secret, is_loopback
+from gateway.admin.rules import Invalid, check_amount, check_bucket, check_rate, check_reason, yuan_text
 from gateway.admin.service import CLI_ACTOR, AccountService
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
+from gateway.greeting import DemoSecret, demo_secret, greeting
+from gateway.listed_accounts import bootstrap_accounts
 from gateway.logs import setup_logging
 from gateway.phones import scrub
 from gateway.pidfile import signal_reload
@@ -52,8 +51,8 @@ def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
-_milli, _name, _rate = _argument(check_amount), _argument(check_name), _argument(check_rate)
-_reason = _argument(check_reason)
+_milli = _argument(lambda text: check_amount(yuan_text(text)))
+_rate, _reason = _argument(check_rate), _argument(check_reason)
 
 
 def _seconds(text: str) -> int:
@@ -88,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     create = accounts.add_parser("create")
-    create.add_argument("--name", required=True, type=_name)
+    create.add_argument("--name", required=True)  # checked by the account service
     create.add_argument("--balance", type=_milli, default=0)
     create.add_argument("--verification", choices=VERIFICATION_STATUSES, default="approved")
     create.add_argument("--rate", type=_rate)
@@ -223,28 +222,43 @@ async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T
             await store.close()
 
 
-async def _shipped_secret_users(config: GatewayConfig) -> list[str]:
-    """Accounts that still have the public demo secret once the config's secrets are applied."""
+async def _start_accounts(config: GatewayConfig) -> tuple[list[Account], DemoSecret | None]:
+    """The config's accounts applied to the store; then the enabled accounts that still have the
+    public demo secret, and which secret the demo account has (for the greeting)."""
 
-    async def find(store: Store) -> list[str]:
+    async def check(store: Store) -> tuple[list[Account], DemoSecret | None]:
         await bootstrap_accounts(store, config.accounts)
-        return await accounts_with_shipped_secret(store)
+        return await accounts_with_shipped_secret(store), await demo_secret(store, config)
 
-    return await _with_store(config, find)
+    return await _with_store(config, check)
+
+
+def _shipped_secret_refusal(host: str, accounts: list[Account], config_path: str | None) -> str:
+    """One line: which accounts, and commands that retire the secret for good (a rotated secret
+    stays until the config's own api_secret changes: ``gateway.listed_accounts``)."""
+    config = f" --config {shlex.quote(config_path)}" if config_path else ""
+    rotate = " / ".join(f'"python run.py accounts rotate-secret --key {account.api_key}{config}"'
+                        for account in accounts)
+    return (
+        f"refusing to listen on {host}: account(s) {', '.join(repr(a.name) for a in accounts)} still"
+        f" have the shipped demo secret; retire it with {rotate} (the new secret stays until the"
+        " config's api_secret changes), or set another api_secret in the config"
+        " (SMS_EDGE_DEMO_SECRET for demo), or disable the account (accounts set --disabled true)"
+    )
 
 
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None}
     config = with_overrides(config, **overrides)
-    # Before the check below: applying the config's secrets may warn, and a refusal is logged too,
-    # in the configured form like every later line.
+    # Before the accounts are applied: what the config does to them is logged, and a refusal
+    # too, in the configured form like every later line.
     setup_logging(config.logging)
     host = config.server.host
-    if not is_loopback(host) and (names := asyncio.run(_shipped_secret_users(config))):
-        log.error("refusing to listen on %s: account(s) %s still have the shipped demo secret; set"
-                  " SMS_EDGE_DEMO_SECRET, or rotate-secret / disable them", host, ", ".join(map(repr, names)))
+    shipped, secret = asyncio.run(_start_accounts(config))
+    if shipped and not is_loopback(host):
+        log.error("%s", _shipped_secret_refusal(host, shipped, args.config))
         return 2
-    return serve(config, args.config, overrides)
+    return serve(config, args.config, overrides, greeting(config, secret))
 
 
 def _reload(config: GatewayConfig, pid: int | None) -> int:
@@ -288,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backup(config, args.to)
         return _serve(config, args)
     except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except Invalid as exc:  # what the account service refused (argparse refused the rest)
         print(exc, file=sys.stderr)
         return 2
     except AccountExists as exc:

@@ -3,19 +3,48 @@
 It appears only while the demo account of the shipped config/gateway.yaml is configured (an
 account seed named ``demo``): a production config has no such account and gets no greeting. The
 line names the key but never a secret — log lines end up in journals and log shippers, and no
-secret goes into any of them, the public demo one included. It says where the secret is instead.
+secret goes into any of them, the public demo one included. It says where the secret is instead,
+as the store has it (``demo_secret``): the shipped one, the config's, or one rotated since, which
+the config no longer replaces (``gateway.listed_accounts``), so the shipped one is not offered.
 """
 
 from __future__ import annotations
 
-from gateway.accounts import SHIPPED_DEMO_SECRET
-from gateway.config.model import GatewayConfig
+from typing import Literal
 
-__all__ = ["DEMO_ACCOUNT", "greeting"]
+from gateway.accounts import SHIPPED_DEMO_SECRET
+from gateway.config.model import AccountSeed, GatewayConfig
+from gateway.credentials import SecretVerifier
+from gateway.store.base import Store
+
+__all__ = ["DEMO_ACCOUNT", "DemoSecret", "demo_secret", "greeting"]
 
 DEMO_ACCOUNT = "demo"  # the seed config/gateway.yaml ships
+#: Which secret the demo account has in the store.
+DemoSecret = Literal["shipped", "config", "rotated"]
+_WHERE = {
+    "shipped": "the shipped demo secret (accounts: demo in config/gateway.yaml)",
+    "config": "the one you set (SMS_EDGE_DEMO_SECRET or your config)",
+    "rotated": "the secret rotate-secret last printed for it (the config's no longer works)",
+}
 # Listening on every address: a person on this machine reaches it on loopback.
 _ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # noqa: S104
+
+
+def _demo_seed(config: GatewayConfig) -> AccountSeed | None:
+    return next((seed for seed in config.accounts if seed.name == DEMO_ACCOUNT), None)
+
+
+async def demo_secret(store: Store, config: GatewayConfig) -> DemoSecret | None:
+    """Which secret the configured demo account has now, by its stored hash; None without one."""
+    seed = _demo_seed(config)
+    account = await store.account_by_key(seed.api_key) if seed else None
+    if seed is None or account is None:
+        return None
+    verifier = SecretVerifier()
+    if await verifier.verify(SHIPPED_DEMO_SECRET, account.secret_hash):
+        return "shipped"
+    return "config" if await verifier.verify(seed.api_secret, account.secret_hash) else "rotated"
 
 
 def _base_url(config: GatewayConfig) -> str:
@@ -26,19 +55,15 @@ def _base_url(config: GatewayConfig) -> str:
     return f"{config.server.tls.scheme}://{host}:{config.server.port}"
 
 
-def greeting(config: GatewayConfig) -> str | None:
-    """One line: docs, console, status (and admin, when on) URLs and the demo key; ``None`` without
-    the demo account."""
-    demo = next((seed for seed in config.accounts if seed.name == DEMO_ACCOUNT), None)
-    if demo is None:
+def greeting(config: GatewayConfig, secret: DemoSecret | None) -> str | None:
+    """One line: docs, console, status (and admin, when on) URLs, the demo key and where its
+    ``secret`` is; ``None`` without the demo account."""
+    demo = _demo_seed(config)
+    if demo is None or secret is None:
         return None
-    if demo.api_secret == SHIPPED_DEMO_SECRET:
-        hint = "the shipped demo secret (accounts: demo in config/gateway.yaml)"
-    else:
-        hint = "the one you set (SMS_EDGE_DEMO_SECRET or your config)"
     base = _base_url(config)
     admin = f" · admin {base}/admin" if config.admin.tokens else ""
     return (
         f"Welcome to SMS Edge: docs {base}/ · console {base}/console · status {base}/status{admin}"
-        f" — sign in with the demo key {demo.api_key} and {hint}"
+        f" — sign in with the demo key {demo.api_key} and {_WHERE[secret]}"
     )

@@ -15,6 +15,7 @@ import logging
 import select
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
@@ -26,7 +27,7 @@ from gateway.phones import mask_payload, scrub
 
 __all__ = [
     "ACCESS_LOG", "AccessLog", "JsonFormatter", "MaskingFilter", "MaskingFormatter", "TextFormatter",
-    "log_masked", "setup_logging",
+    "escape_controls", "log_masked", "setup_logging",
 ]
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and belongs in the line.
@@ -157,9 +158,23 @@ class MaskingFormatter(logging.Formatter):
         return scrub(super().formatStack(stack_info))
 
 
+def _printable(char: str) -> bool:
+    return char.isprintable() or unicodedata.category(char) == "Zs"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with what a terminal would not show as itself (line breaks, escape sequences,
+    direction overrides, zero-width characters) written as ``repr`` writes it: ``\\n``, ``\\u202e``."""
+    if text.isprintable():  # nearly every line: one pass in C
+        return text
+    return "".join(char if _printable(char) else char.encode("unicode_escape").decode() for char in text)
+
+
 class TextFormatter(MaskingFormatter):
     """A line for a person: time, level, logger, message, then an access line's fields as
-    ``key=value`` (masked with the rest of the line)."""
+    ``key=value`` (masked with the rest of the line). Control characters in any of them are
+    escaped (``escape_controls``): a name or a carrier's text holding a newline cannot forge a
+    line. A traceback keeps its own lines."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
@@ -169,7 +184,7 @@ class TextFormatter(MaskingFormatter):
         fields = record.__dict__.get(MASKED_FIELDS)
         if fields:
             line += "".join(f" {key}={value}" for key, value in fields.items() if value is not None)
-        return line
+        return escape_controls(line)
 
 
 class JsonFormatter(MaskingFormatter):

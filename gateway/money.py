@@ -11,7 +11,7 @@ MAX_YUAN = 10**9
 
 def yuan_to_milli(value: object) -> int:
     """``"0.045"`` → 45. Refuses what is not a finite, non-negative amount with ≤ 3 decimals."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError("must be an amount in yuan")
     try:
         amount = Decimal(str(value).strip())

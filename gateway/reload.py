@@ -2,7 +2,7 @@
 
 What changes for new requests: ``providers`` (backends: plugins, endpoints, credentials, prices,
 timeouts, failover, default, routes), ``templates``, ``ratelimit.account`` and ``ratelimit.phone``,
-and the listed ``accounts`` (created if missing, stored secret set to the file's, as at start),
+and the listed ``accounts`` (created if missing, a secret the file changed applied, as at start),
 and ``admin.tokens`` (the admin API's bearer tokens). Secret files (``${file:...}``) are read
 again, so a replaced file rotates its secret; a ``${VAR}`` keeps the value of the environment the
 process started with. Requests in flight finish on the runtime they started with (``gateway.runtime``).
@@ -26,12 +26,12 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from gateway.accounts import bootstrap_accounts
 from gateway.app import build_runtime
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.keys import METRICS, RUNTIME, STORE
+from gateway.listed_accounts import bootstrap_accounts
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["applied_config", "reload_config", "reload_on_sighup"]

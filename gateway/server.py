@@ -33,7 +33,6 @@ from gateway.app import create_app
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
 from gateway.errors import error_body
-from gateway.greeting import greeting
 from gateway.ids import new_hex_id
 from gateway.listening import HeaderDeadlineHandler, serve_until_stopped
 from gateway.logs import setup_logging
@@ -174,12 +173,15 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
             directory.rmdir()
 
 
-def serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, object]) -> int:
-    """Serve until stopped; the caller has set up logging (``gateway.cli``: before its own checks)."""
+def serve(
+    config: GatewayConfig, config_path: str | None, overrides: dict[str, object], welcome: str | None
+) -> int:
+    """Run the gateway; ``welcome`` (``gateway.greeting``) is logged once, from this process. The
+    caller has set up logging (``gateway.cli``: before its own checks)."""
     # Until a handler is installed, SIGHUP must not kill a starting gateway; the workers inherit this.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if line := greeting(config):  # once, from the process a person started
-        log.info("%s", line)
+    if welcome:  # once, from the process a person started
+        log.info("%s", welcome)
     with written_pid_file(config.server.port):
         return _serve(config, config_path, overrides)
 

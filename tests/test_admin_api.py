@@ -50,9 +50,11 @@ def tenant(account: dict, secret: str | None = None) -> dict[str, str]:
 
 
 async def audit(client, **query) -> list[dict]:
+    """The admins' entries, newest first: the config's own (its demo account created, actor
+    ``config``) are ``test_listed_accounts``'s subject."""
     status, body = await call(client, "GET", "/audit", params={"per_page": 100, **query})
     assert status == 200, body
-    return body["data"]["entries"]
+    return [entry for entry in body["data"]["entries"] if entry["actor"] != "config"]
 
 
 # -- on or off, and who may call -------------------------------------------------------------------
@@ -137,10 +139,14 @@ async def test_a_taken_name_is_409_and_keeps_the_first(admin):
     b"", b"{", b"[]", b'"x"', b"{}", b'{"name": ""}', b'{"name": "   "}', b'{"name": 5}',
     json.dumps({"name": "x" * 65}).encode(), b'{"name": "x", "balance": -1}',
     b'{"name": "x", "balance": 0.0001}', b'{"name": "x", "balance": "1"}', b'{"name": "x", "balance": 1e10}',
+    b'{"name": "x", "balance": 1.00000000000000001}', b'{"name": "x", "balance": null}',
     b'{"name": "x", "verification_status": "maybe"}', b'{"name": "x", "ratelimit": {"rate": 0, "burst": 1}}',
     b'{"name": "x", "ratelimit": {"rate": 1}}', b'{"name": "x", "ratelimit": {"rate": 1, "burst": 0}}',
     b'{"name": "x", "providers": ["nowhere"]}', b'{"name": "x", "providers": ["mock", "mock"]}',
     b'{"name": "x", "extra": 1}', b'{"name": "x", "api_key": "sk_mine"}',
+    *(json.dumps({"name": name}).encode() for name in (
+        "a\nb", "a\rb", "tab\tname", "line\u2028sep", "rtl\u202eevil", "zero\u200bwidth", "bom\ufeff",
+        "audit-1280-1796628604", "１３８００１３８０００", "call 138 0013 8000", "\u0000")),
 ])
 async def test_a_bad_create_is_400_and_creates_nothing(admin, body):
     status, answer = await call(admin, "POST", "/accounts", data=body,
@@ -149,6 +155,17 @@ async def test_a_bad_create_is_400_and_creates_nothing(admin, body):
     _, listed = await call(admin, "GET", "/accounts")
     assert [a["name"] for a in listed["data"]["accounts"]] == ["demo"]
     assert await audit(admin) == []
+
+
+async def test_names_are_trimmed_and_one_that_reads_as_a_taken_one_is_409(admin):
+    created = await create(admin, "  shop  ")
+    assert created["name"] == "shop"
+    for twin in ("SHOP", "Shop ", "ｓｈｏｐ", "ＳＨＯＰ", "DEMO"):  # the config's demo account too
+        status, body = await call(admin, "POST", "/accounts", json={"name": twin})
+        assert (status, body["code"]) == (409, "ACCOUNT_EXISTS"), twin
+    _, listed = await call(admin, "GET", "/accounts")
+    assert sorted(a["name"] for a in listed["data"]["accounts"]) == ["demo", "shop"]
+    assert [e["account"]["name"] for e in await audit(admin)] == ["shop"]
 
 
 async def test_patch_changes_what_it_names_and_audits_the_difference(admin):
@@ -282,10 +299,17 @@ async def test_without_a_key_each_top_up_counts(admin):
     {"amount": 0, "reason": "r"}, {"amount": -1, "reason": "r"}, {"amount": 0.0005, "reason": "r"},
     {"amount": 1}, {"amount": 1, "reason": ""}, {"amount": 1, "reason": "x" * 201}, {"reason": "r"},
     {"amount": "1", "reason": "r"}, {"amount": 1, "reason": "r", "extra": True},
+    {"amount": -0.0, "reason": "r"}, {"amount": 1e-4, "reason": "r"}, {"amount": 1, "reason": "   "},
+    {"amount": None, "reason": "r"}, {"amount": True, "reason": "r"}, {"amount": [1], "reason": "r"},
+    b'{"amount": 1.00000000000000001, "reason": "r"}', b'{"amount": 1e400, "reason": "r"}',
+    b'{"amount": -0, "reason": "r"}', b'{"amount": 0.0000, "reason": "r"}',
 ])
 async def test_a_bad_top_up_is_400_and_frees_its_key(admin, body):
+    """Amounts are read exactly: 1.00000000000000001 is refused, not rounded to 1."""
     headers = {**ALICE, "Idempotency-Key": "k-1"}
-    status, answer = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", json=body, headers=headers)
+    sent = {"data": body, "headers": {**headers, "Content-Type": "application/json"}} if isinstance(
+        body, bytes) else {"json": body, "headers": headers}
+    status, answer = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", **sent)
     assert (status, answer["code"]) == (400, "INVALID_PARAMS")
     status, _ = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", json={"amount": 1, "reason": "r"},
                            headers=headers)
@@ -315,7 +339,7 @@ async def test_the_audit_log_pages_newest_first(admin):
     status, body = await call(admin, "GET", "/audit", params={"page": 2, "per_page": 2})
     assert status == 200
     data = body["data"]
-    assert (data["total"], data["page"], data["per_page"]) == (5, 2, 2)
+    assert (data["total"], data["page"], data["per_page"]) == (6, 2, 2)  # and the config's demo
     assert [e["account"]["name"] for e in data["entries"]] == ["acct-2", "acct-1"]
     assert data["entries"][0]["id"] > data["entries"][1]["id"]
     assert data["entries"][0]["time"].endswith("+08:00")  # server.timezone's offset

@@ -153,6 +153,37 @@ def test_topup_adds_to_the_balance(cli):
     assert listed["balance"] == 8.751
 
 
+@pytest.mark.parametrize("args", [
+    ("--amount", "0"), ("--amount", "-0"), ("--amount", "0.000"), ("--amount", "-0.0"),
+    ("--amount", "1.00000000000000001"), ("--amount", "0.0001"), ("--amount", "1e-4"),
+    ("--amount", "1", "--reason", "   "), ("--amount", "1", "--reason", "x" * 201),
+])
+def test_a_top_up_the_admin_api_refuses_is_refused_here_too_and_audits_nothing(cli, args):
+    """One rule for both, in the account service: more than 0 yuan, exactly (no rounding), in at
+    most 3 decimals; a reason, when given, of 1-200 characters."""
+    created = cli.json("create", "--name", "shop", "--balance", "1")
+    result = cli("topup", "--key", created["api_key"], *args)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.strip() and "Traceback" not in result.stderr
+    with sqlite3.connect(cli.db) as db:
+        assert db.execute("SELECT actor, action FROM audit_log").fetchall() == [("cli", "create")]
+    assert [row["balance"] for row in cli.listing()] == [1.0]
+
+
+@pytest.mark.parametrize("name", ["a\nb", "rtl\u202eevil", "zero\u200bwidth", "audit-1280-1796628604", "   "])
+def test_a_name_the_admin_api_refuses_is_refused_here_too(cli, name):
+    result = cli("create", "--name", name)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr and cli.listing() == []
+
+
+def test_names_are_trimmed_and_a_lookalike_of_a_taken_one_is_refused(cli):
+    assert cli.json("create", "--name", " shop ")["name"] == "shop"
+    twin = cli("create", "--name", "ＳＨＯＰ")
+    assert (twin.returncode, twin.stdout) == (1, "") and "already exists" in twin.stderr
+    assert [row["name"] for row in cli.listing()] == ["shop"]
+
+
 def test_set_changes_verification_disabled_and_limits(cli):
     key = cli.json("create", "--name", "shop")["api_key"]
     assert cli.json("set", "--key", key, "--verification", "rejected")["verification_status"] == (

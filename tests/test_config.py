@@ -307,6 +307,10 @@ def test_a_plugin_tripping_over_a_stand_in_value_does_not_hide_the_problem(confi
         ({"balance": "lots"}, "accounts[0].balance: must be an amount in yuan"),
         ({"providers": ["mock", "nosuch"]}, "accounts[0].providers[1]: unknown backend 'nosuch'"),
         ({"ratelimit": {"rate": 1}}, "accounts[0].ratelimit.burst: required"),
+        ({"name": "demo\n12:00:00.000 ERROR forged"}, "accounts[0].name: may not hold control"),
+        ({"name": "demo\u202eomed"}, "accounts[0].name: may not hold control"),
+        ({"name": "audit-1280-1796628604"}, "accounts[0].name: may not hold a run of 7 or more digits"),
+        ({"name": "  "}, "accounts[0].name: a name of 1-64 characters"),
     ],
 )
 def test_account_seed_errors_name_the_list_index(config_document, changes, message):
@@ -314,6 +318,15 @@ def test_account_seed_errors_name_the_list_index(config_document, changes, messa
     with pytest.raises(ConfigError) as caught:
         parse_config({**config_document, "accounts": [account]})
     assert str(caught.value).startswith(message)
+
+
+def test_listed_names_are_trimmed_and_two_that_read_the_same_are_refused(config_document):
+    seed = config_document["accounts"][0]
+    trimmed = parse_config({**config_document, "accounts": [{**seed, "name": "  demo "}]})
+    assert trimmed.accounts[0].name == "demo"
+    twin = {**seed, "name": "ＤＥＭＯ", "api_key": "sk_twin_000000000000"}  # fullwidth, upper case
+    with pytest.raises(ConfigError, match=r"^accounts\[1\]\.name: the same name as accounts\[0\]"):
+        parse_config({**config_document, "accounts": [seed, twin]})
 
 
 def test_defaults_fill_every_key_left_out():

@@ -7,6 +7,9 @@ import base64
 import gc
 import hashlib
 import importlib
+import json
+import re
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -19,10 +22,11 @@ import requests
 import yaml
 from aiohttp import web
 
-from gateway.accounts import SHIPPED_DEMO_SECRET, bootstrap_accounts
+from gateway.accounts import SHIPPED_DEMO_SECRET
 from gateway.config.loader import parse_config
 from gateway.credentials import SecretVerifier, hash_secret, verify_secret
 from gateway.keys import STORE
+from gateway.listed_accounts import bootstrap_accounts
 from gateway.log_throttle import LogThrottle
 from gateway.redis_client import RedisSource
 from gateway.store.backends import build_store
@@ -131,6 +135,7 @@ async def test_a_listed_accounts_secret_follows_the_config(tmp_path):
 
 
 def _serve(tmp_path: Path, host: str, secret: str | None) -> subprocess.CompletedProcess[str]:
+    """``serve`` on the shipped config: its exit and stderr, or -1 and the lines up to listening."""
     document = default_document()
     document["store"]["path"] = str(tmp_path / "serve.db")
     config = tmp_path / "serve.yaml"
@@ -144,23 +149,50 @@ def _serve(tmp_path: Path, host: str, secret: str | None) -> subprocess.Complete
             if "listening on" in line:
                 process.terminate()
                 process.wait(timeout=30)
-                return subprocess.CompletedProcess(command, -1, "", "")
+                return subprocess.CompletedProcess(command, -1, "", "".join(lines))
         return subprocess.CompletedProcess(command, process.wait(timeout=30), "", "".join(lines))
+
+
+def _refusals(served: subprocess.CompletedProcess[str]) -> list[str]:
+    """The refusals logged (JSON lines: stderr is a pipe), as their messages."""
+    messages = [json.loads(line)["message"] for line in served.stderr.splitlines()]
+    return [message for message in messages if "refusing to listen" in message]
 
 
 def test_serve_refuses_a_public_address_while_the_demo_secret_is_shipped(tmp_path):
     refused = _serve(tmp_path, "0.0.0.0", None)
     assert refused.returncode == 2
-    [line] = [line for line in refused.stderr.splitlines() if "refusing to listen" in line]
+    [line] = _refusals(refused)
     assert SHIPPED_DEMO_SECRET not in refused.stderr
     assert "0.0.0.0" in line and "demo" in line and SHIPPED_DEMO_SECRET not in line
     # A changed secret is applied first, so the same store now starts.
     assert _serve(tmp_path, "0.0.0.0", "a-real-secret-0123456").returncode == -1
-    # ... and going back to the public secret is refused again.
-    assert _serve(tmp_path, "0.0.0.0", None).returncode == 2
+    # ... and going back to the public secret is refused again, the change logged as JSON.
+    again = _serve(tmp_path, "0.0.0.0", None)
+    assert again.returncode == 2 and len(_refusals(again)) == 1
+    assert any("replaced by the config's" in json.loads(entry)["message"]
+               for entry in again.stderr.splitlines() if entry.startswith("{"))
     with sqlite3.connect(tmp_path / "serve.db") as db:
         [(stored,)] = db.execute("SELECT secret_hash FROM accounts").fetchall()
     assert verify_secret(SHIPPED_DEMO_SECRET, stored)
+
+
+def test_the_refusals_advice_works_and_the_rotated_secret_stays(tmp_path):
+    """The refusal names a command; run as printed, it retires the shipped secret for good: the
+    next starts keep the rotated one (the config's own secret did not change), and the greeting
+    stops pointing at the shipped one."""
+    [line] = _refusals(_serve(tmp_path, "0.0.0.0", None))
+    [advice] = re.findall(r'"(python run\.py accounts rotate-secret [^"]+)"', line)
+    assert DEMO_KEY in advice and str(tmp_path / "serve.yaml") in advice
+    rotated = subprocess.run([sys.executable, *shlex.split(advice)[1:]], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert rotated.returncode == 0, rotated.stderr
+    for _ in range(2):  # and again: a start does not undo it
+        started = _serve(tmp_path, "0.0.0.0", None)
+        assert started.returncode == -1, started.stderr
+    [welcome] = [entry for entry in started.stderr.splitlines() if "Welcome to SMS Edge" in entry]
+    assert DEMO_KEY in welcome and "shipped" not in welcome and "rotate-secret" in welcome
+    assert SHIPPED_DEMO_SECRET not in started.stderr
 
 
 def test_serve_on_loopback_keeps_the_demo_secret_for_trying_it_out(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import pty
 import re
@@ -21,9 +22,13 @@ import pytest
 import requests
 import yaml
 
+from gateway.admin.service import AccountService
 from gateway.config.loader import parse_config
-from gateway.greeting import greeting
-from gateway.logs import AccessLog
+from gateway.greeting import demo_secret, greeting
+from gateway.listed_accounts import bootstrap_accounts
+from gateway.logs import AccessLog, MaskingFilter, TextFormatter, log_masked
+from gateway.redis_client import RedisSource
+from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
 from tests.gateway_process import GatewayProcess, free_port
 
@@ -155,22 +160,49 @@ def _config(accounts: list[dict], **server: object):
 
 def test_no_greeting_without_the_demo_account_and_never_a_secret():
     seed = default_document()["accounts"][0]
-    assert greeting(_config([])) is None
-    assert greeting(_config([{**seed, "name": "shop"}])) is None
+    assert greeting(_config([]), None) is None
+    assert greeting(_config([{**seed, "name": "shop"}]), None) is None
     own = greeting(_config([{**seed, "api_key": "sk_own_key_abcdefgh", "api_secret": "private-Zq7Wk-9"}],
-                           host="0.0.0.0", port=9000))
+                           host="0.0.0.0", port=9000), "config")
     assert "http://127.0.0.1:9000/console" in own and "sk_own_key_abcdefgh" in own
     assert "private-Zq7Wk-9" not in own and "the one you set" in own
-    public = greeting(_config([seed], public_url="https://sms.example.com"))
+    public = greeting(_config([seed], public_url="https://sms.example.com"), "shipped")
     assert "docs https://sms.example.com/ · console https://sms.example.com/console" in public
+
+
+async def test_the_greeting_says_which_secret_the_demo_account_has_in_the_store(tmp_path):
+    """Read from the stored hash: the shipped secret, the config's, or one rotated since (then the
+    shipped one is no longer offered)."""
+    document = default_document()
+    document["store"]["path"] = str(tmp_path / "greeting.db")
+    document["accounts"][0].update(api_key=DEMO_KEY, api_secret=DEMO_SECRET)  # the shipped ones
+    config = parse_config(document)
+    async with RedisSource(config.redis) as redis:
+        store = build_store(config, redis)
+        await store.open()
+        try:
+            assert await demo_secret(store, config) is None  # not created yet
+            await bootstrap_accounts(store, config.accounts)
+            assert await demo_secret(store, config) == "shipped"
+            assert "the shipped demo secret" in greeting(config, "shipped")
+            await AccountService(store).rotate_secret("ops", config.accounts[0].api_key)
+            assert await demo_secret(store, config) == "rotated"
+            rotated = greeting(config, "rotated")
+            assert "shipped" not in rotated and "rotate-secret" in rotated
+            document["accounts"][0]["api_secret"] = "own-secret-0123456789"
+            changed = parse_config(document)
+            await bootstrap_accounts(store, changed.accounts)
+            assert await demo_secret(store, changed) == "config"
+        finally:
+            await store.close()
 
 
 def test_the_greeting_names_the_operator_console_only_when_admin_is_on():
     seed = default_document()["accounts"][0]
-    assert "/admin" not in greeting(_config([seed]))
+    assert "/admin" not in greeting(_config([seed]), "shipped")
     document = default_document()
     document["admin"] = {"tokens": [{"name": "ops", "token": "ops-token-0123456789abcdef"}]}
-    on = greeting(parse_config(document))
+    on = greeting(parse_config(document), "shipped")
     assert "status http://127.0.0.1:8080/status · admin http://127.0.0.1:8080/admin" in on
     assert "ops-token-0123456789abcdef" not in on
 
@@ -219,3 +251,33 @@ def test_a_stop_is_logged_with_the_drain_and_the_end(tmp_path):
     messages = [json.loads(line)["message"] for line in gateway.log.read_text().splitlines()]
     assert f"process {pid} shutting down: draining requests for up to 30 s" in messages
     assert f"process {pid} stopped" in messages
+
+
+def test_text_lines_escape_control_characters_in_every_field():
+    """A name with a newline (an account made before names were checked, or a carrier's message)
+    cannot forge a line, nor a direction override turn one around: escaped, as ``repr`` would."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("smsedge.test_text_escapes")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    forged = "shop\n12:00:00.000 ERROR   smsedge.admin: forged\r\x1b[2J\u202eevil\u2028\x00"
+    try:
+        logger.warning("created account %s from config", forged)
+        log_masked(logger, f"POST /api/sms/send 200 {forged}", {"account": forged, "status": 200})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("with a traceback")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert [line for line in lines if TEXT_LINE.match(line)] == lines[:3]
+    assert "Traceback" in lines[3] and len(lines) > 4  # a traceback keeps its own lines
+    for line in lines[:2]:
+        assert "\\n12:00:00.000 ERROR" in line and "\\r\\x1b[2J\\u202eevil\\u2028\\x00" in line
+    assert "account=shop\\n12:00:00.000" in lines[1] and "status=200" in lines[1]
+    assert not any(char in stream.getvalue() for char in "\r\x1b\u202e\u2028\x00")

@@ -152,6 +152,33 @@ async def test_update_account_changes_only_what_it_names(store: Store):
         await store.update_account("sk_upd", balance_milli=10**9)
 
 
+async def test_the_configs_secret_is_recorded_and_replaced_once_per_change(store: Store):
+    """What the config last applied to a listed account (``listed_accounts``): read back, and
+    replaced only by whoever still expects the recorded value, so concurrent starters apply a
+    change once."""
+    listed = await store.create_account(new_account("listed", config_secret_hash="cfg-1"), NOW)
+    await store.create_account(new_account("plain"), NOW)
+    assert await store.config_secret_hash("sk_listed") == "cfg-1"
+    assert await store.config_secret_hash("sk_plain") is None  # created by an operator
+    assert await store.config_secret_hash("sk_nobody") is None
+    assert await store.account_by_key("sk_listed") == listed  # cached, where there is a cache
+    assert await store.apply_config_secret("sk_listed", "cfg-0", "cfg-2", "hash-2") is None  # stale
+    assert (await store.account_by_key("sk_listed")).secret_hash == "scrypt$test"
+    applied = await store.apply_config_secret("sk_listed", "cfg-1", "cfg-2", "hash-2")
+    assert applied is not None and (applied.secret_hash, applied.balance_milli) == ("hash-2", 1000)
+    assert await store.account_by_key("sk_listed") == applied
+    assert await store.config_secret_hash("sk_listed") == "cfg-2"
+    racing = await asyncio.gather(*(
+        store.apply_config_secret("sk_listed", "cfg-2", f"cfg-3-{n}", f"hash-3-{n}") for n in range(6)))
+    [winner] = [account for account in racing if account is not None]
+    assert await store.config_secret_hash("sk_listed") == f"cfg-3-{winner.secret_hash[-1]}"
+    kept = await store.apply_config_secret("sk_plain", None, "cfg-p", None)  # recorded, secret kept
+    assert kept is not None and kept.secret_hash == "scrypt$test"
+    assert await store.config_secret_hash("sk_plain") == "cfg-p"
+    assert await store.apply_config_secret("sk_nobody", None, "cfg-x", "hash-x") is None
+    assert "cfg" not in str(applied.public()) and "cfg" not in str(await store.list_accounts())
+
+
 async def test_top_up_adds_to_the_balance(store: Store):
     await store.create_account(new_account("topped", 100), NOW)
     assert (await store.top_up("sk_topped", 2345)).balance_milli == 2445

@@ -22,10 +22,10 @@ import yaml
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from gateway.accounts import bootstrap_accounts
 from gateway.admin.service import AccountService
 from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
+from gateway.listed_accounts import bootstrap_accounts
 from gateway.redis_client import redis_client
 from gateway.store.base import (
     NewAccount,
@@ -73,7 +73,8 @@ async def raw(redis_server) -> AsyncIterator[Redis]:
 async def dump(raw: Redis) -> dict[str, object]:
     """Every key with its whole value, whatever its type."""
     readers = {"string": raw.get, "hash": raw.hgetall, "set": lambda key: raw.sort(key, alpha=True),
-               "zset": lambda key: raw.zrange(key, 0, -1, withscores=True)}
+               "zset": lambda key: raw.zrange(key, 0, -1, withscores=True),
+               "list": lambda key: raw.lrange(key, 0, -1), "stream": raw.xrange}
     return {key: await readers[await raw.type(key)](key) async for key in raw.scan_iter()}
 
 

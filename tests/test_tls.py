@@ -211,7 +211,7 @@ def test_check_config_refuses_an_http_public_url_with_tls_and_accepts_a_good_sec
 def test_the_greeting_names_https_addresses_when_tls_is_on(pki):
     document = default_document()
     document["server"]["tls"] = tls_section(pki)
-    line = greeting(parse_config(document))
+    line = greeting(parse_config(document), "shipped")
     assert line is not None
     assert "docs https://127.0.0.1:8080/ · console https://127.0.0.1:8080/console" in line
 

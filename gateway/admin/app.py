@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.admin import routes
 from gateway.admin.auth import admin_authentication
-from gateway.admin.refusals import SOME_FIELD
+from gateway.admin.refusals import refusal
 from gateway.admin.rules import Invalid
 from gateway.api import api_headers, share_state
 from gateway.errors import error_kind, invalid, store_unavailable
@@ -37,8 +37,8 @@ def service_errors() -> web.middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except Invalid:  # a handler names the fields it checks (``refusals``); this one it did not
-            raise invalid(SOME_FIELD) from None
+        except Invalid as exc:  # a handler names the fields it checks; this one the service did
+            raise invalid(refusal(exc)) from None
         except AccountExists:
             raise _account_exists() from None
         except StoreUnavailable as exc:  # one line, no traceback: an outage answers many of these

@@ -34,7 +34,9 @@ __all__ = [
     "TopUpRequest",
 ]
 
-Yuan = Annotated[float, Meta(ge=0, le=MAX_YUAN, description="yuan, at most 3 decimals")]
+# Amounts are read exactly (the handlers decode JSON numbers as Decimal) and checked by ``rules``.
+Yuan = Annotated[Any, Meta(description="yuan, at most 3 decimals",
+                           extra_json_schema={"type": "number", "minimum": 0, "maximum": MAX_YUAN})]
 Providers = Annotated[
     list[Provider], Meta(max_length=64, extra_json_schema={"uniqueItems": True},
                          description="allowed providers; empty: every provider")
@@ -64,7 +66,8 @@ class PatchAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class TopUpRequest(Struct, forbid_unknown_fields=True):
-    amount: Annotated[float, Meta(gt=0, le=MAX_YUAN, description="yuan, at most 3 decimals")]
+    amount: Annotated[Any, Meta(description="yuan, at most 3 decimals", extra_json_schema={
+        "type": "number", "exclusiveMinimum": 0, "maximum": MAX_YUAN})]
     reason: Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
 
 
@@ -139,7 +142,7 @@ class AdminMessageResponse(Struct):
 class AuditEntryView(Struct):
     id: int
     time: Annotated[str, Meta(description="ISO 8601 with the offset of server.timezone")]
-    actor: Annotated[str, Meta(description="the admin token's name, or cli")]
+    actor: Annotated[str, Meta(description="the admin token's name, cli, or config")]
     action: Annotated[str, Meta(extra_json_schema={"enum": list(AUDIT_ACTIONS)})]
     account: NamedAccount
     before: Annotated[dict[str, Any], Meta(description="the changed fields as they were")]

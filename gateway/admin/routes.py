@@ -10,6 +10,7 @@ and the records, which are kept masked.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
@@ -40,7 +41,8 @@ Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
 account_unknown = error_kind(404, "NOT_FOUND", "账户不存在")
 _message_unknown = error_kind(404, "NOT_FOUND", "消息不存在")
-_DECODERS = {model: msgspec.json.Decoder(model)
+# JSON numbers a model leaves untyped (amounts) decode as Decimal: exact, never a rounded float.
+_DECODERS = {model: msgspec.json.Decoder(model, float_hook=Decimal)
              for model in (CreateAccountRequest, PatchAccountRequest, TopUpRequest)}
 AUDIT_PER_PAGE, MAX_AUDIT_PER_PAGE, MAX_AUDIT_PAGE = 20, 100, 1_000_000
 
@@ -111,11 +113,11 @@ async def patch(request: web.Request) -> web.Response:
 
 async def top_up(request: web.Request) -> web.Response:
     body = await _body(request, TopUpRequest)
-    amount = checked("amount", check_amount, body.amount, positive=True)
+    amount = checked("amount", check_amount, body.amount)
     reason = checked("reason", check_reason, body.reason)
     api_key = request.match_info["api_key"]
 
-    async def apply() -> web.Response:
+    async def apply() -> web.Response:  # the service refuses what is not a credit (as the CLI's)
         account = await _service(request).top_up(request[ADMIN], api_key, amount, reason)
         if account is None:
             raise account_unknown()

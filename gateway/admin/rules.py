@@ -3,46 +3,67 @@
 Each check takes the value as given (command-line text or decoded JSON) and returns it in the
 form the store keeps, or raises :class:`Invalid` saying what is wrong, in English (the CLI prints
 it; the API answers 400 ``INVALID_PARAMS`` with it).
+
+Amounts are numbers read exactly: the admin API decodes JSON numbers as ``Decimal``, the CLI reads
+its text with :func:`yuan_text`, so ``1.00000000000000001`` is refused (more than 3 decimals), never
+rounded to 1 on the way in.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable
+from decimal import Decimal, InvalidOperation
 
+from gateway.account_names import MAX_NAME_LENGTH, checked_name
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig
 from gateway.money import yuan_to_milli
 
 __all__ = [
     "MAX_BURST", "MAX_NAME_LENGTH", "MAX_RATE", "MAX_REASON_LENGTH", "MIN_RATE", "Invalid",
     "check_amount", "check_bucket", "check_burst", "check_name", "check_providers", "check_rate",
-    "check_reason", "check_verification",
+    "check_reason", "check_verification", "yuan_text",
 ]
 
 MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
-MAX_NAME_LENGTH = 64
 MAX_REASON_LENGTH = 200
 
 
 class Invalid(ValueError):
-    """A value an account may not have; its text says why."""
+    """A value an account may not have; its text says why, ``field`` which one when the rule
+    knows it (the admin API then answers in its own language, ``refusals``)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def check_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_LENGTH:
-        raise Invalid(f"a name of 1-{MAX_NAME_LENGTH} characters")
-    return value
-
-
-def check_amount(value: object, *, positive: bool = False) -> int:
-    """Yuan (text or number, at most 3 decimals) as milli-yuan."""
+    """Trimmed; what a name may hold is ``gateway.account_names``'s (the config's names too)."""
+    if not isinstance(value, str):
+        raise Invalid(f"a name of 1-{MAX_NAME_LENGTH} characters", field="name")
     try:
-        milli = yuan_to_milli(value)
+        return checked_name(value)
+    except ValueError as exc:
+        raise Invalid(f"name: {exc}", field="name") from None
+
+
+def yuan_text(text: str) -> Decimal:
+    """An amount as the command line gives it, read exactly (then checked as any other)."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise Invalid(f"{text[:32]!r}: must be an amount in yuan") from None
+
+
+def check_amount(value: object) -> int:
+    """Yuan, a number read exactly (at most 3 decimals), as milli-yuan."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise Invalid(f"{str(value)[:32]!r}: must be a number of yuan")
+    try:
+        return yuan_to_milli(value)
     except ValueError as exc:
         raise Invalid(f"{str(value)[:32]!r}: {exc}") from None
-    if positive and milli <= 0:
-        raise Invalid("must be more than 0 yuan")
-    return milli
 
 
 def check_rate(value: object) -> float:
@@ -85,5 +106,5 @@ def check_providers(values: Iterable[object], known: Collection[str]) -> tuple[s
 
 def check_reason(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_REASON_LENGTH:
-        raise Invalid(f"a reason of 1-{MAX_REASON_LENGTH} characters")
+        raise Invalid(f"a reason of 1-{MAX_REASON_LENGTH} characters", field="reason")
     return value

@@ -1,7 +1,8 @@
 """The account service: every change an operator makes to an account, and its audit entry.
 
-The admin API (actor: the admin token's name) and the ``accounts`` CLI (actor: ``cli``) both go
-through :class:`AccountService`, so each create, top-up, change and secret rotation is written to
+The admin API (actor: the admin token's name), the ``accounts`` CLI (actor: ``cli``) and the
+config's list of accounts (actor: ``config``, ``gateway.listed_accounts``) all go through
+:class:`AccountService`, so each create, top-up, change and secret rotation is written to
 the store's audit log the same way: when, who, what, which account (name and API key), and the
 fields it changed before and after, in their public form (``Account.public``: balance in yuan,
 ``ratelimit`` as ``{rate, burst}`` or null). A secret or its hash is never part of an entry.
@@ -19,11 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from gateway.account_names import name_key
 from gateway.accounts import create_account, rotate_secret
+from gateway.admin.rules import Invalid, check_name, check_reason
 from gateway.config.model import BucketConfig
+from gateway.credentials import hash_secret
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry
-from gateway.store.base import Account, Store
+from gateway.store.base import Account, AccountExists, Store
 
 __all__ = ["CLI_ACTOR", "AccountService"]
 
@@ -44,11 +48,18 @@ class AccountService:
     async def create(
         self, actor: str, name: str, *, balance_milli: int = 0, verification_status: str = "approved",
         providers: tuple[str, ...] = (), ratelimit: BucketConfig | None = None,
+        api_key: str | None = None, api_secret: str | None = None, listed: bool = False,
     ) -> tuple[Account, str]:
-        """The new account and its secret (shown this once; the store keeps a hash)."""
+        """The new account and its secret (shown this once; the store keeps a hash). Key and
+        secret are new ones but for an account the config lists (``listed``). A name is checked
+        and trimmed (``rules.check_name``); one that reads as a taken one is :class:`AccountExists`."""
+        name = check_name(name)
+        if any(name_key(other.name) == name_key(name) for other in await self.store.list_accounts()):
+            raise AccountExists(name)
         account, secret = await create_account(
             self.store, name, balance_milli=balance_milli, verification_status=verification_status,
-            providers=providers, ratelimit=ratelimit,
+            providers=providers, ratelimit=ratelimit, api_key=api_key, api_secret=api_secret,
+            listed=listed,
         )
         public = account.public()
         await self._audit(actor, "create", account, after={f: public[f] for f in _CREATED_FIELDS})
@@ -57,6 +68,12 @@ class AccountService:
     async def top_up(
         self, actor: str, api_key: str, amount_milli: int, reason: str | None = None
     ) -> Account | None:
+        """Add more than nothing (an amount read exactly: ``rules.check_amount``), with a reason
+        of 1-200 characters when one is given: the one rule of a top-up, for the CLI and the
+        admin API alike. Raises :class:`~gateway.admin.rules.Invalid` before anything is written."""
+        if isinstance(amount_milli, bool) or not isinstance(amount_milli, int) or amount_milli <= 0:
+            raise Invalid("amount: must be more than 0 yuan", field="amount")
+        reason = None if reason is None else check_reason(reason)
         account = await self.store.top_up(api_key, amount_milli)
         if account is not None:
             # From the balance the top-up left: exact even while the account is sending.
@@ -69,7 +86,7 @@ class AccountService:
         """Set the store fields in ``changes`` (``Store.update_account``'s, but the secret hash)."""
         if "secret_hash" in changes or not changes:
             raise ValueError("update changes the public fields; rotate_secret the secret")
-        before = await self._uncached(api_key)
+        before = await self.account(api_key)
         after = await self.store.update_account(api_key, **changes) if before else None
         if before is None or after is None:
             return None
@@ -88,8 +105,19 @@ class AccountService:
             await self._audit(actor, "rotate-secret", rotated[0])
         return rotated
 
-    async def _uncached(self, api_key: str) -> Account | None:
-        # What the account is now, not what this process's cache held up to a second ago.
+    async def follow_config_secret(
+        self, actor: str, api_key: str, applied: str | None, secret: str
+    ) -> Account | None:
+        """Make ``secret``, the config's, the account's, if the config's secret recorded as applied
+        is still ``applied`` (``Store.apply_config_secret``); None when another process did."""
+        secret_hash = hash_secret(secret)
+        account = await self.store.apply_config_secret(api_key, applied, secret_hash, secret_hash)
+        if account is not None:
+            await self._audit(actor, "rotate-secret", account)
+        return account
+
+    async def account(self, api_key: str) -> Account | None:
+        """What the account is now, not what this process's cache held up to a second ago."""
         return await getattr(self.store, "inner", self.store).account_by_key(api_key)
 
     async def _audit(

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from gateway.account_names import name_key
 from gateway.config import sections
 from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
 from gateway.config.reader import ConfigError, ConfigErrors, Reader, checked, note, noting_problems
@@ -106,3 +107,7 @@ def _cross_check(config: GatewayConfig) -> None:
     for index, key in enumerate(keys):
         if keys.index(key) != index:
             note(ConfigError(f"accounts[{index}].api_key", "duplicate api_key"))
+    names = [name_key(seed.name) for seed in config.accounts]  # Shop, SHOP and ＳＨＯＰ are one name
+    for index, name in enumerate(names):
+        if (first := names.index(name)) != index:
+            note(ConfigError(f"accounts[{index}].name", f"the same name as accounts[{first}]"))

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.account_names import checked_name
 from gateway.carriers.registry import read_backend  # plugins validate their own sections
 from gateway.config.model import (
     DEFAULT_WINDOWS,
@@ -212,11 +213,19 @@ def logging_section(reader: Reader) -> LoggingConfig:
     return config
 
 
+def _account_name(reader: Reader) -> str:
+    """Trimmed, and held to the rules every account name keeps (``gateway.account_names``)."""
+    try:
+        return checked_name(reader.text("name"))
+    except ValueError as exc:
+        raise ConfigError(reader.where("name"), str(exc)) from None
+
+
 def account(data: Any, path: str) -> AccountSeed:
     reader = Reader(data, path)
     limits = reader.data.get("ratelimit")
     seed = AccountSeed(
-        name=reader.text("name"),
+        name=_account_name(reader),
         api_key=reader.text("api_key"),
         api_secret=reader.text("api_secret"),
         balance_milli=reader.money_milli("balance", 0),

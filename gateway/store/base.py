@@ -61,6 +61,8 @@ class NewAccount:
     providers: tuple[str, ...] = ()
     rate: float | None = None
     burst: int | None = None
+    #: For an account the config lists: the hash of its api_secret, as applied (``listed_accounts``).
+    config_secret_hash: str | None = None
 
 
 class AccountExists(Exception):
@@ -218,6 +220,20 @@ class Store(Protocol):
     async def update_account(self, api_key: str, **changes: object) -> Account | None: ...
     async def top_up(self, api_key: str, amount_milli: int) -> Account | None: ...
     async def today_sent(self, account_id: int, day: str) -> int: ...
+
+    async def config_secret_hash(self, api_key: str) -> str | None:
+        """The hash of the config's api_secret last applied to the account (``listed_accounts``);
+        None when the config never applied one, or there is no such account."""
+        ...
+
+    async def apply_config_secret(
+        self, api_key: str, expected: str | None, config_hash: str, secret_hash: str | None
+    ) -> Account | None:
+        """Record ``config_hash`` as the config's applied secret and make ``secret_hash`` (unless
+        None) the account's, only if the recorded one is still ``expected``: of processes applying
+        one change at once, one does. The account as changed; None if another process got there
+        first, or there is no such account."""
+        ...
 
     async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
         """Debit the price of every record and write them ``pending``, atomically; False if short."""

@@ -139,6 +139,14 @@ class CachedStore:
         finally:
             self._forget_key(api_key)
 
+    async def apply_config_secret(
+        self, api_key: str, expected: str | None, config_hash: str, secret_hash: str | None
+    ) -> Account | None:
+        try:
+            return await self.inner.apply_config_secret(api_key, expected, config_hash, secret_hash)
+        finally:
+            self._forget_key(api_key)
+
     def forget(self, account_id: int) -> None:
         """Drop what is cached of an account: the next read goes to the store."""
         self._tick += 1

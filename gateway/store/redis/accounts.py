@@ -2,19 +2,39 @@
 
 An account is written whole before its claims are taken (SET NX), so a claim always points to a
 whole account, and of two concurrent creators of one name or key exactly one wins. Run twice (a
-retried command after a lost reply), creation finds its own claims and goes on.
+retried command after a lost reply), creation finds its own claims and goes on. The hash of the
+config's api_secret as last applied (``listed_accounts``) is a field of the account's hash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from gateway.store.base import AccountExists, NewAccount
-from gateway.store.redis.keys import Keys
+from gateway.redis_client import Lua, SharedClient
+from gateway.redis_health import RedisHealth, guarded
+from gateway.store.base import Account, AccountExists, NewAccount, StoreUnavailable
+from gateway.store.redis.keys import Keys, optional
 
-__all__ = ["create_account", "update_account"]
+__all__ = ["ConfigSecrets", "create_account", "update_account"]
+
+#: The account hash's field with the hash of the config's api_secret as last applied.
+CONFIG_FIELD = "config_secret_hash"
+
+# KEYS: the account. ARGV: expected (``optional``), config hash, secret hash (``optional``).
+# 1 when applied; 0 when the recorded value is not the expected one, or the account is gone. Run
+# twice (a retry after a lost reply), it finds its own config hash, salted so no one else's: 1.
+_APPLY_FROM_CONFIG = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local recorded = redis.call('HGET', KEYS[1], 'config_secret_hash')
+if recorded == ARGV[2] then return 1 end
+if (recorded and 'v' .. recorded or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'config_secret_hash', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'secret_hash', string.sub(ARGV[3], 2)) end
+return 1
+"""
 
 
 def _field(value: object) -> str:
@@ -39,6 +59,8 @@ async def create_account(client: Redis, keys: Keys, account: NewAccount, now_ms:
         fields["rate"] = repr(float(account.rate))
     if account.burst is not None:
         fields["burst"] = account.burst
+    if account.config_secret_hash is not None:
+        fields[CONFIG_FIELD] = account.config_secret_hash
     await client.hset(keys.account(account_id), mapping=fields)
     claimed: list[str] = []
     for claim in (keys.by_name(account.name), keys.by_key(account.api_key)):
@@ -67,3 +89,35 @@ async def update_account(
             else:
                 pipe.hset(key, name, _field(value))
         await pipe.execute()
+
+
+class ConfigSecrets:
+    """Mixed into :class:`~gateway.store.redis.store.RedisStore`: ``config_secret_hash`` and
+    ``apply_config_secret`` on its client, keys and account reads."""
+
+    client: SharedClient
+    keys: Keys
+    health: RedisHealth
+
+    if TYPE_CHECKING:  # the store's own
+        async def _id(self, api_key: str) -> int | None: ...
+        async def _account(self, account_id: int) -> Account | None: ...
+
+    @guarded(StoreUnavailable)
+    async def config_secret_hash(self, api_key: str) -> str | None:
+        account_id = await self._id(api_key)
+        found = None if account_id is None else await self.client.hget(
+            self.keys.account(account_id), CONFIG_FIELD)
+        return found.decode() if found is not None else None
+
+    @guarded(StoreUnavailable)
+    async def apply_config_secret(
+        self, api_key: str, expected: str | None, config_hash: str, secret_hash: str | None
+    ) -> Account | None:
+        """In one script: of concurrent callers, one applies it."""
+        account_id = await self._id(api_key)
+        if account_id is None or not await Lua(self.client, _APPLY_FROM_CONFIG)(
+            (self.keys.account(account_id),), (optional(expected), config_hash, optional(secret_hash))
+        ):
+            return None
+        return await self._account(account_id)

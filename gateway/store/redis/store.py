@@ -44,6 +44,7 @@ from gateway.store.base import (
     check_updatable,
 )
 from gateway.store.redis import accounts
+from gateway.store.redis.accounts import ConfigSecrets
 from gateway.store.redis.audit import RedisAudit
 from gateway.store.redis.idempotency import RedisIdempotency
 from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
@@ -68,9 +69,10 @@ _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then f
 _guarded = guarded(StoreUnavailable)
 
 
-class RedisStore(RedisAudit, RedisIdempotency):
+class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
     """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s, the
-    Idempotency-Key claims :class:`RedisIdempotency`'s."""
+    Idempotency-Key claims :class:`RedisIdempotency`'s, the config's secrets
+    :class:`~gateway.store.redis.accounts.ConfigSecrets`'."""
 
     def __init__(
         self, client: SharedClient, key_prefix: str, *,

@@ -156,6 +156,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        9,
+        """
+        -- For an account the config lists: the hash of the config's api_secret as last applied,
+        -- so a start applies the config's secret only when the config's own value changed
+        -- (gateway/listed_accounts.py). NULL: never applied (an operator's account, or older data).
+        ALTER TABLE accounts ADD COLUMN config_secret_hash TEXT
+        """,
+    ),
 )
 
 

@@ -37,6 +37,7 @@ from gateway.store.sqlite.receipts import apply_receipts
 from gateway.store.sqlite.writer import Connection, GroupWriter
 from gateway.store.sqlite.writes import (
     ACCOUNT_COLUMNS,
+    apply_config_secret,
     insert_account,
     take_write_lock,
     top_up,
@@ -143,6 +144,20 @@ class SQLiteStore:
             "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
         ).fetchone())
         return row[0] if row else 0
+
+    async def config_secret_hash(self, api_key: str) -> str | None:
+        row = await self._reader.run(lambda db: db.execute(
+            "SELECT config_secret_hash FROM accounts WHERE api_key = ?", (api_key,)
+        ).fetchone())
+        return row[0] if row else None
+
+    async def apply_config_secret(
+        self, api_key: str, expected: str | None, config_hash: str, secret_hash: str | None
+    ) -> Account | None:
+        row = await self._writer.transaction(
+            work(apply_config_secret, api_key, expected, config_hash, secret_hash)
+        )
+        return _account(row) if row else None
 
     # sending
 

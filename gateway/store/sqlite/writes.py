@@ -14,8 +14,8 @@ from typing import Any
 from gateway.store.base import NewAccount
 from gateway.store.sqlite.write_process import Work
 
-__all__ = ["ACCOUNT_COLUMNS", "insert_account", "take_write_lock", "top_up", "update_account", "work",
-           "write_probe"]
+__all__ = ["ACCOUNT_COLUMNS", "apply_config_secret", "insert_account", "take_write_lock", "top_up",
+           "update_account", "work", "write_probe"]
 
 ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
@@ -41,12 +41,12 @@ def write_probe(db: sqlite3.Connection, now_ms: int) -> None:
 def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> tuple:
     cursor = db.execute(
         "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
-        " verification_status, providers, rate, burst, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " verification_status, providers, rate, burst, created_at, config_secret_hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             account.name, account.api_key, account.secret_hash, account.balance_milli,
             account.verification_status, ",".join(account.providers), account.rate,
-            account.burst, now_ms,
+            account.burst, now_ms, account.config_secret_hash,
         ),
     )
     return db.execute(
@@ -61,6 +61,18 @@ def update_account(db: sqlite3.Connection, api_key: str, changes: dict[str, obje
         f"UPDATE accounts SET {assignments} WHERE api_key = ?"  # noqa: S608
         f" RETURNING {ACCOUNT_COLUMNS}",
         (*changes.values(), api_key),
+    ).fetchone()
+
+
+def apply_config_secret(
+    db: sqlite3.Connection, api_key: str, expected: str | None, config_hash: str,
+    secret_hash: str | None,
+) -> tuple | None:
+    """``Store.apply_config_secret``: one conditional UPDATE, so of concurrent callers one wins."""
+    return db.execute(
+        "UPDATE accounts SET config_secret_hash = ?, secret_hash = COALESCE(?, secret_hash)"  # noqa: S608
+        f" WHERE api_key = ? AND config_secret_hash IS ? RETURNING {ACCOUNT_COLUMNS}",
+        (config_hash, secret_hash, api_key, expected),
     ).fetchone()
 
 

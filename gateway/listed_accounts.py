@@ -1,0 +1,77 @@
+"""The accounts the config lists (``accounts:``): created when missing, their secret following the
+config's own changes, on every start and reload.
+
+The contract (``config.md``): on every start the api_secret of a listed account follows the config,
+a changed secret replacing the stored one; balance and the other fields are never overwritten.
+"Changed" is the config's own value: the store keeps a salted hash of the secret the config last
+applied to the account, and a config still holding that secret leaves the account alone. So a
+secret an operator rotated since (admin API, CLI: the old one may have leaked) is not undone by the
+next start or reload; changing the config's (the file, ``SMS_EDGE_DEMO_SECRET``) replaces it.
+
+Each change the config makes is an audit entry with the actor ``config`` (a created account, a
+replaced secret). Every worker and every gateway of a fleet runs this at once: the store applies a
+change only where the recorded secret is still the one read (``Store.apply_config_secret``), so
+each change is made, audited and logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from gateway.admin.service import AccountService
+from gateway.config.model import AccountSeed
+from gateway.credentials import SecretVerifier, hash_secret, needs_upgrade
+from gateway.store.base import Account, AccountExists, Store
+
+__all__ = ["CONFIG_ACTOR", "bootstrap_accounts"]
+
+log = logging.getLogger("smsedge.accounts")
+CONFIG_ACTOR = "config"
+
+
+async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None:
+    """Create the listed accounts that are missing; give each the config's secret if it changed."""
+    service, verifier = AccountService(store), SecretVerifier()
+    for seed in seeds:
+        if await service.account(seed.api_key) is None and await _created(service, seed):
+            continue
+        account = await service.account(seed.api_key)  # another process may have just made it
+        if account is None:
+            log.warning("account %r: the name (or one that reads the same) is taken by another key;"
+                        " config entry skipped", seed.name)
+            continue
+        await _follow_config_secret(service, verifier, account, seed.api_secret)
+
+
+async def _created(service: AccountService, seed: AccountSeed) -> bool:
+    try:
+        await service.create(
+            CONFIG_ACTOR, seed.name, balance_milli=seed.balance_milli,
+            verification_status=seed.verification_status, providers=seed.providers,
+            ratelimit=seed.ratelimit, api_key=seed.api_key, api_secret=seed.api_secret, listed=True,
+        )
+    except AccountExists:
+        return False
+    log.info("created account %r from config", seed.name)
+    return True
+
+
+async def _follow_config_secret(
+    service: AccountService, verifier: SecretVerifier, account: Account, secret: str
+) -> None:
+    store, api_key = service.store, account.api_key
+    applied = await store.config_secret_hash(api_key)
+    current = await verifier.verify(secret, account.secret_hash)
+    if applied is not None and await verifier.verify(secret, applied):
+        if not current:
+            log.info("account %r keeps the api_secret rotated since the config's was applied; a new"
+                     " api_secret in the config would replace it", account.name)
+        return
+    if current:  # the account has the config's new value already: recorded (a legacy hash renewed)
+        renewed = hash_secret(secret)
+        await store.apply_config_secret(
+            api_key, applied, renewed, renewed if needs_upgrade(account.secret_hash) else None)
+    elif await service.follow_config_secret(CONFIG_ACTOR, api_key, applied, secret):
+        log.warning("api_secret of account %r replaced by the config's: the config's api_secret"
+                    " changed since it was last applied", account.name)

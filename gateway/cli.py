@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import shlex
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import orjson
@@ -21,15 +20,14 @@ from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
-from gateway.greeting import DemoSecret, demo_secret, greeting
+from gateway.greeting import DemoSecret, demo_secret, greeting, shipped_secret_refusal
 from gateway.listed_accounts import bootstrap_accounts
 from gateway.logs import setup_logging
 from gateway.phones import scrub
 from gateway.pidfile import signal_reload
 from gateway.reconcile import money_moved, reconcile_account
-from gateway.redis_client import RedisSource
 from gateway.server import serve
-from gateway.store.backends import build_store
+from gateway.store.backends import with_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
 from gateway.store.sqlite.backup import BackupRefused, backup
 
@@ -211,17 +209,6 @@ async def _reconcile(args: argparse.Namespace, config: GatewayConfig, store: Sto
     return 0
 
 
-async def _with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``work`` on the configured store, on a Redis client of its own if it uses one."""
-    async with RedisSource(config.redis) as redis:
-        store = build_store(config, redis)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-
 async def _start_accounts(config: GatewayConfig) -> tuple[list[Account], DemoSecret | None]:
     """The config's accounts applied to the store; then the enabled accounts that still have the
     public demo secret, and which secret the demo account has (for the greeting)."""
@@ -230,21 +217,7 @@ async def _start_accounts(config: GatewayConfig) -> tuple[list[Account], DemoSec
         await bootstrap_accounts(store, config.accounts)
         return await accounts_with_shipped_secret(store), await demo_secret(store, config)
 
-    return await _with_store(config, check)
-
-
-def _shipped_secret_refusal(host: str, accounts: list[Account], config_path: str | None) -> str:
-    """One line: which accounts, and commands that retire the secret for good (a rotated secret
-    stays until the config's own api_secret changes: ``gateway.listed_accounts``)."""
-    config = f" --config {shlex.quote(config_path)}" if config_path else ""
-    rotate = " / ".join(f'"python run.py accounts rotate-secret --key {account.api_key}{config}"'
-                        for account in accounts)
-    return (
-        f"refusing to listen on {host}: account(s) {', '.join(repr(a.name) for a in accounts)} still"
-        f" have the shipped demo secret; retire it with {rotate} (the new secret stays until the"
-        " config's api_secret changes), or set another api_secret in the config"
-        " (SMS_EDGE_DEMO_SECRET for demo), or disable the account (accounts set --disabled true)"
-    )
+    return await with_store(config, check)
 
 
 def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
@@ -256,7 +229,7 @@ def _serve(config: GatewayConfig, args: argparse.Namespace) -> int:
     host = config.server.host
     shipped, secret = asyncio.run(_start_accounts(config))
     if shipped and not is_loopback(host):
-        log.error("%s", _shipped_secret_refusal(host, shipped, args.config))
+        log.error("%s", shipped_secret_refusal(host, shipped, args.config))
         return 2
     return serve(config, args.config, overrides, greeting(config, secret))
 
@@ -295,9 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reload":
             return _reload(config, args.pid)
         if args.command == "accounts":
-            return asyncio.run(_with_store(config, lambda store: _accounts(args, store, parser)))
+            return asyncio.run(with_store(config, lambda store: _accounts(args, store, parser)))
         if args.command == "reconcile":
-            return asyncio.run(_with_store(config, lambda store: _reconcile(args, config, store)))
+            return asyncio.run(with_store(config, lambda store: _reconcile(args, config, store)))
         if args.command == "backup":
             return _backup(config, args.to)
         return _serve(config, args)

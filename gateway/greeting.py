@@ -1,4 +1,4 @@
-"""The start-up line that tells a person running the demo where to go and which key to use.
+"""The start-up lines: the one that tells a person running the demo where to go and which key to use.
 
 It appears only while the demo account of the shipped config/gateway.yaml is configured (an
 account seed named ``demo``): a production config has no such account and gets no greeting. The
@@ -10,14 +10,15 @@ the config no longer replaces (``gateway.listed_accounts``), so the shipped one 
 
 from __future__ import annotations
 
+import shlex
 from typing import Literal
 
 from gateway.accounts import SHIPPED_DEMO_SECRET
 from gateway.config.model import AccountSeed, GatewayConfig
 from gateway.credentials import SecretVerifier
-from gateway.store.base import Store
+from gateway.store.base import Account, Store
 
-__all__ = ["DEMO_ACCOUNT", "DemoSecret", "demo_secret", "greeting"]
+__all__ = ["DEMO_ACCOUNT", "DemoSecret", "demo_secret", "greeting", "shipped_secret_refusal"]
 
 DEMO_ACCOUNT = "demo"  # the seed config/gateway.yaml ships
 #: Which secret the demo account has in the store.
@@ -66,4 +67,18 @@ def greeting(config: GatewayConfig, secret: DemoSecret | None) -> str | None:
     return (
         f"Welcome to SMS Edge: docs {base}/ · console {base}/console · status {base}/status{admin}"
         f" — sign in with the demo key {demo.api_key} and {_WHERE[secret]}"
+    )
+
+
+def shipped_secret_refusal(host: str, accounts: list[Account], config_path: str | None) -> str:
+    """One line: which accounts, and commands that retire the secret for good (a rotated secret
+    stays until the config's own api_secret changes: ``gateway.listed_accounts``)."""
+    config = f" --config {shlex.quote(config_path)}" if config_path else ""
+    rotate = " / ".join(f'"python run.py accounts rotate-secret --key {account.api_key}{config}"'
+                        for account in accounts)
+    return (
+        f"refusing to listen on {host}: account(s) {', '.join(repr(a.name) for a in accounts)} still"
+        f" have the shipped demo secret; retire it with {rotate} (the new secret stays until the"
+        " config's api_secret changes), or set another api_secret in the config"
+        " (SMS_EDGE_DEMO_SECRET for demo), or disable the account (accounts set --disabled true)"
     )

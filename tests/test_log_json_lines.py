@@ -88,7 +88,7 @@ def _public_address_after_a_secret_change(tmp_path: Path, request: pytest.Fixtur
     earlier = _run(document, tmp_path, "earlier")
     document["accounts"][0]["api_secret"] = LATER_SECRET
     changed = _run(document, tmp_path, "changed")
-    assert "api_secret of account 'demo' replaced by the one in the config" in changed
+    assert "api_secret of account 'demo' replaced by the config's" in changed
     return earlier + changed
 
 

@@ -9,7 +9,8 @@ here; ``docs/deployment.md`` says the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from gateway.config.model import GatewayConfig
 from gateway.redis_client import RedisSource
@@ -18,8 +19,9 @@ from gateway.store.cache import CachedStore
 from gateway.store.redis.store import RedisStore
 from gateway.store.sqlite.store import SQLiteStore
 
-__all__ = ["STORES", "StoreFactory", "build_store"]
+__all__ = ["STORES", "StoreFactory", "build_store", "with_store"]
 
+T = TypeVar("T")
 StoreFactory = Callable[[GatewayConfig, RedisSource], Store]
 
 STORES: dict[str, StoreFactory] = {
@@ -35,3 +37,14 @@ def build_store(config: GatewayConfig, redis: RedisSource) -> Store:
     ``redis`` (needed by a backend on Redis) stays the caller's to close.
     """
     return CachedStore(STORES[config.store.backend](config, redis))
+
+
+async def with_store(config: GatewayConfig, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured store, on a Redis client of its own if it uses one."""
+    async with RedisSource(config.redis) as redis:
+        store = build_store(config, redis)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()

@@ -102,8 +102,7 @@ class Account(msgspec.Struct, frozen=True):
         )
 
     def public(self) -> dict[str, object]:
-        """What the CLI may print: everything but the secret hash, the name masked (it may hold a
-        number: names were not checked for one before)."""
+        """What the CLI may print: all but the secret hash, the name masked (old names may hold a number)."""
         return {
             "name": scrub(self.name),
             "api_key": self.api_key,

@@ -260,6 +260,22 @@ def test_the_secret_goes_with_the_next_action(browser, live):
     assert_no_severe_logs(browser, allowed=[r"status of 404"])
 
 
+def test_a_top_up_the_page_would_round_is_refused_not_rounded(browser, live):
+    """A browser reads numbers as floats: 1.00000000000000001 would leave the page as 1 and be
+    credited. The page refuses what the API refuses (more than 3 decimals) before sending."""
+    _signed_in(browser, live)
+    key, _secret = _create(browser, "shop-exact")
+    _manage(browser, key)
+    _type(browser, "topup-amount", "1.00000000000000001")
+    _type(browser, "topup-reason", "精度测试")
+    browser.find_element(By.ID, "topup-submit").click()
+    wait_for(browser, lambda d: "金额最多 3 位小数" in _text(d, "manage-error"),
+             message="rounded, not refused")
+    assert _account(live, key)["balance"] == 1.5
+    assert not [e for e in _admin_get(live, "/audit", per_page=100)["entries"]
+                if e["action"] == "topup" and e["account"]["api_key"] == key]
+
+
 def test_create_says_what_is_wrong(browser, live):
     _signed_in(browser, live)
     browser.find_element(By.ID, "create-submit").click()

@@ -222,6 +222,14 @@
     return value;
   }
 
+  // Money as the gateway takes it: at most 3 decimals. Checked on the text, since a float would
+  // round 1.00000000000000001 to 1 on its way out; such a number is sent exactly (shortest form).
+  function yuanAmount(text, label) {
+    const value = number(text, label);
+    if (!/^[0-9]+(\.[0-9]{1,3})?$/.test(text)) throw new FormError(`${label}最多 3 位小数,且不能为负数`);
+    return value;
+  }
+
   // Rate and burst: both (a limit of the account's own) or neither (the config's default).
   function readLimit(form) {
     const rate = form.elements.rate.value.trim();
@@ -248,7 +256,7 @@
     if (!name) throw new FormError('请输入账户名称');
     const balance = form.elements.balance.value.trim();
     const body = {
-      name, balance: balance ? number(balance, '初始余额') : 0,
+      name, balance: balance ? yuanAmount(balance, '初始余额') : 0,
       verification_status: form.elements.verification_status.value, providers: checkedProviders(form),
     };
     const limit = readLimit(form);
@@ -271,7 +279,7 @@
     if (!state.topUpKey) state.topUpKey = newKey();
     const used = state.topUpKey;
     await change($('topup-submit'), async (key) => {
-      const body = { amount: number(amount, '金额'), reason };
+      const body = { amount: yuanAmount(amount, '金额'), reason };
       const payload = await api(`${accountPath(key)}/topup`, {
         method: 'POST', body, headers: { 'Idempotency-Key': used },
       });

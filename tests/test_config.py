@@ -233,6 +233,10 @@ def test_a_variable_value_is_taken_literally(env_config, monkeypatch, secret):
         ({"redis": {"wait_replicas": 1.5}}, "redis.wait_replicas: must be an integer"),
         ({"redis": {"wait_replicas": 1, "timeout": 0.1}},
          "redis.timeout: must be at least 0.25 with wait_replicas"),
+        # A receipt finds its record by the number's keyed hash: a key made per process would
+        # leave every send made before a restart waiting for a receipt that no longer matches.
+        ({"providers": {"backends": {"mock": {"receipts": True}}}},
+         "server.secret_key: required when a backend takes delivery receipts (mock)"),
     ],
 )
 def test_each_problem_is_one_config_error_naming_the_key_path(config_document, overrides, message):

@@ -23,7 +23,7 @@ from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS
 from gateway.store.sqlite.store import SQLiteStore
 from plugins.aliyun.receipts import aliyun_receipts
 from plugins.tencent.receipts import tencent_receipts
-from tests.conftest import add_account
+from tests.conftest import SHARED_SECRET, add_account
 from tests.fakes import aliyun as fake_aliyun
 from tests.fakes import tencent as fake_tencent
 
@@ -94,6 +94,7 @@ def backends(up: dict[str, Any], **overrides: dict[str, Any]) -> dict[str, Any]:
             },
         },
         "templates": {"123456": {"params": ["code", "time"], "ids": {"aliyun": "SMS_123456789"}}},
+        "server": {"secret_key": SHARED_SECRET},  # receipts find their records by the number's keyed hash
     }
 
 

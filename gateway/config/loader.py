@@ -101,6 +101,12 @@ def _cross_check(config: GatewayConfig) -> None:
     if shared and not config.server.secret_key:
         # Numbers are found again (windows, receipts) by a keyed hash: every process must agree.
         note(ConfigError("server.secret_key", "required when state is shared (redis or workers > 1)"))
+    if not config.server.secret_key and (taking := [b.name for b in config.providers.backends.values()
+                                                    if b.receipts]):
+        # A receipt finds its record by the number's keyed hash: a key made per process would
+        # lose every send made before a restart (it would wait for a receipt that never matches).
+        note(ConfigError("server.secret_key",
+                         f"required when a backend takes delivery receipts ({', '.join(taking)})"))
     if config.server.secret_key and len(config.server.secret_key) < 16:
         note(ConfigError("server.secret_key", "must be at least 16 characters"))
     keys = [seed.api_key for seed in config.accounts]

@@ -1,8 +1,9 @@
 """API errors and the JSON envelope every error is sent in.
 
-Codes are part of the public contract (``shared/spec/api.md``) and never change once published;
-messages are Chinese, in the seed's voice. Each error is made fresh by a factory where it is raised:
-a shared exception instance collects the traceback of every raise, and with it every request.
+Codes are part of the public contract (``docs/api.md``, "Status and error codes") and never change
+once published; messages are Chinese, in the seed's voice. Each error is made fresh by a factory
+where it is raised: a shared exception instance collects the traceback of every raise, and with it
+every request.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prometheus metrics on an explicit registry, with the contract's names (shared/spec/api.md).
+"""Prometheus metrics on an explicit registry, with the contract's names (docs/api.md, "Metrics").
 
 Labels are bounded by construction: routes are templates, methods a fixed set, providers the
 configured names. Label children are cached, so recording a request allocates nothing new.

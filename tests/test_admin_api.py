@@ -1,4 +1,4 @@
-"""The admin API (/admin/api/, ``shared/spec/api.md`` "Admin API") over real HTTP, on both stores.
+"""The admin API (/admin/api/, ``docs/api.md`` "Admin API") over real HTTP, on both stores.
 
 Bearer tokens from ``admin.tokens``; tenant credentials never work there; every change goes
 through the account service and leaves an audit entry naming the admin; no secret is ever in an

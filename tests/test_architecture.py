@@ -1,4 +1,4 @@
-"""The shape of the house (shared/spec/design.md): what a newcomer can rely on when reading the code.
+"""The shape of the house (docs/design.md): what a newcomer can rely on when reading the code.
 
 No import circle between the gateway's and the plugins' modules, and no import tucked into a
 function to dodge one; no module over 300 lines and no function over 60, so each fits on a screen
@@ -8,6 +8,8 @@ or two. Read from the source with ``ast``, nothing is imported.
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -92,3 +94,44 @@ def test_modules_and_functions_stay_small():
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert (long_modules, long_functions) == ([], [])
+
+
+# What a checkout may not lean on: the folder handed out beside it (its spec and seed pages), a
+# relative path that climbs out of the repository, a Python path built above its root.
+OUTSIDE_FOLDERS = re.compile(r"(?:\.\./)+shared\b|\bshared/(?:spec|api|research|hooks)\b")
+RELATIVE_PATH = re.compile(r"(?:\.\./)+[\w./-]*")
+ABOVE_ROOT = re.compile(r"\bROOT\s*(?:\.parent\b|/\s*[\"']\.\.)")
+FROM_THIS_FILE = re.compile(r"Path\(__file__\)(?:\.resolve\(\))?(?:((?:\.parent\b)+)|\.parents\[(\d+)\])")
+
+
+def _tracked_texts() -> dict[Path, str]:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    texts = {}
+    for name in listed.stdout.decode().split("\0"):
+        path = ROOT / name
+        if name and path.is_file():
+            try:
+                texts[path] = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # an image: it points nowhere
+    return texts
+
+
+def _reaches_outside(path: Path, text: str) -> list[str]:
+    """Where one file names or builds a path that is not inside the repository."""
+    found = [match.group() for match in OUTSIDE_FOLDERS.finditer(text)]
+    found += [match.group() for match in RELATIVE_PATH.finditer(text)
+              if not (path.parent / match.group()).resolve().is_relative_to(ROOT)]
+    if path.suffix == ".py":
+        depth = len(path.relative_to(ROOT).parts)  # levels from the file up to the root
+        found += [match.group() for match in ABOVE_ROOT.finditer(text)]
+        found += [match.group() for match in FROM_THIS_FILE.finditer(text)
+                  if (match.group(1).count(".parent") if match.group(1) else int(match.group(2)) + 1) > depth]
+    return found
+
+
+def test_the_repository_stands_alone():
+    """A clone on its own runs every test and its docs point only at itself."""
+    outside = {str(path.relative_to(ROOT)): found for path, text in _tracked_texts().items()
+               if (found := _reaches_outside(path, text))}
+    assert outside == {}

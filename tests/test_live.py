@@ -1,8 +1,8 @@
 """The gateway as a platform engineer runs it: ``python run.py serve`` in its own process.
 
-The seed document's own examples are cut out of ``shared/api/seed-api-doc.txt`` and run with only
-the host and the credentials swapped, so the contract "the seed's examples work unchanged" is
-tested against the text itself.
+The seed document's own examples (``tests/fixtures/seed``) are run with only the host and the
+credentials swapped, so the contract "the seed's examples work unchanged" is tested against the
+text itself.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
+from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess
-
-SEED = ROOT.parent / "shared" / "api" / "seed-api-doc.txt"
-SEED_HOST = "https://aa.stjuntai.xyz"
+from tests.seed import SEED_HOST, seed_example
 
 
 class LiveGateway(GatewayProcess):
@@ -56,13 +54,9 @@ def live(start_gateway) -> LiveGateway:
     return start_gateway()
 
 
-def seed_example(start: str, end: str) -> str:
-    """The text of one example in the seed document, with host and credentials swapped in."""
-    text = SEED.read_text(encoding="utf-8")
-    return text[text.index(start) + len(start): text.index(end)].strip()
-
-
 def swap(example: str, url: str) -> str:
+    """The example with the gateway's host and the demo credentials swapped in, ready to run."""
+    example = example.strip()  # the curl example gets options appended on its last line
     for placeholder, value in (
         (SEED_HOST, url), ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY), ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
         ("your_api_key", DEMO_KEY), ("your_api_secret", DEMO_SECRET),
@@ -72,7 +66,7 @@ def swap(example: str, url: str) -> str:
 
 
 def test_seed_python_example_runs_unchanged(live):
-    script = swap(seed_example("Python 示例\nPython\n", "Node.js 示例"), live.url)
+    script = swap(seed_example("send.py"), live.url)
     assert "requests.post(" in script and DEMO_SECRET in script
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
@@ -84,7 +78,7 @@ def test_seed_python_example_runs_unchanged(live):
 
 
 def test_seed_curl_example_runs_unchanged(live):
-    command = swap(seed_example("cURL\n", "发送短信\nPOST"), live.url)
+    command = swap(seed_example("send.sh"), live.url)
     assert command.startswith("curl -X POST")
     result = subprocess.run(
         ["bash", "-c", command + " --silent --show-error"],

@@ -1,4 +1,4 @@
-"""The admin API's handlers (``shared/spec/api.md``, "Admin API"): accounts, messages, the audit log.
+"""The admin API's handlers (``docs/api.md``, "Admin API"): accounts, messages, the audit log.
 
 Every change goes through the account service (``service``), as the CLI's do, with the admin
 token's name as the actor. Bodies decode into ``models`` (``gateway.api.bodies``); the account

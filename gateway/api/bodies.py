@@ -2,7 +2,7 @@
 
 Every JSON body (the sending routes', the admin API's) is checked here after it decoded:
 
-- **A repeated key** is refused at any depth (``shared/spec/api.md``): JSON parsers keep the last one
+- **A repeated key** is refused at any depth (``docs/api.md``): JSON parsers keep the last one
   silently, so ``{"amount": 1, "amount": 1000}`` would credit 1000 while a proxy or a reviewer reads
   1. msgspec cannot tell, so the check is a count, cheap enough for every send: each key is a string
   followed by optional blanks and a colon, and a quote inside a string is escaped, so neither the

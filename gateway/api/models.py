@@ -2,7 +2,7 @@
 
 The handlers decode bodies into these structs and build their answers from them, and
 ``gateway/api/openapi.py`` publishes the JSON Schema msgspec generates from them, so the document
-and the server cannot drift apart. The limits are the API contract's (``shared/spec/api.md``).
+and the server cannot drift apart. The limits are the API contract's (``docs/api.md``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``model`` holds the frozen settings the rest of the code sees; ``reader`` reads one YAML mapping
 with key paths in its errors; ``sections`` reads each section of the contract
-(``shared/spec/config.md``); ``references`` replaces ``${VAR}`` and ``${file:...}``; ``loader``
+(``docs/configuration.md``); ``references`` replaces ``${VAR}`` and ``${file:...}``; ``loader``
 finds the file and ties them together.
 Import names from the module that defines them: this package re-exports nothing.
 """

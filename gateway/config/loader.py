@@ -1,6 +1,6 @@
 """The gateway's YAML configuration: finding the file, references, validation.
 
-The contract is ``shared/spec/config.md``: every key there is read (``gateway.config.sections``), an
+The contract is ``docs/configuration.md``: every key there is read (``gateway.config.sections``), an
 unknown key or a wrong type is a :class:`ConfigError` naming the key path, and the rest of the code
 only ever sees the frozen settings of ``gateway.config.model``. A file is read whole: every problem
 found is reported, one a line (``ConfigErrors``), not only the first.

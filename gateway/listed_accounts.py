@@ -1,17 +1,11 @@
 """The accounts the config lists (``accounts:``): created when missing, their secret following the
 config's own changes, on every start and reload.
 
-The contract (``config.md``): on every start the api_secret of a listed account follows the config,
-a changed secret replacing the stored one; balance and the other fields are never overwritten.
-"Changed" is the config's own value: the store keeps a salted hash of the secret the config last
-applied to the account, and a config still holding that secret leaves the account alone. So a
-secret an operator rotated since (admin API, CLI: the old one may have leaked) is not undone by the
-next start or reload; changing the config's (the file, ``SMS_EDGE_DEMO_SECRET``) replaces it.
-
-Each change the config makes is an audit entry with the actor ``config`` (a created account, a
-replaced secret). Every worker and every gateway of a fleet runs this at once: the store applies a
-change only where the recorded secret is still the one read (``Store.apply_config_secret``), so
-each change is made, audited and logged once.
+Only a secret the config itself changed replaces the stored one (the store keeps a salted hash of
+the one it last applied), so a secret an operator rotated since is not undone by the next start.
+Balance and the other fields are never overwritten. Every process of a fleet runs this at once; the
+store applies each change once (``Store.apply_config_secret``), audited with the actor ``config``.
+Details: (docs/design.md, "gateway/listed_accounts.py").
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """Serving the app on the configured port, with one limit for a request header over HTTP and TLS alike.
 
-aiohttp's keep-alive timer closes a connection without a complete request header
-``server.header_timeout`` after it opened or after its last answer; on plain HTTP that is all it
-takes. Over TLS, ``web.run_app`` leaves asyncio's own limits in place: the timer starts only once the
-handshake is done, the handshake may take 60 s, and a connection being closed waits 30 s for the
-client's close_notify. A silent socket held a descriptor for 60 s, a trickled header for 40 s.
-
-Here the handshake counts against the header's time (the first deadline runs from the accept, not
-from the handshake's end), and a TLS connection the gateway closes waits ``TLS_CLOSE_TIMEOUT`` for
-the client's close_notify: HTTP frames its own messages, so that answer protects nothing, and only a
-client that keeps the socket open without answering ever makes the gateway wait for it.
+Over TLS ``web.run_app`` leaves asyncio's limits in place (a 60 s handshake before the header timer
+starts, 30 s waiting for close_notify), so a silent socket held a descriptor for 60 s. Here the
+header's time runs from the accept, and a closed TLS connection waits only ``TLS_CLOSE_TIMEOUT``;
 ``web.run_app`` has no parameters for either, so ``serve_until_stopped`` does its job with them.
+Why: (docs/design.md, "gateway/listening.py").
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """Whether the shared Redis is known to be down, and the one probe that finds out when it is back.
 
-A hung Redis (accepting connections, answering nothing) costs every caller its full timeout. So
-the first call that fails to reach Redis (a connection error or a timeout) starts an *outage*:
-from then on every guarded call fails at once, without touching the network, and a single
-background probe PINGs Redis until it answers, which ends the outage. An answer that is an error
-(a script error, OOM, READONLY) is not an outage: Redis answered, quickly.
-
-Every guarded call (a store or limiter operation, however many commands it sends) is bounded as
-a whole by ``redis.timeout``, including the wait for a free pooled connection and a reconnect. Within
-an HTTP request the bound is shared: ``RedisBudget`` counts the time the request has already spent
-waiting on Redis, so all its calls together wait at most ``redis.timeout`` (time spent elsewhere,
-such as on a carrier, does not count).
+A hung Redis costs every caller its full timeout, so the first call that fails to reach it starts an
+*outage*: every guarded call then fails at once, and one background probe PINGs until Redis answers.
+An error reply is not an outage. Every guarded call is bounded as a whole by ``redis.timeout``, and
+within a request ``RedisBudget`` shares that bound over all its calls.
+Details: (docs/deployment.md, "When Redis is gone"; docs/design.md, "gateway/redis_health.py").
 """
 
 from __future__ import annotations

@@ -1,23 +1,11 @@
 """Store writes that replicas confirm (``redis.wait_replicas``): each batch of them ends in WAIT.
 
-Redis replicates asynchronously: a primary answers a write before any replica has it, so a failover
-can lose what was just answered. ``WAIT n ms`` holds the connection until ``n`` replicas have every
-write sent on it so far (or ``ms`` pass) and says how many do. Sent in the same pipeline as the
-writes, so on the same connection, it adds no round trip: only the replicas' acknowledgement (on a
-LAN, well under a millisecond) and one command per batch. The replication stream is one ordered
-log, so a replica that confirms a write also has every write made before it, on any connection.
-
-A write fewer replicas confirmed still stands on the primary: its caller gets :class:`NotReplicated`,
-which holds the reply, to undo what it can (``gateway.store.redis.store``). WAIT gets
-:data:`WAIT_SHARE` of the time left to the batch's most hurried caller (``redis_health.CALL_ENDS``),
-less :data:`WAIT_PRECISION`, so its answer is back before any caller's time is up: a call that runs
-out of time counts as Redis unreachable, a replica that does not confirm must not. With less time
-than that left, the writes go without a WAIT and count as unconfirmed.
-
-On a Redis Cluster a pipeline's commands go to the masters holding their keys, each master's on one
-connection, in order: each master involved gets a WAIT of its own, after its commands. A write
-redirected (MOVED, while its slot moves to another master) is then confirmed by the old master's
-WAIT: resharding is a time without the guarantee.
+Redis replicates asynchronously, so a failover can lose a write already answered. ``WAIT`` in the same
+pipeline as the writes adds no round trip, only the replicas' acknowledgement. A write fewer replicas
+confirmed still stands on the primary: its caller gets :class:`NotReplicated` to undo what it can.
+WAIT gets :data:`WAIT_SHARE` of the hurriest caller's time left, so a slow replica never looks like
+Redis unreachable. Timing and Cluster: (docs/deployment.md, "What a failover can lose, and what the
+gateway does about it"; docs/design.md, "gateway/redis_replicas.py").
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Reloading the config without a restart: ``SIGHUP`` re-reads the file the gateway started with.
 
-What changes for new requests: ``providers`` (backends: plugins, endpoints, credentials, prices,
-timeouts, failover, default, routes), ``templates``, ``ratelimit.account`` and ``ratelimit.phone``,
-and the listed ``accounts`` (created if missing, a secret the file changed applied, as at start),
-and ``admin.tokens`` (the admin API's bearer tokens). Secret files (``${file:...}``) are read
-again, so a replaced file rotates its secret; a ``${VAR}`` keeps the value of the environment the
-process started with. Requests in flight finish on the runtime they started with (``gateway.runtime``).
-
-Everything else (``server``, ``store``, ``redis``, ``ratelimit.backend`` / ``on_backend_error``,
-``metrics``, ``logging``) is fixed by what was opened at start. A reload that changes any of it is
-*applied for the rest* and logs one warning naming the kept keys: refusing it would hold back an
-urgent carrier or secret change for a restart the operator may not want now, and the file is still
-what the next start uses. An invalid file is refused whole: one error line (the ``check-config``
-line), ``smsedge_config_reloads_total{result="error"}``, and the running config stays.
+Providers, templates, the per-account and per-number rate limits, the listed accounts and the admin
+tokens change for new requests; requests in flight finish on the runtime they started with. A change
+to anything opened at start is applied for the rest with one warning naming the kept keys, rather
+than holding back an urgent carrier or secret change; an invalid file is refused whole.
+What reloads and what needs a restart: (docs/deploy-reload.md; docs/design.md, "gateway/reload.py").
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 No import circle between the gateway's and the plugins' modules, and no import tucked into a
 function to dodge one; no module over 300 lines and no function over 60, so each fits on a screen
-or two. Read from the source with ``ast``, nothing is imported.
+or two; no module docstring over 10 lines, it says why and points to docs/ for the rest. Read
+from the source with ``ast``, nothing is imported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tests.conftest import ROOT
 
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 60
+MAX_DOCSTRING_LINES = 10
 PACKAGES = ("gateway", "plugins")
 
 
@@ -94,6 +96,14 @@ def test_modules_and_functions_stay_small():
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert (long_modules, long_functions) == ([], [])
+
+
+def test_module_docstrings_say_why_in_a_few_lines():
+    long_docstrings = [
+        f"{name} ({lines})" for name, tree in TREES.items()
+        if (lines := len((ast.get_docstring(tree) or "").splitlines())) > MAX_DOCSTRING_LINES
+    ]
+    assert long_docstrings == []
 
 
 # What a checkout may not lean on: the folder handed out beside it (its spec and seed pages), a

@@ -1,15 +1,10 @@
 """Idempotency-Key on the admin API's top-up: the same key, once.
 
-The store's idempotency claims (``Store.claim_idempotency``, as the sending routes use them) hold
-the key, so it is applied once across every gateway process and restart: a second request with the
-same key (and body) is answered with the first answer and changes nothing; the same key with
-another body is 409 ``IDEMPOTENCY_CONFLICT``; a concurrent one waits for the first, then replays
-it. Keys are scoped to the admin token's name and the account (a tenant's own keys, visible ASCII
-without spaces, can never be one of them), kept as a keyed hash as the tenants' are, for 24 h.
-
-Only an answer that changed something is kept; a refusal (unknown account, the store down) gives
-the key back. A claim whose holder died mid-way (its lease ran out) may or may not have credited
-the account: it is refused with 409 rather than risk crediting twice; the audit log tells.
+An operator's retried top-up must not credit twice, so it takes the same store claims as the sending
+routes (``Store.claim_idempotency``): once across every process and restart, a replay of the first
+answer, 409 ``IDEMPOTENCY_CONFLICT`` for another body. Only an answer that changed something is kept.
+A claim whose holder died mid-way is refused with 409 rather than risk crediting twice.
+Scope, lifetime and the rest: (docs/design.md, "gateway/admin/once.py").
 """
 
 from __future__ import annotations

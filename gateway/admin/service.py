@@ -1,18 +1,11 @@
 """The account service: every change an operator makes to an account, and its audit entry.
 
-The admin API (actor: the admin token's name), the ``accounts`` CLI (actor: ``cli``) and the
-config's list of accounts (actor: ``config``, ``gateway.listed_accounts``) all go through
-:class:`AccountService`, so each create, top-up, change and secret rotation is written to
-the store's audit log the same way: when, who, what, which account (name and API key), and the
-fields it changed before and after, in their public form (``Account.public``: balance in yuan,
-``ratelimit`` as ``{rate, burst}`` or null). A secret or its hash is never part of an entry.
-
-Appending the entry also announces the account as changed to every process sharing the store,
-which drops it from its cache (``gateway.store.changes``): a rotated secret or a disabled account
-is refused fleet-wide at once on Redis (within 0.1 s on SQLite), not after the cache's bound.
-
-The change comes first, then its entry: a store that fails between the two has made the change
-without an entry (the caller sees the failure, 503 or the CLI's error, and can check).
+The admin API, the ``accounts`` CLI and the config's listed accounts all go through
+:class:`AccountService`, so every change is audited the same way (who, what, before and after, never
+a secret) and announced to every process sharing the store, whose caches drop it at once
+(``gateway.store.changes``). The change comes first, then its entry.
+What an entry holds and what a failure between the two leaves: (docs/design.md,
+"gateway/admin/service.py").
 """
 
 from __future__ import annotations

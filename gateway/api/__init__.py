@@ -1,17 +1,10 @@
 """The API at /api: its routes, each run as one coroutine of the API's own steps around its handler.
 
-The root app's pipeline (request id and error envelope, metrics, body limit, headers) runs first,
-so the API's refusals are enveloped, counted and logged like any other answer. The API routes sit
-in the root app's own router (one route resolution per request), and each is wrapped once, at
-start, in its steps. Outermost first:
-
-1. authentication (``auth``) — who is calling; every API route needs a key and secret (a 404 or
-   405 under /api/ needs none: there is nothing there to protect).
-2. rate limit (``ratelimit``) — after auth, because buckets are per account; before anything is
-   sent, so a refused request costs nothing and writes nothing. Each route declares its cost
-   (``costs``); a send takes it with its per-number windows, in one limiter call.
-3. masking (``masking``) — the last look at what a handler returns, before anything outside it
-   (logs, metrics, the client) can see it.
+The root app's pipeline runs first, so the API's refusals are enveloped, counted and logged like any
+other answer. Each route is wrapped once, at start, in its steps, outermost first: authentication
+(``auth``), rate limit (``ratelimit``: after auth, before anything is sent) and masking
+(``masking``: the last look before logs, metrics or the client see an answer).
+Why that order: (docs/design.md, "gateway/api/__init__.py").
 """
 
 from __future__ import annotations

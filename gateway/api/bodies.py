@@ -1,17 +1,10 @@
 """JSON request bodies: duplicate keys refused, and what the decoder refuses said in the API's words.
 
-Every JSON body (the sending routes', the admin API's) is checked here after it decoded:
-
-- **A repeated key** is refused at any depth (``docs/api.md``): JSON parsers keep the last one
-  silently, so ``{"amount": 1, "amount": 1000}`` would credit 1000 while a proxy or a reviewer reads
-  1. msgspec cannot tell, so the check is a count, cheap enough for every send: each key is a string
-  followed by optional blanks and a colon, and a quote inside a string is escaped, so neither the
-  raw body's colons nor its ``"\\s*:`` count fewer than its keys. Only a body where both count more
-  than its decoded value surely holds (a repeated key; ``\\":`` inside a string; a field given at its
-  default; an object inside a list, which no accepted body has) is parsed again, by the standard
-  library, to be sure.
-- **msgspec's refusals** ("Expected `float` > 0.0 - at `$.amount`") become the API's Chinese, naming
-  the field by its path: ``amount 应大于 0``, ``ratelimit.burst 应为整数,收到数字`` (:func:`body_error`).
+JSON parsers keep a repeated key's last value silently, so ``{"amount": 1, "amount": 1000}`` would
+credit 1000 while a proxy or a reviewer reads 1: every body is refused with a repeated key at any
+depth (``docs/api.md``), by a count cheap enough for every send. msgspec's refusals become the API's
+Chinese, naming the field by its path (:func:`body_error`).
+How the count works and when it parses again: (docs/design.md, "gateway/api/bodies.py").
 """
 
 from __future__ import annotations

@@ -1,23 +1,11 @@
 """Idempotency-Key on the sending routes: a retried request answers what the first one did.
 
-Within 24 h the same key from the same account replays the first response (status and body) without
-sending again; the same key with another body is 409; concurrent requests with one key send once
-(the later ones wait for the first, then replay it). The store's claim is atomic, so this holds
-across every gateway instance sharing a Redis store.
-
-What is kept: a response once something reached the carrier (200, 502, 504, and the carrier's own
-400/429), because sending again is exactly what the key must prevent. A request refused before
-anything was sent (validation, 403, the gateway's own 429s, 503) releases its key instead, so the
-corrected retry with the same key goes through, as at Stripe. A sending route is declared as its
-steps (``idempotent_send(check, reply)``), so the wrapper knows which step failed. Bodies are kept
-masked, like every response the gateway gives, and expire by the app's clock; the key itself is
-kept as a keyed hash (``stored_key``).
-
-A claim is a lease of :data:`LEASE_MS`: a gateway killed mid-send leaves its key in progress (409
-to retries) only until then. The next retry takes it over and finds what the dead attempt wrote by
-its message ids, which derive from the claim's token: nothing (it never reserved, so nothing was
-sent) and it sends as a first request would; else it refunds what was never settled (the outcome
-is unknown: 504) and answers from the records, replayed from then on.
+Within 24 h the same key from the same account replays the first response without sending again,
+across every gateway sharing the store; another body is 409. A response is kept once something reached
+the carrier; a request refused before anything was sent releases its key, so the corrected retry goes
+through. A claim is a lease of :data:`LEASE_MS`, so a gateway killed mid-send holds the key only that
+long. What is kept, and how a retry takes over a dead attempt: (docs/api.md, "Idempotency-Key";
+docs/design.md, "gateway/api/idempotency.py").
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """The one place that posts to a carrier: the shared session, the backend's timeout, transport faults.
 
-A plugin builds its request (URL, signed headers, body) and reads the carrier's answer; what lies
-between is here, so that every carrier names the same trouble the same way (docs/carriers.md,
-"Failures the plugins name themselves"):
-
-- no answer within the backend's ``timeout``: ``TIMEOUT`` (the outcome upstream is unknown);
-- connection refused or reset, DNS, TLS (any ``aiohttp.ClientError``): ``RETRYABLE NETWORK_ERROR``;
-- a status the carrier never answers with (:meth:`Reply.expect_status`): ``RETRYABLE HTTP_<status>``;
-- a body that is not JSON (:meth:`Reply.json`): ``RETRYABLE BAD_RESPONSE``, or ``HTTP_<status>``
-  when the status was not 200 either.
-
+A plugin builds its request and reads the carrier's answer; what lies between is here, so that every
+carrier names the same trouble the same way: ``TIMEOUT``, ``NETWORK_ERROR``, ``HTTP_<status>``,
+``BAD_RESPONSE`` (docs/carriers.md, "Failures the plugins name themselves").
 :func:`read_endpoint` is the one check of a backend's ``endpoint`` option.
 """
 

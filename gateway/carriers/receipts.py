@@ -1,14 +1,10 @@
 """POST /callbacks/{provider}: a carrier's delivery-receipt push (a batch of reports per call).
 
-The path names a backend of ``providers.backends``; its plugin reads the body, the store finalises
-the records the reports name. Carriers do not sign their pushes, so the only guard is the backend's
-``callback_token`` in the query string (compared in constant time, never logged); an empty token
-disables the endpoint. A receipt can only reach records of that backend whose carrier id *and*
-number (as its keyed hash) it names: the ids the carrier itself gave us, nothing an account chose.
-
-Answers: the carrier's expected body when taken (duplicates included, so it stops pushing); 404
-for an unknown backend, a disabled endpoint or a carrier without receipts; 403 for a wrong token;
-400 for a body the plugin cannot read; 503 when the store is down, so the carrier pushes again.
+Carriers do not sign their pushes, so the only guard is the backend's ``callback_token`` in the query
+(constant-time, never logged; empty disables the endpoint), and a receipt reaches only records of that
+backend whose carrier id and number it names: nothing an account chose. A store that is down answers
+503, so the carrier pushes again. Every answer: (docs/api.md, "Delivery receipts";
+docs/design.md, "gateway/carriers/receipts.py").
 """
 
 from __future__ import annotations

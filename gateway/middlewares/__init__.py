@@ -1,17 +1,10 @@
 """The root app's request pipeline: one middleware that runs every concern as a plain call.
 
 Each concern is a module of its own with its own tests; the pipeline composes them once, at start,
-so a request pays for one coroutine, not one nested layer per concern. Order and why:
-
-1. request context (``request_context``) — request id, the JSON error envelope for every failure
-   below it (404/405/413 and bugs included), the access-log line (of a success, only a
-   ``logging.access_sample`` share): no refusal or error escapes unlogged or un-enveloped.
-2. metrics (``metrics``) — outside everything that can refuse a request, so refusals are counted
-   too, with the status the caller will see.
-3. body limit (``body_limit``) — refuse oversized or trickled bodies before anyone reads them.
-4. the route's own handler: an API route runs the API's steps (``gateway.api``: authentication,
-   rate limit, masking) before and after its handler; the root app's pages and files do not.
-5. response headers (``security_headers``) — the API's, or the pages' browser hardening.
+so a request pays for one coroutine, not one nested layer per concern. Order, outermost first:
+request context (id, error envelope, access line), metrics, body limit, the route's handler (an API
+route with the API's steps, ``gateway.api``), response headers.
+Why that order: (docs/design.md, "gateway/middlewares/__init__.py").
 """
 
 from __future__ import annotations

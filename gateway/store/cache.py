@@ -1,30 +1,11 @@
 """An in-process cache of accounts and today's counts, in front of any store.
 
-Every API request authenticates (``account_by_key``) and ``GET /api/account/info`` also reads
-``today_sent``: served from memory, neither costs a store round trip (a thread hop on SQLite, a
-network one on Redis). How current the cache is:
-
-- **This process's own writes are seen at once.** A store that reports what each committed write
-  left an account at (``watch``) has the cached account updated, and the send path reads nothing
-  more. SQLite reports from its writer, in commit order: balance, total and today's count are
-  replaced exactly. Redis reports from its scripts' replies, ordered by the account's count of
-  writes; other gateways write the account too, so that money serves authentication, and what is
-  shown (``current``, today's count) is read again. For a store that does not report, a
-  reserve or settle drops the account's entries, so the next request reads them again. Changes
-  through the account service (``update_account``, ``top_up``: CLI, admin API, secret rotation,
-  hash upgrade) drop the entries on every store.
-- **Changes through the account service in other processes are seen at once on Redis**, and
-  within a poll (0.1 s) on SQLite: every such change is announced through the store and each
-  process drops the entry it names (``gateway.store.changes``).
-- **Other processes' writes are seen within** :data:`ACCOUNT_CACHE_TTL` **seconds** (other
-  workers on the same SQLite file, other gateways on the same Redis: their sends, and any change
-  whose announcement was missed): an entry is trusted for that long after the read that filled it
-  *started*, then read again (``docs/api.md``, ``SECURITY.md``). A read that overlapped one of
-  this process's writes to the same account never puts an older state back over a newer one: it
-  is kept with the money the writer reported last (a reporting store), or used once and not kept
-  (otherwise, and after any ``update_account`` / ``top_up``).
-
-Secrets are still checked on every request against the cached hash; an unknown key is never cached.
+Every API request authenticates and account info reads today's count: served from memory, neither
+costs a store round trip. This process's own writes are seen at once; account-service changes in
+other processes at once on Redis, within 0.1 s on SQLite (``gateway.store.changes``); other
+processes' sends within :data:`ACCOUNT_CACHE_TTL`. A read never puts an older state back over a newer
+one. Secrets are checked on every request against the cached hash; an unknown key is never cached.
+How current it is, store by store: (docs/design.md, "gateway/store/cache.py").
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """Following the account changes other processes announce, so this process's cache drops them.
 
-Every change through the account service (``gateway.admin.service``: the admin API and the
-``accounts`` CLI alike) is announced through the store (``Store.append_audit``). Each gateway
-process runs :func:`follow_changes` in the background, which drops the announced accounts from its
-cache (``gateway.store.cache``): on Redis a blocking XREAD on one stream, so a rotated secret or a
-disabled account is refused by every process as soon as the change is made; on SQLite a poll of the
-audit log every 0.1 s. Nothing of this is on the request path: a request still does one dict lookup.
-
-When the store cannot be read, this process may miss announcements: it drops its whole cache (and
-again once the store answers), and until then the cache's own bound (``ACCOUNT_CACHE_TTL``) holds.
+Every change through the account service is announced through the store; :func:`follow_changes` runs
+in the background of each process and drops the named accounts (a blocking XREAD on Redis, a 0.1 s
+poll of the audit log on SQLite), so a rotated secret or a disabled account is refused fleet-wide at
+once. Nothing of this is on the request path. When the store cannot be read the whole cache is
+dropped. Details: (docs/design.md, "gateway/store/changes.py").
 """
 
 from __future__ import annotations

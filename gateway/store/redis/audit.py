@@ -1,14 +1,10 @@
 """The audit log on Redis, the stream of changed accounts, and finding a record by message id.
 
-The log is one list (newest first) numbered by a counter beside it, both under one hash tag, so
-one script appends an entry in one Redis-Cluster slot. After each entry the account's API key is
-added to a stream, ``account-changes`` (one key, trimmed to about :data:`CHANGES_KEPT` entries),
-which every gateway reads with a blocking XREAD (``gateway.store.changes``): that is how a rotated
-secret or a disabled account reaches every process's account cache at once, in every Redis mode.
-
-A message id names no account, and records are kept per account (each in its own slot): finding
-one asks every account's message index, in one pipeline. It is an operator's lookup, not a
-tenant's: the cost grows with the number of accounts, never touches the send path.
+The log and its counter share one hash tag, so one script appends an entry in one Cluster slot; each
+entry also adds the account's key to the ``account-changes`` stream that every gateway follows
+(``gateway.store.changes``). Finding a record by message id asks every account's index: an
+operator's lookup, never on the send path.
+Details: (docs/design.md, "gateway/store/redis/audit.py").
 """
 
 from __future__ import annotations

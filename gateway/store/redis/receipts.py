@@ -1,21 +1,10 @@
 """Delivery receipts on Redis: finding a record from a receipt across accounts, and early receipts.
 
-A receipt names a message by (provider, carrier id, number hash), not by account, so each such
-identity has keys of its own (one slot, see ``Keys.receipt``): a *match* set of "account:record"
-that settle fills once the record has its carrier id, and an *early* key holding a receipt that came
-before that. PARK_RECEIPT (the receipt side) and LINK_RECEIPT (the settle side) run on that one slot,
-so they serialise: a receipt either finds the match, or is parked and handed to settle by LINK.
-The record itself then changes in its account's slot (FINALISE), only if it is still pending.
-
-Settle links after its own script has committed: a crash between the two leaves that record
-waiting for a receipt that parks instead (and expires): it stays pending, as after any lost receipt.
-
-Parked receipts are capped in total (``max_parked_receipts``, :data:`MAX_PARKED_RECEIPTS` by default,
-as on SQLite; why the oldest go first is told in ``sqlite/receipts``). Their early keys live in many
-slots, so a global sorted set indexes them by receipt time (INDEX_PARKED, run after parking): past
-the cap it hands back the oldest, which are deleted. Linking takes a key out of the index. The index
-and the keys are not changed atomically together: a crash between parking and indexing leaves a
-key the cap does not count, but its TTL still ends it within a day.
+A receipt names a message by (provider, carrier id, number hash), not by account, so each identity
+has keys of its own in one slot, where PARK_RECEIPT and LINK_RECEIPT serialise: a receipt either
+finds its record or is parked for settle to pick up. Parked receipts are capped in total
+(``max_parked_receipts``), oldest dropped first, as on SQLite.
+The keys, the scripts and what a crash leaves: (docs/design.md, "gateway/store/redis/receipts.py").
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """The Lua scripts of the Redis store: each change that spans keys runs as one atomic script.
 
-Every script touches the keys of ONE Redis-Cluster slot: the per-account scripts only keys tagged
-``{a:<id>}`` (record keys are built inside the script from ``ARGV[1]``, the account's record-key
-base, because a record's id is only known there; they carry the same tag, so the same slot), the
-receipt scripts only the two keys of one receipt identity. Redis runs a script without interleaving
-any other command, which is what makes the balance check-and-debit race-free across instances.
-
-The client retries a command once after a connection error (``redis_client``), and a
-lost reply looks the same as a lost request: so every script that moves money or state is safe to
-run twice (RESERVE by its message ids, SETTLE and FINALISE by status, TOP_UP by an operation id).
-
-Optional strings (a record's ``carrier_id`` and ``error``) travel as ``""`` for None and ``"v" +
-text`` otherwise, so that an empty string stays distinct from "no value". Records sit in sorted sets
-scored by ``created_ms`` with zero-padded ids as members: equal scores order by member, hence by id.
+Redis runs a script without interleaving other commands, which makes the balance check-and-debit
+race-free across instances; every script touches the keys of ONE Cluster slot. The client retries a
+command once after a connection error, so every script that moves money or state is safe to run
+twice. Slots, encodings and ordering: (docs/design.md, "gateway/store/redis/scripts.py").
 """
 
 from __future__ import annotations

@@ -1,23 +1,10 @@
 """The Redis store: the same contract as the SQLite one, shared by every gateway instance.
 
-Money moves only inside Lua scripts (see ``redis/scripts``): the balance check and the debit of a
-send are one script, so any number of instances sending at once can never overdraw an account, and
-a record's status change moves it between the status indexes in the same script. Record ids count
-per account (records are only ever read by their own account).
-
-Availability: every operation takes at most ``redis.timeout`` in all and every Redis failure becomes
-:class:`StoreUnavailable` (the caller answers 503). The store is given the app's one client
-(``gateway.redis_client``; its owner closes it), so an outage the rate limiter met is one here too:
-operations fail at once until a probe gets an answer (``gateway.redis_health``); then connections
-are re-made by themselves and scripts, sent by digest, are reloaded after a Redis restart. The
-client retries a command once after a connection error (never after a timeout), and a lost reply
-looks like a lost request: so everything here is safe to run twice (see ``redis/scripts``).
-
-With ``redis.wait_replicas`` every write script a reply depends on is confirmed by that many
-replicas before it is answered (``gateway.redis_replicas``); one they do not confirm is a 503, and
-what it did on the primary is undone where a retry would otherwise double it: a reserve is refunded
-(its records ``failed``, ``NOT_REPLICATED``) before any carrier call, a top-up is taken back, a new
-idempotency claim released. A settle is not undone: the carrier has been called.
+Money moves only inside Lua scripts (``redis/scripts``), so any number of instances sending at once
+can never overdraw an account. Every operation takes at most ``redis.timeout`` and every failure is
+:class:`StoreUnavailable` (503); an outage is shared with the limiter (``gateway.redis_health``).
+With ``redis.wait_replicas`` an unconfirmed write is a 503 and undone where a retry would double it.
+Details: (docs/deployment.md, "When Redis is gone"; docs/design.md, "gateway/store/redis/store.py").
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """``run.py backup --to FILE``: a consistent copy of the SQLite store, taken while gateways serve.
 
-Copying the file (cp, rsync) under a running gateway is not a backup: the newest commits are in the
-WAL beside it, and a copy taken mid-write can be torn. SQLite's online backup reads one snapshot in
-one read transaction, which WAL lets run beside the writer: no send waits for it, and it holds every
-commit made before it began. The store is opened read-only, by its owner only: SQLite may create the
-``-wal`` and ``-shm`` files beside a stopped gateway's store, and root's would lock the gateway
-out of its own store. The copy is written beside its final
-name (mode 0600: records and secret hashes) and renamed into place only once it is complete, checked
-and on disk, so an interrupted backup leaves no file that looks like one; an existing file is never
-overwritten.
+Copying the file under a running gateway is not a backup (the newest commits are in the WAL, a copy
+may be torn). SQLite's online backup reads one snapshot beside the writer, so no send waits. The copy
+(mode 0600) is renamed into place only once complete, checked and on disk; an existing file is never
+overwritten. Details: (docs/runbook-backup.md, "Backing up, while the gateway serves";
+docs/design.md, "gateway/store/sqlite/backup.py").
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """Delivery receipts in SQLite: the statements both ``apply_receipts`` and ``settle`` run.
 
-Both run in the store's single writer process, inside its transactions, so "is there a record for
-this receipt yet?" and "settle gives the record its carrier id" can never interleave: a receipt is
-either applied to the record or parked in ``early_receipts`` for settle to pick up.
-
-Parked receipts are bounded twice: by age (:data:`EARLY_RECEIPT_TTL_MS`) and by number, in total
-over all providers and accounts (:data:`MAX_PARKED_RECEIPTS`, both stores). Past the cap the
-*oldest* are dropped, not the new one refused: a receipt is parked only to bridge the moment between
-the carrier's push and our settle, so one that has waited long is almost surely for a send whose
-carrier id we never learned (a timeout) and will never be claimed, while a new one is the one settle
-is about to ask for. Refusing new ones would instead let a burst of strays lock out every useful
-receipt for a day. Whatever is dropped costs what a lost receipt costs: the record stays pending.
+Both run in the store's single writer process, so a receipt and settle never interleave: a receipt is
+either applied to its record or parked in ``early_receipts`` for settle to pick up. Parked receipts
+are bounded by age (:data:`EARLY_RECEIPT_TTL_MS`) and by number (:data:`MAX_PARKED_RECEIPTS`), and
+past the cap the *oldest* go, so a burst of strays cannot lock out the useful ones.
+Why the oldest: (docs/design.md, "gateway/store/sqlite/receipts.py").
 """
 
 from __future__ import annotations

@@ -1,26 +1,10 @@
 """The SQLite writer's own process: every write transaction runs here, in group commits.
 
-Why a process and not a thread: the ``sqlite3`` module gives the GIL back around every statement
-and takes it again after, and each of those hand-offs with a busy event loop costs the loop a
-wait. A send's dozen statements on a writer *thread* halved the gateway's throughput; here they
-share no GIL with it. The loop sends work down a pipe and reads the results back in batches.
-
-Wire format, both ways: frames of a 4-byte big-endian length and a pickle. Down: a list of
-``(seq, function, args, grouped, deadline)``: the work is ``function(connection, *args)``,
-``function`` module-level, ``args`` plain values (a flat tuple pickles far faster than a
-``partial``). Up, once per commit: a list of ``(seq, result, error)``, ``error`` None or the
-exception the work raised. Works that queued up while a commit ran are run together under one
-COMMIT, and one failing does not undo the others (``run_group``); a ``grouped=False`` work runs
-alone and manages any transaction itself.
-
-A work's ``deadline`` (``time.monotonic()``: CLOCK_MONOTONIC, one clock for every process on the
-host) is when its caller stops waiting and answers 503: a work not committed by then is not run,
-or is rolled back before the COMMIT, so that a 503 means it did not happen (a stalled writer,
-SIGSTOP or a hung disk, resumes with a queue of works nobody waits for any more). Only a stall
-inside the COMMIT itself can still land a work after its caller gave up. None: run it whenever.
-
-The process ends when its input does (the gateway closed it, or died): what was read is finished
-first. SIGINT and SIGTERM are ignored, so a Ctrl-C or a service stop lets the gateway drain first.
+A process, not a thread: a writer thread hands the GIL back around every statement, and that halved
+the gateway's throughput. The loop sends works down a pipe; works that queued while a commit ran share
+one COMMIT. A work not committed by its deadline is not run, so a 503 means it did not happen.
+SIGINT and SIGTERM are ignored: the process ends when its input does, after what it read.
+Wire format and deadlines: (docs/design.md, "gateway/store/sqlite/write_process.py").
 ``python -m gateway.store.sqlite.write_process PATH TIMEOUT``.
 """
 

@@ -1,20 +1,10 @@
 """SQLite off the event loop: the reader on a thread of its own, the writer in a process of its own.
 
-Writes are durable (WAL, ``synchronous=FULL``: a commit is on disk before it returns), which makes
-the fsync of each commit the price of a send. :class:`GroupWriter` pays it once for many: the
-writer process (``write_process``) runs every transaction that queued up while its last commit ran
-under a single COMMIT, each in its own savepoint. A caller is answered only after that COMMIT, so
-an acknowledged write is on disk; at low load a group is one transaction and nothing waits.
-
-The loop's side of a write is cheap on purpose: the works of one loop turn go down the pipe as one
-frame (one ``write``), the results of one commit come back as one frame, read when the pipe is
-readable (no thread, so no GIL hand-off: a writer *thread* giving the GIL back and taking it again
-around each statement was what held the loop up most).
-
-No caller waits on the writer longer than ``store.timeout`` (and ``COMMIT_GRACE``, ``waits``): a
-stalled writer (stopped, or on a hung disk) costs 503s, never a hang. What a caller stopped
-waiting for is not committed (``write_process``: works carry their deadline), unless it is to land
-late on purpose: a settle, after the carrier was called.
+Writes are durable (WAL, ``synchronous=FULL``), which makes a commit's fsync the price of a send:
+:class:`GroupWriter` pays it once for many, and a caller is answered only after the COMMIT. The loop's
+side is cheap on purpose (one frame down per loop turn, one up per commit, no thread). No caller
+waits longer than ``store.timeout``: a stalled writer costs 503s, never a hang.
+Details: (docs/design.md, "gateway/store/sqlite/writer.py").
 """
 
 from __future__ import annotations

@@ -25,9 +25,10 @@ from gateway.greeting import greeting
 from tests.certificates import TestAuthority
 from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess
+from tests.seed import seed_example
 from tests.test_config import assert_refused, broken_config, check_config
 from tests.test_fleet import fleet_document
-from tests.test_live import seed_example, swap
+from tests.test_live import swap
 
 HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
 
@@ -83,7 +84,7 @@ def curl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 def test_the_seed_curl_example_runs_over_https_with_only_the_host_changed(start, pki):
     gateway = start()
-    command = swap(seed_example("cURL\n", "发送短信\nPOST"), gateway.url)
+    command = swap(seed_example("send.sh"), gateway.url)
     assert command.startswith(f'curl -X POST "https://127.0.0.1:{gateway.port}/api/sms/send"')
     result = subprocess.run(
         ["bash", "-c", command + " --silent --show-error"], capture_output=True, text=True, timeout=60,
@@ -96,7 +97,7 @@ def test_the_seed_curl_example_runs_over_https_with_only_the_host_changed(start,
 
 def test_the_seed_python_example_runs_over_https_with_only_the_host_changed(start, pki):
     gateway = start()
-    script = swap(seed_example("Python 示例\nPython\n", "Node.js 示例"), gateway.url)
+    script = swap(seed_example("send.py"), gateway.url)
     assert f"'https://127.0.0.1:{gateway.port}/api/sms/send'" in script
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,

@@ -16,9 +16,10 @@ test: $(STAMP) test-packages axe lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The inner loop: every test but those marked redis, browser, subprocess or slow (setup.cfg; tests/conftest.py
-# marks by fixture and helper). `make test` still runs them all, and CI runs `make test`.
+# marks by fixture and helper), on two pytest-xdist workers: 961 tests in about 55 s on the 2-core VM.
+# `make test` still runs them all, in one process, and CI runs `make test`.
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m "not redis and not browser and not subprocess and not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 -m "not redis and not browser and not subprocess and not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

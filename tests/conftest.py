@@ -31,6 +31,38 @@ DEMO_SECRET = "demo-secret-change-me"
 DEMO_HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
 SHARED_SECRET = "test-shared-secret-key-00000000"  # server.secret_key, where state is shared
 
+#: Fixtures that start something real, and the marker (setup.cfg) each gives its tests, so that
+#: ``make test-fast`` can leave them out.
+FIXTURE_MARKERS = {
+    "redis_server": "redis", "redis_cluster": "redis", "redis_sentinel": "redis",
+    "browser": "browser", "chrome": "browser", "live": "subprocess",
+}
+#: Names in a test module's source that start something without a fixture: the whole module is marked.
+SOURCE_MARKERS = {
+    "RedisServer": "redis", "ClusterServers": "redis", "SentinelGroup": "redis",
+    "tests.browser": "browser", "webdriver": "browser",
+    "GatewayProcess": "subprocess", "LiveServer": "subprocess", '"run.py"': "subprocess",
+    "sys.executable": "subprocess",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses, the helpers its module names, and the parameters that
+    select Redis. Marking only narrows ``make test-fast``: ``make test`` runs every test."""
+    module_markers: dict[Path, set[str]] = {}
+    for item in items:
+        path = item.path
+        if path not in module_markers:
+            source = path.read_text(encoding="utf-8")
+            module_markers[path] = {marker for name, marker in SOURCE_MARKERS.items() if name in source}
+        names = set(getattr(item, "fixturenames", ()))
+        markers = module_markers[path] | {FIXTURE_MARKERS[name] for name in names & FIXTURE_MARKERS.keys()}
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(isinstance(value, str) and value.startswith("redis") for value in params.values()):
+            markers.add("redis")
+        for marker in sorted(markers):
+            item.add_marker(marker)
+
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge ``overrides`` into a copy of ``base`` (mappings merge, everything else replaces)."""

@@ -1,4 +1,4 @@
-"""The Aliyun plugin's own protocol: the documented V1/V3 vectors, the request it puts on the wire,
+"""The Aliyun plugin's own protocol: the documented V3 vector, the request it puts on the wire,
 the form body of a long call, resending a call one number at a time, and Aliyun's HTTP statuses.
 What every carrier must do is in tests/test_carrier_contract.py, run for Aliyun against the same fake.
 """
@@ -21,8 +21,6 @@ from plugins.aliyun.signing import (
     acs3_headers,
     canonical_query,
     percent_encode,
-    rpc_signature,
-    rpc_string_to_sign,
 )
 from tests.fakes import refused, vectors
 from tests.fakes.aliyun import ACCESS_KEY_ID, AliyunUpstream, create_app
@@ -47,14 +45,6 @@ async def rig(aiohttp_server: Any, session: aiohttp.ClientSession) -> Rig:
 ])
 def test_percent_encode(raw: str, encoded: str) -> None:
     assert percent_encode(raw) == encoded
-
-
-def test_a1_v1_signature() -> None:
-    assert rpc_string_to_sign("GET", vectors.A1_PARAMS) == vectors.A1_STRING_TO_SIGN
-    assert rpc_signature(vectors.A1_PARAMS, "GET", vectors.A1_SECRET) == vectors.A1_SIGNATURES["GET"]
-    assert rpc_signature(vectors.A1_PARAMS, "POST", vectors.A1_SECRET) == vectors.A1_SIGNATURES["POST"]
-    signed = {**vectors.A1_PARAMS, "Signature": "ignored"}  # Signature itself is never signed
-    assert rpc_signature(signed, "GET", vectors.A1_SECRET) == vectors.A1_SIGNATURES["GET"]
 
 
 def test_a2_v3_authorization() -> None:
@@ -95,18 +85,6 @@ async def test_fake_verifies_a2_on_its_own(
     assert data["BizId"].endswith("^0") and data["RequestId"]
     status, replay = await post_signed(session, url, vectors.A2_QUERY, headers)
     assert (status, replay["Code"]) == (400, "SignatureNonceUsed")
-
-
-async def test_fake_verifies_v1(aiohttp_server: Any, session: aiohttp.ClientSession) -> None:
-    upstream = AliyunUpstream(access_key_id="testid", access_key_secret=vectors.A1_SECRET,
-                              clock=lambda: vectors.A_TIMESTAMP)
-    url = (await aiohttp_server(create_app(upstream))).make_url("/")
-    query = {**vectors.A1_PARAMS, "Signature": rpc_signature(vectors.A1_PARAMS, "POST", vectors.A1_SECRET)}
-    status, data = await post_signed(session, url, query, {})
-    assert (status, data["Code"]) == (200, "OK")
-    query = {**vectors.A1_PARAMS, "Signature": rpc_signature(vectors.A1_PARAMS, "GET", vectors.A1_SECRET)}
-    status, data = await post_signed(session, url, {**query, "SignatureNonce": "n2"}, {})
-    assert (status, data["Code"]) == (400, "SignatureDoesNotMatch")
 
 
 # -- what goes on the wire -----------------------------------------------------------------------

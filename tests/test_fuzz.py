@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess
 
+pytestmark = pytest.mark.slow  # a load run, a build or a fuzz run: seconds to minutes
+
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",

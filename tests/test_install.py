@@ -16,12 +16,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import free_port
 from tests.test_systemd_unit import UNIT, directives
+
+pytestmark = pytest.mark.slow  # a load run, a build or a fuzz run: seconds to minutes
 
 NOT_COPIED = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "data",
                                     "test-artifacts", ".pytest_cache", ".ruff_cache")

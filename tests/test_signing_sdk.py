@@ -1,7 +1,7 @@
 """Our signers against the official SDKs' own signing code (carriers.md sections 3 and 4).
 
 The same inputs are signed by ``plugins.*_signing`` and by the SDK functions carriers.md names:
-the vectors T1, A1 and A2, then inputs of our own (a non-ASCII SignName, several numbers,
+the vectors T1 and A2, then inputs of our own (a non-ASCII SignName, several numbers,
 parameters that need escaping, the UTC day boundary), and finally the requests the plugins really
 put on the wire, received by the fake upstreams. The SDKs are test-only dependencies.
 """
@@ -31,9 +31,6 @@ from tests.fakes import aliyun as fake_aliyun
 from tests.fakes import tencent as fake_tencent
 from tests.fakes.cases import ALIYUN, TENCENT, Rig, mainland, make_batch
 from tests.fakes.vectors import (
-    A1_PARAMS,
-    A1_SECRET,
-    A1_SIGNATURES,
     A2_AUTHORIZATION,
     A2_HEADERS,
     A2_ID,
@@ -112,30 +109,9 @@ def test_tc3_key_derivation_equals_sign_tc3(to_sign):
         T1_KEY, "2023-11-14", "sms", to_sign)
 
 
-# -- Aliyun V1 (RPC, HMAC-SHA1) --------------------------------------------------------------------
+# -- Aliyun V3 (ACS3-HMAC-SHA256) ------------------------------------------------------------------
 TEMPLATE_PARAM = json.dumps({"name": "O'Brien & Co. 100% +1", "url": "/?a=b#c~*", "nl": "a\r\nb",
                              "emoji": "😀", "zh": "验证码"}, ensure_ascii=False)
-V1_CASES = {
-    "A1": A1_PARAMS,
-    "non-ascii sign name": {**A1_PARAMS, "SignName": "阿里云"},
-    "several numbers": {**A1_PARAMS, "PhoneNumbers": ",".join(f"1380013800{i}" for i in range(10))},
-    "special params": {**A1_PARAMS, "TemplateParam": TEMPLATE_PARAM},
-    "aliyunsdkcore's empty SignatureType": {**A1_PARAMS, "SignatureType": ""},
-}
-
-
-@pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize("params", V1_CASES.values(), ids=V1_CASES.keys())
-def test_rpc_signature_equals_the_sdk(params, method):
-    expected = AliyunUtil.get_rpcsignature(params, method, A1_SECRET)
-    assert ours_aliyun.rpc_signature(params, method, A1_SECRET) == expected
-    # ``Signature`` itself is never signed: a request that already carries one signs the same.
-    assert ours_aliyun.rpc_signature({**params, "Signature": expected}, method, A1_SECRET) == expected
-    if params is A1_PARAMS:
-        assert expected == A1_SIGNATURES[method]
-
-
-# -- Aliyun V3 (ACS3-HMAC-SHA256) ------------------------------------------------------------------
 MANY = {**A2_QUERY, "PhoneNumbers": ",".join(f"13800138{i:03d}" for i in range(300))}
 V3_CASES = {  # (query, form body): a long query goes in a form body, as the plugin does
     "A2": (A2_QUERY, False),

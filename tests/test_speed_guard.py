@@ -17,8 +17,12 @@ import contextlib
 import statistics
 from pathlib import Path
 
+import pytest
+
 from bench.servers import BENCH_KEY, BENCH_SECRET, gateway_document, start_bare, start_gateway
 from bench.wrk import Load, run_wrk
+
+pytestmark = pytest.mark.slow  # a load run, a build or a fuzz run: seconds to minutes
 
 FLOOR = 0.10
 ROUNDS = 2

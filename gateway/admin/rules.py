@@ -16,13 +16,13 @@ from collections.abc import Collection, Iterable
 from decimal import Decimal, InvalidOperation
 
 from gateway.account_names import MAX_NAME_LENGTH, checked_name
-from gateway.config.model import VERIFICATION_STATUSES, BucketConfig
+from gateway.config.model import BucketConfig
 from gateway.money import yuan_to_milli
 
 __all__ = [
     "MAX_BURST", "MAX_NAME_LENGTH", "MAX_RATE", "MAX_REASON_LENGTH", "MIN_RATE", "Invalid",
     "check_amount", "check_bucket", "check_burst", "check_name", "check_providers", "check_rate",
-    "check_reason", "check_verification", "yuan_text",
+    "check_reason", "yuan_text",
 ]
 
 MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
@@ -85,12 +85,6 @@ def check_burst(value: object) -> int:
 
 def check_bucket(rate: object, burst: object) -> BucketConfig:
     return BucketConfig(rate=check_rate(rate), burst=check_burst(burst))
-
-
-def check_verification(value: object) -> str:
-    if value not in VERIFICATION_STATUSES:
-        raise Invalid(f"verification status must be one of {', '.join(VERIFICATION_STATUSES)}")
-    return value  # type: ignore[return-value]
 
 
 def check_providers(values: Iterable[object], known: Collection[str]) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ authentication errors with 4xx/5xx and the same JSON shape. When a call of sever
 refused for something one number did (invalid, rate-limited), nothing was sent, so the numbers
 are resent one per call, concurrently, and only the guilty ones fail.
 
-The package: this module (the carrier), ``errors`` (code -> FailureKind), ``signing`` (V1 and V3)
+The package: this module (the carrier), ``errors`` (code -> FailureKind), ``signing`` (V3)
 and ``receipts`` (the delivery-report push).
 """
 

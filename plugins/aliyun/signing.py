@@ -1,13 +1,11 @@
-"""Alibaba Cloud request signatures, V3 (ACS3-HMAC-SHA256) and V1 (RPC HMAC-SHA1): pure functions.
+"""Alibaba Cloud request signatures, V3 (ACS3-HMAC-SHA256), the default of the current official SDK.
 
-The plugin signs with V3, the default of the current official SDK; V1 is kept because it is the
-signature most existing Dysmsapi integrations use and the fake upstream accepts both. The clock
-and the nonce are arguments, so both are checked against the SDK-computed vectors A1 and A2.
+Pure functions: the clock and the nonce are arguments, so the result is checked against the
+SDK-computed vector A2 (tests/test_aliyun_plugin.py, tests/test_signing_sdk.py).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -23,8 +21,6 @@ __all__ = [
     "acs_date",
     "canonical_query",
     "percent_encode",
-    "rpc_signature",
-    "rpc_string_to_sign",
 ]
 
 ACS3 = "ACS3-HMAC-SHA256"
@@ -37,7 +33,7 @@ def percent_encode(value: str) -> str:
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
-    """Sorted ``key=value`` pairs joined by ``&``: the query string both versions sign."""
+    """Sorted ``key=value`` pairs joined by ``&``: the canonical query string V3 signs."""
     return "&".join(
         f"{percent_encode(key)}={percent_encode(value)}" for key, value in sorted(params.items())
     )
@@ -45,23 +41,6 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 def acs_date(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# -- V1: RPC, HMAC-SHA1 ---------------------------------------------------------------------------
-
-
-def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    """``METHOD&%2F&<encoded canonical query>``; every parameter but ``Signature`` is signed."""
-    signed = {key: value for key, value in params.items() if key != "Signature"}
-    return f"{method}&{percent_encode('/')}&{percent_encode(canonical_query(signed))}"
-
-
-def rpc_signature(params: Mapping[str, str], method: str, secret: str) -> str:
-    """Base64 HMAC-SHA1 keyed with ``secret + "&"`` (the ``&`` is part of the V1 key)."""
-    digest = hmac.new(
-        (secret + "&").encode(), rpc_string_to_sign(method, params).encode(), hashlib.sha1
-    ).digest()
-    return base64.b64encode(digest).decode()
 
 
 # -- V3: ACS3-HMAC-SHA256 -------------------------------------------------------------------------
@@ -93,7 +72,6 @@ def acs3_authorization(
 ) -> str:
     canonical, signed = acs3_canonical_request(method, path, query, headers, payload_hash)
     to_sign = f"{ACS3}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    # Unlike V1, the key is the bare secret: no trailing "&".
     signature = hmac.new(access_key_secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
     return f"{ACS3} Credential={access_key_id},SignedHeaders={signed},Signature={signature}"
 

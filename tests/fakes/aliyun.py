@@ -1,14 +1,13 @@
 """A fake Alibaba Cloud Dysmsapi upstream (2017-05-25 ``SendSms``).
 
-It verifies V3 (``Authorization: ACS3-HMAC-SHA256 ...``) and V1 (``Signature`` parameter)
-requests on its own, from the received method, path, headers, query and raw body, and answers in
-Aliyun's shapes: 4xx/5xx gateway errors with ``HostId``/``Recommend``, business errors with HTTP
-200 and ``Code != "OK"``, all-or-nothing per call.
+It verifies V3 (``Authorization: ACS3-HMAC-SHA256 ...``) requests on its own, from the received
+method, path, headers, query and raw body, and answers in Aliyun's shapes: 4xx/5xx gateway errors
+with ``HostId``/``Recommend``, business errors with HTTP 200 and ``Code != "OK"``, all-or-nothing
+per call.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import itertools
@@ -159,22 +158,6 @@ def _verify_v3(request: web.Request, body: bytes, up: AliyunUpstream) -> tuple[s
     return (fresh, "") if fresh else None
 
 
-def _verify_v1(
-    request: web.Request, params: dict[str, str], up: AliyunUpstream
-) -> tuple[str, str] | None:
-    if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
-        return "IncompleteSignature", ""
-    if params.get("AccessKeyId") != up.access_key_id:
-        return "InvalidAccessKeyId.NotFound", ""
-    signed = {key: value for key, value in params.items() if key != "Signature"}
-    to_sign = f"{request.method}&%2F&{_encode(_sorted_query(signed))}"
-    digest = hmac.new(f"{up.access_key_secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
-    if not hmac.compare_digest(base64.b64encode(digest).decode(), params.get("Signature", "")):
-        return _mismatch(to_sign)
-    fresh = _fresh(up, params.get("Timestamp", ""), params.get("SignatureNonce", ""))
-    return (fresh, "") if fresh else None
-
-
 def _check(params: dict[str, str], up: AliyunUpstream) -> str | None:
     """The Code a SendSms with these parameters fails with, or None when it is accepted."""
     for name in ("PhoneNumbers", "SignName", "TemplateCode"):
@@ -204,12 +187,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     params = dict(request.query)
     if request.content_type == "application/x-www-form-urlencoded":
         params.update(parse_qsl(body.decode(), keep_blank_values=True))
-    if "Authorization" in request.headers:
-        failure = _verify_v3(request, body, up)
-        action = request.headers.get("x-acs-action")
-    else:
-        failure = _verify_v1(request, params, up)
-        action = params.get("Action")
+    failure = _verify_v3(request, body, up)
+    action = request.headers.get("x-acs-action")
     host = request.headers.get("Host", "")
     if failure is not None:
         return _answer(up, host, failure[0], failure[1])

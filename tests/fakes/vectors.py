@@ -8,8 +8,8 @@ against the fakes' independent verifiers.
 from __future__ import annotations
 
 __all__ = [
-    "A1_PARAMS", "A1_SECRET", "A1_SIGNATURES", "A1_STRING_TO_SIGN", "A2_AUTHORIZATION", "A2_HEADERS",
-    "A2_ID", "A2_QUERY", "A2_SECRET", "A_TIMESTAMP", "T1_AUTHORIZATION", "T1_BODY",
+    "A2_AUTHORIZATION", "A2_HEADERS", "A2_ID", "A2_QUERY", "A2_SECRET", "A_TIMESTAMP",
+    "T1_AUTHORIZATION", "T1_BODY",
     "T1_BODY_SHA256", "T1_HOST", "T1_ID", "T1_KEY", "T1_PARAMS", "T1_SIGNATURE", "T1_STRING_TO_SIGN",
     "T1_TIMESTAMP",
 ]
@@ -35,26 +35,6 @@ T1_AUTHORIZATION = (
     f"TC3-HMAC-SHA256 Credential={T1_ID}/2023-11-14/sms/tc3_request, "
     f"SignedHeaders=content-type;host, Signature={T1_SIGNATURE}"
 )
-
-# -- A1: Aliyun V1 (RPC) HMAC-SHA1, computed with the official SDKs --------------------------------
-A1_SECRET = "testsecret"
-A1_PARAMS = {
-    "AccessKeyId": "testid", "Action": "SendSms", "Format": "JSON", "RegionId": "cn-hangzhou",
-    "SignatureMethod": "HMAC-SHA1", "SignatureNonce": "45e25e9b-0a6f-4070-8c85-2956eda1b466",
-    "SignatureVersion": "1.0", "Timestamp": "2023-11-14T22:13:20Z", "Version": "2017-05-25",
-    "PhoneNumbers": "13800138000,13900139000", "SignName": "阿里云 短信*测试~",
-    "TemplateCode": "SMS_154950909", "TemplateParam": '{"code":"1234"}', "OutId": "out-1",
-}
-A1_STRING_TO_SIGN = (
-    "GET&%2F&AccessKeyId%3Dtestid%26Action%3DSendSms%26Format%3DJSON%26OutId%3Dout-1"
-    "%26PhoneNumbers%3D13800138000%252C13900139000%26RegionId%3Dcn-hangzhou%26SignName%3D"
-    "%25E9%2598%25BF%25E9%2587%258C%25E4%25BA%2591%2520%25E7%259F%25AD%25E4%25BF%25A1%252A"
-    "%25E6%25B5%258B%25E8%25AF%2595~%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D"
-    "45e25e9b-0a6f-4070-8c85-2956eda1b466%26SignatureVersion%3D1.0%26TemplateCode%3D"
-    "SMS_154950909%26TemplateParam%3D%257B%2522code%2522%253A%25221234%2522%257D%26Timestamp"
-    "%3D2023-11-14T22%253A13%253A20Z%26Version%3D2017-05-25"
-)
-A1_SIGNATURES = {"GET": "wTTfu29316KOdXXYedRcPRvxc3U=", "POST": "R6PCTGw9HO30oBjUdMgUBc4d1Mc="}
 
 # -- A2: Aliyun V3 ACS3-HMAC-SHA256 ----------------------------------------------------------------
 A_TIMESTAMP = 1700000000  # 2023-11-14T22:13:20Z

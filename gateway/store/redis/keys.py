@@ -15,7 +15,7 @@ import hashlib
 from gateway.store.base import Account, Record
 from gateway.store.redis.scripts import RECORD_FIELDS
 
-__all__ = ["Keys", "decode_account", "decode_record", "optional", "unoptional"]
+__all__ = ["Keys", "decode_account", "decode_record", "optional"]
 
 
 class Keys:
@@ -82,10 +82,6 @@ class Keys:
 def optional(value: str | None) -> str:
     """A script argument that keeps None apart from the empty string."""
     return "" if value is None else "v" + value
-
-
-def unoptional(value: str) -> str | None:
-    return None if value == "" else value[1:]
 
 
 def _text(value: bytes | str | None) -> str | None:

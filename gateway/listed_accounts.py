@@ -28,13 +28,15 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
     """Create the listed accounts that are missing; give each the config's secret if it changed."""
     service, verifier = AccountService(store), SecretVerifier()
     for seed in seeds:
-        if await service.account(seed.api_key) is None and await _created(service, seed):
-            continue
-        account = await service.account(seed.api_key)  # another process may have just made it
+        account = await service.account(seed.api_key)
         if account is None:
-            log.warning("account %r: the name (or one that reads the same) is taken by another key;"
-                        " config entry skipped", seed.name)
-            continue
+            if await _created(service, seed):
+                continue
+            account = await service.account(seed.api_key)  # another process may have just made it
+            if account is None:
+                log.warning("account %r: the name (or one that reads the same) is taken by another"
+                            " key; config entry skipped", seed.name)
+                continue
         await _follow_config_secret(service, verifier, account, seed.api_secret)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
+from gateway.accounts.credentials import SecretVerifier
 from gateway.clock import Clock
 from gateway.config.model import GatewayConfig
-from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
 from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.runtime import RuntimeSlot
 from gateway.sending.route_tally import RouteTally
 from gateway.sending.stats import CarrierStats

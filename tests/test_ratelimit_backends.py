@@ -16,7 +16,7 @@ from gateway.ratelimit import LimiterUnavailable, phone_key
 from gateway.ratelimit.backends import LIMITERS
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
-from gateway.redis_client import redis_client
+from gateway.redis.client import redis_client
 from tests.conftest import REDIS_MODES, FakeClock, redis_section
 
 SLOW = 0.001  # tokens per second: no refill during a test

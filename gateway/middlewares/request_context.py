@@ -21,7 +21,7 @@ from gateway.ids import new_hex_id
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, ROUTE
 from gateway.logs import ACCESS_LOG
 from gateway.phones import scrub
-from gateway.redis_health import REQUEST_BUDGET, RedisBudget
+from gateway.redis.health import REQUEST_BUDGET, RedisBudget
 from gateway.responses import error_response
 
 __all__ = ["UNMATCHED_ROUTE", "AccessLine", "access_line", "answer_error", "begin", "route_of",

@@ -21,8 +21,8 @@ from gateway.ratelimit import (
     WindowDecision,
     bucket_decision,
 )
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import guarded
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import guarded
 
 __all__ = ["RedisLimiter"]
 

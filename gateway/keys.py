@@ -30,8 +30,8 @@ __all__ = [
     "RATE_LIMIT_HEADERS",
     "REDIS",
     "REQUEST_ID",
-    "ROUTE",
     "ROUTE_TALLY",
+    "ROUTE_TEMPLATE",
     "RUNTIME",
     "STORE",
     "TIMELINE",
@@ -55,7 +55,7 @@ REDIS = web.AppKey("redis", RedisSource)  # the one Redis client, made if some p
 
 # Per-request values (set by middlewares and handlers, read by the ones outside them).
 REQUEST_ID = web.RequestKey("request_id", str)
-ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
+ROUTE_TEMPLATE = web.RequestKey("route_template", str)  # never the raw path
 ACCOUNT = web.RequestKey("account", Account)
 ADMIN = web.RequestKey("admin", str)  # the admin token's name, on the admin API
 PHONE_COUNT = web.RequestKey("phone_count", int)

@@ -111,3 +111,16 @@ def test_the_readme_index_names_every_page():
     index = readme.split("## Where things are documented", 1)[1].split("\n## ", 1)[0]
     missing = [f"docs/{page.name}" for page in PAGES if f"docs/{page.name}" not in index]
     assert missing == []
+
+
+# A file of the repository named in prose: gateway/sending/sender.py, deploy/systemd/sms-edge.service
+REPO_PATH = re.compile(r"\b(?:gateway|plugins|tests|bench|deploy|config|scripts)/[\w/.-]*\w\.\w+\b")
+
+
+def test_every_file_the_docs_name_exists():
+    """A page that names a module by path follows it when it moves (the changelog keeps history)."""
+    current = [ROOT / "README.md", ROOT / "SECURITY.md", *PAGES]
+    missing = {str(page.relative_to(ROOT)): found for page in current
+               if (found := sorted({name for name in REPO_PATH.findall(page.read_text(encoding="utf-8"))
+                                    if not (ROOT / name).exists()}))}
+    assert missing == {}

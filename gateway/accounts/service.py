@@ -4,8 +4,7 @@ The admin API, the ``accounts`` CLI and the config's listed accounts all go thro
 :class:`AccountService`, so every change is audited the same way (who, what, before and after, never
 a secret) and announced to every process sharing the store, whose caches drop it at once
 (``gateway.store.changes``). The change comes first, then its entry.
-What an entry holds and what a failure between the two leaves: (docs/design.md,
-"gateway/accounts/service.py").
+What an entry holds and what a failure between the two leaves: (docs/accounts.md, "One service").
 """
 
 from __future__ import annotations

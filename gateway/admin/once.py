@@ -4,7 +4,7 @@ An operator's retried top-up must not credit twice, so it takes the same store c
 routes (``Store.claim_idempotency``): once across every process and restart, a replay of the first
 answer, 409 ``IDEMPOTENCY_CONFLICT`` for another body. Only an answer that changed something is kept.
 A claim whose holder died mid-way is refused with 409 rather than risk crediting twice.
-Scope, lifetime and the rest: (docs/design.md, "gateway/admin/once.py").
+Scope, lifetime and the rest: (docs/sending.md, "On the admin API's top-up").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ across every gateway sharing the store; another body is 409. A response is kept 
 the carrier; a request refused before anything was sent releases its key, so the corrected retry goes
 through. A claim is a lease of :data:`LEASE_MS`, so a gateway killed mid-send holds the key only that
 long. What is kept, and how a retry takes over a dead attempt: (docs/api.md, "Idempotency-Key";
-docs/design.md, "gateway/api/idempotency.py").
+docs/sending.md, "Idempotency keys").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Carriers do not sign their pushes, so the only guard is the backend's ``callback
 (constant-time, never logged; empty disables the endpoint), and a receipt reaches only records of that
 backend whose carrier id and number it names: nothing an account chose. A store that is down answers
 503, so the carrier pushes again. Every answer: (docs/api.md, "Delivery receipts";
-docs/design.md, "gateway/carriers/receipts.py").
+docs/sending.md, "Delivery receipts").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each concern is a module of its own with its own tests; the pipeline composes th
 so a request pays for one coroutine, not one nested layer per concern. Order, outermost first:
 request context (id, error envelope, access line), metrics, body limit, the route's handler (an API
 route with the API's steps, ``gateway.api``), response headers.
-Why that order: (docs/design.md, "gateway/middlewares/__init__.py").
+Why that order: (docs/design.md, "The request path").
 """
 
 from __future__ import annotations

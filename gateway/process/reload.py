@@ -4,7 +4,7 @@ Providers, templates, the per-account and per-number rate limits, the listed acc
 tokens change for new requests; requests in flight finish on the runtime they started with. A change
 to anything opened at start is applied for the rest with one warning naming the kept keys, rather
 than holding back an urgent carrier or secret change; an invalid file is refused whole.
-What reloads and what needs a restart: (docs/deploy-reload.md; docs/design.md, "gateway/process/reload.py").
+What reloads and what needs a restart, and why: (docs/deploy-reload.md).
 """
 
 from __future__ import annotations

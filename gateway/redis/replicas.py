@@ -5,7 +5,7 @@ pipeline as the writes adds no round trip, only the replicas' acknowledgement. A
 confirmed still stands on the primary: its caller gets :class:`NotReplicated` to undo what it can.
 WAIT gets :data:`WAIT_SHARE` of the hurriest caller's time left, so a slow replica never looks like
 Redis unreachable. Timing and Cluster: (docs/deployment.md, "What a failover can lose, and what the
-gateway does about it"; docs/design.md, "gateway/redis/replicas.py").
+gateway does about it"; docs/stores.md, "Writes the replicas confirm").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The log and its counter share one hash tag, so one script appends an entry in on
 entry also adds the account's key to the ``account-changes`` stream that every gateway follows
 (``gateway.store.changes``). Finding a record by message id asks every account's index: an
 operator's lookup, never on the send path.
-Details: (docs/design.md, "gateway/store/redis/audit.py").
+Details: (docs/stores.md, "The audit log and the stream of changes"; "Finding a message").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A receipt names a message by (provider, carrier id, number hash), not by account
 has keys of its own in one slot, where PARK_RECEIPT and LINK_RECEIPT serialise: a receipt either
 finds its record or is parked for settle to pick up. Parked receipts are capped in total
 (``max_parked_receipts``), oldest dropped first, as on SQLite.
-The keys, the scripts and what a crash leaves: (docs/design.md, "gateway/store/redis/receipts.py").
+The keys, the scripts and what a crash leaves: (docs/sending.md, "On Redis").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Money moves only inside Lua scripts (``redis/scripts``), so any number of instan
 can never overdraw an account. Every operation takes at most ``redis.timeout`` and every failure is
 :class:`StoreUnavailable` (503); an outage is shared with the limiter (``gateway.redis.health``).
 With ``redis.wait_replicas`` an unconfirmed write is a 503 and undone where a retry would double it.
-Details: (docs/deployment.md, "When Redis is gone"; docs/design.md, "gateway/store/redis/store.py").
+Details: (docs/stores.md, "Redis"; docs/deployment.md, "When Redis is gone").
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp
 from aiohttp import web
 
+from gateway.accounts.credentials import SecretVerifier
+from gateway.accounts.listed import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api import add_api_routes
@@ -16,7 +18,6 @@ from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
 from gateway.config.model import GatewayConfig
-from gateway.credentials import SecretVerifier
 from gateway.keys import (
     CARRIER_STATS,
     CLOCK,
@@ -31,13 +32,12 @@ from gateway.keys import (
     TIMELINE,
     VERIFIER,
 )
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.metrics import Metrics
 from gateway.middlewares import build_middlewares
 from gateway.pages import setup_templates
 from gateway.ratelimit.backends import build_limiter
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.routes import setup_routes
 from gateway.runtime import Runtime, RuntimeSlot
 from gateway.sending.dispatch import Dispatcher

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
+from gateway.accounts.credentials import SecretVerifier
 from gateway.clock import Clock
 from gateway.config.model import GatewayConfig
-from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
 from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.runtime import RuntimeSlot
 from gateway.sending.route_tally import RouteTally
 from gateway.sending.stats import CarrierStats
@@ -30,8 +30,8 @@ __all__ = [
     "RATE_LIMIT_HEADERS",
     "REDIS",
     "REQUEST_ID",
-    "ROUTE",
     "ROUTE_TALLY",
+    "ROUTE_TEMPLATE",
     "RUNTIME",
     "STORE",
     "TIMELINE",
@@ -55,7 +55,7 @@ REDIS = web.AppKey("redis", RedisSource)  # the one Redis client, made if some p
 
 # Per-request values (set by middlewares and handlers, read by the ones outside them).
 REQUEST_ID = web.RequestKey("request_id", str)
-ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
+ROUTE_TEMPLATE = web.RequestKey("route_template", str)  # never the raw path
 ACCOUNT = web.RequestKey("account", Account)
 ADMIN = web.RequestKey("admin", str)  # the admin token's name, on the admin API
 PHONE_COUNT = web.RequestKey("phone_count", int)

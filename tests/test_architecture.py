@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import typing
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -145,3 +146,72 @@ def test_the_repository_stands_alone():
     outside = {str(path.relative_to(ROOT)): found for path, text in _tracked_texts().items()
                if (found := _reaches_outside(path, text))}
     assert outside == {}
+
+
+# One word, one idea (issue 24.3): "routes" are HTTP route tables; choosing a carrier per number is
+# "routing". A number's keyed hash is its ``phone_hash`` everywhere, as the store has always called
+# it. A class is not named like a ``typing`` name, which it would read as.
+HASH_ALIASES = re.compile(r"(?:phone|number)_keys?")
+
+
+def _identifiers(tree: ast.AST) -> set[str]:
+    """Every name a module binds, reads, passes as an argument or defines."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg | ast.keyword) and node.arg:
+            names.add(node.arg)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.rsplit(".", 1)[-1])
+    return names
+
+
+def _imports_aiohttp(tree: ast.AST) -> bool:
+    return any(
+        (node.module or "").split(".")[0] == "aiohttp" if isinstance(node, ast.ImportFrom)
+        else any(alias.name.split(".")[0] == "aiohttp" for alias in node.names)
+        for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+    )
+
+
+def test_only_http_route_tables_are_named_routes():
+    not_http = [name for name, tree in TREES.items()
+                if "routes" in name.rsplit(".", 1)[-1] and not _imports_aiohttp(tree)]
+    assert not_http == []
+
+
+def test_a_number_s_keyed_hash_has_one_name():
+    aliases = {name: sorted(found) for name, tree in TREES.items()
+               if (found := {n for n in _identifiers(tree) if HASH_ALIASES.fullmatch(n)})}
+    windows = next(node for node in ast.walk(TREES["gateway.sending.windows"])
+                   if isinstance(node, ast.ClassDef) and node.name == "PhoneWindows")
+    methods = {node.name for node in windows.body if isinstance(node, ast.FunctionDef)}
+    assert (aliases, methods & {"key", "keys"}) == ({}, set())
+
+
+def test_no_class_is_named_like_a_typing_name():
+    typing_names = set(typing.__all__)
+    shadows = [f"{name}.{node.name}" for name, tree in TREES.items() for node in ast.walk(tree)
+               if isinstance(node, ast.ClassDef) and node.name in typing_names]
+    assert shadows == []
+
+
+# Concerns in their own folders (issue 24.4): running the process, accounts, the Redis client.
+PROCESS_MODULES = ("cli", "greeting", "listening", "pidfile", "reload", "server", "tls")
+
+
+def test_the_process_accounts_and_redis_have_their_own_folders():
+    top_level = {name.split(".")[1] for name in MODULES
+                 if name.startswith("gateway.") and name.count(".") == 1}
+    strays = sorted(
+        name for name in top_level
+        if name.startswith("redis") or "account" in name or name == "credentials"
+        or name in PROCESS_MODULES
+    )
+    homes = {f"gateway.process.{name}" for name in PROCESS_MODULES} | {"gateway.redis", "gateway.accounts"}
+    assert (strays, sorted(homes - MODULES.keys())) == (["accounts", "redis"], [])

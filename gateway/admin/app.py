@@ -17,10 +17,10 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.accounts.rules import Invalid
 from gateway.admin import routes
 from gateway.admin.auth import admin_authentication
 from gateway.admin.refusals import refusal
-from gateway.admin.rules import Invalid
 from gateway.api import api_headers, share_state
 from gateway.errors import error_kind, invalid, store_unavailable
 from gateway.store.base import AccountExists, StoreUnavailable

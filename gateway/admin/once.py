@@ -28,7 +28,7 @@ from gateway.api.idempotency import (
 )
 from gateway.errors import error_kind
 from gateway.ids import new_hex_id
-from gateway.keys import ADMIN, CLOCK, CONFIG, ROUTE, STORE
+from gateway.keys import ADMIN, CLOCK, CONFIG, ROUTE_TEMPLATE, STORE
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["once"]
@@ -47,7 +47,7 @@ async def once(
     """``run()``'s answer, or the kept answer of the first request that used ``key``."""
     store, clock = request.app[STORE], request.app[CLOCK]
     scoped = stored_key(request.app[CONFIG].server.secret_key, f"admin {request[ADMIN]} {key}")
-    fingerprint = fingerprint_of(request[ROUTE], await request.read())
+    fingerprint = fingerprint_of(request[ROUTE_TEMPLATE], await request.read())
     token = new_hex_id()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS

@@ -23,7 +23,7 @@ from msgspec.structs import replace
 
 from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id
-from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE, RUNTIME, STORE, TOKENS
+from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE_TEMPLATE, RUNTIME, STORE, TOKENS
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, error_response
 from gateway.sending.model import Delivery, SendInput
@@ -121,7 +121,7 @@ async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -
     """Claim the key and run the handler, or wait for the request holding it and replay its answer."""
     store, clock, account_id = request.app[STORE], request.app[CLOCK], request[ACCOUNT].id
     body = await request.read()
-    fingerprint = fingerprint_of(request[ROUTE], body)
+    fingerprint = fingerprint_of(request[ROUTE_TEMPLATE], body)
     token = new_hex_id()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
@@ -193,7 +193,7 @@ async def _send_held(
         await _release(request, *claim)
         raise
     except Exception:  # a cancellation also leaves the claim, unanswered: 409 until its lease ends
-        log.exception("unhandled error while sending in %s", request[ROUTE])
+        log.exception("unhandled error while sending in %s", request[ROUTE_TEMPLATE])
         response = error_response(internal(), request[REQUEST_ID])
         await _save(request, *claim, response)
         return response

@@ -50,7 +50,7 @@ def _update(sender: Sender, receipt: Receipt) -> ReceiptUpdate:
         text = f"{receipt.code}: {receipt.description}" if receipt.description else receipt.code
         error = scrub(text)[:ERROR_MAX]
     return ReceiptUpdate(
-        receipt.carrier_id, sender.number_key(receipt.e164), receipt.delivered, error
+        receipt.carrier_id, sender.phone_hash(receipt.e164), receipt.delivered, error
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gateway.account_names import name_key
+from gateway.accounts.names import name_key
 from gateway.config import sections
 from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
 from gateway.config.reader import ConfigError, ConfigErrors, Reader, checked, note, noting_problems

@@ -202,7 +202,7 @@ class AdminToken:
     """One admin API bearer token: its name (the audit log's actor) and only a keyed hash of it."""
 
     name: str
-    token_hash: str  # gateway.credentials.hash_secret; the token itself is not kept
+    token_hash: str  # gateway.accounts.credentials.hash_secret; the token itself is not kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.account_names import checked_name
+from gateway.accounts.credentials import hash_secret
+from gateway.accounts.names import checked_name
 from gateway.carriers.registry import read_backend  # plugins validate their own sections
 from gateway.config.model import (
     DEFAULT_WINDOWS,
@@ -30,10 +31,9 @@ from gateway.config.model import (
 )
 from gateway.config.reader import ConfigError, Reader, checked, note
 from gateway.config.routes import read_routes
-from gateway.credentials import hash_secret
+from gateway.process.tls import server_context
 from gateway.ratelimit.backends import LIMITERS
 from gateway.store.backends import STORES
-from gateway.tls import server_context
 
 __all__ = ["account", "admin", "bucket", "logging_section", "metrics", "providers", "ratelimit", "redis",
            "server", "store", "templates", "tls"]
@@ -214,7 +214,7 @@ def logging_section(reader: Reader) -> LoggingConfig:
 
 
 def _account_name(reader: Reader) -> str:
-    """Trimmed, and held to the rules every account name keeps (``gateway.account_names``)."""
+    """Trimmed, and held to the rules every account name keeps (``gateway.accounts.names``)."""
     try:
         return checked_name(reader.text("name"))
     except ValueError as exc:

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.config.model import GatewayConfig
-from gateway.keys import RATE_LIMIT_HEADERS, ROUTE
+from gateway.keys import RATE_LIMIT_HEADERS, ROUTE_TEMPLATE
 from gateway.metrics import Metrics
 from gateway.middlewares.body_limit import body_limit
 from gateway.middlewares.metrics import RequestObserver
@@ -46,14 +46,16 @@ def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.mid
             try:
                 response = answer_error(request, exc, request_id)
             except web.HTTPException as redirect:  # a redirect goes out as aiohttp makes it
-                observe(request.method, request[ROUTE], redirect.status, time.perf_counter() - started)
+                observe(
+                    request.method, request[ROUTE_TEMPLATE], redirect.status, time.perf_counter() - started
+                )
                 raise
         limits = request.get(RATE_LIMIT_HEADERS)
         if limits is not None:
             response.headers.update(limits)
         add_headers(request, response, tls=tls)
         response.headers["X-Request-ID"] = request_id
-        observe(request.method, request[ROUTE], response.status, time.perf_counter() - started)
+        observe(request.method, request[ROUTE_TEMPLATE], response.status, time.perf_counter() - started)
         access_line(request, request_id, response.status, started)
         return response
 

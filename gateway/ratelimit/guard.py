@@ -47,34 +47,34 @@ class GuardedLimiter:
         return decision
 
     async def hit(
-        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         try:
-            decisions = await self.backend.hit(phone_keys, windows, hit_id)
+            decisions = await self.backend.hit(phone_hashes, windows, hit_id)
         except LimiterUnavailable as exc:
             self._failed(exc)
-            return [WINDOW_ALLOWS] * len(phone_keys)
+            return [WINDOW_ALLOWS] * len(phone_hashes)
         self._recovered()
         return decisions
 
     async def decide(
-        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, tokens: Tokens, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         """The bucket and the windows in one call: ``tokens`` is taken (its decision kept, None when
         the backend failed and the policy lets it pass), then each number's window decision."""
         tokens.taken = True
         try:
-            tokens.decision, decisions = await self.backend.decide(tokens, phone_keys, windows, hit_id)
+            tokens.decision, decisions = await self.backend.decide(tokens, phone_hashes, windows, hit_id)
         except LimiterUnavailable as exc:
-            self._failed(exc, 1 + bool(windows and phone_keys))
-            return [WINDOW_ALLOWS] * len(phone_keys)
+            self._failed(exc, 1 + bool(windows and phone_hashes))
+            return [WINDOW_ALLOWS] * len(phone_hashes)
         self._recovered()
         return decisions
 
-    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+    async def release(self, phone_hashes: list[str], hit_id: str) -> None:
         """Best effort: a hit that cannot be taken back only makes a window stricter."""
         try:
-            await self.backend.release(phone_keys, hit_id)
+            await self.backend.release(phone_hashes, hit_id)
         except LimiterUnavailable as exc:
             if not self._in_outage:  # in a known outage it was logged once already
                 log.warning("could not release per-number hits: %s", exc)

@@ -20,7 +20,7 @@ from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, R
 from gateway.config.model import BackendConfig, TemplateConfig
 from gateway.metrics import Metrics
 from gateway.sending.circuit import CircuitBreaker
-from gateway.sending.model import Final, SendInput, template_of
+from gateway.sending.model import CarrierVerdict, SendInput, template_of
 from gateway.sending.stats import CarrierStats
 from gateway.timeline import Timeline
 
@@ -62,17 +62,17 @@ class Dispatcher:
 
     async def deliver(
         self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient]
-    ) -> list[Final]:
+    ) -> list[CarrierVerdict]:
         """Each recipient's final answer, in order; each is counted for the backend that gave it."""
-        finals: list[Final] = []
+        verdicts: list[CarrierVerdict] = []
         waiting = list(range(len(recipients)))  # places in ``recipients`` still to be taken
         for backend in chain:
             outcomes = await self._with_retries(backend, request, [recipients[i] for i in waiting])
-            if not finals:
-                finals = [Final(outcome, backend) for outcome in outcomes]
+            if not verdicts:
+                verdicts = [CarrierVerdict(outcome, backend) for outcome in outcomes]
             else:
                 for place, outcome in zip(waiting, outcomes, strict=True):
-                    finals[place] = Final(outcome, backend)
+                    verdicts[place] = CarrierVerdict(outcome, backend)
             waiting = [
                 place for place, outcome in zip(waiting, outcomes, strict=True)
                 if _may_try_again(outcome, backend)
@@ -81,15 +81,15 @@ class Dispatcher:
                 break
             if backend is not chain[-1]:
                 log.warning("failing over %d numbers from %s", len(waiting), backend.name)
-        self._count(chain, finals)
-        return finals
+        self._count(chain, verdicts)
+        return verdicts
 
-    def _count(self, chain: Sequence[BackendConfig], finals: list[Final]) -> None:
+    def _count(self, chain: Sequence[BackendConfig], verdicts: list[CarrierVerdict]) -> None:
         """Messages by final answer, each counted for the backend that gave it."""
-        if len(chain) == 1 or all(final.backend is chain[0] for final in finals):  # the usual case
+        if len(chain) == 1 or all(verdict.backend is chain[0] for verdict in verdicts):  # the usual case
             chain = chain[:1]
         for candidate in chain:
-            taken = [final.outcome.accepted for final in finals if final.backend is candidate]
+            taken = [verdict.outcome.accepted for verdict in verdicts if verdict.backend is candidate]
             self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
 
     async def _with_retries(

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import RedisHealth, guarded
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import RedisHealth, guarded
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import Account, Record, StoreUnavailable
 from gateway.store.redis.keys import Keys

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from gateway.redis_client import Lua
+from gateway.redis.client import Lua
 from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate, Settlement
 from gateway.store.redis.keys import Keys, optional
 from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT

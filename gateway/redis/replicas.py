@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from gateway.redis_batch import Batch
-from gateway.redis_health import CALL_ENDS
+from gateway.redis.batch import Batch
+from gateway.redis.health import CALL_ENDS
 
 __all__ = ["WAIT_PRECISION", "WAIT_SHARE", "NotReplicated", "ReplicatedBatch"]
 

@@ -18,12 +18,12 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from gateway.accounts.listed import bootstrap_accounts
 from gateway.app import build_runtime
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.keys import METRICS, RUNTIME, STORE
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["applied_config", "reload_config", "reload_on_sighup"]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from gateway.admin.service import AccountService
+from gateway.accounts.credentials import SecretVerifier, hash_secret, needs_upgrade
+from gateway.accounts.service import AccountService
 from gateway.config.model import AccountSeed
-from gateway.credentials import SecretVerifier, hash_secret, needs_upgrade
 from gateway.store.base import Account, AccountExists, Store
 
 __all__ = ["CONFIG_ACTOR", "bootstrap_accounts"]

@@ -145,3 +145,19 @@ def test_the_repository_stands_alone():
     outside = {str(path.relative_to(ROOT)): found for path, text in _tracked_texts().items()
                if (found := _reaches_outside(path, text))}
     assert outside == {}
+
+
+# The status view's parts (gateway/status): what the send path may not reach one by one.
+STATUS_PARTS = {"CarrierStats", "RouteTally", "RoutingTally", "Timeline"}
+
+
+def test_the_send_path_feeds_the_status_view_in_one_call():
+    """Sending tells the status view what a delivery did in one call (``StatusView.delivered``), so it
+    imports none of the view's parts: what ``/status`` keeps is the view's business."""
+    reached = sorted(
+        f"{name}: {alias.name}"
+        for name, tree in TREES.items() if name.startswith("gateway.sending")
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        for alias in node.names if alias.name in STATUS_PARTS
+    )
+    assert reached == []

@@ -26,7 +26,7 @@ from gateway.api.idempotency import (
     replayed,
     stored_key,
 )
-from gateway.errors import error_kind
+from gateway.errors import IDEMPOTENCY_CONFLICT, error_kind
 from gateway.ids import new_hex_id
 from gateway.keys import ADMIN, CLOCK, CONFIG, ROUTE, STORE
 from gateway.store.base import StoreUnavailable
@@ -36,7 +36,7 @@ __all__ = ["once"]
 log = logging.getLogger("smsedge.admin")
 
 _outcome_unknown = error_kind(
-    409, "IDEMPOTENCY_CONFLICT",
+    409, IDEMPOTENCY_CONFLICT,
     "请求冲突:使用该 Idempotency-Key 的上一次请求未完成,结果未知;请查看审计日志后使用新的 Key 重试",
 )
 

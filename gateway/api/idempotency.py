@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from msgspec.structs import replace
 
-from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
+from gateway.errors import IDEMPOTENCY_CONFLICT, ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE, RUNTIME, STORE, TOKENS
 from gateway.phones import mask_payload, scrub
@@ -50,10 +50,10 @@ LEASE_MS = 120_000
 _KEY = re.compile(KEY_PATTERN)
 
 idempotency_conflict = error_kind(
-    409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容"
+    409, IDEMPOTENCY_CONFLICT, "请求冲突:该 Idempotency-Key 已用于不同的请求内容"
 )
 idempotency_in_progress = error_kind(
-    409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
+    409, IDEMPOTENCY_CONFLICT, "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
 )
 
 

@@ -211,3 +211,15 @@ def test_public_error_codes_are_written_in_errors_py_only():
              and (found := _codes_spelt(tree, codes))}
     assert spelt == {}
     assert codes, "gateway/errors.py declares no code"
+
+
+def test_idempotency_keys_are_claimed_by_one_loop():
+    """Every route that takes an Idempotency-Key (the sends, the admin top-up) claims it with the one
+    claim loop, ``gateway.api.idempotency.claim_key``: outside the store, nothing else calls the
+    store's ``claim_idempotency``."""
+    callers = sorted(
+        name for name, tree in TREES.items() if not name.startswith("gateway.store")
+        and any(isinstance(node, ast.Attribute) and node.attr == "claim_idempotency"
+                for node in ast.walk(tree))
+    )
+    assert callers == ["gateway.api.idempotency"]

@@ -215,3 +215,81 @@ def test_the_process_accounts_and_redis_have_their_own_folders():
     )
     homes = {f"gateway.process.{name}" for name in PROCESS_MODULES} | {"gateway.redis", "gateway.accounts"}
     assert (strays, sorted(homes - MODULES.keys())) == (["accounts", "redis"], [])
+
+
+# The status view's parts (gateway/status): what the send path may not reach one by one.
+STATUS_PARTS = {"CarrierStats", "RouteTally", "RoutingTally", "Timeline"}
+
+
+def test_the_send_path_feeds_the_status_view_in_one_call():
+    """Sending tells the status view what a delivery did in one call (``StatusView.delivered``), so it
+    imports none of the view's parts: what ``/status`` keeps is the view's business."""
+    reached = sorted(
+        f"{name}: {alias.name}"
+        for name, tree in TREES.items() if name.startswith("gateway.sending")
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        for alias in node.names if alias.name in STATUS_PARTS
+    )
+    assert reached == []
+
+
+# Where an API error's code is given: the argument of each maker that takes one.
+CODE_ARGUMENT = {"ApiError": 1, "error_kind": 1, "error_body": 0}
+ERRORS_MODULE = "gateway.errors"
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring nodes of a module and its classes and functions."""
+    owners = [tree, *(node for node in ast.walk(tree)
+                      if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef))]
+    return {id(first.value) for owner in owners if owner.body
+            if isinstance(first := owner.body[0], ast.Expr) and isinstance(first.value, ast.Constant)}
+
+
+def _public_codes() -> set[str]:
+    """The codes ``gateway/errors.py`` declares: each a constant named as it is spelt."""
+    return {
+        node.value.value for node in TREES[ERRORS_MODULE].body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        and [getattr(target, "id", None) for target in node.targets] == [node.value.value]
+    }
+
+
+def _codes_spelt(tree: ast.Module, codes: set[str]) -> list[str]:
+    """Where a module spells a code: as a maker's code argument, or inside any string but a docstring."""
+    word = re.compile(r"\b(?:" + "|".join(sorted(codes)) + r")\b") if codes else None
+    docstrings = _docstrings(tree)
+    spelt = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            place = CODE_ARGUMENT.get(getattr(node.func, "id", ""))
+            given = node.args[place] if place is not None and place < len(node.args) else None
+            if isinstance(given, ast.Constant):
+                spelt.append(f"{node.lineno} {given.value!r}")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+              and word and word.search(node.value)):
+            spelt.append(f"{node.lineno} {node.value!r}")
+    return spelt
+
+
+def test_public_error_codes_are_written_in_errors_py_only():
+    """A code of the public API (docs/api.md, "Status and error codes") never changes once
+    published: it is spelt once, in ``gateway/errors.py``, and used by name everywhere else."""
+    codes = _public_codes()
+    spelt = {name: sorted(set(found)) for name, tree in TREES.items()
+             if name.startswith("gateway.") and name != ERRORS_MODULE
+             and (found := _codes_spelt(tree, codes))}
+    assert spelt == {}
+    assert codes, "gateway/errors.py declares no code"
+
+
+def test_idempotency_keys_are_claimed_by_one_loop():
+    """Every route that takes an Idempotency-Key (the sends, the admin top-up) claims it with the one
+    claim loop, ``gateway.api.idempotency.claim_key``: outside the store, nothing else calls the
+    store's ``claim_idempotency``."""
+    callers = sorted(
+        name for name, tree in TREES.items() if not name.startswith("gateway.store")
+        and any(isinstance(node, ast.Attribute) and node.attr == "claim_idempotency"
+                for node in ast.walk(tree))
+    )
+    assert callers == ["gateway.api.idempotency"]

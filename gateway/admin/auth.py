@@ -17,14 +17,14 @@ from aiohttp.typedefs import Handler
 
 from gateway.accounts.credentials import verify_secret
 from gateway.config.model import AdminToken
-from gateway.errors import error_kind
+from gateway.errors import UNAUTHORIZED, error_kind
 from gateway.keys import ADMIN, METRICS, RUNTIME
 
 __all__ = ["admin_authentication", "admin_unauthorized", "token_name"]
 
 _MAX_TOKEN_LENGTH = 512
 
-admin_unauthorized = error_kind(401, "UNAUTHORIZED", "认证失败,管理令牌无效")
+admin_unauthorized = error_kind(401, UNAUTHORIZED, "认证失败,管理令牌无效")
 
 
 def token_name(presented: str, tokens: tuple[AdminToken, ...]) -> str | None:

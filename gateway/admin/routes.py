@@ -27,7 +27,7 @@ from gateway.api.idempotency import idempotency_key
 from gateway.api.records import public_record
 from gateway.api.validation import positive_int
 from gateway.config.model import BucketConfig
-from gateway.errors import error_kind, invalid
+from gateway.errors import NOT_FOUND, error_kind, invalid
 from gateway.keys import ADMIN, CLOCK, CONFIG, RUNTIME, STORE
 from gateway.phones import mask_payload, scrub
 from gateway.responses import json_response
@@ -39,8 +39,8 @@ __all__ = ["account_unknown", "audit_log", "create", "list_accounts", "message",
 
 Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
-account_unknown = error_kind(404, "NOT_FOUND", "账户不存在")
-_message_unknown = error_kind(404, "NOT_FOUND", "消息不存在")
+account_unknown = error_kind(404, NOT_FOUND, "账户不存在")
+_message_unknown = error_kind(404, NOT_FOUND, "消息不存在")
 # JSON numbers a model leaves untyped (amounts) decode as Decimal: exact, never a rounded float.
 _DECODERS = {model: msgspec.json.Decoder(model, float_hook=Decimal)
              for model in (CreateAccountRequest, PatchAccountRequest, TopUpRequest)}

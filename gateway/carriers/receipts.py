@@ -16,7 +16,7 @@ import logging
 from aiohttp import web
 
 from gateway.carriers.base import MalformedReceipts, Receipt
-from gateway.errors import HTTP_ERRORS, error_kind, invalid, store_unavailable
+from gateway.errors import FORBIDDEN, HTTP_ERRORS, error_kind, invalid, store_unavailable
 from gateway.keys import CLOCK, RUNTIME, STORE
 from gateway.log_throttle import LogThrottle
 from gateway.phones import scrub
@@ -34,7 +34,7 @@ _token_refusals = LogThrottle(60.0)  # anyone can send wrong tokens: one line a 
 
 # The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
 _not_found = error_kind(404, *HTTP_ERRORS[404])
-_forbidden = error_kind(403, "FORBIDDEN", "权限不足:回调令牌无效")
+_forbidden = error_kind(403, FORBIDDEN, "权限不足:回调令牌无效")
 
 
 def _token_matches(offered: str, expected: str) -> bool:

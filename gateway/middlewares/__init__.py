@@ -21,7 +21,7 @@ from gateway.middlewares.body_limit import body_limit
 from gateway.middlewares.metrics import RequestObserver
 from gateway.middlewares.request_context import answer_error, begin, sampled_access_line
 from gateway.middlewares.security_headers import add_headers
-from gateway.timeline import Timeline
+from gateway.status.timeline import Timeline
 
 __all__ = ["build_middlewares"]
 

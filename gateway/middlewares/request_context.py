@@ -56,7 +56,7 @@ def begin(request: web.Request) -> str:
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
-    code, message = HTTP_ERRORS.get(exc.status, ("INVALID_PARAMS", "请求参数错误"))
+    code, message = HTTP_ERRORS.get(exc.status, HTTP_ERRORS[400])
     headers = {name: value for name, value in exc.headers.items() if name in ("Allow",)}
     return ApiError(exc.status, code, message, headers)
 

@@ -32,7 +32,7 @@ from prometheus_client import multiprocess
 from gateway.app import create_app
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
-from gateway.errors import error_body
+from gateway.errors import INVALID_PARAMS, error_body
 from gateway.ids import new_hex_id
 from gateway.logs import setup_logging
 from gateway.middlewares.security_headers import SERVER
@@ -81,7 +81,7 @@ class EnvelopeRequestHandler(HeaderDeadlineHandler):
         request_id = new_hex_id()
         response = web.Response(
             status=status,
-            body=orjson.dumps(error_body("INVALID_PARAMS", _MALFORMED, request_id)),
+            body=orjson.dumps(error_body(INVALID_PARAMS, _MALFORMED, request_id)),
             content_type="application/json", charset="utf-8",
             headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff",
                      "Cache-Control": "no-store", "Server": SERVER},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from gateway.config.model import WindowConfig
-from gateway.errors import error_kind
+from gateway.errors import UNAVAILABLE, error_kind
 from gateway.metrics import Metrics
 from gateway.ratelimit import (
     WINDOW_ALLOWS,
@@ -27,7 +27,7 @@ __all__ = ["GuardedLimiter", "limiter_unavailable"]
 log = logging.getLogger("smsedge.ratelimit")
 
 
-limiter_unavailable = error_kind(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
+limiter_unavailable = error_kind(503, UNAVAILABLE, "服务暂不可用:限流服务无法访问,请稍后重试")
 
 
 class GuardedLimiter:

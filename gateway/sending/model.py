@@ -12,11 +12,12 @@ import msgspec
 
 from gateway.carriers.base import Outcome
 from gateway.config.model import BackendConfig, TemplateConfig
+from gateway.errors import PHONE_RATE_LIMITED
 from gateway.phones import Phone
 
 __all__ = ["NO_TEMPLATE", "OWN_PHONE_LIMIT", "CarrierVerdict", "Delivery", "SendInput", "template_of"]
 
-OWN_PHONE_LIMIT = "PHONE_RATE_LIMITED"  # the outcome code of a number refused by our own windows
+OWN_PHONE_LIMIT = PHONE_RATE_LIMITED  # the outcome code of a number refused by our own windows
 NO_TEMPLATE = TemplateConfig()  # a template_id not in ``templates``: passed through as-is
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from gateway.config.model import BackendConfig, ProvidersConfig, TemplateConfig
-from gateway.errors import ApiError, invalid
+from gateway.errors import PROVIDER_FORBIDDEN, ApiError, invalid
 from gateway.phones import Phone
 from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.model import SendInput, template_of
@@ -76,7 +76,7 @@ class Routing:
         if backend is None:
             raise invalid(f"未知的服务商 {name!r}")
         if not allowed(account, name):
-            raise ApiError(403, "PROVIDER_FORBIDDEN", f"权限不足:账户不能使用服务商 {name}")
+            raise ApiError(403, PROVIDER_FORBIDDEN, f"权限不足:账户不能使用服务商 {name}")
         return backend
 
     def check_template(self, request: SendInput) -> None:

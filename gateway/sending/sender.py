@@ -24,7 +24,6 @@ from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.model import CarrierVerdict, Delivery, SendInput
-from gateway.sending.route_tally import RouteTally
 from gateway.sending.routing import Group, Routed, Routing
 from gateway.sending.windows import PhoneWindows
 from gateway.store.base import Account, NewRecord, Settlement, Store, StoreUnavailable
@@ -46,10 +45,8 @@ class Sender:
         store: Store,
         clock: Clock,
         zone: ZoneInfo,
-        tally: RouteTally,
     ) -> None:
         self._routing = routing
-        self._tally = tally
         self._windows = windows
         self._dispatcher = dispatcher
         self._store = store
@@ -111,9 +108,8 @@ class Sender:
                           for n, record in zip(numbers, records, strict=True))
         calls = []
         for group, chain in zip(groups, chains, strict=True):
-            self._tally.add(group.backend.name, [n.route for n in group.numbers])
             calls.append(self._dispatcher.deliver(
-                chain, request, [next(recipients) for _ in group.numbers]
+                chain, request, [next(recipients) for _ in group.numbers], [n.route for n in group.numbers]
             ))
         # One group (the usual case) is awaited as it is: no task to make and schedule.
         results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
@@ -181,10 +177,9 @@ def build_sender(
     dispatcher: Dispatcher,
     clock: Clock,
     metrics: Metrics,
-    tally: RouteTally,
 ) -> Sender:
     """The sender of a configured gateway: each part gets only its slice of ``config``."""
     secret = (config.server.secret_key or _PROCESS_SECRET).encode()
     windows = PhoneWindows(limiter, config.ratelimit.phone, secret, metrics)
     routing = Routing(config.providers, config.templates, dispatcher.breakers)
-    return Sender(routing, windows, dispatcher, store, clock, config.server.zone, tally)
+    return Sender(routing, windows, dispatcher, store, clock, config.server.zone)

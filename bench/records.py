@@ -26,7 +26,7 @@ from bench.client import timed_requests
 from bench.servers import BENCH_KEY, BENCH_SECRET, HUGE_BUCKET, gateway_document, start_gateway
 from bench.settings import Settings
 from bench.stats import latency_summary
-from gateway.accounts import create_account
+from gateway.accounts.creation import create_account
 from gateway.config.model import BucketConfig
 from gateway.store.sqlite.store import SQLiteStore
 

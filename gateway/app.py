@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp
 from aiohttp import web
 
+from gateway.accounts.credentials import SecretVerifier
+from gateway.accounts.listed import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api import add_api_routes
@@ -16,38 +18,35 @@ from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
 from gateway.config.model import GatewayConfig
-from gateway.credentials import SecretVerifier
 from gateway.keys import (
-    CARRIER_STATS,
     CLOCK,
     CONFIG,
     HTTP_SESSION,
     LIMITER,
     METRICS,
     REDIS,
-    ROUTE_TALLY,
     RUNTIME,
+    STATUS,
     STORE,
-    TIMELINE,
     VERIFIER,
 )
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.metrics import Metrics
 from gateway.middlewares import build_middlewares
 from gateway.pages import setup_templates
 from gateway.ratelimit.backends import build_limiter
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.routes import setup_routes
 from gateway.runtime import Runtime, RuntimeSlot
 from gateway.sending.dispatch import Dispatcher
-from gateway.sending.route_tally import RouteTally
 from gateway.sending.sender import build_sender
-from gateway.sending.stats import CarrierStats
+from gateway.status.carrier_stats import CarrierStats
+from gateway.status.routing_tally import RoutingTally
+from gateway.status.timeline import Timeline
+from gateway.status.view import StatusView
 from gateway.store.backends import build_store
 from gateway.store.cache import CachedStore
 from gateway.store.changes import follow_changes
-from gateway.timeline import Timeline
 
 __all__ = ["build_runtime", "create_app"]
 
@@ -106,27 +105,21 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_runtime(app: web.Application, config: GatewayConfig) -> Runtime:
     """Carriers (on the shared client session), breakers and sender for ``config``, ready to serve.
 
-    Used at start and by every reload; the store, limiter and stats are the app's, kept across reloads.
+    Used at start and by every reload; the store, limiter and status view are the app's, kept across
+    reloads.
     """
     carriers: dict[str, Carrier] = {
         name: carrier_class(backend.plugin)(backend, app[HTTP_SESSION])
         for name, backend in config.providers.backends.items()
     }
     metrics = app[METRICS]
-    dispatcher = Dispatcher(
-        config.providers.backends, config.templates, carriers, metrics, app[CARRIER_STATS],
-        app[TIMELINE],
-    )
-    sender = build_sender(
-        config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics, app[ROUTE_TALLY]
-    )
+    dispatcher = Dispatcher(config.providers.backends, config.templates, carriers, metrics, app[STATUS])
+    sender = build_sender(config, app[STORE], app[LIMITER], dispatcher, app[CLOCK], metrics)
     return Runtime(config, carriers, dispatcher.breakers, sender)
 
 
 async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """The runtime of the start-up config; on the way out it and any retired ones are closed."""
-    app[CARRIER_STATS] = CarrierStats(app[CONFIG].providers.backends)
-    app[ROUTE_TALLY] = RouteTally(app[METRICS].route_decisions)
     slot = app[RUNTIME] = RuntimeSlot(build_runtime(app, app[CONFIG]))
     app[METRICS].config_loaded()
     yield
@@ -135,7 +128,7 @@ async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def timeline_ctx(app: web.Application) -> AsyncIterator[None]:
     """Roll the status page's timeline on each minute boundary while the app runs."""
-    task = asyncio.create_task(app[TIMELINE].run())
+    task = asyncio.create_task(app[STATUS].timeline.run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -150,15 +143,17 @@ def create_app(
     ``api_routes``: more routes under /api, behind its auth, rate limit and masking (tests).
     """
     metrics = Metrics(sorted(config.providers.backends))
-    timeline = Timeline()
+    status = StatusView(
+        CarrierStats(config.providers.backends), Timeline(), RoutingTally(metrics.route_decisions)
+    )
     app = web.Application(
-        middlewares=build_middlewares(config, metrics, timeline),
+        middlewares=build_middlewares(config, metrics, status.timeline),
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
     app[CLOCK] = clock
     app[METRICS] = metrics
-    app[TIMELINE] = timeline
+    app[STATUS] = status
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
         [redis_ctx, store_ctx, changes_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]

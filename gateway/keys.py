@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
+from gateway.accounts.credentials import SecretVerifier
 from gateway.clock import Clock
 from gateway.config.model import GatewayConfig
-from gateway.credentials import SecretVerifier
 from gateway.metrics import Metrics
 from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.runtime import RuntimeSlot
-from gateway.sending.route_tally import RouteTally
-from gateway.sending.stats import CarrierStats
+from gateway.status.view import StatusView
 from gateway.store.base import Account, Store
-from gateway.timeline import Timeline
 
 __all__ = [
     "ACCOUNT",
     "ADMIN",
-    "CARRIER_STATS",
     "CLOCK",
     "CONFIG",
     "HTTP_SESSION",
@@ -30,11 +27,10 @@ __all__ = [
     "RATE_LIMIT_HEADERS",
     "REDIS",
     "REQUEST_ID",
-    "ROUTE",
-    "ROUTE_TALLY",
+    "ROUTE_TEMPLATE",
     "RUNTIME",
+    "STATUS",
     "STORE",
-    "TIMELINE",
     "TOKENS",
     "VERIFIER",
 ]
@@ -43,19 +39,17 @@ CONFIG = web.AppKey("config", GatewayConfig)
 CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
-CARRIER_STATS = web.AppKey("carrier_stats", CarrierStats)  # recent calls, for /status
-ROUTE_TALLY = web.AppKey("route_tally", RouteTally)  # numbers per route, for /status and metrics
 # Carriers, breakers and sender of the current config: read once per request (gateway.runtime).
 RUNTIME = web.AppKey("runtime", RuntimeSlot)
 VERIFIER = web.AppKey("verifier", SecretVerifier)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", GuardedLimiter)
-TIMELINE = web.AppKey("timeline", Timeline)  # this process's last 30 minutes, for /status
+STATUS = web.AppKey("status", StatusView)  # what /status shows of this process, kept across reloads
 REDIS = web.AppKey("redis", RedisSource)  # the one Redis client, made if some part uses Redis
 
 # Per-request values (set by middlewares and handlers, read by the ones outside them).
 REQUEST_ID = web.RequestKey("request_id", str)
-ROUTE = web.RequestKey("route", str)  # the route template, never the raw path
+ROUTE_TEMPLATE = web.RequestKey("route_template", str)  # never the raw path
 ACCOUNT = web.RequestKey("account", Account)
 ADMIN = web.RequestKey("admin", str)  # the admin token's name, on the admin API
 PHONE_COUNT = web.RequestKey("phone_count", int)

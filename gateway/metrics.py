@@ -24,7 +24,8 @@ class Metrics:
     def __init__(self, providers: list[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         #: What /metrics serves: this registry, or — with several workers (prometheus-client's
-        #: multiprocess mode, set up by gateway.server) — every worker's values, read from their files.
+        #: multiprocess mode, set up by gateway.process.server) — every worker's values, read from
+        #: their files.
         self.exposition = self.registry
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             self.exposition = CollectorRegistry()
@@ -97,7 +98,7 @@ class Metrics:
         child.observe(seconds)
 
     def _config_metrics(self) -> tuple[Counter, Gauge]:
-        """Reloads (gateway.reload): how many were applied or refused, and when the last took."""
+        """Reloads (gateway.process.reload): how many were applied or refused, and when the last took."""
         reloads = Counter(
             "smsedge_config_reloads_total", "Config reloads (SIGHUP) applied or refused.",
             ["result"], registry=self.registry,

@@ -10,7 +10,8 @@ from gateway.carriers.receipts import carrier_receipts
 from gateway.config.model import GatewayConfig
 from gateway.health import WriteProbe, healthz, readiness
 from gateway.keys import METRICS
-from gateway.pages import admin_page, console_page, docs_page, serve_asset, status_json, status_page
+from gateway.pages import admin_page, console_page, docs_page, serve_asset
+from gateway.status.page import status_json, status_page
 
 __all__ = ["setup_routes"]
 

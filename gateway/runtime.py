@@ -1,6 +1,6 @@
 """What a request uses that a reload may change, held as one immutable object behind one reference.
 
-A request reads ``slot.current`` once and keeps what it got, so a reload (``gateway.reload``) that
+A request reads ``slot.current`` once and keeps what it got, so a reload (``gateway.process.reload``) that
 swaps in a new :class:`Runtime` never changes the config under a request in flight. The old runtime's
 carriers are closed only after :func:`grace_seconds` of the old config: longer than any send on it
 can take (every backend's timeout and retries), so no request still using them is cut short, and

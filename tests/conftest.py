@@ -18,7 +18,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from gateway.accounts import create_account
+from gateway.accounts.creation import create_account
 from gateway.app import create_app
 from gateway.config.loader import parse_config
 from gateway.config.model import GatewayConfig

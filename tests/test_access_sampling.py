@@ -14,7 +14,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from gateway.config.loader import parse_config
 from gateway.config.reader import ConfigError
-from gateway.keys import ROUTE
+from gateway.keys import ROUTE_TEMPLATE
 from gateway.middlewares.request_context import access_line, sampled_access_line
 from tests.conftest import DEMO_HEADERS, merge
 
@@ -71,7 +71,7 @@ async def test_a_share_of_successes_is_kept_with_one_draw_each_and_none_for_a_re
     write = sampled_access_line(0.5, draw=lambda: next(draws))
     for status in (200, 429, 302, 499, 201, 500, 204, 404):
         request = make_mocked_request("GET", "/healthz")
-        request[ROUTE] = "/healthz"
+        request[ROUTE_TEMPLATE] = "/healthz"
         write(request, "0" * 32, status, 0.0)
     assert _access_statuses(caplog) == [200, 429, 499, 201, 500, 404]  # 302 drew 0.7, 204 drew 0.5
     assert next(draws, None) is None  # one draw per success, none for a refusal or an error

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import typing
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -147,7 +148,154 @@ def test_the_repository_stands_alone():
     assert outside == {}
 
 
-# -- the config is declared once (docs/design.md, "gateway/config") ------------------------------
+# One word, one idea (issue 24.3): "routes" are HTTP route tables; choosing a carrier per number is
+# "routing". A number's keyed hash is its ``phone_hash`` everywhere, as the store has always called
+# it. A class is not named like a ``typing`` name, which it would read as.
+HASH_ALIASES = re.compile(r"(?:phone|number)_keys?")
+
+
+def _identifiers(tree: ast.AST) -> set[str]:
+    """Every name a module binds, reads, passes as an argument or defines."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg | ast.keyword) and node.arg:
+            names.add(node.arg)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.rsplit(".", 1)[-1])
+    return names
+
+
+def _imports_aiohttp(tree: ast.AST) -> bool:
+    return any(
+        (node.module or "").split(".")[0] == "aiohttp" if isinstance(node, ast.ImportFrom)
+        else any(alias.name.split(".")[0] == "aiohttp" for alias in node.names)
+        for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+    )
+
+
+def test_only_http_route_tables_are_named_routes():
+    not_http = [name for name, tree in TREES.items()
+                if "routes" in name.rsplit(".", 1)[-1] and not _imports_aiohttp(tree)]
+    assert not_http == []
+
+
+def test_a_number_s_keyed_hash_has_one_name():
+    aliases = {name: sorted(found) for name, tree in TREES.items()
+               if (found := {n for n in _identifiers(tree) if HASH_ALIASES.fullmatch(n)})}
+    windows = next(node for node in ast.walk(TREES["gateway.sending.windows"])
+                   if isinstance(node, ast.ClassDef) and node.name == "PhoneWindows")
+    methods = {node.name for node in windows.body if isinstance(node, ast.FunctionDef)}
+    assert (aliases, methods & {"key", "keys"}) == ({}, set())
+
+
+def test_no_class_is_named_like_a_typing_name():
+    typing_names = set(typing.__all__)
+    shadows = [f"{name}.{node.name}" for name, tree in TREES.items() for node in ast.walk(tree)
+               if isinstance(node, ast.ClassDef) and node.name in typing_names]
+    assert shadows == []
+
+
+# Concerns in their own folders (issue 24.4): running the process, accounts, the Redis client.
+PROCESS_MODULES = ("cli", "greeting", "listening", "pidfile", "reload", "server", "tls")
+
+
+def test_the_process_accounts_and_redis_have_their_own_folders():
+    top_level = {name.split(".")[1] for name in MODULES
+                 if name.startswith("gateway.") and name.count(".") == 1}
+    strays = sorted(
+        name for name in top_level
+        if name.startswith("redis") or "account" in name or name == "credentials"
+        or name in PROCESS_MODULES
+    )
+    homes = {f"gateway.process.{name}" for name in PROCESS_MODULES} | {"gateway.redis", "gateway.accounts"}
+    assert (strays, sorted(homes - MODULES.keys())) == (["accounts", "redis"], [])
+
+
+# The status view's parts (gateway/status): what the send path may not reach one by one.
+STATUS_PARTS = {"CarrierStats", "RouteTally", "RoutingTally", "Timeline"}
+
+
+def test_the_send_path_feeds_the_status_view_in_one_call():
+    """Sending tells the status view what a delivery did in one call (``StatusView.delivered``), so it
+    imports none of the view's parts: what ``/status`` keeps is the view's business."""
+    reached = sorted(
+        f"{name}: {alias.name}"
+        for name, tree in TREES.items() if name.startswith("gateway.sending")
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        for alias in node.names if alias.name in STATUS_PARTS
+    )
+    assert reached == []
+
+
+# Where an API error's code is given: the argument of each maker that takes one.
+CODE_ARGUMENT = {"ApiError": 1, "error_kind": 1, "error_body": 0}
+ERRORS_MODULE = "gateway.errors"
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring nodes of a module and its classes and functions."""
+    owners = [tree, *(node for node in ast.walk(tree)
+                      if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef))]
+    return {id(first.value) for owner in owners if owner.body
+            if isinstance(first := owner.body[0], ast.Expr) and isinstance(first.value, ast.Constant)}
+
+
+def _public_codes() -> set[str]:
+    """The codes ``gateway/errors.py`` declares: each a constant named as it is spelt."""
+    return {
+        node.value.value for node in TREES[ERRORS_MODULE].body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        and [getattr(target, "id", None) for target in node.targets] == [node.value.value]
+    }
+
+
+def _codes_spelt(tree: ast.Module, codes: set[str]) -> list[str]:
+    """Where a module spells a code: as a maker's code argument, or inside any string but a docstring."""
+    word = re.compile(r"\b(?:" + "|".join(sorted(codes)) + r")\b") if codes else None
+    docstrings = _docstrings(tree)
+    spelt = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            place = CODE_ARGUMENT.get(getattr(node.func, "id", ""))
+            given = node.args[place] if place is not None and place < len(node.args) else None
+            if isinstance(given, ast.Constant):
+                spelt.append(f"{node.lineno} {given.value!r}")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+              and word and word.search(node.value)):
+            spelt.append(f"{node.lineno} {node.value!r}")
+    return spelt
+
+
+def test_public_error_codes_are_written_in_errors_py_only():
+    """A code of the public API (docs/api.md, "Status and error codes") never changes once
+    published: it is spelt once, in ``gateway/errors.py``, and used by name everywhere else."""
+    codes = _public_codes()
+    spelt = {name: sorted(set(found)) for name, tree in TREES.items()
+             if name.startswith("gateway.") and name != ERRORS_MODULE
+             and (found := _codes_spelt(tree, codes))}
+    assert spelt == {}
+    assert codes, "gateway/errors.py declares no code"
+
+
+def test_idempotency_keys_are_claimed_by_one_loop():
+    """Every route that takes an Idempotency-Key (the sends, the admin top-up) claims it with the one
+    claim loop, ``gateway.api.idempotency.claim_key``: outside the store, nothing else calls the
+    store's ``claim_idempotency``."""
+    callers = sorted(
+        name for name, tree in TREES.items() if not name.startswith("gateway.store")
+        and any(isinstance(node, ast.Attribute) and node.attr == "claim_idempotency"
+                for node in ast.walk(tree))
+    )
+    assert callers == ["gateway.api.idempotency"]
+
+
+# -- the config is declared once (docs/configuration.md, "One declaration per key") --------------
 
 SETTINGS_CLASS = re.compile(r"\w+(?:Config|Options)|AccountSeed|AdminToken")
 STRUCT_BASES = {"Struct", "msgspec.Struct", "Settings", "CarrierOptions"}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.credentials import verify_secret
+from gateway.accounts.credentials import verify_secret
 from gateway.store.cache import ACCOUNT_CACHE_TTL
 from tests.conftest import REDIS_MODES, ROOT, SEND_BODY, SHARED_SECRET, default_document, redis_section
 

@@ -21,7 +21,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.server import METRICS_DIR_ENV, _clean_metrics_directory, _fresh_metrics_directory
+from gateway.process.server import METRICS_DIR_ENV, _clean_metrics_directory, _fresh_metrics_directory
 from gateway.store.cache import ACCOUNT_CACHE_TTL
 from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port

@@ -22,13 +22,13 @@ import requests
 import yaml
 from aiohttp import web
 
-from gateway.accounts import SHIPPED_DEMO_SECRET
+from gateway.accounts.creation import SHIPPED_DEMO_SECRET
+from gateway.accounts.credentials import SecretVerifier, hash_secret, verify_secret
+from gateway.accounts.listed import bootstrap_accounts
 from gateway.config.loader import parse_config
-from gateway.credentials import SecretVerifier, hash_secret, verify_secret
 from gateway.keys import STORE
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.log_throttle import LogThrottle
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT, SEND_BODY, add_account, default_document
 from tests.gateway_process import GatewayProcess

@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from gateway.accounts import create_account
+from gateway.accounts.creation import create_account
 from gateway.keys import CONFIG, STORE
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, add_account
 from tests.fakes import tencent as fake_tencent

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.admin.service import AccountService
+from gateway.accounts.credentials import verify_secret
+from gateway.accounts.listed import CONFIG_ACTOR, bootstrap_accounts
+from gateway.accounts.service import AccountService
 from gateway.config.loader import parse_config
 from gateway.config.model import AccountSeed
-from gateway.credentials import verify_secret
 from gateway.keys import STORE
-from gateway.listed_accounts import CONFIG_ACTOR, bootstrap_accounts
-from gateway.redis_client import RedisSource
-from gateway.reload import reload_config
+from gateway.process.reload import reload_config
+from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
 from gateway.store.base import Store
 from gateway.store.cache import CachedStore

@@ -22,12 +22,12 @@ import pytest
 import requests
 import yaml
 
-from gateway.admin.service import AccountService
+from gateway.accounts.listed import bootstrap_accounts
+from gateway.accounts.service import AccountService
 from gateway.config.loader import parse_config
-from gateway.greeting import demo_secret, greeting
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.logs import AccessLog, MaskingFilter, TextFormatter, log_masked
-from gateway.redis_client import RedisSource
+from gateway.process.greeting import demo_secret, greeting
+from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document
 from tests.gateway_process import GatewayProcess, free_port

@@ -11,11 +11,11 @@ from html import unescape
 
 import pytest
 
-from gateway.keys import CARRIER_STATS
+from gateway.keys import STATUS
 from gateway.middlewares.security_headers import CONTENT_SECURITY_POLICY
 from gateway.pages import STATIC_DIR, TEMPLATES_DIR
 from gateway.pages.examples import code_examples
-from gateway.sending.stats import CarrierStats
+from gateway.status.carrier_stats import CarrierStats
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY
 from tests.seed import SEED_HOST, SEED_PAGE, seed_example
 
@@ -122,7 +122,7 @@ async def test_status_aggregates_recent_carrier_calls(client):
     for _ in range(3):
         response = await client.post("/api/sms/send", headers=DEMO_HEADERS, json=SEND_BODY)
         assert response.status == 200
-    summary = client.app[CARRIER_STATS].summary("mock")
+    summary = client.app[STATUS].carriers.summary("mock")
     assert summary.calls == 3 and summary.success_rate == 1.0
     html = await (await client.get("/status")).text()
     row = re.search(r'<tr data-carrier="mock">(.*?)</tr>', html, re.S).group(1)

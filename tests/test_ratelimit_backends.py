@@ -11,11 +11,11 @@ from redis.exceptions import ResponseError
 
 from gateway.config.loader import parse_section
 from gateway.config.model import RedisConfig, WindowConfig
-from gateway.ratelimit import LimiterUnavailable, phone_key
+from gateway.ratelimit import LimiterUnavailable, phone_hash
 from gateway.ratelimit.backends import LIMITERS
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
-from gateway.redis_client import redis_client
+from gateway.redis.client import redis_client
 from tests.conftest import REDIS_MODES, FakeClock, redis_section
 
 SLOW = 0.001  # tokens per second: no refill during a test
@@ -75,7 +75,7 @@ async def test_a_cost_above_the_burst_passes_on_a_full_bucket_and_leaves_debt(li
 
 async def test_windows_count_per_number_and_refuse_when_full(limiter):
     windows = (WindowConfig(limit=2, seconds=60), WindowConfig(limit=3, seconds=3600))
-    keys = [phone_key(b"k", "+8613800138000"), phone_key(b"k", "+8613900139000")]
+    keys = [phone_hash(b"k", "+8613800138000"), phone_hash(b"k", "+8613900139000")]
     assert [d.allowed for d in await limiter.hit(keys, windows, new_id())] == [True, True]
     assert [d.allowed for d in await limiter.hit(keys[:1], windows, new_id())] == [True]
     third = await limiter.hit(keys, windows, new_id())
@@ -139,7 +139,7 @@ async def test_redis_keys_are_cluster_safe_expire_and_hold_no_number(redis_serve
     client = redis_client(RedisConfig(url=redis_server.url))
     limiter = RedisLimiter(client, "smsedge:")
     await limiter.take(42, 1.0, 10, 3)
-    await limiter.hit([phone_key(b"secret", "+8613812345678")], (WindowConfig(1, 60),), new_id())
+    await limiter.hit([phone_hash(b"secret", "+8613812345678")], (WindowConfig(1, 60),), new_id())
     raw = Redis.from_url(redis_server.url)
     keys = sorted(key.decode() for key in await raw.keys("*"))
     assert len(keys) == 2

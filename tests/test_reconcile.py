@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from gateway import reconcile
-from gateway.accounts import create_account
+from gateway.accounts.creation import create_account
 from gateway.config.model import GatewayConfig
 from gateway.reconcile import reconcile_account
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
 from gateway.store.base import Account, NewRecord, Record, Settlement, Store
 from tests.conftest import REDIS_MODES, ROOT, SHARED_SECRET, redis_section

@@ -24,8 +24,8 @@ from gateway.config.model import RedisConfig
 from gateway.keys import LIMITER, REDIS, STORE
 from gateway.ratelimit import LimiterUnavailable
 from gateway.ratelimit.redis import RedisLimiter
-from gateway.redis_client import redis_client
-from gateway.redis_health import RedisHealth
+from gateway.redis.client import redis_client
+from gateway.redis.health import RedisHealth
 from gateway.store.base import NewAccount, StoreUnavailable
 from gateway.store.redis.store import RedisStore
 from tests.conftest import DEMO_HEADERS, SEND_BODY, SHARED_SECRET

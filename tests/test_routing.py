@@ -14,7 +14,7 @@ import yaml
 from gateway.config.loader import parse_config
 from gateway.config.reader import ConfigError
 from gateway.config.references import expand_references
-from gateway.keys import RUNTIME
+from gateway.keys import RUNTIME, STATUS
 from tests.conftest import ROOT, add_account
 
 RULE = "tests.carriers:RuleCarrier"
@@ -201,6 +201,20 @@ async def test_status_page_and_metrics_show_what_each_route_took(make_client):
     assert 'smsedge_route_decisions_total{provider="dear",route="hk"} 1.0' in metrics
     assert 'smsedge_route_decisions_total{provider="mid",route="default"} 2.0' in metrics
     assert 'smsedge_route_decisions_total{provider="cheap",route="requested"} 1.0' in metrics
+
+
+async def test_a_failed_over_send_reaches_the_status_view_with_each_call_and_the_routings_choice(
+    make_client,
+):
+    client = await routed_client(make_client, [], default="mid", failover=["cheap"], mid={"retries": 0})
+    _, headers = await add_account(client, "team", balance_milli=10_000)
+    client.app[RUNTIME].current.carriers["mid"].down = True
+    assert await provider_of(client, headers, CN) == "cheap"
+    status = client.app[STATUS]
+    mid, cheap = status.carriers.summary("mid"), status.carriers.summary("cheap")
+    assert (mid.calls, mid.success_rate, cheap.calls, cheap.success_rate) == (1, 0.0, 1, 1.0)
+    assert sum(minute.carrier_calls for minute in status.timeline.minutes()) == 2
+    assert status.routing.taken("default") == {"mid": 1}  # what the routing chose, not who took it
 
 
 @pytest.mark.parametrize(("route", "error"), [

@@ -8,7 +8,7 @@ import os
 import re
 import time
 
-from gateway.keys import TIMELINE
+from gateway.keys import STATUS
 from tests.conftest import DEMO_HEADERS, SEND_BODY
 
 
@@ -18,7 +18,7 @@ async def test_requests_errors_and_carrier_calls_reach_the_charts(client):
     for _ in range(3):
         assert (await client.post("/api/sms/send", headers=DEMO_HEADERS, json=SEND_BODY)).status == 200
     assert (await client.post("/api/sms/send", json=SEND_BODY)).status == 401
-    now = client.app[TIMELINE].minutes()[-1]
+    now = client.app[STATUS].timeline.minutes()[-1]
     assert (now.requests, now.errors, now.carrier_calls) == (4, 0, 3)
     html = await (await client.get("/status")).text()
     svgs = re.findall(r'<svg [^>]*role="img" aria-labelledby="chart-(\w+)-title chart-\1-desc"', html)

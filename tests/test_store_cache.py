@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.credentials import hash_secret
+from gateway.accounts.credentials import hash_secret
 from gateway.keys import STORE
 from gateway.store.base import Account, AccountState, NewAccount, NewRecord, Settlement
 from gateway.store.cache import ACCOUNT_CACHE_TTL, CachedStore

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from gateway.config.model import GatewayConfig
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.store.audit import AuditEntry
 from gateway.store.backends import STORES, build_store
 from gateway.store.base import (

@@ -22,11 +22,11 @@ import yaml
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from gateway.admin.service import AccountService
+from gateway.accounts.listed import bootstrap_accounts
+from gateway.accounts.service import AccountService
 from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
-from gateway.listed_accounts import bootstrap_accounts
-from gateway.redis_client import redis_client
+from gateway.redis.client import redis_client
 from gateway.store.base import (
     NewAccount,
     NewRecord,

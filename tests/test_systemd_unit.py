@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.server import SHUTDOWN_TIMEOUT
+from gateway.process.server import SHUTDOWN_TIMEOUT
 from tests.conftest import ROOT
 
 UNIT = ROOT / "deploy" / "systemd" / "sms-edge.service"

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.pages.charts import HEIGHT, WIDTH, charts
-from gateway.timeline import MINUTES, Timeline
+from gateway.status.charts import HEIGHT, WIDTH, charts
+from gateway.status.timeline import MINUTES, Timeline
 from tests.conftest import FakeClock
 
 START = 1_700_000_040.0  # a whole minute

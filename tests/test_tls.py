@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from gateway.config.loader import parse_config
-from gateway.greeting import greeting
+from gateway.process.greeting import greeting
 from tests.certificates import TestAuthority
 from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess

@@ -1,2 +1,2 @@
-"""Accounts for operators: the one service the admin API and the ``accounts`` CLI share
-(``service``, its checks in ``rules``), and the admin API sub-app at /admin/api (``app``)."""
+"""The admin API sub-app at /admin/api (``app``): accounts for operators, through the account service
+the ``accounts`` CLI shares (``gateway.accounts.service``, its checks in ``gateway.accounts.rules``)."""

@@ -17,19 +17,19 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.accounts.rules import Invalid
 from gateway.admin import routes
 from gateway.admin.auth import admin_authentication
 from gateway.admin.refusals import refusal
-from gateway.admin.rules import Invalid
 from gateway.api import api_headers, share_state
-from gateway.errors import error_kind, invalid, store_unavailable
+from gateway.errors import ACCOUNT_EXISTS, error_kind, invalid, store_unavailable
 from gateway.store.base import AccountExists, StoreUnavailable
 
 __all__ = ["PREFIX", "create_admin_app"]
 
 log = logging.getLogger("smsedge.admin")
 PREFIX = "/admin/api"
-_account_exists = error_kind(409, "ACCOUNT_EXISTS", "账户名或 API Key 已存在")
+_account_exists = error_kind(409, ACCOUNT_EXISTS, "账户名或 API Key 已存在")
 
 
 def service_errors() -> web.middleware:

@@ -1,7 +1,7 @@
 """Authentication of the admin API: ``Authorization: Bearer <token>``, a token of ``admin.tokens``.
 
 The config keeps only a keyed hash of each token (``gateway.config.sections.admin``, the hash
-tenant secrets use: ``gateway.credentials``). A presented token is checked against *every*
+tenant secrets use: ``gateway.accounts.credentials``). A presented token is checked against *every*
 configured hash, in constant time each and without stopping at a match, so a refused request
 costs what an accepted one does and timing tells nothing about which token nearly matched. A
 missing header, a wrong token and a tenant's key or secret get the same 401.
@@ -15,16 +15,16 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.accounts.credentials import verify_secret
 from gateway.config.model import AdminToken
-from gateway.credentials import verify_secret
-from gateway.errors import error_kind
+from gateway.errors import UNAUTHORIZED, error_kind
 from gateway.keys import ADMIN, METRICS, RUNTIME
 
 __all__ = ["admin_authentication", "admin_unauthorized", "token_name"]
 
 _MAX_TOKEN_LENGTH = 512
 
-admin_unauthorized = error_kind(401, "UNAUTHORIZED", "认证失败,管理令牌无效")
+admin_unauthorized = error_kind(401, UNAUTHORIZED, "认证失败,管理令牌无效")
 
 
 def token_name(presented: str, tokens: tuple[AdminToken, ...]) -> str | None:

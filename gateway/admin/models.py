@@ -1,5 +1,6 @@
 """The admin API's shapes, declared once: the handlers decode into them and the OpenAPI document
-(``gateway/api/openapi.py``) publishes their JSON Schema. Limits are the CLI's (``rules``)."""
+(``gateway/api/openapi.py``) publishes their JSON Schema. Limits are the CLI's
+(``gateway.accounts.rules``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from gateway.admin.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REASON_LENGTH, MIN_RATE
+from gateway.accounts.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REASON_LENGTH, MIN_RATE
 from gateway.api.models import Provider, Record, Verification
 from gateway.money import MAX_YUAN
 from gateway.store.audit import AUDIT_ACTIONS
@@ -34,7 +35,8 @@ __all__ = [
     "TopUpRequest",
 ]
 
-# Amounts are read exactly (the handlers decode JSON numbers as Decimal) and checked by ``rules``.
+# Amounts are read exactly (the handlers decode JSON numbers as Decimal) and checked by
+# ``gateway.accounts.rules``.
 Yuan = Annotated[Any, Meta(description="yuan, at most 3 decimals",
                            extra_json_schema={"type": "number", "minimum": 0, "maximum": MAX_YUAN})]
 Providers = Annotated[

@@ -1,10 +1,11 @@
 """Idempotency-Key on the admin API's top-up: the same key, once.
 
-An operator's retried top-up must not credit twice, so it takes the same store claims as the sending
-routes (``Store.claim_idempotency``): once across every process and restart, a replay of the first
-answer, 409 ``IDEMPOTENCY_CONFLICT`` for another body. Only an answer that changed something is kept.
+An operator's retried top-up must not credit twice, so it claims its key as the sending routes do
+(``gateway.api.idempotency.claim_key``): once across every process and restart, a replay of the
+first answer, 409 ``IDEMPOTENCY_CONFLICT`` for another body. Only an answer that changed something
+is kept.
 A claim whose holder died mid-way is refused with 409 rather than risk crediting twice.
-Scope, lifetime and the rest: (docs/design.md, "gateway/admin/once.py").
+Scope, lifetime and the rest: (docs/sending.md, "On the admin API's top-up").
 """
 
 from __future__ import annotations
@@ -15,20 +16,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.api.idempotency import (
-    LEASE_MS,
-    POLL_SECONDS,
-    TTL_MS,
-    WAIT_SECONDS,
-    fingerprint_of,
-    idempotency_conflict,
-    idempotency_in_progress,
-    replayed,
-    stored_key,
-)
-from gateway.errors import error_kind
+from gateway.api.idempotency import claim_key, replayed, stored_key
+from gateway.errors import IDEMPOTENCY_CONFLICT, error_kind
 from gateway.ids import new_hex_id
-from gateway.keys import ADMIN, CLOCK, CONFIG, ROUTE, STORE
+from gateway.keys import ADMIN, CONFIG, STORE
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["once"]
@@ -36,7 +27,7 @@ __all__ = ["once"]
 log = logging.getLogger("smsedge.admin")
 
 _outcome_unknown = error_kind(
-    409, "IDEMPOTENCY_CONFLICT",
+    409, IDEMPOTENCY_CONFLICT,
     "请求冲突:使用该 Idempotency-Key 的上一次请求未完成,结果未知;请查看审计日志后使用新的 Key 重试",
 )
 
@@ -45,27 +36,14 @@ async def once(
     request: web.Request, account_id: int, key: str, run: Callable[[], Awaitable[web.Response]]
 ) -> web.Response:
     """``run()``'s answer, or the kept answer of the first request that used ``key``."""
-    store, clock = request.app[STORE], request.app[CLOCK]
+    store = request.app[STORE]
     scoped = stored_key(request.app[CONFIG].server.secret_key, f"admin {request[ADMIN]} {key}")
-    fingerprint = fingerprint_of(request[ROUTE], await request.read())
     token = new_hex_id()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while True:
-        claim = await store.claim_idempotency(
-            account_id, scoped, fingerprint, token, int(clock() * 1000), TTL_MS, LEASE_MS
-        )
-        if claim.state == "new":
-            break
-        if claim.state == "replay":
-            return replayed(claim.status, claim.body)
-        if claim.state == "conflict":
-            raise idempotency_conflict()
-        if claim.state == "stale":
-            raise _outcome_unknown()
-        if loop.time() >= deadline:
-            raise idempotency_in_progress()
-        await asyncio.sleep(POLL_SECONDS)
+    claim = await claim_key(request, account_id, scoped, token)
+    if claim.state == "replay":
+        return replayed(claim.status, claim.body)
+    if claim.state == "stale":
+        raise _outcome_unknown()
     try:
         response = await run()
     except BaseException:  # nothing changed: the key may be used again

@@ -1,8 +1,8 @@
 """The account rules' refusals in the API's language, naming the field.
 
-The rules (``rules``) word what they refuse in English, for the CLI that prints it; the admin API
-answers in Chinese like the rest of the API, so each check it runs is named by its field here and
-a refusal says what that field must be.
+The rules (``gateway.accounts.rules``) word what they refuse in English, for the CLI that prints
+it; the admin API answers in Chinese like the rest of the API, so each check it runs is named by its
+field here and a refusal says what that field must be.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
-from gateway.admin.rules import (
+from gateway.accounts.rules import (
     MAX_BURST,
     MAX_NAME_LENGTH,
     MAX_RATE,

@@ -1,10 +1,10 @@
 """The admin API's handlers (``docs/api.md``, "Admin API"): accounts, messages, the audit log.
 
-Every change goes through the account service (``service``), as the CLI's do, with the admin
-token's name as the actor. Bodies decode into ``models`` (``gateway.api.bodies``); the account
-checks are the CLI's (``rules``), their refusals in the API's words (``refusals``). Bodies hold the
-account's API key and, once, a new secret: nothing here is masked but free text (names, reasons)
-and the records, which are kept masked.
+Every change goes through the account service (``gateway.accounts.service``), as the CLI's do,
+with the admin token's name as the actor. Bodies decode into ``models`` (``gateway.api.bodies``);
+the account checks are the CLI's (``gateway.accounts.rules``), their refusals in the API's words
+(``refusals``). Bodies hold the account's API key and, once, a new secret: nothing here is masked
+but free text (names, reasons) and the records, which are kept masked.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
+from gateway.accounts.rules import check_amount, check_bucket, check_name, check_reason
+from gateway.accounts.service import AccountService
 from gateway.admin.models import CreateAccountRequest, PatchAccountRequest, RateLimit, TopUpRequest
 from gateway.admin.once import once
 from gateway.admin.refusals import checked, checked_providers
-from gateway.admin.rules import check_amount, check_bucket, check_name, check_reason
-from gateway.admin.service import AccountService
 from gateway.api.bodies import decode_body
 from gateway.api.idempotency import idempotency_key
 from gateway.api.records import public_record
 from gateway.api.validation import positive_int
 from gateway.config.model import BucketConfig
-from gateway.errors import error_kind, invalid
+from gateway.errors import NOT_FOUND, error_kind, invalid
 from gateway.keys import ADMIN, CLOCK, CONFIG, RUNTIME, STORE
 from gateway.phones import mask_payload, scrub
 from gateway.responses import json_response
@@ -39,8 +39,8 @@ __all__ = ["account_unknown", "audit_log", "create", "list_accounts", "message",
 
 Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
-account_unknown = error_kind(404, "NOT_FOUND", "账户不存在")
-_message_unknown = error_kind(404, "NOT_FOUND", "消息不存在")
+account_unknown = error_kind(404, NOT_FOUND, "账户不存在")
+_message_unknown = error_kind(404, NOT_FOUND, "消息不存在")
 # JSON numbers a model leaves untyped (amounts) decode as Decimal: exact, never a rounded float.
 _DECODERS = {model: msgspec.json.Decoder(model, float_hook=Decimal)
              for model in (CreateAccountRequest, PatchAccountRequest, TopUpRequest)}

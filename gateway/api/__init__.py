@@ -4,7 +4,7 @@ The root app's pipeline runs first, so the API's refusals are enveloped, counted
 other answer. Each route is wrapped once, at start, in its steps, outermost first: authentication
 (``auth``), rate limit (``ratelimit``: after auth, before anything is sent) and masking
 (``masking``: the last look before logs, metrics or the client see an answer).
-Why that order: (docs/design.md, "gateway/api/__init__.py").
+Why that order: (docs/design.md, "The request path").
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from gateway.credentials import hash_secret, needs_upgrade
+from gateway.accounts.credentials import hash_secret, needs_upgrade
 from gateway.errors import account_disabled, store_unavailable, unauthorized
 from gateway.keys import ACCOUNT, METRICS, STORE, VERIFIER
 from gateway.store.base import Account, StoreUnavailable

@@ -4,7 +4,7 @@ JSON parsers keep a repeated key's last value silently, so ``{"amount": 1, "amou
 credit 1000 while a proxy or a reviewer reads 1: every body is refused with a repeated key at any
 depth (``docs/api.md``), by a count cheap enough for every send. msgspec's refusals become the API's
 Chinese, naming the field by its path (:func:`body_error`).
-How the count works and when it parses again: (docs/design.md, "gateway/api/bodies.py").
+How the count works and when it parses again: (docs/sending.md, "The body").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ across every gateway sharing the store; another body is 409. A response is kept 
 the carrier; a request refused before anything was sent releases its key, so the corrected retry goes
 through. A claim is a lease of :data:`LEASE_MS`, so a gateway killed mid-send holds the key only that
 long. What is kept, and how a retry takes over a dead attempt: (docs/api.md, "Idempotency-Key";
-docs/design.md, "gateway/api/idempotency.py").
+docs/sending.md, "Idempotency keys").
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ import orjson
 from aiohttp import web
 from msgspec.structs import replace
 
-from gateway.errors import ApiError, error_kind, internal, invalid, store_unavailable
+from gateway.errors import IDEMPOTENCY_CONFLICT, ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id
-from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE, RUNTIME, STORE, TOKENS
+from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE_TEMPLATE, RUNTIME, STORE, TOKENS
 from gateway.phones import mask_payload, scrub
 from gateway.responses import JsonResponse, error_response
 from gateway.sending.model import Delivery, SendInput
 from gateway.sending.recovery import previous_deliveries
-from gateway.store.base import StoreUnavailable
+from gateway.store.base import IdempotencyClaim, StoreUnavailable
 
 __all__ = [
     "HEADER", "KEY_PATTERN", "LEASE_MS", "MAX_KEY_LENGTH", "POLL_SECONDS", "TTL_MS", "WAIT_SECONDS",
-    "fingerprint_of", "idempotency_conflict", "idempotency_in_progress", "idempotency_key",
+    "claim_key", "fingerprint_of", "idempotency_conflict", "idempotency_in_progress", "idempotency_key",
     "idempotent_send", "replayed", "stored_key",
 ]
 
@@ -50,10 +50,10 @@ LEASE_MS = 120_000
 _KEY = re.compile(KEY_PATTERN)
 
 idempotency_conflict = error_kind(
-    409, "IDEMPOTENCY_CONFLICT", "请求冲突:该 Idempotency-Key 已用于不同的请求内容"
+    409, IDEMPOTENCY_CONFLICT, "请求冲突:该 Idempotency-Key 已用于不同的请求内容"
 )
 idempotency_in_progress = error_kind(
-    409, "IDEMPOTENCY_CONFLICT", "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
+    409, IDEMPOTENCY_CONFLICT, "请求冲突:使用该 Idempotency-Key 的请求仍在处理中,请稍后重试"
 )
 
 
@@ -117,33 +117,40 @@ def replayed(status: int, body: bytes) -> web.Response:
     )
 
 
-async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -> web.StreamResponse:
-    """Claim the key and run the handler, or wait for the request holding it and replay its answer."""
-    store, clock, account_id = request.app[STORE], request.app[CLOCK], request[ACCOUNT].id
-    body = await request.read()
-    fingerprint = fingerprint_of(request[ROUTE], body)
-    token = new_hex_id()
+async def claim_key(request: web.Request, account_id: int, key: str, token: str) -> IdempotencyClaim:
+    """Claim ``key`` (a :func:`stored_key`) for ``token`` with this request's body, waiting while a
+    request with the same body holds it: the claim, ``new``, ``stale`` or ``replay``. 409 when the
+    key holds another body, or its holder has not finished within :data:`WAIT_SECONDS`."""
+    store, clock = request.app[STORE], request.app[CLOCK]
+    fingerprint = fingerprint_of(request[ROUTE_TEMPLATE], await request.read())
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
     while True:
-        try:
-            claim = await store.claim_idempotency(
-                account_id, key, fingerprint, token, int(clock() * 1000), TTL_MS, LEASE_MS
-            )
-        except StoreUnavailable as exc:
-            log.warning("store unavailable, idempotency key not claimed, nothing sent: %s", exc)
-            raise store_unavailable() from None
-        if claim.state == "new":
-            return await _first(request, check, reply, (key, token))
-        if claim.state == "stale":
-            return await _take_over(request, check, reply, (key, token), claim.previous_token)
-        if claim.state == "replay":
-            return replayed(claim.status, claim.body)
+        claim = await store.claim_idempotency(
+            account_id, key, fingerprint, token, int(clock() * 1000), TTL_MS, LEASE_MS
+        )
         if claim.state == "conflict":
             raise idempotency_conflict()
+        if claim.state != "pending":
+            return claim
         if loop.time() >= deadline:
             raise idempotency_in_progress()
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def _claimed(request: web.Request, check: Check, reply: Reply, key: str) -> web.StreamResponse:
+    """Claim the key and run the handler, or wait for the request holding it and replay its answer."""
+    token = new_hex_id()
+    try:
+        claim = await claim_key(request, request[ACCOUNT].id, key, token)
+    except StoreUnavailable as exc:
+        log.warning("store unavailable, idempotency key not claimed, nothing sent: %s", exc)
+        raise store_unavailable() from None
+    if claim.state == "replay":
+        return replayed(claim.status, claim.body)
+    if claim.state == "stale":
+        return await _take_over(request, check, reply, (key, token), claim.previous_token)
+    return await _first(request, check, reply, (key, token))
 
 
 async def _checked(request: web.Request, check: Check, claim: tuple[str, str]) -> SendInput:
@@ -193,7 +200,7 @@ async def _send_held(
         await _release(request, *claim)
         raise
     except Exception:  # a cancellation also leaves the claim, unanswered: 409 until its lease ends
-        log.exception("unhandled error while sending in %s", request[ROUTE])
+        log.exception("unhandled error while sending in %s", request[ROUTE_TEMPLATE])
         response = error_response(internal(), request[REQUEST_ID])
         await _save(request, *claim, response)
         return response

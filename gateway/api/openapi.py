@@ -41,6 +41,25 @@ from gateway.api.models import (
     SendRequest,
     SendResponse,
 )
+from gateway.errors import (
+    ACCOUNT_DISABLED,
+    ACCOUNT_EXISTS,
+    IDEMPOTENCY_CONFLICT,
+    INSUFFICIENT_BALANCE,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PAYLOAD_TOO_LARGE,
+    PHONE_RATE_LIMITED,
+    PROVIDER_ERROR,
+    PROVIDER_FORBIDDEN,
+    PROVIDER_TIMEOUT,
+    REQUEST_TIMEOUT,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    UNVERIFIED,
+)
 from gateway.keys import RUNTIME
 
 __all__ = ["openapi_document", "serve_openapi"]
@@ -48,12 +67,12 @@ __all__ = ["openapi_document", "serve_openapi"]
 _REF = "#/components/schemas/{name}"
 _MODELS = (SendRequest, BatchRequest, SendResponse, BatchResponse, RecordsResponse, AccountResponse, Error)
 _ERROR_CODES = {
-    "400": "INVALID_PARAMS", "401": "UNAUTHORIZED",
-    "403": "UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN",
-    "408": "REQUEST_TIMEOUT",
-    "409": "IDEMPOTENCY_CONFLICT", "413": "PAYLOAD_TOO_LARGE", "429": "PHONE_RATE_LIMITED",
-    "404": "NOT_FOUND", "405": "METHOD_NOT_ALLOWED", "500": "INTERNAL_ERROR",
-    "502": "PROVIDER_ERROR", "503": "UNAVAILABLE", "504": "PROVIDER_TIMEOUT",
+    "400": INVALID_PARAMS, "401": UNAUTHORIZED,
+    "403": ", ".join((UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN)),
+    "408": REQUEST_TIMEOUT,
+    "409": IDEMPOTENCY_CONFLICT, "413": PAYLOAD_TOO_LARGE, "429": PHONE_RATE_LIMITED,
+    "404": NOT_FOUND, "405": METHOD_NOT_ALLOWED, "500": INTERNAL_ERROR,
+    "502": PROVIDER_ERROR, "503": UNAVAILABLE, "504": PROVIDER_TIMEOUT,
 }
 _IDEMPOTENCY_KEY = {
     "name": HEADER, "in": "header", "required": False,
@@ -108,8 +127,8 @@ _ADMIN_MODELS = (
     CreateAccountRequest, PatchAccountRequest, TopUpRequest, AdminAccountsResponse, AdminAccountResponse,
     AdminCreatedResponse, AdminRotatedResponse, AdminMessageResponse, AdminAuditResponse, Error,
 )
-_ADMIN_CODES = {**_ERROR_CODES, "401": "UNAUTHORIZED: a missing or wrong admin token",
-                "409": "ACCOUNT_EXISTS (create), IDEMPOTENCY_CONFLICT (top-up)"}
+_ADMIN_CODES = {**_ERROR_CODES, "401": f"{UNAUTHORIZED}: a missing or wrong admin token",
+                "409": f"{ACCOUNT_EXISTS} (create), {IDEMPOTENCY_CONFLICT} (top-up)"}
 _CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
 
 

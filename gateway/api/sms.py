@@ -26,7 +26,14 @@ from gateway.api.models import (
 from gateway.api.ratelimit import costs, one_token
 from gateway.api.validation import batch_input, decoded_body, send_input
 from gateway.carriers.base import FailureKind, Outcome
-from gateway.errors import ApiError, unverified
+from gateway.errors import (
+    INVALID_PARAMS,
+    PHONE_RATE_LIMITED,
+    PROVIDER_ERROR,
+    PROVIDER_TIMEOUT,
+    ApiError,
+    unverified,
+)
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID
 from gateway.phones import scrub
 from gateway.responses import error_response, json_response
@@ -41,21 +48,21 @@ def refusal(outcome: Outcome) -> ApiError:
     """The caller's answer for a number the carrier did not take, in the carrier's terms."""
     if outcome.code == OWN_PHONE_LIMIT:  # the gateway's own window, not a carrier's refusal
         return ApiError(
-            429, "PHONE_RATE_LIMITED", f"发送失败:该号码发送频率超限(网关限制),{outcome.message}",
+            429, PHONE_RATE_LIMITED, f"发送失败:该号码发送频率超限(网关限制),{outcome.message}",
             {"Retry-After": str(outcome.retry_after)},
         )
     reason = scrub(f"{outcome.message or ''} ({outcome.code})")
     if outcome.kind is FailureKind.CALLER:
-        return ApiError(400, "INVALID_PARAMS", f"发送失败:请求参数错误,{reason}")
+        return ApiError(400, INVALID_PARAMS, f"发送失败:请求参数错误,{reason}")
     if outcome.kind is FailureKind.RATE_LIMITED:
         retry_after = str(outcome.retry_after or CARRIER_RATE_LIMIT_RETRY_AFTER)
         return ApiError(
-            429, "PHONE_RATE_LIMITED", f"发送失败:该号码发送频率超限,{reason}",
+            429, PHONE_RATE_LIMITED, f"发送失败:该号码发送频率超限,{reason}",
             {"Retry-After": retry_after},
         )
     if outcome.kind is FailureKind.TIMEOUT:
-        return ApiError(504, "PROVIDER_TIMEOUT", "发送失败:服务商响应超时,发送结果未知")
-    return ApiError(502, "PROVIDER_ERROR", f"发送失败:服务商拒绝发送,{reason}")
+        return ApiError(504, PROVIDER_TIMEOUT, "发送失败:服务商响应超时,发送结果未知")
+    return ApiError(502, PROVIDER_ERROR, f"发送失败:服务商拒绝发送,{reason}")
 
 
 async def one_per_number(request: web.Request) -> int:

@@ -4,7 +4,7 @@ Carriers do not sign their pushes, so the only guard is the backend's ``callback
 (constant-time, never logged; empty disables the endpoint), and a receipt reaches only records of that
 backend whose carrier id and number it names: nothing an account chose. A store that is down answers
 503, so the carrier pushes again. Every answer: (docs/api.md, "Delivery receipts";
-docs/design.md, "gateway/carriers/receipts.py").
+docs/sending.md, "Delivery receipts").
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 from aiohttp import web
 
 from gateway.carriers.base import MalformedReceipts, Receipt
-from gateway.errors import HTTP_ERRORS, error_kind, invalid, store_unavailable
+from gateway.errors import FORBIDDEN, HTTP_ERRORS, error_kind, invalid, store_unavailable
 from gateway.keys import CLOCK, RUNTIME, STORE
 from gateway.log_throttle import LogThrottle
 from gateway.phones import scrub
@@ -34,7 +34,7 @@ _token_refusals = LogThrottle(60.0)  # anyone can send wrong tokens: one line a 
 
 # The same answer as a path that does not exist: a disabled endpoint reveals nothing more.
 _not_found = error_kind(404, *HTTP_ERRORS[404])
-_forbidden = error_kind(403, "FORBIDDEN", "权限不足:回调令牌无效")
+_forbidden = error_kind(403, FORBIDDEN, "权限不足:回调令牌无效")
 
 
 def _token_matches(offered: str, expected: str) -> bool:
@@ -50,7 +50,7 @@ def _update(sender: Sender, receipt: Receipt) -> ReceiptUpdate:
         text = f"{receipt.code}: {receipt.description}" if receipt.description else receipt.code
         error = scrub(text)[:ERROR_MAX]
     return ReceiptUpdate(
-        receipt.carrier_id, sender.number_key(receipt.e164), receipt.delivered, error
+        receipt.carrier_id, sender.phone_hash(receipt.e164), receipt.delivered, error
     )
 
 

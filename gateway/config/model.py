@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from msgspec import Meta, Struct, field
 from msgspec.structs import force_setattr, replace
 
-from gateway.account_names import checked_name
+from gateway.accounts.credentials import hash_secret
+from gateway.accounts.names import checked_name
 from gateway.config import values
 from gateway.config.fields import From, Pairs, SecretText, Text, Then, Unique
-from gateway.credentials import hash_secret
 from gateway.money import yuan_to_milli
 
 __all__ = [
@@ -202,7 +202,7 @@ class LoggingConfig(Settings, frozen=True, kw_only=True):
 class AccountSeed(Settings, frozen=True):
     """An account the config lists: created on start if missing (``gateway.listed_accounts``)."""
 
-    name: Annotated[Text, Then(checked_name)]  # trimmed, held to gateway.account_names
+    name: Annotated[Text, Then(checked_name)]  # trimmed, held to gateway.accounts.names
     api_key: Text
     api_secret: Annotated[str, Meta(min_length=12), Then(SecretText)]
     balance_milli: Yuan = field(default=0, name="balance")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gateway.account_names import name_key
+from gateway.accounts.names import name_key
 from gateway.config.model import (
     GatewayConfig,
     ProvidersConfig,
@@ -21,9 +21,9 @@ from gateway.config.model import (
     TlsConfig,
 )
 from gateway.config.reader import ConfigError, Rule
+from gateway.process.tls import server_context
 from gateway.ratelimit.backends import LIMITERS
 from gateway.store.backends import STORES
-from gateway.tls import server_context
 
 __all__ = ["RULES"]
 

@@ -4,7 +4,7 @@ Each concern is a module of its own with its own tests; the pipeline composes th
 so a request pays for one coroutine, not one nested layer per concern. Order, outermost first:
 request context (id, error envelope, access line), metrics, body limit, the route's handler (an API
 route with the API's steps, ``gateway.api``), response headers.
-Why that order: (docs/design.md, "gateway/middlewares/__init__.py").
+Why that order: (docs/design.md, "The request path").
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.config.model import GatewayConfig
-from gateway.keys import RATE_LIMIT_HEADERS, ROUTE
+from gateway.keys import RATE_LIMIT_HEADERS, ROUTE_TEMPLATE
 from gateway.metrics import Metrics
 from gateway.middlewares.body_limit import body_limit
 from gateway.middlewares.metrics import RequestObserver
 from gateway.middlewares.request_context import answer_error, begin, sampled_access_line
 from gateway.middlewares.security_headers import add_headers
-from gateway.timeline import Timeline
+from gateway.status.timeline import Timeline
 
 __all__ = ["build_middlewares"]
 
@@ -46,14 +46,16 @@ def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.mid
             try:
                 response = answer_error(request, exc, request_id)
             except web.HTTPException as redirect:  # a redirect goes out as aiohttp makes it
-                observe(request.method, request[ROUTE], redirect.status, time.perf_counter() - started)
+                observe(
+                    request.method, request[ROUTE_TEMPLATE], redirect.status, time.perf_counter() - started
+                )
                 raise
         limits = request.get(RATE_LIMIT_HEADERS)
         if limits is not None:
             response.headers.update(limits)
         add_headers(request, response, tls=tls)
         response.headers["X-Request-ID"] = request_id
-        observe(request.method, request[ROUTE], response.status, time.perf_counter() - started)
+        observe(request.method, request[ROUTE_TEMPLATE], response.status, time.perf_counter() - started)
         access_line(request, request_id, response.status, started)
         return response
 

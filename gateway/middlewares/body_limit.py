@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.errors import HTTP_ERRORS, ApiError
+from gateway.errors import HTTP_ERRORS, REQUEST_TIMEOUT, ApiError
 
 __all__ = ["body_limit"]
 
@@ -37,6 +37,6 @@ def body_limit(*, max_bytes: int, read_timeout: float) -> BodyCheck:
                     await request.read()
             except TimeoutError:
                 request.content.feed_eof()  # the rest is never read: no lingering for it either
-                raise ApiError(408, "REQUEST_TIMEOUT", too_slow, close_connection=True) from None
+                raise ApiError(408, REQUEST_TIMEOUT, too_slow, close_connection=True) from None
 
     return check

@@ -4,7 +4,7 @@ for the status page's charts: one observer call per request."""
 from __future__ import annotations
 
 from gateway.metrics import Metrics
-from gateway.timeline import Timeline
+from gateway.status.timeline import Timeline
 
 __all__ = ["RequestObserver"]
 

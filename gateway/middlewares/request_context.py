@@ -18,10 +18,10 @@ from aiohttp import web
 
 from gateway.errors import HTTP_ERRORS, ApiError, client_closed, internal
 from gateway.ids import new_hex_id
-from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, ROUTE
+from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID, ROUTE_TEMPLATE
 from gateway.logs import ACCESS_LOG
 from gateway.phones import scrub
-from gateway.redis_health import REQUEST_BUDGET, RedisBudget
+from gateway.redis.health import REQUEST_BUDGET, RedisBudget
 from gateway.responses import error_response
 
 __all__ = ["UNMATCHED_ROUTE", "AccessLine", "access_line", "answer_error", "begin", "route_of",
@@ -50,13 +50,13 @@ def route_of(request: web.Request) -> str:
 def begin(request: web.Request) -> str:
     """Name the request (id and route template) and give it its Redis budget; its id."""
     request_id = request[REQUEST_ID] = _request_id(request)
-    request[ROUTE] = route_of(request)
+    request[ROUTE_TEMPLATE] = route_of(request)
     REQUEST_BUDGET.set(RedisBudget())  # all of this request's Redis calls share redis.timeout
     return request_id
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
-    code, message = HTTP_ERRORS.get(exc.status, ("INVALID_PARAMS", "请求参数错误"))
+    code, message = HTTP_ERRORS.get(exc.status, HTTP_ERRORS[400])
     headers = {name: value for name, value in exc.headers.items() if name in ("Allow",)}
     return ApiError(exc.status, code, message, headers)
 
@@ -71,9 +71,9 @@ def answer_error(request: web.Request, exc: Exception, request_id: str) -> web.S
             raise exc
         return error_response(_from_http_exception(exc), request_id)
     if isinstance(exc, ConnectionResetError):  # the client's doing, not a bug: no traceback
-        log.info("client closed the connection during %s %s", request.method, request[ROUTE])
+        log.info("client closed the connection during %s %s", request.method, request[ROUTE_TEMPLATE])
         return error_response(client_closed(), request_id)
-    log.error("unhandled error in %s %s", request.method, request[ROUTE], exc_info=exc)
+    log.error("unhandled error in %s %s", request.method, request[ROUTE_TEMPLATE], exc_info=exc)
     return error_response(internal(), request_id)
 
 
@@ -95,7 +95,7 @@ def access_line(request: web.Request, request_id: str, status: int, started: flo
     if not ACCESS_LOG.enabled:
         return
     account = request.get(ACCOUNT)
-    message, method, route = _masked_line(request.method, request[ROUTE], status)
+    message, method, route = _masked_line(request.method, request[ROUTE_TEMPLATE], status)
     ACCESS_LOG.write(message, {
         "request_id": request_id,
         "method": method,

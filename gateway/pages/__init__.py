@@ -1,4 +1,5 @@
-"""The human-facing pages: API docs (``/``), the tenant and admin consoles and the status page.
+"""The human-facing pages: API docs (``/``), the tenant and admin consoles, and the templates and
+files the status page (``gateway.status.page``) is rendered with too.
 
 They are rendered with aiohttp-jinja2 from the running configuration, so what they say (addresses,
 provider names, limits) is what this gateway does. Their CSS and JS are files served by the gateway
@@ -20,7 +21,6 @@ from gateway.pages.admin import admin_enabled, admin_page
 from gateway.pages.assets import ASSETS, Assets, serve_asset
 from gateway.pages.console import console_page
 from gateway.pages.docs import docs_page
-from gateway.pages.status import status_json, status_page
 
 __all__ = [
     "STATIC_DIR",
@@ -30,8 +30,6 @@ __all__ = [
     "docs_page",
     "serve_asset",
     "setup_templates",
-    "status_json",
-    "status_page",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent

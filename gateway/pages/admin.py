@@ -12,7 +12,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.admin.rules import MAX_NAME_LENGTH, MAX_REASON_LENGTH
+from gateway.accounts.rules import MAX_NAME_LENGTH, MAX_REASON_LENGTH
 from gateway.config.model import VERIFICATION_STATUSES
 from gateway.keys import CONFIG, RUNTIME
 

@@ -28,7 +28,7 @@ __all__ = [
     "Tokens",
     "WindowDecision",
     "bucket_decision",
-    "phone_key",
+    "phone_hash",
 ]
 
 
@@ -65,7 +65,7 @@ def bucket_decision(tokens: float, allowed: bool, rate: float, burst: int, cost:
     )
 
 
-def phone_key(secret: bytes, e164: str) -> str:
+def phone_hash(secret: bytes, e164: str) -> str:
     """A keyed hash of the normalised number: limits can find it again, nobody can read it."""
     return hmac.digest(secret, e164.encode(), "sha256")[:16].hex()
 
@@ -90,17 +90,17 @@ class RateLimiter(Protocol):
         ...
 
     async def hit(
-        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         """Count one send (named ``hit_id``) to each number unless one of its windows is full."""
         ...
 
-    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+    async def release(self, phone_hashes: list[str], hit_id: str) -> None:
         """Take back the hits of a request that was refused after all (nothing was sent)."""
         ...
 
     async def decide(
-        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, tokens: Tokens, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> tuple[BucketDecision, list[WindowDecision]]:
         """``take`` and then ``hit`` as one decision: no number's window counts a request its
         bucket refused (its decisions are then all "allowed")."""

@@ -1,6 +1,6 @@
 """Rate-limit backends by name (``ratelimit.backend``), in one table.
 
-Each entry builds its limiter from the config and the :class:`~gateway.redis_client.RedisSource`
+Each entry builds its limiter from the config and the :class:`~gateway.redis.client.RedisSource`
 of whoever runs it: the Redis backend takes the app's one shared client from it, the memory one
 ignores it. A new backend is one module implementing :class:`gateway.ratelimit.RateLimiter` (run
 through ``tests/test_ratelimit_backends.py``) plus one entry here.
@@ -14,7 +14,7 @@ from gateway.config.model import GatewayConfig
 from gateway.ratelimit import RateLimiter
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis import RedisLimiter
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 
 __all__ = ["LIMITERS", "LimiterFactory", "build_limiter"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from gateway.config.model import WindowConfig
-from gateway.errors import error_kind
+from gateway.errors import UNAVAILABLE, error_kind
 from gateway.metrics import Metrics
 from gateway.ratelimit import (
     WINDOW_ALLOWS,
@@ -27,7 +27,7 @@ __all__ = ["GuardedLimiter", "limiter_unavailable"]
 log = logging.getLogger("smsedge.ratelimit")
 
 
-limiter_unavailable = error_kind(503, "UNAVAILABLE", "服务暂不可用:限流服务无法访问,请稍后重试")
+limiter_unavailable = error_kind(503, UNAVAILABLE, "服务暂不可用:限流服务无法访问,请稍后重试")
 
 
 class GuardedLimiter:
@@ -47,34 +47,34 @@ class GuardedLimiter:
         return decision
 
     async def hit(
-        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         try:
-            decisions = await self.backend.hit(phone_keys, windows, hit_id)
+            decisions = await self.backend.hit(phone_hashes, windows, hit_id)
         except LimiterUnavailable as exc:
             self._failed(exc)
-            return [WINDOW_ALLOWS] * len(phone_keys)
+            return [WINDOW_ALLOWS] * len(phone_hashes)
         self._recovered()
         return decisions
 
     async def decide(
-        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, tokens: Tokens, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         """The bucket and the windows in one call: ``tokens`` is taken (its decision kept, None when
         the backend failed and the policy lets it pass), then each number's window decision."""
         tokens.taken = True
         try:
-            tokens.decision, decisions = await self.backend.decide(tokens, phone_keys, windows, hit_id)
+            tokens.decision, decisions = await self.backend.decide(tokens, phone_hashes, windows, hit_id)
         except LimiterUnavailable as exc:
-            self._failed(exc, 1 + bool(windows and phone_keys))
-            return [WINDOW_ALLOWS] * len(phone_keys)
+            self._failed(exc, 1 + bool(windows and phone_hashes))
+            return [WINDOW_ALLOWS] * len(phone_hashes)
         self._recovered()
         return decisions
 
-    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+    async def release(self, phone_hashes: list[str], hit_id: str) -> None:
         """Best effort: a hit that cannot be taken back only makes a window stricter."""
         try:
-            await self.backend.release(phone_keys, hit_id)
+            await self.backend.release(phone_hashes, hit_id)
         except LimiterUnavailable as exc:
             if not self._in_outage:  # in a known outage it was logged once already
                 log.warning("could not release per-number hits: %s", exc)

@@ -64,25 +64,25 @@ class MemoryLimiter:
             del self._buckets[oldest[0]]
 
     async def hit(
-        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         now = self._clock()
         shape = _shape(windows)
-        decisions = [self._hit_one(key, windows, shape, now, hit_id) for key in phone_keys]
+        decisions = [self._hit_one(phone_hash, windows, shape, now, hit_id) for phone_hash in phone_hashes]
         self._sweep_hits(now, shape.longest)
         return decisions
 
     def _hit_one(
-        self, key: str, windows: tuple[WindowConfig, ...], shape: _Shape, now: float, hit_id: str
+        self, phone_hash: str, windows: tuple[WindowConfig, ...], shape: _Shape, now: float, hit_id: str
     ) -> WindowDecision:
-        history = self._hits.pop(key, None)
+        history = self._hits.pop(phone_hash, None)
         if history is None:  # a number not seen within its longest window: every window has room
             history = deque(maxlen=shape.kept)
-            self._hits[key] = history
+            self._hits[phone_hash] = history
             if shape.room_when_empty:
                 history.append((now, hit_id))
                 return WINDOW_ALLOWS
-        self._hits[key] = history
+        self._hits[phone_hash] = history
         retry_after = 0.0
         for window in windows:
             inside = [at for at, _ in history if at > now - window.seconds]
@@ -95,16 +95,16 @@ class MemoryLimiter:
         return WINDOW_ALLOWS
 
     async def decide(
-        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, tokens: Tokens, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> tuple[BucketDecision, list[WindowDecision]]:
         bucket = await self.take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
         if not bucket.allowed or not windows:
-            return bucket, [WINDOW_ALLOWS] * len(phone_keys)
-        return bucket, await self.hit(phone_keys, windows, hit_id)
+            return bucket, [WINDOW_ALLOWS] * len(phone_hashes)
+        return bucket, await self.hit(phone_hashes, windows, hit_id)
 
-    async def release(self, phone_keys: list[str], hit_id: str) -> None:
-        for key in phone_keys:
-            history = self._hits.get(key)
+    async def release(self, phone_hashes: list[str], hit_id: str) -> None:
+        for phone_hash in phone_hashes:
+            history = self._hits.get(phone_hash)
             if history is not None:
                 kept = [entry for entry in history if entry[1] != hit_id]
                 history.clear()

@@ -21,8 +21,8 @@ from gateway.ratelimit import (
     WindowDecision,
     bucket_decision,
 )
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import guarded
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import guarded
 
 __all__ = ["RedisLimiter"]
 
@@ -86,49 +86,53 @@ class RedisLimiter:
         allowed, tokens = await self._bucket((key,), (repr(rate), burst, cost))
         return bucket_decision(float(tokens), bool(allowed), rate, burst, cost)
 
-    def _phone(self, key: str) -> str:
-        return f"{self._prefix}{{p:{key}}}:hits"
+    def _phone(self, phone_hash: str) -> str:
+        return f"{self._prefix}{{p:{phone_hash}}}:hits"
 
     @_guarded
     async def hit(
-        self, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
         args: list[object] = [hit_id]
         for window in windows:
             args += [window.limit, window.seconds]
-        replies = await self._windows.many([((self._phone(key),), args) for key in phone_keys])
+        replies = await self._windows.many(
+            [((self._phone(phone_hash),), args) for phone_hash in phone_hashes]
+        )
         return [WindowDecision(bool(allowed), -(-int(wait) // 1000)) for allowed, wait in replies]
 
     async def decide(
-        self, tokens: Tokens, phone_keys: list[str], windows: tuple[WindowConfig, ...], hit_id: str
+        self, tokens: Tokens, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> tuple[BucketDecision, list[WindowDecision]]:
         """The bucket and the windows in one round trip: both scripts are asked for in the same
         loop turn, so the client sends them in one pipeline (their keys are in different slots,
         so no one script can hold them in a cluster). The windows of a request the bucket refused
         are taken back (rare: a refusal is the one case that costs a second round trip)."""
         take = self.take(tokens.account_id, tokens.rate, tokens.burst, tokens.cost)
-        if not windows or not phone_keys:
-            return await take, [WINDOW_ALLOWS] * len(phone_keys)
+        if not windows or not phone_hashes:
+            return await take, [WINDOW_ALLOWS] * len(phone_hashes)
         bucket, hits = await asyncio.gather(
-            take, self.hit(phone_keys, windows, hit_id), return_exceptions=True
+            take, self.hit(phone_hashes, windows, hit_id), return_exceptions=True
         )
         if isinstance(bucket, BaseException):
             raise bucket
         if not bucket.allowed:
             if not isinstance(hits, BaseException):
-                counted = [key for key, hit in zip(phone_keys, hits, strict=True) if hit.allowed]
+                counted = [
+                    phone_hash for phone_hash, hit in zip(phone_hashes, hits, strict=True) if hit.allowed
+                ]
                 if counted:
                     await self.release(counted, hit_id)
-            return bucket, [WINDOW_ALLOWS] * len(phone_keys)
+            return bucket, [WINDOW_ALLOWS] * len(phone_hashes)
         if isinstance(hits, BaseException):
             raise hits
         return bucket, hits
 
     @_guarded
-    async def release(self, phone_keys: list[str], hit_id: str) -> None:
+    async def release(self, phone_hashes: list[str], hit_id: str) -> None:
         async with self._client.pipeline(transaction=False) as pipe:
-            for key in phone_keys:
-                pipe.zrem(self._phone(key), hit_id)
+            for phone_hash in phone_hashes:
+                pipe.zrem(self._phone(phone_hash), hit_id)
             await pipe.execute()
 
     @_guarded

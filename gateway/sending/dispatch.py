@@ -20,9 +20,8 @@ from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, R
 from gateway.config.model import BackendConfig, TemplateConfig
 from gateway.metrics import Metrics
 from gateway.sending.circuit import CircuitBreaker
-from gateway.sending.model import Final, SendInput, template_of
-from gateway.sending.stats import CarrierStats
-from gateway.timeline import Timeline
+from gateway.sending.model import CarrierVerdict, SendInput, template_of
+from gateway.status.view import CarrierCall, StatusView
 
 __all__ = ["Dispatcher"]
 
@@ -44,14 +43,12 @@ class Dispatcher:
         templates: Mapping[str, TemplateConfig],
         carriers: Mapping[str, Carrier],
         metrics: Metrics,
-        stats: CarrierStats | None = None,
-        timeline: Timeline | None = None,
+        status: StatusView,
     ) -> None:
         self._templates = templates
         self._carriers = carriers
         self._metrics = metrics
-        self._stats = stats  # the status page's rolling window of recent calls, when wired
-        self._timeline = timeline  # and its per-minute charts
+        self._status = status  # told what each delivery did, for /status
         #: A circuit breaker for each configured backend (the status page shows their state).
         self.breakers = {
             name: CircuitBreaker(
@@ -61,18 +58,22 @@ class Dispatcher:
         }
 
     async def deliver(
-        self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient]
-    ) -> list[Final]:
-        """Each recipient's final answer, in order; each is counted for the backend that gave it."""
-        finals: list[Final] = []
+        self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient],
+        routes: list[str],
+    ) -> list[CarrierVerdict]:
+        """Each recipient's final answer, in order; each is counted for the backend that gave it.
+
+        ``routes``: the route that chose ``chain[0]`` for each recipient, for the status view."""
+        verdicts: list[CarrierVerdict] = []
         waiting = list(range(len(recipients)))  # places in ``recipients`` still to be taken
+        calls: list[CarrierCall] = []
         for backend in chain:
-            outcomes = await self._with_retries(backend, request, [recipients[i] for i in waiting])
-            if not finals:
-                finals = [Final(outcome, backend) for outcome in outcomes]
+            outcomes = await self._with_retries(backend, request, [recipients[i] for i in waiting], calls)
+            if not verdicts:
+                verdicts = [CarrierVerdict(outcome, backend) for outcome in outcomes]
             else:
                 for place, outcome in zip(waiting, outcomes, strict=True):
-                    finals[place] = Final(outcome, backend)
+                    verdicts[place] = CarrierVerdict(outcome, backend)
             waiting = [
                 place for place, outcome in zip(waiting, outcomes, strict=True)
                 if _may_try_again(outcome, backend)
@@ -81,36 +82,40 @@ class Dispatcher:
                 break
             if backend is not chain[-1]:
                 log.warning("failing over %d numbers from %s", len(waiting), backend.name)
-        self._count(chain, finals)
-        return finals
+        self._count(chain, verdicts)
+        self._status.delivered(chain[0].name, routes, calls)
+        return verdicts
 
-    def _count(self, chain: Sequence[BackendConfig], finals: list[Final]) -> None:
+    def _count(self, chain: Sequence[BackendConfig], verdicts: list[CarrierVerdict]) -> None:
         """Messages by final answer, each counted for the backend that gave it."""
-        if len(chain) == 1 or all(final.backend is chain[0] for final in finals):  # the usual case
+        if len(chain) == 1 or all(verdict.backend is chain[0] for verdict in verdicts):  # the usual case
             chain = chain[:1]
         for candidate in chain:
-            taken = [final.outcome.accepted for final in finals if final.backend is candidate]
+            taken = [verdict.outcome.accepted for verdict in verdicts if verdict.backend is candidate]
             self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
 
     async def _with_retries(
-        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
+        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient],
+        calls: list[CarrierCall],
     ) -> list[Outcome]:
-        outcomes = await self._attempt(backend, request, recipients)
+        outcomes = await self._attempt(backend, request, recipients, calls)
         for attempt in range(backend.retries):
             again = [place for place, outcome in enumerate(outcomes) if _may_try_again(outcome, backend)]
             if not again or self.breakers[backend.name].is_open:
                 break
             # Full jitter, so a fleet retrying at once does not hit the carrier in step.
             await asyncio.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))  # noqa: S311
-            retried = await self._attempt(backend, request, [recipients[place] for place in again])
+            retried = await self._attempt(backend, request, [recipients[place] for place in again], calls)
             for place, outcome in zip(again, retried, strict=True):
                 outcomes[place] = outcome
         return outcomes
 
     async def _attempt(
-        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient]
+        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient],
+        calls: list[CarrierCall],
     ) -> list[Outcome]:
-        """One round: the numbers in as few calls as the carrier allows, all at once."""
+        """One round: the numbers in as few calls as the carrier allows, all at once; each call
+        made is added to ``calls``."""
         carrier = self._carriers[backend.name]
         template = template_of(self._templates, request.template_id)
         size = carrier.max_batch
@@ -124,9 +129,9 @@ class Dispatcher:
             for start in range(0, len(recipients), size)
         ]
         if len(batches) == 1:  # the usual case: no task to make and schedule for one call
-            results = [await self._call(carrier, backend, batches[0])]
+            results = [await self._call(carrier, backend, batches[0], calls)]
         else:
-            results = await asyncio.gather(*(self._call(carrier, backend, batch) for batch in batches))
+            results = await asyncio.gather(*(self._call(carrier, backend, batch, calls) for batch in batches))
         if len(results[0]) == len(recipients) == 1 and results[0][0].e164 == recipients[0].e164:
             return results[0]  # one number, answered: nothing to match up
         by_number = {outcome.e164: outcome for result in results for outcome in result}
@@ -140,14 +145,13 @@ class Dispatcher:
             message="carrier returned no result for this number",
         )
 
-    def _observe(self, provider: str, outcome: str, seconds: float) -> None:
+    def _observe(self, calls: list[CarrierCall], provider: str, outcome: str, seconds: float) -> None:
         self._metrics.observe_provider_call(provider, outcome, seconds)
-        if self._stats is not None:
-            self._stats.record(provider, outcome, seconds)
-        if self._timeline is not None:
-            self._timeline.carrier_call(seconds)
+        calls.append((provider, outcome, seconds))
 
-    async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
+    async def _call(
+        self, carrier: Carrier, backend: BackendConfig, batch: SendBatch, calls: list[CarrierCall]
+    ) -> list[Outcome]:
         breaker = self.breakers[backend.name]
         if not breaker.allow():
             return CarrierError(
@@ -168,12 +172,12 @@ class Dispatcher:
             breaker.succeeded()
             # "refused": the carrier answered, but took none of the numbers.
             outcome = "success" if any(o.accepted for o in outcomes) else "refused"
-            self._observe(backend.name, outcome, time.perf_counter() - started)
+            self._observe(calls, backend.name, outcome, time.perf_counter() - started)
             return outcomes
         if error.kind in _CARRIER_TROUBLE:
             breaker.failed()
         else:
             breaker.succeeded()
-        self._observe(backend.name, error.kind.value, time.perf_counter() - started)
+        self._observe(calls, backend.name, error.kind.value, time.perf_counter() - started)
         log.warning("carrier %s refused a batch: %s %s", backend.name, error.kind.value, error.code)
         return error.outcomes(batch)

@@ -1,6 +1,6 @@
 """The sending core's own types: what a send asks for, and what became of each number.
 
-``SendInput`` is built by the API's validation, ``Final`` by the dispatcher, ``Delivery`` by the
+``SendInput`` is built by the API's validation, ``CarrierVerdict`` by the dispatcher, ``Delivery`` by the
 sender for the handlers; none of them knows HTTP.
 """
 
@@ -12,11 +12,12 @@ import msgspec
 
 from gateway.carriers.base import Outcome
 from gateway.config.model import BackendConfig, TemplateConfig
+from gateway.errors import PHONE_RATE_LIMITED
 from gateway.phones import Phone
 
-__all__ = ["NO_TEMPLATE", "OWN_PHONE_LIMIT", "Delivery", "Final", "SendInput", "template_of"]
+__all__ = ["NO_TEMPLATE", "OWN_PHONE_LIMIT", "CarrierVerdict", "Delivery", "SendInput", "template_of"]
 
-OWN_PHONE_LIMIT = "PHONE_RATE_LIMITED"  # the outcome code of a number refused by our own windows
+OWN_PHONE_LIMIT = PHONE_RATE_LIMITED  # the outcome code of a number refused by our own windows
 NO_TEMPLATE = TemplateConfig()  # a template_id not in ``templates``: passed through as-is
 
 
@@ -54,8 +55,8 @@ class Delivery(msgspec.Struct, frozen=True):
         return "pending" if self.awaiting_receipt else "success"
 
 
-class Final(msgspec.Struct, frozen=True):
-    """The last word on one number, and the backend that said it."""
+class CarrierVerdict(msgspec.Struct, frozen=True):
+    """The last word on one number after retries and failover, and the backend it is counted for."""
 
     outcome: Outcome
     backend: BackendConfig

@@ -1,7 +1,7 @@
-"""Choosing where each number goes: the caller's provider, else the first matching route, else
-the default; after it, the failover backends.
+"""Choosing where each number goes: the caller's provider, else the first matching routing rule
+(``routing_rules``), else the default; after it, the failover backends.
 
-An account's allowed providers bind every choice: a caller naming another is refused; a route
+An account's allowed providers bind every choice: a caller naming another is refused; a rule
 whose target the account may not use is passed over (a split or ``cheapest`` keeps the members it
 may use). Only the ``providers`` and ``templates`` slices of the config matter here.
 """
@@ -13,23 +13,23 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from gateway.config.model import BackendConfig, ProvidersConfig, TemplateConfig
-from gateway.errors import ApiError, invalid
+from gateway.errors import PROVIDER_FORBIDDEN, ApiError, invalid
 from gateway.phones import Phone
 from gateway.sending.circuit import CircuitBreaker
 from gateway.sending.model import SendInput, template_of
-from gateway.sending.routes import RouteTable, allowed
+from gateway.sending.routing_rules import RoutingRules, allowed
 from gateway.store.base import Account
 
 __all__ = ["DEFAULT_ROUTE", "REQUESTED_ROUTE", "Group", "Routed", "Routing"]
 
-#: The ``route`` label of a number sent where the caller named, or to the default (no route matched).
+#: The ``route`` label of a number sent where the caller named, or to the default (no rule matched).
 REQUESTED_ROUTE, DEFAULT_ROUTE = "requested", "default"
 
 
 class Routed(NamedTuple):
     phone: Phone
-    key: str  # the number's keyed hash
-    route: str  # the name of the route that chose its backend
+    phone_hash: str  # the number's keyed hash
+    route: str  # its ``route`` label: the name of the rule that chose its backend
 
 
 @dataclass(slots=True)
@@ -49,25 +49,26 @@ class Routing:
     ) -> None:
         self._providers = providers
         self._templates = templates
-        self._table = RouteTable(providers.routes, providers.backends, breakers)
+        self._rules = RoutingRules(providers.routes, providers.backends, breakers)
 
-    def plan(self, account: Account, request: SendInput, keys: list[str]) -> list[Group]:
+    def plan(self, account: Account, request: SendInput, phone_hashes: list[str]) -> list[Group]:
         """The request's numbers grouped by the backend each goes to first."""
-        if request.provider is not None or not self._table:  # no routes: as without routing
+        if request.provider is not None or not self._rules:  # no rules: as without routing
             route = DEFAULT_ROUTE if request.provider is None else REQUESTED_ROUTE
             backend = self._named(account, request.provider or self._providers.default)
-            numbers = [Routed(phone, key, route) for phone, key in zip(request.phones, keys, strict=True)]
+            numbers = [Routed(phone, phone_hash, route)
+                       for phone, phone_hash in zip(request.phones, phone_hashes, strict=True)]
             return [Group(backend, numbers)]
         groups: dict[str, Group] = {}
-        for phone, key in zip(request.phones, keys, strict=True):
-            choice = self._table.choose(account, phone, key, request.template_id)
+        for phone, phone_hash in zip(request.phones, phone_hashes, strict=True):
+            choice = self._rules.choose(account, phone, phone_hash, request.template_id)
             if choice is None:
                 choice = DEFAULT_ROUTE, self._named(account, self._providers.default)
             route, backend = choice
             group = groups.get(backend.name)
             if group is None:
                 group = groups[backend.name] = Group(backend)
-            group.numbers.append(Routed(phone, key, route))
+            group.numbers.append(Routed(phone, phone_hash, route))
         return list(groups.values())
 
     def _named(self, account: Account, name: str) -> BackendConfig:
@@ -75,7 +76,7 @@ class Routing:
         if backend is None:
             raise invalid(f"未知的服务商 {name!r}")
         if not allowed(account, name):
-            raise ApiError(403, "PROVIDER_FORBIDDEN", f"权限不足:账户不能使用服务商 {name}")
+            raise ApiError(403, PROVIDER_FORBIDDEN, f"权限不足:账户不能使用服务商 {name}")
         return backend
 
     def check_template(self, request: SendInput) -> None:

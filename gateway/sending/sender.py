@@ -23,8 +23,7 @@ from gateway.phones import mask_template_id, scrub
 from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
-from gateway.sending.model import Delivery, Final, SendInput
-from gateway.sending.route_tally import RouteTally
+from gateway.sending.model import CarrierVerdict, Delivery, SendInput
 from gateway.sending.routing import Group, Routed, Routing
 from gateway.sending.windows import PhoneWindows
 from gateway.store.base import Account, NewRecord, Settlement, Store, StoreUnavailable
@@ -46,19 +45,17 @@ class Sender:
         store: Store,
         clock: Clock,
         zone: ZoneInfo,
-        tally: RouteTally,
     ) -> None:
         self._routing = routing
-        self._tally = tally
         self._windows = windows
         self._dispatcher = dispatcher
         self._store = store
         self._clock = clock
         self._day_of = LocalDays(zone)  # the gateway's time zone: which day a send counts for
 
-    def number_key(self, e164: str) -> str:
+    def phone_hash(self, e164: str) -> str:
         """The keyed hash a number is known by in limits and records (never the number itself)."""
-        return self._windows.key(e164)
+        return self._windows.phone_hash(e164)
 
     async def send(
         self, account: Account, request: SendInput, tokens: Tokens | None = None
@@ -67,11 +64,11 @@ class Sender:
 
         ``tokens``: what the request costs the account's bucket, decided here with the windows
         (429 ``RATE_LIMITED`` before anything is counted or sent when the bucket is short)."""
-        keys = self._windows.keys(request.phones)
-        groups = self._routing.plan(account, request, keys)
+        phone_hashes = self._windows.phone_hashes(request.phones)
+        groups = self._routing.plan(account, request, phone_hashes)
         self._routing.check_template(request)
         hit_id = new_hex_id()
-        throttled = await self._windows.refused(request.phones, keys, hit_id, tokens)
+        throttled = await self._windows.refused(request.phones, phone_hashes, hit_id, tokens)
         planned = {n.phone.e164: group.backend.name for group in groups for n in group.numbers}
         if throttled:
             groups = _without(groups, throttled)
@@ -79,7 +76,7 @@ class Sender:
             sent = await self._send_groups(account, request, groups) if groups else {}
         except ApiError:
             # Refused before any carrier call (balance, store): the windows must not count it.
-            await self._windows.release([n.key for group in groups for n in group.numbers], hit_id)
+            await self._windows.release([n.phone_hash for group in groups for n in group.numbers], hit_id)
             raise
         return [
             sent.get(phone.e164) or Delivery(phone, None, planned[phone.e164], throttled[phone.e164])
@@ -97,7 +94,7 @@ class Sender:
         records = [
             # Reserve what the dearest carrier of the chain would cost; settling refunds the rest.
             NewRecord(next(message_ids), n.phone.masked, template_id, group.backend.name,
-                      max(candidate.price_milli for candidate in chain), n.key)
+                      max(candidate.price_milli for candidate in chain), n.phone_hash)
             for group, chain in zip(groups, chains, strict=True) for n in group.numbers
         ]
         try:
@@ -111,19 +108,18 @@ class Sender:
                           for n, record in zip(numbers, records, strict=True))
         calls = []
         for group, chain in zip(groups, chains, strict=True):
-            self._tally.add(group.backend.name, [n.route for n in group.numbers])
             calls.append(self._dispatcher.deliver(
-                chain, request, [next(recipients) for _ in group.numbers]
+                chain, request, [next(recipients) for _ in group.numbers], [n.route for n in group.numbers]
             ))
         # One group (the usual case) is awaited as it is: no task to make and schedule.
         results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
-        finals = [final for result in results for final in result]
-        await self._settle(account, records, finals)
+        verdicts = [verdict for result in results for verdict in result]
+        await self._settle(account, records, verdicts)
         return {
             phone.e164: Delivery(
-                phone, record.message_id, final.backend.name, final.outcome, final.backend.receipts
+                phone, record.message_id, verdict.backend.name, verdict.outcome, verdict.backend.receipts
             )
-            for (phone, _, _), record, final in zip(numbers, records, finals, strict=True)
+            for (phone, _, _), record, verdict in zip(numbers, records, verdicts, strict=True)
         }
 
     @staticmethod
@@ -134,8 +130,11 @@ class Sender:
         place = {phone.e164: index for index, phone in enumerate(request.phones)}
         return [derived_uuid(request.id_seed, place[n.phone.e164]) for n in numbers]
 
-    async def _settle(self, account: Account, records: list[NewRecord], finals: list[Final]) -> None:
-        results = [self._settlement(record, final) for record, final in zip(records, finals, strict=True)]
+    async def _settle(
+        self, account: Account, records: list[NewRecord], verdicts: list[CarrierVerdict]
+    ) -> None:
+        results = [self._settlement(record, verdict)
+                   for record, verdict in zip(records, verdicts, strict=True)]
         now = self._clock()
         try:
             await self._store.settle(
@@ -147,8 +146,8 @@ class Sender:
             log.exception("store unavailable while settling %d records", len(results))
 
     @staticmethod
-    def _settlement(record: NewRecord, final: Final) -> Settlement:
-        outcome, backend = final.outcome, final.backend
+    def _settlement(record: NewRecord, verdict: CarrierVerdict) -> Settlement:
+        outcome, backend = verdict.outcome, verdict.backend
         if not outcome.accepted:
             error = scrub(f"{outcome.code}: {outcome.message}")[:500]
             return Settlement(record.message_id, "failed", backend.name, 0, outcome.carrier_id, error)
@@ -178,10 +177,9 @@ def build_sender(
     dispatcher: Dispatcher,
     clock: Clock,
     metrics: Metrics,
-    tally: RouteTally,
 ) -> Sender:
     """The sender of a configured gateway: each part gets only its slice of ``config``."""
     secret = (config.server.secret_key or _PROCESS_SECRET).encode()
     windows = PhoneWindows(limiter, config.ratelimit.phone, secret, metrics)
     routing = Routing(config.providers, config.templates, dispatcher.breakers)
-    return Sender(routing, windows, dispatcher, store, clock, config.server.zone, tally)
+    return Sender(routing, windows, dispatcher, store, clock, config.server.zone)

@@ -12,7 +12,7 @@ from gateway.config.model import WindowConfig
 from gateway.errors import rate_limited
 from gateway.metrics import Metrics
 from gateway.phones import Phone
-from gateway.ratelimit import Tokens, phone_key
+from gateway.ratelimit import Tokens, phone_hash
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.model import OWN_PHONE_LIMIT
 
@@ -33,27 +33,27 @@ class PhoneWindows:
         self._windows = windows
         self._secret = secret
 
-    def key(self, e164: str) -> str:
+    def phone_hash(self, e164: str) -> str:
         """The keyed hash a number is known by in limits and records (never the number itself)."""
-        return phone_key(self._secret, e164)
+        return phone_hash(self._secret, e164)
 
-    def keys(self, phones: list[Phone]) -> list[str]:
+    def phone_hashes(self, phones: list[Phone]) -> list[str]:
         """Each number's keyed hash, in order."""
-        return [phone_key(self._secret, phone.e164) for phone in phones]
+        return [phone_hash(self._secret, phone.e164) for phone in phones]
 
     async def refused(
-        self, phones: list[Phone], keys: list[str], hit_id: str, tokens: Tokens | None = None
+        self, phones: list[Phone], phone_hashes: list[str], hit_id: str, tokens: Tokens | None = None
     ) -> dict[str, Outcome]:
-        """Count a send (``hit_id``) to each number (``keys`` are theirs); the ones whose window is
+        """Count a send (``hit_id``) to each number (``phone_hashes`` are theirs); the ones whose window is
         full, with their refusal. With ``tokens``, the account's bucket is decided in the same
         limiter call, first: a request it refuses is 429 and counts in no window."""
         if tokens is not None:
-            decisions = await self._limiter.decide(tokens, keys, self._windows, hit_id)
+            decisions = await self._limiter.decide(tokens, phone_hashes, self._windows, hit_id)
             if tokens.decision is not None and not tokens.decision.allowed:
                 self._account_rejections.inc()
                 raise rate_limited()
         elif self._windows:
-            decisions = await self._limiter.hit(keys, self._windows, hit_id)
+            decisions = await self._limiter.hit(phone_hashes, self._windows, hit_id)
         else:
             return {}
         refused = {
@@ -68,7 +68,7 @@ class PhoneWindows:
             self._rejections.inc(len(refused))
         return refused
 
-    async def release(self, keys: list[str], hit_id: str) -> None:
+    async def release(self, phone_hashes: list[str], hit_id: str) -> None:
         """Take back the hits of ``hit_id``: the send was refused before any carrier call."""
         if self._windows:
-            await self._limiter.release(keys, hit_id)
+            await self._limiter.release(phone_hashes, hit_id)

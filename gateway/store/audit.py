@@ -21,7 +21,7 @@ AUDIT_ACTIONS = ("create", "topup", "update", "disable", "enable", "rotate-secre
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     at_ms: int
-    actor: str  # the admin token's name, ``cli``, or ``config`` (``gateway.listed_accounts``)
+    actor: str  # the admin token's name, ``cli``, or ``config`` (``gateway.accounts.listed``)
     action: str
     account_name: str
     api_key: str

@@ -1,6 +1,6 @@
 """Store backends by name (``store.backend``), in one table.
 
-Each entry builds its store from the config and the :class:`~gateway.redis_client.RedisSource` of
+Each entry builds its store from the config and the :class:`~gateway.redis.client.RedisSource` of
 whoever runs it (the app, the CLI): a backend on Redis takes the one shared client from it, the
 others ignore it. To add a backend, write its module (a class implementing
 :class:`gateway.store.base.Store`, run through ``tests/test_store_contract.py``) and add one entry
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from gateway.config.model import GatewayConfig
-from gateway.redis_client import RedisSource
+from gateway.redis.client import RedisSource
 from gateway.store.base import Store
 from gateway.store.cache import CachedStore
 from gateway.store.redis.store import RedisStore

@@ -5,7 +5,7 @@ costs a store round trip. This process's own writes are seen at once; account-se
 other processes at once on Redis, within 0.1 s on SQLite (``gateway.store.changes``); other
 processes' sends within :data:`ACCOUNT_CACHE_TTL`. A read never puts an older state back over a newer
 one. Secrets are checked on every request against the cached hash; an unknown key is never cached.
-How current it is, store by store: (docs/design.md, "gateway/store/cache.py").
+How current it is, store by store: (docs/accounts.md, "The account cache").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every change through the account service is announced through the store; :func:`
 in the background of each process and drops the named accounts (a blocking XREAD on Redis, a 0.1 s
 poll of the audit log on SQLite), so a rotated secret or a disabled account is refused fleet-wide at
 once. Nothing of this is on the request path. When the store cannot be read the whole cache is
-dropped. Details: (docs/design.md, "gateway/store/changes.py").
+dropped. Details: (docs/accounts.md, "Following the changes").
 """
 
 from __future__ import annotations

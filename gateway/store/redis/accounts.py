@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import RedisHealth, guarded
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import RedisHealth, guarded
 from gateway.store.base import Account, AccountExists, NewAccount, StoreUnavailable
 from gateway.store.redis.keys import Keys, optional
 

@@ -4,7 +4,7 @@ The log and its counter share one hash tag, so one script appends an entry in on
 entry also adds the account's key to the ``account-changes`` stream that every gateway follows
 (``gateway.store.changes``). Finding a record by message id asks every account's index: an
 operator's lookup, never on the send path.
-Details: (docs/design.md, "gateway/store/redis/audit.py").
+Details: (docs/stores.md, "The audit log and the stream of changes"; "Finding a message").
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import RedisHealth, guarded
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import RedisHealth, guarded
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import Account, Record, StoreUnavailable
 from gateway.store.redis.keys import Keys

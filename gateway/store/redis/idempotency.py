@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import RedisHealth, guarded
-from gateway.redis_replicas import NotReplicated
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import RedisHealth, guarded
+from gateway.redis.replicas import NotReplicated
 from gateway.store.base import IdempotencyClaim, StoreUnavailable
 from gateway.store.redis.keys import Keys
 from gateway.store.redis.scripts import IDEMPOTENCY_CLAIM, IDEMPOTENCY_FINISH, IDEMPOTENCY_RELEASE

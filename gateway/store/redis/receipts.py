@@ -4,7 +4,7 @@ A receipt names a message by (provider, carrier id, number hash), not by account
 has keys of its own in one slot, where PARK_RECEIPT and LINK_RECEIPT serialise: a receipt either
 finds its record or is parked for settle to pick up. Parked receipts are capped in total
 (``max_parked_receipts``), oldest dropped first, as on SQLite.
-The keys, the scripts and what a crash leaves: (docs/design.md, "gateway/store/redis/receipts.py").
+The keys, the scripts and what a crash leaves: (docs/sending.md, "On Redis").
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from gateway.redis_client import Lua
+from gateway.redis.client import Lua
 from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate, Settlement
 from gateway.store.redis.keys import Keys, optional
 from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT

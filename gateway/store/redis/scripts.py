@@ -3,7 +3,7 @@
 Redis runs a script without interleaving other commands, which makes the balance check-and-debit
 race-free across instances; every script touches the keys of ONE Cluster slot. The client retries a
 command once after a connection error, so every script that moves money or state is safe to run
-twice. Slots, encodings and ordering: (docs/design.md, "gateway/store/redis/scripts.py").
+twice. Slots, encodings and ordering: (docs/stores.md, "Redis").
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Money moves only inside Lua scripts (``redis/scripts``), so any number of instances sending at once
 can never overdraw an account. Every operation takes at most ``redis.timeout`` and every failure is
-:class:`StoreUnavailable` (503); an outage is shared with the limiter (``gateway.redis_health``).
+:class:`StoreUnavailable` (503); an outage is shared with the limiter (``gateway.redis.health``).
 With ``redis.wait_replicas`` an unconfirmed write is a 503 and undone where a retry would double it.
-Details: (docs/deployment.md, "When Redis is gone"; docs/design.md, "gateway/store/redis/store.py").
+Details: (docs/stores.md, "Redis"; docs/deployment.md, "When Redis is gone").
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from gateway.redis_client import Lua, SharedClient
-from gateway.redis_health import RedisHealth, guarded
-from gateway.redis_replicas import NotReplicated
+from gateway.redis.client import Lua, SharedClient
+from gateway.redis.health import RedisHealth, guarded
+from gateway.redis.replicas import NotReplicated
 from gateway.store.base import (
     MAX_PARKED_RECEIPTS,
     STATUSES,

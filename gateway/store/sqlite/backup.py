@@ -4,7 +4,7 @@ Copying the file under a running gateway is not a backup (the newest commits are
 may be torn). SQLite's online backup reads one snapshot beside the writer, so no send waits. The copy
 (mode 0600) is renamed into place only once complete, checked and on disk; an existing file is never
 overwritten. Details: (docs/runbook-backup.md, "Backing up, while the gateway serves";
-docs/design.md, "gateway/store/sqlite/backup.py").
+docs/stores.md, "Backups").
 """
 
 from __future__ import annotations

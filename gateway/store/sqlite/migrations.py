@@ -140,7 +140,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         8,
         """
-        -- The audit log of account changes (gateway/admin/service.py): before/after are JSON of
+        -- The audit log of account changes (gateway/accounts/service.py): before/after are JSON of
         -- the changed public fields, never a secret. Its ids also tell the other processes on
         -- this file which cached accounts to drop (gateway/store/changes.py).
         CREATE TABLE audit_log (
@@ -161,7 +161,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """
         -- For an account the config lists: the hash of the config's api_secret as last applied,
         -- so a start applies the config's secret only when the config's own value changed
-        -- (gateway/listed_accounts.py). NULL: never applied (an operator's account, or older data).
+        -- (gateway/accounts/listed.py). NULL: never applied (an operator's account, or older data).
         ALTER TABLE accounts ADD COLUMN config_secret_hash TEXT
         """,
     ),

@@ -4,7 +4,7 @@ Both run in the store's single writer process, so a receipt and settle never int
 either applied to its record or parked in ``early_receipts`` for settle to pick up. Parked receipts
 are bounded by age (:data:`EARLY_RECEIPT_TTL_MS`) and by number (:data:`MAX_PARKED_RECEIPTS`), and
 past the cap the *oldest* go, so a burst of strays cannot lock out the useful ones.
-Why the oldest: (docs/design.md, "gateway/store/sqlite/receipts.py").
+Why the oldest: (docs/sending.md, "Reports that come before their send is settled").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A process, not a thread: a writer thread hands the GIL back around every stateme
 the gateway's throughput. The loop sends works down a pipe; works that queued while a commit ran share
 one COMMIT. A work not committed by its deadline is not run, so a 503 means it did not happen.
 SIGINT and SIGTERM are ignored: the process ends when its input does, after what it read.
-Wire format and deadlines: (docs/design.md, "gateway/store/sqlite/write_process.py").
+Wire format and deadlines: (docs/stores.md, "Why the writer is a process"; "Deadlines").
 ``python -m gateway.store.sqlite.write_process PATH TIMEOUT``.
 """
 

@@ -4,7 +4,7 @@ Writes are durable (WAL, ``synchronous=FULL``), which makes a commit's fsync the
 :class:`GroupWriter` pays it once for many, and a caller is answered only after the COMMIT. The loop's
 side is cheap on purpose (one frame down per loop turn, one up per commit, no thread). No caller
 waits longer than ``store.timeout``: a stalled writer costs 503s, never a hang.
-Details: (docs/design.md, "gateway/store/sqlite/writer.py").
+Details: (docs/stores.md, "SQLite").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Over TLS ``web.run_app`` leaves asyncio's limits in place (a 60 s handshake befo
 starts, 30 s waiting for close_notify), so a silent socket held a descriptor for 60 s. Here the
 header's time runs from the accept, and a closed TLS connection waits only ``TLS_CLOSE_TIMEOUT``;
 ``web.run_app`` has no parameters for either, so ``serve_until_stopped`` does its job with them.
-Why: (docs/design.md, "gateway/listening.py").
+Why: (docs/deploy-service-tls.md, "Clients that send nothing").
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ipaddress
 import time
 
+from gateway.accounts.credentials import SecretVerifier, hash_secret, new_api_key, new_api_secret
 from gateway.config.model import BucketConfig
-from gateway.credentials import SecretVerifier, hash_secret, new_api_key, new_api_secret
 from gateway.store.base import Account, NewAccount, Store
 
 __all__ = [

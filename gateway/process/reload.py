@@ -4,7 +4,7 @@ Providers, templates, the per-account and per-number rate limits, the listed acc
 tokens change for new requests; requests in flight finish on the runtime they started with. A change
 to anything opened at start is applied for the rest with one warning naming the kept keys, rather
 than holding back an urgent carrier or secret change; an invalid file is refused whole.
-What reloads and what needs a restart: (docs/deploy-reload.md; docs/design.md, "gateway/reload.py").
+What reloads and what needs a restart, and why: (docs/deploy-reload.md).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import msgspec
 from aiohttp import web
 from msgspec.structs import fields, replace
 
+from gateway.accounts.listed import bootstrap_accounts
 from gateway.app import build_runtime
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.keys import METRICS, RUNTIME, STORE
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["applied_config", "reload_config", "reload_on_sighup"]

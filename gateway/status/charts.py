@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.timeline import Minute
+from gateway.status.timeline import Minute
 
 __all__ = ["HEIGHT", "WIDTH", "Chart", "charts"]
 

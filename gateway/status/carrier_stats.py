@@ -51,7 +51,9 @@ class CarrierStats:
 
     def record(self, carrier: str, outcome: str, seconds: float) -> None:
         """One upstream call ended; ``outcome`` is the metrics label ("success", "refused", a kind)."""
-        window = self._calls.setdefault(carrier, deque(maxlen=self.size))
+        window = self._calls.get(carrier)
+        if window is None:  # a carrier it was not told about (a reload added it): counted all the same
+            window = self._calls[carrier] = deque(maxlen=self.size)
         window.append(_Call(outcome == "success", seconds, self._clock()))
 
     def summary(self, carrier: str) -> CarrierSummary:

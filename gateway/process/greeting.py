@@ -5,7 +5,7 @@ account seed named ``demo``): a production config has no such account and gets n
 line names the key but never a secret — log lines end up in journals and log shippers, and no
 secret goes into any of them, the public demo one included. It says where the secret is instead,
 as the store has it (``demo_secret``): the shipped one, the config's, or one rotated since, which
-the config no longer replaces (``gateway.listed_accounts``), so the shipped one is not offered.
+the config no longer replaces (``gateway.accounts.listed``), so the shipped one is not offered.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import shlex
 from typing import Literal
 
-from gateway.accounts import SHIPPED_DEMO_SECRET
+from gateway.accounts.creation import SHIPPED_DEMO_SECRET
+from gateway.accounts.credentials import SecretVerifier
 from gateway.config.model import AccountSeed, GatewayConfig
-from gateway.credentials import SecretVerifier
 from gateway.store.base import Account, Store
 
 __all__ = ["DEMO_ACCOUNT", "DemoSecret", "demo_secret", "greeting", "shipped_secret_refusal"]
@@ -72,7 +72,7 @@ def greeting(config: GatewayConfig, secret: DemoSecret | None) -> str | None:
 
 def shipped_secret_refusal(host: str, accounts: list[Account], config_path: str | None) -> str:
     """One line: which accounts, and commands that retire the secret for good (a rotated secret
-    stays until the config's own api_secret changes: ``gateway.listed_accounts``)."""
+    stays until the config's own api_secret changes: ``gateway.accounts.listed``)."""
     config = f" --config {shlex.quote(config_path)}" if config_path else ""
     rotate = " / ".join(f'"python run.py accounts rotate-secret --key {account.api_key}{config}"'
                         for account in accounts)

@@ -6,7 +6,7 @@ refuses the in-process limiter with several workers); metrics are kept by promet
 multiprocess mode, in a directory whose metric files the master removes on start and on shutdown
 (nothing else there is touched), so one scrape of any worker reports the whole set. The master
 forwards SIGTERM/SIGINT, waits for the workers to drain, and exits non-zero if a worker died on its
-own (a supervisor should then restart the whole set). SIGHUP reloads the config (``gateway.reload``):
+own (a supervisor should then restart the whole set). SIGHUP reloads the config (``gateway.process.reload``):
 the master forwards it to every worker, and each worker reloads itself.
 """
 
@@ -32,14 +32,14 @@ from prometheus_client import multiprocess
 from gateway.app import create_app
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
-from gateway.errors import error_body
+from gateway.errors import INVALID_PARAMS, error_body
 from gateway.ids import new_hex_id
-from gateway.listening import HeaderDeadlineHandler, serve_until_stopped
 from gateway.logs import setup_logging
 from gateway.middlewares.security_headers import SERVER
-from gateway.pidfile import written_pid_file
-from gateway.reload import reload_on_sighup
-from gateway.tls import server_context
+from gateway.process.listening import HeaderDeadlineHandler, serve_until_stopped
+from gateway.process.pidfile import written_pid_file
+from gateway.process.reload import reload_on_sighup
+from gateway.process.tls import server_context
 
 try:  # the faster event loop, where it is installed (it is a dependency; asyncio is the fallback)
     import uvloop
@@ -81,7 +81,7 @@ class EnvelopeRequestHandler(HeaderDeadlineHandler):
         request_id = new_hex_id()
         response = web.Response(
             status=status,
-            body=orjson.dumps(error_body("INVALID_PARAMS", _MALFORMED, request_id)),
+            body=orjson.dumps(error_body(INVALID_PARAMS, _MALFORMED, request_id)),
             content_type="application/json", charset="utf-8",
             headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff",
                      "Cache-Control": "no-store", "Server": SERVER},
@@ -176,8 +176,8 @@ def _clean_metrics_directory(directory: Path, *, ours: bool) -> None:
 def serve(
     config: GatewayConfig, config_path: str | None, overrides: dict[str, object], welcome: str | None
 ) -> int:
-    """Run the gateway; ``welcome`` (``gateway.greeting``) is logged once, from this process. The
-    caller has set up logging (``gateway.cli``: before its own checks)."""
+    """Run the gateway; ``welcome`` (``gateway.process.greeting``) is logged once, from this process. The
+    caller has set up logging (``gateway.process.cli``: before its own checks)."""
     # Until a handler is installed, SIGHUP must not kill a starting gateway; the workers inherit this.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if welcome:  # once, from the process a person started

@@ -1,6 +1,6 @@
-"""``providers.routes`` at send time: the first route that matches a number, and its backend.
+"""``providers.routes`` at send time: the first routing rule that matches a number, and its backend.
 
-A route sends to one backend (``to``), a weighted ``split`` or the ``cheapest`` backend. Splits
+A rule sends to one backend (``to``), a weighted ``split`` or the ``cheapest`` backend. Splits
 and ``cheapest`` leave out what the account may not use and carriers whose circuit is open (until
 its cooldown lets a trial call through), so traffic moves off a failing carrier and back once it
 answers again; a ``to`` is the operator's pin, left to the failover chain. A split is stable per
@@ -18,7 +18,7 @@ from gateway.phones import Phone
 from gateway.sending.circuit import CircuitBreaker
 from gateway.store.base import Account
 
-__all__ = ["RouteTable", "allowed", "split_point"]
+__all__ = ["RoutingRules", "allowed", "split_point"]
 
 
 def allowed(account: Account, backend: str) -> bool:
@@ -26,9 +26,9 @@ def allowed(account: Account, backend: str) -> bool:
     return not account.providers or backend in account.providers
 
 
-def split_point(route: str, number_key: str) -> int:
-    """Where a number falls on a route's split, stable for the number: 0 .. 2**64-1."""
-    digest = hashlib.blake2b(f"{route}\0{number_key}".encode(), digest_size=8).digest()
+def split_point(rule: str, phone_hash: str) -> int:
+    """Where a number falls on a rule's split, stable for the number: 0 .. 2**64-1."""
+    digest = hashlib.blake2b(f"{rule}\0{phone_hash}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -41,41 +41,41 @@ def _matches(match: RouteMatch, account: Account, phone: Phone, template_id: str
     )
 
 
-class RouteTable:
+class RoutingRules:
     def __init__(
         self,
-        routes: tuple[RouteConfig, ...],
+        rules: tuple[RouteConfig, ...],
         backends: Mapping[str, BackendConfig],
         breakers: Mapping[str, CircuitBreaker],
     ) -> None:
-        self._routes = routes
+        self._rules = rules
         self._backends = backends
         self._breakers = breakers
         # Config order breaks ties between equal prices (sorted() is stable).
         self._by_price = sorted(backends.values(), key=lambda backend: backend.price_milli)
 
     def __bool__(self) -> bool:
-        return bool(self._routes)
+        return bool(self._rules)
 
     def choose(
-        self, account: Account, phone: Phone, number_key: str, template_id: str
+        self, account: Account, phone: Phone, phone_hash: str, template_id: str
     ) -> tuple[str, BackendConfig] | None:
-        """(route name, backend) of the first route that matches and has a backend to offer."""
-        for route in self._routes:
-            if not _matches(route.match, account, phone, template_id):
+        """(rule name, backend) of the first rule that matches and has a backend to offer."""
+        for rule in self._rules:
+            if not _matches(rule.match, account, phone, template_id):
                 continue
-            backend = self._target(route, account, phone, number_key)
+            backend = self._target(rule, account, phone, phone_hash)
             if backend is not None:
-                return route.name, backend
+                return rule.name, backend
         return None
 
     def _target(
-        self, route: RouteConfig, account: Account, phone: Phone, number_key: str
+        self, rule: RouteConfig, account: Account, phone: Phone, phone_hash: str
     ) -> BackendConfig | None:
-        if route.to is not None:
-            return self._backends[route.to] if allowed(account, route.to) else None
-        if route.split:
-            return self._split(route, account, number_key)
+        if rule.to is not None:
+            return self._backends[rule.to] if allowed(account, rule.to) else None
+        if rule.split:
+            return self._split(rule, account, phone_hash)
         return next(
             (backend for backend in self._by_price
              if (not backend.countries or phone.region in backend.countries)
@@ -83,11 +83,11 @@ class RouteTable:
             None,
         )
 
-    def _split(self, route: RouteConfig, account: Account, number_key: str) -> BackendConfig | None:
-        members = [(name, weight) for name, weight in route.split if self._usable(account, name)]
+    def _split(self, rule: RouteConfig, account: Account, phone_hash: str) -> BackendConfig | None:
+        members = [(name, weight) for name, weight in rule.split if self._usable(account, name)]
         if not members:
             return None
-        point = split_point(route.name, number_key) % sum(weight for _, weight in members)
+        point = split_point(rule.name, phone_hash) % sum(weight for _, weight in members)
         for name, weight in members[:-1]:
             if point < weight:
                 return self._backends[name]

@@ -4,7 +4,7 @@ A hung Redis costs every caller its full timeout, so the first call that fails t
 *outage*: every guarded call then fails at once, and one background probe PINGs until Redis answers.
 An error reply is not an outage. Every guarded call is bounded as a whole by ``redis.timeout``, and
 within a request ``RedisBudget`` shares that bound over all its calls.
-Details: (docs/deployment.md, "When Redis is gone"; docs/design.md, "gateway/redis_health.py").
+Details: (docs/deployment.md, "When Redis is gone"; docs/stores.md, "One client").
 """
 
 from __future__ import annotations

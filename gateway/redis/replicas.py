@@ -5,7 +5,7 @@ pipeline as the writes adds no round trip, only the replicas' acknowledgement. A
 confirmed still stands on the primary: its caller gets :class:`NotReplicated` to undo what it can.
 WAIT gets :data:`WAIT_SHARE` of the hurriest caller's time left, so a slow replica never looks like
 Redis unreachable. Timing and Cluster: (docs/deployment.md, "What a failover can lose, and what the
-gateway does about it"; docs/design.md, "gateway/redis_replicas.py").
+gateway does about it"; docs/stores.md, "Writes the replicas confirm").
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from gateway.redis_batch import Batch
-from gateway.redis_health import CALL_ENDS
+from gateway.redis.batch import Batch
+from gateway.redis.health import CALL_ENDS
 
 __all__ = ["WAIT_PRECISION", "WAIT_SHARE", "NotReplicated", "ReplicatedBatch"]
 

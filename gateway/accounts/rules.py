@@ -15,7 +15,7 @@ import math
 from collections.abc import Collection, Iterable
 from decimal import Decimal, InvalidOperation
 
-from gateway.account_names import MAX_NAME_LENGTH, checked_name
+from gateway.accounts.names import MAX_NAME_LENGTH, checked_name
 from gateway.config.model import BucketConfig
 from gateway.money import yuan_to_milli
 
@@ -39,7 +39,7 @@ class Invalid(ValueError):
 
 
 def check_name(value: object) -> str:
-    """Trimmed; what a name may hold is ``gateway.account_names``'s (the config's names too)."""
+    """Trimmed; what a name may hold is ``gateway.accounts.names``'s (the config's names too)."""
     if not isinstance(value, str):
         raise Invalid(f"a name of 1-{MAX_NAME_LENGTH} characters", field="name")
     try:

@@ -4,8 +4,7 @@ The admin API, the ``accounts`` CLI and the config's listed accounts all go thro
 :class:`AccountService`, so every change is audited the same way (who, what, before and after, never
 a secret) and announced to every process sharing the store, whose caches drop it at once
 (``gateway.store.changes``). The change comes first, then its entry.
-What an entry holds and what a failure between the two leaves: (docs/design.md,
-"gateway/admin/service.py").
+What an entry holds and what a failure between the two leaves: (docs/accounts.md, "One service").
 """
 
 from __future__ import annotations
@@ -13,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gateway.account_names import name_key
-from gateway.accounts import create_account, rotate_secret
-from gateway.admin.rules import Invalid, check_name, check_reason
+from gateway.accounts.creation import create_account, rotate_secret
+from gateway.accounts.credentials import hash_secret
+from gateway.accounts.names import name_key
+from gateway.accounts.rules import Invalid, check_name, check_reason
 from gateway.config.model import BucketConfig
-from gateway.credentials import hash_secret
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account, AccountExists, Store
@@ -63,7 +62,7 @@ class AccountService:
     ) -> Account | None:
         """Add more than nothing (an amount read exactly: ``rules.check_amount``), with a reason
         of 1-200 characters when one is given: the one rule of a top-up, for the CLI and the
-        admin API alike. Raises :class:`~gateway.admin.rules.Invalid` before anything is written."""
+        admin API alike. Raises :class:`~gateway.accounts.rules.Invalid` before anything is written."""
         if isinstance(amount_milli, bool) or not isinstance(amount_milli, int) or amount_milli <= 0:
             raise Invalid("amount: must be more than 0 yuan", field="amount")
         reason = None if reason is None else check_reason(reason)

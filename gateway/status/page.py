@@ -1,7 +1,7 @@
 """GET /status: how the gateway is doing, for operators — aggregates only.
 
 Carriers (circuit state, success rate and latency over their last calls), the routes and how many
-numbers each sent where, charts of the last 30 minutes (``gateway.pages.charts``), store and
+numbers each sent where, charts of the last 30 minutes (``gateway.status.charts``), store and
 rate-limiter health, the build version. Nothing here names a number, an account or a key, so the
 page needs no credentials.
 
@@ -24,11 +24,11 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from gateway.config.model import GatewayConfig, RouteConfig
-from gateway.keys import CARRIER_STATS, CLOCK, CONFIG, LIMITER, ROUTE_TALLY, RUNTIME, STORE, TIMELINE
-from gateway.pages.charts import HEIGHT, WIDTH, charts
+from gateway.keys import CLOCK, CONFIG, LIMITER, RUNTIME, STATUS, STORE
 from gateway.ratelimit import LimiterUnavailable
 from gateway.sending.routing import DEFAULT_ROUTE, REQUESTED_ROUTE
-from gateway.sending.stats import CarrierSummary
+from gateway.status.carrier_stats import CarrierSummary
+from gateway.status.charts import HEIGHT, WIDTH, charts
 from gateway.store.base import StoreUnavailable
 
 __all__ = ["status_json", "status_page"]
@@ -81,8 +81,7 @@ def _updated(app: web.Application, config: GatewayConfig) -> dict[str, str]:
 def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
     runtime = app[RUNTIME].current
     backend = runtime.config.providers.backends[name]
-    stats = app.get(CARRIER_STATS)
-    summary = stats.summary(name) if stats else CarrierSummary(0, None, None, None, None)
+    summary = app[STATUS].carriers.summary(name)
     breaker = runtime.breakers.get(name)
     return {
         "name": name,
@@ -118,7 +117,7 @@ def _target_text(route: RouteConfig) -> str:
 def _route_rows(app: web.Application) -> list[dict[str, object]]:
     """Each configured route, then the caller-named and default ways, with what each took."""
     providers = app[RUNTIME].current.config.providers
-    tally = app[ROUTE_TALLY]
+    tally = app[STATUS].routing
     rows = [
         {"name": route.name, "match": _match_text(route), "target": _target_text(route),
          "taken": tally.taken(route.name)}
@@ -140,8 +139,8 @@ async def _snapshot(app: web.Application) -> dict[str, Any]:
     return {
         "carriers": carriers,
         "routes": _route_rows(app),
-        "window": app[CARRIER_STATS].size if CARRIER_STATS in app else 0,
-        "charts": [asdict(chart) for chart in charts(app[TIMELINE].minutes())],
+        "window": app[STATUS].carriers.size,
+        "charts": [asdict(chart) for chart in charts(app[STATUS].timeline.minutes())],
         "pid": os.getpid(),
         "workers": config.server.workers,
         "store": {"backend": config.store.backend, "ok": store_ok},

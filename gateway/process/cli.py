@@ -13,20 +13,20 @@ from typing import TypeVar
 
 import orjson
 
-from gateway.accounts import accounts_with_shipped_secret, is_loopback
-from gateway.admin.rules import Invalid, check_amount, check_bucket, check_rate, check_reason, yuan_text
-from gateway.admin.service import CLI_ACTOR, AccountService
+from gateway.accounts.creation import accounts_with_shipped_secret, is_loopback
+from gateway.accounts.listed import bootstrap_accounts
+from gateway.accounts.rules import Invalid, check_amount, check_bucket, check_rate, check_reason, yuan_text
+from gateway.accounts.service import CLI_ACTOR, AccountService
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
 from gateway.config.reader import ConfigError
-from gateway.greeting import DemoSecret, demo_secret, greeting, shipped_secret_refusal
-from gateway.listed_accounts import bootstrap_accounts
 from gateway.logs import setup_logging
 from gateway.phones import scrub
-from gateway.pidfile import signal_reload
+from gateway.process.greeting import DemoSecret, demo_secret, greeting, shipped_secret_refusal
+from gateway.process.pidfile import signal_reload
+from gateway.process.server import serve
 from gateway.reconcile import money_moved, reconcile_account
-from gateway.server import serve
 from gateway.store.backends import with_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
 from gateway.store.sqlite.backup import BackupRefused, backup

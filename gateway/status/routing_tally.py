@@ -1,5 +1,6 @@
-"""How many numbers each route sent to each provider: the ``smsedge_route_decisions_total`` counter
-for Prometheus, and the same counts in memory for ``/status`` (this process, since it started).
+"""What the routing decided: how many numbers each route sent to each provider, as the
+``smsedge_route_decisions_total`` counter for Prometheus and the same counts in memory for ``/status``
+(this process, since it started).
 
 Kept by the app across reloads, so a reload that edits the routes does not reset what was seen.
 """
@@ -8,10 +9,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ["RouteTally"]
+__all__ = ["RoutingTally"]
 
 
-class RouteTally:
+class RoutingTally:
     def __init__(self, counter: Counter) -> None:
         self._counter = counter
         self._children: dict[tuple[str, str], Counter] = {}  # looked up once per label pair

@@ -5,7 +5,7 @@ Only a secret the config itself changed replaces the stored one (the store keeps
 the one it last applied), so a secret an operator rotated since is not undone by the next start.
 Balance and the other fields are never overwritten. Every process of a fleet runs this at once; the
 store applies each change once (``Store.apply_config_secret``), audited with the actor ``config``.
-Details: (docs/design.md, "gateway/listed_accounts.py").
+Details: (docs/accounts.md, "The accounts the config lists").
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from gateway.admin.service import AccountService
+from gateway.accounts.credentials import SecretVerifier, hash_secret, needs_upgrade
+from gateway.accounts.service import AccountService
 from gateway.config.model import AccountSeed
-from gateway.credentials import SecretVerifier, hash_secret, needs_upgrade
 from gateway.store.base import Account, AccountExists, Store
 
 __all__ = ["CONFIG_ACTOR", "bootstrap_accounts"]

@@ -24,9 +24,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from gateway.config.model import RedisConfig
-from gateway.redis_batch import Batch
-from gateway.redis_health import RedisHealth
-from gateway.redis_replicas import ReplicatedBatch
+from gateway.redis.batch import Batch
+from gateway.redis.health import RedisHealth
+from gateway.redis.replicas import ReplicatedBatch
 
 __all__ = ["Lua", "RedisSource", "SharedClient", "SharedCluster", "SharedRedis", "redis_client"]
 

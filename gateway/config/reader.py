@@ -77,7 +77,7 @@ class Conversion:
             value = self._converted(converter.convert, data, path)
         elif isinstance(base, type) and issubclass(base, msgspec.Struct):
             value = self._struct(data, base, path, key)
-        elif get_origin(base) in (tuple, frozenset, list):
+        elif get_origin(base) in (tuple, frozenset):
             value = self._pairs(data, base, path) if any(isinstance(extra, Pairs) for extra in extras) \
                 else self._items(data, base, extras, path)
         elif get_origin(base) is dict:

@@ -13,13 +13,14 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from gateway.carriers.base import Carrier, CarrierOptions, FailureKind, Outcome, SendBatch
+from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
+from gateway.config.model import Settings
 from gateway.ids import new_hex_id
 
 __all__ = ["MockCarrier", "MockOptions"]
 
 
-class MockOptions(CarrierOptions, frozen=True, kw_only=True):
+class MockOptions(Settings, frozen=True, kw_only=True):
     latency_ms: Annotated[int, Meta(ge=0, le=600_000)] = 0  # simulated carrier latency
     fail_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.0  # the share of numbers it refuses
 

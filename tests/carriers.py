@@ -12,9 +12,9 @@ from typing import Annotated
 import aiohttp
 from msgspec import Meta
 
-from gateway.carriers.base import Carrier, CarrierError, CarrierOptions, FailureKind, Outcome, SendBatch
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
 from gateway.config.fields import Text
-from gateway.config.model import BackendConfig
+from gateway.config.model import BackendConfig, Settings
 
 __all__ = ["RENDEZVOUS_TIMEOUT", "HalfCarrier", "NotACarrier", "RuleCarrier", "RuleOptions"]
 
@@ -22,7 +22,7 @@ __all__ = ["RENDEZVOUS_TIMEOUT", "HalfCarrier", "NotACarrier", "RuleCarrier", "R
 RENDEZVOUS_TIMEOUT = 3.0
 
 
-class RuleOptions(CarrierOptions, frozen=True, kw_only=True):
+class RuleOptions(Settings, frozen=True, kw_only=True):
     refuse: tuple[Text, ...] = ()  # E.164 numbers this carrier refuses, each in its own words
     # > 0: answer only once this many calls are in flight at the same time
     rendezvous: Annotated[int, Meta(ge=0, le=1000)] = 0

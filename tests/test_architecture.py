@@ -298,7 +298,7 @@ def test_idempotency_keys_are_claimed_by_one_loop():
 # -- the config is declared once (docs/configuration.md, "One declaration per key") --------------
 
 SETTINGS_CLASS = re.compile(r"\w+(?:Config|Options)|AccountSeed|AdminToken")
-STRUCT_BASES = {"Struct", "msgspec.Struct", "Settings", "CarrierOptions"}
+STRUCT_BASES = {"Struct", "msgspec.Struct", "Settings"}
 
 
 def _settings_classes() -> dict[str, ast.ClassDef]:

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.carriers.base import CarrierOptions
 from gateway.config.loader import config_path, load_config, parse_config
-from gateway.config.model import DEFAULT_CONFIG_PATH
+from gateway.config.model import DEFAULT_CONFIG_PATH, Settings
 from gateway.config.reader import ConfigError
 from plugins.mock import MockCarrier
 from tests.conftest import ROOT, merge
@@ -284,7 +283,7 @@ def test_a_problem_is_listed_once_not_again_as_what_it_caused(config_document):
     ]
 
 
-class CountingOptions(CarrierOptions, frozen=True, kw_only=True):
+class CountingOptions(Settings, frozen=True, kw_only=True):
     count: int
 
 
@@ -391,6 +390,14 @@ def assert_refused(result: subprocess.CompletedProcess[str], line: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+def refused_lines(path: Path, document: dict) -> list[str]:
+    """What check-config prints of ``document`` written to ``path``: refused (exit 2), no traceback."""
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = check_config("check-config", "--config", str(path))
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    return result.stderr.splitlines()
+
+
 def broken_config(tmp_path: Path, **server: object) -> Path:
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(merge(yaml.safe_load(
@@ -428,11 +435,7 @@ def test_check_config_prints_every_problem_and_names_a_misspelt_key(tmp_path):
             "plugin": "tencent", "secret_id": "id", "secret_key": "key", "sdk_app_id": "1400000000",
             "sign_nam": "SMS Edge", "price": 0.045, "timeout": 500}}},
     })
-    path = tmp_path / "several.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    result = check_config("check-config", "--config", str(path))
-    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == [
+    assert refused_lines(tmp_path / "several.yaml", document) == [
         "server.port: must be an integer",
         "providers.backends.tencent.timeout: must be between 0.01 and 120.0",
         "providers.backends.tencent.sign_name: required (found unknown key sign_nam — misspelt?)",
@@ -506,11 +509,7 @@ def test_check_config_prints_every_problem_of_every_section_at_once(tmp_path):
     })
     document["accounts"] = [{"name": "demo\nforged", "api_key": "sk_demo_1", "api_secret": "short",
                              "balance": "lots"}]
-    path = tmp_path / "many.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    result = check_config("check-config", "--config", str(path))
-    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == [
+    assert refused_lines(tmp_path / "many.yaml", document) == [
         "server.port: must be between 0 and 65535",
         "redis.sentinels: sentinel mode needs at least one host:port",
         "ratelimit.phone[0].limit: must be between 1 and 1000000",

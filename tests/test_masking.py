@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from gateway.api.models import MAX_PAGE
 from gateway.app import create_app
-from gateway.carriers.base import Carrier, CarrierOptions, FailureKind, Outcome, SendBatch
+from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
 from gateway.config.fields import Text
+from gateway.config.model import Settings
 from gateway.errors import ApiError
 from gateway.phones import SAFE_KEYS, mask_payload, scrub
 from gateway.responses import json_response
@@ -394,7 +395,7 @@ async def test_the_records_page_range_is_not_masked(client):
 plugin_log = logging.getLogger("smsedge.carrier.quoting")
 
 
-class QuotingOptions(CarrierOptions, frozen=True, kw_only=True):
+class QuotingOptions(Settings, frozen=True, kw_only=True):
     says: Text
 
 

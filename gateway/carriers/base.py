@@ -1,11 +1,11 @@
 """The contract between the gateway and its carrier plugins.
 
-A plugin subclasses :class:`Carrier` with its own options type (``Carrier[MyOptions]``), declared as
-a :class:`CarrierOptions` Struct as the core declares its sections, and sends one template to many
-numbers, reporting an :class:`Outcome` per number. The core owns everything around the call
-(splitting into batches, timeouts, charging, records), so a new carrier is one small package that
-speaks one upstream protocol; :mod:`gateway.carriers.http` does its posting, and
-:class:`ReportFormat` reads a push of delivery reports.
+A plugin subclasses :class:`Carrier` with its own options type (``Carrier[MyOptions]``), a
+``Settings`` Struct declared as the core declares its sections (``gateway.config.model``), and
+sends one template to many numbers, reporting an :class:`Outcome` per number. The core owns
+everything around the call (splitting into batches, timeouts, charging, records), so a new carrier
+is one small package that speaks one upstream protocol; :mod:`gateway.carriers.http` does its
+posting, and :class:`ReportFormat` reads a push of delivery reports.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from gateway.config.model import BackendConfig, Settings
 from gateway.phones import InvalidPhone, parse_phone
 
 __all__ = [
-    "Carrier", "CarrierError", "CarrierOptions", "FailureKind", "MalformedReceipts", "OptionsT", "Outcome",
+    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "OptionsT", "Outcome",
     "Receipt", "Recipient", "ReportFormat", "SendBatch", "report_e164", "report_text",
 ]
 
@@ -33,11 +33,6 @@ log = logging.getLogger(__name__)
 
 #: A carrier's own options: its ``Options`` Struct, what ``self.options`` holds.
 OptionsT = TypeVar("OptionsT")
-
-
-class CarrierOptions(Settings, frozen=True, kw_only=True):
-    """Base of a carrier's own keys of its backend section, declared as the core's sections are
-    (``gateway.config.model``: types, defaults, ``Meta`` bounds; ``Secret`` for a credential)."""
 
 
 class FailureKind(enum.Enum):
@@ -121,8 +116,9 @@ class Carrier(abc.ABC, Generic[OptionsT]):
     name: ClassVar[str]
     #: how many numbers one upstream call may carry; the core splits larger sends
     max_batch: ClassVar[int] = 1
-    #: its own keys of a backend section (the core reads the shared ones); none by default
-    Options: ClassVar[type[CarrierOptions]] = CarrierOptions
+    #: its own keys of a backend section, declared as the core's sections are (types, defaults,
+    #: Meta bounds; ``Secret`` for a credential); the core reads the shared ones. None by default.
+    Options: ClassVar[type[Settings]] = Settings
 
     options: OptionsT
 

@@ -36,7 +36,8 @@ Yuan = Annotated[int, From(yuan_to_milli)]  # written in yuan (0.045), kept in m
 
 
 class Settings(Struct, frozen=True, forbid_unknown_fields=True):
-    """What every section is: immutable once read, and refusing a key it does not declare."""
+    """What every section and every carrier's ``Options`` is: immutable once read, and refusing a key
+    it does not declare."""
 
 
 class BucketConfig(Settings, frozen=True):

@@ -22,19 +22,11 @@ import msgspec
 import orjson
 from yarl import URL
 
-from gateway.carriers.base import (
-    Carrier,
-    CarrierError,
-    CarrierOptions,
-    FailureKind,
-    Outcome,
-    Receipt,
-    Recipient,
-    SendBatch,
-)
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
 from gateway.carriers.http import Endpoint, Reply, post
 from gateway.clock import system_clock
 from gateway.config.fields import Secret, Text
+from gateway.config.model import Settings
 from plugins.aliyun.errors import NUMBER_CODES, classify
 from plugins.aliyun.receipts import aliyun_receipts
 from plugins.aliyun.signing import acs3_headers, canonical_query
@@ -49,7 +41,7 @@ QUERY_MAX = 4096  # bytes of query string; a longer one goes in a form body (URL
 FORM = "application/x-www-form-urlencoded"
 
 
-class AliyunOptions(CarrierOptions, frozen=True, kw_only=True):
+class AliyunOptions(Settings, frozen=True, kw_only=True):
     endpoint: Endpoint = URL("https://dysmsapi.aliyuncs.com")
     access_key_id: Text
     access_key_secret: Secret  # never printed with the options

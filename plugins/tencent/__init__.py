@@ -20,19 +20,11 @@ import msgspec
 import orjson
 from yarl import URL
 
-from gateway.carriers.base import (
-    Carrier,
-    CarrierError,
-    CarrierOptions,
-    FailureKind,
-    Outcome,
-    Receipt,
-    Recipient,
-    SendBatch,
-)
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
 from gateway.carriers.http import Endpoint, post
 from gateway.clock import system_clock
 from gateway.config.fields import Secret, Text
+from gateway.config.model import Settings
 from plugins.tencent.errors import classify
 from plugins.tencent.receipts import tencent_receipts
 from plugins.tencent.signing import request_headers
@@ -45,7 +37,7 @@ ACTION, VERSION = "SendSms", "2021-01-11"
 SESSION_CONTEXT_MAX = 511  # bytes; Tencent takes "under 512"
 
 
-class TencentOptions(CarrierOptions, frozen=True, kw_only=True):
+class TencentOptions(Settings, frozen=True, kw_only=True):
     endpoint: Endpoint = URL("https://sms.tencentcloudapi.com")
     region: Text = "ap-guangzhou"
     secret_id: Text

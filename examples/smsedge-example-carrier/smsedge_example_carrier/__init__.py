@@ -27,9 +27,10 @@ import logging
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from gateway.carriers.base import Carrier, CarrierError, CarrierOptions, FailureKind, Outcome, SendBatch
+from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
 from gateway.carriers.http import Endpoint, post
 from gateway.config.fields import Secret, Then
+from gateway.config.model import Settings
 
 __all__ = ["ExampleCarrier", "ExampleOptions"]
 
@@ -45,7 +46,7 @@ def _bearer_token(token: str) -> str:
     return token
 
 
-class ExampleOptions(CarrierOptions, frozen=True, kw_only=True):
+class ExampleOptions(Settings, frozen=True, kw_only=True):
     """Only this plugin's own keys; the core reads plugin/price/timeout/... and refuses the rest."""
 
     endpoint: Endpoint  # required: an absolute http(s) URL, checked as every carrier's

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 CONFIG = web.AppKey("config", GatewayConfig)
-CLOCK = web.AppKey("clock", Clock)
+CLOCK = web.AppKey[Clock]("clock")  # a Callable: not a class to pass as the type
 STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
 CARRIER_STATS = web.AppKey("carrier_stats", CarrierStats)  # recent calls, for /status

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
 from gateway.config.model import BackendConfig, TemplateConfig
@@ -42,7 +43,7 @@ class Dispatcher:
         self,
         backends: Mapping[str, BackendConfig],
         templates: Mapping[str, TemplateConfig],
-        carriers: Mapping[str, Carrier],
+        carriers: Mapping[str, Carrier[Any]],
         metrics: Metrics,
         stats: CarrierStats | None = None,
         timeline: Timeline | None = None,
@@ -147,7 +148,7 @@ class Dispatcher:
         if self._timeline is not None:
             self._timeline.carrier_call(seconds)
 
-    async def _call(self, carrier: Carrier, backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
+    async def _call(self, carrier: Carrier[Any], backend: BackendConfig, batch: SendBatch) -> list[Outcome]:
         breaker = self.breakers[backend.name]
         if not breaker.allow():
             return CarrierError(

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
 from gateway.config.model import BackendConfig, TemplateConfig
@@ -41,7 +42,7 @@ class Dispatcher:
         self,
         backends: Mapping[str, BackendConfig],
         templates: Mapping[str, TemplateConfig],
-        carriers: Mapping[str, Carrier],
+        carriers: Mapping[str, Carrier[Any]],
         metrics: Metrics,
         status: StatusView,
     ) -> None:
@@ -150,7 +151,7 @@ class Dispatcher:
         calls.append((provider, outcome, seconds))
 
     async def _call(
-        self, carrier: Carrier, backend: BackendConfig, batch: SendBatch, calls: list[CarrierCall]
+        self, carrier: Carrier[Any], backend: BackendConfig, batch: SendBatch, calls: list[CarrierCall]
     ) -> list[Outcome]:
         breaker = self.breakers[backend.name]
         if not breaker.allow():

@@ -118,7 +118,7 @@ def _route_rows(app: web.Application) -> list[dict[str, object]]:
     """Each configured route, then the caller-named and default ways, with what each took."""
     providers = app[RUNTIME].current.config.providers
     tally = app[STATUS].routing
-    rows = [
+    rows: list[dict[str, object]] = [
         {"name": route.name, "match": _match_text(route), "target": _target_text(route),
          "taken": tally.taken(route.name)}
         for route in providers.routes

@@ -60,11 +60,11 @@ class Dispatcher:
 
     async def deliver(
         self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient],
-        routes: list[str],
+        rules: list[str],
     ) -> list[CarrierVerdict]:
         """Each recipient's final answer, in order; each is counted for the backend that gave it.
 
-        ``routes``: the route that chose ``chain[0]`` for each recipient, for the status view."""
+        ``rules``: the routing rule that chose ``chain[0]`` for each recipient, for the status view."""
         verdicts: list[CarrierVerdict] = []
         waiting = list(range(len(recipients)))  # places in ``recipients`` still to be taken
         calls: list[CarrierCall] = []
@@ -84,7 +84,7 @@ class Dispatcher:
             if backend is not chain[-1]:
                 log.warning("failing over %d numbers from %s", len(waiting), backend.name)
         self._count(chain, verdicts)
-        self._status.delivered(chain[0].name, routes, calls)
+        self._status.delivered(chain[0].name, rules, calls)
         return verdicts
 
     def _count(self, chain: Sequence[BackendConfig], verdicts: list[CarrierVerdict]) -> None:

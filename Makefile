@@ -23,6 +23,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 check-config: $(STAMP)
 	$(PYTHON) run.py check-config --config config/gateway.yaml

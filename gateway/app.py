@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -108,7 +109,7 @@ def build_runtime(app: web.Application, config: GatewayConfig) -> Runtime:
     Used at start and by every reload; the store, limiter and status view are the app's, kept across
     reloads.
     """
-    carriers: dict[str, Carrier] = {
+    carriers: dict[str, Carrier[Any]] = {
         name: carrier_class(backend.plugin)(backend, app[HTTP_SESSION])
         for name, backend in config.providers.backends.items()
     }

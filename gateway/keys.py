@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 CONFIG = web.AppKey("config", GatewayConfig)
-CLOCK = web.AppKey("clock", Clock)
+CLOCK = web.AppKey[Clock]("clock")  # a Callable: not a class to pass as the type
 STORE = web.AppKey("store", Store)
 HTTP_SESSION = web.AppKey("http_session", ClientSession)
 # Carriers, breakers and sender of the current config: read once per request (gateway.runtime).

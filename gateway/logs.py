@@ -18,6 +18,7 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, BinaryIO, TextIO
 
 import orjson
@@ -151,7 +152,9 @@ class MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))
 
-    def formatException(self, ei) -> str:
+    def formatException(
+        self, ei: tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+    ) -> str:
         return scrub(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:

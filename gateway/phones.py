@@ -55,6 +55,7 @@ def _plan(length: int) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str
     carrier codes) and the country code itself count as winning types: those go the slow way.
     """
     meta = phonenumbers.PhoneMetadata.metadata_for_region(DEFAULT_REGION)
+    assert meta is not None  # phonenumbers carries the home region's plan
     before = [
         matcher.pattern for name in (
             "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
@@ -109,6 +110,7 @@ def _parse_with_plan(raw: str) -> Phone:
     national = phonenumbers.national_significant_number(number)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     region = phonenumbers.region_code_for_number(number) or DEFAULT_REGION
+    assert number.country_code is not None  # parse sets it on every number it returns
     return Phone(e164=e164, masked=mask_phone(national, number.country_code), region=region)
 
 
@@ -221,7 +223,8 @@ def scrub(text: str, shortest: int = _SHORTEST_RUN) -> str:
     runs of ``shortest`` digits or more."""
     if not _SEVEN_DIGITS.search(text):  # most lines: not worth a scan
         return text
-    parts, done = [], 0
+    parts: list[str] = []
+    done = 0
     for match in (_SCAN_MASKED if "****" in text else _SCAN).finditer(text):
         start, end = match.span("run")
         if end - start >= shortest:  # (-1, -1) for what is kept

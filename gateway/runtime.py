@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.carriers.base import Carrier
 from gateway.config.model import GatewayConfig
@@ -26,7 +27,7 @@ _MARGIN = 10.0  # seconds past the longest send, for settling and the answer
 @dataclass(frozen=True, slots=True)
 class Runtime:
     config: GatewayConfig  # server, store and redis as at start: they need a restart
-    carriers: dict[str, Carrier]
+    carriers: dict[str, Carrier[Any]]
     breakers: dict[str, CircuitBreaker]
     sender: Sender
 

@@ -27,7 +27,7 @@ from tests.test_systemd_unit import UNIT, directives
 pytestmark = pytest.mark.slow  # a load run, a build or a fuzz run: seconds to minutes
 
 NOT_COPIED = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "data",
-                                    "test-artifacts", ".pytest_cache", ".ruff_cache")
+                                    "test-artifacts", ".pytest_cache", ".ruff_cache", ".mypy_cache")
 
 
 def _names(requirements: str) -> set[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
 from gateway.accounts.names import MAX_NAME_LENGTH, checked_name
 from gateway.config.model import BucketConfig
@@ -69,7 +70,7 @@ def check_amount(value: object) -> int:
 def check_rate(value: object) -> float:
     # float() takes "nan" and "inf", which would silently mean "no limit": only real rates pass.
     try:
-        rate = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+        rate = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]  # TypeError caught
     except (TypeError, ValueError):
         rate = math.nan
     if not MIN_RATE <= rate <= MAX_RATE:
@@ -95,7 +96,7 @@ def check_providers(values: Iterable[object], known: Collection[str]) -> tuple[s
             raise Invalid(f"unknown provider {str(name)[:32]!r}; configured: {', '.join(sorted(known))}")
     if len(set(providers)) != len(providers):
         raise Invalid("a provider is listed twice")
-    return providers  # type: ignore[return-value]
+    return cast("tuple[str, ...]", providers)  # each checked to be a str above
 
 
 def check_reason(value: object) -> str:

@@ -69,7 +69,7 @@ class AccountService:
         account = await self.store.top_up(api_key, amount_milli)
         if account is not None:
             # From the balance the top-up left: exact even while the account is sending.
-            before = {"balance": (account.balance_milli - amount_milli) / 1000}
+            before: dict[str, object] = {"balance": (account.balance_milli - amount_milli) / 1000}
             await self._audit(actor, "topup", account, before, {"balance": account.balance_milli / 1000},
                               reason)
         return account

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.accounts.rules import Invalid
 from gateway.admin import routes
@@ -32,7 +32,7 @@ PREFIX = "/admin/api"
 _account_exists = error_kind(409, ACCOUNT_EXISTS, "账户名或 API Key 已存在")
 
 
-def service_errors() -> web.middleware:
+def service_errors() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:

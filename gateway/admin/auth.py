@@ -13,7 +13,7 @@ exist. Tokens are read from the running config, so a reload (SIGHUP) adds or ret
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.accounts.credentials import verify_secret
 from gateway.config.model import AdminToken
@@ -44,7 +44,7 @@ def _bearer(request: web.Request) -> str:
     return token
 
 
-def admin_authentication() -> web.middleware:
+def admin_authentication() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         tokens = request.app[RUNTIME].current.config.admin.tokens

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import web
 
@@ -50,7 +51,8 @@ async def once(
         await asyncio.shield(store.release_idempotency(account_id, scoped, token))
         raise
     try:
-        await store.finish_idempotency(account_id, scoped, token, response.status, bytes(response.body))
+        body = cast("bytes | bytearray", response.body)  # the admin API answers with bytes (json_response)
+        await store.finish_idempotency(account_id, scoped, token, response.status, bytes(body))
     except StoreUnavailable:  # applied all the same; a retry with the key gets 409, never a second one
         log.exception("store unavailable: the answer of an idempotent top-up not kept")
     return response

@@ -10,6 +10,7 @@ Why that order: (docs/design.md, "The request path").
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 
@@ -27,7 +28,7 @@ __all__ = ["PREFIX", "SHARED", "add_api_routes", "api_headers", "api_route", "sh
 PREFIX = "/api"
 # What a sub-app (the admin API) reads of the state the root app opens. Copied once at startup:
 # ``request.app`` is the sub-app, and one lookup in it is far cheaper than ``request.config_dict``.
-SHARED = (CONFIG, CLOCK, METRICS, VERIFIER, STORE, LIMITER, RUNTIME)
+SHARED: tuple[web.AppKey[Any], ...] = (CONFIG, CLOCK, METRICS, VERIFIER, STORE, LIMITER, RUNTIME)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

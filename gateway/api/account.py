@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 from aiohttp import web
 
-from gateway.api.models import AccountData, AccountResponse
+from gateway.api.models import AccountData, AccountResponse, Verification
 from gateway.clock import LocalDays
 from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, STORE
@@ -42,6 +43,7 @@ async def account_info(request: web.Request) -> web.Response:
             balance=balance_yuan(account.balance_milli),
             total_sent=account.total_sent,
             today_sent=today_sent,
-            verification_status=account.verification_status,
+            # the store's str, one of VERIFICATION_STATUSES (checked when it was set)
+            verification_status=cast(Verification, account.verification_status),
         ),
     ))

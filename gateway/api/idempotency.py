@@ -16,6 +16,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import orjson
 from aiohttp import web
@@ -201,7 +202,7 @@ async def _send_held(
         raise
     except Exception:  # a cancellation also leaves the claim, unanswered: 409 until its lease ends
         log.exception("unhandled error while sending in %s", request[ROUTE_TEMPLATE])
-        response = error_response(internal(), request[REQUEST_ID])
+        response: web.Response = error_response(internal(), request[REQUEST_ID])
         await _save(request, *claim, response)
         return response
     response = reply(request, deliveries)
@@ -218,7 +219,8 @@ async def _save(request: web.Request, key: str, token: str, response: web.Respon
         response.set_payload(mask_payload(response.payload))
         body = orjson.dumps(response.payload)
     else:
-        body = scrub(bytes(response.body or b"").decode("utf-8", errors="replace")).encode()
+        raw = cast("bytes | None", response.body)  # our answers are built from bytes, never a Payload
+        body = scrub(bytes(raw or b"").decode("utf-8", errors="replace")).encode()
     try:
         await request.app[STORE].finish_idempotency(
             request[ACCOUNT].id, key, token, response.status, body

@@ -36,7 +36,7 @@ def costs(cost: Cost) -> Callable[[H], H]:
     """Declare what a request to this handler takes from the account's bucket."""
 
     def declare(handler: H) -> H:
-        handler.rate_limit_cost = cost  # type: ignore[attr-defined]
+        handler.rate_limit_cost = cost  # type: ignore[attr-defined]  # read back by getattr (api_route)
         return handler
 
     return declare

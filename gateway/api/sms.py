@@ -7,7 +7,7 @@ request's Idempotency-Key (``idempotent_send``): check the caller and the body, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from msgspec import UNSET
@@ -104,7 +104,7 @@ def _send_reply(request: web.Request, deliveries: list[Delivery]) -> web.Respons
         success=True,
         message="短信发送成功",
         data=SendData(
-            message_id=delivery.message_id,
+            message_id=cast(str, delivery.message_id),  # accepted: its record (and id) was written
             phone=delivery.phone.masked,
             provider=delivery.provider,
             status=delivery.status,
@@ -115,8 +115,9 @@ def _send_reply(request: web.Request, deliveries: list[Delivery]) -> web.Respons
 def _result(delivery: Delivery) -> BatchResult:
     masked = delivery.phone.masked
     if delivery.outcome.accepted:
-        return BatchResult(
-            phone=masked, success=True, provider=delivery.provider, message_id=delivery.message_id
+        return BatchResult(  # accepted: its record (and id) was written
+            phone=masked, success=True, provider=delivery.provider,
+            message_id=cast(str, delivery.message_id),
         )
     # A refused number has a message id too once its record was written.
     return BatchResult(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -66,11 +66,12 @@ async def decoded_body(request: web.Request, model: type[Body]) -> Body | dict[s
 
     Decoded once per request: the rate limiter's cost and the handler both ask for it.
     """
-    body = request.get(_DECODED)
+    body = cast("Body | dict[str, Any] | None", request.get(_DECODED))  # what is stored below
     if body is None:
         raw = await request.read()
         try:
-            body = _DECODERS[model].decode(raw)
+            # each model's own decoder: a dict keyed by type cannot say so
+            body = cast("msgspec.json.Decoder[Body]", _DECODERS[model]).decode(raw)
         except msgspec.ValidationError:
             body = parse_json_object(raw)
         except msgspec.DecodeError as exc:  # not JSON: nothing to read again

@@ -36,16 +36,16 @@ def _entry_point_targets() -> dict[str, str]:
     return targets
 
 
-def _import(target: str) -> type:
+def _import(target: str) -> object:
+    """What ``package.module:Name`` names; the caller checks that it is a Carrier subclass."""
     module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    found = module
+    found: object = importlib.import_module(module_name)
     for part in attribute.split("."):
         found = getattr(found, part)
-    return found  # type: ignore[return-value]
+    return found
 
 
-def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier]:
+def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier[Any]]:
     """The Carrier subclass a ``plugin`` value names, or a ConfigError at ``path``."""
     target = _entry_point_targets().get(plugin)
     if target is None and ":" in plugin:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from gateway.config.model import GatewayConfig
 from gateway.keys import RATE_LIMIT_HEADERS, ROUTE_TEMPLATE
@@ -26,11 +26,11 @@ from gateway.status.timeline import Timeline
 __all__ = ["build_middlewares"]
 
 
-def build_middlewares(config: GatewayConfig, metrics: Metrics, timeline: Timeline) -> list[web.middleware]:
+def build_middlewares(config: GatewayConfig, metrics: Metrics, timeline: Timeline) -> list[Middleware]:
     return [request_pipeline(config, RequestObserver(metrics, timeline))]
 
 
-def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> web.middleware:
+def request_pipeline(config: GatewayConfig, observe: RequestObserver) -> Middleware:
     check_body = body_limit(max_bytes=config.server.max_body_bytes, read_timeout=config.server.body_timeout)
     tls = config.server.tls.scheme == "https"
     access_line = sampled_access_line(config.logging.access_sample)

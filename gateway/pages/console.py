@@ -10,7 +10,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.api.validation import MAX_PER_PAGE
+from gateway.api.models import MAX_PER_PAGE
 from gateway.keys import CONFIG, RUNTIME
 
 __all__ = ["console_page"]

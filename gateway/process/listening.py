@@ -78,6 +78,7 @@ async def _serve(
     runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=shutdown_timeout,
                            keepalive_timeout=server.header_timeout)
     await runner.setup()
+    assert runner.server is not None  # made by setup()
     try:
         tls: dict[str, Any] = {} if ssl_context is None else {
             "ssl": ssl_context, "ssl_handshake_timeout": server.header_timeout,

@@ -22,6 +22,8 @@ import re
 import signal
 import tempfile
 import time
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import orjson
@@ -44,7 +46,7 @@ from gateway.process.tls import server_context
 try:  # the faster event loop, where it is installed (it is a dependency; asyncio is the fallback)
     import uvloop
 except ImportError:  # pragma: no cover - platforms uvloop does not build on
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]  # not installed: asyncio's loop (new_event_loop)
 
 __all__ = ["METRICS_DIR_ENV", "EnvelopeRequestHandler", "serve"]
 
@@ -98,7 +100,7 @@ def run_worker(
     # aiohttp offers no public hook for its parser-level error answers: ``web.Server`` builds a
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
     # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
-    web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[misc]
+    web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[attr-defined]  # not exported, only looked up
     log.info("worker %d listening on %s://%s:%d", os.getpid(), config.server.tls.scheme,
              config.server.host, config.server.port)
     app = create_app(config)
@@ -208,7 +210,7 @@ def _serve(config: GatewayConfig, config_path: str | None, overrides: dict[str, 
         _clean_metrics_directory(directory, ours=ours)
 
 
-def _supervise(workers: list[multiprocessing.Process]) -> int:
+def _supervise(workers: Sequence[BaseProcess]) -> int:
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -216,11 +218,13 @@ def _supervise(workers: list[multiprocessing.Process]) -> int:
         stopping = True
         for worker in workers:
             if worker.is_alive():
+                assert worker.pid is not None  # alive: started
                 os.kill(worker.pid, signal.SIGTERM)
 
     def forward(signum: int, _frame: object) -> None:
         for worker in workers:
             if worker.is_alive():
+                assert worker.pid is not None  # alive: started
                 os.kill(worker.pid, signum)
 
     signal.signal(signal.SIGTERM, stop)

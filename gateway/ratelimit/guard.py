@@ -42,7 +42,8 @@ class GuardedLimiter:
         try:
             decision = await self.backend.take(account_id, rate, burst, cost)
         except LimiterUnavailable as exc:
-            return self._failed(exc)
+            self._failed(exc)
+            return None
         self._recovered()
         return decision
 

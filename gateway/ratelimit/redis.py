@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 
+from redis.typing import EncodableT
+
 from gateway.config.model import WindowConfig
 from gateway.ratelimit import (
     WINDOW_ALLOWS,
@@ -93,7 +95,7 @@ class RedisLimiter:
     async def hit(
         self, phone_hashes: list[str], windows: tuple[WindowConfig, ...], hit_id: str
     ) -> list[WindowDecision]:
-        args: list[object] = [hit_id]
+        args: list[EncodableT] = [hit_id]
         for window in windows:
             args += [window.limit, window.seconds]
         replies = await self._windows.many(

@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.typing import EncodableT
 
 __all__ = ["Batch"]
 
@@ -29,10 +30,10 @@ class Batch:
     def __init__(self, client: Redis | RedisCluster, timeout: float) -> None:
         self._client = client
         self._timeout = timeout
-        self._queue: list[tuple[tuple[object, ...], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[tuple[EncodableT, ...], asyncio.Future[Any]]] = []
         self._running: set[asyncio.Task[None]] = set()
 
-    def __call__(self, *command: object) -> asyncio.Future[Any]:
+    def __call__(self, *command: EncodableT) -> asyncio.Future[Any]:
         """The reply to ``command``, sent with the others asked for in this turn."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -56,7 +57,7 @@ class Batch:
         return None
 
     async def _send(
-        self, batch: list[tuple[tuple[object, ...], asyncio.Future[Any]]], deadline: float | None
+        self, batch: list[tuple[tuple[EncodableT, ...], asyncio.Future[Any]]], deadline: float | None
     ) -> None:
         replies: list[Any]
         try:
@@ -73,7 +74,7 @@ class Batch:
             else:
                 future.set_result(reply)
 
-    async def _replies(self, commands: Sequence[tuple[object, ...]], deadline: float | None) -> list[Any]:
+    async def _replies(self, commands: Sequence[tuple[EncodableT, ...]], deadline: float | None) -> list[Any]:
         """Each command's reply or error, in order."""
         if len(commands) == 1:
             return [await self._client.execute_command(*commands[0])]

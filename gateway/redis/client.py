@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from gateway.config.model import RedisConfig
 from gateway.redis.batch import Batch
@@ -47,10 +48,10 @@ class _Shared:
         await self.batch.close()
         if self.write_batch is not self.batch:
             await self.write_batch.close()
-        await super().aclose(*args)  # type: ignore[misc]
+        await super().aclose(*args)  # type: ignore[misc]  # a mixin: the client class after it has aclose
 
 
-class SharedRedis(_Shared, Redis):
+class SharedRedis(_Shared, Redis):  # type: ignore[misc]  # redis-py's own bases differ on command_info
     """One server, or the primary a Sentinel names (found again after a failover)."""
 
     #: The clients of the Sentinels that name the primary, if they do (closed with this one).
@@ -62,7 +63,7 @@ class SharedRedis(_Shared, Redis):
             await sentinel.aclose()
 
 
-class SharedCluster(_Shared, RedisCluster):
+class SharedCluster(_Shared, RedisCluster):  # type: ignore[misc]  # redis-py: as SharedRedis
     """A Redis Cluster: commands go to the node that holds their slot, MOVED and ASK followed."""
 
 
@@ -100,7 +101,9 @@ def redis_client(config: RedisConfig) -> SharedClient:
     client: SharedClient
     if config.mode == "cluster":
         # Per node; a cluster pool cannot block, so a burst beyond it is a fast 503, not a wait.
-        client = SharedCluster.from_url(config.url, max_connections=MAX_CONNECTIONS, **options)
+        # redis-py types from_url as returning RedisCluster, though it builds the class it is called on
+        client = cast(SharedCluster, SharedCluster.from_url(config.url, max_connections=MAX_CONNECTIONS,
+                                                            **options))
     elif config.mode == "sentinel":
         sentinel = Sentinel(
             config.sentinels,
@@ -108,16 +111,17 @@ def redis_client(config: RedisConfig) -> SharedClient:
                              "socket_connect_timeout": config.timeout},
             **_url_options(config.url),
         )
-        client = sentinel.master_for(
+        primary: SharedRedis = sentinel.master_for(
             config.service, redis_class=SharedRedis, connection_pool_class=_BlockingSentinelPool,
             max_connections=MAX_CONNECTIONS, timeout=config.timeout, **options,
         )
-        client.sentinels = sentinel.sentinels
+        primary.sentinels = sentinel.sentinels
+        client = primary
     else:
         pool = BlockingConnectionPool.from_url(
             config.url, max_connections=MAX_CONNECTIONS, timeout=config.timeout, **options
         )
-        client = SharedRedis.from_pool(pool)
+        client = cast(SharedRedis, SharedRedis.from_pool(pool))  # as from_url: typed as Redis
     client.health = RedisHealth(client.ping, config.timeout)
     client.batch = Batch(client, config.timeout)
     client.write_batch = (ReplicatedBatch(client, config.timeout, config.wait_replicas)
@@ -132,7 +136,7 @@ def _url_options(url: str) -> dict[str, Any]:
 
 
 #: One script call: its keys (one slot) and its arguments.
-Call = tuple[Sequence[str], Sequence[object]]
+Call = tuple[Sequence[str], Sequence[EncodableT]]
 
 
 class Lua:
@@ -154,7 +158,7 @@ class Lua:
         # Redis names a script by its SHA-1: an identifier here, not a security measure.
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(self, keys: Sequence[str], args: Sequence[object] = ()) -> Any:
+    async def __call__(self, keys: Sequence[str], args: Sequence[EncodableT] = ()) -> Any:
         """One call's reply (the script loaded first, if Redis lacks it)."""
         try:
             return await self._batch("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -13,9 +13,9 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -93,7 +93,7 @@ class _Guarded(Protocol):
 Owner = TypeVar("Owner", bound=_Guarded)
 P = ParamSpec("P")
 T = TypeVar("T")
-Method = Callable[Concatenate[Owner, P], Awaitable[T]]
+Method = Callable[Concatenate[Owner, P], Coroutine[Any, Any, T]]  # async defs, as the protocols declare
 
 
 def guarded(
@@ -104,7 +104,7 @@ def guarded(
 
     def decorate(method: Method[Owner, P, T]) -> Method[Owner, P, T]:
         @functools.wraps(method)
-        async def call(self: Owner, *args: P.args, **kwargs: P.kwargs) -> T:
+        async def call(self: Owner, /, *args: P.args, **kwargs: P.kwargs) -> T:
             health = self.health
             if health.down:
                 raise unavailable("redis: unreachable (outage), waiting for it to answer again")

@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 from gateway.redis.batch import Batch
 from gateway.redis.health import CALL_ENDS
@@ -45,7 +46,7 @@ class ReplicatedBatch(Batch):
         self._replicas = replicas
         self._until = math.inf  # when the first caller of the batch being gathered stops waiting
 
-    def __call__(self, *command: object) -> Any:
+    def __call__(self, *command: EncodableT) -> Any:
         ends = CALL_ENDS.get()
         self._until = min(self._until, time.monotonic() + self._timeout if ends is None else ends)
         return super().__call__(*command)
@@ -54,7 +55,7 @@ class ReplicatedBatch(Batch):
         until, self._until = self._until, math.inf
         return until
 
-    async def _replies(self, commands: Sequence[tuple[object, ...]], deadline: float | None) -> list[Any]:
+    async def _replies(self, commands: Sequence[tuple[EncodableT, ...]], deadline: float | None) -> list[Any]:
         assert deadline is not None
         wait_ms = int(((deadline - time.monotonic()) * WAIT_SHARE - WAIT_PRECISION) * 1000)
         masters = await self._masters(commands)
@@ -62,20 +63,23 @@ class ReplicatedBatch(Batch):
         async with self._client.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)
-            for master in waits:
-                target = {} if master is None else {"target_nodes": self._client.get_node(node_name=master)}
+            for master in waits:  # a master is named only on a Cluster (``_masters``)
+                target = {} if master is None else {
+                    "target_nodes": cast(RedisCluster, self._client).get_node(node_name=master)}
                 pipe.execute_command("WAIT", self._replicas, wait_ms, **target)
             replies = await pipe.execute(raise_on_error=False)
         confirmed = dict.fromkeys(masters, 0) | dict(zip(waits, replies[len(commands):], strict=True))
         return [self._checked(reply, confirmed[master])
                 for reply, master in zip(replies[:len(commands)], masters, strict=True)]
 
-    async def _masters(self, commands: Sequence[tuple[object, ...]]) -> list[str | None]:
+    async def _masters(self, commands: Sequence[tuple[EncodableT, ...]]) -> list[str | None]:
         """The master each command goes to (by its first key); None for all on one server."""
         if not isinstance(self._client, RedisCluster):
             return [None] * len(commands)
         await self._client.initialize()  # at once when it is already
-        return [self._client.get_node_from_key(str(command[3])).name for command in commands]
+        # None only when asked for a replica; a slot no master covers raises SlotNotCoveredError
+        return [cast(ClusterNode, self._client.get_node_from_key(str(command[3]))).name
+                for command in commands]
 
     def _checked(self, reply: Any, confirmed: Any) -> Any:
         if isinstance(reply, Exception):

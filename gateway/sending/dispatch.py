@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
 from gateway.config.model import BackendConfig, TemplateConfig
@@ -41,7 +42,7 @@ class Dispatcher:
         self,
         backends: Mapping[str, BackendConfig],
         templates: Mapping[str, TemplateConfig],
-        carriers: Mapping[str, Carrier],
+        carriers: Mapping[str, Carrier[Any]],
         metrics: Metrics,
         status: StatusView,
     ) -> None:
@@ -59,11 +60,11 @@ class Dispatcher:
 
     async def deliver(
         self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient],
-        routes: list[str],
+        rules: list[str],
     ) -> list[CarrierVerdict]:
         """Each recipient's final answer, in order; each is counted for the backend that gave it.
 
-        ``routes``: the route that chose ``chain[0]`` for each recipient, for the status view."""
+        ``rules``: the routing rule that chose ``chain[0]`` for each recipient, for the status view."""
         verdicts: list[CarrierVerdict] = []
         waiting = list(range(len(recipients)))  # places in ``recipients`` still to be taken
         calls: list[CarrierCall] = []
@@ -83,7 +84,7 @@ class Dispatcher:
             if backend is not chain[-1]:
                 log.warning("failing over %d numbers from %s", len(waiting), backend.name)
         self._count(chain, verdicts)
-        self._status.delivered(chain[0].name, routes, calls)
+        self._status.delivered(chain[0].name, rules, calls)
         return verdicts
 
     def _count(self, chain: Sequence[BackendConfig], verdicts: list[CarrierVerdict]) -> None:
@@ -150,7 +151,7 @@ class Dispatcher:
         calls.append((provider, outcome, seconds))
 
     async def _call(
-        self, carrier: Carrier, backend: BackendConfig, batch: SendBatch, calls: list[CarrierCall]
+        self, carrier: Carrier[Any], backend: BackendConfig, batch: SendBatch, calls: list[CarrierCall]
     ) -> list[Outcome]:
         breaker = self.breakers[backend.name]
         if not breaker.allow():

@@ -20,16 +20,16 @@ from gateway.sending.model import SendInput, template_of
 from gateway.sending.routing_rules import RoutingRules, allowed
 from gateway.store.base import Account
 
-__all__ = ["DEFAULT_ROUTE", "REQUESTED_ROUTE", "Group", "Routed", "Routing"]
+__all__ = ["DEFAULT_RULE", "REQUESTED_RULE", "Group", "Routed", "Routing"]
 
 #: The ``route`` label of a number sent where the caller named, or to the default (no rule matched).
-REQUESTED_ROUTE, DEFAULT_ROUTE = "requested", "default"
+REQUESTED_RULE, DEFAULT_RULE = "requested", "default"
 
 
 class Routed(NamedTuple):
     phone: Phone
     phone_hash: str  # the number's keyed hash
-    route: str  # its ``route`` label: the name of the rule that chose its backend
+    rule: str  # the name of the routing rule that chose its backend (the ``route`` label)
 
 
 @dataclass(slots=True)
@@ -54,21 +54,21 @@ class Routing:
     def plan(self, account: Account, request: SendInput, phone_hashes: list[str]) -> list[Group]:
         """The request's numbers grouped by the backend each goes to first."""
         if request.provider is not None or not self._rules:  # no rules: as without routing
-            route = DEFAULT_ROUTE if request.provider is None else REQUESTED_ROUTE
+            rule = DEFAULT_RULE if request.provider is None else REQUESTED_RULE
             backend = self._named(account, request.provider or self._providers.default)
-            numbers = [Routed(phone, phone_hash, route)
+            numbers = [Routed(phone, phone_hash, rule)
                        for phone, phone_hash in zip(request.phones, phone_hashes, strict=True)]
             return [Group(backend, numbers)]
         groups: dict[str, Group] = {}
         for phone, phone_hash in zip(request.phones, phone_hashes, strict=True):
             choice = self._rules.choose(account, phone, phone_hash, request.template_id)
             if choice is None:
-                choice = DEFAULT_ROUTE, self._named(account, self._providers.default)
-            route, backend = choice
+                choice = DEFAULT_RULE, self._named(account, self._providers.default)
+            rule, backend = choice
             group = groups.get(backend.name)
             if group is None:
                 group = groups[backend.name] = Group(backend)
-            group.numbers.append(Routed(phone, phone_hash, route))
+            group.numbers.append(Routed(phone, phone_hash, rule))
         return list(groups.values())
 
     def _named(self, account: Account, name: str) -> BackendConfig:

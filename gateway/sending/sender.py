@@ -109,7 +109,7 @@ class Sender:
         calls = []
         for group, chain in zip(groups, chains, strict=True):
             calls.append(self._dispatcher.deliver(
-                chain, request, [next(recipients) for _ in group.numbers], [n.route for n in group.numbers]
+                chain, request, [next(recipients) for _ in group.numbers], [n.rule for n in group.numbers]
             ))
         # One group (the usual case) is awaited as it is: no task to make and schedule.
         results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)

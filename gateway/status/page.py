@@ -26,7 +26,7 @@ from aiohttp import web
 from gateway.config.model import GatewayConfig, RouteConfig
 from gateway.keys import CLOCK, CONFIG, LIMITER, RUNTIME, STATUS, STORE
 from gateway.ratelimit import LimiterUnavailable
-from gateway.sending.routing import DEFAULT_ROUTE, REQUESTED_ROUTE
+from gateway.sending.routing import DEFAULT_RULE, REQUESTED_RULE
 from gateway.status.carrier_stats import CarrierSummary
 from gateway.status.charts import HEIGHT, WIDTH, charts
 from gateway.store.base import StoreUnavailable
@@ -92,9 +92,9 @@ def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
     }
 
 
-def _match_text(route: RouteConfig) -> str:
-    """What a route matches, in words; accounts only counted (the page names no account)."""
-    match = route.match
+def _match_text(rule: RouteConfig) -> str:
+    """What a routing rule matches, in words; accounts only counted (the page names no account)."""
+    match = rule.match
     parts = [
         f"{label} {', '.join(sorted(values))}"
         for label, values in (("国家/地区", match.countries), ("号段", match.prefixes),
@@ -106,27 +106,27 @@ def _match_text(route: RouteConfig) -> str:
     return " · ".join(parts) or "全部号码"
 
 
-def _target_text(route: RouteConfig) -> str:
-    if route.to:
-        return route.to
-    if route.split:
-        return " / ".join(f"{name} {weight}%" for name, weight in route.split)
+def _target_text(rule: RouteConfig) -> str:
+    if rule.to:
+        return rule.to
+    if rule.split:
+        return " / ".join(f"{name} {weight}%" for name, weight in rule.split)
     return "最便宜 (cheapest)"
 
 
-def _route_rows(app: web.Application) -> list[dict[str, object]]:
-    """Each configured route, then the caller-named and default ways, with what each took."""
+def _routing_rows(app: web.Application) -> list[dict[str, object]]:
+    """Each routing rule, then the caller-named and default ways, with what each took."""
     providers = app[RUNTIME].current.config.providers
     tally = app[STATUS].routing
-    rows = [
-        {"name": route.name, "match": _match_text(route), "target": _target_text(route),
-         "taken": tally.taken(route.name)}
-        for route in providers.routes
+    rows: list[dict[str, object]] = [
+        {"name": rule.name, "match": _match_text(rule), "target": _target_text(rule),
+         "taken": tally.taken(rule.name)}
+        for rule in providers.routes
     ]
-    rows.append({"name": REQUESTED_ROUTE, "match": "请求指定了 provider", "target": "所指定的服务商",
-                 "taken": tally.taken(REQUESTED_ROUTE)})
-    rows.append({"name": DEFAULT_ROUTE, "match": "没有路由匹配", "target": providers.default,
-                 "taken": tally.taken(DEFAULT_ROUTE)})
+    rows.append({"name": REQUESTED_RULE, "match": "请求指定了 provider", "target": "所指定的服务商",
+                 "taken": tally.taken(REQUESTED_RULE)})
+    rows.append({"name": DEFAULT_RULE, "match": "没有路由匹配", "target": providers.default,
+                 "taken": tally.taken(DEFAULT_RULE)})
     return rows
 
 
@@ -138,7 +138,7 @@ async def _snapshot(app: web.Application) -> dict[str, Any]:
     carriers = [_carrier_row(app, name) for name in app[RUNTIME].current.config.providers.backends]
     return {
         "carriers": carriers,
-        "routes": _route_rows(app),
+        "routes": _routing_rows(app),
         "window": app[STATUS].carriers.size,
         "charts": [asdict(chart) for chart in charts(app[STATUS].timeline.minutes())],
         "pid": os.getpid(),

@@ -29,10 +29,10 @@ class StatusView:
         self.timeline = timeline
         self.routing = routing
 
-    def delivered(self, provider: str, routes: list[str], calls: list[CarrierCall]) -> None:
-        """Numbers routed to ``provider`` (``routes``: the route that chose each) were delivered
+    def delivered(self, provider: str, rules: list[str], calls: list[CarrierCall]) -> None:
+        """Numbers routed to ``provider`` (``rules``: the routing rule that chose each) were delivered
         by ``calls``."""
-        self.routing.add(provider, routes)
+        self.routing.add(provider, rules)
         for backend, outcome, seconds in calls:
             self.carriers.record(backend, outcome, seconds)
             self.timeline.carrier_call(seconds)

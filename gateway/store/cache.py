@@ -54,11 +54,11 @@ class CachedStore:
     @property
     def max_parked_receipts(self) -> int:
         """The inner store's setting (both stores have it), readable and settable here."""
-        return self.inner.max_parked_receipts  # type: ignore[attr-defined, no-any-return]
+        return self.inner.max_parked_receipts  # type: ignore[attr-defined, no-any-return]  # not in Store
 
     @max_parked_receipts.setter
     def max_parked_receipts(self, value: int) -> None:
-        self.inner.max_parked_receipts = value  # type: ignore[attr-defined]
+        self.inner.max_parked_receipts = value  # type: ignore[attr-defined]  # not in Store
 
     async def account_by_key(self, api_key: str) -> Account | None:
         now = self._clock()
@@ -174,10 +174,9 @@ class CachedStore:
         self._changed[state.account_id] = self._tick
         self._latest[state.account_id] = state
         key = self._keys.get(state.account_id)
-        entry = self._accounts.get(key) if key is not None else None
-        if entry is not None:
+        if key is not None and (entry := self._accounts.get(key)) is not None:
             account = entry[0].with_money(state.balance_milli, state.total_sent)
-            self._accounts[key] = (account, entry[1])  # type: ignore[index]
+            self._accounts[key] = (account, entry[1])
         if state.day is not None and state.day_sent is not None:
             self._days[state.account_id] = (state.day, state.day_sent, self._clock() + self.ttl)
 

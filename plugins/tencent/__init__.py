@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import orjson
@@ -141,13 +141,15 @@ def _merge(
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, CarrierError):
             raise result
-    if all(isinstance(result, CarrierError) for result in results):
-        raise results[0]  # type: ignore[misc]
-    ordered: list[Outcome] = [None] * len(batch.recipients)  # type: ignore[list-item]
+    failures = [result for result in results if isinstance(result, CarrierError)]
+    if len(failures) == len(results):
+        raise failures[0]
+    ordered: list[Outcome] = [None] * len(batch.recipients)  # type: ignore[list-item]  # all filled below
     for indices, part, result in zip(routes, parts, results, strict=True):
         if isinstance(result, CarrierError):
             result = result.outcomes(msgspec.structs.replace(batch, recipients=part))
-        for index, outcome in zip(indices, result, strict=True):  # type: ignore[arg-type]
+        # the other exceptions were raised above
+        for index, outcome in zip(indices, cast("list[Outcome]", result), strict=True):
             ordered[index] = outcome
     return ordered
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.base import Account, AccountExists, NewAccount, StoreUnavailable
-from gateway.store.redis.keys import Keys, optional
+from gateway.store.redis.keys import Keys, optional, text
 
 __all__ = ["ConfigSecrets", "create_account", "update_account"]
 
@@ -45,10 +45,10 @@ def _field(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-async def create_account(client: Redis, keys: Keys, account: NewAccount, now_ms: int) -> int:
+async def create_account(client: SharedClient, keys: Keys, account: NewAccount, now_ms: int) -> int:
     """Write the account and claim its name and key; its id, or :class:`AccountExists`."""
     account_id = await client.incr(keys.account_seq)
-    fields = {
+    fields: dict[FieldT, EncodableT] = {
         "id": account_id, "name": account.name, "api_key": account.api_key,
         "secret_hash": account.secret_hash, "balance_milli": account.balance_milli,
         "verification_status": account.verification_status, "disabled": "0",
@@ -78,7 +78,7 @@ async def create_account(client: Redis, keys: Keys, account: NewAccount, now_ms:
 
 
 async def update_account(
-    client: Redis, keys: Keys, account_id: int, changes: Mapping[str, object]
+    client: SharedClient, keys: Keys, account_id: int, changes: Mapping[str, object]
 ) -> None:
     """Set (or, for None, remove) the given fields of the account, in one transaction."""
     key = keys.account(account_id)
@@ -108,7 +108,7 @@ class ConfigSecrets:
         account_id = await self._id(api_key)
         found = None if account_id is None else await self.client.hget(
             self.keys.account(account_id), CONFIG_FIELD)
-        return found.decode() if found is not None else None
+        return text(found)
 
     @guarded(StoreUnavailable)
     async def apply_config_secret(

@@ -10,7 +10,7 @@ Details: (docs/stores.md, "The audit log and the stream of changes"; "Finding a 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import orjson
 
@@ -18,7 +18,7 @@ from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import Account, Record, StoreUnavailable
-from gateway.store.redis.keys import Keys
+from gateway.store.redis.keys import Keys, StreamEntries
 
 __all__ = ["CHANGES_KEPT", "RedisAudit"]
 
@@ -88,11 +88,12 @@ class RedisAudit:
     async def account_changes(self, cursor: str, wait: float) -> tuple[str, list[str]]:
         stream = self.keys.account_changes
         if not cursor:
-            latest = await self.client.xrevrange(stream, count=1)
+            latest = cast(StreamEntries, await self.client.xrevrange(stream, count=1))
             return (latest[0][0].decode() if latest else "0-0"), []
         # Blocks well inside the call's bound (``redis.timeout``), so it never counts as an outage.
         block_ms = max(1, int(min(wait, self.health.timeout / 2) * 1000))
-        reply = await self.client.xread({stream: cursor}, count=1000, block=block_ms)
+        reply = cast("list[tuple[bytes, StreamEntries]] | None",
+                     await self.client.xread({stream: cursor}, count=1000, block=block_ms))
         entries = [entry for _, found in reply or () for entry in found]
         if not entries:
             return cursor, []

@@ -15,7 +15,12 @@ import hashlib
 from gateway.store.base import Account, Record
 from gateway.store.redis.scripts import RECORD_FIELDS
 
-__all__ = ["Keys", "decode_account", "decode_record", "optional"]
+__all__ = ["Hash", "Keys", "StreamEntries", "decode_account", "decode_record", "optional", "text"]
+
+# Replies as the store's client gets them: bytes, never str (it leaves ``decode_responses`` off),
+# though redis-py types them ``bytes | str``; the store casts a reply it reads to one of these.
+Hash = dict[bytes, bytes]
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 class Keys:
@@ -84,11 +89,11 @@ def optional(value: str | None) -> str:
     return "" if value is None else "v" + value
 
 
-def _text(value: bytes | str | None) -> str | None:
+def text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def decode_account(data: dict[bytes, bytes]) -> Account:
+def decode_account(data: Hash) -> Account:
     fields = {key.decode(): value.decode() for key, value in data.items()}
     rate, burst = fields.get("rate"), fields.get("burst")
     return Account(
@@ -103,7 +108,7 @@ def decode_account(data: dict[bytes, bytes]) -> Account:
 
 
 def decode_record(row: list[bytes | None]) -> Record:
-    values = dict(zip(RECORD_FIELDS, (_text(value) for value in row), strict=True))
+    values = dict(zip(RECORD_FIELDS, (text(value) for value in row), strict=True))
     return Record(
         id=int(values["id"] or 0), message_id=values["message_id"] or "",
         phone=values["phone"] or "", template_id=values["template_id"] or "",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
+from redis.typing import EncodableT
 
-from gateway.redis.client import Lua
+from gateway.redis.client import Lua, SharedClient
 from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate, Settlement
 from gateway.store.redis.keys import Keys, optional
 from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
@@ -43,7 +43,7 @@ def _unparked(value: bytes | None, now_ms: int) -> tuple[str, str | None] | None
 
 
 class Receipts:
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: SharedClient, keys: Keys) -> None:
         self._client = client
         self._keys = keys
         self._park = Lua(client, PARK_RECEIPT, write=True)
@@ -87,7 +87,7 @@ class Receipts:
             for receipt, keys in zip(receipts, identities, strict=True)
         ])
         finals: _Finals = {}
-        parked: list[object] = []
+        parked: list[EncodableT] = []
         for receipt, (_, early_key), (members, parked_ms) in zip(
             receipts, identities, replies, strict=True
         ):
@@ -101,7 +101,7 @@ class Receipts:
             await self._cap(parked, now_ms, cap)
         return await self._apply(finals, now_ms)
 
-    async def _cap(self, parked: list[object], now_ms: int, cap: int) -> None:
+    async def _cap(self, parked: list[EncodableT], now_ms: int, cap: int) -> None:
         """Index the receipts just parked; delete the oldest beyond ``cap``."""
         dropped = await self._index(
             (self._keys.parked_receipts,), (cap, now_ms - EARLY_RECEIPT_TTL_MS, *parked)
@@ -126,6 +126,6 @@ class Receipts:
         return sum(int(count) for count in changed)
 
 
-def _flatten(updates: Iterable[tuple[int, str, str | None]]) -> list[object]:
+def _flatten(updates: Iterable[tuple[int, str, str | None]]) -> list[EncodableT]:
     return [value for record_id, status, error in updates
             for value in (record_id, status, optional(error))]

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import cast
+
+from redis.typing import EncodableT
 
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
@@ -34,7 +37,7 @@ from gateway.store.redis import accounts
 from gateway.store.redis.accounts import ConfigSecrets
 from gateway.store.redis.audit import RedisAudit
 from gateway.store.redis.idempotency import RedisIdempotency
-from gateway.store.redis.keys import Keys, decode_account, decode_record, optional
+from gateway.store.redis.keys import Hash, Keys, decode_account, decode_record, optional
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import (
     FIND_RECORDS,
@@ -120,7 +123,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
     @_guarded
     async def create_account(self, account: NewAccount, now_ms: int) -> Account:
         account_id = await accounts.create_account(self.client, self.keys, account, now_ms)
-        return decode_account(await self.client.hgetall(self.keys.account(account_id)))
+        return decode_account(cast(Hash, await self.client.hgetall(self.keys.account(account_id))))
 
     async def _account(self, account_id: int) -> Account | None:
         data = await self.client.batch("HGETALL", self.keys.account(account_id))
@@ -158,8 +161,8 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
             rows = await pipe.execute()
         return [decode_account(row) for row in rows if row]
 
-    @_guarded
-    async def update_account(self, api_key: str, **changes: object) -> Account | None:
+    @_guarded  # takes ``self`` positional-only, which ``**changes`` must leave it (the ``/``)
+    async def update_account(self, /, api_key: str, **changes: object) -> Account | None:
         check_updatable(changes)
         account_id = await self._id(api_key)
         if account_id is None:
@@ -201,7 +204,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
     @_guarded
     async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
         keys = self.keys
-        args: list[object] = [keys.record_base(account_id), now_ms]
+        args: list[EncodableT] = [keys.record_base(account_id), now_ms]
         for r in records:
             args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
         try:
@@ -234,7 +237,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         if not results:
             return
         keys = self.keys
-        args: list[object] = [keys.record_base(account_id), now_ms, day]
+        args: list[EncodableT] = [keys.record_base(account_id), now_ms, day]
         for s in results:
             if s.status not in STATUSES:
                 raise ValueError(f"unknown status {s.status!r}")

@@ -8,6 +8,7 @@ to drop their cached accounts (``changes_after``).
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from gateway.store.audit import AuditEntry, AuditPage, decode_changes, encode_changes
 
@@ -27,7 +28,7 @@ def append(db: sqlite3.Connection, entry: AuditEntry) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def _entry(row: tuple) -> AuditEntry:
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
     entry_id, at, actor, action, name, api_key, before, after, reason = row
     return AuditEntry(at, actor, action, name, api_key, decode_changes(before),
                       decode_changes(after), reason, entry_id)

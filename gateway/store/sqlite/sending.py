@@ -11,6 +11,7 @@ than objects.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from gateway.store.sqlite.receipts import take_early_receipt
 
@@ -21,7 +22,7 @@ State = tuple[int, int, int, "str | None", "int | None"]
 
 
 def reserve(
-    db: sqlite3.Connection, account_id: int, records: list[tuple], now_ms: int
+    db: sqlite3.Connection, account_id: int, records: list[tuple[Any, ...]], now_ms: int
 ) -> State | None:
     """Charge and write ``pending`` records (``NewRecord`` fields); None (nothing written) if the
     balance is short."""
@@ -51,7 +52,7 @@ def reserve(
 
 
 def settle(
-    db: sqlite3.Connection, account_id: int, results: list[tuple], now_ms: int, day: str
+    db: sqlite3.Connection, account_id: int, results: list[tuple[Any, ...]], now_ms: int, day: str
 ) -> State | None:
     """Final statuses (``Settlement`` fields), the refund of what was reserved beyond the price,
     the day's count."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 from msgspec.structs import astuple
 
@@ -37,6 +38,7 @@ from gateway.store.sqlite.receipts import apply_receipts
 from gateway.store.sqlite.writer import Connection, GroupWriter
 from gateway.store.sqlite.writes import (
     ACCOUNT_COLUMNS,
+    AccountRow,
     apply_config_secret,
     insert_account,
     take_write_lock,
@@ -58,7 +60,7 @@ _RECORD_COLUMNS = (
 )
 
 
-def _account(row: tuple) -> Account:
+def _account(row: AccountRow) -> Account:
     return Account(
         id=row[0], name=row[1], api_key=row[2], secret_hash=row[3], balance_milli=row[4],
         verification_status=row[5], disabled=bool(row[6]),
@@ -131,7 +133,8 @@ class SQLiteStore:
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
         check_updatable(changes)
         if "providers" in changes:
-            changes["providers"] = ",".join(changes["providers"])  # type: ignore[arg-type]
+            # ``**changes`` is untyped in the Store protocol; providers come as names (admin/rules)
+            changes["providers"] = ",".join(cast("Iterable[str]", changes["providers"]))
         row = await self._writer.transaction(work(update_account, api_key, changes))
         return _account(row) if row else None
 
@@ -209,7 +212,8 @@ class SQLiteStore:
         )
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
-        where, args = ["account_id = ?"], [account_id]
+        where = ["account_id = ?"]
+        args: list[str | int] = [account_id]
         for clause, value in (
             ("status = ?", query.status),
             ("created_at >= ?", query.start_ms),
@@ -267,7 +271,7 @@ class SQLiteStore:
         return str(rows[-1][0]), [api_key for _, api_key in rows]
 
     async def find_message(self, message_id: str) -> tuple[Account, Record] | None:
-        def owner(db: sqlite3.Connection) -> tuple | None:
+        def owner(db: sqlite3.Connection) -> AccountRow | None:
             account_id = audit.record_owner(db, message_id)
             return None if account_id is None else db.execute(
                 f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)  # noqa: S608

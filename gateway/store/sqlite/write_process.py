@@ -18,24 +18,33 @@ import sqlite3
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 __all__ = [
-    "MAX_GROUP", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all",
+    "MAX_GROUP", "DatabaseWork", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all",
 ]
 
 _LENGTH = struct.Struct(">I")
 MAX_GROUP = 1000  # works read into one round of commits at most
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
-class Work(NamedTuple):
+class DatabaseWork(Protocol[T_co]):
+    """What the writer runs: a function of the connection, or a ``Work`` (a Protocol, not a
+    ``Callable``: mypy does not take a NamedTuple's ``__call__`` for a Callable)."""
+
+    def __call__(self, db: sqlite3.Connection, /) -> T_co: ...
+
+
+class Work(NamedTuple, Generic[T]):
     """``function(connection, *args)``, as it crosses the pipe (``writes.work`` makes one)."""
 
-    function: Callable[..., Any]
+    function: Callable[..., T]
     args: tuple[Any, ...]
 
-    def __call__(self, db: sqlite3.Connection) -> Any:
+    def __call__(self, db: sqlite3.Connection) -> T:
         return self.function(db, *self.args)
 
 
@@ -94,7 +103,7 @@ def _error(exc: Exception) -> Exception:
     return exc
 
 
-def _alone(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], Any]) -> Outcome:
+def _alone(db: sqlite3.Connection, work: DatabaseWork[Any]) -> Outcome:
     try:
         return work(db), None
     except Exception as exc:
@@ -102,7 +111,7 @@ def _alone(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], Any]) ->
 
 
 def run_group(
-    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]],
+    db: sqlite3.Connection, works: Sequence[DatabaseWork[Any]],
     deadlines: list[float | None],
 ) -> list[Outcome]:
     """All ``works`` in one write transaction and one COMMIT; a work that fails is undone alone.
@@ -119,7 +128,7 @@ def run_group(
         live = [index for index in live if not _past(deadlines[index], now)]
         if not live:
             return outcomes
-        due = [deadlines[index] for index in live if deadlines[index] is not None]
+        due = [deadline for index in live if (deadline := deadlines[index]) is not None]
         ran = _in_transaction(db, [works[index] for index in live], savepoints=savepoints,
                               deadline=min(due) if due else None)
         if ran is None:  # a deadline passed before the COMMIT: again, without the late works
@@ -133,7 +142,7 @@ def run_group(
 
 
 def _in_transaction(
-    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]], *, savepoints: bool,
+    db: sqlite3.Connection, works: list[DatabaseWork[Any]], *, savepoints: bool,
     deadline: float | None,
 ) -> list[Outcome] | None:
     """The works' outcomes, all committed but the failed ones; None if rolled back for ``deadline``."""

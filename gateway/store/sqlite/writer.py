@@ -23,7 +23,15 @@ from typing import Any, TypeVar
 
 from gateway.store.base import StoreUnavailable
 from gateway.store.sqlite.waits import COMMIT_GRACE, Waits
-from gateway.store.sqlite.write_process import FrameReader, Item, Work, connect, frame, write_all
+from gateway.store.sqlite.write_process import (
+    DatabaseWork,
+    FrameReader,
+    Item,
+    Work,
+    connect,
+    frame,
+    write_all,
+)
 
 __all__ = ["Connection", "GroupWriter"]
 
@@ -95,7 +103,7 @@ class GroupWriter:
         self._waits = Waits(timeout + COMMIT_GRACE, self._give_up)
 
     async def transaction(
-        self, work: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None = None,
+        self, work: DatabaseWork[T], committed: Callable[[T], None] | None = None,
         *, keep_late: bool = False,
     ) -> T:
         """Run ``work`` in a write transaction; return once its commit is on disk.
@@ -108,7 +116,7 @@ class GroupWriter:
         """
         return await self._submit(work, grouped=True, committed=committed, keep_late=keep_late)
 
-    async def run(self, work: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+    async def run(self, work: DatabaseWork[T], *, bounded: bool = True) -> T:
         """Run ``work`` alone in the writer, outside any group (it manages its own transaction).
 
         Within the timeout, or it is dropped; not ``bounded``: however long it takes (migrations).
@@ -116,10 +124,10 @@ class GroupWriter:
         return await self._submit(work, grouped=False, bounded=bounded)
 
     def _submit(
-        self, work: Callable[[sqlite3.Connection], Any], *, grouped: bool,
-        committed: Callable[[Any], None] | None = None, bounded: bool = True,
+        self, work: DatabaseWork[T], *, grouped: bool,
+        committed: Callable[[T], None] | None = None, bounded: bool = True,
         keep_late: bool = False,
-    ) -> asyncio.Future[Any]:
+    ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop

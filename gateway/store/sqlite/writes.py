@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
 from gateway.store.base import NewAccount
 from gateway.store.sqlite.write_process import Work
 
-__all__ = ["ACCOUNT_COLUMNS", "apply_config_secret", "insert_account", "take_write_lock", "top_up",
-           "update_account", "work", "write_probe"]
+__all__ = ["ACCOUNT_COLUMNS", "AccountRow", "apply_config_secret", "insert_account", "take_write_lock",
+           "top_up", "update_account", "work", "write_probe"]
 
 ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
     " rate, burst, total_sent"
 )
+#: One row of ``ACCOUNT_COLUMNS`` (sqlite3 hands rows back untyped).
+AccountRow = tuple[Any, ...]
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
-def work(function: Callable[..., Any], *args: Any) -> Work:
+def work(function: Callable[[sqlite3.Connection, *Args], T], *args: *Args) -> Work[T]:
     """``function(db, *args)`` as a work the writer process can be sent (``function`` module-level)."""
     return Work(function, args)
 
@@ -38,7 +42,7 @@ def write_probe(db: sqlite3.Connection, now_ms: int) -> None:
     db.execute("INSERT OR REPLACE INTO readiness_probe VALUES (1, ?, randomblob(16384))", (now_ms,))
 
 
-def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> tuple:
+def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> AccountRow:
     cursor = db.execute(
         "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
         " verification_status, providers, rate, burst, created_at, config_secret_hash)"
@@ -49,36 +53,40 @@ def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> 
             account.burst, now_ms, account.config_secret_hash,
         ),
     )
-    return db.execute(
+    row: AccountRow = db.execute(
         f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (cursor.lastrowid,)  # noqa: S608
     ).fetchone()
+    return row
 
 
-def update_account(db: sqlite3.Connection, api_key: str, changes: dict[str, object]) -> tuple | None:
+def update_account(db: sqlite3.Connection, api_key: str, changes: dict[str, object]) -> AccountRow | None:
     """``changes``: column -> value, the columns checked by the caller (``check_updatable``)."""
     assignments = ", ".join(f"{column} = ?" for column in changes)
-    return db.execute(
+    row: AccountRow | None = db.execute(
         f"UPDATE accounts SET {assignments} WHERE api_key = ?"  # noqa: S608
         f" RETURNING {ACCOUNT_COLUMNS}",
         (*changes.values(), api_key),
     ).fetchone()
+    return row
 
 
 def apply_config_secret(
     db: sqlite3.Connection, api_key: str, expected: str | None, config_hash: str,
     secret_hash: str | None,
-) -> tuple | None:
+) -> AccountRow | None:
     """``Store.apply_config_secret``: one conditional UPDATE, so of concurrent callers one wins."""
-    return db.execute(
+    row: AccountRow | None = db.execute(
         "UPDATE accounts SET config_secret_hash = ?, secret_hash = COALESCE(?, secret_hash)"  # noqa: S608
         f" WHERE api_key = ? AND config_secret_hash IS ? RETURNING {ACCOUNT_COLUMNS}",
         (config_hash, secret_hash, api_key, expected),
     ).fetchone()
+    return row
 
 
-def top_up(db: sqlite3.Connection, api_key: str, amount_milli: int) -> tuple | None:
-    return db.execute(
+def top_up(db: sqlite3.Connection, api_key: str, amount_milli: int) -> AccountRow | None:
+    row: AccountRow | None = db.execute(
         "UPDATE accounts SET balance_milli = balance_milli + ? WHERE api_key = ?"  # noqa: S608
         f" RETURNING {ACCOUNT_COLUMNS}",
         (amount_milli, api_key),
     ).fetchone()
+    return row

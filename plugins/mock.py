@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from typing import Annotated
+
+from msgspec import Meta
 
 from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
-from gateway.config.reader import Reader
+from gateway.config.model import Settings
 from gateway.ids import new_hex_id
 
 __all__ = ["MockCarrier", "MockOptions"]
 
 
-@dataclass(frozen=True, slots=True)
-class MockOptions:
-    latency_ms: int = 0
-    fail_rate: float = 0.0
+class MockOptions(Settings, frozen=True, kw_only=True):
+    latency_ms: Annotated[int, Meta(ge=0, le=600_000)] = 0  # simulated carrier latency
+    fail_rate: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.0  # the share of numbers it refuses
 
 
 class MockCarrier(Carrier[MockOptions]):
     name = "mock"
     max_batch = 1000
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> MockOptions:
-        return MockOptions(
-            latency_ms=reader.ranged("latency_ms", int, 0, 600_000, 0),
-            fail_rate=reader.ranged("fail_rate", float, 0.0, 1.0, 0.0),
-        )
+    Options = MockOptions
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         if self.options.latency_ms:

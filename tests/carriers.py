@@ -7,13 +7,14 @@ config, sender, store) all run for real around them.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from typing import Annotated
 
 import aiohttp
+from msgspec import Meta
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
-from gateway.config.model import BackendConfig
-from gateway.config.reader import Reader
+from gateway.config.fields import Text
+from gateway.config.model import BackendConfig, Settings
 
 __all__ = ["RENDEZVOUS_TIMEOUT", "HalfCarrier", "NotACarrier", "RuleCarrier", "RuleOptions"]
 
@@ -21,10 +22,10 @@ __all__ = ["RENDEZVOUS_TIMEOUT", "HalfCarrier", "NotACarrier", "RuleCarrier", "R
 RENDEZVOUS_TIMEOUT = 3.0
 
 
-@dataclass(frozen=True, slots=True)
-class RuleOptions:
-    refuse: tuple[str, ...] = ()  # E.164 numbers this carrier refuses, each in its own words
-    rendezvous: int = 0  # > 0: answer only once this many calls are in flight at the same time
+class RuleOptions(Settings, frozen=True, kw_only=True):
+    refuse: tuple[Text, ...] = ()  # E.164 numbers this carrier refuses, each in its own words
+    # > 0: answer only once this many calls are in flight at the same time
+    rendezvous: Annotated[int, Meta(ge=0, le=1000)] = 0
     meet: str = ""  # count the rendezvous with every carrier of the same ``meet`` (across backends)
 
 
@@ -48,6 +49,7 @@ class RuleCarrier(Carrier[RuleOptions]):
 
     name = "rules"
     max_batch = 10
+    Options = RuleOptions
 
     def __init__(self, backend: BackendConfig, session: aiohttp.ClientSession) -> None:
         super().__init__(backend, session)
@@ -56,14 +58,6 @@ class RuleCarrier(Carrier[RuleOptions]):
         self.peak_in_flight = 0
         self.down = False  # a test sets it: every call then fails as a carrier outage would
         self._meeting = _Meeting()
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> RuleOptions:
-        return RuleOptions(
-            refuse=reader.strings("refuse"),
-            rendezvous=reader.ranged("rendezvous", int, 0, 1000, 0),
-            meet=reader.text("meet", "", allow_empty=True),
-        )
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         self.calls.append([recipient.e164 for recipient in batch.recipients])
@@ -107,10 +101,6 @@ class NotACarrier:
 
 
 class HalfCarrier(Carrier[None]):
-    """A plugin left half-written: it reads its options but cannot send."""
+    """A plugin left half-written: it has no options and cannot send."""
 
     name = "half"
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> None:
-        """No options of its own."""

@@ -308,3 +308,53 @@ def test_every_type_ignore_names_its_error_and_says_why():
         if re.search(r"type:\s*ignore", line) and not EXPLAINED_IGNORE.search(line)
     ]
     assert bare == []
+
+
+# -- the config is declared once (docs/configuration.md, "One declaration per key") --------------
+
+SETTINGS_CLASS = re.compile(r"\w+(?:Config|Options)|AccountSeed|AdminToken")
+STRUCT_BASES = {"Struct", "msgspec.Struct", "Settings"}
+
+
+def _settings_classes() -> dict[str, ast.ClassDef]:
+    return {f"{name}.{node.name}": node for name, tree in TREES.items()
+            if name.startswith(("gateway.config", "gateway.carriers", "plugins"))
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef) and SETTINGS_CLASS.fullmatch(node.name)}
+
+
+def _declared_keys(classes: dict[str, ast.ClassDef]) -> set[str]:
+    """Every field of a settings class, by attribute name and by YAML key (``field(name=...)``)."""
+    keys = set()
+    for node in classes.values():
+        for statement in node.body:
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                keys.add(statement.target.id)
+                keys.update(keyword.value.value for call in ast.walk(statement)
+                            if isinstance(call, ast.Call) for keyword in call.keywords
+                            if keyword.arg == "name" and isinstance(keyword.value, ast.Constant))
+    return keys
+
+
+def test_settings_are_msgspec_structs_with_no_dataclass_twin():
+    classes = _settings_classes()
+    loose = [name for name, node in classes.items()
+             if not {ast.unparse(base) for base in node.bases} & STRUCT_BASES
+             or any("dataclass" in ast.unparse(decorator) for decorator in node.decorator_list)]
+    assert len(classes) >= 15 and loose == []
+
+
+def test_no_code_restates_a_key_with_a_default_or_a_bound():
+    """A call naming a config key beside a number (``reader.ranged("port", int, 0, 65535, 8080)``)
+    is a second declaration of that key's bounds or default: they belong to its Struct field."""
+    classes = _settings_classes()
+    keys = _declared_keys(classes)
+    inside = {id(node) for node in classes.values() for node in ast.walk(node)}
+    restated = [
+        f"{name}:{node.lineno} {ast.unparse(node)[:60]}"
+        for name, tree in TREES.items() for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and id(node) not in inside
+        and any(isinstance(arg, ast.Constant) and arg.value in keys for arg in node.args)
+        and any(isinstance(arg, ast.Constant) and type(arg.value) in (int, float) for arg in node.args)
+    ]
+    assert restated == []

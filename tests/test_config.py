@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from gateway.config.loader import config_path, load_config, parse_config
-from gateway.config.model import DEFAULT_CONFIG_PATH
-from gateway.config.reader import ConfigError, Reader
+from gateway.config.model import DEFAULT_CONFIG_PATH, Settings
+from gateway.config.reader import ConfigError
 from plugins.mock import MockCarrier
 from tests.conftest import ROOT, merge
 
@@ -283,17 +283,18 @@ def test_a_problem_is_listed_once_not_again_as_what_it_caused(config_document):
     ]
 
 
-class CountingCarrier(MockCarrier):
-    """A plugin that works on a value it has read, as plugins may: ``int()`` of a text."""
+class CountingOptions(Settings, frozen=True, kw_only=True):
+    count: int
 
-    @classmethod
-    def read_options(cls, reader: Reader) -> int:  # type: ignore[override]
-        return int(reader.text("count"))
+
+class CountingCarrier(MockCarrier):
+    """A plugin that works on a value it has read, as plugins may: a count."""
+
+    Options = CountingOptions  # type: ignore[assignment]  # a mock with other options
 
 
 def test_a_plugin_tripping_over_a_stand_in_value_does_not_hide_the_problem(config_document):
-    """Reading on past a problem hands the plugin a stand-in ("" for a missing text): whatever the
-    plugin then does with it, the problem is what is reported, not a traceback."""
+    """A plugin's option left out is reported as the core's are, never a traceback."""
     document = merge(config_document, {"providers": {"backends": {
         "counting": {"plugin": "tests.test_config:CountingCarrier", "price": 0.01}}}})
     with pytest.raises(ConfigError) as caught:
@@ -389,6 +390,14 @@ def assert_refused(result: subprocess.CompletedProcess[str], line: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+def refused_lines(path: Path, document: dict) -> list[str]:
+    """What check-config prints of ``document`` written to ``path``: refused (exit 2), no traceback."""
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = check_config("check-config", "--config", str(path))
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    return result.stderr.splitlines()
+
+
 def broken_config(tmp_path: Path, **server: object) -> Path:
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(merge(yaml.safe_load(
@@ -426,11 +435,7 @@ def test_check_config_prints_every_problem_and_names_a_misspelt_key(tmp_path):
             "plugin": "tencent", "secret_id": "id", "secret_key": "key", "sdk_app_id": "1400000000",
             "sign_nam": "SMS Edge", "price": 0.045, "timeout": 500}}},
     })
-    path = tmp_path / "several.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    result = check_config("check-config", "--config", str(path))
-    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == [
+    assert refused_lines(tmp_path / "several.yaml", document) == [
         "server.port: must be an integer",
         "providers.backends.tencent.timeout: must be between 0.01 and 120.0",
         "providers.backends.tencent.sign_name: required (found unknown key sign_nam — misspelt?)",
@@ -481,3 +486,46 @@ def test_the_readme_s_send_satisfies_the_production_example_s_template(tmp_path)
     body = json.loads(readme.split("-d '", 1)[1].split("'", 1)[0])
     declared = config.templates[body["template_id"]].params
     assert set(declared) <= set(body["params"]), f"template {body['template_id']} also needs {declared}"
+
+
+def test_check_config_prints_every_problem_of_every_section_at_once(tmp_path):
+    """Bounds, types, a carrier's own options, a misspelt key, a rule across fields, a list of
+    values: each mistake is its own line, several in one section or one list element included."""
+    document = merge(yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {
+        "server": {"port": 70000},
+        "redis": {"mode": "sentinel"},
+        "ratelimit": {"phone": [{"limit": 0, "seconds": "x"}]},
+        "providers": {
+            "backends": {
+                "mock": {"latency_ms": -5, "fail_rate": 2},
+                "tencent": {"plugin": "tencent", "price": 0.045, "secret_id": "id",
+                            "secret_kye": "key", "sdk_app_id": 1400000000, "sign_name": "SMS Edge",
+                            "retries": 11, "circuit": {"failures": 0}},
+            },
+            "routes": [{"match": {"prefix": ["86170", "+86x"]}, "to": "mock"}],
+        },
+        "metrics": {"path": "metrics"},
+        "admin": {"tokens": [{"name": "n" * 65, "token": "short"}]},
+    })
+    document["accounts"] = [{"name": "demo\nforged", "api_key": "sk_demo_1", "api_secret": "short",
+                             "balance": "lots"}]
+    assert refused_lines(tmp_path / "many.yaml", document) == [
+        "server.port: must be between 0 and 65535",
+        "redis.sentinels: sentinel mode needs at least one host:port",
+        "ratelimit.phone[0].limit: must be between 1 and 1000000",
+        "ratelimit.phone[0].seconds: must be an integer",
+        "providers.backends.mock.latency_ms: must be between 0 and 600000",
+        "providers.backends.mock.fail_rate: must be between 0.0 and 1.0",
+        "providers.backends.tencent.retries: must be between 0 and 10",
+        "providers.backends.tencent.circuit.failures: must be between 1 and 1000",
+        "providers.backends.tencent.secret_key: required (found unknown key secret_kye — misspelt?)",
+        "providers.routes[0].match.prefix[0]: must be an E.164 prefix: + and digits",
+        "providers.routes[0].match.prefix[1]: must be an E.164 prefix: + and digits",
+        "metrics.path: must start with / and lie outside /api/",
+        "accounts[0].name: may not hold control or format characters (line breaks, direction marks,"
+        " zero-width spaces)",
+        "accounts[0].api_secret: must be at least 12 characters",
+        "accounts[0].balance: must be an amount in yuan",
+        "admin.tokens[0].name: must be at most 64 characters",
+        "admin.tokens[0].token: must be at least 16 characters",
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +14,8 @@ from hypothesis import strategies as st
 from gateway.api.models import MAX_PAGE
 from gateway.app import create_app
 from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
-from gateway.config.reader import Reader
+from gateway.config.fields import Text
+from gateway.config.model import Settings
 from gateway.errors import ApiError
 from gateway.phones import SAFE_KEYS, mask_payload, scrub
 from gateway.responses import json_response
@@ -395,19 +395,15 @@ async def test_the_records_page_range_is_not_masked(client):
 plugin_log = logging.getLogger("smsedge.carrier.quoting")
 
 
-@dataclass(frozen=True, slots=True)
-class QuotingOptions:
-    says: str = ""
+class QuotingOptions(Settings, frozen=True, kw_only=True):
+    says: Text
 
 
-class QuotingCarrier(Carrier):
+class QuotingCarrier(Carrier[QuotingOptions]):
     """Refuses every number with the configured words (``plugin: "tests.test_masking:QuotingCarrier"``)."""
 
     max_batch = 10
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> QuotingOptions:
-        return QuotingOptions(says=reader.text("says"))
+    Options = QuotingOptions
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         plugin_log.warning("upstream refused: %s", self.options.says)

@@ -9,9 +9,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from gateway.config.loader import parse_section
 from gateway.config.model import RedisConfig, WindowConfig
-from gateway.config.reader import Reader
-from gateway.config.sections import redis as read_redis_section
 from gateway.ratelimit import LimiterUnavailable, phone_hash
 from gateway.ratelimit.backends import LIMITERS
 from gateway.ratelimit.memory import MemoryLimiter
@@ -40,7 +39,7 @@ async def limiter(request):
         yield MemoryLimiter()
         return
     section = redis_section(request, request.param.removeprefix("redis-"))
-    client = redis_client(read_redis_section(Reader(section, "redis")))
+    client = redis_client(parse_section(section, RedisConfig, "redis"))
     yield RedisLimiter(client, section.get("key_prefix", "test:"))
     await client.aclose()
 

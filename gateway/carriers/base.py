@@ -1,11 +1,11 @@
 """The contract between the gateway and its carrier plugins.
 
-A plugin subclasses :class:`Carrier` with its own options type (``Carrier[MyOptions]``): it reads
-those options from its YAML section and sends one template to many numbers, reporting an
-:class:`Outcome` per number. The core owns everything around the call (splitting into batches,
-timeouts, charging, records), so a new carrier is one small package that speaks one upstream
-protocol; :mod:`gateway.carriers.http` does its posting, and :class:`ReportFormat` reads a push
-of delivery reports.
+A plugin subclasses :class:`Carrier` with its own options type (``Carrier[MyOptions]``), a
+``Settings`` Struct declared as the core declares its sections (``gateway.config.model``), and
+sends one template to many numbers, reporting an :class:`Outcome` per number. The core owns
+everything around the call (splitting into batches, timeouts, charging, records), so a new carrier
+is one small package that speaks one upstream protocol; :mod:`gateway.carriers.http` does its
+posting, and :class:`ReportFormat` reads a push of delivery reports.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ import aiohttp
 import msgspec
 import orjson
 
-from gateway.config.model import BackendConfig
-from gateway.config.reader import Reader
+from gateway.config.model import BackendConfig, Settings
 from gateway.phones import InvalidPhone, parse_phone
 
 __all__ = [
-    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "OptionsT", "Outcome", "Receipt",
-    "Recipient", "ReportFormat", "SendBatch", "report_e164", "report_text",
+    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "OptionsT", "Outcome",
+    "Receipt", "Recipient", "ReportFormat", "SendBatch", "report_e164", "report_text",
 ]
 
 log = logging.getLogger(__name__)
 
-#: A carrier's own options: what its ``read_options`` returns and ``self.options`` holds.
+#: A carrier's own options: its ``Options`` Struct, what ``self.options`` holds.
 OptionsT = TypeVar("OptionsT")
 
 
@@ -111,24 +110,22 @@ class CarrierError(Exception):
 
 
 class Carrier(abc.ABC, Generic[OptionsT]):
-    """Base class of every carrier plugin, generic over the options its ``read_options`` returns."""
+    """Base class of every carrier plugin, generic over its ``Options``."""
 
     #: the carrier's name, for logs: the name its entry point registers in ``smsedge.providers``
     name: ClassVar[str]
     #: how many numbers one upstream call may carry; the core splits larger sends
     max_batch: ClassVar[int] = 1
+    #: its own keys of a backend section, declared as the core's sections are (types, defaults,
+    #: Meta bounds; ``Secret`` for a credential); the core reads the shared ones. None by default.
+    Options: ClassVar[type[Settings]] = Settings
 
     options: OptionsT
 
     def __init__(self, backend: BackendConfig, session: aiohttp.ClientSession) -> None:
         self.backend = backend
-        self.options = backend.options  # what read_options returned for this backend
+        self.options = backend.options  # this backend's Options, as read from its section
         self.session = session
-
-    @classmethod
-    @abc.abstractmethod
-    def read_options(cls, reader: Reader) -> OptionsT:
-        """Validate this plugin's own keys of its backend section (the core calls ``reader.done()``)."""
 
     @abc.abstractmethod
     async def send(self, batch: SendBatch) -> list[Outcome]:

@@ -3,14 +3,14 @@
 A plugin builds its request and reads the carrier's answer; what lies between is here, so that every
 carrier names the same trouble the same way: ``TIMEOUT``, ``NETWORK_ERROR``, ``HTTP_<status>``,
 ``BAD_RESPONSE`` (docs/carriers.md, "Failures the plugins name themselves").
-:func:`read_endpoint` is the one check of a backend's ``endpoint`` option.
+:data:`Endpoint` is how a carrier declares its ``endpoint`` option, with the one check of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import aiohttp
 import orjson
@@ -18,9 +18,9 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from gateway.carriers.base import CarrierError, FailureKind
-from gateway.config.reader import MISSING, ConfigError, Reader, note
+from gateway.config.fields import From
 
-__all__ = ["Reply", "post", "read_endpoint"]
+__all__ = ["Endpoint", "Reply", "endpoint_url", "post"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +81,20 @@ async def post(
         raise CarrierError(FailureKind.RETRYABLE, "NETWORK_ERROR", repr(exc)) from exc
 
 
-def read_endpoint(reader: Reader, default: str = MISSING, key: str = "endpoint") -> URL:
+def endpoint_url(text: Any) -> URL:
     """An absolute http(s) URL without credentials or query: its host is what requests are signed for.
 
     Credentials in the URL would go out as a Basic ``Authorization`` header beside the carrier's own
     signature, and a query would be signed by some carriers and not by others: both are refused.
     """
     try:
-        url = URL(reader.text(key, default))
+        url = URL(text) if isinstance(text, str) else URL()
     except ValueError:
         url = URL()
     if url.scheme not in ("http", "https") or not url.host or url.user or url.query_string:
-        note(ConfigError(reader.where(key), "must be an absolute http(s) URL without credentials or query"))
+        raise ValueError("must be an absolute http(s) URL without credentials or query")
     return url
+
+
+#: A carrier's ``endpoint`` option: ``endpoint: Endpoint = URL("https://sms.example.com")``.
+Endpoint = Annotated[URL, From(endpoint_url)]

@@ -9,16 +9,15 @@ point.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from gateway.carriers.base import Carrier
 from gateway.config.model import BackendConfig
-from gateway.config.reader import ConfigError, Reader
-from gateway.config.routes import read_regions
+from gateway.config.reader import FAILED, ConfigError, Conversion
 
 __all__ = ["ENTRY_POINT_GROUP", "carrier_class", "read_backend"]
 
@@ -37,16 +36,16 @@ def _entry_point_targets() -> dict[str, str]:
     return targets
 
 
-def _import(target: str) -> type:
+def _import(target: str) -> object:
+    """What ``package.module:Name`` names; the caller checks that it is a Carrier subclass."""
     module_name, _, attribute = target.partition(":")
-    module = importlib.import_module(module_name)
-    found = module
+    found: object = importlib.import_module(module_name)
     for part in attribute.split("."):
         found = getattr(found, part)
-    return found  # type: ignore[return-value]
+    return found
 
 
-def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier]:
+def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier[Any]]:
     """The Carrier subclass a ``plugin`` value names, or a ConfigError at ``path``."""
     target = _entry_point_targets().get(plugin)
     if target is None and ":" in plugin:
@@ -66,31 +65,23 @@ def carrier_class(plugin: str, path: str = "plugin") -> type[Carrier]:
     return found
 
 
-def read_backend(name: str, reader: Reader) -> BackendConfig:
-    """Read the shared keys of a backend section, then let its plugin read the rest."""
-    plugin = reader.text("plugin", name)
-    cls = carrier_class(plugin, reader.where("plugin"))
-    backend = BackendConfig(
-        name=name,
-        plugin=plugin,
-        price_milli=reader.money_milli("price"),
-        timeout=reader.ranged("timeout", float, 0.01, 120.0, 5.0),
-        retries=reader.ranged("retries", int, 0, 10, 1),
-        receipts=reader.get("receipts", bool, False),
-        callback_token=reader.text("callback_token", "", allow_empty=True),
-        failover_on_timeout=reader.get("failover_on_timeout", bool, False),
-        countries=read_regions(reader, "countries"),
-        **_circuit(reader.section("circuit")),
-    )
-    options = cls.read_options(reader)
-    reader.done()
-    return dataclasses.replace(backend, options=options)
-
-
-def _circuit(reader: Reader) -> dict[str, float]:
-    settings = {
-        "circuit_failures": reader.ranged("failures", int, 1, 1000, 5),
-        "circuit_cooldown": reader.ranged("cooldown", float, 0.01, 3600.0, 30.0),
-    }
-    reader.done()
-    return settings
+def read_backend(conversion: Conversion, data: Any, path: str, name: str) -> Any:
+    """A backend section: the keys every backend shares (``BackendConfig``), then its plugin's
+    ``Options`` from the rest; FAILED once its problems are noted (``gateway.config.reader``)."""
+    section = conversion.section(data, path)
+    if section is None:
+        return FAILED
+    shared = section.fields(BackendConfig, leave=("name", "options"))  # those two are not keys
+    if "plugin" in section.refused:
+        return FAILED
+    plugin = shared.pop("plugin", name)
+    try:
+        cls = carrier_class(plugin, section.where("plugin"))
+    except ConfigError as problem:
+        conversion.note(problem)  # its other keys are not known: not refused as unknown
+        return FAILED
+    options = section.fields(cls.Options)
+    if not section.close():
+        return FAILED
+    backend = BackendConfig(name=name, plugin=plugin, options=cls.Options(**options), **shared)
+    return conversion.checked(backend, path)

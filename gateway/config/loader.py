@@ -1,37 +1,30 @@
 """The gateway's YAML configuration: finding the file, references, validation.
 
-The contract is ``docs/configuration.md``: every key there is read (``gateway.config.sections``), an
-unknown key or a wrong type is a :class:`ConfigError` naming the key path, and the rest of the code
-only ever sees the frozen settings of ``gateway.config.model``. A file is read whole: every problem
-found is reported, one a line (``ConfigErrors``), not only the first.
+The contract is ``docs/configuration.md``, declared once in ``gateway.config.model``: an unknown key,
+a wrong type or a value out of bounds is a :class:`ConfigError` naming the key path, and the rest of
+the code only ever sees those frozen settings. A file is read whole: every problem found is
+reported, one a line (``ConfigErrors``), not only the first.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import yaml
+from msgspec.structs import replace
 
-from gateway.accounts.names import name_key
-from gateway.config import sections
-from gateway.config.model import DEFAULT_CONFIG_PATH, GatewayConfig
-from gateway.config.reader import ConfigError, ConfigErrors, Reader, checked, note, noting_problems
+from gateway.carriers.registry import read_backend
+from gateway.config.model import DEFAULT_CONFIG_PATH, BackendConfig, GatewayConfig
+from gateway.config.reader import ConfigError, ConfigErrors, Conversion
 from gateway.config.references import Expansion, expand_references
+from gateway.config.rules import RULES
 
-__all__ = ["config_path", "load_config", "parse_config", "with_overrides"]
+__all__ = ["config_path", "load_config", "parse_config", "parse_section", "with_overrides"]
 
-# Read in this order, so problems are listed as the file is usually written.
-_SECTIONS = (
-    ("server", sections.server), ("store", sections.store), ("redis", sections.redis),
-    ("ratelimit", sections.ratelimit), ("providers", sections.providers),
-    ("templates", sections.templates), ("metrics", sections.metrics),
-    ("logging", sections.logging_section),
-)
+T = TypeVar("T")
 
 
 def config_path(explicit: str | None = None) -> str:
@@ -58,19 +51,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
 def parse_config(data: Any, expansion: Expansion | None = None) -> GatewayConfig:
     """Validate a parsed YAML document into a GatewayConfig, or raise ConfigErrors listing every
     problem (``expansion``: what expanding its references found)."""
+    return parse_section(data, GatewayConfig, "", expansion)
+
+
+def parse_section(data: Any, kind: type[T], path: str, expansion: Expansion | None = None) -> T:
+    """One part of a document (a Struct of the model, a carrier's Options) read at ``path``."""
     expansion = expansion or Expansion()
-    with noting_problems(expansion.problems) as problems:
-        root = Reader(data)
-        parts = {name: checked(partial(read, root.section(name)), None) for name, read in _SECTIONS}
-        parts["accounts"] = tuple(root.items("accounts", sections.account))
-        parts["admin"] = checked(partial(sections.admin, root.section("admin")), None)
-        root.done()
-        if not problems:  # rules that span sections, once every section could be read
-            config = GatewayConfig(**parts)
-            _cross_check(config)
-    if problems:
-        raise ConfigErrors([_explained(problem, expansion.missing) for problem in problems])
-    return config
+    conversion = Conversion(RULES, {BackendConfig: read_backend}, expansion.problems)
+    value = conversion.read(data, kind, path)
+    if conversion.problems:
+        raise ConfigErrors([_explained(problem, expansion.missing) for problem in conversion.problems])
+    return cast(T, value)
 
 
 def _explained(problem: ConfigError, missing: Mapping[str, str]) -> ConfigError:
@@ -83,37 +74,7 @@ def _explained(problem: ConfigError, missing: Mapping[str, str]) -> ConfigError:
 
 def with_overrides(config: GatewayConfig, **server: object) -> GatewayConfig:
     """The config with command-line ``server`` values (host, port, workers), validated again."""
-    changed = dataclasses.replace(config, server=dataclasses.replace(config.server, **server))
-    _cross_check(changed)
+    changed = replace(config, server=replace(config.server, **server))
+    if problems := list(RULES[GatewayConfig](changed, "")):
+        raise ConfigErrors(problems)
     return changed
-
-
-def _cross_check(config: GatewayConfig) -> None:
-    """Rules that span sections (each problem noted: see gateway.config.reader)."""
-    for index, seed in enumerate(config.accounts):
-        for position, name in enumerate(seed.providers):
-            if name not in config.providers.backends:
-                note(ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}"))
-    if config.server.workers > 1 and config.ratelimit.backend == "memory":
-        note(ConfigError("server.workers", "more than 1 worker needs ratelimit.backend: redis"))
-    shared = (config.store.backend == "redis" or config.ratelimit.backend == "redis"
-              or config.server.workers > 1)
-    if shared and not config.server.secret_key:
-        # Numbers are found again (windows, receipts) by a keyed hash: every process must agree.
-        note(ConfigError("server.secret_key", "required when state is shared (redis or workers > 1)"))
-    if not config.server.secret_key and (taking := [b.name for b in config.providers.backends.values()
-                                                    if b.receipts]):
-        # A receipt finds its record by the number's keyed hash: a key made per process would
-        # lose every send made before a restart (it would wait for a receipt that never matches).
-        note(ConfigError("server.secret_key",
-                         f"required when a backend takes delivery receipts ({', '.join(taking)})"))
-    if config.server.secret_key and len(config.server.secret_key) < 16:
-        note(ConfigError("server.secret_key", "must be at least 16 characters"))
-    keys = [seed.api_key for seed in config.accounts]
-    for index, key in enumerate(keys):
-        if keys.index(key) != index:
-            note(ConfigError(f"accounts[{index}].api_key", "duplicate api_key"))
-    names = [name_key(seed.name) for seed in config.accounts]  # Shop, SHOP and ＳＨＯＰ are one name
-    for index, name in enumerate(names):
-        if (first := names.index(name)) != index:
-            note(ConfigError(f"accounts[{index}].name", f"the same name as accounts[{first}]"))

@@ -1,30 +1,28 @@
-"""Typed, path-aware reading of one YAML mapping.
+"""Reading a YAML document into the Structs of ``gateway.config.model``, every problem at once.
 
-Every config error must name the key path it is about (``server.port: must be an integer``),
-so each reader knows where it sits in the document and refuses keys nobody asked for.
-
-Outside :func:`noting_problems` the first problem raises. Inside it (how the loader reads a whole
-file, so that ``check-config`` lists every problem at once) each problem is noted, the reader goes
-on with a stand-in value, and the loader raises them all together as :class:`ConfigErrors`.
+msgspec stops at a document's first error; a file with five mistakes gets five lines here, each
+naming its key path. The reader walks each Struct's fields (``msgspec.structs.fields``) and converts
+field by field: a value through ``msgspec.convert(strict=False)`` (text that spells a number or a flag,
+as an environment variable gives, is taken), a refusal phrased from the field's type and ``Meta``
+bounds. A Struct whose every field was read is then held to its rules (``gateway.config.rules``);
+one that was not is not, so a mistake is one line, not also the ones it caused.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from functools import partial
-from typing import Any, TypeVar
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from gateway.money import yuan_to_milli
+import msgspec
 
-__all__ = ["MISSING", "ConfigError", "ConfigErrors", "Reader", "checked", "note", "noting_problems"]
+from gateway.config.fields import From, Pairs, Then, Unique
 
-T = TypeVar("T")
-MISSING: Any = object()
-_SKIPPED: Any = object()  # a list element that could not be read
+__all__ = ["FAILED", "ConfigError", "ConfigErrors", "Conversion", "Rule", "Section"]
+
+FAILED: Any = object()  # what a value that could not be read is read as (its problem is noted)
+_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
 class ConfigError(Exception):
@@ -47,48 +45,189 @@ class ConfigErrors(ConfigError):
         return "\n".join(str(problem) for problem in self.problems)
 
 
-_NOTED: ContextVar[list[ConfigError] | None] = ContextVar("config_problems", default=None)
+#: A rule between the values of one Struct at a key path: the problems it finds.
+Rule = Callable[[Any, str], Iterable[ConfigError]]
+#: Reads a Struct a plain walk cannot (a backend: its plugin decides its keys): (conversion, data,
+#: path, the key it sits under) -> the value, or FAILED.
+Hook = Callable[["Conversion", Any, str, str], Any]
 
 
-@contextmanager
-def noting_problems(first: Iterable[ConfigError] = ()) -> Iterator[list[ConfigError]]:
-    """Within it readers note each problem in the list it yields (after ``first``) and read on."""
-    problems = list(first)
-    token = _NOTED.set(problems)
-    try:
-        yield problems
-    finally:
-        _NOTED.reset(token)
+class Conversion:
+    """One reading of a document: the problems found, in the document's order."""
+
+    def __init__(self, rules: Mapping[type, Rule], hooks: Mapping[type, Hook],
+                 problems: Iterable[ConfigError] = ()) -> None:
+        self.rules = rules
+        self.hooks = hooks
+        self.problems = list(problems)
+
+    def note(self, problem: ConfigError) -> None:
+        """One line a mistake: a problem at, above or below a key path already noted (a secret file
+        that cannot be read, then its key "required") is taken for what that one caused."""
+        if not any(_related(problem.path, noted.path) for noted in self.problems):
+            self.problems.append(problem)
+
+    def read(self, data: Any, kind: Any, path: str = "", key: str = "") -> Any:
+        """``data`` as a value of ``kind`` (a type annotation), or FAILED once its problems are noted."""
+        if _is_optional(kind):
+            return None if data is None else self.read(data, _required_arm(kind), path, key)
+        base, extras = _unpacked(kind)
+        converter = next((extra for extra in extras if isinstance(extra, From)), None)
+        if converter is not None:
+            value = self._converted(converter.convert, data, path)
+        elif isinstance(base, type) and issubclass(base, msgspec.Struct):
+            value = self._struct(data, base, path, key)
+        elif get_origin(base) in (tuple, frozenset):
+            value = self._pairs(data, base, path) if any(isinstance(extra, Pairs) for extra in extras) \
+                else self._items(data, base, extras, path)
+        elif get_origin(base) is dict:
+            value = self._mapping(data, get_args(base)[1], path)
+        else:
+            value = self._leaf(data, kind, base, extras, path)
+        for then in (extra for extra in extras if isinstance(extra, Then)):
+            if value is FAILED:
+                break
+            value = self._converted(then.convert, value, path)
+        return value
+
+    def section(self, data: Any, path: str) -> Section | None:
+        """A mapping to read fields from (none given: an empty one), or None once refused."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.note(ConfigError(path, "must be a mapping"))
+            return None
+        return Section(self, data, path)
+
+    def checked(self, value: Any, path: str) -> Any:
+        """``value`` once its rules hold, else FAILED (each broken rule noted)."""
+        rule = self.rules.get(type(value))
+        broken = list(rule(value, path)) if rule else []
+        for problem in broken:
+            self.note(problem)
+        return FAILED if broken else value
+
+    def _struct(self, data: Any, cls: type[msgspec.Struct], path: str, key: str) -> Any:
+        if (hook := self.hooks.get(cls)) is not None:
+            return hook(self, data, path, key)
+        section = self.section(data, path)
+        if section is None:
+            return FAILED
+        values = section.fields(cls)
+        return self.checked(cls(**values), path) if section.close() else FAILED
+
+    def _items(self, data: Any, base: Any, extras: Sequence[Any], path: str) -> Any:
+        if not isinstance(data, list):
+            self.note(ConfigError(path, "must be a list"))
+            return FAILED
+        element = get_args(base)[0]
+        items = [self.read(item, element, f"{path}[{index}]") for index, item in enumerate(data)]
+        if any(item is FAILED for item in items):
+            return FAILED
+        for unique in (extra for extra in extras if isinstance(extra, Unique)):
+            if not self._unique(data, unique.keys, path):
+                return FAILED
+        return get_origin(base)(items)
+
+    def _unique(self, data: list[Any], keys: Sequence[str], path: str) -> bool:
+        duplicates = []
+        for key in keys:
+            given = [item.get(key) if isinstance(item, Mapping) else None for item in data]
+            duplicates += [ConfigError(f"{path}[{index}].{key}", f"duplicate {key}")
+                           for index, value in enumerate(given)
+                           if value is not None and value in given[:index]]
+        for problem in duplicates:
+            self.note(problem)
+        return not duplicates
+
+    def _mapping(self, data: Any, kind: Any, path: str) -> Any:
+        if not isinstance(data, Mapping):
+            self.note(ConfigError(path, "must be a mapping"))
+            return FAILED
+        read = {str(key): self.read(value, kind, f"{path}.{key}", str(key)) for key, value in data.items()}
+        return FAILED if any(value is FAILED for value in read.values()) else read
+
+    def _pairs(self, data: Any, base: Any, path: str) -> Any:
+        read = self._mapping(data, get_args(get_args(base)[0])[1], path)
+        return FAILED if read is FAILED else tuple(read.items())
+
+    def _leaf(self, data: Any, kind: Any, base: Any, extras: Sequence[Any], path: str) -> Any:
+        if base is str and isinstance(data, int | float) and not isinstance(data, bool):
+            data = str(data)  # a number written bare in YAML (sdk_app_id: 1400000000) is its digits
+        try:
+            return msgspec.convert(data, kind, strict=False)
+        except msgspec.ValidationError:
+            self.note(ConfigError(path, _refusal(data, base, extras)))
+            return FAILED
+
+    def _converted(self, convert: Callable[[Any], Any], value: Any, path: str) -> Any:
+        try:
+            return convert(value)
+        except ValueError as exc:
+            self.note(ConfigError(path, str(exc)))
+            return FAILED
+
+    def restate(self, path: str, problem: str) -> None:
+        """Replace the problem noted at ``path``."""
+        for index, noted in enumerate(self.problems):
+            if noted.path == path:
+                self.problems[index] = ConfigError(path, problem)
 
 
-def note(problem: ConfigError) -> None:
-    """Raise ``problem``, or within noting_problems note it and return.
+class Section:
+    """The keys of one mapping, read into fields; ``close()`` refuses the keys no field declares."""
 
-    One line a mistake: a problem at, above or below a key path already noted is taken for what that
-    one caused (a missing secret is not also "too short") and left out.
-    """
-    problems = _NOTED.get()
-    if problems is None:
-        raise problem
-    if not any(_related(problem.path, noted.path) for noted in problems):
-        problems.append(problem)
+    def __init__(self, conversion: Conversion, data: Mapping[Any, Any], path: str) -> None:
+        self.conversion = conversion
+        self.data = data
+        self.path = path
+        self.refused: list[str] = []  # keys that could not be read
+        self._known: set[str] = set()
+        self._missing: list[str] = []  # required keys not given: close() looks for a misspelling
 
+    def where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
 
-def checked(read: Callable[[], T], stand_in: T) -> T:
-    """``read()``; within noting_problems, a ConfigError it raises is noted and ``stand_in`` returned."""
-    try:
-        return read()
-    except ConfigError as problem:
-        if _NOTED.get() is None:
-            raise
-        note(problem)
-        return stand_in
-    except Exception:
-        # Once a problem is noted, code reading on may trip over a stand-in value (a plugin's int()
-        # of a missing text): the file is refused anyway, and for that problem, not a traceback.
-        if not _NOTED.get():
-            raise
-        return stand_in
+    def fields(self, cls: type[msgspec.Struct], leave: Iterable[str] = ()) -> dict[str, Any]:
+        """The values of ``cls``'s fields (by attribute name) that this mapping gives and that read;
+        a field left out keeps its default (a Struct without one is read from an empty mapping)."""
+        values = {}
+        for field in msgspec.structs.fields(cls):
+            key = field.encode_name
+            if field.name in leave:
+                continue
+            self._known.add(key)
+            data = self.data.get(key)
+            if data is None or (data == "" and _empty_is_absent(field.type)):
+                if not field.required:
+                    continue
+                if not _is_struct(field.type):
+                    self._refuse(key, "required")
+                    self._missing.append(key)
+                    continue
+                data = {}
+            value = self.conversion.read(data, field.type, self.where(key), key)
+            if value is FAILED:
+                self.refused.append(key)
+            else:
+                values[field.name] = value
+        return values
+
+    def close(self) -> bool:
+        """Refuse the keys no field declared (a required key missing names its likely misspelling);
+        True when every key of the mapping was read."""
+        unknown = sorted(str(key) for key in self.data if str(key) not in self._known)
+        for key in self._missing:
+            for guess in difflib.get_close_matches(key, unknown, n=1):
+                unknown.remove(guess)
+                self.conversion.restate(self.where(key), f"required (found unknown key {guess} — misspelt?)")
+        for key in unknown:
+            self._refuse(key, "unknown key")
+        return not self.refused
+
+    def _refuse(self, key: str, problem: str) -> None:
+        self.conversion.note(ConfigError(self.where(key), problem))
+        self.refused.append(key)
 
 
 def _related(path: str, other: str) -> bool:
@@ -96,160 +235,58 @@ def _related(path: str, other: str) -> bool:
         (f"{path}.", f"{path}["))
 
 
-def _restate(path: str, problem: str) -> None:
-    """Replace the problem noted at ``path``."""
-    problems = _NOTED.get() or []
-    for index, noted in enumerate(problems):
-        if noted.path == path:
-            problems[index] = ConfigError(path, problem)
+def _is_optional(kind: Any) -> bool:
+    return get_origin(kind) in (Union, types.UnionType) and type(None) in get_args(kind)
 
 
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_FLAGS = {"true": True, "false": False}
-_ZERO: dict[type, Any] = {str: "", int: 0, float: 0.0, bool: False}
+def _required_arm(kind: Any) -> Any:
+    [arm] = [arm for arm in get_args(kind) if arm is not type(None)]
+    return arm
 
 
-def _or(default: Any, stand_in: Any) -> Any:
-    """What a key that could not be read stands for while reading goes on: its default, if any."""
-    return stand_in if default is MISSING else default
+def _unpacked(kind: Any) -> tuple[Any, tuple[Any, ...]]:
+    """The type under an ``Annotated``, and what it is annotated with (Meta, From, Then, ...)."""
+    if get_origin(kind) is Annotated:
+        base, *extras = get_args(kind)
+        return base, tuple(extras)
+    return kind, ()
 
 
-def _from_text(text: str, kind: type) -> Any:
-    """The number or flag a string spells, or the string itself (then refused by type)."""
-    stripped = text.strip()
-    if kind is int and _INTEGER_TEXT.fullmatch(stripped):
-        return int(stripped)
-    if kind is float and _NUMBER_TEXT.fullmatch(stripped):
-        return float(stripped)
-    if kind is bool and stripped.lower() in _FLAGS:
-        return _FLAGS[stripped.lower()]
-    return text
+def _is_struct(kind: Any) -> bool:
+    base = _unpacked(kind)[0]
+    return isinstance(base, type) and issubclass(base, msgspec.Struct)
 
 
-class Reader:
-    """Read the keys of one mapping; ``done()`` rejects the keys nobody read."""
+def _empty_is_absent(kind: Any) -> bool:
+    """Empty text (``${VAR:-}``) counts as not given, but where a field is text that may be empty."""
+    base, extras = _unpacked(_required_arm(kind) if _is_optional(kind) else kind)
+    if base is not str:
+        return True
+    return any(isinstance(extra, msgspec.Meta) and (extra.min_length or 0) > 0 for extra in extras)
 
-    def __init__(self, data: Any, path: str = "") -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            note(ConfigError(path, "must be a mapping"))
-            data = {}
-        self.data = data
-        self.path = path
-        self._seen: set[str] = set()
-        self._missing: list[str] = []  # required keys found missing: done() looks for a misspelling
 
-    def where(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+def _refusal(data: Any, base: Any, extras: Sequence[Any]) -> str:
+    """What a value refused by msgspec must be, in the declaration's terms."""
+    if get_origin(base) is Literal:
+        return f"must be one of {', '.join(str(option) for option in get_args(base))}"
+    try:
+        value = msgspec.convert(data, base, strict=False)
+    except msgspec.ValidationError:
+        return f"must be {_KINDS.get(base, getattr(base, '__name__', str(base)))}"
+    bounds: dict[str, Any] = {}
+    for meta in (extra for extra in extras if isinstance(extra, msgspec.Meta)):
+        bounds.update({name: getattr(meta, name) for name in ("ge", "le", "min_length", "max_length")
+                       if getattr(meta, name) is not None})
+    return _outside(value, bounds)
 
-    def _raw(self, key: str, default: Any) -> Any:
-        self._seen.add(key)
-        value = self.data.get(key)
-        if value is None:
-            if default is MISSING:
-                self._missing.append(key)
-                raise ConfigError(self.where(key), "required")
-            return default
-        return value
 
-    def get(self, key: str, kind: type[T], default: Any = MISSING) -> T:
-        """A scalar of ``kind``; ints are accepted where floats are asked for, and text that
-        spells a number or a flag (what an environment variable gives) where those are."""
-        return checked(partial(self._get, key, kind, default), _or(default, _ZERO.get(kind)))
-
-    def _get(self, key: str, kind: type[T], default: Any) -> T:
-        value = self._raw(key, default)
-        if value is default:
-            return value
-        if isinstance(value, str) and kind in (int, float, bool):
-            value = _from_text(value, kind)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)  # type: ignore[return-value]
-        if kind is int and isinstance(value, bool):
-            raise ConfigError(self.where(key), "must be an integer")
-        if not isinstance(value, kind):
-            names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-            raise ConfigError(self.where(key), f"must be {names.get(kind, kind.__name__)}")
-        return value
-
-    def text(self, key: str, default: Any = MISSING, *, allow_empty: bool = False) -> str:
-        """A string; numbers written bare in YAML (``sdk_app_id: 1400000000``) count as text."""
-        return checked(partial(self._text, key, default, allow_empty), _or(default, ""))
-
-    def _text(self, key: str, default: Any, allow_empty: bool) -> str:
-        value = self._raw(key, default)
-        if value is default:
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            raise ConfigError(self.where(key), "must be a string")
-        if not value and not allow_empty:
-            if default is MISSING:
-                raise ConfigError(self.where(key), "required")
-            return default
-        return value
-
-    def ranged(self, key: str, kind: type[T], low: Any, high: Any, default: Any = MISSING) -> T:
-        def read() -> T:
-            value = self._get(key, kind, default)
-            if not low <= value <= high:  # type: ignore[operator]
-                raise ConfigError(self.where(key), f"must be between {low} and {high}")
-            return value
-
-        return checked(read, _or(default, low))
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = MISSING) -> str:
-        def read() -> str:
-            value = self._text(key, default, False)
-            if value not in options:
-                raise ConfigError(self.where(key), f"must be one of {', '.join(options)}")
-            return value
-
-        return checked(read, _or(default, options[0]))
-
-    def money_milli(self, key: str, default: Any = MISSING) -> int:
-        """Yuan as written (``0.045``) to integer milli-yuan."""
-        def read() -> int:
-            try:
-                return yuan_to_milli(self._raw(key, default))
-            except ValueError as exc:
-                raise ConfigError(self.where(key), str(exc)) from None
-
-        return checked(read, 0)
-
-    def section(self, key: str) -> Reader:
-        self._seen.add(key)
-        return Reader(self.data.get(key), self.where(key))
-
-    def items(self, key: str, read: Callable[[Any, str], T]) -> list[T]:
-        """A list, each element turned into a value by ``read(element, path)``."""
-        value = self._raw(key, [])
-        if not isinstance(value, list):
-            note(ConfigError(self.where(key), "must be a list"))
-            return []
-        found = (checked(partial(read, element, f"{self.where(key)}[{index}]"), _SKIPPED)
-                 for index, element in enumerate(value))
-        return [item for item in found if item is not _SKIPPED]
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        def read(element: Any, path: str) -> str:
-            if isinstance(element, int) and not isinstance(element, bool):
-                element = str(element)
-            if not isinstance(element, str) or not element:
-                raise ConfigError(path, "must be a non-empty string")
-            return element
-
-        return tuple(self.items(key, read))
-
-    def done(self) -> None:
-        """Refuse the keys nobody read; a missing required key names the one it may be misspelt as."""
-        unknown = sorted(str(key) for key in self.data if key not in self._seen)
-        for key in self._missing:
-            for guess in difflib.get_close_matches(key, unknown, n=1):
-                unknown.remove(guess)
-                _restate(self.where(key), f"required (found unknown key {guess} — misspelt?)")
-        for key in unknown:
-            note(ConfigError(self.where(key), "unknown key"))
+def _outside(value: Any, bounds: Mapping[str, Any]) -> str:
+    low, high = bounds.get("ge"), bounds.get("le")
+    if isinstance(value, str):
+        shortest, longest = bounds.get("min_length", 0), bounds.get("max_length")
+        if len(value) >= shortest:
+            return f"must be at most {longest} characters"
+        return "must be a non-empty string" if shortest == 1 else f"must be at least {shortest} characters"
+    if low is not None and high is not None:
+        return f"must be between {low} and {high}"
+    return f"must be at least {low}" if low is not None else f"must be at most {high}"

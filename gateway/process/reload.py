@@ -10,13 +10,14 @@ What reloads and what needs a restart, and why: (docs/deploy-reload.md).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
 from collections.abc import Mapping
 
+import msgspec
 from aiohttp import web
+from msgspec.structs import fields, replace
 
 from gateway.accounts.listed import bootstrap_accounts
 from gateway.app import build_runtime
@@ -37,9 +38,9 @@ def _changed(path: str, running: object, loaded: object) -> list[str]:
     """Key paths whose value differs, down to a section's own fields."""
     if running == loaded:
         return []
-    if dataclasses.is_dataclass(running) and not isinstance(running, type):
+    if isinstance(running, msgspec.Struct):
         return [
-            name for field in dataclasses.fields(running)
+            name for field in fields(running)
             for name in _changed(f"{path}.{field.name}", getattr(running, field.name),
                                  getattr(loaded, field.name))
         ]
@@ -48,15 +49,15 @@ def _changed(path: str, running: object, loaded: object) -> list[str]:
 
 def applied_config(running: GatewayConfig, loaded: GatewayConfig) -> tuple[GatewayConfig, list[str]]:
     """The config to serve (the reloadable parts of ``loaded``) and the restart-only keys it changed."""
-    ratelimit = dataclasses.replace(
+    ratelimit = replace(
         running.ratelimit, **{name: getattr(loaded.ratelimit, name) for name in _RELOADED_RATELIMIT}
     )
-    applied = dataclasses.replace(
+    applied = replace(
         running, ratelimit=ratelimit,
         **{name: getattr(loaded, name) for name in _RELOADED_SECTIONS},
     )
     kept = [
-        path for field in dataclasses.fields(running)
+        path for field in fields(running)
         for path in _changed(field.name, getattr(applied, field.name), getattr(loaded, field.name))
     ]
     return applied, kept

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -24,9 +23,10 @@ import orjson
 from yarl import URL
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
-from gateway.carriers.http import Reply, post, read_endpoint
+from gateway.carriers.http import Endpoint, Reply, post
 from gateway.clock import system_clock
-from gateway.config.reader import Reader
+from gateway.config.fields import Secret, Text
+from gateway.config.model import Settings
 from plugins.aliyun.errors import NUMBER_CODES, classify
 from plugins.aliyun.receipts import aliyun_receipts
 from plugins.aliyun.signing import acs3_headers, canonical_query
@@ -41,28 +41,19 @@ QUERY_MAX = 4096  # bytes of query string; a longer one goes in a form body (URL
 FORM = "application/x-www-form-urlencoded"
 
 
-@dataclass(frozen=True, slots=True)
-class AliyunOptions:
-    endpoint: URL
-    access_key_id: str
-    access_key_secret: str = field(repr=False)  # never printed with the options
-    sign_name: str = ""
+class AliyunOptions(Settings, frozen=True, kw_only=True):
+    endpoint: Endpoint = URL("https://dysmsapi.aliyuncs.com")
+    access_key_id: Text
+    access_key_secret: Secret  # never printed with the options
+    sign_name: Text
 
 
 class AliyunCarrier(Carrier[AliyunOptions]):
     name = "aliyun"
     max_batch = 1000  # PhoneNumbers limit of one SendSms call
+    Options = AliyunOptions
 
     clock = staticmethod(system_clock)  # replaceable, to sign with a skewed clock
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> AliyunOptions:
-        return AliyunOptions(
-            endpoint=read_endpoint(reader, "https://dysmsapi.aliyuncs.com"),
-            access_key_id=reader.text("access_key_id"),
-            access_key_secret=reader.text("access_key_secret"),
-            sign_name=reader.text("sign_name"),
-        )
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         if not batch.recipients:

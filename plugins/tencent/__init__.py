@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
@@ -22,9 +21,10 @@ import orjson
 from yarl import URL
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
-from gateway.carriers.http import post, read_endpoint
+from gateway.carriers.http import Endpoint, post
 from gateway.clock import system_clock
-from gateway.config.reader import Reader
+from gateway.config.fields import Secret, Text
+from gateway.config.model import Settings
 from plugins.tencent.errors import classify
 from plugins.tencent.receipts import tencent_receipts
 from plugins.tencent.signing import request_headers
@@ -37,32 +37,21 @@ ACTION, VERSION = "SendSms", "2021-01-11"
 SESSION_CONTEXT_MAX = 511  # bytes; Tencent takes "under 512"
 
 
-@dataclass(frozen=True, slots=True)
-class TencentOptions:
-    endpoint: URL
-    region: str
-    secret_id: str
-    secret_key: str = field(repr=False)  # never printed with the options
-    sdk_app_id: str = ""
-    sign_name: str = ""
+class TencentOptions(Settings, frozen=True, kw_only=True):
+    endpoint: Endpoint = URL("https://sms.tencentcloudapi.com")
+    region: Text = "ap-guangzhou"
+    secret_id: Text
+    secret_key: Secret  # never printed with the options
+    sdk_app_id: Text
+    sign_name: Text
 
 
 class TencentCarrier(Carrier[TencentOptions]):
     name = "tencent"
     max_batch = 200  # PhoneNumberSet limit of one SendSms call
+    Options = TencentOptions
 
     clock = staticmethod(system_clock)  # replaceable, to sign with a skewed clock
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> TencentOptions:
-        return TencentOptions(
-            endpoint=read_endpoint(reader, "https://sms.tencentcloudapi.com"),
-            region=reader.text("region", "ap-guangzhou"),
-            secret_id=reader.text("secret_id"),
-            secret_key=reader.text("secret_key"),
-            sdk_app_id=reader.text("sdk_app_id"),
-            sign_name=reader.text("sign_name"),
-        )
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         routes = _routes(batch.recipients)

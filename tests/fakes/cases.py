@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 
 from gateway.carriers.base import Carrier, FailureKind, Recipient, SendBatch
 from gateway.carriers.registry import carrier_class
+from gateway.config.loader import parse_section
 from gateway.config.model import BackendConfig
-from gateway.config.reader import Reader
 from plugins.aliyun import errors as aliyun_errors
 from plugins.tencent import errors as tencent_errors
 from tests.fakes import Upstream
@@ -58,8 +58,8 @@ class CarrierCase:
         return f"providers.backends.{self.name}"
 
     def read_options(self, options: Mapping[str, Any]) -> Any:
-        """What the carrier's read_options makes of ``options`` (no done(): the core's call)."""
-        return carrier_class(self.name).read_options(Reader(options, self.path))
+        """What the carrier's Options make of ``options``, as the core reads them."""
+        return parse_section(options, carrier_class(self.name).Options, self.path)
 
     def build(
         self,
@@ -68,12 +68,10 @@ class CarrierCase:
         timeout: float = 2.0,
         **overrides: Any,
     ) -> Carrier[Any]:
-        """The carrier as the core builds it: found by its entry point, read_options, then done()."""
+        """The carrier as the core builds it: found by its entry point, its Options read."""
         options = {**self.options, **({"endpoint": endpoint} if endpoint else {}), **overrides}
-        reader = Reader(options, self.path)
         cls = carrier_class(self.name)
-        parsed = cls.read_options(reader)
-        reader.done()
+        parsed = parse_section(options, cls.Options, self.path)
         backend = BackendConfig(
             name=self.name, plugin=self.name, price_milli=45, timeout=timeout, retries=1,
             receipts=False, callback_token="", options=parsed,

@@ -25,14 +25,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-from yarl import URL
+from typing import Annotated, Any
 
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, SendBatch
-from gateway.carriers.http import post, read_endpoint
-from gateway.config.reader import ConfigError, Reader
+from gateway.carriers.http import Endpoint, post
+from gateway.config.fields import Secret, Then
+from gateway.config.model import Settings
 
 __all__ = ["ExampleCarrier", "ExampleOptions"]
 
@@ -41,24 +39,24 @@ log = logging.getLogger(__name__)
 REASON_MAX = 200  # characters of an error body kept as the reason
 
 
-@dataclass(frozen=True, slots=True)
-class ExampleOptions:
-    endpoint: URL
-    token: str = field(repr=False)  # a secret: never printed with the options
+def _bearer_token(token: str) -> str:
+    """What an ``Authorization: Bearer`` header can carry as it is."""
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise ValueError("must be printable ASCII without spaces")  # the core adds the key path
+    return token
+
+
+class ExampleOptions(Settings, frozen=True, kw_only=True):
+    """Only this plugin's own keys; the core reads plugin/price/timeout/... and refuses the rest."""
+
+    endpoint: Endpoint  # required: an absolute http(s) URL, checked as every carrier's
+    token: Annotated[Secret, Then(_bearer_token)]  # a secret: never printed with the options
 
 
 class ExampleCarrier(Carrier[ExampleOptions]):  # self.options is an ExampleOptions
     name = "example"  # the name of its entry point (pyproject.toml), for logs
     max_batch = 100  # numbers per upstream call; the core splits larger sends
-
-    @classmethod
-    def read_options(cls, reader: Reader) -> ExampleOptions:
-        # Only this plugin's own keys; the core reads plugin/price/timeout/... and calls done().
-        endpoint = read_endpoint(reader)  # required: an absolute http(s) URL, as every carrier's
-        token = reader.text("token")
-        if not (token.isascii() and token.isprintable()) or " " in token:
-            raise ConfigError(reader.where("token"), "must be printable ASCII without spaces")
-        return ExampleOptions(endpoint=endpoint, token=token)
+    Options = ExampleOptions
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
         payload = {

@@ -191,15 +191,15 @@ def test_a_failed_call_fails_only_its_part() -> None:
     both = batch("+8613800138000", "+85261234567")
     error = CarrierError(FailureKind.RETRYABLE, "InternalError", "boom")
     ok = Outcome("+8613800138000", True, carrier_id="s1")
-    routes = tencent._routes(both.recipients)
-    parts = [[both.recipients[i] for i in route] for route in routes]
-    merged = tencent._merge(both, routes, parts, [[ok], error])
+    regions = tencent._by_region(both.recipients)
+    parts = [[both.recipients[i] for i in region] for region in regions]
+    merged = tencent._merge(both, regions, parts, [[ok], error])
     assert merged[0] == ok
     assert (merged[1].e164, merged[1].accepted, merged[1].code) == (
         "+85261234567", False, "InternalError",
     )
     with pytest.raises(CarrierError):
-        tencent._merge(both, routes, parts, [error, error])
+        tencent._merge(both, regions, parts, [error, error])
 
 
 # -- options ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Authentication of the admin API: ``Authorization: Bearer <token>``, a token of ``admin.tokens``.
 
-The config keeps only a keyed hash of each token (``gateway.config.sections.admin``, the hash
+The config keeps only a keyed hash of each token (``gateway.config.model.AdminToken``, the hash
 tenant secrets use: ``gateway.accounts.credentials``). A presented token is checked against *every*
 configured hash, in constant time each and without stopping at a match, so a refused request
 costs what an accepted one does and timing tells nothing about which token nearly matched. A

@@ -21,10 +21,29 @@ from gateway.config.fields import From, Pairs, SecretText, Text, Then, Unique
 from gateway.money import yuan_to_milli
 
 __all__ = [
-    "DEFAULT_CONFIG_PATH", "DEFAULT_WINDOWS", "VERIFICATION_STATUSES", "AccountSeed", "AdminConfig",
-    "AdminToken", "BackendConfig", "BucketConfig", "CircuitConfig", "GatewayConfig", "LoggingConfig",
-    "MetricsConfig", "ProvidersConfig", "RateLimitConfig", "RedisConfig", "RouteConfig", "RouteMatch",
-    "ServerConfig", "Settings", "StoreConfig", "TemplateConfig", "TlsConfig", "WindowConfig",
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_WINDOWS",
+    "VERIFICATION_STATUSES",
+    "AccountSeed",
+    "AdminConfig",
+    "AdminToken",
+    "BackendConfig",
+    "BucketConfig",
+    "CircuitConfig",
+    "GatewayConfig",
+    "LoggingConfig",
+    "MetricsConfig",
+    "ProvidersConfig",
+    "RateLimitConfig",
+    "RedisConfig",
+    "RoutingMatch",
+    "RoutingRule",
+    "ServerConfig",
+    "Settings",
+    "StoreConfig",
+    "TemplateConfig",
+    "TlsConfig",
+    "WindowConfig",
 ]
 
 DEFAULT_CONFIG_PATH = "config/gateway.yaml"
@@ -148,7 +167,7 @@ class BackendConfig(Settings, frozen=True, kw_only=True):
         return self.circuit.cooldown
 
 
-class RouteMatch(Settings, frozen=True, kw_only=True):
+class RoutingMatch(Settings, frozen=True, kw_only=True):
     """What a number must be for a route to take it: every key given must match; none given: all."""
 
     countries: frozenset[Region] = field(default=frozenset(), name="country")
@@ -157,11 +176,11 @@ class RouteMatch(Settings, frozen=True, kw_only=True):
     accounts: frozenset[Text] = field(default=frozenset(), name="account")  # account names
 
 
-class RouteConfig(Settings, frozen=True, kw_only=True):
+class RoutingRule(Settings, frozen=True, kw_only=True):
     """One entry of ``providers.routes``: a match, and exactly one of ``to``, ``split``, ``strategy``."""
 
     name: str = ""  # its label in metrics and on /status; unnamed: "#<position>"
-    match: RouteMatch = RouteMatch()
+    match: RoutingMatch = RoutingMatch()
     to: Text | None = None
     # (backend, weight), weights summing to 100; written as a mapping {backend: weight}
     split: Annotated[tuple[tuple[str, Annotated[int, Meta(ge=1, le=100)]], ...], Pairs()] = ()
@@ -172,7 +191,7 @@ class ProvidersConfig(Settings, frozen=True, kw_only=True):
     backends: dict[str, BackendConfig] = {}
     default: Text = ""  # empty: the first backend
     failover: tuple[Text, ...] = ()
-    routes: tuple[RouteConfig, ...] = ()
+    routes: tuple[RoutingRule, ...] = ()
 
     def __post_init__(self) -> None:
         """The defaults that depend on the rest: the first backend, a route's place."""

@@ -15,7 +15,7 @@ from gateway.config.model import (
     ProvidersConfig,
     RateLimitConfig,
     RedisConfig,
-    RouteConfig,
+    RoutingRule,
     ServerConfig,
     StoreConfig,
     TlsConfig,
@@ -63,7 +63,7 @@ def _ratelimit(ratelimit: RateLimitConfig, path: str) -> Iterator[ConfigError]:
         yield ConfigError(f"{path}.backend", f"must be one of {', '.join(LIMITERS)}")
 
 
-def _route(route: RouteConfig, path: str) -> Iterator[ConfigError]:
+def _route(route: RoutingRule, path: str) -> Iterator[ConfigError]:
     if [route.to is not None, bool(route.split), route.strategy is not None].count(True) != 1:
         yield ConfigError(path, "needs exactly one of to, split, strategy")
     elif route.split and sum(weight for _, weight in route.split) != 100:
@@ -117,6 +117,6 @@ def _shared_state(config: GatewayConfig) -> Iterator[ConfigError]:
 #: The rules of each Struct, run by the reader on every one it reads.
 RULES: dict[type, Rule] = {
     ServerConfig: _server, TlsConfig: _tls, StoreConfig: _store, RedisConfig: _redis,
-    RateLimitConfig: _ratelimit, RouteConfig: _route, ProvidersConfig: _providers,
+    RateLimitConfig: _ratelimit, RoutingRule: _route, ProvidersConfig: _providers,
     GatewayConfig: _gateway,
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from gateway.config.model import BackendConfig, RouteConfig, RouteMatch
+from gateway.config.model import BackendConfig, RoutingMatch, RoutingRule
 from gateway.phones import Phone
 from gateway.sending.circuit import CircuitBreaker
 from gateway.store.base import Account
@@ -32,7 +32,7 @@ def split_point(rule: str, phone_hash: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def _matches(match: RouteMatch, account: Account, phone: Phone, template_id: str) -> bool:
+def _matches(match: RoutingMatch, account: Account, phone: Phone, template_id: str) -> bool:
     return (
         (not match.countries or phone.region in match.countries)
         and (not match.prefixes or phone.e164.startswith(match.prefixes))
@@ -44,7 +44,7 @@ def _matches(match: RouteMatch, account: Account, phone: Phone, template_id: str
 class RoutingRules:
     def __init__(
         self,
-        rules: tuple[RouteConfig, ...],
+        rules: tuple[RoutingRule, ...],
         backends: Mapping[str, BackendConfig],
         breakers: Mapping[str, CircuitBreaker],
     ) -> None:
@@ -70,7 +70,7 @@ class RoutingRules:
         return None
 
     def _target(
-        self, rule: RouteConfig, account: Account, phone: Phone, phone_hash: str
+        self, rule: RoutingRule, account: Account, phone: Phone, phone_hash: str
     ) -> BackendConfig | None:
         if rule.to is not None:
             return self._backends[rule.to] if allowed(account, rule.to) else None
@@ -83,7 +83,7 @@ class RoutingRules:
             None,
         )
 
-    def _split(self, rule: RouteConfig, account: Account, phone_hash: str) -> BackendConfig | None:
+    def _split(self, rule: RoutingRule, account: Account, phone_hash: str) -> BackendConfig | None:
         members = [(name, weight) for name, weight in rule.split if self._usable(account, name)]
         if not members:
             return None

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.config.model import GatewayConfig, RouteConfig
+from gateway.config.model import GatewayConfig, RoutingRule
 from gateway.keys import CLOCK, CONFIG, LIMITER, RUNTIME, STATUS, STORE
 from gateway.ratelimit import LimiterUnavailable
 from gateway.sending.routing import DEFAULT_RULE, REQUESTED_RULE
@@ -92,7 +92,7 @@ def _carrier_row(app: web.Application, name: str) -> dict[str, object]:
     }
 
 
-def _match_text(rule: RouteConfig) -> str:
+def _match_text(rule: RoutingRule) -> str:
     """What a routing rule matches, in words; accounts only counted (the page names no account)."""
     match = rule.match
     parts = [
@@ -106,7 +106,7 @@ def _match_text(rule: RouteConfig) -> str:
     return " · ".join(parts) or "全部号码"
 
 
-def _target_text(rule: RouteConfig) -> str:
+def _target_text(rule: RoutingRule) -> str:
     if rule.to:
         return rule.to
     if rule.split:

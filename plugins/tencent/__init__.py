@@ -54,14 +54,14 @@ class TencentCarrier(Carrier[TencentOptions]):
     clock = staticmethod(system_clock)  # replaceable, to sign with a skewed clock
 
     async def send(self, batch: SendBatch) -> list[Outcome]:
-        routes = _routes(batch.recipients)
-        if len(routes) <= 1:
+        regions = _by_region(batch.recipients)
+        if len(regions) <= 1:
             return await self._send_call(batch, batch.recipients)
-        parts = [[batch.recipients[i] for i in indices] for indices in routes]
+        parts = [[batch.recipients[i] for i in indices] for indices in regions]
         results = await asyncio.gather(
             *(self._send_call(batch, part) for part in parts), return_exceptions=True
         )
-        return _merge(batch, routes, parts, results)
+        return _merge(batch, regions, parts, results)
 
     def parse_receipts(self, body: bytes) -> list[Receipt]:
         return tencent_receipts(body)
@@ -124,7 +124,7 @@ def _domestic(recipient: Recipient) -> bool:
     return recipient.e164.startswith("+86")
 
 
-def _routes(recipients: Sequence[Recipient]) -> list[list[int]]:
+def _by_region(recipients: Sequence[Recipient]) -> list[list[int]]:
     """Indexes of the mainland numbers and of the others; empty groups dropped."""
     mainland = [i for i, r in enumerate(recipients) if _domestic(r)]
     abroad = [i for i, r in enumerate(recipients) if not _domestic(r)]
@@ -133,7 +133,7 @@ def _routes(recipients: Sequence[Recipient]) -> list[list[int]]:
 
 def _merge(
     batch: SendBatch,
-    routes: list[list[int]],
+    regions: list[list[int]],
     parts: list[list[Recipient]],
     results: list[list[Outcome] | BaseException],
 ) -> list[Outcome]:
@@ -145,7 +145,7 @@ def _merge(
     if len(failures) == len(results):
         raise failures[0]
     ordered: list[Outcome] = [None] * len(batch.recipients)  # type: ignore[list-item]  # all filled below
-    for indices, part, result in zip(routes, parts, results, strict=True):
+    for indices, part, result in zip(regions, parts, results, strict=True):
         if isinstance(result, CarrierError):
             result = result.outcomes(msgspec.structs.replace(batch, recipients=part))
         # the other exceptions were raised above

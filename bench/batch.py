@@ -31,9 +31,16 @@ WARMUP = 10
 
 def _document(tmp: Path, carrier_url: str) -> dict[str, Any]:
     backend = {
-        "plugin": "tencent", "endpoint": carrier_url + "/", "region": "ap-guangzhou",
-        "secret_id": SECRET_ID, "secret_key": SECRET_KEY, "sdk_app_id": SDK_APP_ID,
-        "sign_name": "SMS Edge", "price": 0.045, "timeout": 5, "retries": 0,
+        "plugin": "tencent",
+        "endpoint": carrier_url + "/",
+        "region": "ap-guangzhou",
+        "secret_id": SECRET_ID,
+        "secret_key": SECRET_KEY,
+        "sdk_app_id": SDK_APP_ID,
+        "sign_name": "SMS Edge",
+        "price": 0.045,
+        "timeout": 5,
+        "retries": 0,
     }
     return gateway_document(
         tmp, "batch", providers={"default": "tencent", "failover": [], "backends": {"tencent": backend}}
@@ -45,8 +52,11 @@ def _batch(url: str, first: int):
 
     async def call(session: aiohttp.ClientSession, number: int) -> int:
         start = first + number * 100
-        body = {"phones": [str(start + i) for i in range(100)], "template_id": "123456",
-                "params": {"code": "1234"}}
+        body = {
+            "phones": [str(start + i) for i in range(100)],
+            "template_id": "123456",
+            "params": {"code": "1234"},
+        }
         async with session.post(url + "/api/sms/batch-send", json=body, headers=HEADERS) as answer:
             data = await answer.json()
             ok = answer.status == 200 and data["data"]["success_count"] == 100

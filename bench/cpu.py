@@ -31,11 +31,14 @@ from bench.wrk import Load, run_wrk
 __all__ = ["PATHS", "measure"]
 
 PATHS = {"send": "/api/sms/send", "info": "/api/account/info"}
+
+
 def measure(server: Server, path: str, seconds: float) -> dict[str, float]:
     # $BENCH_CPU_CONNECTIONS: 16 by default; 64 (with two wrk threads) is the throughput case's load.
     connections = int(os.environ.get("BENCH_CPU_CONNECTIONS", "16"))
-    load = Load(server.url, BENCH_KEY, BENCH_SECRET, threads=1 if connections <= 16 else 2,
-                connections=connections)
+    load = Load(
+        server.url, BENCH_KEY, BENCH_SECRET, threads=1 if connections <= 16 else 2, connections=connections
+    )
     run_wrk(load, 2, path)  # warm-up
     before = server.cpu_seconds()
     result = run_wrk(load, seconds, path)

@@ -43,9 +43,20 @@ def _py_spy() -> str:
 
 def _record(pid: int, seconds: float, output: Path, *options: str) -> None:
     subprocess.run(
-        [_py_spy(), "record", *options, "-o", str(output), "--pid", str(pid),
-         "--duration", str(round(seconds))],
-        check=True, capture_output=True, timeout=seconds + 60,
+        [
+            _py_spy(),
+            "record",
+            *options,
+            "-o",
+            str(output),
+            "--pid",
+            str(pid),
+            "--duration",
+            str(round(seconds)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=seconds + 60,
     )
 
 

@@ -46,7 +46,11 @@ async def _account(path: Path) -> int:
     await store.open()  # the gateway's own migrations make the schema
     try:
         account, _ = await create_account(
-            store, "bench", balance_milli=10**12, api_key=BENCH_KEY, api_secret=BENCH_SECRET,
+            store,
+            "bench",
+            balance_milli=10**12,
+            api_key=BENCH_KEY,
+            api_secret=BENCH_SECRET,
             ratelimit=BucketConfig(HUGE_BUCKET["rate"], HUGE_BUCKET["burst"]),
         )
     finally:
@@ -62,9 +66,19 @@ def _rows(account_id: int, start: int, count: int, total: int, now_ms: int, rng:
         carrier_id = None if status == "pending" else f"mock-{rng.getrandbits(64):016x}"
         error = "MOCK_REFUSED: mock carrier refused the message" if status == "failed" else None
         yield (
-            account_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), "138****5678",
-            f"{rng.getrandbits(128):032x}", "123456", "mock", status, 50, carrier_id, error,
-            created, created + 200, i + 1,
+            account_id,
+            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "138****5678",
+            f"{rng.getrandbits(128):032x}",
+            "123456",
+            "mock",
+            status,
+            50,
+            carrier_id,
+            error,
+            created,
+            created + 200,
+            i + 1,
         )
 
 
@@ -103,8 +117,11 @@ def _query(url: str, now_ms: int, seed: int):
         days = rng.randint(1, 7)
         start = now_ms - rng.randint(days, SPAN_DAYS) * DAY_MS
         params = {
-            "status": rng.choice(STATUSES), "start_time": local(start),
-            "end_time": local(start + days * DAY_MS), "page": str(rng.randint(1, 5)), "per_page": "20",
+            "status": rng.choice(STATUSES),
+            "start_time": local(start),
+            "end_time": local(start + days * DAY_MS),
+            "page": str(rng.randint(1, 5)),
+            "per_page": "20",
         }
         async with session.get(url + "/api/sms/records", params=params, headers=HEADERS) as answer:
             await answer.read()

@@ -38,10 +38,17 @@ def code_version() -> str:
 
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor())
-    mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal:")))
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem_kib = int(
+        next(
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+    )
     return {
         "nproc": os.cpu_count(),
         "cpu": model,
@@ -66,7 +73,9 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if "default" in cases and "bare" in cases:
         times = round(cases["default"]["cpu_us_per_request"] / cases["bare"]["cpu_us_per_request"], 1)
         checks["CPU per send (gateway and writer) <= 4 x bare's per request"] = {
-            "value": times, "met": times <= 4}
+            "value": times,
+            "met": times <= 4,
+        }
     for case in ("default", "redis"):
         if case in cases:
             spread = round(cases[case]["p99_ms"] / cases[case]["p50_ms"], 1)
@@ -96,15 +105,20 @@ def _row(*cells: object) -> str:
 
 def table(results: dict[str, Any]) -> str:
     lines = [_row("case", "req/s", "p50 ms", "p99 ms", "x bare")]
-    labels = {"bare": "bare aiohttp (ceiling)", "default": "gateway, embedded default",
-              "redis": "gateway, Redis", "redis_wait": "gateway, Redis, wait_replicas 1",
-              "info": "account info, embedded default"}
+    labels = {
+        "bare": "bare aiohttp (ceiling)",
+        "default": "gateway, embedded default",
+        "redis": "gateway, Redis",
+        "redis_wait": "gateway, Redis, wait_replicas 1",
+        "info": "account info, embedded default",
+    }
     for name, case in results.get("throughput", {}).get("cases", {}).items():
         lines.append(_row(labels[name], case["rps"], case["p50_ms"], case["p99_ms"], case["ratio"]))
     if "batch" in results:
         b = results["batch"]
-        lines.append(_row(f"batch-send 100 @ {b['carrier_latency_ms']:g} ms carrier", "", b["p50_ms"],
-                          b["p99_ms"], ""))
+        lines.append(
+            _row(f"batch-send 100 @ {b['carrier_latency_ms']:g} ms carrier", "", b["p50_ms"], b["p99_ms"], "")
+        )
         if "mock_numbers_per_s" in b:
             lines.append(_row("batch-send 100, mock: numbers/s", b["mock_numbers_per_s"], "", "", ""))
     if "records" in results:
@@ -112,8 +126,10 @@ def table(results: dict[str, Any]) -> str:
         lines.append(_row(f"records, {r['rows']:,} rows, filtered", "", r["p50_ms"], r["p99_ms"], ""))
     if "rss" in results:
         m = results["rss"]
-        lines.append(f"RSS after {m['sends_first']:,} sends {m['rss_first_mib']} MiB, after "
-                     f"{m['sends_total']:,} {m['rss_total_mib']} MiB (x{m['growth']})")
+        lines.append(
+            f"RSS after {m['sends_first']:,} sends {m['rss_first_mib']} MiB, after "
+            f"{m['sends_total']:,} {m['rss_total_mib']} MiB (x{m['growth']})"
+        )
     if "redis_covers" in results.get("throughput", {}):
         run = results["throughput"]
         lines.append(f"Redis case: {run['redis_covers']}; {run.get('redis_persistence', '')}")
@@ -122,18 +138,24 @@ def table(results: dict[str, Any]) -> str:
     if "profile" in results:
         lines += _profile_lines(results["profile"])
     lines.append("targets:")
-    lines += [f"  {'met    ' if t['met'] else 'NOT met'}  {name}: {t['value']}"
-              for name, t in targets(results).items()]
+    lines += [
+        f"  {'met    ' if t['met'] else 'NOT met'}  {name}: {t['value']}"
+        for name, t in targets(results).items()
+    ]
     return "\n".join(lines)
 
 
 def _profile_lines(profile: dict[str, Any]) -> list[str]:
     wall, gil = profile["wall"], profile["gil"]
     busy = ", ".join(f"{name} {share:.0%}" for name, share in wall["busy"].items() if share >= 0.05)
-    lines = [f"profile ({profile['svg']}): busy (wall) {busy}; event loop holding the GIL "
-             f"{gil['busy'].get('MainThread', 0):.0%}", "  top self time, event loop, GIL held:"]
-    lines += [f"    {share:6.1%}  {name}" for name, share in
-              list(gil["self"].get("MainThread", {}).items())[:8]]
+    lines = [
+        f"profile ({profile['svg']}): busy (wall) {busy}; event loop holding the GIL "
+        f"{gil['busy'].get('MainThread', 0):.0%}",
+        "  top self time, event loop, GIL held:",
+    ]
+    lines += [
+        f"    {share:6.1%}  {name}" for name, share in list(gil["self"].get("MainThread", {}).items())[:8]
+    ]
     return lines
 
 

@@ -33,8 +33,15 @@ def _send(gateway: Server, settings: Settings, count: int) -> int:
     """Send ``count`` more; return how many the gateway has answered in all."""
     target = gateway.served(ROUTE) + count
     per_thread = -(-count // settings.threads)
-    load = Load(gateway.url, BENCH_KEY, BENCH_SECRET, settings.threads, settings.connections,
-                pool=settings.rss_pool // settings.threads, limit=per_thread)
+    load = Load(
+        gateway.url,
+        BENCH_KEY,
+        BENCH_SECRET,
+        settings.threads,
+        settings.connections,
+        pool=settings.rss_pool // settings.threads,
+        limit=per_thread,
+    )
     run_wrk(load, seconds=600, until=lambda: gateway.served(ROUTE) >= target)
     return gateway.served(ROUTE)
 

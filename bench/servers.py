@@ -53,9 +53,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.command = args
         with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out
-            )
+            self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out)
 
     @property
     def pid(self) -> int:
@@ -108,10 +106,13 @@ class Server:
         with urllib.request.urlopen(self.url + "/metrics", timeout=5) as answer:
             text = answer.read().decode()
         label = f'route="{route}"'
-        return int(sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line.startswith("smsedge_http_requests_total{") and label in line
-        ))
+        return int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("smsedge_http_requests_total{") and label in line
+            )
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -146,10 +147,16 @@ def gateway_document(tmp: Path, name: str, **overrides: Any) -> dict[str, Any]:
     document["ratelimit"]["account"] = dict(HUGE_BUCKET)
     document["metrics"] = {"enabled": True, "path": "/metrics"}
     document["logging"] = {"level": "INFO", "format": "json"}
-    document["accounts"] = [{
-        "name": "bench", "api_key": BENCH_KEY, "api_secret": BENCH_SECRET,
-        "balance": 1_000_000_000, "verification_status": "approved", "ratelimit": dict(HUGE_BUCKET),
-    }]
+    document["accounts"] = [
+        {
+            "name": "bench",
+            "api_key": BENCH_KEY,
+            "api_secret": BENCH_SECRET,
+            "balance": 1_000_000_000,
+            "verification_status": "approved",
+            "ratelimit": dict(HUGE_BUCKET),
+        }
+    ]
     for section, values in overrides.items():
         document[section] = {**document.get(section, {}), **copy.deepcopy(values)}
     return document
@@ -166,7 +173,11 @@ def check_config(tmp: Path, name: str, document: dict[str, Any]) -> str | None:
     path = _write_config(tmp, name, document)
     done = subprocess.run(
         [sys.executable, "run.py", "check-config", "--config", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     return None if done.returncode == 0 else (done.stderr or done.stdout).strip()
 
@@ -223,16 +234,34 @@ def redis_server(
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: `make bench` installs it")
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-            "--appendfsync", appendfsync, "--dir", str(directory), "--protected-mode", "no"]
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        appendfsync,
+        "--dir",
+        str(directory),
+        "--protected-mode",
+        "no",
+    ]
     if replica_of:
         args += ["--replicaof", "127.0.0.1", replica_of.rsplit(":", 1)[1].split("/")[0]]
     with (tmp / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10
-        while not (_redis_answers(port, b"INFO replication", b"master_link_status:up") if replica_of
-                   else _redis_answers(port)):
+        while not (
+            _redis_answers(port, b"INFO replication", b"master_link_status:up")
+            if replica_of
+            else _redis_answers(port)
+        ):
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"redis-server did not start (or sync) on port {port}")
             time.sleep(0.02)

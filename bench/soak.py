@@ -50,18 +50,33 @@ def config(db: Path) -> dict[str, Any]:
     document["server"]["max_body_bytes"] = 65536
     document["store"].update(path=str(db), timeout=0.5)
     document["ratelimit"].update(account={"rate": 100_000, "burst": 100_000}, phone=[])
-    document["providers"] = {"default": "mock", "failover": ["mock"], "backends": {
-        "mock": {"plugin": "mock", "price": 0.05, "latency_ms": 20, "fail_rate": 0.02},
-        "flaky": {"plugin": "mock", "price": 0.05, "latency_ms": 30, "fail_rate": 0.5},
-        "slow": {"plugin": "mock", "price": 0.05, "latency_ms": 3000, "timeout": 1,
-                 "circuit": {"failures": 5, "cooldown": 5}},
-    }}
+    document["providers"] = {
+        "default": "mock",
+        "failover": ["mock"],
+        "backends": {
+            "mock": {"plugin": "mock", "price": 0.05, "latency_ms": 20, "fail_rate": 0.02},
+            "flaky": {"plugin": "mock", "price": 0.05, "latency_ms": 30, "fail_rate": 0.5},
+            "slow": {
+                "plugin": "mock",
+                "price": 0.05,
+                "latency_ms": 3000,
+                "timeout": 1,
+                "circuit": {"failures": 5, "cooldown": 5},
+            },
+        },
+    }
     document["logging"]["level"] = "WARNING"
-    document["accounts"] = [{
-        "name": "soak", "api_key": KEY, "api_secret": SECRET, "balance": INITIAL_MILLI // 1000,
-        "verification_status": "approved", "providers": [], "ratelimit": {"rate": 100_000,
-                                                                         "burst": 100_000},
-    }]
+    document["accounts"] = [
+        {
+            "name": "soak",
+            "api_key": KEY,
+            "api_secret": SECRET,
+            "balance": INITIAL_MILLI // 1000,
+            "verification_status": "approved",
+            "providers": [],
+            "ratelimit": {"rate": 100_000, "burst": 100_000},
+        }
+    ]
     return document
 
 
@@ -97,8 +112,9 @@ class Soak:
     def running(self) -> bool:
         return time.monotonic() < self.deadline
 
-    async def call(self, session: aiohttp.ClientSession, op: str, method: str, path: str,
-                   **kwargs: Any) -> None:
+    async def call(
+        self, session: aiohttp.ClientSession, op: str, method: str, path: str, **kwargs: Any
+    ) -> None:
         started = time.perf_counter()
         label = op if self.phase == "healthy" else f"{op}@{self.phase}"
         try:
@@ -123,12 +139,22 @@ class Soak:
                 if self.phase == "carrier-fault" and rng.random() < 0.5:
                     provider = {"provider": rng.choice(["flaky", "slow"])}
                 if roll < 0.50:
-                    await self.call(session, "send", "POST", "/api/sms/send",
-                                    json={"phone": phone(rng), **TEMPLATE, **provider})
+                    await self.call(
+                        session,
+                        "send",
+                        "POST",
+                        "/api/sms/send",
+                        json={"phone": phone(rng), **TEMPLATE, **provider},
+                    )
                 elif roll < 0.60:
                     phones = [phone(rng) for _ in range(rng.randint(2, 20))]
-                    await self.call(session, "batch", "POST", "/api/sms/batch-send",
-                                    json={"phones": phones, **TEMPLATE, **provider})
+                    await self.call(
+                        session,
+                        "batch",
+                        "POST",
+                        "/api/sms/batch-send",
+                        json={"phones": phones, **TEMPLATE, **provider},
+                    )
                 elif roll < 0.75:
                     query = {"page": rng.randint(1, 5), "per_page": rng.choice([10, 100])}
                     if rng.random() < 0.3:
@@ -142,21 +168,33 @@ class Soak:
     async def bad(self, session: aiohttp.ClientSession, rng: random.Random) -> None:
         kind = rng.choice(["phone", "json", "auth", "route", "method", "size"])
         if kind == "phone":
-            await self.call(session, "bad", "POST", "/api/sms/send",
-                            json={"phone": "1391234567x", **TEMPLATE})
+            await self.call(
+                session, "bad", "POST", "/api/sms/send", json={"phone": "1391234567x", **TEMPLATE}
+            )
         elif kind == "json":
-            await self.call(session, "bad", "POST", "/api/sms/send", data=b"{not json",
-                            headers={"Content-Type": "application/json"})
+            await self.call(
+                session,
+                "bad",
+                "POST",
+                "/api/sms/send",
+                data=b"{not json",
+                headers={"Content-Type": "application/json"},
+            )
         elif kind == "auth":
-            await self.call(session, "bad", "GET", "/api/account/info",
-                            headers={"X-API-Secret": "wrong"})
+            await self.call(session, "bad", "GET", "/api/account/info", headers={"X-API-Secret": "wrong"})
         elif kind == "route":
             await self.call(session, "bad", "GET", "/api/nothing-here")
         elif kind == "method":
             await self.call(session, "bad", "DELETE", "/api/sms/send")
         else:
-            await self.call(session, "bad", "POST", "/api/sms/send", data=b"x" * 70_000,
-                            headers={"Content-Type": "application/json"})
+            await self.call(
+                session,
+                "bad",
+                "POST",
+                "/api/sms/send",
+                data=b"x" * 70_000,
+                headers={"Content-Type": "application/json"},
+            )
 
     async def pause(self, seconds: float) -> bool:
         """Sleep, but not past the end; whether the soak is still running."""
@@ -199,23 +237,29 @@ class Soak:
 
     async def run(self, tasks: int) -> None:
         warm_up = min(60.0, max(5.0, (self.deadline - time.monotonic()) / 6))
-        await asyncio.gather(self.sample_rss(warm_up), self.faults(),
-                             *(self.client(seed) for seed in range(tasks)))
+        await asyncio.gather(
+            self.sample_rss(warm_up), self.faults(), *(self.client(seed) for seed in range(tasks))
+        )
 
 
 def money_check(db: Path) -> dict[str, Any]:
     connection = sqlite3.connect(db)
     try:
         balance = connection.execute("SELECT balance_milli FROM accounts").fetchone()[0]
-        by_status = dict(connection.execute(
-            "SELECT status, COUNT(*) FROM records GROUP BY status").fetchall())
+        by_status = dict(
+            connection.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall()
+        )
         charged = connection.execute(
             "SELECT COALESCE(SUM(price_milli), 0) FROM records WHERE status != 'failed'"
         ).fetchone()[0]
     finally:
         connection.close()
-    return {"records": by_status, "charged_milli": charged, "balance_milli": balance,
-            "adds_up": INITIAL_MILLI - charged == balance}
+    return {
+        "records": by_status,
+        "charged_milli": charged,
+        "balance_milli": balance,
+        "adds_up": INITIAL_MILLI - charged == balance,
+    }
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -252,8 +296,10 @@ def main() -> int:
         log_path = directory / "gateway.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "run.py", "serve", "--config", str(config_path),
-                 "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                [sys.executable, "run.py", "serve", "--config", str(config_path), "--port", str(port)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
         try:
             wait_ready(url, process)
@@ -285,8 +331,16 @@ def main() -> int:
     return report(soak, elapsed, tasks, alive, exit_code, levels, errors, money)
 
 
-def report(soak: Soak, elapsed: float, tasks: int, alive: bool, exit_code: int,
-           levels: Counter[str], errors: Counter[str], money: dict[str, Any]) -> int:
+def report(
+    soak: Soak,
+    elapsed: float,
+    tasks: int,
+    alive: bool,
+    exit_code: int,
+    levels: Counter[str],
+    errors: Counter[str],
+    money: dict[str, Any],
+) -> int:
     total = sum(soak.answers.values())
     print(f"soak: {elapsed:.0f} s, {tasks} clients, {total} answers ({total / elapsed:.0f}/s)")
     print("answers by operation, status, code:")
@@ -295,19 +349,24 @@ def report(soak: Soak, elapsed: float, tasks: int, alive: bool, exit_code: int,
     print("client exceptions:", dict(soak.exceptions) or "none")
     print("latency ms (p50 / p99 / max):")
     for op, values in sorted(soak.latency.items()):
-        print(f"  {op:<8} {percentile(values, 0.5):8.1f} {percentile(values, 0.99):8.1f}"
-              f" {max(values) * 1000:8.1f}")
+        print(
+            f"  {op:<8} {percentile(values, 0.5):8.1f} {percentile(values, 0.99):8.1f}"
+            f" {max(values) * 1000:8.1f}"
+        )
     first, peak, last = soak.rss[0], max(soak.rss), soak.rss[-1]
     warm = soak.warm_rss or first
-    print(f"gateway RSS kB: at ready {first}, after warm-up {warm}, peak {peak}, end {last}"
-          f" (growth after warm-up {100 * (last - warm) / warm:+.1f} %, {len(soak.rss)} samples)")
+    print(
+        f"gateway RSS kB: at ready {first}, after warm-up {warm}, peak {peak}, end {last}"
+        f" (growth after warm-up {100 * (last - warm) / warm:+.1f} %, {len(soak.rss)} samples)"
+    )
     print("faults injected:", dict(soak.faults_injected))
     print("money:", money)
     print(f"gateway alive at the end: {alive}, exit code after SIGTERM: {exit_code}")
     print("log lines by level:", dict(levels), "errors:", dict(errors) or "none")
     unexpected = [
-        f"{n}x {op} {status}" for (op, status, _), n in soak.answers.items() if status >= 500
-        and status not in (502, 503, 504)
+        f"{n}x {op} {status}"
+        for (op, status, _), n in soak.answers.items()
+        if status >= 500 and status not in (502, 503, 504)
     ]
     if soak.exceptions:
         unexpected.append(f"client exceptions {dict(soak.exceptions)}")

@@ -90,8 +90,10 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
         ):
             servers[name] = start()
             stack.callback(servers[name].stop)
-        plan = {**{name: (server, SEND) for name, server in servers.items()},
-                "info": (servers["default"], INFO)}
+        plan = {
+            **{name: (server, SEND) for name, server in servers.items()},
+            "info": (servers["default"], INFO),
+        }
         for server, path in plan.values():  # warm-up: first connections, caches
             run_wrk(_load(server, settings), settings.warmup, path)
         rounds: dict[str, list[tuple[WrkResult, float]]] = {name: [] for name in plan}
@@ -99,8 +101,11 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
             for name, (server, path) in plan.items():
                 rounds[name].append(_round(server, path, settings))
                 result, cpu = rounds[name][-1]
-                print(f"  round {number + 1} {name:8} {result.rps:9.1f} req/s  p99 {result.p99_ms} ms"
-                      f"  {cpu} us CPU/request", flush=True)
+                print(
+                    f"  round {number + 1} {name:8} {result.rps:9.1f} req/s  p99 {result.p99_ms} ms"
+                    f"  {cpu} us CPU/request",
+                    flush=True,
+                )
     bare = [result for result, _ in rounds["bare"]]
     cases = {name: _case(results, bare) for name, results in rounds.items()}
     return {
@@ -108,7 +113,7 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
         "redis_covers": redis_note,
         "redis_persistence": f"appendonly yes, appendfsync {settings.redis_fsync}",
         "redis_wait_covers": "the Redis case on a primary of its own with one replica (both on this"
-                             " machine), redis.wait_replicas: 1",
+        " machine), redis.wait_replicas: 1",
         "command": rounds["default"][0][0].command,
         "gateway_command": "python run.py serve --config <tmp>/default.yaml --port <port>",
     }

@@ -50,9 +50,15 @@ class WrkResult:
 
     def summary(self) -> dict[str, float | int]:
         return {
-            "rps": round(self.rps, 1), "requests": self.requests, "seconds": round(self.seconds, 2),
-            "p50_ms": self.p50_ms, "p90_ms": self.p90_ms, "p99_ms": self.p99_ms,
-            "max_ms": self.max_ms, "non_2xx": self.non_2xx, "socket_errors": self.socket_errors,
+            "rps": round(self.rps, 1),
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "p50_ms": self.p50_ms,
+            "p90_ms": self.p90_ms,
+            "p99_ms": self.p99_ms,
+            "max_ms": self.max_ms,
+            "non_2xx": self.non_2xx,
+            "socket_errors": self.socket_errors,
         }
 
 
@@ -78,10 +84,22 @@ def run_wrk(
 ) -> WrkResult:
     """One wrk run of ``seconds``, or shorter: wrk is interrupted (and reports) once ``until()``."""
     args = [
-        "wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "10s", "-s", str(SCRIPT), load.url + path,
-        "--", path, str(_numbers.take(load.threads)), load.key, load.secret,
-        str(load.pool), str(load.limit),
+        "wrk",
+        f"-t{load.threads}",
+        f"-c{load.connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(SCRIPT),
+        load.url + path,
+        "--",
+        path,
+        str(_numbers.take(load.threads)),
+        load.key,
+        load.secret,
+        str(load.pool),
+        str(load.limit),
     ]
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
         deadline = time.monotonic() + seconds + 60
@@ -101,9 +119,15 @@ def run_wrk(
     data = json.loads(lines[-1].removeprefix("BENCH_JSON "))
     ms = {name: round(data[f"{name}_us"] / 1000, 2) for name in ("p50", "p90", "p99", "max")}
     return WrkResult(
-        requests=data["requests"], seconds=data["duration_us"] / 1e6, non_2xx=data["non_2xx"],
-        socket_errors=data["socket_errors"], p50_ms=ms["p50"], p90_ms=ms["p90"], p99_ms=ms["p99"],
-        max_ms=ms["max"], command=_public(args),
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        non_2xx=data["non_2xx"],
+        socket_errors=data["socket_errors"],
+        p50_ms=ms["p50"],
+        p90_ms=ms["p90"],
+        p99_ms=ms["p99"],
+        max_ms=ms["max"],
+        command=_public(args),
     )
 
 

@@ -31,8 +31,9 @@ class WriteProbe:
     whether a send can be recorded; rate-limited, so readiness checks cannot become a write load.
     """
 
-    def __init__(self, interval: float = WRITE_PROBE_SECONDS,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, interval: float = WRITE_PROBE_SECONDS, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._interval = interval
         self._monotonic = monotonic
         self._next = float("-inf")

@@ -36,7 +36,7 @@ def _hex_ids() -> Iterator[str]:
     while True:
         block = os.urandom(16 * _IDS_PER_DRAW).hex()
         for start in range(0, len(block), 32):
-            yield _versioned(block[start:start + 32])
+            yield _versioned(block[start : start + 32])
 
 
 _stream = _hex_ids()

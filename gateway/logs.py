@@ -27,8 +27,15 @@ from gateway.config.model import LoggingConfig
 from gateway.phones import mask_payload, scrub
 
 __all__ = [
-    "ACCESS_LOG", "AccessLog", "JsonFormatter", "MaskingFilter", "MaskingFormatter", "TextFormatter",
-    "escape_controls", "log_masked", "setup_logging",
+    "ACCESS_LOG",
+    "AccessLog",
+    "JsonFormatter",
+    "MaskingFilter",
+    "MaskingFormatter",
+    "TextFormatter",
+    "escape_controls",
+    "log_masked",
+    "setup_logging",
 ]
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and belongs in the line.
@@ -59,10 +66,18 @@ def log_masked(logger: logging.Logger, message: str, fields: dict[str, Any]) -> 
     no round trip of the fields through orjson and ``mask_payload``.
     """
     if logger.isEnabledFor(logging.INFO):
-        logger.handle(logger.makeRecord(
-            logger.name, logging.INFO, "(unknown file)", 0, message, (), None,
-            extra={MASKED_FIELDS: fields},
-        ))
+        logger.handle(
+            logger.makeRecord(
+                logger.name,
+                logging.INFO,
+                "(unknown file)",
+                0,
+                message,
+                (),
+                None,
+                extra={MASKED_FIELDS: fields},
+            )
+        )
 
 
 class AccessLog:
@@ -96,13 +111,18 @@ class AccessLog:
             return
         if not self._lines:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._lines.append(orjson.dumps({
-            "time": _iso_time(time.time()),
-            "level": "INFO",
-            "logger": self._logger.name,
-            "message": message,
-            **fields,
-        }, option=orjson.OPT_APPEND_NEWLINE))
+        self._lines.append(
+            orjson.dumps(
+                {
+                    "time": _iso_time(time.time()),
+                    "level": "INFO",
+                    "logger": self._logger.name,
+                    "message": message,
+                    **fields,
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+        )
 
     def _flush(self) -> None:
         lines, self._lines = self._lines, []
@@ -194,13 +214,15 @@ class JsonFormatter(MaskingFormatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__.get(MASKED_FIELDS)
         if fields is not None and not record.exc_info and not record.stack_info:
-            return orjson.dumps({
-                "time": _iso_time(record.created),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-                **fields,
-            }).decode()
+            return orjson.dumps(
+                {
+                    "time": _iso_time(record.created),
+                    "level": record.levelname,
+                    "logger": record.name,
+                    "message": record.getMessage(),
+                    **fields,
+                }
+            ).decode()
         line = {
             "time": _iso_time(record.created),
             "level": record.levelname,

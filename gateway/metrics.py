@@ -34,22 +34,30 @@ class Metrics:
         requests = LockedRequests if self.exposition is not self.registry else LockFreeRequests
         self._requests = requests(self.registry, LATENCY_BUCKETS)
         self.messages = Counter(
-            "smsedge_sms_messages_total", "Messages by final carrier answer, one per number.",
-            ["provider", "status"], registry=self.registry,
+            "smsedge_sms_messages_total",
+            "Messages by final carrier answer, one per number.",
+            ["provider", "status"],
+            registry=self.registry,
         )
         self.route_decisions = Counter(
             "smsedge_route_decisions_total",
-            "Numbers sent the way a route chose (route \"requested\": the caller named the provider; "
-            "\"default\": no route matched), by the provider chosen.",
-            ["route", "provider"], registry=self.registry,
+            'Numbers sent the way a route chose (route "requested": the caller named the provider; '
+            '"default": no route matched), by the provider chosen.',
+            ["route", "provider"],
+            registry=self.registry,
         )
         self.provider_duration = Histogram(
-            "smsedge_provider_request_duration_seconds", "Upstream carrier calls.",
-            ["provider", "outcome"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "smsedge_provider_request_duration_seconds",
+            "Upstream carrier calls.",
+            ["provider", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.ratelimit_rejections = Counter(
-            "smsedge_ratelimit_rejections_total", "Requests or numbers refused by a rate limit.",
-            ["scope"], registry=self.registry,
+            "smsedge_ratelimit_rejections_total",
+            "Requests or numbers refused by a rate limit.",
+            ["scope"],
+            registry=self.registry,
         )
         self.ratelimit_backend_errors = Counter(
             "smsedge_ratelimit_backend_errors_total",
@@ -60,8 +68,10 @@ class Metrics:
             "smsedge_auth_failures_total", "Requests refused with 401.", registry=self.registry
         )
         self.circuit_open = Gauge(
-            "smsedge_provider_circuit_open", "1 while a carrier's circuit breaker is open.",
-            ["provider"], registry=self.registry,
+            "smsedge_provider_circuit_open",
+            "1 while a carrier's circuit breaker is open.",
+            ["provider"],
+            registry=self.registry,
             multiprocess_mode="livemax",  # open in any live worker: open
         )
         self.config_reloads, self.config_loaded_at = self._config_metrics()
@@ -82,7 +92,8 @@ class Metrics:
         children = self._message_children.get(provider)
         if children is None:
             children = self._message_children[provider] = (
-                self.messages.labels(provider, "success"), self.messages.labels(provider, "failed"),
+                self.messages.labels(provider, "success"),
+                self.messages.labels(provider, "failed"),
             )
         if accepted:
             children[0].inc(accepted)
@@ -100,15 +111,18 @@ class Metrics:
     def _config_metrics(self) -> tuple[Counter, Gauge]:
         """Reloads (gateway.process.reload): how many were applied or refused, and when the last took."""
         reloads = Counter(
-            "smsedge_config_reloads_total", "Config reloads (SIGHUP) applied or refused.",
-            ["result"], registry=self.registry,
+            "smsedge_config_reloads_total",
+            "Config reloads (SIGHUP) applied or refused.",
+            ["result"],
+            registry=self.registry,
         )
         for result in ("ok", "error"):
             reloads.labels(result)
         loaded_at = Gauge(
             "smsedge_config_last_reload_success_timestamp_seconds",
             "When the config now serving was loaded (start or the last good reload).",
-            registry=self.registry, multiprocess_mode="livemax",
+            registry=self.registry,
+            multiprocess_mode="livemax",
         )
         return reloads, loaded_at
 

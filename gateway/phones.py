@@ -57,10 +57,18 @@ def _plan(length: int) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str
     meta = phonenumbers.PhoneMetadata.metadata_for_region(DEFAULT_REGION)
     assert meta is not None  # phonenumbers carries the home region's plan
     before = [
-        matcher.pattern for name in (
-            "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+        matcher.pattern
+        for name in (
+            "premium_rate",
+            "toll_free",
+            "shared_cost",
+            "voip",
+            "personal_number",
+            "pager",
+            "uan",
             "voicemail",
-        ) if (matcher := _plan_matcher(getattr(meta, name), length))
+        )
+        if (matcher := _plan_matcher(getattr(meta, name), length))
     ]
     prefixes = [meta.international_prefix, meta.national_prefix_for_parsing, str(_HOME_CODE)]
     before += [f"(?:{prefix}).*" for prefix in prefixes if prefix]
@@ -121,7 +129,8 @@ def _mainland_mobile(raw: str) -> Phone | None:
         return None
     national = shape.group(1)
     if (
-        not _PLAN_MOBILE.fullmatch(national) or not _PLAN_GENERAL.fullmatch(national)
+        not _PLAN_MOBILE.fullmatch(national)
+        or not _PLAN_GENERAL.fullmatch(national)
         or _PLAN_BEFORE_MOBILE.fullmatch(national)
     ):
         return None
@@ -198,9 +207,7 @@ _SHORTEST_PHONE = 10**6
 def _mask_number(text: str, shortest: int = _SHORTEST_RUN) -> str:
     """One number found in free text, masked; kept when it reads as something else."""
     digits = "".join(_DIGITS.findall(text))
-    if len(digits) < shortest or (
-        len(text) <= _LONGEST_NOT_A_NUMBER and _NOT_A_NUMBER.fullmatch(text)
-    ):
+    if len(digits) < shortest or (len(text) <= _LONGEST_NOT_A_NUMBER and _NOT_A_NUMBER.fullmatch(text)):
         return text
     # The numbering plan reads the digits alone (``+1 (415) 555-0123`` keeps its ``+1 ``); it
     # places no number under 9 digits without a country code, and it is slow: skip it for those.
@@ -213,8 +220,7 @@ def _mask_number(text: str, shortest: int = _SHORTEST_RUN) -> str:
 
 def _masked_run(run: str, shortest: int) -> str:
     return "".join(
-        part if i % 2 else _mask_number(part, shortest)
-        for i, part in enumerate(_BETWEEN_NUMBERS.split(run))
+        part if i % 2 else _mask_number(part, shortest) for i, part in enumerate(_BETWEEN_NUMBERS.split(run))
     )
 
 
@@ -262,11 +268,27 @@ def mask_template_id(template_id: str) -> str:
 
 
 #: Keys whose values are identifiers, times or counts, never a number to hide.
-SAFE_KEYS = frozenset({
-    "id", "message_id", "request_id", "created_at", "updated_at", "code",
-    "provider", "status", "verification_status", "total", "page", "per_page", "success_count",
-    "failed_count", "total_sent", "today_sent", "balance",
-})
+SAFE_KEYS = frozenset(
+    {
+        "id",
+        "message_id",
+        "request_id",
+        "created_at",
+        "updated_at",
+        "code",
+        "provider",
+        "status",
+        "verification_status",
+        "total",
+        "page",
+        "per_page",
+        "success_count",
+        "failed_count",
+        "total_sent",
+        "today_sent",
+        "balance",
+    }
+)
 
 
 def mask_payload(value: Any, key: str | None = None) -> Any:
@@ -283,8 +305,11 @@ def mask_payload(value: Any, key: str | None = None) -> Any:
         return {scrub(k) if isinstance(k, str) else k: mask_payload(v, k) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_payload(item, key) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and key not in SAFE_KEYS and (
-        abs(value) >= _SHORTEST_PHONE
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and key not in SAFE_KEYS
+        and (abs(value) >= _SHORTEST_PHONE)
     ):
         masked = scrub(str(value))
         return value if masked == str(value) else masked

@@ -18,7 +18,11 @@ from gateway.phones import scrub
 from gateway.store.base import Account, Record, RecordQuery, Settlement, Store
 
 __all__ = [
-    "OUTCOME_UNKNOWN", "AccountReport", "money_moved", "reconcile_account", "settle_unsettled",
+    "OUTCOME_UNKNOWN",
+    "AccountReport",
+    "money_moved",
+    "reconcile_account",
+    "settle_unsettled",
     "unsettled",
 ]
 
@@ -40,8 +44,7 @@ def _settlement(record: Record, as_sent: bool) -> Settlement:
 
 
 async def settle_unsettled(
-    store: Store, account_id: int, records: list[Record], now_ms: int, day: str,
-    *, as_sent: bool = False,
+    store: Store, account_id: int, records: list[Record], now_ms: int, day: str, *, as_sent: bool = False
 ) -> list[Record]:
     """Settle the unsettled ``records`` of the account as refunded (or ``as_sent``); return them.
 
@@ -50,7 +53,7 @@ async def settle_unsettled(
     """
     stale = [record for record in records if unsettled(record)]
     for start in range(0, len(stale), _CHUNK):
-        chunk = stale[start:start + _CHUNK]
+        chunk = stale[start : start + _CHUNK]
         await store.settle(account_id, [_settlement(r, as_sent) for r in chunk], now_ms, day)
     return stale
 
@@ -66,8 +69,10 @@ class AccountReport:
 
     def public(self, as_sent: bool) -> dict[str, object]:
         return {
-            "name": scrub(self.account.name), "api_key": self.account.api_key,
-            "reconciled": self.reconciled, **money_moved(self.milli, as_sent),
+            "name": scrub(self.account.name),
+            "api_key": self.account.api_key,
+            "reconciled": self.reconciled,
+            **money_moved(self.milli, as_sent),
             "awaiting_receipt": self.awaiting_receipt,
         }
 
@@ -93,8 +98,14 @@ async def _pending_before(store: Store, account_id: int, cutoff_ms: int) -> list
 
 
 async def reconcile_account(
-    store: Store, account: Account, cutoff_ms: int, now_ms: int, day: str,
-    *, as_sent: bool = False, dry_run: bool = False,
+    store: Store,
+    account: Account,
+    cutoff_ms: int,
+    now_ms: int,
+    day: str,
+    *,
+    as_sent: bool = False,
+    dry_run: bool = False,
 ) -> AccountReport:
     """Settle the account's records left pending since ``cutoff_ms`` or before (see the module)."""
     pending = await _pending_before(store, account.id, cutoff_ms)

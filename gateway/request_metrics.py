@@ -83,7 +83,8 @@ class LockedRequests:
         children = self._children.get((method, route, status))
         if children is None:
             children = self._children[method, route, status] = (
-                self._requests.labels(method, route, str(status)), self._duration.labels(method, route),
+                self._requests.labels(method, route, str(status)),
+                self._duration.labels(method, route),
             )
         children[0].inc()
         children[1].observe(seconds)

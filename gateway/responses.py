@@ -26,7 +26,7 @@ class JsonResponse(web.Response):
     def __init__(self, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
         encoded = _encode_struct(data) if isinstance(data, msgspec.Struct) else orjson.dumps(data)
         super().__init__(
-            body=encoded, status=status, headers=headers, content_type="application/json", charset="utf-8",
+            body=encoded, status=status, headers=headers, content_type="application/json", charset="utf-8"
         )
         self._data = data
 
@@ -50,8 +50,7 @@ def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | Non
 def error_response(error: ApiError, request_id: str) -> JsonResponse:
     """The envelope every error is answered in; its message masked, since it may quote a carrier."""
     response = json_response(
-        error_body(error.code, scrub(error.message), request_id), status=error.status,
-        headers=error.headers,
+        error_body(error.code, scrub(error.message), request_id), status=error.status, headers=error.headers
     )
     if error.close_connection:
         response.force_close()

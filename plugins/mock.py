@@ -39,7 +39,10 @@ class MockCarrier(Carrier[MockOptions]):
         # Not a secret: the mock only needs a share of refusals, not unpredictability.
         if random.random() < self.options.fail_rate:  # noqa: S311
             return Outcome(
-                e164, False, kind=FailureKind.PERMANENT, code="MOCK_REFUSED",
+                e164,
+                False,
+                kind=FailureKind.PERMANENT,
+                code="MOCK_REFUSED",
                 message="mock carrier refused the message",
             )
         return Outcome(e164, True, carrier_id=f"mock-{new_hex_id()}")

@@ -61,9 +61,17 @@ MOBILE_WIDTH, MOBILE_HEIGHT = 375, 812
 # What works headless on this machine: no sandbox as root, no GPU, and no calls home (the network
 # is closed, and every refused connection would be noise in the console log).
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    "--disable-dev-shm-usage", "--window-size=1280,900", "--lang=zh-CN",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+    "--lang=zh-CN",
 )
 
 
@@ -114,7 +122,8 @@ def assert_no_severe_logs(driver: webdriver.Chrome, allowed: Iterable[str] = ())
     """
     patterns = [re.compile(pattern) for pattern in allowed]
     severe = [
-        entry["message"] for entry in driver.get_log("browser")
+        entry["message"]
+        for entry in driver.get_log("browser")
         if entry["level"] == "SEVERE" and not any(p.search(entry["message"]) for p in patterns)
     ]
     assert severe == [], f"browser console errors: {severe}"
@@ -128,10 +137,14 @@ def save_screenshot(driver: webdriver.Chrome, name: str, full_page: bool = False
         driver.save_screenshot(str(path))
         return path
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-    })
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
 
@@ -172,20 +185,23 @@ def assert_accessible(driver: webdriver.Chrome, state_name: str) -> None:
     violations = axe_violations(driver)
     lines = []
     for violation in violations:
-        lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']} "
-                     f"{violation['helpUrl']}")
+        lines.append(
+            f"- {violation['id']} ({violation['impact']}): {violation['help']} {violation['helpUrl']}"
+        )
         for node in violation["nodes"][:10]:
             lines.append(f"    {node['target']}: {' '.join(node['summary'].split())}")
     assert not violations, f"axe: {len(violations)} violation(s) in {state_name!r}:\n" + "\n".join(lines)
 
 
 @contextmanager
-def narrow(driver: webdriver.Chrome, width: int = MOBILE_WIDTH,
-           height: int = MOBILE_HEIGHT) -> Iterator[None]:
+def narrow(
+    driver: webdriver.Chrome, width: int = MOBILE_WIDTH, height: int = MOBILE_HEIGHT
+) -> Iterator[None]:
     """A phone's viewport (the page's meta viewport honoured) until the block ends."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": True,
-    })
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+    )
     try:
         yield
     finally:

@@ -89,8 +89,13 @@ class RuleCarrier(Carrier[RuleOptions]):
     def _outcome(self, e164: str) -> Outcome:
         if e164 in self.options.refuse:
             # Carriers quote the number back in full: the gateway must mask it.
-            return Outcome(e164, False, kind=FailureKind.PERMANENT, code="RULE_REFUSED",
-                           message=f"number {e164} is blocked")
+            return Outcome(
+                e164,
+                False,
+                kind=FailureKind.PERMANENT,
+                code="RULE_REFUSED",
+                message=f"number {e164} is blocked",
+            )
         return Outcome(e164, True, carrier_id=f"rule-{e164[-4:]}")
 
 

@@ -28,24 +28,55 @@ class TestAuthority:
         self.directory = directory
         self.cert = directory / f"{name}-ca.crt"
         self.key = directory / f"{name}-ca.key"
-        _openssl("req", "-x509", *_EC_KEY, "-keyout", str(self.key), "-out", str(self.cert),
-                 "-days", "2", "-subj", f"/CN=SMS Edge {name} CA",
-                 "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        _openssl(
+            "req",
+            "-x509",
+            *_EC_KEY,
+            "-keyout",
+            str(self.key),
+            "-out",
+            str(self.cert),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN=SMS Edge {name} CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        )
 
     def issue(self, name: str, *, usage: str, alt_names: str = "") -> tuple[Path, Path]:
         """A certificate and its key for ``usage`` (serverAuth or clientAuth), signed by this CA."""
         cert, key = self.directory / f"{name}.crt", self.directory / f"{name}.key"
         request, extensions = self.directory / f"{name}.csr", self.directory / f"{name}.ext"
-        lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
-                 f"extendedKeyUsage={usage}", "subjectKeyIdentifier=hash",
-                 "authorityKeyIdentifier=keyid,issuer"]
+        lines = [
+            "basicConstraints=CA:FALSE",
+            "keyUsage=critical,digitalSignature",
+            f"extendedKeyUsage={usage}",
+            "subjectKeyIdentifier=hash",
+            "authorityKeyIdentifier=keyid,issuer",
+        ]
         if alt_names:
             lines.append(f"subjectAltName={alt_names}")
         extensions.write_text("\n".join(lines) + "\n", encoding="ascii")
-        _openssl("req", "-new", *_EC_KEY, "-keyout", str(key), "-out", str(request),
-                 "-subj", f"/CN={name}")
-        _openssl("x509", "-req", "-in", str(request), "-CA", str(self.cert), "-CAkey", str(self.key),
-                 "-set_serial", str(secrets.randbits(63)), "-days", "2", "-extfile", str(extensions),
-                 "-out", str(cert))
+        _openssl("req", "-new", *_EC_KEY, "-keyout", str(key), "-out", str(request), "-subj", f"/CN={name}")
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(request),
+            "-CA",
+            str(self.cert),
+            "-CAkey",
+            str(self.key),
+            "-set_serial",
+            str(secrets.randbits(63)),
+            "-days",
+            "2",
+            "-extfile",
+            str(extensions),
+            "-out",
+            str(cert),
+        )
         return cert, key

@@ -34,14 +34,23 @@ SHARED_SECRET = "test-shared-secret-key-00000000"  # server.secret_key, where st
 #: Fixtures that start something real, and the marker (setup.cfg) each gives its tests, so that
 #: ``make test-fast`` can leave them out.
 FIXTURE_MARKERS = {
-    "redis_server": "redis", "redis_cluster": "redis", "redis_sentinel": "redis",
-    "browser": "browser", "chrome": "browser", "live": "subprocess",
+    "redis_server": "redis",
+    "redis_cluster": "redis",
+    "redis_sentinel": "redis",
+    "browser": "browser",
+    "chrome": "browser",
+    "live": "subprocess",
 }
 #: Names in a test module's source that start something without a fixture: the whole module is marked.
 SOURCE_MARKERS = {
-    "RedisServer": "redis", "ClusterServers": "redis", "SentinelGroup": "redis",
-    "tests.browser": "browser", "webdriver": "browser",
-    "GatewayProcess": "subprocess", "LiveServer": "subprocess", '"run.py"': "subprocess",
+    "RedisServer": "redis",
+    "ClusterServers": "redis",
+    "SentinelGroup": "redis",
+    "tests.browser": "browser",
+    "webdriver": "browser",
+    "GatewayProcess": "subprocess",
+    "LiveServer": "subprocess",
+    '"run.py"': "subprocess",
     "sys.executable": "subprocess",
 }
 
@@ -144,9 +153,7 @@ async def client(make_client) -> TestClient:
     return await make_client()
 
 
-async def add_account(
-    client: TestClient, name: str, **kwargs: Any
-) -> tuple[Account, dict[str, str]]:
+async def add_account(client: TestClient, name: str, **kwargs: Any) -> tuple[Account, dict[str, str]]:
     """Create an account in the running gateway's store; return it with its auth headers."""
     account, secret = await create_account(client.app[STORE], name, **kwargs)
     return account, {"X-API-Key": account.api_key, "X-API-Secret": secret}
@@ -161,8 +168,11 @@ def store_backend(request) -> dict[str, Any]:
     if request.param == "sqlite":
         return {}
     server = request.getfixturevalue("redis_server")
-    return {"store": {"backend": "redis"}, "redis": {"url": server.url},
-            "server": {"secret_key": SHARED_SECRET}}
+    return {
+        "store": {"backend": "redis"},
+        "redis": {"url": server.url},
+        "server": {"secret_key": SHARED_SECRET},
+    }
 
 
 @pytest.fixture
@@ -206,12 +216,15 @@ def redis_section(request: pytest.FixtureRequest, mode: str) -> dict[str, Any]:
         # Each test's client connects to every node afresh; on a loaded 2-core CI machine one
         # such connect has taken over the default 1 s budget (twice in ~1,500 tests). These tests
         # are about what the store does on a cluster; the budget itself is tested on standalone.
-        return {"mode": mode, "url": cluster.url, "key_prefix": f"{uuid.uuid4().hex[:12]}:",
-                "timeout": 5}
+        return {"mode": mode, "url": cluster.url, "key_prefix": f"{uuid.uuid4().hex[:12]}:", "timeout": 5}
     if mode == "sentinel":
         group = request.getfixturevalue("redis_sentinel")
-        return {"mode": mode, "sentinels": group.sentinels, "service": group.service,
-                "key_prefix": f"{uuid.uuid4().hex[:12]}:"}
+        return {
+            "mode": mode,
+            "sentinels": group.sentinels,
+            "service": group.service,
+            "key_prefix": f"{uuid.uuid4().hex[:12]}:",
+        }
     return {"mode": mode, "url": request.getfixturevalue("redis_server").url}
 
 

@@ -34,13 +34,20 @@ class GatewayProcess:
     # default too, for subclasses that start their process without this __init__.
     requests_options: Mapping[str, Any] = MappingProxyType({})
 
-    def __init__(self, document: dict[str, Any], directory: Path, name: str = "live",
-                 port: int | None = None, requests_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        document: dict[str, Any],
+        directory: Path,
+        name: str = "live",
+        port: int | None = None,
+        requests_options: dict[str, Any] | None = None,
+    ) -> None:
         self.requests_options = requests_options or {}
         self.config = directory / f"{name}.yaml"
         # Key order kept: backends are listed in the order the document gives them.
-        self.config.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False),
-                               encoding="utf-8")
+        self.config.write_text(
+            yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
         self.port = port or free_port()
         scheme = "https" if document["server"].get("tls", {}).get("cert") else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -50,9 +57,11 @@ class GatewayProcess:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(directory / f"{name}-metrics")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "run.py", "serve", "--config", str(self.config),
-                 "--port", str(self.port)],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                [sys.executable, "run.py", "serve", "--config", str(self.config), "--port", str(self.port)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
         self._wait_ready()
 

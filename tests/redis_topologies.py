@@ -20,8 +20,9 @@ __all__ = ["ClusterServers", "SentinelGroup", "ask", "wait_for"]
 
 def ask(port: int, *command: str) -> str:
     """One command's raw reply text from a server on loopback (redis-cli, no client state)."""
-    done = subprocess.run(["redis-cli", "-p", str(port), *command], capture_output=True,
-                          text=True, timeout=10, check=False)
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), *command], capture_output=True, text=True, timeout=10, check=False
+    )
     return done.stdout.strip()
 
 
@@ -57,10 +58,18 @@ class ClusterServers:
         for index in range(masters * (1 + replicas)):
             node_dir = directory / f"cluster-{index}"
             node_dir.mkdir(parents=True, exist_ok=True)
-            self.nodes.append(RedisServer(node_dir, "--cluster-enabled", "yes",
-                                          "--cluster-config-file", "nodes.conf",
-                                          "--cluster-node-timeout", "2000",
-                                          pick_port=_cluster_port))
+            self.nodes.append(
+                RedisServer(
+                    node_dir,
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    pick_port=_cluster_port,
+                )
+            )
 
     @property
     def url(self) -> str:
@@ -77,23 +86,46 @@ class ClusterServers:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas",
-                        str(self.replicas), "--cluster-yes"], capture_output=True, check=True,
-                       timeout=60)
-        wait_for(lambda: all("cluster_state:ok" in ask(node.port, "CLUSTER", "INFO")
-                             for node in self.nodes), "the cluster to cover every slot")
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        wait_for(
+            lambda: all("cluster_state:ok" in ask(node.port, "CLUSTER", "INFO") for node in self.nodes),
+            "the cluster to cover every slot",
+        )
         wait_for(self._nodes_agree, "every node to know the same slot map")
         if self.replicas:
-            wait_for(lambda: all("master_link_status:up" in ask(node.port, "INFO", "replication")
-                                 for node in self.nodes if self.role(node) == "slave"),
-                     "the replicas to sync")
+            wait_for(
+                lambda: all(
+                    "master_link_status:up" in ask(node.port, "INFO", "replication")
+                    for node in self.nodes
+                    if self.role(node) == "slave"
+                ),
+                "the replicas to sync",
+            )
         return self
 
     def _nodes_agree(self) -> bool:
         """Gossip has reached every node: each one tells a client the same map (a client that
         asks a node lagging behind would be sent round in MOVED redirections meanwhile)."""
-        done = subprocess.run(["redis-cli", "--cluster", "check", f"127.0.0.1:{self.nodes[0].port}"],
-                              capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            ["redis-cli", "--cluster", "check", f"127.0.0.1:{self.nodes[0].port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         maps = {ask(node.port, "CLUSTER", "SLOTS") for node in self.nodes}
         return done.returncode == 0 and len(maps) == 1
 
@@ -102,8 +134,13 @@ class ClusterServers:
 
     def owner(self, key: str) -> RedisServer:
         """The master that holds ``key``'s slot now."""
-        return next(node for node in self.nodes if node.process is not None
-                    and self.role(node) == "master" and ask(node.port, "EXISTS", key) == "1")
+        return next(
+            node
+            for node in self.nodes
+            if node.process is not None
+            and self.role(node) == "master"
+            and ask(node.port, "EXISTS", key) == "1"
+        )
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -139,8 +176,13 @@ class SentinelGroup:
         for replica in self.replicas:
             replica.options = ("--replicaof", "127.0.0.1", str(self.primary.port))
             replica.start()
-        wait_for(lambda: all("master_link_status:up" in ask(replica.port, "INFO", "replication")
-                             for replica in self.replicas), "the replicas to sync")
+        wait_for(
+            lambda: all(
+                "master_link_status:up" in ask(replica.port, "INFO", "replication")
+                for replica in self.replicas
+            ),
+            "the replicas to sync",
+        )
         self.sentinel_conf.write_text(
             f"port {self.sentinel_port}\nbind 127.0.0.1\nprotected-mode no\n"
             f"dir {self.sentinel_conf.parent}\n"
@@ -150,7 +192,8 @@ class SentinelGroup:
         )
         self.sentinel = subprocess.Popen(
             [self.primary.binary, str(self.sentinel_conf), "--sentinel"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(self._sentinel_sees_the_replicas, "the sentinel to find the replicas")
         return self

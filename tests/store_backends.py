@@ -21,7 +21,9 @@ __all__ = ["pytest_addoption", "store_backend"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--store-backend", choices=("sqlite", "redis"), default="sqlite",
+        "--store-backend",
+        choices=("sqlite", "redis"),
+        default="sqlite",
         help="store backend the gateway-level tests run on (default: sqlite)",
     )
 

@@ -22,8 +22,9 @@ SEND = "/api/sms/send"
 
 
 def _access_statuses(caplog: pytest.LogCaptureFixture) -> list[int]:
-    return [record.smsedge_masked_fields["status"] for record in caplog.records
-            if record.name == "smsedge.access"]
+    return [
+        record.smsedge_masked_fields["status"] for record in caplog.records if record.name == "smsedge.access"
+    ]
 
 
 async def _traffic(client) -> dict[int, int]:
@@ -38,8 +39,15 @@ async def _traffic(client) -> dict[int, int]:
     body = {"phone": "13800138000", "template_id": "123456"}
     count((await client.post(SEND, json=body, headers=DEMO_HEADERS)).status)
     count((await client.post(SEND, json=body, headers=DEMO_HEADERS)).status)  # the number's window
-    count((await client.post(SEND, json={"phone": "13900139000", "template_id": "123456",
-                                         "provider": "refuser"}, headers=DEMO_HEADERS)).status)
+    count(
+        (
+            await client.post(
+                SEND,
+                json={"phone": "13900139000", "template_id": "123456", "provider": "refuser"},
+                headers=DEMO_HEADERS,
+            )
+        ).status
+    )
     count((await client.post(SEND, json={"phone": "x"}, headers=DEMO_HEADERS)).status)
     count((await client.get("/api/account/info")).status)
     count((await client.get("/no/such/page")).status)
@@ -87,11 +95,14 @@ def test_the_sample_defaults_to_every_line_and_is_read_from_the_logging_section(
     assert config.logging.access_sample == 0.05  # text, as an environment variable gives it
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    (1.5, "logging.access_sample: must be between 0.0 and 1.0"),
-    (-0.1, "logging.access_sample: must be between 0.0 and 1.0"),
-    ("most", "logging.access_sample: must be a number"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1.5, "logging.access_sample: must be between 0.0 and 1.0"),
+        (-0.1, "logging.access_sample: must be between 0.0 and 1.0"),
+        ("most", "logging.access_sample: must be a number"),
+    ],
+)
 def test_a_sample_outside_zero_to_one_is_one_config_error(config_document, value, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(merge(config_document, {"logging": {"access_sample": value}}))

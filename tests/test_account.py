@@ -69,23 +69,28 @@ async def test_fractional_price_is_exact_and_shown_rounded_down(make_client):
 async def test_many_sends_add_up_without_float_drift(make_client):
     client = await make_client(providers={"backends": {"mock": {"price": 0.01}}}, **NO_PHONE_LIMITS)
     _, headers = await add_account(client, "drift", balance_milli=1000, ratelimit=UNLIMITED)
-    response = await client.post("/api/sms/batch-send", headers=headers,
-                                  json={"phones": numbers(30), "template_id": "123456"})
+    response = await client.post(
+        "/api/sms/batch-send", headers=headers, json={"phones": numbers(30), "template_id": "123456"}
+    )
     assert (await response.json())["data"]["success_count"] == 30
     assert (await info(client, headers))["balance"] == 0.7  # 1.00 - 30 × 0.01, exactly
     assert await balance_milli(client, headers) == 700
 
 
 async def test_refusal_is_refunded_in_full(make_client):
-    client = await make_client(providers={"backends": {"mock": {"fail_rate": 1.0}}},
-                               **NO_PHONE_LIMITS)
+    client = await make_client(providers={"backends": {"mock": {"fail_rate": 1.0}}}, **NO_PHONE_LIMITS)
     assert (await send(client, "13800138000")).status == 502
-    batch = await client.post("/api/sms/batch-send", headers=DEMO_HEADERS,
-                              json={"phones": numbers(4), "template_id": "123456"})
+    batch = await client.post(
+        "/api/sms/batch-send", headers=DEMO_HEADERS, json={"phones": numbers(4), "template_id": "123456"}
+    )
     body = await batch.json()
     assert body["data"]["failed_count"] == 4 and body["success"] is False
-    assert await info(client) == {"balance": 100.0, "total_sent": 0, "today_sent": 0,
-                                  "verification_status": "approved"}
+    assert await info(client) == {
+        "balance": 100.0,
+        "total_sent": 0,
+        "today_sent": 0,
+        "verification_status": "approved",
+    }
     assert await balance_milli(client, DEMO_HEADERS) == 100_000
 
 
@@ -93,13 +98,19 @@ async def test_batch_is_charged_per_distinct_number_and_all_or_nothing(make_clie
     client = await make_client(**NO_PHONE_LIMITS)
     _, headers = await add_account(client, "batcher", balance_milli=270, ratelimit=UNLIMITED)
     phones = numbers(5)
-    response = await client.post("/api/sms/batch-send", headers=headers,
-                                 json={"phones": [*phones, phones[0]], "template_id": "123456"})
+    response = await client.post(
+        "/api/sms/batch-send", headers=headers, json={"phones": [*phones, phones[0]], "template_id": "123456"}
+    )
     assert (await response.json())["data"]["total"] == 5
-    assert await info(client, headers) == {"balance": 0.02, "total_sent": 5, "today_sent": 5,
-                                           "verification_status": "approved"}
-    short = await client.post("/api/sms/batch-send", headers=headers,
-                              json={"phones": numbers(2, start=50), "template_id": "123456"})
+    assert await info(client, headers) == {
+        "balance": 0.02,
+        "total_sent": 5,
+        "today_sent": 5,
+        "verification_status": "approved",
+    }
+    short = await client.post(
+        "/api/sms/batch-send", headers=headers, json={"phones": numbers(2, start=50), "template_id": "123456"}
+    )
     body = await short.json()
     assert short.status == 403 and body["code"] == "INSUFFICIENT_BALANCE"
     assert await balance_milli(client, headers) == 20
@@ -111,8 +122,7 @@ async def test_concurrent_sends_never_overdraw(make_client):
     client = await make_client(**NO_PHONE_LIMITS)
     affordable = 7
     _, headers = await add_account(client, "racer", balance_milli=affordable * 50, ratelimit=UNLIMITED)
-    responses = await asyncio.gather(*(send(client, phone, headers)
-                                       for phone in numbers(3 * affordable)))
+    responses = await asyncio.gather(*(send(client, phone, headers) for phone in numbers(3 * affordable)))
     statuses = sorted(response.status for response in responses)
     assert statuses == [200] * affordable + [403] * (2 * affordable)
     for response in responses:

@@ -67,21 +67,38 @@ async def test_without_tokens_the_admin_api_is_not_there(client, path):
     assert (await response.json())["code"] == "NOT_FOUND"
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer wrong-token-0123456789abcdef"},
-    {"Authorization": f"Bearer {ALICE_TOKEN}x"},
-    {"Authorization": f"Basic {ALICE_TOKEN}"},
-    {"Authorization": ALICE_TOKEN},
-    {"Authorization": f"Bearer {DEMO_KEY}"},
-    {"Authorization": f"Bearer {DEMO_SECRET}"},
-    DEMO_HEADERS,
-    {**DEMO_HEADERS, "Authorization": f"Bearer {DEMO_SECRET}"},
-], ids=["none", "wrong", "longer", "basic", "no-scheme", "tenant-key", "tenant-secret", "tenant-headers",
-        "tenant-both"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+        {"Authorization": f"Bearer {ALICE_TOKEN}x"},
+        {"Authorization": f"Basic {ALICE_TOKEN}"},
+        {"Authorization": ALICE_TOKEN},
+        {"Authorization": f"Bearer {DEMO_KEY}"},
+        {"Authorization": f"Bearer {DEMO_SECRET}"},
+        DEMO_HEADERS,
+        {**DEMO_HEADERS, "Authorization": f"Bearer {DEMO_SECRET}"},
+    ],
+    ids=[
+        "none",
+        "wrong",
+        "longer",
+        "basic",
+        "no-scheme",
+        "tenant-key",
+        "tenant-secret",
+        "tenant-headers",
+        "tenant-both",
+    ],
+)
 async def test_anything_but_an_admin_token_is_401(admin, headers):
-    for method, path in (("GET", "/accounts"), ("POST", "/accounts"), ("GET", "/audit"),
-                         ("POST", f"/accounts/{DEMO_KEY}/rotate-secret")):
+    for method, path in (
+        ("GET", "/accounts"),
+        ("POST", "/accounts"),
+        ("GET", "/audit"),
+        ("POST", f"/accounts/{DEMO_KEY}/rotate-secret"),
+    ):
         response = await admin.request(method, API + path, headers=headers, json={"name": "x"})
         body = await response.json()
         assert response.status == 401, body
@@ -97,15 +114,23 @@ async def test_each_token_is_its_admin_and_the_audit_names_them(admin):
     status, _ = await call(admin, "POST", "/accounts", headers=BOB, json={"name": "by-bob"})
     assert status == 201
     assert [(e["actor"], e["account"]["name"]) for e in await audit(admin)] == [
-        ("ops-bob", "by-bob"), ("ops-alice", "by-alice")]
+        ("ops-bob", "by-bob"),
+        ("ops-alice", "by-alice"),
+    ]
 
 
 # -- accounts --------------------------------------------------------------------------------------
 
 
 async def test_create_shows_the_secret_once_and_the_account_works(admin):
-    created = await create(admin, "team-a", balance=12.5, verification_status="approved",
-                           ratelimit={"rate": 5, "burst": 10}, providers=["mock"])
+    created = await create(
+        admin,
+        "team-a",
+        balance=12.5,
+        verification_status="approved",
+        ratelimit={"rate": 5, "burst": 10},
+        providers=["mock"],
+    )
     assert created["api_key"].startswith("sk_") and len(created["api_secret"]) >= 16
     assert (created["name"], created["balance"], created["disabled"]) == ("team-a", 12.5, False)
     assert (created["ratelimit"], created["providers"]) == ({"rate": 5.0, "burst": 10}, ["mock"])
@@ -120,8 +145,13 @@ async def test_create_shows_the_secret_once_and_the_account_works(admin):
     [entry] = await audit(admin)
     assert (entry["action"], entry["actor"], entry["before"]) == ("create", "ops-alice", {})
     assert entry["account"] == {"name": "team-a", "api_key": created["api_key"]}
-    assert entry["after"] == {"balance": 12.5, "verification_status": "approved", "disabled": False,
-                              "providers": ["mock"], "ratelimit": {"rate": 5.0, "burst": 10}}
+    assert entry["after"] == {
+        "balance": 12.5,
+        "verification_status": "approved",
+        "disabled": False,
+        "providers": ["mock"],
+        "ratelimit": {"rate": 5.0, "burst": 10},
+    }
 
 
 async def test_a_taken_name_is_409_and_keeps_the_first(admin):
@@ -132,25 +162,58 @@ async def test_a_taken_name_is_409_and_keeps_the_first(admin):
     assert status == 409
     _, listed = await call(admin, "GET", "/accounts")
     assert [(a["api_key"], a["balance"]) for a in listed["data"]["accounts"] if a["name"] == "taken"] == [
-        (first["api_key"], 2.0)]
+        (first["api_key"], 2.0)
+    ]
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"{", b"[]", b'"x"', b"{}", b'{"name": ""}', b'{"name": "   "}', b'{"name": 5}',
-    json.dumps({"name": "x" * 65}).encode(), b'{"name": "x", "balance": -1}',
-    b'{"name": "x", "balance": 0.0001}', b'{"name": "x", "balance": "1"}', b'{"name": "x", "balance": 1e10}',
-    b'{"name": "x", "balance": 1.00000000000000001}', b'{"name": "x", "balance": null}',
-    b'{"name": "x", "verification_status": "maybe"}', b'{"name": "x", "ratelimit": {"rate": 0, "burst": 1}}',
-    b'{"name": "x", "ratelimit": {"rate": 1}}', b'{"name": "x", "ratelimit": {"rate": 1, "burst": 0}}',
-    b'{"name": "x", "providers": ["nowhere"]}', b'{"name": "x", "providers": ["mock", "mock"]}',
-    b'{"name": "x", "extra": 1}', b'{"name": "x", "api_key": "sk_mine"}',
-    *(json.dumps({"name": name}).encode() for name in (
-        "a\nb", "a\rb", "tab\tname", "line\u2028sep", "rtl\u202eevil", "zero\u200bwidth", "bom\ufeff",
-        "audit-1280-1796628604", "１３８００１３８０００", "call 138 0013 8000", "\u0000")),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'"x"',
+        b"{}",
+        b'{"name": ""}',
+        b'{"name": "   "}',
+        b'{"name": 5}',
+        json.dumps({"name": "x" * 65}).encode(),
+        b'{"name": "x", "balance": -1}',
+        b'{"name": "x", "balance": 0.0001}',
+        b'{"name": "x", "balance": "1"}',
+        b'{"name": "x", "balance": 1e10}',
+        b'{"name": "x", "balance": 1.00000000000000001}',
+        b'{"name": "x", "balance": null}',
+        b'{"name": "x", "verification_status": "maybe"}',
+        b'{"name": "x", "ratelimit": {"rate": 0, "burst": 1}}',
+        b'{"name": "x", "ratelimit": {"rate": 1}}',
+        b'{"name": "x", "ratelimit": {"rate": 1, "burst": 0}}',
+        b'{"name": "x", "providers": ["nowhere"]}',
+        b'{"name": "x", "providers": ["mock", "mock"]}',
+        b'{"name": "x", "extra": 1}',
+        b'{"name": "x", "api_key": "sk_mine"}',
+        *(
+            json.dumps({"name": name}).encode()
+            for name in (
+                "a\nb",
+                "a\rb",
+                "tab\tname",
+                "line\u2028sep",
+                "rtl\u202eevil",
+                "zero\u200bwidth",
+                "bom\ufeff",
+                "audit-1280-1796628604",
+                "１３８００１３８０００",
+                "call 138 0013 8000",
+                "\u0000",
+            )
+        ),
+    ],
+)
 async def test_a_bad_create_is_400_and_creates_nothing(admin, body):
-    status, answer = await call(admin, "POST", "/accounts", data=body,
-                                headers={**ALICE, "Content-Type": "application/json"})
+    status, answer = await call(
+        admin, "POST", "/accounts", data=body, headers={**ALICE, "Content-Type": "application/json"}
+    )
     assert (status, answer["code"]) == (400, "INVALID_PARAMS"), answer
     _, listed = await call(admin, "GET", "/accounts")
     assert [a["name"] for a in listed["data"]["accounts"]] == ["demo"]
@@ -171,39 +234,66 @@ async def test_names_are_trimmed_and_one_that_reads_as_a_taken_one_is_409(admin)
 async def test_patch_changes_what_it_names_and_audits_the_difference(admin):
     created = await create(admin, "limits", verification_status="pending")
     path = f"/accounts/{created['api_key']}"
-    status, body = await call(admin, "PATCH", path, json={
-        "verification_status": "approved", "ratelimit": {"rate": 2.5, "burst": 7}, "providers": ["mock"]})
+    status, body = await call(
+        admin,
+        "PATCH",
+        path,
+        json={
+            "verification_status": "approved",
+            "ratelimit": {"rate": 2.5, "burst": 7},
+            "providers": ["mock"],
+        },
+    )
     assert status == 200, body
     changed = body["data"]
     assert (changed["verification_status"], changed["ratelimit"], changed["providers"]) == (
-        "approved", {"rate": 2.5, "burst": 7}, ["mock"])
+        "approved",
+        {"rate": 2.5, "burst": 7},
+        ["mock"],
+    )
     status, body = await call(admin, "PATCH", path, json={"ratelimit": None, "providers": []})
     assert (body["data"]["ratelimit"], body["data"]["providers"]) == (None, [])
     assert body["data"]["verification_status"] == "approved"  # earlier changes stay
     latest, first = (await audit(admin))[:2]
-    assert (first["action"], first["before"], first["after"]) == ("update", {
-        "providers": [], "ratelimit": None, "verification_status": "pending"}, {
-        "providers": ["mock"], "ratelimit": {"rate": 2.5, "burst": 7}, "verification_status": "approved"})
+    assert (first["action"], first["before"], first["after"]) == (
+        "update",
+        {"providers": [], "ratelimit": None, "verification_status": "pending"},
+        {"providers": ["mock"], "ratelimit": {"rate": 2.5, "burst": 7}, "verification_status": "approved"},
+    )
     assert (latest["before"], latest["after"]) == (
-        {"providers": ["mock"], "ratelimit": {"rate": 2.5, "burst": 7}}, {"providers": [], "ratelimit": None})
+        {"providers": ["mock"], "ratelimit": {"rate": 2.5, "burst": 7}},
+        {"providers": [], "ratelimit": None},
+    )
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"disabled": "yes"}, {"disabled": None}, {"verification_status": "maybe"},
-    {"providers": ["nowhere"]}, {"ratelimit": {"rate": -1, "burst": 1}}, {"balance": 5}, {"name": "new"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"disabled": "yes"},
+        {"disabled": None},
+        {"verification_status": "maybe"},
+        {"providers": ["nowhere"]},
+        {"ratelimit": {"rate": -1, "burst": 1}},
+        {"balance": 5},
+        {"name": "new"},
+    ],
+)
 async def test_a_bad_patch_is_400(admin, body):
     status, answer = await call(admin, "PATCH", f"/accounts/{DEMO_KEY}", json=body)
     assert (status, answer["code"]) == (400, "INVALID_PARAMS")
     assert await audit(admin) == []
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("PATCH", "/accounts/sk_nobody", {"disabled": True}),
-    ("POST", "/accounts/sk_nobody/topup", {"amount": 1, "reason": "r"}),
-    ("POST", "/accounts/sk_nobody/rotate-secret", None),
-    ("GET", "/messages/no-such-message", None),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "/accounts/sk_nobody", {"disabled": True}),
+        ("POST", "/accounts/sk_nobody/topup", {"amount": 1, "reason": "r"}),
+        ("POST", "/accounts/sk_nobody/rotate-secret", None),
+        ("GET", "/messages/no-such-message", None),
+    ],
+)
 async def test_an_unknown_account_or_message_is_404(admin, method, path, body):
     status, answer = await call(admin, method, path, json=body)
     assert (status, answer["code"]) == (404, "NOT_FOUND")
@@ -223,7 +313,10 @@ async def test_disable_refuses_sends_at_once_and_enable_restores(admin):
     assert again.status == 200
     enable, disable = (await audit(admin))[:2]
     assert (disable["action"], disable["before"], disable["after"]) == (
-        "disable", {"disabled": False}, {"disabled": True})
+        "disable",
+        {"disabled": False},
+        {"disabled": True},
+    )
     assert (enable["action"], enable["after"]) == ("enable", {"disabled": False})
 
 
@@ -251,8 +344,9 @@ async def balance(client, api_key: str) -> float:
 
 async def test_a_top_up_credits_and_records_its_reason(admin):
     created = await create(admin, "payer", balance=1.5)
-    status, body = await call(admin, "POST", f"/accounts/{created['api_key']}/topup",
-                              json={"amount": 7.25, "reason": "invoice 42"})
+    status, body = await call(
+        admin, "POST", f"/accounts/{created['api_key']}/topup", json={"amount": 7.25, "reason": "invoice 42"}
+    )
     assert (status, body["data"]["balance"]) == (200, 8.75)
     [entry, _] = await audit(admin)
     assert (entry["action"], entry["reason"]) == ("topup", "invoice 42")
@@ -271,8 +365,9 @@ async def test_the_same_idempotency_key_tops_up_once(admin):
     assert await balance(admin, created["api_key"]) == 5.0
     conflict = await admin.post(API + path, json={"amount": 6, "reason": "r"}, headers=headers)
     assert (conflict.status, (await conflict.json())["code"]) == (409, "IDEMPOTENCY_CONFLICT")
-    other_admin = await admin.post(API + path, json={"amount": 5, "reason": "r"},
-                                   headers={**BOB, "Idempotency-Key": "topup-2024-001"})
+    other_admin = await admin.post(
+        API + path, json={"amount": 5, "reason": "r"}, headers={**BOB, "Idempotency-Key": "topup-2024-001"}
+    )
     assert other_admin.status == 200  # keys are each admin's own
     assert await balance(admin, created["api_key"]) == 10.0
     assert [e["action"] for e in await audit(admin)] == ["topup", "topup", "create"]
@@ -281,9 +376,16 @@ async def test_the_same_idempotency_key_tops_up_once(admin):
 async def test_concurrent_top_ups_with_one_key_credit_once(admin):
     created = await create(admin, "rush")
     headers = {**ALICE, "Idempotency-Key": "rush-1"}
-    responses = await asyncio.gather(*(
-        admin.post(API + f"/accounts/{created['api_key']}/topup", json={"amount": 1, "reason": "r"},
-                   headers=headers) for _ in range(8)))
+    responses = await asyncio.gather(
+        *(
+            admin.post(
+                API + f"/accounts/{created['api_key']}/topup",
+                json={"amount": 1, "reason": "r"},
+                headers=headers,
+            )
+            for _ in range(8)
+        )
+    )
     assert {response.status for response in responses} == {200}
     assert await balance(admin, created["api_key"]) == 1.0
 
@@ -295,24 +397,43 @@ async def test_without_a_key_each_top_up_counts(admin):
     assert await balance(admin, created["api_key"]) == 2.0
 
 
-@pytest.mark.parametrize("body", [
-    {"amount": 0, "reason": "r"}, {"amount": -1, "reason": "r"}, {"amount": 0.0005, "reason": "r"},
-    {"amount": 1}, {"amount": 1, "reason": ""}, {"amount": 1, "reason": "x" * 201}, {"reason": "r"},
-    {"amount": "1", "reason": "r"}, {"amount": 1, "reason": "r", "extra": True},
-    {"amount": -0.0, "reason": "r"}, {"amount": 1e-4, "reason": "r"}, {"amount": 1, "reason": "   "},
-    {"amount": None, "reason": "r"}, {"amount": True, "reason": "r"}, {"amount": [1], "reason": "r"},
-    b'{"amount": 1.00000000000000001, "reason": "r"}', b'{"amount": 1e400, "reason": "r"}',
-    b'{"amount": -0, "reason": "r"}', b'{"amount": 0.0000, "reason": "r"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": 0, "reason": "r"},
+        {"amount": -1, "reason": "r"},
+        {"amount": 0.0005, "reason": "r"},
+        {"amount": 1},
+        {"amount": 1, "reason": ""},
+        {"amount": 1, "reason": "x" * 201},
+        {"reason": "r"},
+        {"amount": "1", "reason": "r"},
+        {"amount": 1, "reason": "r", "extra": True},
+        {"amount": -0.0, "reason": "r"},
+        {"amount": 1e-4, "reason": "r"},
+        {"amount": 1, "reason": "   "},
+        {"amount": None, "reason": "r"},
+        {"amount": True, "reason": "r"},
+        {"amount": [1], "reason": "r"},
+        b'{"amount": 1.00000000000000001, "reason": "r"}',
+        b'{"amount": 1e400, "reason": "r"}',
+        b'{"amount": -0, "reason": "r"}',
+        b'{"amount": 0.0000, "reason": "r"}',
+    ],
+)
 async def test_a_bad_top_up_is_400_and_frees_its_key(admin, body):
     """Amounts are read exactly: 1.00000000000000001 is refused, not rounded to 1."""
     headers = {**ALICE, "Idempotency-Key": "k-1"}
-    sent = {"data": body, "headers": {**headers, "Content-Type": "application/json"}} if isinstance(
-        body, bytes) else {"json": body, "headers": headers}
+    sent = (
+        {"data": body, "headers": {**headers, "Content-Type": "application/json"}}
+        if isinstance(body, bytes)
+        else {"json": body, "headers": headers}
+    )
     status, answer = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", **sent)
     assert (status, answer["code"]) == (400, "INVALID_PARAMS")
-    status, _ = await call(admin, "POST", f"/accounts/{DEMO_KEY}/topup", json={"amount": 1, "reason": "r"},
-                           headers=headers)
+    status, _ = await call(
+        admin, "POST", f"/accounts/{DEMO_KEY}/topup", json={"amount": 1, "reason": "r"}, headers=headers
+    )
     assert status == 200 and await balance(admin, DEMO_KEY) == 101.0
 
 
@@ -355,8 +476,12 @@ async def test_a_store_outage_is_503_never_500(admin, monkeypatch):
     inner = admin.app[STORE].inner
     for name in ("list_accounts", "create_account", "audit_page", "find_message", "top_up"):
         monkeypatch.setattr(inner, name, down)
-    for method, path, body in (("GET", "/accounts", None), ("POST", "/accounts", {"name": "x"}),
-                               ("GET", "/audit", None), ("GET", "/messages/m-1", None),
-                               ("POST", f"/accounts/{DEMO_KEY}/topup", {"amount": 1, "reason": "r"})):
+    for method, path, body in (
+        ("GET", "/accounts", None),
+        ("POST", "/accounts", {"name": "x"}),
+        ("GET", "/audit", None),
+        ("GET", "/messages/m-1", None),
+        ("POST", f"/accounts/{DEMO_KEY}/topup", {"amount": 1, "reason": "r"}),
+    ):
         status, answer = await call(admin, method, path, json=body)
         assert (status, answer["code"]) == (503, "UNAVAILABLE"), path

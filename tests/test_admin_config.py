@@ -24,8 +24,9 @@ def with_tokens(*tokens: dict) -> dict:
 
 
 def test_tokens_are_kept_only_as_hashes_and_match_by_name():
-    config = parse_config(with_tokens({"name": "ops-alice", "token": TOKEN},
-                                      {"name": "ops-bob", "token": TOKEN[::-1]}))
+    config = parse_config(
+        with_tokens({"name": "ops-alice", "token": TOKEN}, {"name": "ops-bob", "token": TOKEN[::-1]})
+    )
     assert [token.name for token in config.admin.tokens] == ["ops-alice", "ops-bob"]
     assert TOKEN not in repr(config) and TOKEN[::-1] not in repr(config)
     assert all(token.token_hash.startswith("hmac-sha256$") for token in config.admin.tokens)
@@ -39,18 +40,25 @@ def test_no_admin_section_means_no_tokens():
     assert parse_config(default_document()).admin.tokens == ()
 
 
-@pytest.mark.parametrize(("tokens", "error"), [
-    ([{"name": "ops", "token": "short-token"}], "admin.tokens[0].token: must be at least 16 characters"),
-    ([{"name": "ops", "token": ""}], "admin.tokens[0].token: required"),
-    ([{"name": "ops"}], "admin.tokens[0].token: required"),
-    ([{"token": TOKEN}], "admin.tokens[0].name: required"),
-    ([{"name": "ops", "token": TOKEN}, {"name": "ops", "token": TOKEN + "2"}],
-     "admin.tokens[1].name: duplicate name"),
-    ([{"name": "a", "token": TOKEN}, {"name": "b", "token": TOKEN}],
-     "admin.tokens[1].token: duplicate token"),
-    ([{"name": "ops", "token": TOKEN, "role": "root"}], "admin.tokens[0].role: unknown key"),
-    ("ops", "admin.tokens: must be a list"),
-])
+@pytest.mark.parametrize(
+    ("tokens", "error"),
+    [
+        ([{"name": "ops", "token": "short-token"}], "admin.tokens[0].token: must be at least 16 characters"),
+        ([{"name": "ops", "token": ""}], "admin.tokens[0].token: required"),
+        ([{"name": "ops"}], "admin.tokens[0].token: required"),
+        ([{"token": TOKEN}], "admin.tokens[0].name: required"),
+        (
+            [{"name": "ops", "token": TOKEN}, {"name": "ops", "token": TOKEN + "2"}],
+            "admin.tokens[1].name: duplicate name",
+        ),
+        (
+            [{"name": "a", "token": TOKEN}, {"name": "b", "token": TOKEN}],
+            "admin.tokens[1].token: duplicate token",
+        ),
+        ([{"name": "ops", "token": TOKEN, "role": "root"}], "admin.tokens[0].role: unknown key"),
+        ("ops", "admin.tokens: must be a list"),
+    ],
+)
 def test_bad_tokens_are_refused_naming_the_key(tokens, error):
     with pytest.raises(ConfigError) as refused:
         parse_config(merge(default_document(), {"admin": {"tokens": tokens}}))
@@ -64,10 +72,18 @@ def test_tokens_come_from_the_environment_and_check_config_refuses_an_unset_one(
     monkeypatch.setenv("SMS_EDGE_T_ADMIN_TOKEN", TOKEN)
     assert token_name(TOKEN, load_config(path).admin.tokens) == "ops"
     monkeypatch.delenv("SMS_EDGE_T_ADMIN_TOKEN")
-    result = subprocess.run([sys.executable, "run.py", "check-config", "--config", str(path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "run.py", "check-config", "--config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (result.returncode, result.stderr.strip()) == (
-        2, "admin.tokens[0].token: required (SMS_EDGE_T_ADMIN_TOKEN is not set)")
+        2,
+        "admin.tokens[0].token: required (SMS_EDGE_T_ADMIN_TOKEN is not set)",
+    )
 
 
 def test_a_reload_turns_the_admin_api_on_and_retires_a_token(tmp_path, start):  # noqa: F811

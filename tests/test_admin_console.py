@@ -51,8 +51,11 @@ async def test_admin_page_is_a_strict_uncached_shell(admin_client):
     assert "<style" not in html and " style=" not in html, "inline style"
     for asset in re.findall(r"""(?:src|href)="(/static/[^"]+)\"""", html):
         assert (await admin_client.get(asset)).status == 200, asset
-    assert re.search(r'<script src="/static/pages\.js\?v=\w+" defer></script>\s*'
-                     r'<script src="/static/admin\.js\?v=\w+" defer></script>', html)
+    assert re.search(
+        r'<script src="/static/pages\.js\?v=\w+" defer></script>\s*'
+        r'<script src="/static/admin\.js\?v=\w+" defer></script>',
+        html,
+    )
 
 
 async def test_admin_page_is_rendered_from_the_config(admin_client):

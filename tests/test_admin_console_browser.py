@@ -98,13 +98,18 @@ def _listed_keys(driver) -> list[str]:
 
 
 def _info(live: LiveServer, key: str, secret: str) -> requests.Response:
-    return requests.get(f"{live.url}/api/account/info", timeout=10,
-                        headers={"X-API-Key": key, "X-API-Secret": secret})
+    return requests.get(
+        f"{live.url}/api/account/info", timeout=10, headers={"X-API-Key": key, "X-API-Secret": secret}
+    )
 
 
 def _send(live: LiveServer, key: str, secret: str) -> requests.Response:
-    return requests.post(f"{live.url}/api/sms/send", json=SEND_BODY, timeout=10,
-                         headers={"X-API-Key": key, "X-API-Secret": secret})
+    return requests.post(
+        f"{live.url}/api/sms/send",
+        json=SEND_BODY,
+        timeout=10,
+        headers={"X-API-Key": key, "X-API-Secret": secret},
+    )
 
 
 def _admin_get(live: LiveServer, path: str, **params) -> dict:
@@ -141,8 +146,11 @@ def _manage(driver, key: str, keyboard: bool = False) -> None:
 
 
 def _result(driver, text: str) -> None:
-    wait_for(driver, lambda d: text in _text(d, "manage-result"),
-             message=f"the panel never said {text!r} (error: {_text(driver, 'manage-error')!r})")
+    wait_for(
+        driver,
+        lambda d: text in _text(d, "manage-result"),
+        message=f"the panel never said {text!r} (error: {_text(driver, 'manage-error')!r})",
+    )
 
 
 # --- signing in and out ----------------------------------------------------------------------
@@ -223,15 +231,23 @@ def test_create_shows_the_secret_once_and_it_works(browser, live):
     copy = browser.find_element(By.ID, "secret-copy")
     assert copy.text == "复制 Secret"
     assert_accessible_state(browser, "admin-secret-shown")
-    browser.execute_cdp_cmd("Browser.grantPermissions", {
-        "origin": live.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": live.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
     copy.click()
     wait_for(browser, lambda d: _text(d, "secret-copied") == "已复制", message="the copy button said nothing")
-    assert browser.execute_async_script(
-        "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0](String(e)))") == secret
+    assert (
+        browser.execute_async_script(
+            "navigator.clipboard.readText().then(arguments[0], (e) => arguments[0](String(e)))"
+        )
+        == secret
+    )
     # Without the clipboard API (plain http on a LAN address): the secret is selected for Ctrl+C.
-    browser.execute_script("Object.defineProperty(navigator, 'clipboard', {value: undefined});"
-                           "document.getElementById('secret-copied').textContent = '';")
+    browser.execute_script(
+        "Object.defineProperty(navigator, 'clipboard', {value: undefined});"
+        "document.getElementById('secret-copied').textContent = '';"
+    )
     copy.click()
     wait_for(browser, lambda d: _text(d, "secret-copied") != "", message="the fallback said nothing")
     assert browser.execute_script("return window.getSelection().toString()") == secret
@@ -269,11 +285,15 @@ def test_a_top_up_the_page_would_round_is_refused_not_rounded(browser, live):
     _type(browser, "topup-amount", "1.00000000000000001")
     _type(browser, "topup-reason", "精度测试")
     browser.find_element(By.ID, "topup-submit").click()
-    wait_for(browser, lambda d: "金额最多 3 位小数" in _text(d, "manage-error"),
-             message="rounded, not refused")
+    wait_for(
+        browser, lambda d: "金额最多 3 位小数" in _text(d, "manage-error"), message="rounded, not refused"
+    )
     assert _account(live, key)["balance"] == 1.5
-    assert not [e for e in _admin_get(live, "/audit", per_page=100)["entries"]
-                if e["action"] == "topup" and e["account"]["api_key"] == key]
+    assert not [
+        e
+        for e in _admin_get(live, "/audit", per_page=100)["entries"]
+        if e["action"] == "topup" and e["account"]["api_key"] == key
+    ]
 
 
 def test_create_says_what_is_wrong(browser, live):
@@ -330,12 +350,16 @@ def test_top_up_credits_once_per_submission(browser, live):
     # A double submit of one filled-in form (two submits before the first answer): one credit.
     _type(browser, "topup-amount", "1")
     _type(browser, "topup-reason", "双击测试")
-    browser.execute_script("const form = document.getElementById('topup-form');"
-                           "form.requestSubmit(); form.requestSubmit();")
+    browser.execute_script(
+        "const form = document.getElementById('topup-form');form.requestSubmit(); form.requestSubmit();"
+    )
     _result(browser, "当前余额 4.75 元")
     wait_for(browser, lambda d: _account(live, key)["balance"] == 4.75)
-    topups = [e for e in _admin_get(live, "/audit", per_page=100)["entries"]
-              if e["action"] == "topup" and e["account"]["api_key"] == key]
+    topups = [
+        e
+        for e in _admin_get(live, "/audit", per_page=100)["entries"]
+        if e["action"] == "topup" and e["account"]["api_key"] == key
+    ]
     assert [e["reason"] for e in topups] == ["双击测试", "月度充值"]
     assert topups[0]["before"] == {"balance": 3.75} and topups[0]["after"] == {"balance": 4.75}
     assert_no_severe_logs(browser)
@@ -427,9 +451,11 @@ def test_message_lookup(browser, live):
 
 
 def _audit_rows(driver, key: str) -> list[list[str]]:
-    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-            for row in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
-            if key in row.text]
+    return [
+        [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        for row in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
+        if key in row.text
+    ]
 
 
 def test_the_audit_log_shows_what_was_done(browser, live):
@@ -456,8 +482,13 @@ def test_the_audit_log_shows_what_was_done(browser, live):
     assert rows[0][3] == f"shop-audit\n{key}"
     assert rows[3][4:] == ["余额: 1.50 → 2.50", "审计测试"]
     assert rows[2][4] == "已禁用: 否 → 是"
-    assert rows[4][4].split("\n") == ["余额: 1.50", "实名认证: 已认证(approved)", "已禁用: 否",
-                                       "服务商: 全部", "限流: 20/秒,突发 40"]
+    assert rows[4][4].split("\n") == [
+        "余额: 1.50",
+        "实名认证: 已认证(approved)",
+        "已禁用: 否",
+        "服务商: 全部",
+        "限流: 20/秒,突发 40",
+    ]
     stamp = browser.find_element(By.CSS_SELECTOR, "#audit tbody tr time")
     text = stamp.text
     assert stamp.get_attribute("datetime") == text[:19].replace(" ", "T") + "+08:00"
@@ -470,8 +501,12 @@ def test_the_audit_log_shows_what_was_done(browser, live):
 
 def test_the_audit_log_pages(browser, live):
     for index in range(21):  # more than a page of 20, whatever the other tests left
-        created = requests.post(f"{live.url}/admin/api/accounts", headers=ADMIN_HEADERS, timeout=10,
-                                json={"name": f"bulk-{index}"})
+        created = requests.post(
+            f"{live.url}/admin/api/accounts",
+            headers=ADMIN_HEADERS,
+            timeout=10,
+            json={"name": f"bulk-{index}"},
+        )
         assert created.status_code in (201, 409), created.text
     _signed_in(browser, live)
     total = _admin_get(live, "/audit")["total"]

@@ -58,8 +58,9 @@ def admin(gateway: GatewayProcess, method: str, path: str, **kwargs) -> dict:
 
 
 def info(gateway: GatewayProcess, key: str, secret: str) -> requests.Response:
-    return requests.get(f"{gateway.url}/api/account/info", timeout=10,
-                        headers={"X-API-Key": key, "X-API-Secret": secret})
+    return requests.get(
+        f"{gateway.url}/api/account/info", timeout=10, headers={"X-API-Key": key, "X-API-Secret": secret}
+    )
 
 
 def check_fleet_wide(first: GatewayProcess, second: GatewayProcess, bound: float) -> None:
@@ -110,8 +111,14 @@ def test_rotate_and_disable_take_effect_within_a_poll_on_another_process_on_sqli
 
 
 def cli(config, *args: str) -> dict:
-    result = subprocess.run([sys.executable, "run.py", "accounts", *args, "--config", str(config)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "run.py", "accounts", *args, "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -135,7 +142,11 @@ def test_cli_changes_are_audited_as_cli_and_reach_a_running_gateway_at_once(tmp_
     assert {(e["actor"], e["action"]) for e in entries[4:]} == {("config", "create")}  # listed ones
     entries = entries[:4]
     assert [(e["actor"], e["action"]) for e in entries] == [
-        ("cli", "rotate-secret"), ("cli", "disable"), ("cli", "topup"), ("cli", "create")]
+        ("cli", "rotate-secret"),
+        ("cli", "disable"),
+        ("cli", "topup"),
+        ("cli", "create"),
+    ]
     assert entries[2]["reason"] == "manual credit"
     assert (entries[2]["before"], entries[2]["after"]) == ({"balance": 1.0}, {"balance": 3.0})
     assert {e["account"]["api_key"] for e in entries} == {key}

@@ -39,23 +39,47 @@ async def rig(aiohttp_server: Any, session: aiohttp.ClientSession) -> Rig:
 # -- signing -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "encoded"), [
-    ("a b", "a%20b"), ("*", "%2A"), ("~", "~"), ("a+b", "a%2Bb"), ("阿", "%E9%98%BF"),
-    ("-_.", "-_."), ("/", "%2F"), (",", "%2C"),
-])
+@pytest.mark.parametrize(
+    ("raw", "encoded"),
+    [
+        ("a b", "a%20b"),
+        ("*", "%2A"),
+        ("~", "~"),
+        ("a+b", "a%2Bb"),
+        ("阿", "%E9%98%BF"),
+        ("-_.", "-_."),
+        ("/", "%2F"),
+        (",", "%2C"),
+    ],
+)
 def test_percent_encode(raw: str, encoded: str) -> None:
     assert percent_encode(raw) == encoded
 
 
 def test_a2_v3_authorization() -> None:
-    assert acs3_authorization(
-        method="POST", path="/", query=vectors.A2_QUERY, headers=vectors.A2_HEADERS,
-        payload_hash=EMPTY_SHA256, access_key_id=vectors.A2_ID, access_key_secret=vectors.A2_SECRET,
-    ) == vectors.A2_AUTHORIZATION
+    assert (
+        acs3_authorization(
+            method="POST",
+            path="/",
+            query=vectors.A2_QUERY,
+            headers=vectors.A2_HEADERS,
+            payload_hash=EMPTY_SHA256,
+            access_key_id=vectors.A2_ID,
+            access_key_secret=vectors.A2_SECRET,
+        )
+        == vectors.A2_AUTHORIZATION
+    )
     headers = acs3_headers(
-        method="POST", host="dysmsapi.aliyuncs.com", path="/", query=vectors.A2_QUERY, body=b"",
-        action="SendSms", version="2017-05-25", timestamp=vectors.A_TIMESTAMP,
-        nonce="3156853299f313e23d1673dc12e1703d", access_key_id=vectors.A2_ID,
+        method="POST",
+        host="dysmsapi.aliyuncs.com",
+        path="/",
+        query=vectors.A2_QUERY,
+        body=b"",
+        action="SendSms",
+        version="2017-05-25",
+        timestamp=vectors.A_TIMESTAMP,
+        nonce="3156853299f313e23d1673dc12e1703d",
+        access_key_id=vectors.A2_ID,
         access_key_secret=vectors.A2_SECRET,
     )
     assert headers == {**vectors.A2_HEADERS, "Authorization": vectors.A2_AUTHORIZATION}
@@ -69,12 +93,10 @@ async def post_signed(
         return response.status, await response.json()
 
 
-async def test_fake_verifies_a2_on_its_own(
-    aiohttp_server: Any, session: aiohttp.ClientSession
-) -> None:
+async def test_fake_verifies_a2_on_its_own(aiohttp_server: Any, session: aiohttp.ClientSession) -> None:
     """The fake's independent V3 verifier accepts the SDK-signed request, and only that."""
     upstream = AliyunUpstream(
-        access_key_id=vectors.A2_ID, access_key_secret=vectors.A2_SECRET, clock=lambda: vectors.A_TIMESTAMP,
+        access_key_id=vectors.A2_ID, access_key_secret=vectors.A2_SECRET, clock=lambda: vectors.A_TIMESTAMP
     )
     url = (await aiohttp_server(create_app(upstream))).make_url("/")
     headers = {**vectors.A2_HEADERS, "Authorization": vectors.A2_AUTHORIZATION}
@@ -98,8 +120,11 @@ async def test_the_request_for_one_number(rig: Rig) -> None:
     assert (received.method, received.path, received.body) == ("POST", "/", b"")
     assert rig.server is not None
     assert received.query == {
-        "PhoneNumbers": "13800138000", "SignName": "SMS Edge", "TemplateCode": "SMS_154950909",
-        "TemplateParam": '{"code":"1234"}', "OutId": "msg-0",
+        "PhoneNumbers": "13800138000",
+        "SignName": "SMS Edge",
+        "TemplateCode": "SMS_154950909",
+        "TemplateParam": '{"code":"1234"}',
+        "OutId": "msg-0",
     }
     assert received.headers["host"] == f"{rig.server.host}:{rig.server.port}"
     assert received.headers["x-acs-action"] == "SendSms"
@@ -138,10 +163,13 @@ async def test_no_params_sends_no_template_param(rig: Rig) -> None:
 # -- refusals of a whole call ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("code", "kind"), [
-    ("isv.MOBILE_NUMBER_ILLEGAL", FailureKind.CALLER),
-    ("isv.BUSINESS_LIMIT_CONTROL", FailureKind.RATE_LIMITED),
-])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("isv.MOBILE_NUMBER_ILLEGAL", FailureKind.CALLER),
+        ("isv.BUSINESS_LIMIT_CONTROL", FailureKind.RATE_LIMITED),
+    ],
+)
 async def test_one_guilty_number_fails_alone(rig: Rig, code: str, kind: FailureKind) -> None:
     """Aliyun refuses the whole call; resending one by one pins the refusal on its number."""
     phones = ["+8613800138000", "+8613900139000", "+8613700137000"]
@@ -150,16 +178,16 @@ async def test_one_guilty_number_fails_alone(rig: Rig, code: str, kind: FailureK
     assert (guilty.accepted, guilty.kind, guilty.code) == (False, kind, code)
     assert first.accepted and last.accepted and first.carrier_id != last.carrier_id
     assert len(rig.upstream.requests) == 1 + len(phones)
-    assert sorted(r.query.get("OutId", "") for r in rig.upstream.requests) == [
-        "", "msg-0", "msg-1", "msg-2",
-    ]
+    assert sorted(r.query.get("OutId", "") for r in rig.upstream.requests) == ["", "msg-0", "msg-1", "msg-2"]
 
 
 async def test_call_wide_refusal_is_not_resent(rig: Rig) -> None:
     rig.upstream.error_code = "isv.AMOUNT_NOT_ENOUGH"
     error = await refused(rig.carrier, batch("+8613800138000", "+8613900139000"))
     assert (error.kind, error.code, error.message) == (
-        FailureKind.PERMANENT, "isv.AMOUNT_NOT_ENOUGH", "账户余额不足",
+        FailureKind.PERMANENT,
+        "isv.AMOUNT_NOT_ENOUGH",
+        "账户余额不足",
     )
     assert len(rig.upstream.requests) == 1
 

@@ -47,8 +47,13 @@ def _imported(node: ast.Import | ast.ImportFrom) -> set[str]:
 
 def _graph() -> dict[str, set[str]]:
     return {
-        name: {target for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
-               for target in _imported(node) if target != name}
+        name: {
+            target
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for target in _imported(node)
+            if target != name
+        }
         for name, tree in TREES.items()
     }
 
@@ -77,7 +82,8 @@ def test_project_imports_stand_at_the_top_of_their_module():
     inner = [
         f"{name}:{node.lineno}"
         for name, tree in TREES.items()
-        for function in ast.walk(tree) if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
         for node in ast.walk(function)
         if isinstance(node, ast.Import | ast.ImportFrom) and _imported(node)
     ]
@@ -86,7 +92,8 @@ def test_project_imports_stand_at_the_top_of_their_module():
 
 def test_modules_and_functions_stay_small():
     long_modules = [
-        f"{name} ({lines})" for name, path in MODULES.items()
+        f"{name} ({lines})"
+        for name, path in MODULES.items()
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     ]
     long_functions = [
@@ -101,7 +108,8 @@ def test_modules_and_functions_stay_small():
 
 def test_module_docstrings_say_why_in_a_few_lines():
     long_docstrings = [
-        f"{name} ({lines})" for name, tree in TREES.items()
+        f"{name} ({lines})"
+        for name, tree in TREES.items()
         if (lines := len((ast.get_docstring(tree) or "").splitlines())) > MAX_DOCSTRING_LINES
     ]
     assert long_docstrings == []
@@ -131,20 +139,29 @@ def _tracked_texts() -> dict[Path, str]:
 def _reaches_outside(path: Path, text: str) -> list[str]:
     """Where one file names or builds a path that is not inside the repository."""
     found = [match.group() for match in OUTSIDE_FOLDERS.finditer(text)]
-    found += [match.group() for match in RELATIVE_PATH.finditer(text)
-              if not (path.parent / match.group()).resolve().is_relative_to(ROOT)]
+    found += [
+        match.group()
+        for match in RELATIVE_PATH.finditer(text)
+        if not (path.parent / match.group()).resolve().is_relative_to(ROOT)
+    ]
     if path.suffix == ".py":
         depth = len(path.relative_to(ROOT).parts)  # levels from the file up to the root
         found += [match.group() for match in ABOVE_ROOT.finditer(text)]
-        found += [match.group() for match in FROM_THIS_FILE.finditer(text)
-                  if (match.group(1).count(".parent") if match.group(1) else int(match.group(2)) + 1) > depth]
+        found += [
+            match.group()
+            for match in FROM_THIS_FILE.finditer(text)
+            if (match.group(1).count(".parent") if match.group(1) else int(match.group(2)) + 1) > depth
+        ]
     return found
 
 
 def test_the_repository_stands_alone():
     """A clone on its own runs every test and its docs point only at itself."""
-    outside = {str(path.relative_to(ROOT)): found for path, text in _tracked_texts().items()
-               if (found := _reaches_outside(path, text))}
+    outside = {
+        str(path.relative_to(ROOT)): found
+        for path, text in _tracked_texts().items()
+        if (found := _reaches_outside(path, text))
+    }
     assert outside == {}
 
 
@@ -173,31 +190,46 @@ def _identifiers(tree: ast.AST) -> set[str]:
 
 def _imports_aiohttp(tree: ast.AST) -> bool:
     return any(
-        (node.module or "").split(".")[0] == "aiohttp" if isinstance(node, ast.ImportFrom)
+        (node.module or "").split(".")[0] == "aiohttp"
+        if isinstance(node, ast.ImportFrom)
         else any(alias.name.split(".")[0] == "aiohttp" for alias in node.names)
-        for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
     )
 
 
 def test_only_http_route_tables_are_named_routes():
-    not_http = [name for name, tree in TREES.items()
-                if "routes" in name.rsplit(".", 1)[-1] and not _imports_aiohttp(tree)]
+    not_http = [
+        name
+        for name, tree in TREES.items()
+        if "routes" in name.rsplit(".", 1)[-1] and not _imports_aiohttp(tree)
+    ]
     assert not_http == []
 
 
 def test_a_number_s_keyed_hash_has_one_name():
-    aliases = {name: sorted(found) for name, tree in TREES.items()
-               if (found := {n for n in _identifiers(tree) if HASH_ALIASES.fullmatch(n)})}
-    windows = next(node for node in ast.walk(TREES["gateway.sending.windows"])
-                   if isinstance(node, ast.ClassDef) and node.name == "PhoneWindows")
+    aliases = {
+        name: sorted(found)
+        for name, tree in TREES.items()
+        if (found := {n for n in _identifiers(tree) if HASH_ALIASES.fullmatch(n)})
+    }
+    windows = next(
+        node
+        for node in ast.walk(TREES["gateway.sending.windows"])
+        if isinstance(node, ast.ClassDef) and node.name == "PhoneWindows"
+    )
     methods = {node.name for node in windows.body if isinstance(node, ast.FunctionDef)}
     assert (aliases, methods & {"key", "keys"}) == ({}, set())
 
 
 def test_no_class_is_named_like_a_typing_name():
     typing_names = set(typing.__all__)
-    shadows = [f"{name}.{node.name}" for name, tree in TREES.items() for node in ast.walk(tree)
-               if isinstance(node, ast.ClassDef) and node.name in typing_names]
+    shadows = [
+        f"{name}.{node.name}"
+        for name, tree in TREES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name in typing_names
+    ]
     assert shadows == []
 
 
@@ -206,12 +238,13 @@ PROCESS_MODULES = ("cli", "greeting", "listening", "pidfile", "reload", "server"
 
 
 def test_the_process_accounts_and_redis_have_their_own_folders():
-    top_level = {name.split(".")[1] for name in MODULES
-                 if name.startswith("gateway.") and name.count(".") == 1}
+    top_level = {
+        name.split(".")[1] for name in MODULES if name.startswith("gateway.") and name.count(".") == 1
+    }
     strays = sorted(
-        name for name in top_level
-        if name.startswith("redis") or "account" in name or name == "credentials"
-        or name in PROCESS_MODULES
+        name
+        for name in top_level
+        if name.startswith("redis") or "account" in name or name == "credentials" or name in PROCESS_MODULES
     )
     homes = {f"gateway.process.{name}" for name in PROCESS_MODULES} | {"gateway.redis", "gateway.accounts"}
     assert (strays, sorted(homes - MODULES.keys())) == (["accounts", "redis"], [])
@@ -226,9 +259,12 @@ def test_the_send_path_feeds_the_status_view_in_one_call():
     imports none of the view's parts: what ``/status`` keeps is the view's business."""
     reached = sorted(
         f"{name}: {alias.name}"
-        for name, tree in TREES.items() if name.startswith("gateway.sending")
-        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-        for alias in node.names if alias.name in STATUS_PARTS
+        for name, tree in TREES.items()
+        if name.startswith("gateway.sending")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name in STATUS_PARTS
     )
     assert reached == []
 
@@ -240,17 +276,29 @@ ERRORS_MODULE = "gateway.errors"
 
 def _docstrings(tree: ast.Module) -> set[int]:
     """The ids of the docstring nodes of a module and its classes and functions."""
-    owners = [tree, *(node for node in ast.walk(tree)
-                      if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef))]
-    return {id(first.value) for owner in owners if owner.body
-            if isinstance(first := owner.body[0], ast.Expr) and isinstance(first.value, ast.Constant)}
+    owners = [
+        tree,
+        *(
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        ),
+    ]
+    return {
+        id(first.value)
+        for owner in owners
+        if owner.body
+        if isinstance(first := owner.body[0], ast.Expr) and isinstance(first.value, ast.Constant)
+    }
 
 
 def _public_codes() -> set[str]:
     """The codes ``gateway/errors.py`` declares: each a constant named as it is spelt."""
     return {
-        node.value.value for node in TREES[ERRORS_MODULE].body
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        node.value.value
+        for node in TREES[ERRORS_MODULE].body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
         and [getattr(target, "id", None) for target in node.targets] == [node.value.value]
     }
 
@@ -266,8 +314,13 @@ def _codes_spelt(tree: ast.Module, codes: set[str]) -> list[str]:
             given = node.args[place] if place is not None and place < len(node.args) else None
             if isinstance(given, ast.Constant):
                 spelt.append(f"{node.lineno} {given.value!r}")
-        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-              and word and word.search(node.value)):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and word
+            and word.search(node.value)
+        ):
             spelt.append(f"{node.lineno} {node.value!r}")
     return spelt
 
@@ -276,9 +329,11 @@ def test_public_error_codes_are_written_in_errors_py_only():
     """A code of the public API (docs/api.md, "Status and error codes") never changes once
     published: it is spelt once, in ``gateway/errors.py``, and used by name everywhere else."""
     codes = _public_codes()
-    spelt = {name: sorted(set(found)) for name, tree in TREES.items()
-             if name.startswith("gateway.") and name != ERRORS_MODULE
-             and (found := _codes_spelt(tree, codes))}
+    spelt = {
+        name: sorted(set(found))
+        for name, tree in TREES.items()
+        if name.startswith("gateway.") and name != ERRORS_MODULE and (found := _codes_spelt(tree, codes))
+    }
     assert spelt == {}
     assert codes, "gateway/errors.py declares no code"
 
@@ -288,9 +343,12 @@ def test_idempotency_keys_are_claimed_by_one_loop():
     claim loop, ``gateway.api.idempotency.claim_key``: outside the store, nothing else calls the
     store's ``claim_idempotency``."""
     callers = sorted(
-        name for name, tree in TREES.items() if not name.startswith("gateway.store")
-        and any(isinstance(node, ast.Attribute) and node.attr == "claim_idempotency"
-                for node in ast.walk(tree))
+        name
+        for name, tree in TREES.items()
+        if not name.startswith("gateway.store")
+        and any(
+            isinstance(node, ast.Attribute) and node.attr == "claim_idempotency" for node in ast.walk(tree)
+        )
     )
     assert callers == ["gateway.api.idempotency"]
 
@@ -317,10 +375,13 @@ STRUCT_BASES = {"Struct", "msgspec.Struct", "Settings"}
 
 
 def _settings_classes() -> dict[str, ast.ClassDef]:
-    return {f"{name}.{node.name}": node for name, tree in TREES.items()
-            if name.startswith(("gateway.config", "gateway.carriers", "plugins"))
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ClassDef) and SETTINGS_CLASS.fullmatch(node.name)}
+    return {
+        f"{name}.{node.name}": node
+        for name, tree in TREES.items()
+        if name.startswith(("gateway.config", "gateway.carriers", "plugins"))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and SETTINGS_CLASS.fullmatch(node.name)
+    }
 
 
 def _declared_keys(classes: dict[str, ast.ClassDef]) -> set[str]:
@@ -330,17 +391,24 @@ def _declared_keys(classes: dict[str, ast.ClassDef]) -> set[str]:
         for statement in node.body:
             if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
                 keys.add(statement.target.id)
-                keys.update(keyword.value.value for call in ast.walk(statement)
-                            if isinstance(call, ast.Call) for keyword in call.keywords
-                            if keyword.arg == "name" and isinstance(keyword.value, ast.Constant))
+                keys.update(
+                    keyword.value.value
+                    for call in ast.walk(statement)
+                    if isinstance(call, ast.Call)
+                    for keyword in call.keywords
+                    if keyword.arg == "name" and isinstance(keyword.value, ast.Constant)
+                )
     return keys
 
 
 def test_settings_are_msgspec_structs_with_no_dataclass_twin():
     classes = _settings_classes()
-    loose = [name for name, node in classes.items()
-             if not {ast.unparse(base) for base in node.bases} & STRUCT_BASES
-             or any("dataclass" in ast.unparse(decorator) for decorator in node.decorator_list)]
+    loose = [
+        name
+        for name, node in classes.items()
+        if not {ast.unparse(base) for base in node.bases} & STRUCT_BASES
+        or any("dataclass" in ast.unparse(decorator) for decorator in node.decorator_list)
+    ]
     assert len(classes) >= 15 and loose == []
 
 
@@ -352,8 +420,10 @@ def test_no_code_restates_a_key_with_a_default_or_a_bound():
     inside = {id(node) for node in classes.values() for node in ast.walk(node)}
     restated = [
         f"{name}:{node.lineno} {ast.unparse(node)[:60]}"
-        for name, tree in TREES.items() for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and id(node) not in inside
+        for name, tree in TREES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and id(node) not in inside
         and any(isinstance(arg, ast.Constant) and arg.value in keys for arg in node.args)
         and any(isinstance(arg, ast.Constant) and type(arg.value) in (int, float) for arg in node.args)
     ]

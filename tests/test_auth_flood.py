@@ -41,8 +41,12 @@ def rss_kib(pid: int) -> int:
 
 
 async def hammer(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], until: float,
-    expected: int, pause: float = 0.0,
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    until: float,
+    expected: int,
+    pause: float = 0.0,
 ) -> int:
     """Requests one after another until ``until``; returns how many got ``expected``."""
     done = 0

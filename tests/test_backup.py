@@ -45,8 +45,9 @@ def gateway_document(**overrides: Any) -> dict[str, Any]:
 
 
 def run(*args: str | Path, **options: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*map(str, args)], capture_output=True, text=True, timeout=60,
-                          check=False, **options)
+    return subprocess.run(
+        [*map(str, args)], capture_output=True, text=True, timeout=60, check=False, **options
+    )
 
 
 def backup_command(config: Path, target: Path) -> subprocess.CompletedProcess[str]:
@@ -54,8 +55,11 @@ def backup_command(config: Path, target: Path) -> subprocess.CompletedProcess[st
 
 
 def acknowledged_before(traffic: Traffic, moment: float) -> set[str]:
-    return {json.loads(text)["data"]["message_id"]
-            for at, status, text in traffic.answers if status == 200 and at < moment}
+    return {
+        json.loads(text)["data"]["message_id"]
+        for at, status, text in traffic.answers
+        if status == 200 and at < moment
+    }
 
 
 def during_backup(traffic: Traffic, take_backup) -> tuple[set[str], Any]:
@@ -64,16 +68,21 @@ def during_backup(traffic: Traffic, take_backup) -> tuple[set[str], Any]:
     started = time.monotonic()
     result = take_backup()
     finished = time.monotonic()
-    wait_for(lambda: any(at > finished and status == 200 for at, status, _ in traffic.answers),
-             "a send acknowledged after the backup")
+    wait_for(
+        lambda: any(at > finished and status == 200 for at, status, _ in traffic.answers),
+        "a send acknowledged after the backup",
+    )
     assert {status for _, status, _ in traffic.answers} == {200}
     return acknowledged_before(traffic, started), result
 
 
 def kill_with_children(pid: int) -> None:
     # Children of any of its threads (the writer process is started from one of them).
-    children = {int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                for child in (task / "children").read_text().split()}
+    children = {
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    }
     for target in (pid, *children):
         os.kill(target, signal.SIGKILL)
 
@@ -104,8 +113,13 @@ def test_an_online_sqlite_backup_restored_after_a_crash_has_every_send_acknowled
     assert Path(f"{store}-wal").exists()
 
     records, balance, total_sent = database_state(target)
-    assert report == {"backup": str(target), "bytes": target.stat().st_size, "check": "ok",
-                      "accounts": 1, "records": len(records)}
+    assert report == {
+        "backup": str(target),
+        "bytes": target.stat().st_size,
+        "check": "ok",
+        "accounts": 1,
+        "records": len(records),
+    }
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert before and before <= set(records)
     assert_consistent(records, balance, total_sent)  # one snapshot: no record without its charge
@@ -163,9 +177,11 @@ def test_backup_refuses_what_would_not_be_a_backup(tmp_path):
 
 def test_the_runbook_shows_the_commands_these_tests_run():
     text = RUNBOOK.read_text(encoding="utf-8")
-    for command in ("sms-edge backup --config /etc/sms-edge/gateway.yaml --to",
-                    "-name 'sms-edge.db*' -exec mv -t /var/lib/sms-edge/before-restore/",
-                    "run.py reconcile --dry-run"):
+    for command in (
+        "sms-edge backup --config /etc/sms-edge/gateway.yaml --to",
+        "-name 'sms-edge.db*' -exec mv -t /var/lib/sms-edge/before-restore/",
+        "run.py reconcile --dry-run",
+    ):
         assert command in text, command
     assert sorted(dict(_TESTED.findall(text))) == ["redis-aof", "redis-aof-on", "redis-bgsave", "redis-rdb"]
 
@@ -188,8 +204,9 @@ def run_block(name: str, server: RedisServer, backups: Path) -> None:
     ``redis-cli`` (and ``$REDIS_URL``) pointed at ``server`` and the backups in ``backups``."""
     script = runbook_block(name).replace("/var/backups/sms-edge", str(backups))
     shim = 'redis-cli() { command redis-cli -u "$REDIS_URL" "$@"; }\n'
-    result = run("bash", "-e", "-o", "pipefail", "-c", shim + script,
-                 env={**os.environ, "REDIS_URL": server.url})
+    result = run(
+        "bash", "-e", "-o", "pipefail", "-c", shim + script, env={**os.environ, "REDIS_URL": server.url}
+    )
     assert result.returncode == 0, f"{name}:\n{result.stdout}{result.stderr}"
 
 
@@ -247,8 +264,9 @@ def test_a_redis_backup_restored_to_a_new_server_has_every_send_acknowledged_bef
         directory.mkdir()
     live = RedisServer(live_dir, "--appendonly", "yes", "--appendfsync", "always").start()
     try:
-        document = gateway_document(store={"backend": "redis"}, server={"secret_key": SHARED_SECRET},
-                                    redis={"url": live.url})
+        document = gateway_document(
+            store={"backend": "redis"}, server={"secret_key": SHARED_SECRET}, redis={"url": live.url}
+        )
         gateway = GatewayProcess(document, tmp_path, name="live")
         try:
             with Traffic(gateway) as traffic:

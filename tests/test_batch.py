@@ -169,8 +169,9 @@ async def test_batch_goes_out_in_max_batch_calls_all_in_flight_together(make_cli
 
 async def test_unverified_account_batch_is_403_and_charges_nothing(make_client):
     client = await rule_client(make_client)
-    _, headers = await add_account(client, "new", balance_milli=1_000, ratelimit=ROOMY,
-                                   verification_status="pending")
+    _, headers = await add_account(
+        client, "new", balance_milli=1_000, ratelimit=ROOMY, verification_status="pending"
+    )
     response, body = await batch(client, headers, ["13800138000"])
     assert response.status == 403
     assert body["code"] == "UNVERIFIED"

@@ -96,7 +96,10 @@ async def test_one_refused_number_fails_alone(rig: Rig, case: CarrierCase) -> No
     first, refused_one, last = await rig.carrier.send(make_batch(*phones))
     assert first.accepted and last.accepted
     assert (refused_one.accepted, refused_one.kind, refused_one.code, refused_one.carrier_id) == (
-        False, FailureKind.CALLER, case.remote.number_refusal, None,
+        False,
+        FailureKind.CALLER,
+        case.remote.number_refusal,
+        None,
     )
     assert refused_one.message
 
@@ -108,8 +111,7 @@ def per_remote(table: str) -> Any:
     """Parametrize over (case, key, value) for each entry of a mapping or pair list of each Remote."""
     rows = [(case, *row) for case in REMOTE for row in dict(getattr(case.remote, table)).items()]
     return pytest.mark.parametrize(
-        ("case", "key", "value"), rows,
-        ids=[f"{case.name}-{key}" for case, key, _ in rows],
+        ("case", "key", "value"), rows, ids=[f"{case.name}-{key}" for case, key, _ in rows]
     )
 
 
@@ -145,12 +147,15 @@ async def test_a_call_error_code_has_its_kind(rig: Rig, key: str, value: Failure
 
 
 @over_remote
-@pytest.mark.parametrize(("fault", "code"), [
-    (Fault.HTTP_500, "HTTP_500"),
-    (Fault.SLOW, "TIMEOUT"),
-    (Fault.RESET, "NETWORK_ERROR"),
-    (Fault.MALFORMED_JSON, "BAD_RESPONSE"),
-])
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault.HTTP_500, "HTTP_500"),
+        (Fault.SLOW, "TIMEOUT"),
+        (Fault.RESET, "NETWORK_ERROR"),
+        (Fault.MALFORMED_JSON, "BAD_RESPONSE"),
+    ],
+)
 async def test_transport_faults_are_retryable_and_a_timeout_is_unknown(
     case: CarrierCase, aiohttp_server: Any, session: aiohttp.ClientSession, fault: Fault, code: str
 ) -> None:
@@ -200,9 +205,13 @@ def test_a_missing_secret_names_the_key(case: CarrierCase, missing: str | None) 
 
 
 BAD_ENDPOINTS = {
-    "no scheme": "sms.example.com", "a path": "/v1/messages", "not http": "ftp://sms.example.com",
-    "credentials": "https://user:pw@sms.example.com/", "a query": "https://sms.example.com/?region=x",
-    "unparsable": "http://[::1", "port out of range": "http://sms.example.com:99999/",
+    "no scheme": "sms.example.com",
+    "a path": "/v1/messages",
+    "not http": "ftp://sms.example.com",
+    "credentials": "https://user:pw@sms.example.com/",
+    "a query": "https://sms.example.com/?region=x",
+    "unparsable": "http://[::1",
+    "port out of range": "http://sms.example.com:99999/",
 }
 
 

@@ -29,7 +29,8 @@ async def upstreams(aiohttp_server) -> dict[str, Any]:
     tencent = fake_tencent.TencentUpstream()
     aliyun = fake_aliyun.AliyunUpstream()
     return {
-        "tencent": tencent, "aliyun": aliyun,
+        "tencent": tencent,
+        "aliyun": aliyun,
         "tencent_url": str((await aiohttp_server(fake_tencent.create_app(tencent))).make_url("/")),
         "aliyun_url": str((await aiohttp_server(fake_aliyun.create_app(aliyun))).make_url("/")),
     }
@@ -37,20 +38,34 @@ async def upstreams(aiohttp_server) -> dict[str, Any]:
 
 def carriers(up: dict[str, Any], failover: list[str] | None = None, **backends: dict) -> dict:
     tencent = {
-        "plugin": "tencent", "endpoint": up["tencent_url"], "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY, "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge", "price": 0.045, "timeout": 2, "retries": 1,
+        "plugin": "tencent",
+        "endpoint": up["tencent_url"],
+        "secret_id": fake_tencent.SECRET_ID,
+        "secret_key": fake_tencent.SECRET_KEY,
+        "sdk_app_id": fake_tencent.SDK_APP_ID,
+        "sign_name": "SMS Edge",
+        "price": 0.045,
+        "timeout": 2,
+        "retries": 1,
     }
     aliyun = {
-        "plugin": "aliyun", "endpoint": up["aliyun_url"], "access_key_id": fake_aliyun.ACCESS_KEY_ID,
-        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET, "sign_name": "SMS Edge",
-        "price": 0.06, "timeout": 2, "retries": 1,
+        "plugin": "aliyun",
+        "endpoint": up["aliyun_url"],
+        "access_key_id": fake_aliyun.ACCESS_KEY_ID,
+        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET,
+        "sign_name": "SMS Edge",
+        "price": 0.06,
+        "timeout": 2,
+        "retries": 1,
     }
     return {
         "providers": {
-            "default": "tencent", "failover": failover or [],
-            "backends": {"tencent": {**tencent, **backends.get("tencent", {})},
-                         "aliyun": {**aliyun, **backends.get("aliyun", {})}},
+            "default": "tencent",
+            "failover": failover or [],
+            "backends": {
+                "tencent": {**tencent, **backends.get("tencent", {})},
+                "aliyun": {**aliyun, **backends.get("aliyun", {})},
+            },
         },
         "templates": {"123456": {"params": ["code", "time"], "ids": {"aliyun": "SMS_123456789"}}},
     }
@@ -85,9 +100,15 @@ async def test_send_and_batch_through_tencent_with_verified_signatures(make_clie
     response = await client.post("/api/sms/send", json=BODY, headers=headers)
     assert response.status == 200, await response.text()
     assert (await response.json())["data"]["provider"] == "tencent"
-    batch = await client.post("/api/sms/batch-send", headers=headers, json={
-        "phones": ["13800138001", "13800138002", "+14155550123"], "template_id": "123456",
-        "params": {"code": "1", "time": "2"}})
+    batch = await client.post(
+        "/api/sms/batch-send",
+        headers=headers,
+        json={
+            "phones": ["13800138001", "13800138002", "+14155550123"],
+            "template_id": "123456",
+            "params": {"code": "1", "time": "2"},
+        },
+    )
     assert (await batch.json())["data"]["success_count"] == 3
     sent = [request.json() for request in upstreams["tencent"].requests]
     assert sent[0]["TemplateParamSet"] == ["1234", "5"]  # the template's declared order
@@ -101,9 +122,16 @@ async def test_send_and_batch_through_aliyun_with_its_template_code(make_client,
     client, account, headers = await gateway(make_client, upstreams)
     response = await client.post("/api/sms/send", json={**BODY, "provider": "aliyun"}, headers=headers)
     assert response.status == 200, await response.text()
-    batch = await client.post("/api/sms/batch-send", headers=headers, json={
-        "phones": ["13800138001", "13800138002"], "template_id": "123456", "provider": "aliyun",
-        "params": {"code": "1", "time": "2"}})
+    batch = await client.post(
+        "/api/sms/batch-send",
+        headers=headers,
+        json={
+            "phones": ["13800138001", "13800138002"],
+            "template_id": "123456",
+            "provider": "aliyun",
+            "params": {"code": "1", "time": "2"},
+        },
+    )
     assert (await batch.json())["data"]["success_count"] == 2
     [first, *_] = upstreams["aliyun"].requests
     assert "SMS_123456789" in str(first.query) + first.body.decode()
@@ -113,7 +141,8 @@ async def test_send_and_batch_through_aliyun_with_its_template_code(make_client,
 
 async def test_a_wrong_secret_is_502_naming_the_carriers_code(make_client, upstreams):
     client, account, headers = await gateway(
-        make_client, upstreams, tencent={"secret_key": "not-the-right-secret-000000000"})
+        make_client, upstreams, tencent={"secret_key": "not-the-right-secret-000000000"}
+    )
     response = await client.post("/api/sms/send", json=BODY, headers=headers)
     body = await response.json()
     assert response.status == 502
@@ -125,10 +154,13 @@ async def test_a_wrong_secret_is_502_naming_the_carriers_code(make_client, upstr
     assert await metric(client, "smsedge_sms_messages_total", provider="tencent", status="failed") == 1
 
 
-@pytest.mark.parametrize(("code", "status", "error_code"), [
-    ("InvalidParameterValue.IncorrectPhoneNumber", 400, "INVALID_PARAMS"),
-    ("LimitExceeded.PhoneNumberThirtySecondLimit", 429, "PHONE_RATE_LIMITED"),
-])
+@pytest.mark.parametrize(
+    ("code", "status", "error_code"),
+    [
+        ("InvalidParameterValue.IncorrectPhoneNumber", 400, "INVALID_PARAMS"),
+        ("LimitExceeded.PhoneNumberThirtySecondLimit", 429, "PHONE_RATE_LIMITED"),
+    ],
+)
 async def test_caller_faults_map_to_the_callers_code_and_never_fail_over(
     make_client, upstreams, code, status, error_code
 ):
@@ -158,8 +190,12 @@ async def test_retryable_faults_are_retried_then_fail_over_at_the_new_carriers_p
     balance, [record] = await state(client, account)
     assert balance == 10_000 - 60 and record == {"status": "success", "provider": "aliyun", "error": None}
     assert await metric(client, "smsedge_sms_messages_total", provider="aliyun", status="success") == 1
-    assert await metric(client, "smsedge_provider_request_duration_seconds_count",
-                        provider="tencent", outcome="retryable") == 2
+    assert (
+        await metric(
+            client, "smsedge_provider_request_duration_seconds_count", provider="tencent", outcome="retryable"
+        )
+        == 2
+    )
 
 
 async def test_retryable_faults_without_failover_are_502_and_refunded(make_client, upstreams):
@@ -174,7 +210,8 @@ async def test_retryable_faults_without_failover_are_502_and_refunded(make_clien
 
 async def test_a_timeout_is_504_not_retried_and_not_failed_over_by_default(make_client, upstreams):
     client, account, headers = await gateway(
-        make_client, upstreams, failover=["aliyun"], tencent={"timeout": 0.2})
+        make_client, upstreams, failover=["aliyun"], tencent={"timeout": 0.2}
+    )
     upstreams["tencent"].fault, upstreams["tencent"].delay = Fault.SLOW, 5
     response = await client.post("/api/sms/send", json=BODY, headers=headers)
     assert response.status == 504
@@ -186,8 +223,11 @@ async def test_a_timeout_is_504_not_retried_and_not_failed_over_by_default(make_
 
 async def test_a_timeout_fails_over_when_the_backend_allows_it(make_client, upstreams):
     client, account, headers = await gateway(
-        make_client, upstreams, failover=["aliyun"],
-        tencent={"timeout": 0.2, "retries": 0, "failover_on_timeout": True})
+        make_client,
+        upstreams,
+        failover=["aliyun"],
+        tencent={"timeout": 0.2, "retries": 0, "failover_on_timeout": True},
+    )
     upstreams["tencent"].fault, upstreams["tencent"].delay = Fault.SLOW, 5
     response = await client.post("/api/sms/send", json=BODY, headers=headers)
     assert response.status == 200
@@ -198,8 +238,8 @@ async def test_a_timeout_fails_over_when_the_backend_allows_it(make_client, upst
 
 async def test_the_circuit_opens_skips_the_carrier_and_closes_after_a_good_trial(make_client, upstreams):
     client, account, headers = await gateway(
-        make_client, upstreams,
-        tencent={"retries": 0, "circuit": {"failures": 2, "cooldown": 0.3}})
+        make_client, upstreams, tencent={"retries": 0, "circuit": {"failures": 2, "cooldown": 0.3}}
+    )
     tencent = upstreams["tencent"]
     tencent.fault = Fault.HTTP_500
     for _ in range(2):
@@ -219,8 +259,11 @@ async def test_the_circuit_opens_skips_the_carrier_and_closes_after_a_good_trial
 
 async def test_an_open_circuit_sends_straight_to_the_failover_carrier(make_client, upstreams):
     client, _, headers = await gateway(
-        make_client, upstreams, failover=["aliyun"],
-        tencent={"retries": 0, "circuit": {"failures": 1, "cooldown": 60}})
+        make_client,
+        upstreams,
+        failover=["aliyun"],
+        tencent={"retries": 0, "circuit": {"failures": 1, "cooldown": 60}},
+    )
     upstreams["tencent"].fault = Fault.HTTP_500
     assert (await client.post("/api/sms/send", json=BODY, headers=headers)).status == 200
     calls = len(upstreams["tencent"].requests)
@@ -231,14 +274,23 @@ async def test_an_open_circuit_sends_straight_to_the_failover_carrier(make_clien
 
 async def test_in_a_batch_only_the_numbers_refused_as_retryable_fail_over(make_client, upstreams):
     client, account, headers = await gateway(
-        make_client, upstreams, failover=["aliyun"], tencent={"retries": 0})
-    upstreams["tencent"].number_codes.update({
-        "+8613800138002": "InternalError",  # Tencent's trouble: worth another carrier
-        "+8613800138003": "InvalidParameterValue.IncorrectPhoneNumber",  # the caller's: final
-    })
-    response = await client.post("/api/sms/batch-send", headers=headers, json={
-        "phones": ["13800138001", "13800138002", "13800138003"], "template_id": "123456",
-        "params": {"code": "1", "time": "2"}})
+        make_client, upstreams, failover=["aliyun"], tencent={"retries": 0}
+    )
+    upstreams["tencent"].number_codes.update(
+        {
+            "+8613800138002": "InternalError",  # Tencent's trouble: worth another carrier
+            "+8613800138003": "InvalidParameterValue.IncorrectPhoneNumber",  # the caller's: final
+        }
+    )
+    response = await client.post(
+        "/api/sms/batch-send",
+        headers=headers,
+        json={
+            "phones": ["13800138001", "13800138002", "13800138003"],
+            "template_id": "123456",
+            "params": {"code": "1", "time": "2"},
+        },
+    )
     body = await response.json()
     assert response.status == 200
     assert [r["success"] for r in body["data"]["results"]] == [True, True, False]
@@ -247,4 +299,7 @@ async def test_in_a_batch_only_the_numbers_refused_as_retryable_fail_over(make_c
     balance, records = await state(client, account)
     assert balance == 10_000 - 45 - 60  # each number at the price of the carrier that sent it
     assert sorted((r["provider"], r["status"]) for r in records) == [
-        ("aliyun", "success"), ("tencent", "failed"), ("tencent", "success")]
+        ("aliyun", "success"),
+        ("tencent", "failed"),
+        ("tencent", "success"),
+    ]

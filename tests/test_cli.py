@@ -36,7 +36,12 @@ class Cli:
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "run.py", "accounts", *args, "--config", str(self.config)],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def json(self, *args: str) -> dict[str, Any]:
@@ -99,8 +104,9 @@ def test_the_secret_is_stored_only_as_a_hash(cli):
     created = cli.json("create", "--name", "shop", "--balance", "1")
     assert created["api_secret"].encode() not in cli.stored_bytes()
     with sqlite3.connect(cli.db) as db:
-        [(stored,)] = db.execute("SELECT secret_hash FROM accounts WHERE api_key = ?",
-                                 (created["api_key"],)).fetchall()
+        [(stored,)] = db.execute(
+            "SELECT secret_hash FROM accounts WHERE api_key = ?", (created["api_key"],)
+        ).fetchall()
     assert stored.startswith("hmac-sha256$")
     assert verify_secret(created["api_secret"], stored)
     assert not verify_secret(created["api_secret"] + "x", stored)
@@ -153,11 +159,20 @@ def test_topup_adds_to_the_balance(cli):
     assert listed["balance"] == 8.751
 
 
-@pytest.mark.parametrize("args", [
-    ("--amount", "0"), ("--amount", "-0"), ("--amount", "0.000"), ("--amount", "-0.0"),
-    ("--amount", "1.00000000000000001"), ("--amount", "0.0001"), ("--amount", "1e-4"),
-    ("--amount", "1", "--reason", "   "), ("--amount", "1", "--reason", "x" * 201),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--amount", "0"),
+        ("--amount", "-0"),
+        ("--amount", "0.000"),
+        ("--amount", "-0.0"),
+        ("--amount", "1.00000000000000001"),
+        ("--amount", "0.0001"),
+        ("--amount", "1e-4"),
+        ("--amount", "1", "--reason", "   "),
+        ("--amount", "1", "--reason", "x" * 201),
+    ],
+)
 def test_a_top_up_the_admin_api_refuses_is_refused_here_too_and_audits_nothing(cli, args):
     """One rule for both, in the account service: more than 0 yuan, exactly (no rounding), in at
     most 3 decimals; a reason, when given, of 1-200 characters."""
@@ -186,8 +201,7 @@ def test_names_are_trimmed_and_a_lookalike_of_a_taken_one_is_refused(cli):
 
 def test_set_changes_verification_disabled_and_limits(cli):
     key = cli.json("create", "--name", "shop")["api_key"]
-    assert cli.json("set", "--key", key, "--verification", "rejected")["verification_status"] == (
-        "rejected")
+    assert cli.json("set", "--key", key, "--verification", "rejected")["verification_status"] == ("rejected")
     assert cli.json("set", "--key", key, "--disabled", "true")["disabled"] is True
     limited = cli.json("set", "--key", key, "--rate", "2.5", "--burst", "7")
     assert limited["ratelimit"] == {"rate": 2.5, "burst": 7}

@@ -104,8 +104,10 @@ def test_the_production_example_reads_its_secrets_from_files(tmp_path):
 def test_a_missing_carrier_secret_file_names_its_key_and_its_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(production_example(tmp_path, leave_out="tencent-secret-key"))
-    assert str(caught.value) == ("providers.backends.tencent.secret_key: cannot read secret file "
-                                 f"{tmp_path}/credentials/tencent-secret-key: No such file or directory")
+    assert str(caught.value) == (
+        "providers.backends.tencent.secret_key: cannot read secret file "
+        f"{tmp_path}/credentials/tencent-secret-key: No such file or directory"
+    )
 
 
 def file_secret_config(tmp_path: Path, secret: str, callback: str = "") -> Path:
@@ -163,7 +165,8 @@ def test_an_unreadable_secret_file_is_an_error_even_where_the_key_is_optional(en
         load_config(path)
     assert str(caught.value) == (
         "providers.backends.mock.callback_token: "
-        f"cannot read secret file {missing}: No such file or directory")
+        f"cannot read secret file {missing}: No such file or directory"
+    )
 
 
 def test_an_empty_secret_file_of_a_required_key_is_required_and_named(env_config, tmp_path):
@@ -188,55 +191,76 @@ def test_a_variable_value_is_taken_literally(env_config, monkeypatch, secret):
     [
         ({"serverr": {}}, "serverr: unknown key"),
         ({"server": {"prot": 1}}, "server.prot: unknown key"),
-        ({"providers": {"backends": {"mock": {"colour": "red"}}}},
-         "providers.backends.mock.colour: unknown key"),
+        (
+            {"providers": {"backends": {"mock": {"colour": "red"}}}},
+            "providers.backends.mock.colour: unknown key",
+        ),
         ({"templates": {"1": {"params": ["a"], "id": "x"}}}, "templates.1.id: unknown key"),
         ({"server": {"port": "abc"}}, "server.port: must be an integer"),
         ({"server": {"port": True}}, "server.port: must be an integer"),
         ({"server": []}, "server: must be a mapping"),
         ({"metrics": {"enabled": "yes"}}, "metrics.enabled: must be true or false"),
         ({"ratelimit": {"phone": {"limit": 1}}}, "ratelimit.phone: must be a list"),
-        ({"ratelimit": {"phone": [{"limit": 1, "seconds": 60}, {"limit": "x", "seconds": 1}]}},
-         "ratelimit.phone[1].limit: must be an integer"),
-        ({"providers": {"backends": {"mock": {"price": "cheap"}}}},
-         "providers.backends.mock.price: must be an amount in yuan"),
+        (
+            {"ratelimit": {"phone": [{"limit": 1, "seconds": 60}, {"limit": "x", "seconds": 1}]}},
+            "ratelimit.phone[1].limit: must be an integer",
+        ),
+        (
+            {"providers": {"backends": {"mock": {"price": "cheap"}}}},
+            "providers.backends.mock.price: must be an amount in yuan",
+        ),
         ({"server": {"port": 70000}}, "server.port: must be between 0 and 65535"),
         ({"server": {"max_body_bytes": 10}}, "server.max_body_bytes: must be between"),
         ({"server": {"timezone": "Mars/Olympus"}}, "server.timezone: unknown time zone"),
         ({"ratelimit": {"account": {"rate": 0, "burst": 1}}}, "ratelimit.account.rate: must be"),
-        ({"ratelimit": {"phone": [{"limit": 1, "seconds": 0}]}},
-         "ratelimit.phone[0].seconds: must be between"),
+        (
+            {"ratelimit": {"phone": [{"limit": 1, "seconds": 0}]}},
+            "ratelimit.phone[0].seconds: must be between",
+        ),
         ({"ratelimit": {"backend": "memcached"}}, "ratelimit.backend: must be one of memory, redis"),
-        ({"providers": {"backends": {"mock": {"fail_rate": 1.5}}}},
-         "providers.backends.mock.fail_rate: must be between"),
-        ({"providers": {"backends": {"mock": {"price": -1}}}},
-         "providers.backends.mock.price: must be a non-negative amount"),
-        ({"providers": {"backends": {"mock": {"price": 0.0001}}}},
-         "providers.backends.mock.price: must be a non-negative amount with at most 3 decimals"),
+        (
+            {"providers": {"backends": {"mock": {"fail_rate": 1.5}}}},
+            "providers.backends.mock.fail_rate: must be between",
+        ),
+        (
+            {"providers": {"backends": {"mock": {"price": -1}}}},
+            "providers.backends.mock.price: must be a non-negative amount",
+        ),
+        (
+            {"providers": {"backends": {"mock": {"price": 0.0001}}}},
+            "providers.backends.mock.price: must be a non-negative amount with at most 3 decimals",
+        ),
         ({"providers": {"default": "nosuch"}}, "providers.default: unknown backend 'nosuch'"),
         ({"providers": {"failover": ["mock", "gone"]}}, "providers.failover[1]: unknown backend"),
         ({"metrics": {"path": "/api/metrics"}}, "metrics.path: must start with /"),
-        ({"providers": {"backends": {"mock": {"price": None}}}},
-         "providers.backends.mock.price: required"),
-        ({"redis": {"mode": "replicated"}},
-         "redis.mode: must be one of standalone, cluster, sentinel"),
-        ({"redis": {"mode": "sentinel"}},
-         "redis.sentinels: sentinel mode needs at least one host:port"),
-        ({"redis": {"mode": "sentinel", "sentinels": ["10.0.0.1:26379", "10.0.0.2"]}},
-         'redis.sentinels[1]: must be "host:port"'),
+        ({"providers": {"backends": {"mock": {"price": None}}}}, "providers.backends.mock.price: required"),
+        ({"redis": {"mode": "replicated"}}, "redis.mode: must be one of standalone, cluster, sentinel"),
+        ({"redis": {"mode": "sentinel"}}, "redis.sentinels: sentinel mode needs at least one host:port"),
+        (
+            {"redis": {"mode": "sentinel", "sentinels": ["10.0.0.1:26379", "10.0.0.2"]}},
+            'redis.sentinels[1]: must be "host:port"',
+        ),
         ({"redis": {"sentinels": ["10.0.0.1:99999"]}}, 'redis.sentinels[0]: must be "host:port"'),
-        ({"redis": {"mode": "sentinel", "sentinels": ["a:1"], "url": "rediss://h/0"}},
-         "redis.url: in sentinel mode must be a redis:// URL"),
-        ({"redis": {"mode": "cluster", "url": "unix:///run/redis.sock"}},
-         "redis.url: a cluster node is a redis:// or rediss:// URL"),
+        (
+            {"redis": {"mode": "sentinel", "sentinels": ["a:1"], "url": "rediss://h/0"}},
+            "redis.url: in sentinel mode must be a redis:// URL",
+        ),
+        (
+            {"redis": {"mode": "cluster", "url": "unix:///run/redis.sock"}},
+            "redis.url: a cluster node is a redis:// or rediss:// URL",
+        ),
         ({"redis": {"wait_replicas": -1}}, "redis.wait_replicas: must be between 0 and 100"),
         ({"redis": {"wait_replicas": 1.5}}, "redis.wait_replicas: must be an integer"),
-        ({"redis": {"wait_replicas": 1, "timeout": 0.1}},
-         "redis.timeout: must be at least 0.25 with wait_replicas"),
+        (
+            {"redis": {"wait_replicas": 1, "timeout": 0.1}},
+            "redis.timeout: must be at least 0.25 with wait_replicas",
+        ),
         # A receipt finds its record by the number's keyed hash: a key made per process would
         # leave every send made before a restart waiting for a receipt that no longer matches.
-        ({"providers": {"backends": {"mock": {"receipts": True}}}},
-         "server.secret_key: required when a backend takes delivery receipts (mock)"),
+        (
+            {"providers": {"backends": {"mock": {"receipts": True}}}},
+            "server.secret_key: required when a backend takes delivery receipts (mock)",
+        ),
     ],
 )
 def test_each_problem_is_one_config_error_naming_the_key_path(config_document, overrides, message):
@@ -247,12 +271,15 @@ def test_each_problem_is_one_config_error_naming_the_key_path(config_document, o
 
 
 def test_every_problem_is_listed_one_a_line(config_document):
-    document = merge(config_document, {
-        "server": {"port": "abc", "prot": 1},
-        "ratelimit": {"account": {"rate": 0, "burst": 1}, "phone": [{"limit": "x", "seconds": 0}]},
-        "providers": {"backends": {"mock": {"prise": 0.05, "fail_rate": 2}}},
-        "metrics": {"enabled": "yes"},
-    })
+    document = merge(
+        config_document,
+        {
+            "server": {"port": "abc", "prot": 1},
+            "ratelimit": {"account": {"rate": 0, "burst": 1}, "phone": [{"limit": "x", "seconds": 0}]},
+            "providers": {"backends": {"mock": {"prise": 0.05, "fail_rate": 2}}},
+            "metrics": {"enabled": "yes"},
+        },
+    )
     del document["providers"]["backends"]["mock"]["price"]
     del document["accounts"][0]["api_secret"]
     with pytest.raises(ConfigError) as caught:
@@ -295,8 +322,14 @@ class CountingCarrier(MockCarrier):
 
 def test_a_plugin_tripping_over_a_stand_in_value_does_not_hide_the_problem(config_document):
     """A plugin's option left out is reported as the core's are, never a traceback."""
-    document = merge(config_document, {"providers": {"backends": {
-        "counting": {"plugin": "tests.test_config:CountingCarrier", "price": 0.01}}}})
+    document = merge(
+        config_document,
+        {
+            "providers": {
+                "backends": {"counting": {"plugin": "tests.test_config:CountingCarrier", "price": 0.01}}
+            }
+        },
+    )
     with pytest.raises(ConfigError) as caught:
         parse_config(document)
     assert str(caught.value) == "providers.backends.counting.count: required"
@@ -348,16 +381,18 @@ def test_defaults_fill_every_key_left_out():
     assert (mock.receipts, mock.callback_token) == (False, "")
     assert (config.metrics.enabled, config.metrics.path) == (True, "/metrics")
     assert (config.logging.level, config.logging.format) == ("INFO", "auto")
-    assert (config.redis.mode, config.redis.sentinels, config.redis.service) == (
-        "standalone", (), "mymaster")
+    assert (config.redis.mode, config.redis.sentinels, config.redis.service) == ("standalone", (), "mymaster")
     assert config.redis.wait_replicas == 0
     assert config.templates == {} and config.accounts == ()
 
 
 def test_sentinels_are_read_as_host_and_port():
-    config = parse_config({"providers": {"backends": {"mock": {"price": 0.05}}},
-                           "redis": {"mode": "sentinel", "service": "sms",
-                                     "sentinels": ["10.0.0.1:26379", "[::1]:26380"]}})
+    config = parse_config(
+        {
+            "providers": {"backends": {"mock": {"price": 0.05}}},
+            "redis": {"mode": "sentinel", "service": "sms", "sentinels": ["10.0.0.1:26379", "[::1]:26380"]},
+        }
+    )
     assert config.redis.sentinels == (("10.0.0.1", 26379), ("::1", 26380))
     assert config.redis.service == "sms"
 
@@ -378,8 +413,13 @@ def test_config_path_order(monkeypatch):
 def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k != "SMS_EDGE_CONFIG"}
     return subprocess.run(
-        [sys.executable, "run.py", *args], cwd=ROOT, env={**clean, **(env or {})},
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -400,8 +440,13 @@ def refused_lines(path: Path, document: dict) -> list[str]:
 
 def broken_config(tmp_path: Path, **server: object) -> Path:
     path = tmp_path / "broken.yaml"
-    path.write_text(yaml.safe_dump(merge(yaml.safe_load(
-        (ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {"server": server})))
+    path.write_text(
+        yaml.safe_dump(
+            merge(
+                yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {"server": server}
+            )
+        )
+    )
     return path
 
 
@@ -418,8 +463,11 @@ def test_check_config_accepts_the_production_example_with_its_secret_files(tmp_p
 def test_check_config_names_the_key_and_the_missing_secret_file_in_one_line(tmp_path):
     path = production_example(tmp_path, leave_out="aliyun-access-key-secret")
     result = check_config("check-config", "--config", str(path))
-    assert_refused(result, "providers.backends.aliyun.access_key_secret: cannot read secret file "
-                           f"{tmp_path}/credentials/aliyun-access-key-secret: No such file or directory")
+    assert_refused(
+        result,
+        "providers.backends.aliyun.access_key_secret: cannot read secret file "
+        f"{tmp_path}/credentials/aliyun-access-key-secret: No such file or directory",
+    )
 
 
 def test_check_config_names_the_key_and_the_unset_variable_in_one_line(env_config, monkeypatch):
@@ -429,12 +477,25 @@ def test_check_config_names_the_key_and_the_unset_variable_in_one_line(env_confi
 
 
 def test_check_config_prints_every_problem_and_names_a_misspelt_key(tmp_path):
-    document = merge(yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {
-        "server": {"port": "abc"},
-        "providers": {"backends": {"tencent": {
-            "plugin": "tencent", "secret_id": "id", "secret_key": "key", "sdk_app_id": "1400000000",
-            "sign_nam": "SMS Edge", "price": 0.045, "timeout": 500}}},
-    })
+    document = merge(
+        yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")),
+        {
+            "server": {"port": "abc"},
+            "providers": {
+                "backends": {
+                    "tencent": {
+                        "plugin": "tencent",
+                        "secret_id": "id",
+                        "secret_key": "key",
+                        "sdk_app_id": "1400000000",
+                        "sign_nam": "SMS Edge",
+                        "price": 0.045,
+                        "timeout": 500,
+                    }
+                }
+            },
+        },
+    )
     assert refused_lines(tmp_path / "several.yaml", document) == [
         "server.port: must be an integer",
         "providers.backends.tencent.timeout: must be between 0.01 and 120.0",
@@ -461,18 +522,19 @@ def test_check_config_refuses_unreadable_and_malformed_files_in_one_line(tmp_pat
 def test_config_lookup_order_flag_then_environment_then_default(tmp_path):
     bad = str(broken_config(tmp_path, port=99999))
     good = str(ROOT / DEFAULT_CONFIG_PATH)
-    assert_refused(check_config("check-config", env={"SMS_EDGE_CONFIG": bad}),
-                   "server.port: must be between 0 and 65535")
+    assert_refused(
+        check_config("check-config", env={"SMS_EDGE_CONFIG": bad}), "server.port: must be between 0 and 65535"
+    )
     for args in (("check-config", "--config", good), ("--config", good, "check-config")):
         result = check_config(*args, env={"SMS_EDGE_CONFIG": bad})
         assert (result.returncode, result.stdout) == (0, "ok\n")
-    assert_refused(check_config("check-config", "--config", bad, env={"SMS_EDGE_CONFIG": good}),
-                   "server.port: must be between 0 and 65535")
+    assert_refused(
+        check_config("check-config", "--config", bad, env={"SMS_EDGE_CONFIG": good}),
+        "server.port: must be between 0 and 65535",
+    )
 
 
-def test_omitted_phone_windows_default_to_the_contracts_and_an_empty_list_turns_them_off(
-    config_document,
-):
+def test_omitted_phone_windows_default_to_the_contracts_and_an_empty_list_turns_them_off(config_document):
     del config_document["ratelimit"]["phone"]
     windows = parse_config(config_document).ratelimit.phone
     assert [(w.limit, w.seconds) for w in windows] == [(1, 60), (5, 3600), (10, 86400)]
@@ -491,24 +553,35 @@ def test_the_readme_s_send_satisfies_the_production_example_s_template(tmp_path)
 def test_check_config_prints_every_problem_of_every_section_at_once(tmp_path):
     """Bounds, types, a carrier's own options, a misspelt key, a rule across fields, a list of
     values: each mistake is its own line, several in one section or one list element included."""
-    document = merge(yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")), {
-        "server": {"port": 70000},
-        "redis": {"mode": "sentinel"},
-        "ratelimit": {"phone": [{"limit": 0, "seconds": "x"}]},
-        "providers": {
-            "backends": {
-                "mock": {"latency_ms": -5, "fail_rate": 2},
-                "tencent": {"plugin": "tencent", "price": 0.045, "secret_id": "id",
-                            "secret_kye": "key", "sdk_app_id": 1400000000, "sign_name": "SMS Edge",
-                            "retries": 11, "circuit": {"failures": 0}},
+    document = merge(
+        yaml.safe_load((ROOT / DEFAULT_CONFIG_PATH).read_text(encoding="utf-8")),
+        {
+            "server": {"port": 70000},
+            "redis": {"mode": "sentinel"},
+            "ratelimit": {"phone": [{"limit": 0, "seconds": "x"}]},
+            "providers": {
+                "backends": {
+                    "mock": {"latency_ms": -5, "fail_rate": 2},
+                    "tencent": {
+                        "plugin": "tencent",
+                        "price": 0.045,
+                        "secret_id": "id",
+                        "secret_kye": "key",
+                        "sdk_app_id": 1400000000,
+                        "sign_name": "SMS Edge",
+                        "retries": 11,
+                        "circuit": {"failures": 0},
+                    },
+                },
+                "routes": [{"match": {"prefix": ["86170", "+86x"]}, "to": "mock"}],
             },
-            "routes": [{"match": {"prefix": ["86170", "+86x"]}, "to": "mock"}],
+            "metrics": {"path": "metrics"},
+            "admin": {"tokens": [{"name": "n" * 65, "token": "short"}]},
         },
-        "metrics": {"path": "metrics"},
-        "admin": {"tokens": [{"name": "n" * 65, "token": "short"}]},
-    })
-    document["accounts"] = [{"name": "demo\nforged", "api_key": "sk_demo_1", "api_secret": "short",
-                             "balance": "lots"}]
+    )
+    document["accounts"] = [
+        {"name": "demo\nforged", "api_key": "sk_demo_1", "api_secret": "short", "balance": "lots"}
+    ]
     assert refused_lines(tmp_path / "many.yaml", document) == [
         "server.port: must be between 0 and 65535",
         "redis.sentinels: sentinel mode needs at least one host:port",

@@ -34,9 +34,14 @@ MINIMAL = {"providers": {"backends": {"mock": {"price": 0.05}}}}
 MOCK_OPTIONS = carrier_class("mock").Options
 #: Where each struct sits in a document, for the bound checks.
 PLACES: dict[str, type[msgspec.Struct]] = {
-    "server": ServerConfig, "store": StoreConfig, "redis": RedisConfig, "logging": LoggingConfig,
-    "ratelimit.account": BucketConfig, "ratelimit.phone[0]": WindowConfig,
-    "providers.backends.mock": BackendConfig, "providers.backends.mock.circuit": CircuitConfig,
+    "server": ServerConfig,
+    "store": StoreConfig,
+    "redis": RedisConfig,
+    "logging": LoggingConfig,
+    "ratelimit.account": BucketConfig,
+    "ratelimit.phone[0]": WindowConfig,
+    "providers.backends.mock": BackendConfig,
+    "providers.backends.mock.circuit": CircuitConfig,
     "providers.backends.mock ": MOCK_OPTIONS,  # the mock's own options, in the same section
 }
 
@@ -90,32 +95,55 @@ def test_every_number_of_every_section_declares_both_bounds():
     assert len(NUMBERS) >= 15 and unbounded == []
 
 
-@pytest.mark.parametrize(("place", "key", "kind", "ge", "le"), NUMBERS,
-                         ids=[f"{place}.{key}" for place, key, *_ in NUMBERS])
+@pytest.mark.parametrize(
+    ("place", "key", "kind", "ge", "le"), NUMBERS, ids=[f"{place}.{key}" for place, key, *_ in NUMBERS]
+)
 def test_a_number_is_refused_exactly_outside_its_declared_bounds(place, key, kind, ge, le):
     step = 1 if kind is int else min(0.001, ge / 10 if ge else 0.001)
     message = f"{place}.{key}: must be between {ge} and {le}"
     for outside in (ge - step, le + step):
         assert _problems(_document(place, key, outside)) == [message]
     for inside in (ge, le):
-        assert not [line for line in _problems(_document(place, key, inside))
-                    if line.startswith(f"{place}.{key}: must be")]  # a rule may still object
+        assert not [
+            line
+            for line in _problems(_document(place, key, inside))
+            if line.startswith(f"{place}.{key}: must be")
+        ]  # a rule may still object
 
 
 def test_a_key_left_out_reads_as_its_declared_default():
     config = parse_config(MINIMAL)
-    sections = (ServerConfig(), StoreConfig(), RedisConfig(), RateLimitConfig(), MetricsConfig(),
-                LoggingConfig(), AdminConfig())
-    assert (config.server, config.store, config.redis, config.ratelimit, config.metrics,
-            config.logging, config.admin) == sections
+    sections = (
+        ServerConfig(),
+        StoreConfig(),
+        RedisConfig(),
+        RateLimitConfig(),
+        MetricsConfig(),
+        LoggingConfig(),
+        AdminConfig(),
+    )
+    assert (
+        config.server,
+        config.store,
+        config.redis,
+        config.ratelimit,
+        config.metrics,
+        config.logging,
+        config.admin,
+    ) == sections
     mock = BackendConfig(name="mock", plugin="mock", price_milli=50, options=MOCK_OPTIONS())
     assert config.providers.backends == {"mock": mock}
-    assert (mock.circuit_failures, mock.circuit_cooldown) == (CircuitConfig().failures,
-                                                              CircuitConfig().cooldown)
+    assert (mock.circuit_failures, mock.circuit_cooldown) == (
+        CircuitConfig().failures,
+        CircuitConfig().cooldown,
+    )
 
 
 def test_the_settings_are_frozen_structs_that_refuse_unknown_fields():
     structs = [GatewayConfig, *{struct for struct in PLACES.values()}]
-    loose = [struct.__name__ for struct in structs
-             if not (struct.__struct_config__.frozen and struct.__struct_config__.forbid_unknown_fields)]
+    loose = [
+        struct.__name__
+        for struct in structs
+        if not (struct.__struct_config__.frozen and struct.__struct_config__.forbid_unknown_fields)
+    ]
     assert loose == []

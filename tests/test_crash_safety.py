@@ -70,9 +70,7 @@ class Load:
         self.statuses: Counter[object] = Counter()
         self.enough = threading.Event()
         self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)
-        ]
+        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -88,8 +86,9 @@ class Load:
             for n in range(10_000):
                 body = {"phone": f"139{worker:03d}{n:05d}", **TEMPLATE}
                 try:
-                    response = session.post(f"{self.url}/api/sms/send", json=body,
-                                            headers=DEMO_HEADERS, timeout=20)
+                    response = session.post(
+                        f"{self.url}/api/sms/send", json=body, headers=DEMO_HEADERS, timeout=20
+                    )
                 except requests.RequestException as exc:  # the gateway is gone
                     with self._lock:
                         self.statuses[type(exc).__name__] += 1
@@ -125,8 +124,12 @@ def api_state(gateway: GatewayProcess) -> tuple[dict[str, str], dict[str, Any]]:
     statuses: dict[str, str] = {}
     page = 1
     while True:
-        response = requests.get(f"{gateway.url}/api/sms/records", headers=DEMO_HEADERS,
-                                params={"page": page, "per_page": 100}, timeout=10)
+        response = requests.get(
+            f"{gateway.url}/api/sms/records",
+            headers=DEMO_HEADERS,
+            params={"page": page, "per_page": 100},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
         data = response.json()["data"]
         statuses.update({record["message_id"]: record["status"] for record in data["records"]})
@@ -177,8 +180,12 @@ def test_sigkill_under_load_loses_no_acknowledged_send(start_gateway, tmp_path, 
     assert {message_id for message_id, status in statuses.items() if status == "pending"} == pending
 
     # ... and keeps working: a new send is recorded and charged on top of what was there.
-    again = requests.post(f"{restarted.url}/api/sms/send", headers=DEMO_HEADERS, timeout=10,
-                          json={"phone": "13800138000", **TEMPLATE})
+    again = requests.post(
+        f"{restarted.url}/api/sms/send",
+        headers=DEMO_HEADERS,
+        timeout=10,
+        json={"phone": "13800138000", **TEMPLATE},
+    )
     assert again.status_code in (200, 502), again.text
     assert restarted.stop() == 0
     after, balance_after, total_after = database_state(tmp_path / "crash.db")
@@ -193,8 +200,7 @@ def test_records_pending_at_the_crash_stay_pending_after_restart(start_gateway, 
     gateway = start_gateway(latency_ms=60_000)  # every send is inside the carrier call when killed
     headers = DEMO_HEADERS
     in_flight = [
-        threading.Thread(target=_send_ignoring_errors, args=(gateway.url, f"1390000000{n}"),
-                         daemon=True)
+        threading.Thread(target=_send_ignoring_errors, args=(gateway.url, f"1390000000{n}"), daemon=True)
         for n in range(5)
     ]
     for thread in in_flight:
@@ -214,8 +220,12 @@ def test_records_pending_at_the_crash_stay_pending_after_restart(start_gateway, 
     assert sorted(statuses.values()) == ["pending"] * 5
     assert info["balance"] == (INITIAL_MILLI - 5 * PRICE_MILLI) / 1000  # still reserved
     assert info["total_sent"] == 0 and info["today_sent"] == 0
-    sent = requests.post(f"{restarted.url}/api/sms/send", headers=headers, timeout=10,
-                         json={"phone": "13800138000", **TEMPLATE})
+    sent = requests.post(
+        f"{restarted.url}/api/sms/send",
+        headers=headers,
+        timeout=10,
+        json={"phone": "13800138000", **TEMPLATE},
+    )
     assert sent.status_code == 200, sent.text
     assert _count(restarted, "pending") == 5 and _count(restarted, "success") == 1
     assert restarted.stop() == 0
@@ -227,11 +237,13 @@ def test_records_pending_at_the_crash_stay_pending_after_restart(start_gateway, 
 
 def _send_ignoring_errors(url: str, phone: str) -> None:
     with contextlib.suppress(requests.RequestException):  # killed while waiting: the point
-        requests.post(f"{url}/api/sms/send", headers=DEMO_HEADERS, timeout=30,
-                      json={"phone": phone, **TEMPLATE})
+        requests.post(
+            f"{url}/api/sms/send", headers=DEMO_HEADERS, timeout=30, json={"phone": phone, **TEMPLATE}
+        )
 
 
 def _count(gateway: GatewayProcess, status: str) -> int:
-    response = requests.get(f"{gateway.url}/api/sms/records", params={"status": status},
-                            headers=DEMO_HEADERS, timeout=5)
+    response = requests.get(
+        f"{gateway.url}/api/sms/records", params={"status": status}, headers=DEMO_HEADERS, timeout=5
+    )
     return response.json()["data"]["total"]

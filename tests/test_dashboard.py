@@ -63,11 +63,16 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = directory / "prometheus.log"
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen([
-                binary, f"--config.file={prometheus_config(directory, target, shipped)}",
-                f"--storage.tsdb.path={directory / 'tsdb'}",
-                f"--web.listen-address={self.url.removeprefix('http://')}",
-            ], stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={prometheus_config(directory, target, shipped)}",
+                    f"--storage.tsdb.path={directory / 'tsdb'}",
+                    f"--web.listen-address={self.url.removeprefix('http://')}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_for(lambda: requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200)
 
     def wait_for(self, condition, seconds: float = 15) -> None:
@@ -130,8 +135,11 @@ def prometheus(tmp_path_factory) -> Iterator[Prometheus]:
 
 
 def panel_queries() -> list[tuple[str, str]]:
-    return [(f"{panel['title']} {target['refId']}", target["expr"])
-            for panel in DASHBOARD["panels"] for target in panel.get("targets", [])]
+    return [
+        (f"{panel['title']} {target['refId']}", target["expr"])
+        for panel in DASHBOARD["panels"]
+        for target in panel.get("targets", [])
+    ]
 
 
 def as_grafana_sends(expr: str) -> str:
@@ -152,8 +160,9 @@ def test_every_panel_query_parses_and_returns_data(prometheus: Prometheus, expr:
 def test_the_job_variable_lists_the_scraped_job(prometheus: Prometheus) -> None:
     (variable,) = [v for v in DASHBOARD["templating"]["list"] if v["name"] == "job"]
     metric = re.fullmatch(r"label_values\((\w+), job\)", variable["query"]["query"]).group(1)
-    answer = requests.get(f"{prometheus.url}/api/v1/label/job/values",
-                          params={"match[]": metric}, timeout=10).json()
+    answer = requests.get(
+        f"{prometheus.url}/api/v1/label/job/values", params={"match[]": metric}, timeout=10
+    ).json()
     assert answer["data"] == [JOB]
 
 
@@ -161,16 +170,23 @@ def test_the_dashboard_covers_every_metric_the_gateway_exports(prometheus: Prome
     def family(name: str) -> str:
         return re.sub(r"_(total|bucket|count|sum|created)$", "", name)
 
-    exported = {family(series["metric"]["__name__"])
-                for series in prometheus.query('{__name__=~"smsedge_.+"}')["data"]["result"]}
+    exported = {
+        family(series["metric"]["__name__"])
+        for series in prometheus.query('{__name__=~"smsedge_.+"}')["data"]["result"]
+    }
     queried = {family(name) for _, expr in panel_queries() for name in re.findall(r"smsedge_\w+", expr)}
     assert len(exported) >= 7
     assert exported - queried == set()
 
 
 def test_every_recording_rule_has_a_series(prometheus: Prometheus) -> None:
-    records = [rule["record"] for path in RULES for group in yaml.safe_load(path.read_text())["groups"]
-               for rule in group["rules"] if "record" in rule]
+    records = [
+        rule["record"]
+        for path in RULES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    ]
     assert records
     for record in records:
         prometheus.wait_for(lambda r=record: prometheus.scraped(r), seconds=5)
@@ -185,8 +201,9 @@ def test_the_https_lines_of_the_shipped_config_scrape_a_gateway_serving_mutual_t
     document = gateway_document(tmp_path)
     document["server"]["tls"] = {"cert": str(cert), "key": str(key), "client_ca": str(authority.cert)}
     client = (str(tmp_path / "client.pem"), str(tmp_path / "client-key.pem"))
-    gateway = GatewayProcess(document, tmp_path,
-                             requests_options={"verify": str(authority.cert), "cert": client})
+    gateway = GatewayProcess(
+        document, tmp_path, requests_options={"verify": str(authority.cert), "cert": client}
+    )
     server = None
     try:
         server = Prometheus(tmp_path, gateway.url.removeprefix("https://"), with_https(tmp_path))

@@ -49,8 +49,12 @@ def test_each_example_runs_a_gateway_on_its_mode(request, tmp_path, monkeypatch,
     assert "${" in yaml.safe_dump(document["redis"])
     gateway = GatewayProcess(document, tmp_path, name=mode)
     try:
-        sent = requests.post(f"{gateway.url}/api/sms/send", headers=DEMO_HEADERS, timeout=10,
-                             json={"phone": "13800138000", "template_id": "123456"})
+        sent = requests.post(
+            f"{gateway.url}/api/sms/send",
+            headers=DEMO_HEADERS,
+            timeout=10,
+            json={"phone": "13800138000", "template_id": "123456"},
+        )
         assert sent.status_code == 200, sent.text
         info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10)
         assert info.json()["data"]["total_sent"] == 1

@@ -92,16 +92,21 @@ def test_every_docs_pointer_in_the_code_lands():
 
 
 def test_headings_name_topics_not_modules():
-    by_module = {str(page.relative_to(ROOT)): found for page in PAGES
-                 if (found := [h for h in _headings(page) if MODULE_PATH.search(h)])}
+    by_module = {
+        str(page.relative_to(ROOT)): found
+        for page in PAGES
+        if (found := [h for h in _headings(page) if MODULE_PATH.search(h)])
+    }
     assert by_module == {}
 
 
 def test_design_is_the_overview_that_leads_to_every_page():
     design = DOCS / "design.md"
     lines = len(design.read_text(encoding="utf-8").splitlines())
-    linked = {(design.parent / target.partition("#")[0]).resolve()
-              for target in LINK.findall(design.read_text(encoding="utf-8"))}
+    linked = {
+        (design.parent / target.partition("#")[0]).resolve()
+        for target in LINK.findall(design.read_text(encoding="utf-8"))
+    }
     unlinked = [page.name for page in PAGES if page != design and page.resolve() not in linked]
     assert (lines <= DESIGN_MAX_LINES, unlinked) == (True, [])
 
@@ -120,7 +125,17 @@ REPO_PATH = re.compile(r"\b(?:gateway|plugins|tests|bench|deploy|config|scripts)
 def test_every_file_the_docs_name_exists():
     """A page that names a module by path follows it when it moves (the changelog keeps history)."""
     current = [ROOT / "README.md", ROOT / "SECURITY.md", *PAGES]
-    missing = {str(page.relative_to(ROOT)): found for page in current
-               if (found := sorted({name for name in REPO_PATH.findall(page.read_text(encoding="utf-8"))
-                                    if not (ROOT / name).exists()}))}
+    missing = {
+        str(page.relative_to(ROOT)): found
+        for page in current
+        if (
+            found := sorted(
+                {
+                    name
+                    for name in REPO_PATH.findall(page.read_text(encoding="utf-8"))
+                    if not (ROOT / name).exists()
+                }
+            )
+        )
+    }
     assert missing == {}

@@ -36,10 +36,13 @@ class CountingCarrier(MockCarrier):
 
 COUNTED = {
     "ratelimit": {"phone": []},
-    "providers": {"default": "counted", "backends": {
-        "counted": {"plugin": "tests.test_durability:CountingCarrier", "price": 0.05},
-        "flaky": {"plugin": "mock", "price": 0.05, "fail_rate": 1.0},
-    }},
+    "providers": {
+        "default": "counted",
+        "backends": {
+            "counted": {"plugin": "tests.test_durability:CountingCarrier", "price": 0.05},
+            "flaky": {"plugin": "mock", "price": 0.05, "fail_rate": 1.0},
+        },
+    },
 }
 
 
@@ -64,11 +67,13 @@ async def test_restart_loses_nothing_and_config_does_not_reset_balances(
     clock = FakeClock(1_714_550_400.0)  # 2024-05-01 16:00 in Shanghai
     first = await make_client(clock=clock, **COUNTED)
     assert (await first.post("/api/sms/send", json=SEND_BODY, headers=DEMO_HEADERS)).status == 200
-    batch = await first.post("/api/sms/batch-send", json=batch_body(["13900000001", "13900000002"]),
-                             headers=DEMO_HEADERS)
+    batch = await first.post(
+        "/api/sms/batch-send", json=batch_body(["13900000001", "13900000002"]), headers=DEMO_HEADERS
+    )
     assert (await batch.json())["data"]["success_count"] == 2
-    refused = await first.post("/api/sms/send", headers=DEMO_HEADERS,
-                               json={**SEND_BODY, "phone": "13900000003", "provider": "flaky"})
+    refused = await first.post(
+        "/api/sms/send", headers=DEMO_HEADERS, json={**SEND_BODY, "phone": "13900000003", "provider": "flaky"}
+    )
     assert refused.status == 502
     before = await snapshot(first)
     assert before[0]["balance"] == 99.85 and before[0]["total_sent"] == 3
@@ -81,8 +86,9 @@ async def test_restart_loses_nothing_and_config_does_not_reset_balances(
     after = await snapshot(second)
     assert after == before
     assert after[0]["today_sent"] == 3
-    again = await second.post("/api/sms/send", json={**SEND_BODY, "phone": "13900000004"},
-                              headers=DEMO_HEADERS)
+    again = await second.post(
+        "/api/sms/send", json={**SEND_BODY, "phone": "13900000004"}, headers=DEMO_HEADERS
+    )
     assert again.status == 200
     info, records = await snapshot(second)
     assert (info["balance"], info["total_sent"], records["total"]) == (99.8, 4, 5)
@@ -107,8 +113,7 @@ async def test_locked_store_is_503_sends_nothing_and_recovers(make_client, locke
     send = await client.post("/api/sms/send", json=SEND_BODY, headers=DEMO_HEADERS)
     body = await send.json()
     assert send.status == 503 and body["code"] == "UNAVAILABLE" and body["success"] is False
-    batch = await client.post("/api/sms/batch-send", json=batch_body(["13900000001"]),
-                              headers=DEMO_HEADERS)
+    batch = await client.post("/api/sms/batch-send", json=batch_body(["13900000001"]), headers=DEMO_HEADERS)
     assert batch.status == 503 and (await batch.json())["code"] == "UNAVAILABLE"
     assert CountingCarrier.sent == []  # nothing was sent that could not be recorded
 
@@ -151,8 +156,16 @@ PRIVATE_SECRET = "privacy-test-secret-Zq7Wk"
 NUMBERS = ["13912345678", "+14155550123", "008613987654321", "+86 139 1111 2222"]
 INVALID = ["139123456789", "1391234567"]
 # Every full number in the forms it could be written in (the national number is inside the others).
-FORBIDDEN = ["13912345678", "4155550123", "13987654321", "13911112222", "139 1111 2222",
-             *INVALID, PRIVATE_SECRET, DEMO_SECRET]
+FORBIDDEN = [
+    "13912345678",
+    "4155550123",
+    "13987654321",
+    "13911112222",
+    "139 1111 2222",
+    *INVALID,
+    PRIVATE_SECRET,
+    DEMO_SECRET,
+]
 
 
 async def test_no_full_number_or_secret_in_logs_responses_or_database(
@@ -199,8 +212,9 @@ async def test_no_full_number_or_secret_in_logs_responses_or_database(
 
 async def test_unknown_field_named_after_a_number_is_not_echoed(client):
     """A client that keys its body by phone number must not get the number back in the 400."""
-    response = await client.post("/api/sms/send", headers=DEMO_HEADERS,
-                                 json={**SEND_BODY, "13912345678": "hello"})
+    response = await client.post(
+        "/api/sms/send", headers=DEMO_HEADERS, json={**SEND_BODY, "13912345678": "hello"}
+    )
     text = await response.text()
     assert response.status == 400
     assert "13912345678" not in text, text

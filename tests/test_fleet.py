@@ -59,8 +59,12 @@ def start(tmp_path: Path, redis_server) -> Iterator[Callable[..., GatewayProcess
 
 def send(gateway: GatewayProcess, phone: str) -> requests.Response:
     # A new connection each time, so the kernel may hand it to any worker.
-    return requests.post(f"{gateway.url}/api/sms/send", headers={**HEADERS, "Connection": "close"},
-                         json={"phone": phone, "template_id": "123456"}, timeout=30)
+    return requests.post(
+        f"{gateway.url}/api/sms/send",
+        headers={**HEADERS, "Connection": "close"},
+        json={"phone": phone, "template_id": "123456"},
+        timeout=30,
+    )
 
 
 def account_bucket(document: dict, burst: int) -> dict:
@@ -73,9 +77,11 @@ def test_one_account_bucket_admits_exactly_b_across_two_gateways(tmp_path, redis
     first, second = start(document, "a"), start(document, "b")
     phones = [f"139{n:08d}" for n in range(40)]
     with ThreadPoolExecutor(max_workers=16) as pool:
-        statuses = list(pool.map(
-            lambda pair: send(first if pair[0] % 2 else second, pair[1]).status_code,
-            enumerate(phones)))
+        statuses = list(
+            pool.map(
+                lambda pair: send(first if pair[0] % 2 else second, pair[1]).status_code, enumerate(phones)
+            )
+        )
     assert statuses.count(200) == 12
     assert statuses.count(429) == 28
 
@@ -85,8 +91,7 @@ def test_concurrent_sends_on_two_gateways_never_overdraw_one_balance(tmp_path, r
     document["accounts"][0]["balance"] = 0.5  # exactly 10 sends at the mock's 0.05
     first, second = start(document, "a"), start(document, "b")
     with ThreadPoolExecutor(max_workers=16) as pool:
-        responses = list(pool.map(
-            lambda n: send(first if n % 2 else second, f"137{n:08d}"), range(30)))
+        responses = list(pool.map(lambda n: send(first if n % 2 else second, f"137{n:08d}"), range(30)))
     assert sorted(r.status_code for r in responses).count(200) == 10
     assert {r.json()["code"] for r in responses if r.status_code != 200} == {"INSUFFICIENT_BALANCE"}
     for gateway in (first, second):
@@ -108,8 +113,12 @@ def test_records_written_through_one_are_paged_and_filtered_through_the_other(
     writer, reader = start(document, "writer"), start(document, "reader")
     for n in range(7):
         assert send(writer, f"136{n:08d}").status_code == 200
-    refused = requests.post(f"{writer.url}/api/sms/send", headers=HEADERS, timeout=10, json={
-        "phone": "13599999999", "template_id": "123456", "provider": "refusing"})
+    refused = requests.post(
+        f"{writer.url}/api/sms/send",
+        headers=HEADERS,
+        timeout=10,
+        json={"phone": "13599999999", "template_id": "123456", "provider": "refusing"},
+    )
     assert refused.status_code == 502
 
     def page(**params: str) -> dict:
@@ -176,9 +185,21 @@ def test_several_workers_need_the_redis_limiter(tmp_path):
     config = tmp_path / "memory.yaml"
     config.write_text(yaml.safe_dump(document), encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "run.py", "serve", "--config", str(config), "--workers", "2",
-         "--port", str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "run.py",
+            "serve",
+            "--config",
+            str(config),
+            "--workers",
+            "2",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "server.workers: more than 1 worker needs ratelimit.backend: redis"

@@ -52,18 +52,32 @@ def gateway(tmp_path: Path):
 
 def schemathesis_command(url: str, report: Path) -> list[str]:
     return [
-        str(SCHEMATHESIS), "run", f"{url}/openapi.json",
-        "--checks", ",".join(CHECKS),
-        "--max-examples", str(MAX_EXAMPLES),
-        "--seed", str(SEED),
-        "--generation-database", "none",
-        "--header", f"X-API-Key: {DEMO_KEY}",
-        "--header", f"X-API-Secret: {DEMO_SECRET}",
-        "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
-        "--request-timeout", "10",
-        "--workers", "1",
+        str(SCHEMATHESIS),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--generation-database",
+        "none",
+        "--header",
+        f"X-API-Key: {DEMO_KEY}",
+        "--header",
+        f"X-API-Secret: {DEMO_SECRET}",
+        "--header",
+        f"Authorization: Bearer {ADMIN_TOKEN}",
+        "--request-timeout",
+        "10",
+        "--workers",
+        "1",
         "--no-color",
-        "--report", "junit", "--report-junit-path", str(report),
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
     ]
 
 
@@ -71,8 +85,12 @@ def schemathesis_command(url: str, report: Path) -> list[str]:
 def test_schemathesis_finds_nothing(gateway: GatewayProcess, tmp_path: Path) -> None:
     report = tmp_path / "schemathesis.xml"
     result = subprocess.run(
-        schemathesis_command(gateway.url, report), cwd=tmp_path, capture_output=True, text=True,
-        timeout=600, env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        schemathesis_command(gateway.url, report),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, (

@@ -67,8 +67,11 @@ def test_no_module_keeps_an_error_instance_to_raise_again():
     shared = []
     for path in sorted((ROOT / "gateway").rglob("*.py")):
         module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
-        shared += [f"{module.__name__}.{name}" for name, value in vars(module).items()
-                   if isinstance(value, BaseException)]
+        shared += [
+            f"{module.__name__}.{name}"
+            for name, value in vars(module).items()
+            if isinstance(value, BaseException)
+        ]
     assert shared == []
 
 
@@ -170,8 +173,11 @@ def test_serve_refuses_a_public_address_while_the_demo_secret_is_shipped(tmp_pat
     # ... and going back to the public secret is refused again, the change logged as JSON.
     again = _serve(tmp_path, "0.0.0.0", None)
     assert again.returncode == 2 and len(_refusals(again)) == 1
-    assert any("replaced by the config's" in json.loads(entry)["message"]
-               for entry in again.stderr.splitlines() if entry.startswith("{"))
+    assert any(
+        "replaced by the config's" in json.loads(entry)["message"]
+        for entry in again.stderr.splitlines()
+        if entry.startswith("{")
+    )
     with sqlite3.connect(tmp_path / "serve.db") as db:
         [(stored,)] = db.execute("SELECT secret_hash FROM accounts").fetchall()
     assert verify_secret(SHIPPED_DEMO_SECRET, stored)
@@ -184,8 +190,14 @@ def test_the_refusals_advice_works_and_the_rotated_secret_stays(tmp_path):
     [line] = _refusals(_serve(tmp_path, "0.0.0.0", None))
     [advice] = re.findall(r'"(python run\.py accounts rotate-secret [^"]+)"', line)
     assert DEMO_KEY in advice and str(tmp_path / "serve.yaml") in advice
-    rotated = subprocess.run([sys.executable, *shlex.split(advice)[1:]], cwd=ROOT, capture_output=True,
-                             text=True, timeout=60, check=False)
+    rotated = subprocess.run(
+        [sys.executable, *shlex.split(advice)[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert rotated.returncode == 0, rotated.stderr
     for _ in range(2):  # and again: a start does not undo it
         started = _serve(tmp_path, "0.0.0.0", None)
@@ -248,8 +260,7 @@ def test_a_body_that_trickles_is_answered_408_and_closed(slow_gateway):
     with socket.create_connection(("127.0.0.1", slow_gateway.port)) as sock:
         sock.sendall(
             b"POST /api/sms/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\nX-API-Key: " + DEMO_HEADERS["X-API-Key"].encode()
-            + b"\r\n\r\n{\"phone\": "
+            b"Content-Length: 100\r\nX-API-Key: " + DEMO_HEADERS["X-API-Key"].encode() + b'\r\n\r\n{"phone": '
         )
         sock.settimeout(3)  # answered after body_timeout (1 s) and closed at once, no lingering
         answer = b""
@@ -266,7 +277,7 @@ def test_a_client_that_drops_mid_body_is_a_499_not_a_bug(slow_gateway):
     with socket.create_connection(("127.0.0.1", slow_gateway.port)) as sock:
         sock.sendall(
             b"POST /api/sms/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"phone\": "
+            b'Content-Length: 100\r\n\r\n{"phone": '
         )
         time.sleep(0.2)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")

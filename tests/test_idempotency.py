@@ -15,8 +15,7 @@ from gateway.keys import CONFIG, RUNTIME, STORE
 from gateway.store.base import NewRecord, RecordQuery, Settlement
 from tests.conftest import SEND_BODY, FakeClock, add_account
 
-BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456",
-              "params": {"code": "1234"}}
+BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456", "params": {"code": "1234"}}
 REFUSING = {"providers": {"backends": {"mock": {"fail_rate": 1.0}}}}
 
 
@@ -191,7 +190,8 @@ async def test_an_invalid_key_is_400_and_sends_nothing(make_client, store_backen
     client = await make_client(**store_backend)
     account, headers = await team(client)
     response = await client.post(
-        "/api/sms/send", json=SEND_BODY,
+        "/api/sms/send",
+        json=SEND_BODY,
         headers={**headers, "Idempotency-Key": key.encode().decode("latin-1")},
     )
     assert response.status == 400
@@ -214,8 +214,9 @@ async def test_the_longest_widest_key_is_accepted(make_client, store_backend):
 LEASE_S = LEASE_MS / 1000
 
 
-async def crashed(client, clock, account, key, body=SEND_BODY, path="/api/sms/send", *,
-                  reserved=True, settled=False) -> str:
+async def crashed(
+    client, clock, account, key, body=SEND_BODY, path="/api/sms/send", *, reserved=True, settled=False
+) -> str:
     """Leave ``key`` as a gateway killed mid-send does: claimed, never finished; with the send's
     records reserved (ids derived from the claim's token) or not, settled or not. The token."""
     store, token = client.app[STORE], "dead-attempt-token"
@@ -233,16 +234,22 @@ async def crashed(client, clock, account, key, body=SEND_BODY, path="/api/sms/se
     if reserved:
         assert await store.reserve(account.id, records, int(clock() * 1000))
     if settled:
-        await store.settle(account.id, [
-            Settlement(r.message_id, "success", "mock", 50, f"c{i}") for i, r in enumerate(records)
-        ], int(clock() * 1000), "2024-05-01")
+        await store.settle(
+            account.id,
+            [Settlement(r.message_id, "success", "mock", 50, f"c{i}") for i, r in enumerate(records)],
+            int(clock() * 1000),
+            "2024-05-01",
+        )
     return token
 
 
 async def raw_post(client, headers, key, body=SEND_BODY, path="/api/sms/send"):
     """As ``post``, with the body bytes ``crashed`` fingerprinted."""
-    response = await client.post(path, data=orjson.dumps(body), headers={
-        **headers, "Idempotency-Key": key, "Content-Type": "application/json"})
+    response = await client.post(
+        path,
+        data=orjson.dumps(body),
+        headers={**headers, "Idempotency-Key": key, "Content-Type": "application/json"},
+    )
     return response.status, await response.read(), response
 
 

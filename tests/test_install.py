@@ -26,8 +26,18 @@ from tests.test_systemd_unit import UNIT, directives
 
 pytestmark = pytest.mark.slow  # a load run, a build or a fuzz run: seconds to minutes
 
-NOT_COPIED = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "data",
-                                    "test-artifacts", ".pytest_cache", ".ruff_cache", ".mypy_cache")
+NOT_COPIED = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    "data",
+    "test-artifacts",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+)
 
 
 def _names(requirements: str) -> set[str]:
@@ -45,8 +55,13 @@ def declared() -> tuple[set[str], set[str]]:
 
 
 def installed(venv: Path) -> set[str]:
-    listed = subprocess.run([venv / "bin" / "python", "-m", "pip", "list", "--format=json"],
-                            capture_output=True, text=True, check=True, timeout=60)
+    listed = subprocess.run(
+        [venv / "bin" / "python", "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return {package["name"].lower().replace("_", "-") for package in json.loads(listed.stdout)}
 
 
@@ -54,8 +69,13 @@ def test_make_install_builds_a_runtime_only_venv_that_runs_the_gateway(tmp_path)
     source, prefix, elsewhere = tmp_path / "source", tmp_path / "opt-sms-edge", tmp_path / "cwd"
     shutil.copytree(ROOT, source, ignore=NOT_COPIED)
     elsewhere.mkdir()
-    built = subprocess.run(["make", "-C", str(source), "install", f"PREFIX={prefix}"],
-                           capture_output=True, text=True, timeout=600, check=False)
+    built = subprocess.run(
+        ["make", "-C", str(source), "install", f"PREFIX={prefix}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
 
     venv = prefix / "venv"
@@ -76,8 +96,14 @@ def test_make_install_builds_a_runtime_only_venv_that_runs_the_gateway(tmp_path)
     document["store"]["path"] = str(tmp_path / "state" / "sms-edge.db")
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    checked = subprocess.run([venv / "bin" / "sms-edge", "check-config", "--config", str(config)],
-                             cwd=elsewhere, capture_output=True, text=True, timeout=60, check=False)
+    checked = subprocess.run(
+        [venv / "bin" / "sms-edge", "check-config", "--config", str(config)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (checked.returncode, checked.stdout) == (0, "ok\n"), checked.stderr
     serve_and_send(venv, config, elsewhere, tmp_path / "serve.log")
 
@@ -87,9 +113,13 @@ def serve_and_send(venv: Path, config: Path, cwd: Path, log: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     env = {"PATH": "/usr/bin:/bin", "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
     with log.open("wb") as stderr:
-        process = subprocess.Popen([venv / "bin" / "sms-edge", "serve", "--config", str(config),
-                                    "--port", str(port)], cwd=cwd, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [venv / "bin" / "sms-edge", "serve", "--config", str(config), "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         deadline = time.monotonic() + 30
         while not _ready(url):
@@ -98,8 +128,12 @@ def serve_and_send(venv: Path, config: Path, cwd: Path, log: Path) -> None:
         page = requests.get(f"{url}/", timeout=10)
         assert page.status_code == 200 and "SMS Edge" in page.text
         assert requests.get(f"{url}/static/site.css", timeout=10).status_code == 200
-        sent = requests.post(f"{url}/api/sms/send", headers=DEMO_HEADERS, timeout=10,
-                             json={"phone": "13800138000", "template_id": "123456"})
+        sent = requests.post(
+            f"{url}/api/sms/send",
+            headers=DEMO_HEADERS,
+            timeout=10,
+            json={"phone": "13800138000", "template_id": "123456"},
+        )
         assert sent.status_code == 200, sent.text
     finally:
         process.terminate()

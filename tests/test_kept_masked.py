@@ -46,12 +46,20 @@ async def test_a_template_id_spelling_a_number_reaches_the_carrier_whole_and_is_
 ):
     upstream, url = tencent
     backend = {
-        "plugin": "tencent", "endpoint": url, "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY, "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge", "price": 0.045, "timeout": 2, "retries": 0,
+        "plugin": "tencent",
+        "endpoint": url,
+        "secret_id": fake_tencent.SECRET_ID,
+        "secret_key": fake_tencent.SECRET_KEY,
+        "sdk_app_id": fake_tencent.SDK_APP_ID,
+        "sign_name": "SMS Edge",
+        "price": 0.045,
+        "timeout": 2,
+        "retries": 0,
     }
-    client = await make_client(providers={"default": "tencent", "backends": {"tencent": backend}},
-                               admin={"tokens": [{"name": "ops", "token": ADMIN_TOKEN}]})
+    client = await make_client(
+        providers={"default": "tencent", "backends": {"tencent": backend}},
+        admin={"tokens": [{"name": "ops", "token": ADMIN_TOKEN}]},
+    )
     _, headers = await add_account(client, "team", balance_milli=10_000)
     body = {"phone": "13800138000", "template_id": TEMPLATE_NUMBER}
     keyed = {**headers, "Idempotency-Key": f"order-{KEY_NUMBER}"}
@@ -77,8 +85,9 @@ async def test_a_template_id_spelling_a_number_reaches_the_carrier_whole_and_is_
 @pytest.mark.parametrize("template_id", ["1234567", "12345678", "SMS_154950909", "login.v2-2024"])
 async def test_carrier_template_numbers_are_kept_whole(client, template_id):
     """Tencent's template ids are 6-7 digit numbers, Aliyun's ``SMS_`` and 9 digits: not numbers to hide."""
-    response = await client.post("/api/sms/send", json={"phone": "13800138000", "template_id": template_id},
-                                 headers=DEMO_HEADERS)
+    response = await client.post(
+        "/api/sms/send", json={"phone": "13800138000", "template_id": template_id}, headers=DEMO_HEADERS
+    )
     assert response.status == 200, await response.text()
     records = await (await client.get("/api/sms/records", headers=DEMO_HEADERS)).json()
     assert records["data"]["records"][0]["template_id"] == template_id
@@ -88,13 +97,15 @@ async def test_admin_top_ups_keep_reasons_names_and_keys_masked(make_client):
     client = await make_client(admin={"tokens": [{"name": "ops", "token": ADMIN_TOKEN}]})
     account, _ = await add_account(client, f"team-{NAME_NUMBER}")
     response = await client.post(
-        f"/admin/api/accounts/{account.api_key}/topup", json={"amount": 5, "reason": f"call {REASON_NUMBER}"},
+        f"/admin/api/accounts/{account.api_key}/topup",
+        json={"amount": 5, "reason": f"call {REASON_NUMBER}"},
         headers={**ADMIN, "Idempotency-Key": f"topup-{KEY_NUMBER}"},
     )
     assert response.status == 200, await response.text()
     with sqlite3.connect(client.app[CONFIG].store.path) as db:
         [(name, reason)] = db.execute(
-            "SELECT account_name, reason FROM audit_log WHERE actor = 'ops'").fetchall()
+            "SELECT account_name, reason FROM audit_log WHERE actor = 'ops'"
+        ).fetchall()
         keys = db.execute("SELECT key FROM idempotency_keys").fetchall()
     assert (name, reason) == ("team-135****5678", "call 136****5678")
     assert keys and KEY_NUMBER not in json.dumps(keys)
@@ -112,8 +123,9 @@ async def test_accounts_list_prints_names_masked(tmp_path, make_client):
     names = {json.loads(line)["name"] for line in result.stdout.splitlines()}
     assert names == {"demo", "team-135****5678"}
     assert NAME_NUMBER not in result.stdout
-    topped = await asyncio.to_thread(cli, "topup", "--key", DEMO_KEY, "--amount", "1",
-                                     "--reason", f"call {REASON_NUMBER}")
+    topped = await asyncio.to_thread(
+        cli, "topup", "--key", DEMO_KEY, "--amount", "1", "--reason", f"call {REASON_NUMBER}"
+    )
     assert topped.returncode == 0, topped.stderr
     assert REASON_NUMBER not in topped.stdout
     assert REASON_NUMBER not in stored_rows(str(cli.db))

@@ -79,7 +79,10 @@ async def test_a_rotation_survives_starts_until_the_configs_secret_changes(docum
     await bootstrap_accounts(store, seeds(document, CHANGED))  # the config's own value changed
     assert await secret_is(store, CHANGED) and not await secret_is(store, rotated)
     assert await trail(store) == [
-        (CONFIG_ACTOR, "rotate-secret"), ("ops-alice", "rotate-secret"), (CONFIG_ACTOR, "create")]
+        (CONFIG_ACTOR, "rotate-secret"),
+        ("ops-alice", "rotate-secret"),
+        (CONFIG_ACTOR, "create"),
+    ]
     [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "'demo'" in warning.getMessage() and "config" in warning.getMessage()
     await bootstrap_accounts(store, seeds(document, CHANGED))
@@ -103,8 +106,10 @@ async def test_an_account_the_config_never_applied_a_secret_to_takes_its_secret_
     shop, _ = await service.create("cli", "shop")
     kept, kept_secret = await service.create("cli", "kept")
     await store.update_account(kept.api_key, secret_hash=legacy_scrypt_hash(kept_secret))
-    listed = (AccountSeed("shop", shop.api_key, CHANGED, 0, "approved", (), None),
-              AccountSeed("kept", kept.api_key, kept_secret, 0, "approved", (), None))
+    listed = (
+        AccountSeed("shop", shop.api_key, CHANGED, 0, "approved", (), None),
+        AccountSeed("kept", kept.api_key, kept_secret, 0, "approved", (), None),
+    )
     for _ in range(2):
         await bootstrap_accounts(store, listed)
     assert verify_secret(CHANGED, (await service.account(shop.api_key)).secret_hash)
@@ -127,8 +132,9 @@ async def test_a_reload_keeps_a_secret_the_admin_api_rotated(document, make_clie
     path = tmp_path / "reload.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     client = await make_client(config=parse_config(document))
-    rotated = await client.post(f"/admin/api/accounts/{DEMO_KEY}/rotate-secret",
-                                headers={"Authorization": f"Bearer {ALICE_TOKEN}"})
+    rotated = await client.post(
+        f"/admin/api/accounts/{DEMO_KEY}/rotate-secret", headers={"Authorization": f"Bearer {ALICE_TOKEN}"}
+    )
     new_secret = (await rotated.json())["data"]["api_secret"]
     assert await reload_config(client.app, str(path), {})
     await asyncio.sleep(0.2)  # SQLite's followers poll every 0.1 s; Redis's are told at once

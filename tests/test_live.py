@@ -58,8 +58,11 @@ def swap(example: str, url: str) -> str:
     """The example with the gateway's host and the demo credentials swapped in, ready to run."""
     example = example.strip()  # the curl example gets options appended on its last line
     for placeholder, value in (
-        (SEED_HOST, url), ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY), ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
-        ("your_api_key", DEMO_KEY), ("your_api_secret", DEMO_SECRET),
+        (SEED_HOST, url),
+        ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY),
+        ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
+        ("your_api_key", DEMO_KEY),
+        ("your_api_secret", DEMO_SECRET),
     ):
         example = example.replace(placeholder, value)
     return example
@@ -82,7 +85,10 @@ def test_seed_curl_example_runs_unchanged(live):
     assert command.startswith("curl -X POST")
     result = subprocess.run(
         ["bash", "-c", command + " --silent --show-error"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     body = json.loads(result.stdout)
     assert body["success"] is True
@@ -95,8 +101,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(start_gateway):
     body = {"phone": "13800138000", "template_id": "123456", "params": {"code": "1234"}}
     with ThreadPoolExecutor(max_workers=4) as pool:
         in_flight = [
-            pool.submit(requests.post, f"{gateway.url}/api/sms/send", json=body, headers=headers,
-                        timeout=30)
+            pool.submit(requests.post, f"{gateway.url}/api/sms/send", json=body, headers=headers, timeout=30)
             for _ in range(3)
         ]
         # Wait until all three are inside the carrier call (their records are written pending).
@@ -122,10 +127,18 @@ def _pending(gateway: LiveGateway) -> int:
 
 def test_logs_are_json_lines_without_numbers_or_secrets(live):
     headers = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
-    requests.post(f"{live.url}/api/sms/send", headers=headers, timeout=10,
-                  json={"phone": "13912345678", "template_id": "123456"})
-    requests.post(f"{live.url}/api/sms/send", headers=headers, timeout=10,
-                  json={"phone": "1391234567x", "template_id": "123456"})
+    requests.post(
+        f"{live.url}/api/sms/send",
+        headers=headers,
+        timeout=10,
+        json={"phone": "13912345678", "template_id": "123456"},
+    )
+    requests.post(
+        f"{live.url}/api/sms/send",
+        headers=headers,
+        timeout=10,
+        json={"phone": "1391234567x", "template_id": "123456"},
+    )
     assert live.stop() == 0
     lines = live.log.read_text(encoding="utf-8").splitlines()
     entries = [json.loads(line) for line in lines]

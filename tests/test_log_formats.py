@@ -71,7 +71,10 @@ def _run_gateway(directory: Path, log_format: str | None, *, tty: bool) -> str:
         stderr, reader = subprocess.PIPE, None
     process = subprocess.Popen(
         [sys.executable, "run.py", "serve", "--config", str(config), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
     )
     if tty:
         os.close(slave)  # the gateway holds its own copy; EIO on read once it exits
@@ -104,8 +107,12 @@ def _traffic(url: str, process: subprocess.Popen) -> None:
             time.sleep(0.05)
     send = f"{url}/api/sms/send"
     ok = requests.post(send, json={"phone": PHONE, "template_id": "123456"}, headers=DEMO_HEADERS, timeout=10)
-    refused = requests.post(send, json={"phone": REFUSED, "template_id": "123456", "provider": "flaky"},
-                            headers=DEMO_HEADERS, timeout=10)
+    refused = requests.post(
+        send,
+        json={"phone": REFUSED, "template_id": "123456", "provider": "flaky"},
+        headers=DEMO_HEADERS,
+        timeout=10,
+    )
     assert (ok.status_code, refused.status_code) == (200, 502)
 
 
@@ -162,8 +169,14 @@ def test_no_greeting_without_the_demo_account_and_never_a_secret():
     seed = default_document()["accounts"][0]
     assert greeting(_config([]), None) is None
     assert greeting(_config([{**seed, "name": "shop"}]), None) is None
-    own = greeting(_config([{**seed, "api_key": "sk_own_key_abcdefgh", "api_secret": "private-Zq7Wk-9"}],
-                           host="0.0.0.0", port=9000), "config")
+    own = greeting(
+        _config(
+            [{**seed, "api_key": "sk_own_key_abcdefgh", "api_secret": "private-Zq7Wk-9"}],
+            host="0.0.0.0",
+            port=9000,
+        ),
+        "config",
+    )
     assert "http://127.0.0.1:9000/console" in own and "sk_own_key_abcdefgh" in own
     assert "private-Zq7Wk-9" not in own and "the one you set" in own
     public = greeting(_config([seed], public_url="https://sms.example.com"), "shipped")

@@ -46,8 +46,7 @@ def _plain_lines(output: str) -> list[str]:
     return plain
 
 
-def _run(document: dict[str, Any], tmp_path: Path, name: str, *, listening: int = 1,
-         **options: Any) -> str:
+def _run(document: dict[str, Any], tmp_path: Path, name: str, *, listening: int = 1, **options: Any) -> str:
     """Start a gateway, wait until ``listening`` workers say so, stop it; its stderr."""
     gateway = GatewayProcess(document, tmp_path, name, **options)
     try:
@@ -98,17 +97,29 @@ def _refused_on_a_public_address(tmp_path: Path, request: pytest.FixtureRequest)
     env = {key: value for key, value in os.environ.items() if not key.startswith("SMS_EDGE_")}
     refused = subprocess.run(
         [sys.executable, "run.py", "serve", "--config", str(config), "--host", "0.0.0.0", "--port", "0"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert refused.returncode == 2
     assert "refusing to listen on 0.0.0.0" in refused.stderr
     return refused.stderr
 
 
-@pytest.mark.parametrize("configuration", [
-    _demo_on_loopback, _tls, _two_workers, _public_address_after_a_secret_change,
-    _refused_on_a_public_address,
-], ids=lambda configuration: configuration.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "configuration",
+    [
+        _demo_on_loopback,
+        _tls,
+        _two_workers,
+        _public_address_after_a_secret_change,
+        _refused_on_a_public_address,
+    ],
+    ids=lambda configuration: configuration.__name__.strip("_"),
+)
 def test_every_line_on_stderr_is_json_when_the_format_is_json(tmp_path, request, configuration):
     output = configuration(tmp_path, request)
     assert output.strip()

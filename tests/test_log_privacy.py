@@ -73,8 +73,9 @@ async def run_every_route(make_client) -> tuple[list[int], list[str]]:
         ratelimit={"phone": [{"limit": 1, "seconds": 60}]},
         setup=lambda app: app.router.add_post("/api/debug/boom", boom),
     )
-    _, bursty = await add_account(client, "burst-one", balance_milli=100_000,
-                                  ratelimit=BucketConfig(rate=0.001, burst=1))
+    _, bursty = await add_account(
+        client, "burst-one", balance_milli=100_000, ratelimit=BucketConfig(rate=0.001, burst=1)
+    )
     statuses = []
 
     async def call(method, path, headers=DEMO_HEADERS, **kwargs):
@@ -135,9 +136,7 @@ async def test_every_request_has_an_access_line_with_its_fields(make_client, cap
         assert entry["route"].startswith("/") or entry["route"] == "<unmatched>"
         assert isinstance(entry["latency_ms"], int | float) and entry["latency_ms"] >= 0
     first, batch_ok = access[0], access[6]
-    assert (first["route"], first["status"], first["account"], first["phones"]) == (
-        SEND, 200, "demo", 1,
-    )
+    assert (first["route"], first["status"], first["account"], first["phones"]) == (SEND, 200, "demo", 1)
     assert (batch_ok["route"], batch_ok["status"], batch_ok["phones"]) == (BATCH, 200, 2)
     assert access[9]["account"] == "burst-one"
     assert {e["route"] for e in access if e["status"] == 404} == {"<unmatched>"}
@@ -162,8 +161,10 @@ def test_a_number_passed_to_a_logger_in_any_way_is_masked(captured_logs):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.floats(min_value=-2e9, max_value=4e9, allow_nan=False) | st.integers(0, 4 * 10**9).map(
-    lambda whole: whole + 0.9999995))
+@given(
+    st.floats(min_value=-2e9, max_value=4e9, allow_nan=False)
+    | st.integers(0, 4 * 10**9).map(lambda whole: whole + 0.9999995)
+)
 def test_json_line_time_is_isoformat_to_the_millisecond(created):
     _iso_time(created - 0.5)  # whatever second the cache last held
     assert _iso_time(created) == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")

@@ -90,14 +90,17 @@ def test_scrub_leaves_dates_and_short_numbers_alone(text):
     [
         ({"phone": "13912345678"}, {"phone": "139****5678"}),
         ({"13912345678": True}, {"139****5678": True}),
-        ({"results": ["13912345678", ["x 13712345678"]]},
-         {"results": ["139****5678", ["x 137****5678"]]}),
+        ({"results": ["13912345678", ["x 13712345678"]]}, {"results": ["139****5678", ["x 137****5678"]]}),
         ({"a": {"b": [{"c": {"d": "to 13912345678"}}]}}, {"a": {"b": [{"c": {"d": "to 139****5678"}}]}}),
         ([{"note": "13912345678"}, "13712345678"], [{"note": "139****5678"}, "137****5678"]),
-        ({"total": 3, "balance": 99.95, "ok": True, "none": None},
-         {"total": 3, "balance": 99.95, "ok": True, "none": None}),
-        ({"note": "2024-01-01 12:00:00", "params": {"code": "123456"}},
-         {"note": "2024-01-01 12:00:00", "params": {"code": "123456"}}),
+        (
+            {"total": 3, "balance": 99.95, "ok": True, "none": None},
+            {"total": 3, "balance": 99.95, "ok": True, "none": None},
+        ),
+        (
+            {"note": "2024-01-01 12:00:00", "params": {"code": "123456"}},
+            {"note": "2024-01-01 12:00:00", "params": {"code": "123456"}},
+        ),
     ],
 )
 def test_mask_payload_walks_values_keys_and_nesting(payload, expected):
@@ -115,19 +118,31 @@ def test_mask_payload_leaves_safe_keys_untouched():
         "status": "success",
         "verification_status": "approved",
         # counts and ids: large integers that are not numbers to hide
-        "id": 13912345678, "total": 13912345678, "page": 1, "per_page": 10,
-        "success_count": 1, "failed_count": 0, "total_sent": 13912345678,
-        "today_sent": 0, "balance": 13912345678,
+        "id": 13912345678,
+        "total": 13912345678,
+        "page": 1,
+        "per_page": 10,
+        "success_count": 1,
+        "failed_count": 0,
+        "total_sent": 13912345678,
+        "today_sent": 0,
+        "balance": 13912345678,
     }
     assert set(payload) == SAFE_KEYS
     assert mask_payload(payload) == payload
     assert mask_payload({"results": [payload]}) == {"results": [payload]}
 
 
-@pytest.mark.parametrize(("template_id", "shown"), [
-    ("SMS_123456789", "SMS_123456789"), ("1234567", "1234567"), ("12345678", "12345678"),
-    ("13912345678", "139****5678"), ("tpl-139-1234-5678", "tpl-139****5678"),
-])
+@pytest.mark.parametrize(
+    ("template_id", "shown"),
+    [
+        ("SMS_123456789", "SMS_123456789"),
+        ("1234567", "1234567"),
+        ("12345678", "12345678"),
+        ("13912345678", "139****5678"),
+        ("tpl-139-1234-5678", "tpl-139****5678"),
+    ],
+)
 def test_a_template_id_is_masked_by_the_phones_rule_from_nine_digits(template_id, shown):
     assert mask_payload({"template_id": template_id}) == {"template_id": shown}
 
@@ -285,9 +300,9 @@ def not_a_number(spelled: str) -> bool:
 def spelled_numbers(draw) -> tuple[str, str, str, str]:
     """(digits, text before, the number as spelled, text after)."""
     # Four different digits at least: round figures (1000000, 1-1000000) are not numbers to hide.
-    number = draw(st.text(alphabet="0123456789", min_size=7, max_size=15).filter(
-        lambda digits: len(set(digits)) >= 4
-    ))
+    number = draw(
+        st.text(alphabet="0123456789", min_size=7, max_size=15).filter(lambda digits: len(set(digits)) >= 4)
+    )
     cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=len(number) - 1)))
     groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)], strict=True)]
     spelled = groups[0] + "".join(draw(st.sampled_from(SEPARATORS)) + group for group in groups[1:])
@@ -304,7 +319,7 @@ def test_a_number_is_masked_however_it_is_spelled(case):
     number, before, spelled, after = case
     masked = scrub(before + spelled + after)
     assert masked.startswith(before) and masked.endswith(after)  # the text around is kept
-    shown = masked[len(before):len(masked) - len(after)]
+    shown = masked[len(before) : len(masked) - len(after)]
     assert "****" in shown
     assert number not in re.sub(r"[^0-9]", "", masked)
     kept = re.sub(r"[^0-9]", "", shown)
@@ -344,6 +359,7 @@ def test_ids_times_and_amounts_the_gateway_writes_are_left_alone(message_id, whe
 
 # --- Masking twice changes nothing (issue 23.12) -----------------------------------------------
 
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -369,8 +385,17 @@ def test_masking_masked_text_again_leaves_it_unchanged(text):
 
 @pytest.mark.parametrize(
     "masked",
-    ["139****5678", "139****5678 137****5678", "139****5678/137****5678", "+1 415****0123",
-     "+852 ****", "**** ****", "1000000 139****5678", "****0003 137****0003", "id139****3291x"],
+    [
+        "139****5678",
+        "139****5678 137****5678",
+        "139****5678/137****5678",
+        "+1 415****0123",
+        "+852 ****",
+        "**** ****",
+        "1000000 139****5678",
+        "****0003 137****0003",
+        "id139****3291x",
+    ],
 )
 def test_what_masking_writes_is_left_as_it_is(masked):
     assert scrub(masked) == masked

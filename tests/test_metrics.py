@@ -40,7 +40,8 @@ def family(families: dict, name: str):
 def value(families: dict, name: str, sample: str | None = None, **labels: str) -> float:
     wanted = sample or name
     return sum(
-        s.value for s in family(families, name).samples
+        s.value
+        for s in family(families, name).samples
         if s.name == wanted and all(s.labels.get(k) == v for k, v in labels.items())
     )
 
@@ -61,8 +62,9 @@ async def traffic(make_client):
         providers={"backends": BACKENDS}, ratelimit={"phone": [{"limit": 1, "seconds": 60}]}
     )
     _, tenant = await add_account(client, TENANT, balance_milli=100_000)
-    _, bursty = await add_account(client, BURSTY, balance_milli=100_000,
-                                  ratelimit=BucketConfig(rate=0.001, burst=1))
+    _, bursty = await add_account(
+        client, BURSTY, balance_milli=100_000, ratelimit=BucketConfig(rate=0.001, burst=1)
+    )
     expect = {}
 
     async def call(method, path, status, headers=None, **kwargs):
@@ -72,11 +74,11 @@ async def traffic(make_client):
 
     for phone in SENT:
         await call("POST", SEND, 200, tenant, json={**SEND_BODY, "phone": phone})
-    body = await call("POST", BATCH, 200, tenant,
-                      json={"phones": [THROTTLED, FRESH], "template_id": "1"})
+    body = await call("POST", BATCH, 200, tenant, json={"phones": [THROTTLED, FRESH], "template_id": "1"})
     expect["partial"] = (body["data"]["success_count"], body["data"]["failed_count"])
-    body = await call("POST", BATCH, 200, tenant,
-                      json={"phones": REFUSED, "template_id": "1", "provider": "refuser"})
+    body = await call(
+        "POST", BATCH, 200, tenant, json={"phones": REFUSED, "template_id": "1", "provider": "refuser"}
+    )
     expect["refused"] = body["data"]["failed_count"]
     await call("POST", SEND, 200, bursty, json={**SEND_BODY, "phone": "13312345673"})
     await call("POST", SEND, 429, bursty, json={**SEND_BODY, "phone": "13312345673"})
@@ -111,7 +113,8 @@ async def test_histograms_have_gateway_buckets_from_milliseconds_to_seconds(traf
     _, _, families, _, _ = traffic
     for name in ("smsedge_http_request_duration_seconds", "smsedge_provider_request_duration_seconds"):
         bounds = {
-            float(s.labels["le"]) for s in family(families, name).samples
+            float(s.labels["le"])
+            for s in family(families, name).samples
             if s.name == f"{name}_bucket" and s.labels["le"] != "+Inf"
         }
         assert min(bounds) <= 0.005, name
@@ -137,8 +140,7 @@ async def test_http_counts_match_the_traffic(traffic):
     duration = "smsedge_http_request_duration_seconds"
     sends = value(families, requests, method="POST", route=SEND)
     assert value(families, duration, f"{duration}_count", method="POST", route=SEND) == sends
-    assert value(families, duration, f"{duration}_bucket", method="POST", route=SEND,
-                 le="+Inf") == sends
+    assert value(families, duration, f"{duration}_bucket", method="POST", route=SEND, le="+Inf") == sends
 
 
 async def test_messages_rate_limits_auth_failures_and_carrier_calls_are_counted(traffic):
@@ -159,11 +161,11 @@ async def test_messages_rate_limits_auth_failures_and_carrier_calls_are_counted(
     assert value(families, calls, f"{calls}_count", provider="refuser") == 1  # one batch call
     outcomes = {s.labels["outcome"] for s in family(families, calls).samples}
     # "refused": the carrier answered but took none of the call's numbers.
-    assert outcomes <= {"success", "refused", "caller", "rate_limited", "retryable", "permanent",
-                        "timeout"}
+    assert outcomes <= {"success", "refused", "caller", "rate_limited", "retryable", "permanent", "timeout"}
     circuit = "smsedge_provider_circuit_open"
     assert {s.labels["provider"]: s.value for s in family(families, circuit).samples} == {
-        "mock": 0.0, "refuser": 0.0,
+        "mock": 0.0,
+        "refuser": 0.0,
     }
 
 

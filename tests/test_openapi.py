@@ -14,8 +14,12 @@ import pytest
 from gateway.config.model import BucketConfig
 from tests.conftest import add_account
 
-ROUTES = {"/api/sms/send": "post", "/api/sms/batch-send": "post",
-          "/api/sms/records": "get", "/api/account/info": "get"}
+ROUTES = {
+    "/api/sms/send": "post",
+    "/api/sms/batch-send": "post",
+    "/api/sms/records": "get",
+    "/api/account/info": "get",
+}
 BACKUP = {"backends": {"backup": {"plugin": "mock", "price": 0.01}}}
 ROOMY = BucketConfig(rate=1000.0, burst=100_000)
 REAL_PHONE = "13800138000"
@@ -37,8 +41,14 @@ def is_type(value: Any, kind: str | list[str]) -> bool:
         return value is None
     if kind in ("integer", "number", "boolean") and isinstance(value, bool):
         return kind == "boolean"
-    python = {"object": dict, "array": list, "string": str, "integer": int,
-              "number": int | float, "boolean": bool}[kind]
+    python = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": int | float,
+        "boolean": bool,
+    }[kind]
     return isinstance(value, python)
 
 
@@ -62,7 +72,8 @@ def violations(doc: dict[str, Any], schema: dict[str, Any], value: Any, at: str 
         if not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value)):
             found.append(f"{at}: length")
     if isinstance(value, int | float) and not schema.get("minimum", value) <= value <= schema.get(
-            "maximum", value):
+        "maximum", value
+    ):
         found.append(f"{at}: range")
     if isinstance(value, list):
         if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
@@ -107,26 +118,43 @@ def valid_bodies(doc: dict[str, Any], name: str) -> list[dict[str, Any]]:
         {**phones, "template_id": from_pattern(template, 1)},
         {**phones, "template_id": from_pattern(template, 64), "params": {"code": "x" * text_limit}},
         {**phones, "template_id": "123456", "provider": provider[0], "params": {"n": 5, "f": 1.5}},
-        {**phones, "template_id": "123456", "provider": provider[-1],
-         "params": {f"k{i}": str(i) for i in range(params["maxProperties"])}},
-        {**phones, "template_id": "123456",
-         "params": {"p" * params["propertyNames"]["maxLength"]: "longest key"}},
+        {
+            **phones,
+            "template_id": "123456",
+            "provider": provider[-1],
+            "params": {f"k{i}": str(i) for i in range(params["maxProperties"])},
+        },
+        {
+            **phones,
+            "template_id": "123456",
+            "params": {"p" * params["propertyNames"]["maxLength"]: "longest key"},
+        },
     ]
 
 
 def invalid_bodies(valid: dict[str, Any]) -> list[dict[str, Any]]:
     many = [f"1380013{i:04d}" for i in range(101)]
-    phone = ({"phone": 13800138000},) if "phone" in valid else (
-        {"phones": []}, {"phones": many}, {"phones": "13800138000"}, {"phones": ["abc"]})
+    phone = (
+        ({"phone": 13800138000},)
+        if "phone" in valid
+        else ({"phones": []}, {"phones": many}, {"phones": "13800138000"}, {"phones": ["abc"]})
+    )
     return [
         *({**valid, **change} for change in phone),
         *({k: v for k, v in valid.items() if k != drop} for drop in ("template_id", *phone[0])),
-        {**valid, "template_id": 123456}, {**valid, "template_id": "a b"},
-        {**valid, "template_id": "x" * 65}, {**valid, "extra": 1}, {**valid, "provider": "nosuch"},
-        {**valid, "provider": 7}, {**valid, "params": ["1234"]}, {**valid, "params": {"c": True}},
-        {**valid, "params": {"c": {"a": 1}}}, {**valid, "params": {"c": "x" * 257}},
+        {**valid, "template_id": 123456},
+        {**valid, "template_id": "a b"},
+        {**valid, "template_id": "x" * 65},
+        {**valid, "extra": 1},
+        {**valid, "provider": "nosuch"},
+        {**valid, "provider": 7},
+        {**valid, "params": ["1234"]},
+        {**valid, "params": {"c": True}},
+        {**valid, "params": {"c": {"a": 1}}},
+        {**valid, "params": {"c": "x" * 257}},
         {**valid, "params": {f"k{i}": "v" for i in range(21)}},
-        {**valid, "params": {"p" * 65: "long key"}}, {**valid, "params": {"": "empty key"}},
+        {**valid, "params": {"p" * 65: "long key"}},
+        {**valid, "params": {"": "empty key"}},
     ]
 
 
@@ -142,7 +170,8 @@ async def test_document_is_openapi_3_with_every_api_route(api):
     client, _, doc = api
     assert doc["openapi"].startswith("3.")
     assert {path: list(item) for path, item in doc["paths"].items()} == {
-        path: [method] for path, method in ROUTES.items()}
+        path: [method] for path, method in ROUTES.items()
+    }
     served = {r.canonical for r in client.app.router.resources() if r.canonical.startswith("/api/")}
     assert served == set(doc["paths"])
     for path, method in ROUTES.items():
@@ -182,8 +211,9 @@ async def test_limits_and_enums_match_the_server(api):
         assert schemas[name]["properties"]["provider"]["enum"] == ["backup", "mock"]
 
 
-@pytest.mark.parametrize(("path", "schema"), [("/api/sms/send", "SendRequest"),
-                                              ("/api/sms/batch-send", "BatchRequest")])
+@pytest.mark.parametrize(
+    ("path", "schema"), [("/api/sms/send", "SendRequest"), ("/api/sms/batch-send", "BatchRequest")]
+)
 async def test_bodies_the_schema_accepts_are_accepted(api, path, schema):
     client, headers, doc = api
     documented = doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
@@ -209,8 +239,9 @@ async def test_the_phone_example_is_a_number_the_schema_and_the_server_accept(ap
     assert response.status == 200, await response.text()
 
 
-@pytest.mark.parametrize(("path", "schema"), [("/api/sms/send", "SendRequest"),
-                                              ("/api/sms/batch-send", "BatchRequest")])
+@pytest.mark.parametrize(
+    ("path", "schema"), [("/api/sms/send", "SendRequest"), ("/api/sms/batch-send", "BatchRequest")]
+)
 async def test_bodies_the_schema_refuses_are_400(api, path, schema):
     client, headers, doc = api
     [valid, *_] = valid_bodies(doc, schema)
@@ -238,15 +269,13 @@ async def test_records_query_parameters_behave_as_documented(api):
         for raw in QUERY_VALUES[parameter["name"]]:
             typed = int(raw) if schema["type"] == "integer" and re.fullmatch(r"-?\d+", raw) else raw
             expected = 400 if violations(doc, schema, typed) else 200
-            response = await client.get("/api/sms/records", params={parameter["name"]: raw},
-                                        headers=headers)
+            response = await client.get("/api/sms/records", params={parameter["name"]: raw}, headers=headers)
             assert response.status == expected, (parameter["name"], raw, await response.text())
 
 
 async def test_read_responses_match_their_documented_schemas(api):
     client, headers, doc = api
-    await client.post("/api/sms/send", json={"phone": "13800138000", "template_id": "1"},
-                      headers=headers)
+    await client.post("/api/sms/send", json={"phone": "13800138000", "template_id": "1"}, headers=headers)
     for path in ("/api/sms/records", "/api/account/info"):
         response = await client.get(path, headers=headers)
         documented = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
@@ -258,9 +287,12 @@ async def test_read_responses_match_their_documented_schemas(api):
 
 ADMIN_TOKEN = "openapi-admin-token-0123456789abcdef"
 ADMIN_ROUTES = {
-    "/admin/api/accounts": ["get", "post"], "/admin/api/accounts/{api_key}": ["patch"],
-    "/admin/api/accounts/{api_key}/topup": ["post"], "/admin/api/accounts/{api_key}/rotate-secret": ["post"],
-    "/admin/api/messages/{message_id}": ["get"], "/admin/api/audit": ["get"],
+    "/admin/api/accounts": ["get", "post"],
+    "/admin/api/accounts/{api_key}": ["patch"],
+    "/admin/api/accounts/{api_key}/topup": ["post"],
+    "/admin/api/accounts/{api_key}/rotate-secret": ["post"],
+    "/admin/api/messages/{message_id}": ["get"],
+    "/admin/api/audit": ["get"],
 }
 
 
@@ -269,11 +301,17 @@ async def test_the_admin_api_is_documented_tagged_and_bearer_only_while_tokens_a
     doc = await (await client.get("/openapi.json")).json()
     admin_paths = {path: list(item) for path, item in doc["paths"].items() if path.startswith("/admin/")}
     assert admin_paths == ADMIN_ROUTES
-    [admin] = [info["app"] for resource in client.app.router.resources()
-               if (info := resource.get_info()).get("prefix") == "/admin/api"]
+    [admin] = [
+        info["app"]
+        for resource in client.app.router.resources()
+        if (info := resource.get_info()).get("prefix") == "/admin/api"
+    ]
     assert {r.canonical for r in admin.router.resources()} == set(ADMIN_ROUTES)
     assert doc["components"]["securitySchemes"]["AdminBearer"] == {
-        "type": "http", "scheme": "bearer", "description": "a token of admin.tokens"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a token of admin.tokens",
+    }
     for path, methods in ADMIN_ROUTES.items():
         for method in methods:
             operation = doc["paths"][path][method]

@@ -54,11 +54,18 @@ async def test_api_responses_keep_their_own_headers(client):
     assert "Content-Security-Policy" not in response.headers
 
 
-@pytest.mark.parametrize(("name", "content_type"), [
-    ("site.css", "text/css"), ("console.js", "javascript"), ("docs.js", "javascript"),
-    ("status.js", "javascript"), ("pages.js", "javascript"), ("admin.js", "javascript"),
-    ("favicon.svg", "image/svg+xml"),
-])
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("site.css", "text/css"),
+        ("console.js", "javascript"),
+        ("docs.js", "javascript"),
+        ("status.js", "javascript"),
+        ("pages.js", "javascript"),
+        ("admin.js", "javascript"),
+        ("favicon.svg", "image/svg+xml"),
+    ],
+)
 async def test_static_files_are_served_by_the_gateway(client, name, content_type):
     response = await client.get(f"/static/{name}")
     assert response.status == 200
@@ -88,8 +95,11 @@ async def test_docs_follow_the_running_config(make_client):
 
 
 async def test_docs_show_prices_as_every_page_shows_money(make_client):
-    client = await make_client(providers={"backends": {
-        "dear": {"plugin": "mock", "price": 1}, "exact": {"plugin": "mock", "price": 0.045}}})
+    client = await make_client(
+        providers={
+            "backends": {"dear": {"plugin": "mock", "price": 1}, "exact": {"plugin": "mock", "price": 0.045}}
+        }
+    )
     html = await (await client.get("/")).text()
     prices = dict(re.findall(r"<tr><td><code>(\w+)</code></td><td>([\d.]+)</td>", html))
     assert prices == {"mock": "0.05", "dear": "1.00", "exact": "0.045"}
@@ -108,8 +118,9 @@ async def test_docs_never_echo_the_host_header(client, host):
 @pytest.mark.parametrize("path", PAGES)
 async def test_pages_hold_no_secret_or_recorded_number(client, path):
     for phone in ("13912345678", "13712345678"):
-        response = await client.post("/api/sms/send", headers=DEMO_HEADERS,
-                                     json={**SEND_BODY, "phone": phone})
+        response = await client.post(
+            "/api/sms/send", headers=DEMO_HEADERS, json={**SEND_BODY, "phone": phone}
+        )
         assert response.status == 200
     html = await (await client.get(path)).text()
     assert DEMO_SECRET not in html and DEMO_KEY not in html
@@ -136,8 +147,13 @@ def test_carrier_stats_keep_a_bounded_window():
     now = [100.0]
     stats = CarrierStats(["a"], size=4, clock=lambda: now[0])
     assert stats.summary("a").calls == 0 and stats.summary("a").success_rate is None
-    for outcome, seconds in (("timeout", 5.0), ("success", 0.010), ("success", 0.030),
-                             ("refused", 0.020), ("success", 0.040)):
+    for outcome, seconds in (
+        ("timeout", 5.0),
+        ("success", 0.010),
+        ("success", 0.030),
+        ("refused", 0.020),
+        ("success", 0.040),
+    ):
         stats.record("a", outcome, seconds)
     now[0] = 103.5
     summary = stats.summary("a")
@@ -162,9 +178,10 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.strip().splitlines()]
 
 
-@pytest.mark.parametrize(("name", "example"), [
-    ("curl_send", "send.sh"), ("php", "send.php"), ("python", "send.py"), ("node", "send.js"),
-])
+@pytest.mark.parametrize(
+    ("name", "example"),
+    [("curl_send", "send.sh"), ("php", "send.php"), ("python", "send.py"), ("node", "send.js")],
+)
 def test_examples_are_the_seeds_own_pointed_here(name, example):
     seed = seed_example(example)
     assert seed in SEED_PAGE.read_text(encoding="utf-8")  # the fixture is still the page's text
@@ -206,8 +223,11 @@ async def test_status_json_is_the_pages_figures(client):
     # The page shows the same snapshot, and updates it in place: no meta refresh (WCAG 2.2.1).
     html = await (await client.get("/status")).text()
     assert 'http-equiv="refresh"' not in html
-    assert re.search(r'<p id="updated" role="status" aria-live="polite">数据更新于 <time id="updated-at" '
-                     r'datetime="[^"]+\+08:00">\d\d:\d\d:\d\d Asia/Shanghai \(UTC\+08:00\)</time>', html)
+    assert re.search(
+        r'<p id="updated" role="status" aria-live="polite">数据更新于 <time id="updated-at" '
+        r'datetime="[^"]+\+08:00">\d\d:\d\d:\d\d Asia/Shanghai \(UTC\+08:00\)</time>',
+        html,
+    )
     assert '<button type="button" id="refresh-toggle" aria-pressed="false" hidden>' in html
     assert '<script src="/static/status.js?v=' in html
 

@@ -162,14 +162,22 @@ def test_status_says_when_an_update_failed(browser, live):
     browser.get(f"{live.url}/status?refresh=1")
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/status.json"]})
-    wait_for(browser, lambda d: "更新失败" in d.find_element(By.ID, "refresh-note").text, timeout=6,
-             message="no failure shown")
+    wait_for(
+        browser,
+        lambda d: "更新失败" in d.find_element(By.ID, "refresh-note").text,
+        timeout=6,
+        message="no failure shown",
+    )
     note = browser.find_element(By.ID, "refresh-note")
     assert "更新失败(网络错误),1 秒后重试" in note.text and note.get_attribute("class") == "error"
     assert_accessible_state(browser, "status-update-failed")
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
-    wait_for(browser, lambda d: d.find_element(By.ID, "refresh-note").text == "", timeout=6,
-             message="the failure note stayed after a good update")
+    wait_for(
+        browser,
+        lambda d: d.find_element(By.ID, "refresh-note").text == "",
+        timeout=6,
+        message="the failure note stayed after a good update",
+    )
     assert_no_severe_logs(browser, allowed=[r"status\.json.*ERR_BLOCKED_BY_CLIENT"])
 
 
@@ -181,11 +189,19 @@ def test_status_route_counts_refresh_in_place(browser, live):
     browser.get(f"{live.url}/status?refresh=1")
     browser.execute_script("window.sameDocument = 'kept'")
     before = _default_route_taken(browser)
-    sent = requests.post(f"{live.url}/api/sms/send", headers=DEMO_HEADERS, timeout=10,
-                         json={"phone": "13700137000", "template_id": "123456", "params": {"code": "1"}})
+    sent = requests.post(
+        f"{live.url}/api/sms/send",
+        headers=DEMO_HEADERS,
+        timeout=10,
+        json={"phone": "13700137000", "template_id": "123456", "params": {"code": "1"}},
+    )
     assert sent.status_code == 200, sent.text
-    wait_for(browser, lambda d: _default_route_taken(d) != before, timeout=6,
-             message="the routes table never refreshed")
+    wait_for(
+        browser,
+        lambda d: _default_route_taken(d) != before,
+        timeout=6,
+        message="the routes table never refreshed",
+    )
     count = int(re.search(r"mock (\d+)", _default_route_taken(browser)).group(1))
     assert count == int(re.search(r"mock (\d+)", before).group(1)) + 1
     assert browser.execute_script("return window.sameDocument") == "kept"

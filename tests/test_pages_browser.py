@@ -37,15 +37,25 @@ def _rows(driver) -> list[dict[str, str]]:
     rows = []
     for row in driver.find_elements(By.CSS_SELECTOR, "#records tbody tr[data-status]"):
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-        rows.append({"id": cells[0], "phone": cells[1], "status": row.get_attribute("data-status"),
-                     "provider": cells[4], "created_at": cells[5].rsplit(" ", 1)[0],
-                     "zone": cells[5].rsplit(" ", 1)[-1]})
+        rows.append(
+            {
+                "id": cells[0],
+                "phone": cells[1],
+                "status": row.get_attribute("data-status"),
+                "provider": cells[4],
+                "created_at": cells[5].rsplit(" ", 1)[0],
+                "zone": cells[5].rsplit(" ", 1)[-1],
+            }
+        )
     return rows
 
 
 def _wait_page_info(driver, text: str) -> None:
-    wait_for(driver, lambda d: text in d.find_element(By.ID, "page-info").text,
-             message=f"page info never showed {text!r}")
+    wait_for(
+        driver,
+        lambda d: text in d.find_element(By.ID, "page-info").text,
+        message=f"page info never showed {text!r}",
+    )
 
 
 # --- the docs page -----------------------------------------------------------------------------
@@ -55,8 +65,15 @@ def test_docs_page_shows_this_gateway(browser, live):
     browser.get(f"{live.url}/")
     assert browser.find_element(By.TAG_NAME, "h1").text == "API 接口文档"
     headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "main h2")]
-    for title in ("认证方式", "发送短信", "批量发送短信", "查询发送记录", "查询账户信息", "错误码说明",
-                  "SDK & 示例代码"):
+    for title in (
+        "认证方式",
+        "发送短信",
+        "批量发送短信",
+        "查询发送记录",
+        "查询账户信息",
+        "错误码说明",
+        "SDK & 示例代码",
+    ):
         assert title in headings
     assert browser.find_element(By.ID, "base-url").text == live.url
     text = browser.find_element(By.TAG_NAME, "main").text
@@ -93,8 +110,10 @@ def _examples(browser, live: LiveServer, caption: str) -> list[str]:
 
 def _with_credentials(example: str) -> str:
     for placeholder, value in (
-        ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY), ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
-        ("your_api_key", DEMO_KEY), ("your_api_secret", DEMO_SECRET),
+        ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY),
+        ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
+        ("your_api_key", DEMO_KEY),
+        ("your_api_secret", DEMO_SECRET),
     ):
         example = example.replace(placeholder, value)
     return example
@@ -108,7 +127,10 @@ def test_docs_curl_examples_run_against_the_live_gateway(browser, live):
     for example in examples:
         result = subprocess.run(
             ["bash", "-c", _with_credentials(example) + " --silent --show-error --fail-with-body"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         bodies.append(json.loads(result.stdout))
     assert all(body["success"] is True for body in bodies)
@@ -123,7 +145,10 @@ def test_docs_python_example_runs_against_the_live_gateway(browser, live):
     [example] = _examples(browser, live, "Python")
     result = subprocess.run(
         [sys.executable, "-c", _with_credentials(example)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert "'success': True" in result.stdout
     assert "'phone': '138****8000'" in result.stdout
@@ -134,8 +159,12 @@ def test_docs_python_example_runs_against_the_live_gateway(browser, live):
 
 def test_console_shows_a_refusedsign_in(browser, live):
     sign_in(browser, live, secret="not-the-secret")
-    error = wait_for(browser, lambda d: d.find_element(By.ID, "signin-error").is_displayed()
-                     and d.find_element(By.ID, "signin-error"))
+    error = wait_for(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "signin-error").is_displayed() and d.find_element(By.ID, "signin-error")
+        ),
+    )
     assert "认证失败" in error.text and "UNAUTHORIZED" in error.text
     assert not browser.find_element(By.ID, "dashboard").is_displayed()
     assert browser.execute_script("return sessionStorage.length") == 0
@@ -195,8 +224,12 @@ def test_console_signs_in_pages_and_filters(browser, live):
 
     _type(browser, "start_time", "yesterday")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
-    error = wait_for(browser, lambda d: d.find_element(By.ID, "records-error").is_displayed()
-                     and d.find_element(By.ID, "records-error"))
+    error = wait_for(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "records-error").is_displayed() and d.find_element(By.ID, "records-error")
+        ),
+    )
     assert "start_time 格式必须为 YYYY-MM-DD HH:mm:ss" in error.text and "INVALID_PARAMS" in error.text
     assert_no_severe_logs(browser, allowed=[REFUSED])
 
@@ -226,12 +259,19 @@ def test_console_sends_a_test_message(browser, live):
     _type(browser, "phone", "13912345678")
     _type(browser, "params", '{"code": "4321"}')
     browser.find_element(By.ID, "send-submit").click()
-    result = wait_for(browser, lambda d: d.find_element(By.ID, "send-result").is_displayed()
-                      and d.find_element(By.ID, "send-result"))
+    result = wait_for(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "send-result").is_displayed() and d.find_element(By.ID, "send-result")
+        ),
+    )
     assert "短信发送成功" in result.text and "139****5678" in result.text
     assert "success" in result.get_attribute("class")
-    wait_for(browser, lambda d: _rows(d) and _rows(d)[0]["phone"] == "139****5678",
-             message="the new record never showed")
+    wait_for(
+        browser,
+        lambda d: _rows(d) and _rows(d)[0]["phone"] == "139****5678",
+        message="the new record never showed",
+    )
     wait_for(browser, lambda d: _balance(d) == balance - Decimal("0.05"))
     assert browser.find_element(By.NAME, "phone").get_attribute("value") == ""
     assert not FULL_NUMBER.search(browser.find_element(By.ID, "dashboard").text)
@@ -299,8 +339,9 @@ def test_status_page_shows_carriers_and_health(browser, live):
 
 def test_a_cjk_font_is_installed_for_the_pages_chinese_text():
     """Without one, Chromium draws every Chinese character as an empty box in the screenshots."""
-    listed = subprocess.run(["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True,
-                            check=True).stdout
+    listed = subprocess.run(
+        ["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True, check=True
+    ).stdout
     assert "CJK" in listed
 
 
@@ -319,8 +360,13 @@ def test_console_says_when_to_retry_once(browser, tmp_path):
             _type(browser, "params", '{"code": "4321"}')
             browser.find_element(By.ID, "send-submit").click()
             wait_for(browser, lambda d, text=expected: text in d.find_element(By.ID, "send-result").text)
-        result = wait_for(browser, lambda d: "PHONE_RATE_LIMITED" in d.find_element(By.ID, "send-result").text
-                          and d.find_element(By.ID, "send-result"))
+        result = wait_for(
+            browser,
+            lambda d: (
+                "PHONE_RATE_LIMITED" in d.find_element(By.ID, "send-result").text
+                and d.find_element(By.ID, "send-result")
+            ),
+        )
         assert result.text.count("秒后重试") == 1, result.text
         save_screenshot(browser, "console-retry-once")
         assert_no_severe_logs(browser, allowed=[REFUSED.replace("502", "502|429")])

@@ -52,17 +52,32 @@ def live(tmp_path_factory) -> Iterator[LiveServer]:
 
 def _seed_audit(server: LiveServer) -> None:
     api = f"{server.url}/admin/api"
-    created = requests.post(f"{api}/accounts", headers=ADMIN_HEADERS, timeout=10, json={
-        "name": "shop-layout", "balance": 1.5, "providers": ["mock", "flaky"],
-        "ratelimit": {"rate": 20, "burst": 40},
-    })
+    created = requests.post(
+        f"{api}/accounts",
+        headers=ADMIN_HEADERS,
+        timeout=10,
+        json={
+            "name": "shop-layout",
+            "balance": 1.5,
+            "providers": ["mock", "flaky"],
+            "ratelimit": {"rate": 20, "burst": 40},
+        },
+    )
     assert created.status_code == 201, created.text
     key = created.json()["data"]["api_key"]
-    topped = requests.post(f"{api}/accounts/{key}/topup", headers=ADMIN_HEADERS, timeout=10,
-                           json={"amount": 2.25, "reason": "月度充值"})
+    topped = requests.post(
+        f"{api}/accounts/{key}/topup",
+        headers=ADMIN_HEADERS,
+        timeout=10,
+        json={"amount": 2.25, "reason": "月度充值"},
+    )
     assert topped.status_code == 200, topped.text
-    changed = requests.patch(f"{api}/accounts/{key}", headers=ADMIN_HEADERS, timeout=10,
-                             json={"verification_status": "pending", "providers": ["mock"]})
+    changed = requests.patch(
+        f"{api}/accounts/{key}",
+        headers=ADMIN_HEADERS,
+        timeout=10,
+        json={"verification_status": "pending", "providers": ["mock"]},
+    )
     assert changed.status_code == 200, changed.text
 
 
@@ -91,10 +106,13 @@ const lines = (element) => {
 };
 """
 
-_ONE_LINE = _LINES + """
+_ONE_LINE = (
+    _LINES
+    + """
 return [...document.querySelectorAll(arguments[0])].filter((e) => e.offsetParent)
   .map((e) => [e.id || e.className || e.tagName, e.textContent, lines(e)]);
 """
+)
 
 
 def _wrapped(driver, selector: str) -> list:
@@ -105,7 +123,9 @@ def _wrapped(driver, selector: str) -> list:
 
 
 # Each audit cell: its text, its own lines, the lines it takes on screen, its width; the region's.
-_AUDIT_CELLS = _LINES + """
+_AUDIT_CELLS = (
+    _LINES
+    + """
 const region = document.getElementById('audit').parentElement;
 return {
   width: region.clientWidth, scrolls: region.scrollWidth > region.clientWidth,
@@ -113,6 +133,7 @@ return {
     td.textContent, td.textContent.split('\\n').length, lines(td), td.getBoundingClientRect().width]),
 };
 """
+)
 
 _VISIBLE = """
 const [element] = arguments;
@@ -129,8 +150,12 @@ def _in_first_view(driver, element) -> bool:
     left, top, right, bottom = found["box"]
     clip_left, clip_right = found["clip"]
     width, height = found["viewport"]
-    return (left >= max(0, clip_left) - 0.5 and right <= min(width, clip_right) + 0.5
-            and top >= -0.5 and bottom <= height + 0.5)
+    return (
+        left >= max(0, clip_left) - 0.5
+        and right <= min(width, clip_right) + 0.5
+        and top >= -0.5
+        and bottom <= height + 0.5
+    )
 
 
 # Each flex line of a form: the top of each text field, select and button on it.
@@ -158,8 +183,7 @@ def _misaligned_selects(driver, form_id: str) -> list:
     rows = driver.execute_script(_FORM_ROWS, driver.find_element(By.ID, form_id))
     selects = [row for row in rows if any(kind == "select" for _, kind, _ in row) and len(row) > 1]
     assert selects, f"#{form_id} has no select beside another control"
-    return [row for row in selects
-            if max(top for *_, top in row) - min(top for *_, top in row) > 1]
+    return [row for row in selects if max(top for *_, top in row) - min(top for *_, top in row) > 1]
 
 
 def _luminance(color: str) -> float:
@@ -224,10 +248,16 @@ def _admin(driver, live: LiveServer) -> None:
     driver.get(f"{live.url}/admin")
     driver.find_element(By.ID, "admin_token").send_keys(TOKEN)
     driver.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
-    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'#accounts tr[data-key="{DEMO_KEY}"]'),
-             message="never signed in")
-    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit tbody tr[data-action]")) >= 3,
-             message="no audit entries")
+    wait_for(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'#accounts tr[data-key="{DEMO_KEY}"]'),
+        message="never signed in",
+    )
+    wait_for(
+        driver,
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit tbody tr[data-action]")) >= 3,
+        message="no audit entries",
+    )
 
 
 # --- on a phone ------------------------------------------------------------------------------
@@ -255,10 +285,15 @@ def test_audit_entries_read_whole_on_a_phone(browser, live):
     _admin(browser, live)
     with narrow(browser):
         found = browser.execute_script(_AUDIT_CELLS)
-    squeezed = [(text, own, shown, round(width)) for text, own, shown, width in found["cells"]
-                if shown > own and width < 0.9 * found["width"]]
-    assert squeezed == [], (f"audit cells squeezed at {MOBILE_WIDTH} px (text, its lines, lines shown, "
-                            f"width of {found['width']} px): {squeezed}")
+    squeezed = [
+        (text, own, shown, round(width))
+        for text, own, shown, width in found["cells"]
+        if shown > own and width < 0.9 * found["width"]
+    ]
+    assert squeezed == [], (
+        f"audit cells squeezed at {MOBILE_WIDTH} px (text, its lines, lines shown, "
+        f"width of {found['width']} px): {squeezed}"
+    )
     assert not found["scrolls"], f"at {MOBILE_WIDTH} px the audit log scrolls sideways to its changes"
     _shot(browser, "admin-audit", browser.find_element(By.ID, "audit"))
     assert_no_severe_logs(browser)
@@ -268,8 +303,11 @@ def test_status_shows_success_rate_and_latency_first_on_a_phone(browser, live):
     browser.get(f"{live.url}/status")
     with narrow(browser):
         row = browser.find_element(By.CSS_SELECTOR, "#carriers tbody tr")
-        hidden = [name for name in ("success-rate", "latency")
-                  if not _in_first_view(browser, row.find_element(By.CLASS_NAME, name))]
+        hidden = [
+            name
+            for name in ("success-rate", "latency")
+            if not _in_first_view(browser, row.find_element(By.CLASS_NAME, name))
+        ]
         save_screenshot(browser, "layout-status-375")
     assert hidden == [], f"at {MOBILE_WIDTH} px the first carrier's {hidden} is off screen"
     save_screenshot(browser, "layout-status-1280")
@@ -279,10 +317,9 @@ def test_status_shows_success_rate_and_latency_first_on_a_phone(browser, live):
 # --- on the desktop --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("page", "forms"), [
-    ("console", ["filters", "send-form"]),
-    ("admin", ["create-form", "settings-form"]),
-])
+@pytest.mark.parametrize(
+    ("page", "forms"), [("console", ["filters", "send-form"]), ("admin", ["create-form", "settings-form"])]
+)
 def test_selects_sit_level_with_their_neighbours(browser, live, page, forms):
     if page == "console":
         _console(browser, live)
@@ -296,9 +333,9 @@ def test_selects_sit_level_with_their_neighbours(browser, live, page, forms):
     assert_no_severe_logs(browser)
 
 
-@pytest.mark.parametrize(("page", "region"), [
-    ("console", "#records"), ("status", "#carriers"), ("docs", "#send table.params"),
-])
+@pytest.mark.parametrize(
+    ("page", "region"), [("console", "#records"), ("status", "#carriers"), ("docs", "#send table.params")]
+)
 def test_a_focused_table_is_not_under_the_top_bar(browser, live, page, region):
     """Its top edge under the bar when the keyboard reaches it: the browser scrolls it clear."""
     if page == "console":
@@ -328,15 +365,21 @@ def test_every_focus_ring_stands_out_from_its_background(browser, live):
     browser.switch_to.active_element.send_keys(Keys.TAB)  # the audit table's region
     rings.append(browser.execute_script(_RING))
     assert [ring["id"] for ring in rings] == [  # a checkbox, a button, a text field, a table region
-        "settings-default-limit", "topup-submit", "create-provider-mock", "account-search",
-        "table-wrap scroll"]
+        "settings-default-limit",
+        "topup-submit",
+        "create-provider-mock",
+        "account-search",
+        "table-wrap scroll",
+    ]
     save_screenshot(browser, "layout-admin-focus-ring-1280")
     browser.execute_script("document.getElementById('settings-verification').focus()")
     browser.switch_to.active_element.send_keys(Keys.TAB)
     _shot(browser, "admin-checkbox-focus", browser.find_element(By.ID, "settings-default-limit"))
-    faint = [(ring["id"], ring["color"], ring["behind"], round(_contrast(ring["color"], ring["behind"]), 2))
-             for ring in rings
-             if ring["style"] == "none" or ring["width"] < 2 or _contrast(ring["color"], ring["behind"]) < 3]
+    faint = [
+        (ring["id"], ring["color"], ring["behind"], round(_contrast(ring["color"], ring["behind"]), 2))
+        for ring in rings
+        if ring["style"] == "none" or ring["width"] < 2 or _contrast(ring["color"], ring["behind"]) < 3
+    ]
     assert faint == [], f"focus rings under 3:1 against their background (id, ring, behind, ratio): {faint}"
 
 
@@ -349,8 +392,10 @@ def test_no_two_landmarks_share_a_name(browser, live):
     for page, path in (("status", "/status"), ("docs", "/")):
         browser.get(f"{live.url}{path}")
         shared[page] = axe_violations(browser, ["best-practice"])
-    found = {page: [node["target"] for v in violations if v["id"] == "landmark-unique" for node in v["nodes"]]
-             for page, violations in shared.items()}
+    found = {
+        page: [node["target"] for v in violations if v["id"] == "landmark-unique" for node in v["nodes"]]
+        for page, violations in shared.items()
+    }
     assert all(not targets for targets in found.values()), f"landmarks sharing a name: {found}"
 
 
@@ -364,7 +409,8 @@ def test_money_reads_the_same_on_every_page(browser, live):
     assert milli in YUAN_TEXTS, milli  # 100 yuan less the seeded sends at 0.05: 98.85, in the table
     _admin(browser, live)
     formats = browser.execute_script(
-        "return arguments[0].map((milli) => window.SmsEdge.yuan(milli / 1000))", list(YUAN_TEXTS))
+        "return arguments[0].map((milli) => window.SmsEdge.yuan(milli / 1000))", list(YUAN_TEXTS)
+    )
     assert formats == list(YUAN_TEXTS.values()), "the pages' script and the server format money differently"
     row = browser.find_element(By.CSS_SELECTOR, f'#accounts tr[data-key="{DEMO_KEY}"]')
     on_admin = row.find_elements(By.TAG_NAME, "td")[2].text

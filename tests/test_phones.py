@@ -80,8 +80,10 @@ def test_rejected_strings_carry_only_a_masked_form(raw, masked):
         assert digits not in str(caught.value)
 
 
-@pytest.mark.parametrize("raw", [None, 13800138000, 8613800138000.0, True, ["13800138000"],
-                                 {"phone": "13800138000"}, b"13800138000"])
+@pytest.mark.parametrize(
+    "raw",
+    [None, 13800138000, 8613800138000.0, True, ["13800138000"], {"phone": "13800138000"}, b"13800138000"],
+)
 def test_non_strings_are_rejected_without_echoing_them(raw):
     with pytest.raises(InvalidPhone) as caught:
         parse_phone(raw)
@@ -150,8 +152,14 @@ def test_scrub_keeps_the_text_around_the_number_and_the_last_four_digits():
 
 @pytest.mark.parametrize(
     "text",
-    ["code 1234 sent", "template 123456 not approved", "2024-01-01 12:00:00", "error 40001",
-     "no digits at all", ""],
+    [
+        "code 1234 sent",
+        "template 123456 not approved",
+        "2024-01-01 12:00:00",
+        "error 40001",
+        "no digits at all",
+        "",
+    ],
 )
 def test_scrub_leaves_text_without_phones_alone(text):
     assert scrub(text) == text

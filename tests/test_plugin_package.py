@@ -35,8 +35,7 @@ def example_installed(tmp_path, monkeypatch):
     info = tmp_path / "site" / f"smsedge_example_carrier-{project['version']}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n",
-        encoding="utf-8",
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n", encoding="utf-8"
     )
     lines = "".join(f"{name} = {target}\n" for name, target in declared.items())
     (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}", encoding="utf-8")
@@ -68,11 +67,14 @@ def upstream_app(up: Upstream) -> web.Application:
         if up.status != 200:
             return web.Response(status=up.status, text="upstream unavailable")
         numbers = [message["to"] for message in payload["messages"]]
-        return web.json_response({
-            "accepted": [{"to": n, "id": f"ex-{n[-4:]}"} for n in numbers if n not in up.refuse],
-            "refused": {n: {"code": "BLOCKED", "message": f"{n} opted out"}
-                        for n in numbers if n in up.refuse},
-        })
+        return web.json_response(
+            {
+                "accepted": [{"to": n, "id": f"ex-{n[-4:]}"} for n in numbers if n not in up.refuse],
+                "refused": {
+                    n: {"code": "BLOCKED", "message": f"{n} opted out"} for n in numbers if n in up.refuse
+                },
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/v1/messages", messages)
@@ -87,8 +89,13 @@ def upstream() -> Upstream:
 @pytest.fixture
 async def gateway(example_installed, aiohttp_server, make_client, upstream):
     server = await aiohttp_server(upstream_app(upstream))
-    backend = {"plugin": "example", "price": 0.01, "retries": 1,
-               "endpoint": str(server.make_url("/v1/messages")), "token": TOKEN}
+    backend = {
+        "plugin": "example",
+        "price": 0.01,
+        "retries": 1,
+        "endpoint": str(server.make_url("/v1/messages")),
+        "token": TOKEN,
+    }
     client = await make_client(providers={"default": "example", "backends": {"example": backend}})
     _, headers = await add_account(client, "bulk", balance_milli=1_000)
     return client, headers
@@ -123,8 +130,11 @@ async def test_send_goes_through_the_package_with_the_bearer_token(gateway, upst
     assert body["data"]["provider"] == "example"
     assert upstream.tokens == [f"Bearer {TOKEN}"]
     [call] = upstream.calls
-    assert call == {"template": "SMS_1", "params": {"code": "1234"},
-                    "messages": [{"to": "+8613800138000", "reference": body["data"]["message_id"]}]}
+    assert call == {
+        "template": "SMS_1",
+        "params": {"code": "1234"},
+        "messages": [{"to": "+8613800138000", "reference": body["data"]["message_id"]}],
+    }
     account, records = await account_and_records(client, headers)
     assert (account["balance"], account["total_sent"]) == (0.99, 1)
     assert records["138****8000"]["status"] == "success"
@@ -134,9 +144,15 @@ async def test_send_goes_through_the_package_with_the_bearer_token(gateway, upst
 async def test_batch_send_is_one_call_with_a_refused_number_refunded(gateway, upstream):
     client, headers = gateway
     upstream.refuse = (BLOCKED,)
-    response = await client.post("/api/sms/batch-send", headers=headers, json={
-        "phones": ["13800138000", "13900139000", "13700137000"], "template_id": "SMS_1",
-        "params": {"code": "1234"}})
+    response = await client.post(
+        "/api/sms/batch-send",
+        headers=headers,
+        json={
+            "phones": ["13800138000", "13900139000", "13700137000"],
+            "template_id": "SMS_1",
+            "params": {"code": "1234"},
+        },
+    )
     body = await response.json()
     assert response.status == 200, body
     data = body["data"]
@@ -145,11 +161,15 @@ async def test_batch_send_is_one_call_with_a_refused_number_refunded(gateway, up
     assert "BLOCKED" in data["results"][1]["message"]
     assert "13900139000" not in await response.text()  # the upstream quoted it in full
     assert [[m["to"] for m in call["messages"]] for call in upstream.calls] == [
-        ["+8613800138000", BLOCKED, "+8613700137000"]]
+        ["+8613800138000", BLOCKED, "+8613700137000"]
+    ]
     account, records = await account_and_records(client, headers)
     assert (account["balance"], account["total_sent"]) == (0.98, 2)  # 3 charged, 1 refunded
     assert {phone: r["status"] for phone, r in records.items()} == {
-        "138****8000": "success", "139****9000": "failed", "137****7000": "success"}
+        "138****8000": "success",
+        "139****9000": "failed",
+        "137****7000": "success",
+    }
     assert "BLOCKED" in records["139****9000"]["error"]
 
 
@@ -180,11 +200,17 @@ async def test_an_upstream_5xx_is_retried_then_502_recorded_failed_and_refunded(
     assert "HTTP_503" in records["138****8000"]["error"]
 
 
-async def test_a_rejected_token_is_permanent_and_not_retried(example_installed, aiohttp_server,
-                                                            make_client, upstream):
+async def test_a_rejected_token_is_permanent_and_not_retried(
+    example_installed, aiohttp_server, make_client, upstream
+):
     server = await aiohttp_server(upstream_app(upstream))
-    backend = {"plugin": "example", "price": 0.01, "retries": 3,
-               "endpoint": str(server.make_url("/v1/messages")), "token": "wrong-token"}
+    backend = {
+        "plugin": "example",
+        "price": 0.01,
+        "retries": 3,
+        "endpoint": str(server.make_url("/v1/messages")),
+        "token": "wrong-token",
+    }
     client = await make_client(providers={"default": "example", "backends": {"example": backend}})
     _, headers = await add_account(client, "bulk", balance_milli=1_000)
     response, body = await send(client, headers)
@@ -203,21 +229,38 @@ async def test_a_rejected_token_is_permanent_and_not_retried(example_installed, 
         ({"endpoint": "/v1/messages", "token": TOKEN}, "providers.backends.example.endpoint: "),
         ({"endpoint": "https://example.net/v1"}, "providers.backends.example.token: required"),
         ({"endpoint": "https://example.net/v1", "token": "a b"}, "providers.backends.example.token: "),
-        ({"endpoint": "https://example.net/v1", "token": TOKEN, "colour": "red"},
-         "providers.backends.example.colour: unknown key"),
+        (
+            {"endpoint": "https://example.net/v1", "token": TOKEN, "colour": "red"},
+            "providers.backends.example.colour: unknown key",
+        ),
     ],
 )
 def test_read_options_names_the_bad_key(example_installed, config_document, options, message):
-    document = merge(config_document, {"providers": {"backends": {
-        "example": {"plugin": "example", "price": 0.01, **options}}}})
+    document = merge(
+        config_document,
+        {"providers": {"backends": {"example": {"plugin": "example", "price": 0.01, **options}}}},
+    )
     with pytest.raises(ConfigError) as caught:
         parse_config(document)
     assert str(caught.value).startswith(message)
 
 
 def test_the_token_is_not_in_the_options_repr(example_installed, config_document):
-    document = merge(config_document, {"providers": {"backends": {"example": {
-        "plugin": "example", "price": 0.01, "endpoint": "https://example.net/v1", "token": TOKEN}}}})
+    document = merge(
+        config_document,
+        {
+            "providers": {
+                "backends": {
+                    "example": {
+                        "plugin": "example",
+                        "price": 0.01,
+                        "endpoint": "https://example.net/v1",
+                        "token": TOKEN,
+                    }
+                }
+            }
+        },
+    )
     options = parse_config(document).providers.backends["example"].options
     assert str(options.endpoint) == "https://example.net/v1"
     assert options.token == TOKEN

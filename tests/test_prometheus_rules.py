@@ -32,11 +32,15 @@ def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("args", [
-    ("check", "config", PROMETHEUS / "prometheus.yml"),
-    ("check", "rules", *RULES),
-    ("test", "rules", *UNIT_TESTS),
-], ids=["check-config", "check-rules", "test-rules"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "config", PROMETHEUS / "prometheus.yml"),
+        ("check", "rules", *RULES),
+        ("test", "rules", *UNIT_TESTS),
+    ],
+    ids=["check-config", "check-rules", "test-rules"],
+)
 def test_promtool_accepts(args: tuple) -> None:
     result = promtool(*args)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -52,8 +56,11 @@ def _cases(firing: bool) -> set[str]:
     names = set()
     for path in UNIT_TESTS:
         for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
-            names |= {case["alertname"] for case in test.get("alert_rule_test", [])
-                      if bool(case.get("exp_alerts")) is firing}
+            names |= {
+                case["alertname"]
+                for case in test.get("alert_rule_test", [])
+                if bool(case.get("exp_alerts")) is firing
+            }
     return names
 
 
@@ -93,8 +100,11 @@ def test_promtool_accepts_the_config_with_the_https_lines_switched_on(tmp_path) 
     config = yaml.safe_load(with_https(tmp_path))
     (job,) = config["scrape_configs"]
     assert job["scheme"] == "https"
-    assert job["tls_config"] == {"ca_file": f"{tmp_path}/ca.pem", "cert_file": f"{tmp_path}/client.pem",
-                                 "key_file": f"{tmp_path}/client-key.pem"}
+    assert job["tls_config"] == {
+        "ca_file": f"{tmp_path}/ca.pem",
+        "cert_file": f"{tmp_path}/client.pem",
+        "key_file": f"{tmp_path}/client-key.pem",
+    }
     config["rule_files"] = [str(path) for path in RULES]
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -40,9 +40,7 @@ async def until_ready(client) -> None:
 
 
 async def send(client, headers, phone="13800138000", **extra):
-    return await client.post(
-        "/api/sms/send", json={**SEND_BODY, "phone": phone, **extra}, headers=headers
-    )
+    return await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone, **extra}, headers=headers)
 
 
 async def test_headers_on_every_limited_response_and_a_429_when_empty(make_client, backend):
@@ -101,8 +99,7 @@ async def test_a_batch_costs_one_token_per_distinct_number(make_client, backend)
 
 async def test_an_accounts_own_limit_overrides_the_default(make_client, backend):
     client = await make_client(**limits(backend, account={"rate": 0.001, "burst": 1}))
-    _, roomy = await add_account(client, "roomy", balance_milli=100_000,
-                                 ratelimit=BucketConfig(0.001, 4))
+    _, roomy = await add_account(client, "roomy", balance_milli=100_000, ratelimit=BucketConfig(0.001, 4))
     statuses = [(await send(client, roomy, phone=f"1380013800{n}")).status for n in range(5)]
     assert statuses == [200, 200, 200, 200, 429]
 
@@ -110,9 +107,7 @@ async def test_an_accounts_own_limit_overrides_the_default(make_client, backend)
 async def test_concurrent_sends_against_a_bucket_of_b_admit_exactly_b(make_client, backend):
     client = await make_client(**limits(backend, account={"rate": 0.001, "burst": 10}))
     _, headers = await add_account(client, "team", balance_milli=1_000_000)
-    responses = await asyncio.gather(
-        *(send(client, headers, phone=f"139{n:08d}") for n in range(40))
-    )
+    responses = await asyncio.gather(*(send(client, headers, phone=f"139{n:08d}") for n in range(40)))
     statuses = sorted(response.status for response in responses)
     assert statuses.count(200) == 10
     assert statuses.count(429) == 30
@@ -139,7 +134,8 @@ async def test_in_a_batch_limited_numbers_fail_and_the_rest_are_sent(make_client
     account, headers = await add_account(client, "team", balance_milli=100_000)
     assert (await send(client, headers, phone="13800138000")).status == 200
     response = await client.post(
-        "/api/sms/batch-send", headers=headers,
+        "/api/sms/batch-send",
+        headers=headers,
         json={"phones": ["13800138000", "13900139000"], "template_id": "1"},
     )
     body = await response.json()
@@ -155,8 +151,12 @@ async def test_in_a_batch_limited_numbers_fail_and_the_rest_are_sent(make_client
 
 async def test_redis_outage_fails_open_logs_once_and_recovers(make_client, redis_server, caplog):
     client = await make_client(
-        ratelimit={"backend": "redis", "on_backend_error": "allow", "account": {"rate": 0.001, "burst": 2},
-                   "phone": [{"limit": 1, "seconds": 60}]},
+        ratelimit={
+            "backend": "redis",
+            "on_backend_error": "allow",
+            "account": {"rate": 0.001, "burst": 2},
+            "phone": [{"limit": 1, "seconds": 60}],
+        },
         redis={"url": redis_server.url, "timeout": 0.3},
         server={"secret_key": "test-secret-key-0123456789"},
     )
@@ -200,9 +200,9 @@ async def test_redis_outage_with_deny_answers_503(make_client, redis_server):
 async def test_a_request_its_bucket_refuses_counts_in_no_number_s_window(make_client, backend):
     """The bucket and the windows are one decision: a send the bucket refuses leaves every
     number's window as it was, so another account may still send to the number."""
-    client = await make_client(**limits(
-        backend, account={"rate": 0.001, "burst": 1}, phone=[{"limit": 1, "seconds": 60}],
-    ))
+    client = await make_client(
+        **limits(backend, account={"rate": 0.001, "burst": 1}, phone=[{"limit": 1, "seconds": 60}])
+    )
     _, first = await add_account(client, "first", balance_milli=100_000)
     _, second = await add_account(client, "second", balance_milli=100_000)
     _, third = await add_account(client, "third", balance_milli=100_000)

@@ -44,7 +44,9 @@ async def upstreams(aiohttp_server) -> dict[str, Any]:
     hook: dict[str, Any] = {}
     tencent_app.middlewares.append(_push_before_answering(hook))
     return {
-        "tencent": tencent, "aliyun": aliyun, "hook": hook,
+        "tencent": tencent,
+        "aliyun": aliyun,
+        "hook": hook,
         "tencent_url": str((await aiohttp_server(tencent_app)).make_url("/")),
         "aliyun_url": str((await aiohttp_server(fake_aliyun.create_app(aliyun))).make_url("/")),
     }
@@ -61,11 +63,10 @@ def _push_before_answering(hook: dict[str, Any]) -> Any:
             statuses = orjson.loads(response.body)["Response"].get("SendStatusSet", [])
             reports = [
                 tencent_report(s["PhoneNumber"], s["SerialNo"], delivered=hook["delivered"])
-                for s in statuses if s["Code"] == "Ok"
+                for s in statuses
+                if s["Code"] == "Ok"
             ]
-            async with aiohttp.ClientSession() as session, session.post(
-                hook["url"], json=reports
-            ) as pushed:
+            async with aiohttp.ClientSession() as session, session.post(hook["url"], json=reports) as pushed:
                 hook["answer"] = (pushed.status, await pushed.json())
         return response
 
@@ -74,19 +75,34 @@ def _push_before_answering(hook: dict[str, Any]) -> Any:
 
 def backends(up: dict[str, Any], **overrides: dict[str, Any]) -> dict[str, Any]:
     tencent = {
-        "plugin": "tencent", "endpoint": up["tencent_url"], "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY, "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge", "price": 0.045, "timeout": 2, "retries": 0,
-        "receipts": True, "callback_token": TOKEN,
+        "plugin": "tencent",
+        "endpoint": up["tencent_url"],
+        "secret_id": fake_tencent.SECRET_ID,
+        "secret_key": fake_tencent.SECRET_KEY,
+        "sdk_app_id": fake_tencent.SDK_APP_ID,
+        "sign_name": "SMS Edge",
+        "price": 0.045,
+        "timeout": 2,
+        "retries": 0,
+        "receipts": True,
+        "callback_token": TOKEN,
     }
     aliyun = {
-        "plugin": "aliyun", "endpoint": up["aliyun_url"], "access_key_id": fake_aliyun.ACCESS_KEY_ID,
-        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET, "sign_name": "SMS Edge",
-        "price": 0.06, "timeout": 2, "retries": 0, "receipts": True, "callback_token": ALI_TOKEN,
+        "plugin": "aliyun",
+        "endpoint": up["aliyun_url"],
+        "access_key_id": fake_aliyun.ACCESS_KEY_ID,
+        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET,
+        "sign_name": "SMS Edge",
+        "price": 0.06,
+        "timeout": 2,
+        "retries": 0,
+        "receipts": True,
+        "callback_token": ALI_TOKEN,
     }
     return {
         "providers": {
-            "default": "tencent", "failover": [],
+            "default": "tencent",
+            "failover": [],
             "backends": {
                 "tencent": {**tencent, **overrides.get("tencent", {})},
                 "aliyun": {**aliyun, **overrides.get("aliyun", {})},
@@ -111,27 +127,35 @@ async def gateway(make_client, upstreams) -> tuple[Any, dict[str, str]]:
 def tencent_report(phone: str, sid: str, *, delivered: bool = True, code: str = "MK:0001") -> dict:
     national = phone.removeprefix("+86")
     return {
-        "user_receive_time": "2024-05-01 10:00:03", "nationcode": "86", "mobile": national,
+        "user_receive_time": "2024-05-01 10:00:03",
+        "nationcode": "86",
+        "mobile": national,
         "report_status": "SUCCESS" if delivered else "FAIL",
         "errmsg": "DELIVRD" if delivered else code,
-        "description": "用户短信送达成功" if delivered else "空号", "sid": sid,
+        "description": "用户短信送达成功" if delivered else "空号",
+        "sid": sid,
     }
 
 
 def aliyun_report(phone: str, biz_id: str, *, delivered: bool = True) -> dict:
     return {
-        "phone_number": phone.removeprefix("+86"), "send_time": "2024-05-01 10:00:00",
-        "report_time": "2024-05-01 10:00:04", "success": delivered,
+        "phone_number": phone.removeprefix("+86"),
+        "send_time": "2024-05-01 10:00:00",
+        "report_time": "2024-05-01 10:00:04",
+        "success": delivered,
         "err_code": "DELIVERED" if delivered else "UNDELIV",
-        "err_msg": "用户接收成功" if delivered else "用户关机 13800138001", "sms_size": "1",
-        "biz_id": biz_id, "out_id": "",
+        "err_msg": "用户接收成功" if delivered else "用户关机 13800138001",
+        "sms_size": "1",
+        "biz_id": biz_id,
+        "out_id": "",
     }
 
 
 async def send(client, headers, phones: list[str], provider: str = "tencent") -> dict[str, str]:
     """Batch-send; return phone -> message_id."""
-    response = await client.post("/api/sms/batch-send", headers=headers,
-                                 json={"phones": phones, "provider": provider, **TEMPLATE})
+    response = await client.post(
+        "/api/sms/batch-send", headers=headers, json={"phones": phones, "provider": provider, **TEMPLATE}
+    )
     body = await response.json()
     assert response.status == 200 and body["success"], body
     masked = {r["phone"]: r["message_id"] for r in body["data"]["results"]}
@@ -160,8 +184,9 @@ async def balance(client, headers) -> int:
 async def push(client, backend: str, body: Any, token: str | None = TOKEN) -> aiohttp.ClientResponse:
     params = {"token": token} if token is not None else {}
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    return await client.post(f"/callbacks/{backend}", params=params, data=data,
-                             headers={"Content-Type": "application/json"})
+    return await client.post(
+        f"/callbacks/{backend}", params=params, data=data, headers={"Content-Type": "application/json"}
+    )
 
 
 # -- Tencent ---------------------------------------------------------------------------------------
@@ -169,8 +194,9 @@ async def push(client, backend: str, body: Any, token: str | None = TOKEN) -> ai
 
 async def test_a_send_waiting_for_its_receipt_is_reported_pending(gateway):
     client, headers = gateway
-    response = await client.post("/api/sms/send", headers=headers,
-                                 json={"phone": PHONES[0], "provider": "tencent", **TEMPLATE})
+    response = await client.post(
+        "/api/sms/send", headers=headers, json={"phone": PHONES[0], "provider": "tencent", **TEMPLATE}
+    )
     body = await response.json()
     assert response.status == 200 and body["success"] is True
     assert body["data"]["status"] == "pending"
@@ -185,10 +211,14 @@ async def test_tencent_receipts_finalise_pending_records_without_refund(gateway)
     ids = carrier_ids(client)
 
     delivered, undelivered, unreported = (sent[p] for p in PHONES)
-    response = await push(client, "tencent", [
-        tencent_report(PHONES[0], ids[delivered]),
-        tencent_report(PHONES[1], ids[undelivered], delivered=False),
-    ])
+    response = await push(
+        client,
+        "tencent",
+        [
+            tencent_report(PHONES[0], ids[delivered]),
+            tencent_report(PHONES[1], ids[undelivered], delivered=False),
+        ],
+    )
     assert response.status == 200
     assert response.content_type == "application/json"
     assert await response.json() == TENCENT_OK
@@ -222,8 +252,7 @@ async def test_duplicate_and_contradicting_pushes_change_nothing(gateway):
 async def test_a_receipt_that_beats_settle_is_applied_when_the_send_settles(gateway, upstreams):
     client, headers = gateway
     hook = upstreams["hook"]
-    hook.update(url=str(client.make_url("/callbacks/tencent").with_query(token=TOKEN)),
-                delivered=False)
+    hook.update(url=str(client.make_url("/callbacks/tencent").with_query(token=TOKEN)), delivered=False)
     sent = await send(client, headers, PHONES[:2])
     assert hook["answer"] == (200, TENCENT_OK)  # answered while the send was still in flight
     after = await records(client, headers)
@@ -271,12 +300,10 @@ async def test_receipts_cannot_reach_beyond_the_ids_the_carrier_gave(gateway, up
     serial, biz_id = ids[by_tencent[PHONES[0]]], ids[by_aliyun[PHONES[1]]]
 
     # Another backend's ids, through the wrong endpoint (each with its own valid token) ...
-    assert (await push(client, "aliyun", [aliyun_report(PHONES[0], serial)],
-                      token=ALI_TOKEN)).status == 200
+    assert (await push(client, "aliyun", [aliyun_report(PHONES[0], serial)], token=ALI_TOKEN)).status == 200
     assert (await push(client, "tencent", [tencent_report(PHONES[1], biz_id)])).status == 200
     # ... and the right id with a number that was not in that send.
-    assert (await push(client, "aliyun", [aliyun_report(PHONES[2], biz_id)],
-                      token=ALI_TOKEN)).status == 200
+    assert (await push(client, "aliyun", [aliyun_report(PHONES[2], biz_id)], token=ALI_TOKEN)).status == 200
     assert (await records(client, headers))[by_tencent[PHONES[0]]]["status"] == "pending"
     assert (await records(client, other_headers))[by_aliyun[PHONES[1]]]["status"] == "pending"
 
@@ -328,11 +355,17 @@ async def test_an_unconfigured_token_disables_the_endpoint(make_client, upstream
         assert response.status == 404 and (await response.json())["code"] == "NOT_FOUND"
 
 
-@pytest.mark.parametrize("body", [
-    b"not json", b'{"sid": "x"}', b"[1, 2]", b'[{"mobile": "13800138001", "report_status": "SUCCESS"}]',
-    b'[{"sid": "2433:1", "nationcode": "86", "mobile": "13800138001", "report_status": "MAYBE"}]',
-    orjson.dumps([{"sid": "2433:1", "mobile": {"n": 1}, "report_status": "SUCCESS"}]),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"sid": "x"}',
+        b"[1, 2]",
+        b'[{"mobile": "13800138001", "report_status": "SUCCESS"}]',
+        b'[{"sid": "2433:1", "nationcode": "86", "mobile": "13800138001", "report_status": "MAYBE"}]',
+        orjson.dumps([{"sid": "2433:1", "mobile": {"n": 1}, "report_status": "SUCCESS"}]),
+    ],
+)
 async def test_a_malformed_push_is_400_and_changes_nothing(gateway, body):
     client, headers = gateway
     sent = await send(client, headers, PHONES[:1])
@@ -393,24 +426,30 @@ async def test_store_keeps_unmatched_receipts_for_a_day_only(store: SQLiteStore,
 # -- reading the carriers' bodies ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("report", "e164"), [
-    ({"nationcode": "86", "mobile": "13800138001"}, "+8613800138001"),
-    ({"nationcode": 1, "mobile": 4155550123}, "+14155550123"),  # numbers may come unquoted
-    ({"mobile": "13800138001"}, "+8613800138001"),  # no nationcode: mainland
-    ({"nationcode": "86", "mobile": "12345"}, None),  # not a number: dropped
-])
+@pytest.mark.parametrize(
+    ("report", "e164"),
+    [
+        ({"nationcode": "86", "mobile": "13800138001"}, "+8613800138001"),
+        ({"nationcode": 1, "mobile": 4155550123}, "+14155550123"),  # numbers may come unquoted
+        ({"mobile": "13800138001"}, "+8613800138001"),  # no nationcode: mainland
+        ({"nationcode": "86", "mobile": "12345"}, None),  # not a number: dropped
+    ],
+)
 def test_tencent_numbers_are_normalised(report: dict, e164: str | None):
     body = orjson.dumps([{"sid": "2433:1", "report_status": "FAIL", "errmsg": "UNDELIV", **report}])
     assert [r.e164 for r in tencent_receipts(body)] == ([e164] if e164 else [])
 
 
-@pytest.mark.parametrize(("number", "e164"), [
-    ("13800138001", "+8613800138001"),
-    ("+8613800138001", "+8613800138001"),
-    ("008613800138001", "+8613800138001"),
-    ("85261234567", "+85261234567"),  # abroad: country code and number, no "+"
-    ("1380013", None),
-])
+@pytest.mark.parametrize(
+    ("number", "e164"),
+    [
+        ("13800138001", "+8613800138001"),
+        ("+8613800138001", "+8613800138001"),
+        ("008613800138001", "+8613800138001"),
+        ("85261234567", "+85261234567"),  # abroad: country code and number, no "+"
+        ("1380013", None),
+    ],
+)
 def test_aliyun_numbers_are_normalised(number: str, e164: str | None):
     body = orjson.dumps([{"phone_number": number, "success": "true", "biz_id": "9^0"}])
     receipts = aliyun_receipts(body)

@@ -39,8 +39,11 @@ async def store(request, make_config: Callable[..., GatewayConfig]) -> AsyncIter
     """Each store, Redis in each mode (on a cluster the accounts and their records spread)."""
     backend, _, mode = request.param.partition("-")
     if backend == "redis":
-        config = make_config(store={"backend": "redis"}, redis=redis_section(request, mode),
-                             server={"secret_key": SHARED_SECRET})
+        config = make_config(
+            store={"backend": "redis"},
+            redis=redis_section(request, mode),
+            server={"secret_key": SHARED_SECRET},
+        )
     else:
         config = make_config()
     async with RedisSource(config.redis) as redis:
@@ -85,8 +88,9 @@ async def test_young_and_awaiting_receipt_records_are_left_alone(store: Store):
     account = await crashed_send(store, "waiting")
     # Settled: the carrier took it, its receipt has not come yet (pending with a carrier id).
     await store.settle(account.id, [Settlement("waiting", "pending", "mock", 50, "c-1")], OLD, DAY)
-    await store.reserve(account.id, [NewRecord("young", "138****8001", "123456", "mock", PRICE, "h-y")],
-                        CUTOFF + 1)
+    await store.reserve(
+        account.id, [NewRecord("young", "138****8001", "123456", "mock", PRICE, "h-y")], CUTOFF + 1
+    )
     before = await state(store, account)
     report = await reconcile_account(store, account, CUTOFF, NOW, DAY)
     assert (report.reconciled, report.milli, report.awaiting_receipt) == (0, 0, 1)
@@ -126,7 +130,11 @@ async def test_every_page_of_stale_records_is_settled(store: Store, monkeypatch)
 def run_reconcile(config: Path, *args: str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "run.py", "reconcile", "--config", str(config), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()
@@ -154,8 +162,16 @@ async def test_run_py_reconcile_refunds_what_the_records_api_then_shows_failed(
     assert dry["total"] == {"reconciled": 2, "refunded": 0.12, "charged": 0.0, "awaiting_receipt": 0}
     done = run_reconcile(path)
     assert done["dry_run"] is False and done["as"] == "refund"
-    assert done["accounts"] == [{"name": "team", "api_key": account.api_key, "reconciled": 2,
-                                 "refunded": 0.12, "charged": 0.0, "awaiting_receipt": 0}]
+    assert done["accounts"] == [
+        {
+            "name": "team",
+            "api_key": account.api_key,
+            "reconciled": 2,
+            "refunded": 0.12,
+            "charged": 0.0,
+            "awaiting_receipt": 0,
+        }
+    ]
     assert run_reconcile(path)["total"]["reconciled"] == 0
 
     client = await make_client(config=config)

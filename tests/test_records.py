@@ -27,14 +27,16 @@ def at(text: str, zone: ZoneInfo = SHANGHAI) -> float:
 
 
 async def send(client, phone: str, headers=DEMO_HEADERS, **extra) -> dict:
-    response = await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone, **extra},
-                                 headers=headers)
+    response = await client.post(
+        "/api/sms/send", json={**SEND_BODY, "phone": phone, **extra}, headers=headers
+    )
     return await response.json()
 
 
 async def batch(client, phones: list[str], headers=DEMO_HEADERS) -> dict:
-    response = await client.post("/api/sms/batch-send", headers=headers,
-                                 json={"phones": phones, "template_id": "123456"})
+    response = await client.post(
+        "/api/sms/batch-send", headers=headers, json={"phones": phones, "template_id": "123456"}
+    )
     assert response.status == 200
     return await response.json()
 
@@ -110,8 +112,7 @@ async def test_time_filters_are_inclusive_to_the_second(make_client):
         return sorted(r["message_id"] for r in data["records"])
 
     assert await matching(start_time="2024-05-01 12:00:05", end_time="2024-05-01 12:00:05") == [ids[1]]
-    assert await matching(start_time="2024-05-01 12:00:00", end_time="2024-05-01 12:00:05") == sorted(
-        ids[:2])
+    assert await matching(start_time="2024-05-01 12:00:00", end_time="2024-05-01 12:00:05") == sorted(ids[:2])
     assert await matching(start_time="2024-05-01 12:00:05") == sorted(ids[1:])
     assert await matching(end_time="2024-05-01 12:00:00") == [ids[0]]
     assert await matching(start_time="2024-05-01 12:00:11") == []
@@ -144,15 +145,29 @@ async def test_created_at_and_filters_follow_the_configured_zone(make_client):
 @pytest.mark.parametrize(
     "params",
     [
-        {"status": "delivered"}, {"status": "SUCCESS"}, {"status": ""},
-        {"start_time": "2024-01-01"}, {"start_time": "2024/01/01 12:00:00"},
-        {"start_time": "2024-01-01T12:00:00"}, {"end_time": "2024-13-01 00:00:00"},
-        {"end_time": "2024-02-30 00:00:00"}, {"end_time": "1704067200"},
+        {"status": "delivered"},
+        {"status": "SUCCESS"},
+        {"status": ""},
+        {"start_time": "2024-01-01"},
+        {"start_time": "2024/01/01 12:00:00"},
+        {"start_time": "2024-01-01T12:00:00"},
+        {"end_time": "2024-13-01 00:00:00"},
+        {"end_time": "2024-02-30 00:00:00"},
+        {"end_time": "1704067200"},
         {"start_time": "2024-01-02 00:00:00", "end_time": "2024-01-01 23:59:59"},
         {"start_time": "2024-01-01 00:00:01", "end_time": "2024-01-01 00:00:00"},
-        {"page": "0"}, {"page": "-1"}, {"page": "1e30"}, {"page": "1.5"}, {"page": "abc"},
-        {"per_page": "0"}, {"per_page": "101"}, {"per_page": "abc"}, {"per_page": "-5"},
-        {"status": "success\x00"}, {"page": "1\x00"}, {"per_page": "\x0010"},
+        {"page": "0"},
+        {"page": "-1"},
+        {"page": "1e30"},
+        {"page": "1.5"},
+        {"page": "abc"},
+        {"per_page": "0"},
+        {"per_page": "101"},
+        {"per_page": "abc"},
+        {"per_page": "-5"},
+        {"status": "success\x00"},
+        {"page": "1\x00"},
+        {"per_page": "\x0010"},
         {"start_time": "2024-01-01 00:00:00\x00"},
     ],
 )
@@ -161,8 +176,12 @@ async def test_bad_parameters_are_400_in_the_envelope(client, params):
     body = await response.json()
     assert response.status == 400, body
     assert response.content_type == "application/json"
-    assert body == {"success": False, "message": body["message"], "code": "INVALID_PARAMS",
-                    "request_id": response.headers["X-Request-ID"]}
+    assert body == {
+        "success": False,
+        "message": body["message"],
+        "code": "INVALID_PARAMS",
+        "request_id": response.headers["X-Request-ID"],
+    }
     assert body["message"] and "Traceback" not in body["message"]
 
 
@@ -170,8 +189,9 @@ async def test_each_account_sees_only_its_own_records(make_client):
     client = await make_client(**NO_PHONE_LIMITS)
     _, other = await add_account(client, "other", balance_milli=10_000)
     mine = {(await send(client, phone))["data"]["message_id"] for phone in numbers(3)}
-    theirs = {(await send(client, phone, headers=other))["data"]["message_id"]
-              for phone in numbers(2, start=10)}
+    theirs = {
+        (await send(client, phone, headers=other))["data"]["message_id"] for phone in numbers(2, start=10)
+    }
     demo = await records(client)
     assert demo["total"] == 3 and {r["message_id"] for r in demo["records"]} == mine
     seen = await records(client, headers=other, per_page=100)
@@ -207,13 +227,26 @@ async def test_records_carry_the_contract_fields_and_masked_phones_only(make_cli
     for full in ("13912345678", "4155550123", "13987654321"):
         assert full not in text
     failed, international, success = (await response.json())["data"]["records"]
-    common = {"id", "message_id", "phone", "template_id", "provider", "status", "created_at",
-              "updated_at", "price"}
+    common = {
+        "id",
+        "message_id",
+        "phone",
+        "template_id",
+        "provider",
+        "status",
+        "created_at",
+        "updated_at",
+        "price",
+    }
     assert set(success) == common and set(international) == common
     assert set(failed) == common | {"error"}
     assert success["message_id"] == sent["data"]["message_id"]
     assert (success["phone"], success["template_id"], success["provider"], success["status"]) == (
-        "139****5678", "123456", "mock", "success")
+        "139****5678",
+        "123456",
+        "mock",
+        "success",
+    )
     assert isinstance(success["id"], int)
     assert "****" in international["phone"] and international["phone"].endswith("0123")
     assert failed["phone"] == "139****4321" and failed["provider"] == "flaky"

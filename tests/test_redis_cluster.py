@@ -56,15 +56,20 @@ def cluster_document(tmp_path: Path, cluster: ClusterServers) -> dict:
 
 
 def send(gateway: GatewayProcess, phone: str) -> requests.Response:
-    return requests.post(f"{gateway.url}/api/sms/send", headers=DEMO_HEADERS,
-                         json={"phone": phone, "template_id": "123456"}, timeout=30)
+    return requests.post(
+        f"{gateway.url}/api/sms/send",
+        headers=DEMO_HEADERS,
+        json={"phone": phone, "template_id": "123456"},
+        timeout=30,
+    )
 
 
 def spread(first: GatewayProcess, second: GatewayProcess, phones: list[str]) -> list[int]:
     """Every phone sent at once, alternately through the two gateways: the status codes."""
     with ThreadPoolExecutor(max_workers=20) as pool:
-        return list(pool.map(lambda pair: send((first, second)[pair[0] % 2], pair[1]).status_code,
-                             enumerate(phones)))
+        return list(
+            pool.map(lambda pair: send((first, second)[pair[0] % 2], pair[1]).status_code, enumerate(phones))
+        )
 
 
 def test_two_gateways_on_a_cluster_never_overdraw_one_balance(tmp_path, cluster, start):
@@ -114,11 +119,9 @@ def test_a_slot_moved_under_traffic_is_followed_through_ask_and_moved(tmp_path, 
     half = len(keys) // 2
     assert half >= 1, keys
     # Half the slot's keys moved: a script touching the account is sent where each key is (ASK).
-    ask(source.port, "MIGRATE", "127.0.0.1", str(destination.port), "", "0", "5000",
-        "KEYS", *keys[:half])
+    ask(source.port, "MIGRATE", "127.0.0.1", str(destination.port), "", "0", "5000", "KEYS", *keys[:half])
     migrating = [send(gateway, f"1350013500{n}") for n in range(1, 4)]
-    ask(source.port, "MIGRATE", "127.0.0.1", str(destination.port), "", "0", "5000",
-        "KEYS", *keys[half:])
+    ask(source.port, "MIGRATE", "127.0.0.1", str(destination.port), "", "0", "5000", "KEYS", *keys[half:])
     for node in cluster.nodes:
         ask(node.port, "CLUSTER", "SETSLOT", slot, "NODE", ids[target])
     moved = [send(gateway, f"1350013501{n}") for n in range(4)]
@@ -143,8 +146,7 @@ def test_a_failed_master_is_replaced_by_its_replica_and_sends_resume(tmp_path):
                 master.process.kill()
                 seconds = traffic.recovery(killed_at, within=RECOVERY_SECONDS)
             assert seconds < RECOVERY_SECONDS
-            info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS,
-                                timeout=10)
+            info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10)
             traffic.check_counted_after_failover(info.json()["data"]["total_sent"])
             print(f"cluster failover: 200s again {seconds:.2f} s after the master was killed")
         finally:

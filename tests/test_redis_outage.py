@@ -56,8 +56,11 @@ def frozen(redis_server) -> Iterator[None]:
 def gateway(redis_server, store: str, on_backend_error: str) -> dict[str, object]:
     return {
         "store": {"backend": store},
-        "ratelimit": {"backend": "redis", "on_backend_error": on_backend_error,
-                      "phone": [{"limit": 1000, "seconds": 60}]},  # the per-number windows run too
+        "ratelimit": {
+            "backend": "redis",
+            "on_backend_error": on_backend_error,
+            "phone": [{"limit": 1000, "seconds": 60}],
+        },  # the per-number windows run too
         "redis": {"url": redis_server.url, "timeout": TIMEOUT},
         "server": {"secret_key": SHARED_SECRET},
     }
@@ -66,8 +69,9 @@ def gateway(redis_server, store: str, on_backend_error: str) -> dict[str, object
 async def send(client, n: int) -> tuple[int, bool, float]:
     """Status, whether the limiter answered (its headers are there), and the wall time taken."""
     started = time.monotonic()
-    response = await client.post("/api/sms/send", headers=DEMO_HEADERS,
-                                 json={**SEND_BODY, "phone": f"138{n:08d}"})
+    response = await client.post(
+        "/api/sms/send", headers=DEMO_HEADERS, json={**SEND_BODY, "phone": f"138{n:08d}"}
+    )
     await response.read()
     return response.status, "RateLimit-Limit" in response.headers, time.monotonic() - started
 
@@ -134,8 +138,7 @@ async def test_a_hung_server_costs_one_timeout_in_every_mode(make_client, tmp_pa
         servers = SentinelGroup(tmp_path / "sentinel", down_after_ms=60_000).start()
         section = {"mode": mode, "sentinels": servers.sentinels, "service": servers.service}
     try:
-        document = gateway(servers.nodes[0] if mode == "cluster" else servers.primary, "redis",
-                           "deny")
+        document = gateway(servers.nodes[0] if mode == "cluster" else servers.primary, "redis", "deny")
         client = await make_client(**{**document, "redis": {**section, "timeout": timeout}})
         assert (await send(client, 0))[:2] == (200, True)
         hung = servers.owner("smsedge:{a:1}:account") if mode == "cluster" else servers.primary

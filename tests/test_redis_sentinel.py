@@ -34,8 +34,13 @@ def sentinel_document(tmp_path: Path, group: SentinelGroup) -> dict:
     document = without_limits(default_document())
     document["server"]["secret_key"] = "sentinel-test-secret-key-0000000"
     document["store"] = {"backend": "redis", "path": str(tmp_path / "unused.db")}
-    document["redis"] = {"mode": "sentinel", "sentinels": group.sentinels,
-                         "service": group.service, "key_prefix": "ha:", "timeout": 1}
+    document["redis"] = {
+        "mode": "sentinel",
+        "sentinels": group.sentinels,
+        "service": group.service,
+        "key_prefix": "ha:",
+        "timeout": 1,
+    }
     document["ratelimit"]["backend"] = "redis"
     return document
 
@@ -72,8 +77,10 @@ def test_with_wait_replicas_a_failover_loses_no_acknowledged_send(tmp_path):
             seconds = traffic.recovery(killed_at, within=RECOVERY_SECONDS)
         assert group.master_port() in {replica.port for replica in group.replicas}
         traffic.check_kept_after_failover()
-        print(f"sentinel failover, wait_replicas 1: 200s again {seconds:.2f} s after the kill,"
-              f" {len(traffic.acknowledged())} acknowledged sends all kept")
+        print(
+            f"sentinel failover, wait_replicas 1: 200s again {seconds:.2f} s after the kill,"
+            f" {len(traffic.acknowledged())} acknowledged sends all kept"
+        )
     finally:
         gateway.stop()
         group.stop()

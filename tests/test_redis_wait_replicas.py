@@ -37,10 +37,13 @@ class Replicated:
         for name in ("primary", "replica"):
             (directory / name).mkdir()
         self.primary = RedisServer(directory / "primary").start()
-        self.replica = RedisServer(directory / "replica", "--replicaof", "127.0.0.1",
-                                   str(self.primary.port)).start()
-        wait_for(lambda: "master_link_status:up" in ask(self.replica.port, "INFO", "replication"),
-                 "the replica to sync")
+        self.replica = RedisServer(
+            directory / "replica", "--replicaof", "127.0.0.1", str(self.primary.port)
+        ).start()
+        wait_for(
+            lambda: "master_link_status:up" in ask(self.replica.port, "INFO", "replication"),
+            "the replica to sync",
+        )
 
     def stall(self) -> None:
         assert self.replica.process is not None
@@ -80,8 +83,12 @@ async def timed(call) -> tuple[int, dict, float]:
 
 async def carrier_calls(client) -> int:
     text = await (await client.get("/metrics")).text()
-    return int(sum(float(value) for value in re.findall(
-        r"^smsedge_sms_messages_total\{[^}]*\} (\S+)$", text, flags=re.MULTILINE)))
+    return int(
+        sum(
+            float(value)
+            for value in re.findall(r"^smsedge_sms_messages_total\{[^}]*\} (\S+)$", text, flags=re.MULTILINE)
+        )
+    )
 
 
 async def balance(client) -> float:
@@ -92,8 +99,11 @@ async def balance(client) -> float:
 def stored_balances(server: RedisServer) -> list[bytes]:
     """Every account's balance as ``server`` holds it (read from it directly)."""
     with redis.Redis(port=server.port) as direct:
-        return sorted(direct.hget(key, "balance_milli") for key in direct.scan_iter("*:account:*")
-                      if direct.type(key) == b"hash")
+        return sorted(
+            direct.hget(key, "balance_milli")
+            for key in direct.scan_iter("*:account:*")
+            if direct.type(key) == b"hash"
+        )
 
 
 async def test_writes_a_replica_does_not_confirm_are_503_and_undone(make_client, servers):
@@ -103,13 +113,23 @@ async def test_writes_a_replica_does_not_confirm_are_503_and_undone(make_client,
     servers.stall()
     try:
         refused = {
-            "send": await timed(client.post("/api/sms/send", headers=DEMO_HEADERS,
-                                            json={**SEND_BODY, "phone": "13900000001"})),
-            "idempotent send": await timed(client.post(
-                "/api/sms/send", json={**SEND_BODY, "phone": "13900000002"},
-                headers={**DEMO_HEADERS, "Idempotency-Key": "stalled-replica-1"})),
-            "top-up": await timed(client.post(f"/admin/api/accounts/{DEMO_KEY}/topup", headers=ADMIN,
-                                              json={"amount": 5, "reason": "replica test"})),
+            "send": await timed(
+                client.post("/api/sms/send", headers=DEMO_HEADERS, json={**SEND_BODY, "phone": "13900000001"})
+            ),
+            "idempotent send": await timed(
+                client.post(
+                    "/api/sms/send",
+                    json={**SEND_BODY, "phone": "13900000002"},
+                    headers={**DEMO_HEADERS, "Idempotency-Key": "stalled-replica-1"},
+                )
+            ),
+            "top-up": await timed(
+                client.post(
+                    f"/admin/api/accounts/{DEMO_KEY}/topup",
+                    headers=ADMIN,
+                    json={"amount": 5, "reason": "replica test"},
+                )
+            ),
         }
         readiness = await timed(client.get("/readyz"))  # every send would be 503: take no traffic
     finally:
@@ -124,11 +144,15 @@ async def test_writes_a_replica_does_not_confirm_are_503_and_undone(make_client,
     assert await balance(client) == 99.95
 
     # Once the replica is back, the retries are first attempts, and each 200 is on the replica.
-    again = await client.post("/api/sms/send", json={**SEND_BODY, "phone": "13900000002"},
-                              headers={**DEMO_HEADERS, "Idempotency-Key": "stalled-replica-1"})
+    again = await client.post(
+        "/api/sms/send",
+        json={**SEND_BODY, "phone": "13900000002"},
+        headers={**DEMO_HEADERS, "Idempotency-Key": "stalled-replica-1"},
+    )
     assert again.status == 200, await again.text()
-    topped = await client.post(f"/admin/api/accounts/{DEMO_KEY}/topup", headers=ADMIN,
-                               json={"amount": 5, "reason": "replica test"})
+    topped = await client.post(
+        f"/admin/api/accounts/{DEMO_KEY}/topup", headers=ADMIN, json={"amount": 5, "reason": "replica test"}
+    )
     assert topped.status == 200, await topped.text()
     assert stored_balances(servers.replica) == stored_balances(servers.primary)
     assert await carrier_calls(client) == 2
@@ -140,7 +164,8 @@ async def test_off_by_default_a_lagging_replica_holds_no_write_up(make_client, s
     servers.stall()
     try:
         status, body, seconds = await timed(
-            client.post("/api/sms/send", json=SEND_BODY, headers=DEMO_HEADERS))
+            client.post("/api/sms/send", json=SEND_BODY, headers=DEMO_HEADERS)
+        )
     finally:
         servers.resume()
     assert status == 200, body
@@ -159,17 +184,27 @@ def cluster(tmp_path: Path) -> Iterator[ClusterServers]:
 
 
 def replica_of(cluster: ClusterServers, master: RedisServer) -> RedisServer:
-    return next(node for node in cluster.nodes if cluster.role(node) == "slave"
-                and f"master_port:{master.port}" in ask(node.port, "INFO", "replication"))
+    return next(
+        node
+        for node in cluster.nodes
+        if cluster.role(node) == "slave"
+        and f"master_port:{master.port}" in ask(node.port, "INFO", "replication")
+    )
 
 
 async def test_on_a_cluster_each_master_waits_for_its_own_replicas(make_client, cluster):
     """The WAIT goes to the master that took the write: a send of an account whose master's
     replica is stopped is 503, while an account on another master sends."""
     client = await make_client(
-        store={"backend": "redis"}, server={"secret_key": SHARED_SECRET},
-        redis={"mode": "cluster", "url": cluster.url, "key_prefix": "wait:", "timeout": 2,
-               "wait_replicas": 1},
+        store={"backend": "redis"},
+        server={"secret_key": SHARED_SECRET},
+        redis={
+            "mode": "cluster",
+            "url": cluster.url,
+            "key_prefix": "wait:",
+            "timeout": 2,
+            "wait_replicas": 1,
+        },
     )
     store = client.app[STORE]
     demo = await store.account_by_key(DEMO_KEY)
@@ -191,6 +226,7 @@ async def test_on_a_cluster_each_master_waits_for_its_own_replicas(make_client, 
         stalled.process.send_signal(signal.SIGCONT)
     assert refused.status == 503, await refused.text()
     assert other.status == 200, await other.text()
-    again = await client.post("/api/sms/send", json={**SEND_BODY, "phone": "13900000003"},
-                              headers=DEMO_HEADERS)
+    again = await client.post(
+        "/api/sms/send", json={**SEND_BODY, "phone": "13900000003"}, headers=DEMO_HEADERS
+    )
     assert again.status == 200, await again.text()

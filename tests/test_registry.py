@@ -66,8 +66,7 @@ def test_the_installed_package_registers_its_plugins_as_entry_points():
         assert found[name].load() is carrier_class(name)
 
 
-def test_an_entry_point_of_another_installed_package_resolves(tmp_path, monkeypatch,
-                                                              fresh_entry_points):
+def test_an_entry_point_of_another_installed_package_resolves(tmp_path, monkeypatch, fresh_entry_points):
     install_plugin(tmp_path, monkeypatch, f"rules = {RULE}")
     assert "rules" in {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
     assert carrier_class("rules") is carriers.RuleCarrier
@@ -76,11 +75,18 @@ def test_an_entry_point_of_another_installed_package_resolves(tmp_path, monkeypa
     assert "rules" in str(caught.value)
 
 
-def test_an_entry_point_works_from_the_config_file(tmp_path, monkeypatch, fresh_entry_points,
-                                                    config_document):
+def test_an_entry_point_works_from_the_config_file(
+    tmp_path, monkeypatch, fresh_entry_points, config_document
+):
     install_plugin(tmp_path, monkeypatch, f"rules = {RULE}")
-    document = merge(config_document, {"providers": {"backends": {
-        "bulk": {"plugin": "rules", "price": 0.01, "refuse": ["+8613900139000"]}}}})
+    document = merge(
+        config_document,
+        {
+            "providers": {
+                "backends": {"bulk": {"plugin": "rules", "price": 0.01, "refuse": ["+8613900139000"]}}
+            }
+        },
+    )
     backend = parse_config(document).providers.backends["bulk"]
     assert backend.plugin == "rules"
     assert backend.options.refuse == ("+8613900139000",)
@@ -128,8 +134,9 @@ def test_a_half_written_plugin_is_refused_before_start_up():
 
 
 def rule_document(config_document, **backend):
-    return merge(config_document, {"providers": {"backends": {
-        "rule": {"plugin": RULE, "price": 0.01, **backend}}}})
+    return merge(
+        config_document, {"providers": {"backends": {"rule": {"plugin": RULE, "price": 0.01, **backend}}}}
+    )
 
 
 def test_a_backend_section_is_read_by_its_plugin(config_document):
@@ -152,8 +159,7 @@ def test_a_backend_section_is_read_by_its_plugin(config_document):
         ({"plugin": "tests.carriers:NotACarrier"}, "providers.backends.rule.plugin: "),
     ],
 )
-def test_a_backend_option_the_plugin_does_not_know_names_the_key(config_document, backend,
-                                                                 message):
+def test_a_backend_option_the_plugin_does_not_know_names_the_key(config_document, backend, message):
     with pytest.raises(ConfigError) as caught:
         parse_config(rule_document(config_document, **backend))
     assert str(caught.value).startswith(message)

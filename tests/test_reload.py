@@ -47,8 +47,9 @@ def document_for(tmp_path: Path) -> dict[str, Any]:
     document["server"]["port"] = free_port()  # run.py reload finds the gateway by the file's port
     document["store"]["path"] = str(tmp_path / "gateway.db")
     document["providers"]["backends"]["mock"]["latency_ms"] = 20  # requests are in flight
-    document["accounts"].append({"name": "probe", "api_key": PROBE_KEY, "api_secret": OLD_SECRET,
-                                 "balance": 100})  # no own ratelimit: ratelimit.account applies
+    document["accounts"].append(
+        {"name": "probe", "api_key": PROBE_KEY, "api_secret": OLD_SECRET, "balance": 100}
+    )  # no own ratelimit: ratelimit.account applies
     return document
 
 
@@ -97,14 +98,19 @@ def log_lines(gateway: GatewayProcess, text: str) -> list[str]:
 
 def send(gateway: GatewayProcess, headers: dict[str, str], **body: object) -> requests.Response:
     # A new connection each time, so with several workers the kernel may hand it to any of them.
-    return requests.post(f"{gateway.url}/api/sms/send", headers={**headers, "Connection": "close"},
-                         json={"phone": "13600000000", "template_id": "123456", **body}, timeout=30)
+    return requests.post(
+        f"{gateway.url}/api/sms/send",
+        headers={**headers, "Connection": "close"},
+        json={"phone": "13600000000", "template_id": "123456", **body},
+        timeout=30,
+    )
 
 
 def prices(gateway: GatewayProcess, headers: dict[str, str]) -> list[float]:
     """The prices of the account's records, newest first."""
-    response = requests.get(f"{gateway.url}/api/sms/records", headers=headers,
-                            params={"per_page": 100}, timeout=10)
+    response = requests.get(
+        f"{gateway.url}/api/sms/records", headers=headers, params={"per_page": 100}, timeout=10
+    )
     assert response.status_code == 200, response.text
     return [record["price"] for record in response.json()["data"]["records"]]
 
@@ -170,12 +176,19 @@ def test_an_invalid_file_is_refused_with_one_line_and_a_metric(tmp_path, start):
         hup(gateway, "error")
         wait_for(lambda: traffic.succeeded() >= 40, "traffic after the refused reload")
     assert {status for _, status, _ in traffic.answers} == {200}
-    check = subprocess.run([sys.executable, "run.py", "check-config", "--config", str(gateway.config)],
-                           cwd=ROOT, capture_output=True, text=True, check=False)
+    check = subprocess.run(
+        [sys.executable, "run.py", "check-config", "--config", str(gateway.config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert check.returncode == 2
     problems = check.stderr.splitlines()
     assert [line.split(":")[0] for line in problems] == [
-        "providers.backends.mock.price", "providers.backends.mock.colour"]
+        "providers.backends.mock.price",
+        "providers.backends.mock.colour",
+    ]
     refused = log_lines(gateway, "config reload refused")
     assert len(refused) == 1 and "; ".join(problems) in refused[0]  # every problem, in one line
     assert reloads(gateway, "ok") == 0 and loaded_at(gateway) == started_at
@@ -188,8 +201,13 @@ def test_run_py_reload_and_a_restart_only_change_warns(tmp_path, start):
     document["providers"]["backends"]["mock"]["price"] = 0.06
     document["server"]["max_body_bytes"] = 1024
     rewrite(gateway, document)
-    done = subprocess.run([sys.executable, "run.py", "reload", "--config", str(gateway.config)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert f"pid {gateway.process.pid}" in done.stdout
     wait_for(lambda: reloads(gateway, "ok") == 1, "the reload run.py asked for")
@@ -201,8 +219,13 @@ def test_run_py_reload_and_a_restart_only_change_warns(tmp_path, start):
 
     document["providers"]["backends"]["mock"]["price"] = -1
     rewrite(gateway, document)  # invalid: run.py reload says so and sends nothing
-    refused = subprocess.run([sys.executable, "run.py", "reload", "--config", str(gateway.config)],
-                             cwd=ROOT, capture_output=True, text=True, check=False)
+    refused = subprocess.run(
+        [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert refused.returncode == 2 and refused.stderr.startswith("providers.backends.mock.price")
     assert reloads(gateway, "error") == 0
 
@@ -217,9 +240,14 @@ def test_run_py_reload_without_a_gateway_signals_nothing(tmp_path):
     stale.write_text(f"{bystander.pid}\n", encoding="ascii")
     try:
         for env in ({}, {"SMS_EDGE_PID_FILE": str(stale)}):
-            done = subprocess.run([sys.executable, "run.py", "reload", "--config", str(path)],
-                                  cwd=ROOT, capture_output=True, text=True, check=False,
-                                  env={**os.environ, **env})
+            done = subprocess.run(
+                [sys.executable, "run.py", "reload", "--config", str(path)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, **env},
+            )
             assert done.returncode == 1 and "no running gateway" in done.stderr
         assert bystander.poll() is None
     finally:
@@ -237,7 +265,10 @@ def test_run_py_reload_pid_signals_only_a_gateway(tmp_path, start):
     try:
         refused = subprocess.run(
             [*reload_command, "--pid", str(bystander.pid)],
-            cwd=ROOT, capture_output=True, text=True, check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert refused.returncode == 1 and f"process {bystander.pid} is not a gateway" in refused.stderr
         assert "sent SIGHUP" not in refused.stdout
@@ -247,7 +278,10 @@ def test_run_py_reload_pid_signals_only_a_gateway(tmp_path, start):
         bystander.wait()
     done = subprocess.run(
         [*reload_command, "--pid", str(gateway.process.pid)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0 and f"pid {gateway.process.pid}" in done.stdout
     wait_for(lambda: reloads(gateway, "ok") == 1, "the reload asked for by PID")
@@ -282,8 +316,11 @@ NEW_CARRIER_KEY = "rotatedSecretKey0000000000000000"
 
 
 def admin_status(gateway: GatewayProcess, token: str) -> int:
-    return requests.get(f"{gateway.url}/admin/api/accounts", timeout=10,
-                        headers={"Authorization": f"Bearer {token}", "Connection": "close"}).status_code
+    return requests.get(
+        f"{gateway.url}/admin/api/accounts",
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+    ).status_code
 
 
 async def test_a_reload_rotates_the_secrets_read_from_files(tmp_path, aiohttp_server):
@@ -297,9 +334,14 @@ async def test_a_reload_rotates_the_secrets_read_from_files(tmp_path, aiohttp_se
     document = document_for(tmp_path)
     document["admin"] = {"tokens": [{"name": "ops", "token": f"${{file:{token_file}}}"}]}
     document["providers"]["backends"]["tencent"] = {
-        "plugin": "tencent", "endpoint": endpoint, "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": f"${{file:{key_file}}}", "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge", "price": 0.045, "retries": 0,
+        "plugin": "tencent",
+        "endpoint": endpoint,
+        "secret_id": fake_tencent.SECRET_ID,
+        "secret_key": f"${{file:{key_file}}}",
+        "sdk_app_id": fake_tencent.SDK_APP_ID,
+        "sign_name": "SMS Edge",
+        "price": 0.045,
+        "retries": 0,
     }
     gateway = await asyncio.to_thread(GatewayProcess, document, tmp_path, port=document["server"]["port"])
     try:
@@ -313,8 +355,13 @@ async def test_a_reload_rotates_the_secrets_read_from_files(tmp_path, aiohttp_se
         token_file.write_text(f"{NEW_TOKEN}\n", encoding="utf-8")
         key_file.write_text(f"{NEW_CARRIER_KEY}\n", encoding="utf-8")
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
-            cwd=ROOT, capture_output=True, text=True, check=False)
+            subprocess.run,
+            [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         await asyncio.to_thread(wait_for, lambda: reloads(gateway, "ok") == 1, "the reload")
 
@@ -340,9 +387,7 @@ def runtime_of(config: GatewayConfig, carrier: ClosingCarrier) -> Runtime:
     return Runtime(config, {"mock": carrier}, {}, sender=None)  # type: ignore[dict-item,arg-type]
 
 
-async def test_a_retired_runtime_is_closed_after_its_grace_and_the_rest_at_shutdown(
-    make_config, monkeypatch
-):
+async def test_a_retired_runtime_is_closed_after_its_grace_and_the_rest_at_shutdown(make_config, monkeypatch):
     config = make_config()
     assert grace_seconds(config) > sum(b.timeout for b in config.providers.backends.values())
     monkeypatch.setattr(runtime_module, "grace_seconds", lambda config: 0.05)

@@ -51,21 +51,34 @@ async def nothing_changed(client) -> None:
 
 # -- duplicate keys (issue 23.11) --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("path", "body", "key"), [
-    (TOPUP, b'{"amount": 1, "reason": "r", "amount": 1000}', "amount"),  # the issue's: credited 1000
-    (SEND, b'{"phone": "13800138000", "phone": "13900139000", "template_id": "123456"}', "phone"),
-    (SEND, b'{"phone": 13900139000, "phone": "13800138000", "template_id": "123456"}', "phone"),
-    (SEND, b'{"phone": "13800138000", "template_id": "123456", "params": {"code": "1", "code": "2"}}',
-     "code"),
-    (SEND, b'{"phone": "13800138000", "template_id": "123456", "params": {"ab": "1", "a\\u0062": "2"}}',
-     "ab"),  # the same key spelt two ways
-    (SEND, b'{"phone": "13800138000", "provider": "mock" , "template_id": "123456", "provider" : "x"}',
-     "provider"),
-    (BATCH, b'{"phones": ["13800138000"], "template_id": "x", "template_id": "123456"}', "template_id"),
-    (CREATE, b'{"name": "a", "name": "b"}', "name"),
-    (CREATE, b'{"name": "a", "ratelimit": {"rate": 1, "burst": 2, "rate": 1000}}', "rate"),
-    (PATCH, b'{"disabled": true, "disabled": false}', "disabled"),
-])
+
+@pytest.mark.parametrize(
+    ("path", "body", "key"),
+    [
+        (TOPUP, b'{"amount": 1, "reason": "r", "amount": 1000}', "amount"),  # the issue's: credited 1000
+        (SEND, b'{"phone": "13800138000", "phone": "13900139000", "template_id": "123456"}', "phone"),
+        (SEND, b'{"phone": 13900139000, "phone": "13800138000", "template_id": "123456"}', "phone"),
+        (
+            SEND,
+            b'{"phone": "13800138000", "template_id": "123456", "params": {"code": "1", "code": "2"}}',
+            "code",
+        ),
+        (
+            SEND,
+            b'{"phone": "13800138000", "template_id": "123456", "params": {"ab": "1", "a\\u0062": "2"}}',
+            "ab",
+        ),  # the same key spelt two ways
+        (
+            SEND,
+            b'{"phone": "13800138000", "provider": "mock" , "template_id": "123456", "provider" : "x"}',
+            "provider",
+        ),
+        (BATCH, b'{"phones": ["13800138000"], "template_id": "x", "template_id": "123456"}', "template_id"),
+        (CREATE, b'{"name": "a", "name": "b"}', "name"),
+        (CREATE, b'{"name": "a", "ratelimit": {"rate": 1, "burst": 2, "rate": 1000}}', "rate"),
+        (PATCH, b'{"disabled": true, "disabled": false}', "disabled"),
+    ],
+)
 async def test_a_duplicate_key_is_400_on_every_route_and_changes_nothing(gateway, path, body, key):
     status, answer = await post(gateway, path, body)
     assert (status, answer["code"]) == (400, "INVALID_PARAMS"), answer
@@ -73,14 +86,20 @@ async def test_a_duplicate_key_is_400_on_every_route_and_changes_nothing(gateway
     await nothing_changed(gateway)
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    (SEND, b'{"phone": "13800138000", "template_id": "123456", "params": {"code": "a\\": b"}}'),
-    (SEND, b'{"phone": "13800138000", "template_id": "123456", "params": {}}'),  # at its default
-    (BATCH, b'{"phones": ["13800138000"], "template_id": "123456", "params": {"provider": "mock"},'
-            b' "provider": "mock"}'),  # one name in two objects
-    (CREATE, b'{"name": "keys", "ratelimit": null, "providers": [], "balance": 0}'),
-    (TOPUP, b'{"amount": 1, "reason": "\\"amount\\": 1000"}'),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (SEND, b'{"phone": "13800138000", "template_id": "123456", "params": {"code": "a\\": b"}}'),
+        (SEND, b'{"phone": "13800138000", "template_id": "123456", "params": {}}'),  # at its default
+        (
+            BATCH,
+            b'{"phones": ["13800138000"], "template_id": "123456", "params": {"provider": "mock"},'
+            b' "provider": "mock"}',
+        ),  # one name in two objects
+        (CREATE, b'{"name": "keys", "ratelimit": null, "providers": [], "balance": 0}'),
+        (TOPUP, b'{"amount": 1, "reason": "\\"amount\\": 1000"}'),
+    ],
+)
 async def test_bodies_without_a_repeated_key_are_taken(gateway, path, body):
     status, answer = await post(gateway, path, body)
     assert status in (200, 201), answer
@@ -90,8 +109,13 @@ async def test_bodies_without_a_repeated_key_are_taken(gateway, path, body):
 async def test_a_deeply_nested_body_that_may_repeat_a_key_is_400_not_500(gateway, depth):
     """The plain decoder takes what the model refuses, nested up to its own limit: counting its
     keys and parsing it again must not run out of stack."""
-    body = (b'{"phone": "13800138000", "template_id": "123456", "note": "\\": 1", "params": '
-            + b'{"a": ' * depth + b"1" + b"}" * depth + b"}")
+    body = (
+        b'{"phone": "13800138000", "template_id": "123456", "note": "\\": 1", "params": '
+        + b'{"a": ' * depth
+        + b"1"
+        + b"}" * depth
+        + b"}"
+    )
     status, answer = await post(gateway, SEND, body)
     assert (status, answer["code"]) == (400, "INVALID_PARAMS"), answer
     await nothing_changed(gateway)
@@ -124,8 +148,11 @@ ADMIN_BODIES = [
     (CREATE, b'"x"', "请求体必须是 JSON 对象"),
     (CREATE, b"{}", "缺少 name"),
     (CREATE, b'{"name": ""}', "name 不能为空"),
-    (CREATE, b'{"name": "   "}',
-     "name 须为 1-64 个字符(去掉首尾空白后),不能含控制字符、格式字符或 7 位以上的连续数字"),
+    (
+        CREATE,
+        b'{"name": "   "}',
+        "name 须为 1-64 个字符(去掉首尾空白后),不能含控制字符、格式字符或 7 位以上的连续数字",
+    ),
     (CREATE, b'{"name": 5}', "name 应为字符串,收到数字"),
     (CREATE, b'{"name": "' + b"x" * 65 + b'"}', "name 最长 64 个字符"),
     (CREATE, b'{"name": "x", "balance": -1}', "balance 须为 0-1000000000 元,最多 3 位小数"),

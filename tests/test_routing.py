@@ -23,14 +23,17 @@ PRICES = {"cheap": 0.01, "mid": 0.02, "dear": 0.03}
 
 
 def backends(**extra: dict) -> dict:
-    return {name: {"plugin": RULE, "price": price, **extra.get(name, {})}
-            for name, price in PRICES.items()}
+    return {name: {"plugin": RULE, "price": price, **extra.get(name, {})} for name, price in PRICES.items()}
 
 
 async def routed_client(make_client, routes, default="mid", failover=(), **extra):
     return await make_client(
-        providers={"default": default, "failover": list(failover), "routes": routes,
-                   "backends": backends(**extra)},
+        providers={
+            "default": default,
+            "failover": list(failover),
+            "routes": routes,
+            "backends": backends(**extra),
+        },
         templates={"MKT": {"params": []}},
     )
 
@@ -93,17 +96,19 @@ async def test_routes_are_tried_in_order_and_the_first_match_wins(make_client):
 
 async def test_a_split_follows_its_weights_within_five_percent_and_is_stable_per_number(make_client):
     client = await make_client(
-        providers={"default": "a", "routes": [{"match": {}, "split": {"a": 70, "b": 30}}],
-                   "backends": {"a": {"plugin": "mock", "price": 0.01},
-                                "b": {"plugin": "mock", "price": 0.01}}},
+        providers={
+            "default": "a",
+            "routes": [{"match": {}, "split": {"a": 70, "b": 30}}],
+            "backends": {"a": {"plugin": "mock", "price": 0.01}, "b": {"plugin": "mock", "price": 0.01}},
+        },
         ratelimit={"phone": []},
     )
     _, headers = await add_account(client, "bulk", balance_milli=1_000_000)
     phones = [f"139{n:08d}" for n in range(2000)]
     taken: dict[str, str] = {}
     for start in range(0, len(phones), 100):
-        data = await batch(client, headers, phones[start:start + 100])
-        taken.update(zip(phones[start:start + 100], (r["provider"] for r in data["results"]), strict=True))
+        data = await batch(client, headers, phones[start : start + 100])
+        taken.update(zip(phones[start : start + 100], (r["provider"] for r in data["results"]), strict=True))
     shares = Counter(taken.values())
     assert abs(shares["a"] / 2000 - 0.70) <= 0.05, shares
     assert abs(shares["b"] / 2000 - 0.30) <= 0.05, shares
@@ -114,8 +119,7 @@ async def test_a_split_follows_its_weights_within_five_percent_and_is_stable_per
 async def test_cheapest_skips_a_backend_whose_circuit_is_open_and_returns_when_it_closes(make_client):
     circuit = {"circuit": {"failures": 1, "cooldown": 0.2}, "retries": 0}
     client = await routed_client(
-        make_client, [{"match": {}, "strategy": "cheapest"}],
-        cheap=circuit, mid=circuit, dear=circuit,
+        make_client, [{"match": {}, "strategy": "cheapest"}], cheap=circuit, mid=circuit, dear=circuit
     )
     _, headers = await add_account(client, "team", balance_milli=10_000)
     cheap = client.app[RUNTIME].current.carriers["cheap"]
@@ -133,7 +137,7 @@ async def test_cheapest_skips_a_backend_whose_circuit_is_open_and_returns_when_i
 
 async def test_cheapest_takes_only_backends_that_serve_the_numbers_country(make_client):
     client = await routed_client(
-        make_client, [{"match": {}, "strategy": "cheapest"}], cheap={"countries": ["CN"]},
+        make_client, [{"match": {}, "strategy": "cheapest"}], cheap={"countries": ["CN"]}
     )
     _, headers = await add_account(client, "team", balance_milli=10_000)
     assert await provider_of(client, headers, CN) == "cheap"
@@ -143,8 +147,11 @@ async def test_cheapest_takes_only_backends_that_serve_the_numbers_country(make_
 async def test_a_mixed_batch_is_split_across_carriers_concurrently_and_each_charged_its_price(make_client):
     meeting = {"rendezvous": 2, "meet": "mixed-batch"}  # neither answers until both are called
     client = await routed_client(
-        make_client, [{"match": {"country": ["HK", "MO"]}, "to": "dear"}], default="cheap",
-        cheap=meeting, dear=meeting,
+        make_client,
+        [{"match": {"country": ["HK", "MO"]}, "to": "dear"}],
+        default="cheap",
+        cheap=meeting,
+        dear=meeting,
     )
     _, headers = await add_account(client, "team", balance_milli=10_000)
     phones = [CN, HK, "13900139000", MO]
@@ -172,9 +179,11 @@ async def test_the_callers_provider_overrides_the_routes(make_client):
 
 
 async def test_an_accounts_allowed_list_overrides_routes_and_the_caller(make_client):
-    routes = [{"match": {"country": ["HK"]}, "to": "dear"},
-              {"match": {"prefix": ["+86139"]}, "split": {"dear": 50, "mid": 50}},
-              {"match": {}, "strategy": "cheapest"}]
+    routes = [
+        {"match": {"country": ["HK"]}, "to": "dear"},
+        {"match": {"prefix": ["+86139"]}, "split": {"dear": 50, "mid": 50}},
+        {"match": {}, "strategy": "cheapest"},
+    ]
     client = await routed_client(make_client, routes)
     _, headers = await add_account(client, "narrow", balance_milli=10_000, providers=("mid",))
     assert await provider_of(client, headers, HK) == "mid"  # `to: dear` passed over, cheapest: mid
@@ -185,8 +194,10 @@ async def test_an_accounts_allowed_list_overrides_routes_and_the_caller(make_cli
 
 
 async def test_status_page_and_metrics_show_what_each_route_took(make_client):
-    routes = [{"name": "hk", "match": {"country": ["HK"]}, "to": "dear"},
-              {"name": "vip", "match": {"account": ["secret-team"]}, "to": "cheap"}]
+    routes = [
+        {"name": "hk", "match": {"country": ["HK"]}, "to": "dear"},
+        {"name": "vip", "match": {"account": ["secret-team"]}, "to": "cheap"},
+    ]
     client = await routed_client(make_client, routes)
     _, headers = await add_account(client, "team", balance_milli=10_000)
     await batch(client, headers, [HK, CN, "13900139000"])
@@ -203,9 +214,7 @@ async def test_status_page_and_metrics_show_what_each_route_took(make_client):
     assert 'smsedge_route_decisions_total{provider="cheap",route="requested"} 1.0' in metrics
 
 
-async def test_a_failed_over_send_reaches_the_status_view_with_each_call_and_the_routings_choice(
-    make_client,
-):
+async def test_a_failed_over_send_reaches_the_status_view_with_each_call_and_the_routings_choice(make_client):
     client = await routed_client(make_client, [], default="mid", failover=["cheap"], mid={"retries": 0})
     _, headers = await add_account(client, "team", balance_milli=10_000)
     client.app[RUNTIME].current.carriers["mid"].down = True
@@ -217,19 +226,32 @@ async def test_a_failed_over_send_reaches_the_status_view_with_each_call_and_the
     assert status.routing.taken("default") == {"mid": 1}  # what the routing chose, not who took it
 
 
-@pytest.mark.parametrize(("route", "error"), [
-    ({"match": {}, "to": "nope"}, "providers.routes[0].to: unknown backend 'nope'"),
-    ({"match": {}, "split": {"cheap": 50, "nope": 50}}, "providers.routes[0].split.nope: unknown backend"),
-    ({"match": {}, "split": {"cheap": 60, "dear": 30}}, "providers.routes[0].split: weights must sum to 100"),
-    ({"match": {"country": ["XX"]}, "to": "cheap"},
-     "providers.routes[0].match.country[0]: unknown country code 'XX'"),
-    ({"match": {"prefix": ["86170"]}, "to": "cheap"},
-     "providers.routes[0].match.prefix[0]: must be an E.164 prefix"),
-    ({"match": {}, "to": "cheap", "strategy": "cheapest"}, "providers.routes[0]: needs exactly one of"),
-    ({"match": {}}, "providers.routes[0]: needs exactly one of"),
-    ({"match": {}, "strategy": "random"}, "providers.routes[0].strategy: must be one of cheapest"),
-    ({"match": {"planet": ["mars"]}, "to": "cheap"}, "providers.routes[0].match.planet: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("route", "error"),
+    [
+        ({"match": {}, "to": "nope"}, "providers.routes[0].to: unknown backend 'nope'"),
+        (
+            {"match": {}, "split": {"cheap": 50, "nope": 50}},
+            "providers.routes[0].split.nope: unknown backend",
+        ),
+        (
+            {"match": {}, "split": {"cheap": 60, "dear": 30}},
+            "providers.routes[0].split: weights must sum to 100",
+        ),
+        (
+            {"match": {"country": ["XX"]}, "to": "cheap"},
+            "providers.routes[0].match.country[0]: unknown country code 'XX'",
+        ),
+        (
+            {"match": {"prefix": ["86170"]}, "to": "cheap"},
+            "providers.routes[0].match.prefix[0]: must be an E.164 prefix",
+        ),
+        ({"match": {}, "to": "cheap", "strategy": "cheapest"}, "providers.routes[0]: needs exactly one of"),
+        ({"match": {}}, "providers.routes[0]: needs exactly one of"),
+        ({"match": {}, "strategy": "random"}, "providers.routes[0].strategy: must be one of cheapest"),
+        ({"match": {"planet": ["mars"]}, "to": "cheap"}, "providers.routes[0].match.planet: unknown key"),
+    ],
+)
 def test_check_config_refuses_a_broken_route(config_document, route, error):
     config_document["providers"] = {"default": "cheap", "routes": [route], "backends": backends()}
     with pytest.raises(ConfigError) as refused:
@@ -247,20 +269,34 @@ def test_the_documented_routes_example_is_a_valid_config(config_document, monkey
     """docs/configuration.md's example is one a platform team can copy as it is."""
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     example = text.split("```yaml\nproviders:", 1)[1].split("```", 1)[0]
-    for name in ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY", "ALIYUN_ACCESS_KEY_ID",
-                 "ALIYUN_ACCESS_KEY_SECRET"):
+    for name in (
+        "TENCENT_SECRET_ID",
+        "TENCENT_SECRET_KEY",
+        "ALIYUN_ACCESS_KEY_ID",
+        "ALIYUN_ACCESS_KEY_SECRET",
+    ):
         monkeypatch.setenv(name, f"example-{name.lower()}")
     providers = expand_references(yaml.safe_load("providers:" + example))[0]["providers"]
     config = parse_config({**config_document, "providers": providers})
     routes = config.providers.routes
     assert [route.name for route in routes] == [
-        "payments-dedicated", "hk-macau", "marketing", "mainland-ramp"]
+        "payments-dedicated",
+        "hk-macau",
+        "marketing",
+        "mainland-ramp",
+    ]
     assert routes[3].split == (("tencent", 90), ("aliyun", 10))
     assert config.providers.backends["tencent"].countries == {"CN"}
 
 
 def test_an_unnamed_route_is_known_by_its_place(config_document):
-    config_document["providers"] = {"default": "cheap", "backends": backends(), "routes": [
-        {"match": {}, "to": "dear"}, {"name": "hk", "match": {"country": ["HK"]}, "to": "mid"},
-        {"match": {}, "to": "cheap"}]}
+    config_document["providers"] = {
+        "default": "cheap",
+        "backends": backends(),
+        "routes": [
+            {"match": {}, "to": "dear"},
+            {"name": "hk", "match": {"country": ["HK"]}, "to": "mid"},
+            {"match": {}, "to": "cheap"},
+        ],
+    }
     assert [route.name for route in parse_config(config_document).providers.routes] == ["#1", "hk", "#3"]

@@ -40,12 +40,15 @@ def restart(make_client, store_backend, redis_server, tencent_url):
     async def start(key: str):
         if running:
             await running.pop().close()
-        overrides = merge(store_backend, {
-            **backends({"tencent_url": tencent_url, "aliyun_url": tencent_url}),
-            "server": {"secret_key": key},
-            "redis": {"url": redis_server.url},
-            "ratelimit": {"backend": "redis", "phone": [{"limit": 1, "seconds": 3600}]},
-        })
+        overrides = merge(
+            store_backend,
+            {
+                **backends({"tencent_url": tencent_url, "aliyun_url": tencent_url}),
+                "server": {"secret_key": key},
+                "redis": {"url": redis_server.url},
+                "ratelimit": {"backend": "redis", "phone": [{"limit": 1, "seconds": 3600}]},
+            },
+        )
         running.append(await make_client(**overrides))
         return running[-1]
 
@@ -53,8 +56,9 @@ def restart(make_client, store_backend, redis_server, tencent_url):
 
 
 async def send(client) -> int:
-    response = await client.post("/api/sms/send", headers=DEMO_HEADERS,
-                                 json={"phone": PHONE, "provider": "tencent", **TEMPLATE})
+    response = await client.post(
+        "/api/sms/send", headers=DEMO_HEADERS, json={"phone": PHONE, "provider": "tencent", **TEMPLATE}
+    )
     return response.status
 
 
@@ -64,9 +68,7 @@ async def status_of(client, n: int) -> str:
     return sorted(found.values(), key=lambda record: record["id"])[n - 1]["status"]
 
 
-async def test_a_new_key_resets_the_windows_and_receipts_match_only_under_the_key_of_their_send(
-    restart,
-):
+async def test_a_new_key_resets_the_windows_and_receipts_match_only_under_the_key_of_their_send(restart):
     gateway = await restart(OLD_KEY)
     assert [await send(gateway), await send(gateway)] == [200, 429]  # a window of 1 an hour
     gateway = await restart(OLD_KEY)
@@ -91,6 +93,12 @@ async def test_a_new_key_resets_the_windows_and_receipts_match_only_under_the_ke
 
 def test_the_runbook_says_what_these_tests_show():
     text = RUNBOOK.read_text(encoding="utf-8")
-    for claim in ("fresh window", "stays `pending`", "restart", "no way to keep the old key",
-                  "awaiting_receipt", "split"):
+    for claim in (
+        "fresh window",
+        "stays `pending`",
+        "restart",
+        "no way to keep the old key",
+        "awaiting_receipt",
+        "split",
+    ):
         assert claim in text, claim

@@ -37,14 +37,9 @@ async def test_seed_example_succeeds_with_the_seed_body(client):
     assert body["data"]["provider"] == "mock"
 
 
-@pytest.mark.parametrize(
-    "phone",
-    ["13800138000", "+8613800138000", "008613800138000", "+14155550123"],
-)
+@pytest.mark.parametrize("phone", ["13800138000", "+8613800138000", "008613800138000", "+14155550123"])
 async def test_accepted_phone_forms(client, phone):
-    response = await client.post(
-        "/api/sms/send", json={**SEND_BODY, "phone": phone}, headers=DEMO_HEADERS
-    )
+    response = await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone}, headers=DEMO_HEADERS)
     body = await response.json()
     assert response.status == 200, body
     digits = "".join(ch for ch in phone if ch.isdigit())
@@ -112,8 +107,7 @@ async def test_every_auth_failure_is_the_same_401(client, headers):
 
 @pytest.mark.parametrize("status", ["pending", "rejected"])
 async def test_unverified_account_cannot_send_but_can_read(client, status):
-    _, headers = await add_account(client, "unverified", balance_milli=10_000,
-                                   verification_status=status)
+    _, headers = await add_account(client, "unverified", balance_milli=10_000, verification_status=status)
     response = await client.post("/api/sms/send", json=SEND_BODY, headers=headers)
     assert response.status == 403
     assert (await response.json())["code"] == "UNVERIFIED"
@@ -152,14 +146,10 @@ async def test_disabled_account_is_403_on_every_route(client):
 async def test_provider_outside_the_accounts_list_is_403(make_client):
     client = await make_client(providers={"backends": {"mock2": {"plugin": "mock", "price": 0.01}}})
     _, headers = await add_account(client, "narrow", balance_milli=10_000, providers=("mock",))
-    response = await client.post(
-        "/api/sms/send", json={**SEND_BODY, "provider": "mock2"}, headers=headers
-    )
+    response = await client.post("/api/sms/send", json={**SEND_BODY, "provider": "mock2"}, headers=headers)
     assert response.status == 403
     assert (await response.json())["code"] == "PROVIDER_FORBIDDEN"
-    allowed = await client.post(
-        "/api/sms/send", json={**SEND_BODY, "provider": "mock"}, headers=headers
-    )
+    allowed = await client.post("/api/sms/send", json={**SEND_BODY, "provider": "mock"}, headers=headers)
     assert allowed.status == 200
 
 
@@ -180,9 +170,7 @@ async def test_carrier_refusal_is_502_refunded_and_recorded_failed(make_client):
 
 
 async def test_carrier_timeout_is_504_and_recorded_failed(make_client):
-    client = await make_client(
-        providers={"backends": {"mock": {"latency_ms": 2000, "timeout": 0.05}}}
-    )
+    client = await make_client(providers={"backends": {"mock": {"latency_ms": 2000, "timeout": 0.05}}})
     response = await client.post("/api/sms/send", json=SEND_BODY, headers=DEMO_HEADERS)
     assert response.status == 504
     assert (await response.json())["code"] == "PROVIDER_TIMEOUT"
@@ -215,8 +203,12 @@ async def test_unknown_routes_and_methods_use_the_envelope(client, method, path,
     response = await client.request(method, path, headers=DEMO_HEADERS)
     body = await response.json()
     assert response.status == status
-    assert body == {"success": False, "message": body["message"], "code": code,
-                    "request_id": response.headers["X-Request-ID"]}
+    assert body == {
+        "success": False,
+        "message": body["message"],
+        "code": code,
+        "request_id": response.headers["X-Request-ID"],
+    }
     if status == 405:
         assert response.headers["Allow"]
 
@@ -243,17 +235,16 @@ async def test_chunked_body_over_the_limit_is_413(client):
 async def test_request_id_is_echoed_when_sane_and_replaced_when_not(client):
     sane = await client.get("/api/account/info", headers={**DEMO_HEADERS, "X-Request-ID": "abc-123"})
     assert sane.headers["X-Request-ID"] == "abc-123"
-    insane = await client.get(
-        "/api/account/info", headers={**DEMO_HEADERS, "X-Request-ID": "x" * 500}
-    )
+    insane = await client.get("/api/account/info", headers={**DEMO_HEADERS, "X-Request-ID": "x" * 500})
     assert insane.headers["X-Request-ID"] != "x" * 500
     assert len(insane.headers["X-Request-ID"]) == 32
 
 
 async def test_a_request_id_holding_a_phone_number_is_replaced_not_echoed(client, caplog):
     caplog.set_level(logging.INFO)
-    response = await client.post("/api/sms/send", json={"phone": "1"},
-                                 headers={**DEMO_HEADERS, "X-Request-ID": "call-13912345678"})
+    response = await client.post(
+        "/api/sms/send", json={"phone": "1"}, headers={**DEMO_HEADERS, "X-Request-ID": "call-13912345678"}
+    )
     assert response.status == 400
     assert "13912345678" not in response.headers["X-Request-ID"]
     assert "13912345678" not in await response.text() and "13912345678" not in caplog.text
@@ -262,8 +253,9 @@ async def test_a_request_id_holding_a_phone_number_is_replaced_not_echoed(client
 async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_nothing(make_client):
     client = await make_client(templates={"777": {"params": ["code", "minutes"]}})
     response = await client.post(
-        "/api/sms/send", json={"phone": "13800138000", "template_id": "777",
-                               "params": {"code": "1234"}}, headers=DEMO_HEADERS,
+        "/api/sms/send",
+        json={"phone": "13800138000", "template_id": "777", "params": {"code": "1234"}},
+        headers=DEMO_HEADERS,
     )
     body = await response.json()
     assert response.status == 400
@@ -271,8 +263,9 @@ async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_no
     info = await (await client.get("/api/account/info", headers=DEMO_HEADERS)).json()
     assert info["data"]["balance"] == 100.0
     complete = await client.post(
-        "/api/sms/send", json={"phone": "13800138000", "template_id": "777",
-                               "params": {"code": "1234", "minutes": 5}}, headers=DEMO_HEADERS,
+        "/api/sms/send",
+        json={"phone": "13800138000", "template_id": "777", "params": {"code": "1234", "minutes": 5}},
+        headers=DEMO_HEADERS,
     )
     assert complete.status == 200
 
@@ -280,9 +273,9 @@ async def test_a_declared_template_parameter_that_is_missing_is_400_and_costs_no
 async def test_the_413_message_states_a_large_limit_readably(make_client):
     client = await make_client(server={"max_body_bytes": 10_485_760})
     response = await client.post(
-        "/api/sms/send", data=io.BytesIO(b"x" * 10_485_761),
-        headers={**DEMO_HEADERS, "Content-Type": "application/json",
-                 "Content-Length": str(10_485_761)},
+        "/api/sms/send",
+        data=io.BytesIO(b"x" * 10_485_761),
+        headers={**DEMO_HEADERS, "Content-Type": "application/json", "Content-Length": str(10_485_761)},
     )
     assert response.status == 413
     assert "10,485,760" in (await response.json())["message"]
@@ -291,11 +284,21 @@ async def test_the_413_message_states_a_large_limit_readably(make_client):
 # --- the model's decoder and the plain checks agree ---------------------------------------------
 
 _PHONE = st.sampled_from(["13800138000", "+14155550123", "008613800138000", "1", "abc", "13800138000\n"])
-_PARAM = st.one_of(st.text(max_size=3), st.just("x" * 257), st.integers(-(2**70), 2**70),
-                   st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none())
+_PARAM = st.one_of(
+    st.text(max_size=3),
+    st.just("x" * 257),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+)
 _OPTIONAL = {
-    "params": st.one_of(st.none(), st.dictionaries(
-        st.sampled_from(["code", "n", "", "k" * 65]) | st.text(max_size=2), _PARAM, max_size=22)),
+    "params": st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.sampled_from(["code", "n", "", "k" * 65]) | st.text(max_size=2), _PARAM, max_size=22
+        ),
+    ),
     "provider": st.sampled_from(["mock", "nosuch", "bad name", "mock\n"]) | st.none(),
     "extra": st.just(1),
 }
@@ -315,9 +318,10 @@ def _outcome(parse: Callable[[], SendInput]) -> SendInput | tuple[int, str, str]
         return error.status, error.code, error.message
 
 
-@pytest.mark.parametrize(("model", "checked", "phones"), [
-    (SendRequest, send_input, "phone"), (BatchRequest, batch_input, "phones"),
-])
+@pytest.mark.parametrize(
+    ("model", "checked", "phones"),
+    [(SendRequest, send_input, "phone"), (BatchRequest, batch_input, "phones")],
+)
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_a_body_the_model_decodes_gets_what_the_plain_checks_give(model, checked, phones, data):
@@ -351,8 +355,10 @@ def test_a_forked_child_draws_ids_of_its_own():
     assert os.read(read, 64).decode() != new_hex_id()
 
 
-@pytest.mark.parametrize(("phone", "named"), [(13800138000, "数字"), (["13800138000"], "数组"),
-                                              ({"n": "13800138000"}, "对象"), (True, "布尔值")])
+@pytest.mark.parametrize(
+    ("phone", "named"),
+    [(13800138000, "数字"), (["13800138000"], "数组"), ({"n": "13800138000"}, "对象"), (True, "布尔值")],
+)
 async def test_a_phone_of_the_wrong_json_type_is_named_by_its_type(client, phone, named):
     response = await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone}, headers=DEMO_HEADERS)
     body = await response.json()

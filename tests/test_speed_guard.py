@@ -35,8 +35,9 @@ def test_a_send_stays_above_its_floor_of_bare_aiohttp(tmp_path: Path):
         stack.callback(bare.stop)
         gateway = start_gateway(tmp_path, "guard", gateway_document(tmp_path, "guard"))
         stack.callback(gateway.stop)
-        loads = [Load(server.url, BENCH_KEY, BENCH_SECRET, threads=1, connections=16)
-                 for server in (bare, gateway)]
+        loads = [
+            Load(server.url, BENCH_KEY, BENCH_SECRET, threads=1, connections=16) for server in (bare, gateway)
+        ]
         for load in loads:
             run_wrk(load, 1)  # warm-up
         ratios = []

@@ -31,7 +31,8 @@ async def test_requests_errors_and_carrier_calls_reach_the_charts(client):
 async def test_with_several_workers_the_page_says_each_shows_its_own(make_client, redis_server):
     client = await make_client(
         server={"workers": 2, "secret_key": "status-charts-test-secret-key-0123456789"},
-        redis={"url": redis_server.url}, ratelimit={"backend": "redis"},
+        redis={"url": redis_server.url},
+        ratelimit={"backend": "redis"},
     )
     html = await (await client.get("/status")).text()
     assert "共 2 个 worker 进程,每个进程只统计自己处理的请求" in html

@@ -72,10 +72,16 @@ async def stores(tmp_path: Path) -> AsyncIterator[tuple[CachedStore, Counting, S
 
 
 async def new_account(store: CachedStore, name: str = "shop", balance_milli: int = 1000) -> Account:
-    return await store.create_account(NewAccount(
-        name=name, api_key=f"sk_{name}", secret_hash=hash_secret("right"),
-        balance_milli=balance_milli, verification_status="approved",
-    ), NOW)
+    return await store.create_account(
+        NewAccount(
+            name=name,
+            api_key=f"sk_{name}",
+            secret_hash=hash_secret("right"),
+            balance_milli=balance_milli,
+            verification_status="approved",
+        ),
+        NOW,
+    )
 
 
 async def test_reads_are_served_from_memory_until_the_ttl(stores):
@@ -102,10 +108,16 @@ async def test_own_sends_keep_balance_and_counts_exact_without_a_read(stores):
     records = [NewRecord(f"m{i}", "138****8000", "t", "mock", 70) for i in range(3)]
     assert await cached.reserve(account.id, records, NOW)
     assert (await cached.account_by_key("sk_shop")).balance_milli == 1000 - 210
-    await cached.settle(account.id, [
-        Settlement("m0", "success", "mock", 50), Settlement("m1", "pending", "mock", 50),
-        Settlement("m2", "failed", "mock", 0, error="refused"),
-    ], NOW, DAY)
+    await cached.settle(
+        account.id,
+        [
+            Settlement("m0", "success", "mock", 50),
+            Settlement("m1", "pending", "mock", 50),
+            Settlement("m2", "failed", "mock", 0, error="refused"),
+        ],
+        NOW,
+        DAY,
+    )
     after = await cached.account_by_key("sk_shop")
     assert (after.balance_milli, after.total_sent) == (1000 - 100, 2)
     assert await cached.today_sent(account.id, DAY) == 2
@@ -113,8 +125,9 @@ async def test_own_sends_keep_balance_and_counts_exact_without_a_read(stores):
     assert after == await counting.inner.account_by_key("sk_shop")  # and it is what is stored
 
 
-@pytest.mark.parametrize("change", [{"disabled": True}, {"secret_hash": "rotated"},
-                                    {"verification_status": "pending"}])
+@pytest.mark.parametrize(
+    "change", [{"disabled": True}, {"secret_hash": "rotated"}, {"verification_status": "pending"}]
+)
 async def test_a_change_through_this_process_shows_at_once(stores, change):
     cached, _, _, _ = stores
     await new_account(cached)
@@ -237,10 +250,16 @@ async def test_a_disabled_account_is_refused_within_the_bound(make_client, add_a
 def add_account_with_secret():
     async def add(client) -> dict[str, str]:
         store = client.app[STORE]
-        account = await store.create_account(NewAccount(
-            name="cached", api_key="sk_cached_000000000000", secret_hash=hash_secret("s3cret-cached"),
-            balance_milli=10_000, verification_status="approved",
-        ), NOW)
+        account = await store.create_account(
+            NewAccount(
+                name="cached",
+                api_key="sk_cached_000000000000",
+                secret_hash=hash_secret("s3cret-cached"),
+                balance_milli=10_000,
+                verification_status="approved",
+            ),
+            NOW,
+        )
         return {"X-API-Key": account.api_key, "X-API-Secret": "s3cret-cached"}
 
     return add

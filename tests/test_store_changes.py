@@ -84,6 +84,7 @@ async def test_a_follower_that_cannot_read_drops_the_whole_cache_and_goes_on(sto
 
     monkeypatch.setattr(mine.inner, "account_changes", failing_once)
     async with following(mine, retry=0.05):
+
         async def fresh() -> bool:
             return (await mine.account_by_key("sk_team")).balance_milli == 150
 

@@ -48,18 +48,22 @@ def cached(request) -> bool:
 
 
 @pytest.fixture(params=["sqlite", *(f"redis-{mode}" for mode in REDIS_MODES), "redis-sentinel-wait"])
-async def store(
-    request, cached: bool, make_config: Callable[..., GatewayConfig]
-) -> AsyncIterator[Store]:
+async def store(request, cached: bool, make_config: Callable[..., GatewayConfig]) -> AsyncIterator[Store]:
     """An empty store of each backend (Redis in each mode, and on Sentinel with every write
     confirmed by its replica: ``redis.wait_replicas``), built from config by the factory the
     gateway uses."""
     backend, _, mode = request.param.partition("-")
     if backend == "redis":
         mode, _, wait = mode.partition("-")
-        config = make_config(store={"backend": "redis"}, server={"secret_key": SHARED_SECRET},
-                             redis={"key_prefix": "contract:", **redis_section(request, mode),
-                                    "wait_replicas": 1 if wait else 0})
+        config = make_config(
+            store={"backend": "redis"},
+            server={"secret_key": SHARED_SECRET},
+            redis={
+                "key_prefix": "contract:",
+                **redis_section(request, mode),
+                "wait_replicas": 1 if wait else 0,
+            },
+        )
     else:
         config = make_config(store={"timeout": 1.0})
     async with RedisSource(config.redis) as redis:
@@ -74,8 +78,14 @@ async def store(
 
 
 def new_account(name: str, balance_milli: int = 1000, **extra: object) -> NewAccount:
-    return NewAccount(name=name, api_key=f"sk_{name}", secret_hash="scrypt$test",
-                      balance_milli=balance_milli, verification_status="approved", **extra)
+    return NewAccount(
+        name=name,
+        api_key=f"sk_{name}",
+        secret_hash="scrypt$test",
+        balance_milli=balance_milli,
+        verification_status="approved",
+        **extra,
+    )
 
 
 def accepted(message_id: str, carrier_id: str | None = None, price_milli: int = 50) -> Settlement:
@@ -87,8 +97,10 @@ def refused(message_id: str, error: str | None = None) -> Settlement:
 
 
 def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:
-    return [NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli, f"h-{prefix}-{i}")
-            for i in range(count)]
+    return [
+        NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli, f"h-{prefix}-{i}")
+        for i in range(count)
+    ]
 
 
 async def balance(store: Store, name: str) -> int:
@@ -107,7 +119,8 @@ async def by_message(store: Store, account_id: int, **query: object) -> dict[str
 
 async def test_accounts_are_created_found_and_listed_in_order(store: Store):
     first = await store.create_account(
-        new_account("alpha", 1234, providers=("mock", "tencent"), rate=2.5, burst=7), NOW)
+        new_account("alpha", 1234, providers=("mock", "tencent"), rate=2.5, burst=7), NOW
+    )
     second = await store.create_account(new_account("beta", 0), NOW)
     assert (first.name, first.api_key, first.secret_hash) == ("alpha", "sk_alpha", "scrypt$test")
     assert (first.balance_milli, first.verification_status, first.disabled) == (1234, "approved", False)
@@ -138,8 +151,12 @@ async def test_a_duplicate_name_or_key_is_refused_and_leaves_nothing_behind(stor
 async def test_update_account_changes_only_what_it_names(store: Store):
     await store.create_account(new_account("upd", rate=3.0, burst=4), NOW)
     changed = await store.update_account(
-        "sk_upd", verification_status="rejected", disabled=True, providers=("aliyun",),
-        secret_hash="scrypt$new")
+        "sk_upd",
+        verification_status="rejected",
+        disabled=True,
+        providers=("aliyun",),
+        secret_hash="scrypt$new",
+    )
     assert changed is not None
     assert (changed.verification_status, changed.disabled) == ("rejected", True)
     assert (changed.providers, changed.secret_hash) == (("aliyun",), "scrypt$new")
@@ -168,8 +185,9 @@ async def test_the_configs_secret_is_recorded_and_replaced_once_per_change(store
     assert applied is not None and (applied.secret_hash, applied.balance_milli) == ("hash-2", 1000)
     assert await store.account_by_key("sk_listed") == applied
     assert await store.config_secret_hash("sk_listed") == "cfg-2"
-    racing = await asyncio.gather(*(
-        store.apply_config_secret("sk_listed", "cfg-2", f"cfg-3-{n}", f"hash-3-{n}") for n in range(6)))
+    racing = await asyncio.gather(
+        *(store.apply_config_secret("sk_listed", "cfg-2", f"cfg-3-{n}", f"hash-3-{n}") for n in range(6))
+    )
     [winner] = [account for account in racing if account is not None]
     assert await store.config_secret_hash("sk_listed") == f"cfg-3-{winner.secret_hash[-1]}"
     kept = await store.apply_config_secret("sk_plain", None, "cfg-p", None)  # recorded, secret kept
@@ -278,9 +296,9 @@ async def test_settle_charges_the_carrier_that_took_it_and_refunds_the_rest(stor
     account = await store.create_account(new_account("failover", 1000), NOW)
     await store.reserve(account.id, new_records("r", 2, price_milli=60), NOW)  # the dearest carrier
     assert await balance(store, "failover") == 880
-    await store.settle(account.id, [
-        Settlement("r-0", "success", "aliyun", 45, "biz"), refused("r-1"),
-    ], NOW, DAY)
+    await store.settle(
+        account.id, [Settlement("r-0", "success", "aliyun", 45, "biz"), refused("r-1")], NOW, DAY
+    )
     assert await balance(store, "failover") == 1000 - 45
     by_id = {r.message_id: r for r in (await store.records(account.id, RecordQuery())).records}
     assert by_id["r-0"].provider == "aliyun" and by_id["r-1"].provider == "mock"
@@ -299,14 +317,22 @@ async def test_settle_ignores_another_accounts_and_unknown_records(store: Store)
 async def test_an_accepted_send_awaiting_its_receipt_stays_pending_and_is_charged(store: Store):
     account = await store.create_account(new_account("waiting", 1000), NOW)
     await store.reserve(account.id, new_records("w", 2), NOW)
-    await store.settle(account.id, [
-        Settlement("w-0", "pending", "mock", 40, "sid-0"), Settlement("w-1", "pending", "mock", 40, "sid-1"),
-    ], NOW + 1, DAY)
+    await store.settle(
+        account.id,
+        [
+            Settlement("w-0", "pending", "mock", 40, "sid-0"),
+            Settlement("w-1", "pending", "mock", 40, "sid-1"),
+        ],
+        NOW + 1,
+        DAY,
+    )
     assert await balance(store, "waiting") == 1000 - 80
     assert (await store.account_by_key("sk_waiting")).total_sent == 2
     assert await store.today_sent(account.id, DAY) == 2
     assert await by_message(store, account.id, status="pending") == {
-        "w-0": ("pending", None), "w-1": ("pending", None)}
+        "w-0": ("pending", None),
+        "w-1": ("pending", None),
+    }
     # Settled once: a second settle (even a refusal) changes nothing.
     await store.settle(account.id, [refused("w-0")], NOW + 2, DAY)
     assert await balance(store, "waiting") == 1000 - 80
@@ -322,8 +348,9 @@ async def _history(store: Store) -> int:
     for step, at in enumerate((NOW + 2000, NOW, NOW + 1000)):
         batch = new_records(f"t{step}", 2)
         await store.reserve(account.id, batch, at)
-        await store.settle(account.id, [accepted(batch[0].message_id), refused(batch[1].message_id)],
-                           at + 5, DAY)
+        await store.settle(
+            account.id, [accepted(batch[0].message_id), refused(batch[1].message_id)], at + 5, DAY
+        )
     return account.id
 
 
@@ -333,8 +360,12 @@ async def test_records_are_newest_first_with_ties_by_id_and_page_exactly(store: 
     assert page.total == 6
     listed = [(r.created_ms, r.message_id) for r in page.records]
     assert listed == [
-        (NOW + 2000, "t0-1"), (NOW + 2000, "t0-0"), (NOW + 1000, "t2-1"), (NOW + 1000, "t2-0"),
-        (NOW, "t1-1"), (NOW, "t1-0"),
+        (NOW + 2000, "t0-1"),
+        (NOW + 2000, "t0-0"),
+        (NOW + 1000, "t2-1"),
+        (NOW + 1000, "t2-0"),
+        (NOW, "t1-1"),
+        (NOW, "t1-0"),
     ]
     ids = [r.id for r in page.records]
     assert ids[0] > ids[1] and ids[2] > ids[3] and ids[4] > ids[5]
@@ -377,9 +408,10 @@ async def test_records_are_numbered_per_account(store: Store):
     second = await store.create_account(new_account("second", 10**6), NOW)
     for step, (account, count) in enumerate(((first, 2), (second, 3), (first, 1), (second, 2))):
         await store.reserve(account.id, new_records(f"{account.name}{step}", count), NOW + step)
-    for account, expected in ((first, ["first2-0", "first0-1", "first0-0"]),
-                              (second, ["second3-1", "second3-0", "second1-2", "second1-1",
-                                        "second1-0"])):
+    for account, expected in (
+        (first, ["first2-0", "first0-1", "first0-0"]),
+        (second, ["second3-1", "second3-0", "second1-2", "second1-1", "second1-0"]),
+    ):
         page = await store.records(account.id, RecordQuery(per_page=100))
         assert [r.message_id for r in page.records] == expected  # newest first
         assert [r.id for r in page.records] == list(range(len(expected), 0, -1))
@@ -387,24 +419,34 @@ async def test_records_are_numbered_per_account(store: Store):
 
 async def test_records_show_the_price_charged_and_zero_once_refunded(store: Store):
     account = await store.create_account(new_account("payer", 1000), NOW)
-    await store.reserve(account.id, [
-        NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}")
-        for mid in ("taken", "cheaper", "refused", "undelivered")
-    ], NOW)
+    await store.reserve(
+        account.id,
+        [
+            NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}")
+            for mid in ("taken", "cheaper", "refused", "undelivered")
+        ],
+        NOW,
+    )
 
     async def prices() -> dict[str, int]:
         page = await store.records(account.id, RecordQuery(per_page=100))
         return {r.message_id: r.price_milli for r in page.records}
 
     assert await prices() == dict.fromkeys(("taken", "cheaper", "refused", "undelivered"), 60)
-    await store.settle(account.id, [
-        Settlement("taken", "success", "aliyun", 60, "biz-1"),
-        Settlement("cheaper", "success", "mock", 45, "mock-1"),  # a cheaper failover took it
-        Settlement("refused", "failed", "aliyun", 0, error="E: refused"),
-        Settlement("undelivered", "pending", "aliyun", 60, "biz-2"),
-    ], NOW + 1, DAY)
-    await store.apply_receipts("aliyun", [ReceiptUpdate("biz-2", "hash-undelivered", False, "UNDELIV")],
-                               NOW + 2)
+    await store.settle(
+        account.id,
+        [
+            Settlement("taken", "success", "aliyun", 60, "biz-1"),
+            Settlement("cheaper", "success", "mock", 45, "mock-1"),  # a cheaper failover took it
+            Settlement("refused", "failed", "aliyun", 0, error="E: refused"),
+            Settlement("undelivered", "pending", "aliyun", 60, "biz-2"),
+        ],
+        NOW + 1,
+        DAY,
+    )
+    await store.apply_receipts(
+        "aliyun", [ReceiptUpdate("biz-2", "hash-undelivered", False, "UNDELIV")], NOW + 2
+    )
     assert (await by_message(store, account.id))["undelivered"] == ("failed", "UNDELIV")
     # A failed delivery is not refunded (the carrier charged for it), so it still shows its price.
     assert await prices() == {"taken": 60, "cheaper": 45, "refused": 0, "undelivered": 60}
@@ -416,17 +458,22 @@ async def test_records_show_the_price_charged_and_zero_once_refunded(store: Stor
 
 async def _reserved(store: Store, *message_ids: str) -> int:
     account = await store.create_account(new_account("acme", 1000), NOW)
-    await store.reserve(account.id, [
-        NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}") for mid in message_ids
-    ], NOW)
+    await store.reserve(
+        account.id,
+        [NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}") for mid in message_ids],
+        NOW,
+    )
     return account.id
 
 
 async def test_receipts_finalise_pending_records_once_without_refund(store: Store):
     account_id = await _reserved(store, "m1", "m2", "m3")
-    await store.settle(account_id, [
-        Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")
-    ], NOW + 5, DAY)
+    await store.settle(
+        account_id,
+        [Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")],
+        NOW + 5,
+        DAY,
+    )
     receipts = [
         ReceiptUpdate("biz-1", "hash-m1", False, "UNDELIV: off"),
         ReceiptUpdate("biz-1", "hash-m2", True),
@@ -451,11 +498,16 @@ async def test_store_applies_a_receipt_that_came_before_settle(store: Store):
     ]
     assert await store.apply_receipts("aliyun", early, NOW) == 0  # nothing to finalise yet
     assert await store.apply_receipts("aliyun", early, NOW) == 0  # a re-push parks nothing twice
-    await store.settle(account_id, [
-        Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")
-    ], NOW + 5, DAY)
+    await store.settle(
+        account_id,
+        [Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")],
+        NOW + 5,
+        DAY,
+    )
     assert await by_message(store, account_id) == {
-        "m1": ("failed", "UNDELIV: off"), "m2": ("success", None), "m3": ("pending", None)
+        "m1": ("failed", "UNDELIV: off"),
+        "m2": ("success", None),
+        "m3": ("pending", None),
     }
     assert await balance(store, "acme") == 1000 - 3 * 60  # charged: the carrier took all three
     assert (await store.account_by_key("sk_acme")).total_sent == 3
@@ -493,11 +545,16 @@ async def test_parked_receipts_are_capped_in_total_the_oldest_dropped_first(stor
     sent = [f"m{i}" for i in range(cap + 4)]
     account_id = await _reserved(store, *sent)
     for i, mid in enumerate(sent):  # each names no record yet: all parked, one after another
-        assert await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)],
-                                          NOW + i) == 0
-    await store.settle(account_id, [
-        Settlement(mid, "pending", "aliyun", 60, f"biz-{i}") for i, mid in enumerate(sent)
-    ], NOW + 100, DAY)
+        assert (
+            await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)], NOW + i)
+            == 0
+        )
+    await store.settle(
+        account_id,
+        [Settlement(mid, "pending", "aliyun", 60, f"biz-{i}") for i, mid in enumerate(sent)],
+        NOW + 100,
+        DAY,
+    )
     states = await by_message(store, account_id)
     # Only the newest ``cap`` were kept: the store never held more than that.
     assert [mid for mid in sent if states[mid] == ("success", None)] == sent[-cap:]
@@ -518,8 +575,14 @@ DAY_MS = 24 * 3600 * 1000
 LEASE_MS = 120_000
 
 
-async def _claim(store: Store, account_id: int, token: str, fingerprint: str = "fp-1",
-                 now_ms: int = NOW, key: str = "key-1"):
+async def _claim(
+    store: Store,
+    account_id: int,
+    token: str,
+    fingerprint: str = "fp-1",
+    now_ms: int = NOW,
+    key: str = "key-1",
+):
     return await store.claim_idempotency(account_id, key, fingerprint, token, now_ms, DAY_MS, LEASE_MS)
 
 
@@ -607,7 +670,10 @@ async def test_records_are_found_by_message_id_in_the_order_asked(store: Store):
     await store.settle(account_id, [accepted("b", carrier_id="cb-1")], NOW, DAY)
     found = await store.find_records(account_id, ["c", "nope", "a", "b"])
     assert [(r.message_id, r.status, r.carrier_id) for r in found] == [
-        ("c", "pending", None), ("a", "pending", None), ("b", "success", "cb-1")]
+        ("c", "pending", None),
+        ("a", "pending", None),
+        ("b", "success", "cb-1"),
+    ]
     assert [r.id for r in found] == [3, 1, 2]
     assert found[0].price_milli == 60
     assert await store.find_records(other.id, ["a", "b"]) == []
@@ -618,16 +684,26 @@ async def test_records_are_found_by_message_id_in_the_order_asked(store: Store):
 
 
 def entry(name: str, at_ms: int = NOW, **fields: object) -> AuditEntry:
-    return AuditEntry(at_ms, "ops-alice", "topup", name, f"sk_{name}", {"balance": 1.0},
-                      {"balance": 2.5}, **fields)  # type: ignore[arg-type]
+    return AuditEntry(
+        at_ms, "ops-alice", "topup", name, f"sk_{name}", {"balance": 1.0}, {"balance": 2.5}, **fields
+    )  # type: ignore[arg-type]
 
 
 async def test_audit_entries_are_kept_whole_and_paged_newest_first(store: Store):
     assert (await store.audit_page(1, 10)).total == 0
     await store.append_audit(entry("first", reason="invoice 7"))
     for number in range(4):
-        await store.append_audit(AuditEntry(NOW + number + 1, "cli", "update", f"n{number}", f"sk_n{number}",
-                                            {"ratelimit": None}, {"ratelimit": {"rate": 2.5, "burst": 4}}))
+        await store.append_audit(
+            AuditEntry(
+                NOW + number + 1,
+                "cli",
+                "update",
+                f"n{number}",
+                f"sk_n{number}",
+                {"ratelimit": None},
+                {"ratelimit": {"rate": 2.5, "burst": 4}},
+            )
+        )
     everything = await store.audit_page(1, 10)
     assert everything.total == 5
     assert [e.account_name for e in everything.entries] == ["n3", "n2", "n1", "n0", "first"]

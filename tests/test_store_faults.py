@@ -44,7 +44,9 @@ def _can_mount_tmpfs(directory: Path) -> bool:
         return False
     probe = subprocess.run(
         ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs '{directory}'"],
-        capture_output=True, timeout=10, check=False,
+        capture_output=True,
+        timeout=10,
+        check=False,
     )
     return probe.returncode == 0
 
@@ -61,14 +63,25 @@ class TinyDiskGateway(GatewayProcess):
         self.log = directory / "tiny.log"
         self.disk = disk
         env = {**os.environ, "SMS_EDGE_DEMO_KEY": DEMO_KEY, "SMS_EDGE_DEMO_SECRET": DEMO_SECRET}
-        script = (f"mount -t tmpfs -o size={DISK_KB}k tmpfs \"$1\" && shift && exec \"$@\"")
-        command = ["unshare", "-m", "sh", "-c", script, "sh", str(disk),
-                   sys.executable, "run.py", "serve", "--config", str(self.config),
-                   "--port", str(self.port)]
+        script = f'mount -t tmpfs -o size={DISK_KB}k tmpfs "$1" && shift && exec "$@"'
+        command = [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(disk),
+            sys.executable,
+            "run.py",
+            "serve",
+            "--config",
+            str(self.config),
+            "--port",
+            str(self.port),
+        ]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
-            )
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
         self._wait_ready()
 
     @property
@@ -109,13 +122,15 @@ def tiny(tmp_path: Path) -> Iterator[TinyDiskGateway]:
 
 
 def send(gateway: GatewayProcess, phone: str) -> requests.Response:
-    return requests.post(f"{gateway.url}/api/sms/send", headers=DEMO_HEADERS, timeout=30,
-                         json={"phone": phone, **TEMPLATE})
+    return requests.post(
+        f"{gateway.url}/api/sms/send", headers=DEMO_HEADERS, timeout=30, json={"phone": phone, **TEMPLATE}
+    )
 
 
 def records(gateway: GatewayProcess) -> dict[str, str]:
-    response = requests.get(f"{gateway.url}/api/sms/records", params={"per_page": 100},
-                            headers=DEMO_HEADERS, timeout=10)
+    response = requests.get(
+        f"{gateway.url}/api/sms/records", params={"per_page": 100}, headers=DEMO_HEADERS, timeout=10
+    )
     assert response.status_code == 200, response.text
     return {record["message_id"]: record["status"] for record in response.json()["data"]["records"]}
 
@@ -129,8 +144,12 @@ def balance(gateway: GatewayProcess) -> float:
 def carrier_calls(gateway: GatewayProcess) -> int:
     """Numbers the carrier answered, from the gateway's own metric (the carrier is in-process)."""
     text = requests.get(f"{gateway.url}/metrics", timeout=10).text
-    return int(sum(float(value) for value in re.findall(
-        r"^smsedge_sms_messages_total\{[^}]*\} (\S+)$", text, flags=re.MULTILINE)))
+    return int(
+        sum(
+            float(value)
+            for value in re.findall(r"^smsedge_sms_messages_total\{[^}]*\} (\S+)$", text, flags=re.MULTILINE)
+        )
+    )
 
 
 def test_full_disk_is_503_sends_nothing_and_recovers(tiny):
@@ -142,10 +161,14 @@ def test_full_disk_is_503_sends_nothing_and_recovers(tiny):
     refused = []
     for n in range(5):
         refused.append(send(tiny, f"1391000000{n}"))
-    refused.append(requests.post(
-        f"{tiny.url}/api/sms/batch-send", headers=DEMO_HEADERS, timeout=30,
-        json={"phones": ["13920000001", "13920000002"], **TEMPLATE},
-    ))
+    refused.append(
+        requests.post(
+            f"{tiny.url}/api/sms/batch-send",
+            headers=DEMO_HEADERS,
+            timeout=30,
+            json={"phones": ["13920000001", "13920000002"], **TEMPLATE},
+        )
+    )
     for response in refused:
         body = response.json()
         assert response.status_code == 503, response.text
@@ -203,8 +226,12 @@ def test_concurrent_sends_into_a_filling_disk_never_200_without_a_record(tiny):
     kept = {}
     page = 1
     while True:
-        response = requests.get(f"{tiny.url}/api/sms/records", headers=DEMO_HEADERS, timeout=10,
-                                params={"per_page": 100, "page": page})
+        response = requests.get(
+            f"{tiny.url}/api/sms/records",
+            headers=DEMO_HEADERS,
+            timeout=10,
+            params={"per_page": 100, "page": page},
+        )
         data = response.json()["data"]
         kept.update({record["message_id"]: record["status"] for record in data["records"]})
         if page * 100 >= data["total"]:

@@ -27,14 +27,7 @@ from gateway.accounts.service import AccountService
 from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
 from gateway.redis.client import redis_client
-from gateway.store.base import (
-    NewAccount,
-    NewRecord,
-    ReceiptUpdate,
-    RecordQuery,
-    Settlement,
-    StoreUnavailable,
-)
+from gateway.store.base import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement, StoreUnavailable
 from gateway.store.cache import CachedStore
 from gateway.store.redis.store import RedisStore
 from tests.conftest import (
@@ -72,15 +65,23 @@ async def raw(redis_server) -> AsyncIterator[Redis]:
 
 async def dump(raw: Redis) -> dict[str, object]:
     """Every key with its whole value, whatever its type."""
-    readers = {"string": raw.get, "hash": raw.hgetall, "set": lambda key: raw.sort(key, alpha=True),
-               "zset": lambda key: raw.zrange(key, 0, -1, withscores=True),
-               "list": lambda key: raw.lrange(key, 0, -1), "stream": raw.xrange}
+    readers = {
+        "string": raw.get,
+        "hash": raw.hgetall,
+        "set": lambda key: raw.sort(key, alpha=True),
+        "zset": lambda key: raw.zrange(key, 0, -1, withscores=True),
+        "list": lambda key: raw.lrange(key, 0, -1),
+        "stream": raw.xrange,
+    }
     return {key: await readers[await raw.type(key)](key) async for key in raw.scan_iter()}
 
 
 def redis_gateway(server_url: str, **redis: object) -> dict[str, object]:
-    return {"store": {"backend": "redis"}, "redis": {"url": server_url, **redis},
-            "server": {"secret_key": SHARED_SECRET}}
+    return {
+        "store": {"backend": "redis"},
+        "redis": {"url": server_url, **redis},
+        "server": {"secret_key": SHARED_SECRET},
+    }
 
 
 # -- keys ------------------------------------------------------------------------------------------
@@ -90,16 +91,22 @@ async def test_keys_are_prefixed_and_each_account_lives_in_one_slot(store: Redis
     ids = []
     for name in ("north", "south"):
         account = await store.create_account(
-            NewAccount(name, f"sk_{name}", "scrypt$x", 10_000, "approved"), NOW)
+            NewAccount(name, f"sk_{name}", "scrypt$x", 10_000, "approved"), NOW
+        )
         ids.append(account.id)
         records = [NewRecord(f"{name}-{i}", "138****8000", "1", "aliyun", 60, f"h{i}") for i in range(3)]
         await store.reserve(account.id, records, NOW)
         await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{name}", "h0", True)], NOW)
-        await store.settle(account.id, [
-            Settlement(f"{name}-0", "pending", "aliyun", 60, f"biz-{name}"),
-            Settlement(f"{name}-1", "failed", "aliyun", 0, error="E: x"),
-            Settlement(f"{name}-2", "pending", "aliyun", 60, f"biz-{name}"),
-        ], NOW, DAY)
+        await store.settle(
+            account.id,
+            [
+                Settlement(f"{name}-0", "pending", "aliyun", 60, f"biz-{name}"),
+                Settlement(f"{name}-1", "failed", "aliyun", 0, error="E: x"),
+                Settlement(f"{name}-2", "pending", "aliyun", 60, f"biz-{name}"),
+            ],
+            NOW,
+            DAY,
+        )
     await store.apply_receipts("aliyun", [ReceiptUpdate("never-sent", "h9", True)], NOW)
 
     keys = [key async for key in raw.scan_iter()]
@@ -145,7 +152,9 @@ async def test_a_script_run_twice_after_a_lost_reply_changes_nothing_more(store:
     assert (await store.account_by_key("sk_twice")).balance_milli == 1300 + 2 * 40
     page = await store.records(account.id, RecordQuery())
     assert {r.message_id: (r.status, r.error) for r in page.records} == {
-        "m0": ("failed", "E: early"), "m1": ("pending", None)}
+        "m0": ("failed", "E: early"),
+        "m1": ("pending", None),
+    }
     assert await store.apply_receipts("aliyun", [ReceiptUpdate("biz", "h1", True)], NOW) == 1
 
     # Linking hands a parked receipt back again when run again (it is not deleted, it expires).
@@ -158,9 +167,9 @@ async def test_a_script_run_twice_after_a_lost_reply_changes_nothing_more(store:
 async def test_parked_receipts_stay_under_the_cap_and_linking_unparks(store: RedisStore, raw: Redis):
     store.max_parked_receipts = 5
     for second in range(4):
-        await store.apply_receipts("aliyun", [
-            ReceiptUpdate(f"biz-{second}-{i}", "h", True) for i in range(3)
-        ], NOW + second * 1000)
+        await store.apply_receipts(
+            "aliyun", [ReceiptUpdate(f"biz-{second}-{i}", "h", True) for i in range(3)], NOW + second * 1000
+        )
 
     async def parked() -> list[str]:
         return sorted([key async for key in raw.scan_iter(f"{PREFIX}*:early")])
@@ -180,8 +189,12 @@ async def test_every_operation_is_store_unavailable_while_redis_is_down(store: R
     account = await store.create_account(NewAccount("n", "sk_n", "h", 100, "approved"), NOW)
     redis_server.stop()
     calls = [
-        store.ping(), store.account_by_key("sk_n"), store.list_accounts(), store.top_up("sk_n", 1),
-        store.update_account("sk_n", disabled=True), store.today_sent(account.id, DAY),
+        store.ping(),
+        store.account_by_key("sk_n"),
+        store.list_accounts(),
+        store.top_up("sk_n", 1),
+        store.update_account("sk_n", disabled=True),
+        store.today_sent(account.id, DAY),
         store.reserve(account.id, [NewRecord("m", "138****8000", "1", "mock", 1)], NOW),
         store.settle(account.id, [Settlement("m", "success", "mock", 1)], NOW, DAY),
         store.apply_receipts("mock", [ReceiptUpdate("c", "h", True)], NOW),
@@ -201,11 +214,15 @@ async def test_every_operation_is_store_unavailable_while_redis_is_down(store: R
 async def test_no_full_number_and_no_secret_is_stored(make_client, redis_server, raw: Redis):
     client = await make_client(**redis_gateway(redis_server.url, key_prefix=PREFIX))
     _, headers = await add_account(client, "second", balance_milli=10_000)
-    response = await client.post("/api/sms/send", headers=DEMO_HEADERS,
-                                 json={**SEND_BODY, "phone": PHONES[0]})
+    response = await client.post(
+        "/api/sms/send", headers=DEMO_HEADERS, json={**SEND_BODY, "phone": PHONES[0]}
+    )
     assert response.status == 200, await response.text()
-    response = await client.post("/api/sms/batch-send", headers=headers,
-                                 json={"phones": ["+86" + PHONES[1], PHONES[2]], "template_id": "123456"})
+    response = await client.post(
+        "/api/sms/batch-send",
+        headers=headers,
+        json={"phones": ["+86" + PHONES[1], PHONES[2]], "template_id": "123456"},
+    )
     assert response.status == 200 and (await response.json())["data"]["success_count"] == 2
     listed = await client.get("/api/sms/records", headers=headers)
     assert (await listed.json())["data"]["total"] == 2
@@ -292,7 +309,11 @@ def test_accounts_cli_works_on_the_redis_store(tmp_path, redis_server):
     def run(*args: str) -> list[dict]:
         result = subprocess.run(
             [sys.executable, "run.py", "accounts", *args, "--config", str(config)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines()]
@@ -306,7 +327,11 @@ def test_accounts_cli_works_on_the_redis_store(tmp_path, redis_server):
     assert [a["name"] for a in run("list")] == ["ops"]
     duplicate = subprocess.run(
         [sys.executable, "run.py", "accounts", "create", "--name", "ops", "--config", str(config)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
 
@@ -315,10 +340,16 @@ async def test_a_send_through_the_cache_reads_no_account_back(store, raw):
     """Reserve and settle tell the cache what they left the account at, so the next request of
     the account is served from memory: the send path costs no read of the account hash."""
     cached = CachedStore(store)
-    account = await store.create_account(NewAccount(
-        name="shop", api_key="sk_shop", secret_hash="h", balance_milli=1000,
-        verification_status="approved",
-    ), NOW)
+    account = await store.create_account(
+        NewAccount(
+            name="shop",
+            api_key="sk_shop",
+            secret_hash="h",
+            balance_milli=1000,
+            verification_status="approved",
+        ),
+        NOW,
+    )
     await cached.account_by_key("sk_shop")
     reads_before = await _account_reads(raw)
     assert await cached.reserve(account.id, [NewRecord("m0", "138****8000", "t", "mock", 70)], NOW)
@@ -339,13 +370,17 @@ async def test_concurrent_top_ups_are_audited_as_one_chain_of_steps(store):
     """Each top-up's audit entry says what that top-up did: before = after - amount, with ``after``
     the balance its own script set, so 20 at once give 20 distinct steps and none twice."""
     service = AccountService(store)
-    account = await store.create_account(NewAccount(
-        name="shop", api_key="sk_shop", secret_hash="h", balance_milli=0, verification_status="approved",
-    ), NOW)
+    account = await store.create_account(
+        NewAccount(
+            name="shop", api_key="sk_shop", secret_hash="h", balance_milli=0, verification_status="approved"
+        ),
+        NOW,
+    )
     answers = await asyncio.gather(*(service.top_up("cli", "sk_shop", 1000) for _ in range(20)))
     page = await store.audit_page(1, 100)
-    steps = sorted((entry.before["balance"], entry.after["balance"]) for entry in page.entries
-                   if entry.action == "topup")
+    steps = sorted(
+        (entry.before["balance"], entry.after["balance"]) for entry in page.entries if entry.action == "topup"
+    )
     assert steps == [(float(n), float(n + 1)) for n in range(20)]
     assert sorted(answer.balance_milli for answer in answers) == [1000 * n for n in range(1, 21)]
     assert (await store.account_by_key("sk_shop")).balance_milli == 20_000 == account.balance_milli + 20_000
@@ -355,8 +390,11 @@ async def test_account_info_shows_the_other_gateway_s_sends_right_after_its_own(
     """Two gateways on one Redis: a gateway's own send tells its cache the balance that send left,
     which the other gateway's later send has already changed. Account info must not show that
     older balance: it reads the account again after such a write."""
-    overrides = {"store": {"backend": "redis"}, "redis": {"url": redis_server.url},
-                 "server": {"secret_key": SHARED_SECRET}}
+    overrides = {
+        "store": {"backend": "redis"},
+        "redis": {"url": redis_server.url},
+        "server": {"secret_key": SHARED_SECRET},
+    }
     first, second = await make_client(**overrides), await make_client(**overrides)
     before = (await (await first.get("/api/account/info", headers=DEMO_HEADERS)).json())["data"]
     for client, phone in ((first, "13800138001"), (second, "13800138002")):

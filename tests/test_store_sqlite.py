@@ -35,8 +35,13 @@ def peek(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
 
 
 def new_account(name: str, balance_milli: int) -> NewAccount:
-    return NewAccount(name=name, api_key=f"sk_{name}", secret_hash="scrypt$test",
-                      balance_milli=balance_milli, verification_status="approved")
+    return NewAccount(
+        name=name,
+        api_key=f"sk_{name}",
+        secret_hash="scrypt$test",
+        balance_milli=balance_milli,
+        verification_status="approved",
+    )
 
 
 def accepted(message_id: str) -> Settlement:
@@ -48,8 +53,7 @@ def refused(message_id: str) -> Settlement:
 
 
 def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:
-    return [NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli)
-            for i in range(count)]
+    return [NewRecord(f"{prefix}-{i}", "138****8000", "123456", "mock", price_milli) for i in range(count)]
 
 
 @pytest.fixture
@@ -97,9 +101,11 @@ async def test_upgrading_numbers_existing_records_per_account(path: Path, monkey
     try:
         assert migrations.migrate(db) == 4
         for name in ("north", "south"):
-            db.execute("INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
-                       " verification_status, created_at) VALUES (?, ?, 'h', 1000, 'approved', ?)",
-                       (name, f"sk_{name}", NOW))
+            db.execute(
+                "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
+                " verification_status, created_at) VALUES (?, ?, 'h', 1000, 'approved', ?)",
+                (name, f"sk_{name}", NOW),
+            )
         # Global ids 1..7: north 1, 3, 4, 7; south 2, 5, 6 (created_at ties are broken by that id).
         for n, owner in enumerate(("north", "south", "north", "north", "south", "south", "north")):
             db.execute(
@@ -124,16 +130,24 @@ async def test_upgrading_numbers_existing_records_per_account(path: Path, monkey
             return [(r.id, r.message_id) for r in page.records]
 
         assert await listed(north.id) == [
-            (5, "north-new-0"), (4, "north-6"), (3, "north-3"), (2, "north-2"), (1, "north-0")]
+            (5, "north-new-0"),
+            (4, "north-6"),
+            (3, "north-3"),
+            (2, "north-2"),
+            (1, "north-0"),
+        ]
         assert await listed(south.id) == [(3, "south-5"), (2, "south-4"), (1, "south-1")]
     finally:
         await upgraded.close()
     assert peek(path, "SELECT MAX(version) FROM schema_migrations") == [(MIGRATIONS[-1][0],)]
     assert peek(path, "SELECT name, records_seq FROM accounts ORDER BY id") == [("north", 5), ("south", 3)]
     with pytest.raises(sqlite3.IntegrityError):  # one number per account, enforced by the schema
-        peek(path, "INSERT INTO records (account_id, seq, message_id, phone, template_id, provider,"
-                   " status, price_milli, created_at, updated_at)"
-                   " VALUES (1, 1, 'dup', 'x', '1', 'mock', 'success', 0, 0, 0)")
+        peek(
+            path,
+            "INSERT INTO records (account_id, seq, message_id, phone, template_id, provider,"
+            " status, price_milli, created_at, updated_at)"
+            " VALUES (1, 1, 'dup', 'x', '1', 'mock', 'success', 0, 0, 0)",
+        )
 
 
 async def test_parked_receipts_stay_under_the_cap(path: Path):
@@ -141,9 +155,11 @@ async def test_parked_receipts_stay_under_the_cap(path: Path):
     await store.open()
     try:
         for second in range(4):
-            await store.apply_receipts("aliyun", [
-                ReceiptUpdate(f"biz-{second}-{i}", "h", True) for i in range(3)
-            ], NOW + second * 1000)
+            await store.apply_receipts(
+                "aliyun",
+                [ReceiptUpdate(f"biz-{second}-{i}", "h", True) for i in range(3)],
+                NOW + second * 1000,
+            )
     finally:
         await store.close()
     kept = peek(path, "SELECT carrier_id FROM early_receipts ORDER BY received_at, carrier_id")
@@ -183,8 +199,15 @@ async def test_records_queries_use_the_indexes(path: Path, monkeypatch, query: R
             for second in range(20):
                 batch = new_records(f"{owner.name}-{second}", 5)
                 await store.reserve(owner.id, batch, NOW + second * 1000)
-                await store.settle(owner.id, [refused(r.message_id) if i == 0 else accepted(r.message_id)
-                                              for i, r in enumerate(batch)], NOW, DAY)
+                await store.settle(
+                    owner.id,
+                    [
+                        refused(r.message_id) if i == 0 else accepted(r.message_id)
+                        for i, r in enumerate(batch)
+                    ],
+                    NOW,
+                    DAY,
+                )
         statements.clear()
         page = await store.records(account.id, query)
     finally:
@@ -221,8 +244,9 @@ async def test_group_commit_keeps_each_transaction_its_own(path: Path):
     await writer.run(create_table)
     insert = functools.partial(work, insert_n)
 
-    results = await asyncio.gather(*(writer.transaction(insert(n)) for n in range(20)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(writer.transaction(insert(n)) for n in range(20)), return_exceptions=True
+    )
     try:
         assert [r for r in results if isinstance(r, ValueError)] == [results[7]]
         assert [r for r in results if not isinstance(r, Exception)] == [n for n in range(20) if n != 7]
@@ -245,11 +269,13 @@ def test_a_group_commits_no_work_whose_caller_stopped_waiting(path: Path):
     try:
         create_table(db)
         now = time.monotonic()
-        outcomes = run_group(db, [work(insert_n, 1), work(insert_slowly, 2), work(insert_n, 3)],
-                             [None, now + 0.1, now - 1])
+        outcomes = run_group(
+            db, [work(insert_n, 1), work(insert_slowly, 2), work(insert_n, 3)], [None, now + 0.1, now - 1]
+        )
         assert outcomes[0] == (1, None)
-        assert all(result is None and isinstance(error, sqlite3.OperationalError)
-                   for result, error in outcomes[1:]), outcomes
+        assert all(
+            result is None and isinstance(error, sqlite3.OperationalError) for result, error in outcomes[1:]
+        ), outcomes
         assert peek(path, "SELECT n FROM t") == [(1,)]
     finally:
         db.close()
@@ -261,10 +287,14 @@ async def test_a_write_that_cannot_cross_to_the_writer_process_fails_alone(path:
     writer = GroupWriter(str(path), timeout=1.0)
     await writer.run(create_table)
     try:
-        results = await asyncio.wait_for(asyncio.gather(
-            writer.transaction(lambda db: None), writer.transaction(work(insert_n, 1)),
-            return_exceptions=True,
-        ), 10)
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                writer.transaction(lambda db: None),
+                writer.transaction(work(insert_n, 1)),
+                return_exceptions=True,
+            ),
+            10,
+        )
         assert isinstance(results[0], TypeError) and results[1] == 1
         assert peek(path, "SELECT n FROM t") == [(1,)]
     finally:

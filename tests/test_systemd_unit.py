@@ -58,8 +58,9 @@ def verify(text: str, directory: Path) -> subprocess.CompletedProcess[str]:
     local = text.replace("/opt/sms-edge/venv/bin/sms-edge", str(Path(sys.executable).parent / "sms-edge"))
     unit = directory / UNIT.name
     unit.write_text(local.replace("/opt/sms-edge", str(ROOT)), encoding="utf-8")
-    return subprocess.run(["systemd-analyze", "verify", str(unit)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_systemd_analyze_verify_accepts_the_unit_without_a_warning(tmp_path):
@@ -67,10 +68,13 @@ def test_systemd_analyze_verify_accepts_the_unit_without_a_warning(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-@pytest.mark.parametrize(("change", "warning"), [
-    (("ProtectSystem=strict", "ProtectSystem=stricter"), "Failed to parse"),
-    (("NoNewPrivileges=", "NoNewPrivilege="), "Unknown key"),
-])
+@pytest.mark.parametrize(
+    ("change", "warning"),
+    [
+        (("ProtectSystem=strict", "ProtectSystem=stricter"), "Failed to parse"),
+        (("NoNewPrivileges=", "NoNewPrivilege="), "Unknown key"),
+    ],
+)
 def test_the_verify_check_catches_a_bad_directive(tmp_path, change, warning):
     """The check above can fail: systemd-analyze's warnings for a typo reach its output."""
     result = verify(UNIT.read_text(encoding="utf-8").replace(*change), tmp_path)
@@ -91,9 +95,13 @@ def test_the_service_s_secrets_are_files_a_reload_reads_again():
     file and ``LoadCredential=`` (copied once at start by systemd 252) would keep the old value."""
     example = yaml.safe_load(PRODUCTION.read_text(encoding="utf-8"))
     backends = example["providers"]["backends"]
-    secrets = [example["server"]["secret_key"], backends["tencent"]["secret_id"],
-               backends["tencent"]["secret_key"], backends["aliyun"]["access_key_id"],
-               backends["aliyun"]["access_key_secret"]]
+    secrets = [
+        example["server"]["secret_key"],
+        backends["tencent"]["secret_id"],
+        backends["tencent"]["secret_key"],
+        backends["aliyun"]["access_key_id"],
+        backends["aliyun"]["access_key_secret"],
+    ]
     assert all(secret.startswith("${file:" + CREDENTIALS) for secret in secrets), secrets
     unit = UNIT.read_text(encoding="utf-8")
     assert CREDENTIALS in unit and "LoadCredential" not in directives(unit)

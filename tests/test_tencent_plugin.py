@@ -13,13 +13,7 @@ import pytest
 from gateway.carriers.base import CarrierError, FailureKind, Outcome, Recipient, SendBatch
 from plugins import tencent
 from plugins.tencent import TencentCarrier
-from plugins.tencent.signing import (
-    authorization,
-    canonical_request,
-    request_headers,
-    sign,
-    string_to_sign,
-)
+from plugins.tencent.signing import authorization, canonical_request, request_headers, sign, string_to_sign
 from tests.fakes import refused
 from tests.fakes.cases import TENCENT, Rig, mainland, make_batch
 from tests.fakes.tencent import SDK_APP_ID, TencentUpstream, create_app
@@ -51,8 +45,7 @@ async def rig(aiohttp_server: Any, session: aiohttp.ClientSession) -> Rig:
 
 def test_t1_intermediate_values() -> None:
     canonical = canonical_request(
-        method="POST", uri="/", query="", content_type="application/json", host=T1_HOST,
-        body=T1_BODY,
+        method="POST", uri="/", query="", content_type="application/json", host=T1_HOST, body=T1_BODY
     )
     assert canonical == (
         "POST\n/\n\ncontent-type:application/json\nhost:sms.tencentcloudapi.com\n\n"
@@ -63,24 +56,34 @@ def test_t1_intermediate_values() -> None:
 
 
 def test_t1_authorization_and_headers() -> None:
-    assert authorization(
-        secret_id=T1_ID, secret_key=T1_KEY, timestamp=T1_TIMESTAMP, host=T1_HOST, body=T1_BODY
-    ) == T1_AUTHORIZATION
+    assert (
+        authorization(secret_id=T1_ID, secret_key=T1_KEY, timestamp=T1_TIMESTAMP, host=T1_HOST, body=T1_BODY)
+        == T1_AUTHORIZATION
+    )
     headers = request_headers(
-        action="SendSms", version="2021-01-11", region="ap-guangzhou", secret_id=T1_ID,
-        secret_key=T1_KEY, host=T1_HOST, body=T1_BODY, timestamp=T1_TIMESTAMP,
+        action="SendSms",
+        version="2021-01-11",
+        region="ap-guangzhou",
+        secret_id=T1_ID,
+        secret_key=T1_KEY,
+        host=T1_HOST,
+        body=T1_BODY,
+        timestamp=T1_TIMESTAMP,
     )
     assert headers == {
-        "Content-Type": "application/json", "Host": T1_HOST, "X-TC-Action": "SendSms",
-        "X-TC-Version": "2021-01-11", "X-TC-Timestamp": "1700000000",
-        "X-TC-Region": "ap-guangzhou", "Authorization": T1_AUTHORIZATION,
+        "Content-Type": "application/json",
+        "Host": T1_HOST,
+        "X-TC-Action": "SendSms",
+        "X-TC-Version": "2021-01-11",
+        "X-TC-Timestamp": "1700000000",
+        "X-TC-Region": "ap-guangzhou",
+        "Authorization": T1_AUTHORIZATION,
     }
 
 
-@pytest.mark.parametrize(("body", "answer"), [
-    (T1_BODY, "Ok"),
-    (T1_BODY.replace(b"4370", b"4371"), "AuthFailure.SignatureFailure"),
-])
+@pytest.mark.parametrize(
+    ("body", "answer"), [(T1_BODY, "Ok"), (T1_BODY.replace(b"4370", b"4371"), "AuthFailure.SignatureFailure")]
+)
 async def test_fake_verifies_t1_on_its_own(
     aiohttp_server: Any, session: aiohttp.ClientSession, body: bytes, answer: str
 ) -> None:
@@ -88,8 +91,14 @@ async def test_fake_verifies_t1_on_its_own(
     upstream = TencentUpstream(secret_id=T1_ID, secret_key=T1_KEY, clock=lambda: T1_TIMESTAMP)
     server = await aiohttp_server(create_app(upstream))
     headers = request_headers(
-        action="SendSms", version="2021-01-11", region="ap-guangzhou", secret_id=T1_ID,
-        secret_key=T1_KEY, host=T1_HOST, body=T1_BODY, timestamp=T1_TIMESTAMP,
+        action="SendSms",
+        version="2021-01-11",
+        region="ap-guangzhou",
+        secret_id=T1_ID,
+        secret_key=T1_KEY,
+        host=T1_HOST,
+        body=T1_BODY,
+        timestamp=T1_TIMESTAMP,
     )
     async with session.post(server.make_url("/"), data=body, headers=headers) as response:
         data = await response.json()
@@ -105,16 +114,24 @@ async def test_the_request_for_one_number(rig: Rig) -> None:
     [outcome] = await rig.carrier.send(batch("+8613800138000"))
     [received] = rig.upstream.requests
     assert received.json() == {
-        "PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": SDK_APP_ID, "TemplateId": "1110",
-        "TemplateParamSet": ["4370", "5"], "SignName": "SMS Edge", "SessionContext": "msg-0",
+        "PhoneNumberSet": ["+8613800138000"],
+        "SmsSdkAppId": SDK_APP_ID,
+        "TemplateId": "1110",
+        "TemplateParamSet": ["4370", "5"],
+        "SignName": "SMS Edge",
+        "SessionContext": "msg-0",
     }
     assert rig.server is not None
     assert (received.method, received.path) == ("POST", "/")
-    assert {name: received.headers[name] for name in (
-        "Host", "Content-Type", "X-TC-Action", "X-TC-Version", "X-TC-Region",
-    )} == {
-        "Host": f"{rig.server.host}:{rig.server.port}", "Content-Type": "application/json",
-        "X-TC-Action": "SendSms", "X-TC-Version": "2021-01-11", "X-TC-Region": "ap-guangzhou",
+    assert {
+        name: received.headers[name]
+        for name in ("Host", "Content-Type", "X-TC-Action", "X-TC-Version", "X-TC-Region")
+    } == {
+        "Host": f"{rig.server.host}:{rig.server.port}",
+        "Content-Type": "application/json",
+        "X-TC-Action": "SendSms",
+        "X-TC-Version": "2021-01-11",
+        "X-TC-Region": "ap-guangzhou",
     }
     assert outcome.carrier_id and outcome.carrier_id.startswith("2433:")
 
@@ -139,10 +156,7 @@ async def test_mainland_and_international_go_in_separate_calls(rig: Rig) -> None
     assert [o.e164 for o in outcomes] == phones
     assert all(o.accepted for o in outcomes)
     sets = sorted((r.json()["PhoneNumberSet"], "SignName" in r.json()) for r in rig.upstream.requests)
-    assert sets == [
-        (["+85261234567", "+14155550100"], False),
-        (["+8613800138000", "+8613900139000"], True),
-    ]
+    assert sets == [(["+85261234567", "+14155550100"], False), (["+8613800138000", "+8613900139000"], True)]
 
 
 # -- reading SendStatusSet -------------------------------------------------------------------------
@@ -157,7 +171,10 @@ async def test_per_number_failures(rig: Rig) -> None:
     first, bad, limited, last = await rig.carrier.send(batch(*phones))
     assert first.accepted and last.accepted
     assert (bad.accepted, bad.kind, bad.code, bad.carrier_id) == (
-        False, FailureKind.CALLER, "InvalidParameterValue.IncorrectPhoneNumber", None,
+        False,
+        FailureKind.CALLER,
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        None,
     )
     assert bad.message == "incorrect number format"
     assert (limited.accepted, limited.kind) == (False, FailureKind.RATE_LIMITED)
@@ -182,9 +199,7 @@ def test_statuses_are_matched_by_number_not_order() -> None:
     ]
     first, second = tencent._match(recipients, statuses)
     assert (second.accepted, second.carrier_id) == (True, "s2")
-    assert (first.accepted, first.kind, first.code) == (
-        False, FailureKind.PERMANENT, "MissingSendStatus",
-    )
+    assert (first.accepted, first.kind, first.code) == (False, FailureKind.PERMANENT, "MissingSendStatus")
 
 
 def test_a_failed_call_fails_only_its_part() -> None:
@@ -195,9 +210,7 @@ def test_a_failed_call_fails_only_its_part() -> None:
     parts = [[both.recipients[i] for i in region] for region in regions]
     merged = tencent._merge(both, regions, parts, [[ok], error])
     assert merged[0] == ok
-    assert (merged[1].e164, merged[1].accepted, merged[1].code) == (
-        "+85261234567", False, "InternalError",
-    )
+    assert (merged[1].e164, merged[1].accepted, merged[1].code) == ("+85261234567", False, "InternalError")
     with pytest.raises(CarrierError):
         tencent._merge(both, regions, parts, [error, error])
 
@@ -206,7 +219,8 @@ def test_a_failed_call_fails_only_its_part() -> None:
 
 
 def test_options_defaults() -> None:
-    options = TENCENT.read_options({"secret_id": "id", "secret_key": "key",
-                                    "sdk_app_id": 1400000000, "sign_name": "SMS Edge"})
+    options = TENCENT.read_options(
+        {"secret_id": "id", "secret_key": "key", "sdk_app_id": 1400000000, "sign_name": "SMS Edge"}
+    )
     assert options.region == "ap-guangzhou"
     assert options.sdk_app_id == "1400000000"  # a number written bare in YAML is its digits

@@ -65,8 +65,9 @@ def start(tmp_path: Path, pki: Pki) -> Iterator[Callable[..., GatewayProcess]]:
             document["store"]["path"] = str(tmp_path / f"tls-{len(started)}.db")
         document["server"]["tls"] = tls_section(pki, mutual=mutual)
         options = {"verify": str(pki.ca.cert), "cert": pki.client if mutual else None}
-        started.append(GatewayProcess(document, tmp_path, name=f"tls-{len(started)}",
-                                      requests_options=options))
+        started.append(
+            GatewayProcess(document, tmp_path, name=f"tls-{len(started)}", requests_options=options)
+        )
         return started[-1]
 
     yield launch
@@ -78,7 +79,11 @@ def curl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     """The real curl, answering with the body then the HTTP status (000: no HTTP answer at all)."""
     return subprocess.run(
         ["curl", "--silent", "--show-error", "--max-time", "20", "--write-out", "\n%{http_code}", *args],
-        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -87,8 +92,12 @@ def test_the_seed_curl_example_runs_over_https_with_only_the_host_changed(start,
     command = swap(seed_example("send.sh"), gateway.url)
     assert command.startswith(f'curl -X POST "https://127.0.0.1:{gateway.port}/api/sms/send"')
     result = subprocess.run(
-        ["bash", "-c", command + " --silent --show-error"], capture_output=True, text=True, timeout=60,
-        check=True, env={**os.environ, "CURL_CA_BUNDLE": str(pki.ca.cert)},
+        ["bash", "-c", command + " --silent --show-error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "CURL_CA_BUNDLE": str(pki.ca.cert)},
     )
     body = json.loads(result.stdout)
     assert body["success"] is True
@@ -100,7 +109,11 @@ def test_the_seed_python_example_runs_over_https_with_only_the_host_changed(star
     script = swap(seed_example("send.py"), gateway.url)
     assert f"'https://127.0.0.1:{gateway.port}/api/sms/send'" in script
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
         env={**os.environ, "REQUESTS_CA_BUNDLE": str(pki.ca.cert)},
     )
     assert "'success': True" in result.stdout
@@ -111,8 +124,9 @@ def test_the_certificate_is_really_checked_and_plain_http_gets_no_answer(start, 
     gateway = start()
     trusted = curl(f"https://localhost:{gateway.port}/healthz", env={"CURL_CA_BUNDLE": str(pki.ca.cert)})
     assert trusted.stdout.endswith("200")  # the name localhost is in the certificate too
-    untrusted = curl(f"https://localhost:{gateway.port}/healthz",
-                     env={"CURL_CA_BUNDLE": str(pki.stranger_ca.cert)})
+    untrusted = curl(
+        f"https://localhost:{gateway.port}/healthz", env={"CURL_CA_BUNDLE": str(pki.stranger_ca.cert)}
+    )
     assert (untrusted.returncode, untrusted.stdout) == (60, "\n000")  # 60: peer certificate not trusted
     plain = curl(f"http://127.0.0.1:{gateway.port}/healthz")
     assert plain.returncode != 0 and plain.stdout.endswith("000")
@@ -123,8 +137,16 @@ def test_tls_below_1_2_is_refused(start, pki):
     gateway = start()
     # SECLEVEL=0 lets this curl offer TLS 1.0/1.1 (it does, to `openssl s_server -tls1_1`), so the
     # refusal is the gateway's.
-    old = curl("--tlsv1.0", "--tls-max", "1.1", "--ciphers", "DEFAULT@SECLEVEL=0",
-               "--cacert", str(pki.ca.cert), f"{gateway.url}/healthz")
+    old = curl(
+        "--tlsv1.0",
+        "--tls-max",
+        "1.1",
+        "--ciphers",
+        "DEFAULT@SECLEVEL=0",
+        "--cacert",
+        str(pki.ca.cert),
+        f"{gateway.url}/healthz",
+    )
     assert old.returncode != 0 and old.stdout.endswith("000")
     current = curl("--tlsv1.2", "--tls-max", "1.2", "--cacert", str(pki.ca.cert), f"{gateway.url}/healthz")
     assert current.stdout.endswith("200")
@@ -152,8 +174,18 @@ def test_mutual_tls_refuses_clients_without_a_certificate_from_the_client_ca(sta
     stranger = curl(*ca, "--cert", str(stranger_cert), "--key", str(stranger_key), url)
     assert stranger.returncode != 0 and stranger.stdout.endswith("000")
     cert, key = pki.client
-    known = curl(*ca, "--cert", str(cert), "--key", str(key),
-                 "-H", f"X-API-Key: {DEMO_KEY}", "-H", f"X-API-Secret: {DEMO_SECRET}", url)
+    known = curl(
+        *ca,
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        "-H",
+        f"X-API-Key: {DEMO_KEY}",
+        "-H",
+        f"X-API-Secret: {DEMO_SECRET}",
+        url,
+    )
     assert known.stdout.endswith("200"), known.stderr
     assert json.loads(known.stdout.rsplit("\n", 1)[0])["success"] is True
 
@@ -163,8 +195,7 @@ def test_every_worker_serves_tls(start, pki, tmp_path, redis_server):
     document["server"]["workers"] = 2
     gateway = start(document=document)
     # New connections each time: the kernel spreads them over both workers' sockets.
-    answers = [requests.get(f"{gateway.url}/healthz", verify=str(pki.ca.cert), timeout=10)
-               for _ in range(20)]
+    answers = [requests.get(f"{gateway.url}/healthz", verify=str(pki.ca.cert), timeout=10) for _ in range(20)]
     assert {answer.status_code for answer in answers} == {200}
     plain = curl(f"http://127.0.0.1:{gateway.port}/healthz")
     assert plain.stdout.endswith("000")
@@ -174,26 +205,47 @@ def test_every_worker_serves_tls(start, pki, tmp_path, redis_server):
 def files(tmp_path: Path, pki: Pki) -> dict[str, str]:
     not_pem = tmp_path / "notes.txt"
     not_pem.write_text("not a certificate\n", encoding="ascii")
-    return {"cert": str(pki.server[0]), "key": str(pki.server[1]), "ca": str(pki.ca.cert),
-            "ca_key": str(pki.ca.key), "missing": str(tmp_path / "missing.pem"),
-            "directory": str(tmp_path), "not_pem": str(not_pem)}
+    return {
+        "cert": str(pki.server[0]),
+        "key": str(pki.server[1]),
+        "ca": str(pki.ca.cert),
+        "ca_key": str(pki.ca.key),
+        "missing": str(tmp_path / "missing.pem"),
+        "directory": str(tmp_path),
+        "not_pem": str(not_pem),
+    }
 
 
-@pytest.mark.parametrize(("tls", "line"), [
-    ({"cert": "cert"}, "server.tls.key: required when server.tls.cert is set"),
-    ({"key": "key"}, "server.tls.cert: required when server.tls.key is set"),
-    ({"client_ca": "ca"}, "server.tls.cert: required when server.tls.client_ca is set"),
-    ({"cert": "missing", "key": "key"}, "server.tls.cert: cannot read {missing}: No such file or directory"),
-    ({"cert": "directory", "key": "key"}, "server.tls.cert: cannot read {directory}: Is a directory"),
-    ({"cert": "not_pem", "key": "key"}, "server.tls.cert: {not_pem} holds no PEM certificate"),
-    ({"cert": "cert", "key": "missing"}, "server.tls.key: cannot read {missing}: No such file or directory"),
-    ({"cert": "cert", "key": "ca_key"},
-     "server.tls.key: not a PEM private key (unencrypted) matching server.tls.cert"),
-    ({"cert": "cert", "key": "cert"},
-     "server.tls.key: not a PEM private key (unencrypted) matching server.tls.cert"),
-    ({"cert": "cert", "key": "key", "client_ca": "not_pem"},
-     "server.tls.client_ca: {not_pem} holds no PEM certificate"),
-])
+@pytest.mark.parametrize(
+    ("tls", "line"),
+    [
+        ({"cert": "cert"}, "server.tls.key: required when server.tls.cert is set"),
+        ({"key": "key"}, "server.tls.cert: required when server.tls.key is set"),
+        ({"client_ca": "ca"}, "server.tls.cert: required when server.tls.client_ca is set"),
+        (
+            {"cert": "missing", "key": "key"},
+            "server.tls.cert: cannot read {missing}: No such file or directory",
+        ),
+        ({"cert": "directory", "key": "key"}, "server.tls.cert: cannot read {directory}: Is a directory"),
+        ({"cert": "not_pem", "key": "key"}, "server.tls.cert: {not_pem} holds no PEM certificate"),
+        (
+            {"cert": "cert", "key": "missing"},
+            "server.tls.key: cannot read {missing}: No such file or directory",
+        ),
+        (
+            {"cert": "cert", "key": "ca_key"},
+            "server.tls.key: not a PEM private key (unencrypted) matching server.tls.cert",
+        ),
+        (
+            {"cert": "cert", "key": "cert"},
+            "server.tls.key: not a PEM private key (unencrypted) matching server.tls.cert",
+        ),
+        (
+            {"cert": "cert", "key": "key", "client_ca": "not_pem"},
+            "server.tls.client_ca: {not_pem} holds no PEM certificate",
+        ),
+    ],
+)
 def test_check_config_refuses_a_bad_tls_section_in_one_line(tmp_path, files, tls, line):
     section = {key: files[name] for key, name in tls.items()}
     result = check_config("check-config", "--config", str(broken_config(tmp_path, tls=section)))
@@ -203,8 +255,10 @@ def test_check_config_refuses_a_bad_tls_section_in_one_line(tmp_path, files, tls
 def test_check_config_refuses_an_http_public_url_with_tls_and_accepts_a_good_section(tmp_path, pki):
     tls = tls_section(pki, mutual=True)
     http = broken_config(tmp_path, tls=tls, public_url="http://sms.example.test")
-    assert_refused(check_config("check-config", "--config", str(http)),
-                   "server.public_url: must be an https:// URL when server.tls is on")
+    assert_refused(
+        check_config("check-config", "--config", str(http)),
+        "server.public_url: must be an https:// URL when server.tls is on",
+    )
     good = check_config("check-config", "--config", str(broken_config(tmp_path, tls=tls)))
     assert (good.returncode, good.stdout) == (0, "ok\n")
 

@@ -40,8 +40,11 @@ def start(tmp_path: Path, pki: Pki) -> Iterator[Callable[[float], GatewayProcess
         document = default_document()
         document["store"]["path"] = str(tmp_path / f"slow-{len(started)}.db")
         document["server"].update(header_timeout=header_timeout, tls=tls_section(pki))
-        started.append(GatewayProcess(document, tmp_path, f"slow-{len(started)}",
-                                      requests_options={"verify": str(pki.ca.cert)}))
+        started.append(
+            GatewayProcess(
+                document, tmp_path, f"slow-{len(started)}", requests_options={"verify": str(pki.ca.cert)}
+            )
+        )
         return started[-1]
 
     yield launch
@@ -148,7 +151,7 @@ def test_a_slow_handshake_counts_against_the_header_timeout(start, pki):
         hello = client.client_hello()
         client.sock.sendall(hello[: len(hello) // 2])
         time.sleep(2)
-        client.sock.sendall(hello[len(hello) // 2:])
+        client.sock.sendall(hello[len(hello) // 2 :])
         client.finish_handshake()
         client.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         closed = client.seconds_until_closed(6 + SLACK)

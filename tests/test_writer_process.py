@@ -59,8 +59,9 @@ def wait_until(condition, seconds: float) -> bool:
 
 
 def send(gateway: GatewayProcess, phone: str) -> requests.Response:
-    return requests.post(f"{gateway.url}/api/sms/send", headers=DEMO_HEADERS, timeout=10,
-                         json={"phone": phone, **TEMPLATE})
+    return requests.post(
+        f"{gateway.url}/api/sms/send", headers=DEMO_HEADERS, timeout=10, json={"phone": phone, **TEMPLATE}
+    )
 
 
 @pytest.fixture
@@ -85,8 +86,9 @@ def test_a_killed_writer_costs_503s_never_a_500_and_the_next_write_starts_a_new_
     [successor] = writer_pids(gateway.process.pid)
     assert successor != writer
     # Every 200 was recorded by the new writer, as final.
-    records = requests.get(f"{gateway.url}/api/sms/records", headers=DEMO_HEADERS, timeout=10,
-                           params={"per_page": 50}).json()["data"]["records"]
+    records = requests.get(
+        f"{gateway.url}/api/sms/records", headers=DEMO_HEADERS, timeout=10, params={"per_page": 50}
+    ).json()["data"]["records"]
     by_id = {r["message_id"]: r["status"] for r in records}
     for answer in answers:
         if answer.status_code == 200:
@@ -140,8 +142,9 @@ def timed(method: str, url: str, **kwargs) -> tuple[int | None, dict, float]:
 
 
 def all_records(gateway: GatewayProcess) -> dict[str, str]:
-    records = requests.get(f"{gateway.url}/api/sms/records", headers=DEMO_HEADERS, timeout=10,
-                           params={"per_page": 100}).json()["data"]["records"]
+    records = requests.get(
+        f"{gateway.url}/api/sms/records", headers=DEMO_HEADERS, timeout=10, params={"per_page": 100}
+    ).json()["data"]["records"]
     return {r["message_id"]: r["status"] for r in records}
 
 
@@ -158,16 +161,26 @@ def test_a_stalled_writer_is_503_within_store_timeout_and_a_200_is_never_lost(sl
     os.kill(writer, signal.SIGSTOP)
     try:
         calls = {
-            "send": ("POST", f"{gateway.url}/api/sms/send",
-                     {"headers": DEMO_HEADERS, "json": {"phone": "13900000001", **TEMPLATE}}),
-            "topup": ("POST", f"{gateway.url}/admin/api/accounts/{DEMO_KEY}/topup",
-                      {"headers": {"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                       "json": {"amount": 5, "reason": "stall test"}}),
+            "send": (
+                "POST",
+                f"{gateway.url}/api/sms/send",
+                {"headers": DEMO_HEADERS, "json": {"phone": "13900000001", **TEMPLATE}},
+            ),
+            "topup": (
+                "POST",
+                f"{gateway.url}/admin/api/accounts/{DEMO_KEY}/topup",
+                {
+                    "headers": {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                    "json": {"amount": 5, "reason": "stall test"},
+                },
+            ),
             "readyz": ("GET", f"{gateway.url}/readyz", {}),
         }
         with ThreadPoolExecutor(len(calls)) as pool:
-            futures = {name: pool.submit(timed, method, url, **kwargs)
-                       for name, (method, url, kwargs) in calls.items()}
+            futures = {
+                name: pool.submit(timed, method, url, **kwargs)
+                for name, (method, url, kwargs) in calls.items()
+            }
             answers = {name: future.result() for name, future in futures.items()}
         thread.join(timeout=10)
     finally:
@@ -193,7 +206,6 @@ def test_a_stalled_writer_is_503_within_store_timeout_and_a_200_is_never_lost(sl
     ids = {a.json()["data"]["message_id"] for a in acknowledged}
     # Every 200 is on disk and final (the in-flight send's settle landed once the writer went on);
     # the 503 send wrote nothing and the 503 top-up credited nothing.
-    assert wait_until(lambda: all_records(gateway) == dict.fromkeys(ids, "success"), 5), \
-        all_records(gateway)
+    assert wait_until(lambda: all_records(gateway) == dict.fromkeys(ids, "success"), 5), all_records(gateway)
     info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10).json()
     assert info["data"]["balance"] == round(100 - 0.05 * len(ids), 2)

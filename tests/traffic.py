@@ -30,9 +30,12 @@ class Traffic:
             n = 0
             while not self._stop.is_set():
                 n += 1
-                response = http.post(f"{self.gateway.url}/api/sms/send", headers=DEMO_HEADERS,
-                                     json={"phone": f"137{n:08d}", "template_id": "123456"},
-                                     timeout=30)
+                response = http.post(
+                    f"{self.gateway.url}/api/sms/send",
+                    headers=DEMO_HEADERS,
+                    json={"phone": f"137{n:08d}", "template_id": "123456"},
+                    timeout=30,
+                )
                 self.answers.append((time.monotonic(), response.status_code, response.text))
                 time.sleep(0.01)
 
@@ -50,8 +53,7 @@ class Traffic:
 
     def acknowledged(self) -> set[str]:
         """The message ids of the sends answered 200."""
-        return {json.loads(text)["data"]["message_id"]
-                for _, status, text in self.answers if status == 200}
+        return {json.loads(text)["data"]["message_id"] for _, status, text in self.answers if status == 200}
 
     def check_kept_after_failover(self) -> None:
         """Every 200 is on the promoted replica (its record, and its price charged or held), and
@@ -59,8 +61,9 @@ class Traffic:
         kept = self.records()
         lost = self.acknowledged() - {mid for mid, status in kept.items() if status != "failed"}
         assert not lost, f"{len(lost)} acknowledged sends lost"
-        info = requests.get(f"{self.gateway.url}/api/account/info", headers=DEMO_HEADERS,
-                            timeout=10).json()["data"]
+        info = requests.get(f"{self.gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10).json()[
+            "data"
+        ]
         charged = sum(status != "failed" for status in kept.values())
         assert info["balance"] == round(100 - 0.05 * charged, 2), (info, charged)
         assert info["total_sent"] == sum(status == "success" for status in kept.values()), info
@@ -70,8 +73,12 @@ class Traffic:
         kept: dict[str, str] = {}
         page = 1
         while True:
-            data = requests.get(f"{self.gateway.url}/api/sms/records", headers=DEMO_HEADERS,
-                                params={"per_page": 100, "page": page}, timeout=10).json()["data"]
+            data = requests.get(
+                f"{self.gateway.url}/api/sms/records",
+                headers=DEMO_HEADERS,
+                params={"per_page": 100, "page": page},
+                timeout=10,
+            ).json()["data"]
             kept.update({record["message_id"]: record["status"] for record in data["records"]})
             if page * 100 >= data["total"]:
                 return kept
@@ -86,8 +93,11 @@ class Traffic:
     def recovery(self, fault_at: float, within: float) -> float:
         """Seconds from the fault to the first 200 after it, once a further second of traffic
         has been all 200s; every answer since the fault must be a 200 or a 503."""
-        wait_for(lambda: self._first_success_after(fault_at) is not None,
-                 "a send succeeding after the fault", seconds=within + 5)
+        wait_for(
+            lambda: self._first_success_after(fault_at) is not None,
+            "a send succeeding after the fault",
+            seconds=within + 5,
+        )
         recovered_at = self._first_success_after(fault_at)
         assert recovered_at is not None
         time.sleep(1.5)
@@ -99,5 +109,4 @@ class Traffic:
         return recovered_at - fault_at
 
     def _first_success_after(self, moment: float) -> float | None:
-        return next((at for at, status, _ in self.answers if at > moment + 0.5 and status == 200),
-                    None)
+        return next((at for at, status, _ in self.answers if at > moment + 0.5 and status == 200), None)

@@ -11,7 +11,10 @@ from gateway.config.model import BucketConfig
 from gateway.store.base import Account, NewAccount, Store
 
 __all__ = [
-    "SHIPPED_DEMO_SECRET", "accounts_with_shipped_secret", "create_account", "is_loopback",
+    "SHIPPED_DEMO_SECRET",
+    "accounts_with_shipped_secret",
+    "create_account",
+    "is_loopback",
     "rotate_secret",
 ]
 

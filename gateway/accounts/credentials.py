@@ -17,14 +17,7 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = [
-    "SecretVerifier",
-    "hash_secret",
-    "needs_upgrade",
-    "new_api_key",
-    "new_api_secret",
-    "verify_secret",
-]
+__all__ = ["SecretVerifier", "hash_secret", "needs_upgrade", "new_api_key", "new_api_secret", "verify_secret"]
 
 _SCHEME = "hmac-sha256"
 _LEGACY_SCHEME = "scrypt"
@@ -72,8 +65,7 @@ def _verify_scrypt(secret: str, stored: str) -> bool:
         _, n, r, p, salt, digest = stored.split("$")
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
-            secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-            dklen=len(expected),
+            secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
         )
     except (ValueError, TypeError):
         return False

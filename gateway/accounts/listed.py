@@ -34,8 +34,11 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
                 continue
             account = await service.account(seed.api_key)  # another process may have just made it
             if account is None:
-                log.warning("account %r: the name (or one that reads the same) is taken by another"
-                            " key; config entry skipped", seed.name)
+                log.warning(
+                    "account %r: the name (or one that reads the same) is taken by another"
+                    " key; config entry skipped",
+                    seed.name,
+                )
                 continue
         await _follow_config_secret(service, verifier, account, seed.api_secret)
 
@@ -43,9 +46,15 @@ async def bootstrap_accounts(store: Store, seeds: Iterable[AccountSeed]) -> None
 async def _created(service: AccountService, seed: AccountSeed) -> bool:
     try:
         await service.create(
-            CONFIG_ACTOR, seed.name, balance_milli=seed.balance_milli,
-            verification_status=seed.verification_status, providers=seed.providers,
-            ratelimit=seed.ratelimit, api_key=seed.api_key, api_secret=seed.api_secret, listed=True,
+            CONFIG_ACTOR,
+            seed.name,
+            balance_milli=seed.balance_milli,
+            verification_status=seed.verification_status,
+            providers=seed.providers,
+            ratelimit=seed.ratelimit,
+            api_key=seed.api_key,
+            api_secret=seed.api_secret,
+            listed=True,
         )
     except AccountExists:
         return False
@@ -61,13 +70,20 @@ async def _follow_config_secret(
     current = await verifier.verify(secret, account.secret_hash)
     if applied is not None and await verifier.verify(secret, applied):
         if not current:
-            log.info("account %r keeps the api_secret rotated since the config's was applied; a new"
-                     " api_secret in the config would replace it", account.name)
+            log.info(
+                "account %r keeps the api_secret rotated since the config's was applied; a new"
+                " api_secret in the config would replace it",
+                account.name,
+            )
         return
     if current:  # the account has the config's new value already: recorded (a legacy hash renewed)
         renewed = hash_secret(secret)
         await store.apply_config_secret(
-            api_key, applied, renewed, renewed if needs_upgrade(account.secret_hash) else None)
+            api_key, applied, renewed, renewed if needs_upgrade(account.secret_hash) else None
+        )
     elif await service.follow_config_secret(CONFIG_ACTOR, api_key, applied, secret):
-        log.warning("api_secret of account %r replaced by the config's: the config's api_secret"
-                    " changed since it was last applied", account.name)
+        log.warning(
+            "api_secret of account %r replaced by the config's: the config's api_secret"
+            " changed since it was last applied",
+            account.name,
+        )

@@ -35,9 +35,11 @@ def checked_name(value: str) -> str:
     if not name or len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"a name of 1-{MAX_NAME_LENGTH} characters")
     if any(unicodedata.category(char) in _HIDDEN for char in name):
-        raise ValueError("may not hold control or format characters (line breaks, direction marks,"
-                         " zero-width spaces)")
+        raise ValueError(
+            "may not hold control or format characters (line breaks, direction marks, zero-width spaces)"
+        )
     if _DIGIT_RUN.search(name_key(name)) or scrub(name) != name:
-        raise ValueError("may not hold a run of 7 or more digits: it would be shown masked, as a"
-                         " phone number is")
+        raise ValueError(
+            "may not hold a run of 7 or more digits: it would be shown masked, as a phone number is"
+        )
     return name

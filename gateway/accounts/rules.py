@@ -21,9 +21,20 @@ from gateway.config.model import BucketConfig
 from gateway.money import yuan_to_milli
 
 __all__ = [
-    "MAX_BURST", "MAX_NAME_LENGTH", "MAX_RATE", "MAX_REASON_LENGTH", "MIN_RATE", "Invalid",
-    "check_amount", "check_bucket", "check_burst", "check_name", "check_providers", "check_rate",
-    "check_reason", "yuan_text",
+    "MAX_BURST",
+    "MAX_NAME_LENGTH",
+    "MAX_RATE",
+    "MAX_REASON_LENGTH",
+    "MIN_RATE",
+    "Invalid",
+    "check_amount",
+    "check_bucket",
+    "check_burst",
+    "check_name",
+    "check_providers",
+    "check_rate",
+    "check_reason",
+    "yuan_text",
 ]
 
 MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config

@@ -26,8 +26,11 @@ __all__ = ["CLI_ACTOR", "AccountService"]
 CLI_ACTOR = "cli"
 #: The public field each updatable store field shows as (``Account.public``).
 _PUBLIC_FIELD = {
-    "verification_status": "verification_status", "disabled": "disabled", "providers": "providers",
-    "rate": "ratelimit", "burst": "ratelimit",
+    "verification_status": "verification_status",
+    "disabled": "disabled",
+    "providers": "providers",
+    "rate": "ratelimit",
+    "burst": "ratelimit",
 }
 _CREATED_FIELDS = ("balance", "verification_status", "disabled", "providers", "ratelimit")
 
@@ -38,9 +41,17 @@ class AccountService:
         self._clock = clock
 
     async def create(
-        self, actor: str, name: str, *, balance_milli: int = 0, verification_status: str = "approved",
-        providers: tuple[str, ...] = (), ratelimit: BucketConfig | None = None,
-        api_key: str | None = None, api_secret: str | None = None, listed: bool = False,
+        self,
+        actor: str,
+        name: str,
+        *,
+        balance_milli: int = 0,
+        verification_status: str = "approved",
+        providers: tuple[str, ...] = (),
+        ratelimit: BucketConfig | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        listed: bool = False,
     ) -> tuple[Account, str]:
         """The new account and its secret (shown this once; the store keeps a hash). Key and
         secret are new ones but for an account the config lists (``listed``). A name is checked
@@ -49,8 +60,14 @@ class AccountService:
         if any(name_key(other.name) == name_key(name) for other in await self.store.list_accounts()):
             raise AccountExists(name)
         account, secret = await create_account(
-            self.store, name, balance_milli=balance_milli, verification_status=verification_status,
-            providers=providers, ratelimit=ratelimit, api_key=api_key, api_secret=api_secret,
+            self.store,
+            name,
+            balance_milli=balance_milli,
+            verification_status=verification_status,
+            providers=providers,
+            ratelimit=ratelimit,
+            api_key=api_key,
+            api_secret=api_secret,
             listed=listed,
         )
         public = account.public()
@@ -70,8 +87,9 @@ class AccountService:
         if account is not None:
             # From the balance the top-up left: exact even while the account is sending.
             before: dict[str, object] = {"balance": (account.balance_milli - amount_milli) / 1000}
-            await self._audit(actor, "topup", account, before, {"balance": account.balance_milli / 1000},
-                              reason)
+            await self._audit(
+                actor, "topup", account, before, {"balance": account.balance_milli / 1000}, reason
+            )
         return account
 
     async def update(self, actor: str, api_key: str, changes: dict[str, object]) -> Account | None:
@@ -113,11 +131,24 @@ class AccountService:
         return await getattr(self.store, "inner", self.store).account_by_key(api_key)
 
     async def _audit(
-        self, actor: str, action: str, account: Account, before: dict[str, object] | None = None,
-        after: dict[str, object] | None = None, reason: str | None = None,
+        self,
+        actor: str,
+        action: str,
+        account: Account,
+        before: dict[str, object] | None = None,
+        after: dict[str, object] | None = None,
+        reason: str | None = None,
     ) -> None:
         # Kept masked: a name or a reason may hold a number (a name made before they were checked).
-        await self.store.append_audit(AuditEntry(
-            int(self._clock() * 1000), actor, action, scrub(account.name), account.api_key,
-            before or {}, after or {}, scrub(reason) if reason is not None else None,
-        ))
+        await self.store.append_audit(
+            AuditEntry(
+                int(self._clock() * 1000),
+                actor,
+                action,
+                scrub(account.name),
+                account.api_key,
+                before or {},
+                after or {},
+                scrub(reason) if reason is not None else None,
+            )
+        )

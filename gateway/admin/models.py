@@ -37,11 +37,20 @@ __all__ = [
 
 # Amounts are read exactly (the handlers decode JSON numbers as Decimal) and checked by
 # ``gateway.accounts.rules``.
-Yuan = Annotated[Any, Meta(description="yuan, at most 3 decimals",
-                           extra_json_schema={"type": "number", "minimum": 0, "maximum": MAX_YUAN})]
+Yuan = Annotated[
+    Any,
+    Meta(
+        description="yuan, at most 3 decimals",
+        extra_json_schema={"type": "number", "minimum": 0, "maximum": MAX_YUAN},
+    ),
+]
 Providers = Annotated[
-    list[Provider], Meta(max_length=64, extra_json_schema={"uniqueItems": True},
-                         description="allowed providers; empty: every provider")
+    list[Provider],
+    Meta(
+        max_length=64,
+        extra_json_schema={"uniqueItems": True},
+        description="allowed providers; empty: every provider",
+    ),
 ]
 
 
@@ -51,6 +60,7 @@ class RateLimit(Struct, forbid_unknown_fields=True):
 
 
 # -- requests ------------------------------------------------------------------------------------
+
 
 class CreateAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
@@ -68,8 +78,13 @@ class PatchAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class TopUpRequest(Struct, forbid_unknown_fields=True):
-    amount: Annotated[Any, Meta(description="yuan, at most 3 decimals", extra_json_schema={
-        "type": "number", "exclusiveMinimum": 0, "maximum": MAX_YUAN})]
+    amount: Annotated[
+        Any,
+        Meta(
+            description="yuan, at most 3 decimals",
+            extra_json_schema={"type": "number", "exclusiveMinimum": 0, "maximum": MAX_YUAN},
+        ),
+    ]
     reason: Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
 
 
@@ -81,6 +96,7 @@ class AuditQuery(Struct):
 
 
 # -- answers -------------------------------------------------------------------------------------
+
 
 class AccountView(Struct):
     name: str

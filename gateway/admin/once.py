@@ -28,7 +28,8 @@ __all__ = ["once"]
 log = logging.getLogger("smsedge.admin")
 
 _outcome_unknown = error_kind(
-    409, IDEMPOTENCY_CONFLICT,
+    409,
+    IDEMPOTENCY_CONFLICT,
     "请求冲突:使用该 Idempotency-Key 的上一次请求未完成,结果未知;请查看审计日志后使用新的 Key 重试",
 )
 

@@ -34,16 +34,17 @@ from gateway.responses import json_response
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account
 
-__all__ = ["account_unknown", "audit_log", "create", "list_accounts", "message", "patch",
-           "rotate", "top_up"]
+__all__ = ["account_unknown", "audit_log", "create", "list_accounts", "message", "patch", "rotate", "top_up"]
 
 Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
 account_unknown = error_kind(404, NOT_FOUND, "账户不存在")
 _message_unknown = error_kind(404, NOT_FOUND, "消息不存在")
 # JSON numbers a model leaves untyped (amounts) decode as Decimal: exact, never a rounded float.
-_DECODERS = {model: msgspec.json.Decoder(model, float_hook=Decimal)
-             for model in (CreateAccountRequest, PatchAccountRequest, TopUpRequest)}
+_DECODERS = {
+    model: msgspec.json.Decoder(model, float_hook=Decimal)
+    for model in (CreateAccountRequest, PatchAccountRequest, TopUpRequest)
+}
 AUDIT_PER_PAGE, MAX_AUDIT_PER_PAGE, MAX_AUDIT_PAGE = 20, 100, 1_000_000
 
 
@@ -76,9 +77,11 @@ async def list_accounts(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     body = await _body(request, CreateAccountRequest)
     account, secret = await _service(request).create(
-        request[ADMIN], checked("name", check_name, body.name),
+        request[ADMIN],
+        checked("name", check_name, body.name),
         balance_milli=checked("balance", check_amount, body.balance),
-        verification_status=body.verification_status, ratelimit=_bucket(body.ratelimit),
+        verification_status=body.verification_status,
+        ratelimit=_bucket(body.ratelimit),
         providers=checked_providers(body.providers, _known_providers(request)),
     )
     return _ok({**_view(account), "api_secret": secret}, status=201)
@@ -147,16 +150,21 @@ async def message(request: web.Request) -> web.Response:
         raise _message_unknown()
     account, record = found
     shown = msgspec.to_builtins(public_record(record, request.app[CONFIG].server.zone))
-    return _ok({"account": {"name": scrub(account.name), "api_key": account.api_key},
-                "record": mask_payload(shown)})
+    return _ok(
+        {"account": {"name": scrub(account.name), "api_key": account.api_key}, "record": mask_payload(shown)}
+    )
 
 
 def _entry(entry: AuditEntry, request: web.Request) -> dict[str, object]:
     at = datetime.fromtimestamp(entry.at_ms / 1000, request.app[CONFIG].server.zone)
     return {
-        "id": entry.id, "time": at.isoformat(timespec="seconds"), "actor": entry.actor,
-        "action": entry.action, "account": {"name": scrub(entry.account_name), "api_key": entry.api_key},
-        "before": entry.before, "after": entry.after,
+        "id": entry.id,
+        "time": at.isoformat(timespec="seconds"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "account": {"name": scrub(entry.account_name), "api_key": entry.api_key},
+        "before": entry.before,
+        "after": entry.after,
         "reason": scrub(entry.reason) if entry.reason is not None else None,
     }
 
@@ -165,5 +173,11 @@ async def audit_log(request: web.Request) -> web.Response:
     page = positive_int(request.query, "page", 1, MAX_AUDIT_PAGE)
     per_page = positive_int(request.query, "per_page", AUDIT_PER_PAGE, MAX_AUDIT_PER_PAGE)
     found = await request.app[STORE].audit_page(page, per_page)
-    return _ok({"entries": [_entry(entry, request) for entry in found.entries],
-                "total": found.total, "page": page, "per_page": per_page})
+    return _ok(
+        {
+            "entries": [_entry(entry, request) for entry in found.entries],
+            "total": found.total,
+            "page": page,
+            "per_page": per_page,
+        }
+    )

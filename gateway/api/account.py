@@ -37,13 +37,15 @@ async def account_info(request: web.Request) -> web.Response:
         today_sent = await store.today_sent(account.id, today)
     except StoreUnavailable:
         raise store_unavailable() from None
-    return json_response(AccountResponse(
-        success=True,
-        data=AccountData(
-            balance=balance_yuan(account.balance_milli),
-            total_sent=account.total_sent,
-            today_sent=today_sent,
-            # the store's str, one of VERIFICATION_STATUSES (checked when it was set)
-            verification_status=cast(Verification, account.verification_status),
-        ),
-    ))
+    return json_response(
+        AccountResponse(
+            success=True,
+            data=AccountData(
+                balance=balance_yuan(account.balance_milli),
+                total_sent=account.total_sent,
+                today_sent=today_sent,
+                # the store's str, one of VERIFICATION_STATUSES (checked when it was set)
+                verification_status=cast(Verification, account.verification_status),
+            ),
+        )
+    )

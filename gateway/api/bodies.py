@@ -75,6 +75,7 @@ def _unrepeated(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 @functools.cache
 def _defaults(model: type[msgspec.Struct]) -> tuple[object, ...]:
     """Each field's default, in the fields' order (an unset field is at its default, UNSET)."""
+
     def default(field: msgspec.structs.FieldInfo) -> object:
         if field.default_factory is not msgspec.NODEFAULT:
             return field.default_factory()
@@ -105,8 +106,15 @@ def _keys_held(decoded: object) -> int:
 
 # -- msgspec's words, in the API's ----------------------------------------------------------------
 
-_TYPE_WANTED = {"str": "字符串", "int": "整数", "float": "数字", "bool": "布尔值", "object": "对象",
-                "array": "数组", "null": " null"}
+_TYPE_WANTED = {
+    "str": "字符串",
+    "int": "整数",
+    "float": "数字",
+    "bool": "布尔值",
+    "object": "对象",
+    "array": "数组",
+    "null": " null",
+}
 _TYPE_GIVEN = {**_TYPE_WANTED, "int": "数字"}  # a JSON number is a number, whole or not
 _COMPARED = {">": "应大于", ">=": "应不小于", "<": "应小于", "<=": "应不大于"}
 _AT = re.compile(r" - at `(?P<at>[^`]*)`(?: in `(?P<within>[^`]*)`)?$")
@@ -119,7 +127,7 @@ def body_error(exc: msgspec.DecodeError) -> ApiError:
         return invalid(MALFORMED)
     text = str(exc)
     at = _AT.search(text)
-    what = text[:at.start()] if at else text
+    what = text[: at.start()] if at else text
     path = (at["within"] or at["at"]) if at else "$"
     field = _field(path)
     if at and at["within"]:
@@ -167,8 +175,11 @@ def _wrong_type(field: str, path: str, match: re.Match[str]) -> str:
 def _length(field: str, path: str, match: re.Match[str]) -> str:
     kind, at_least, size = match["kind"], match["op"] == ">=", match["size"]
     if kind == "str":
-        return f"{field} 不能为空" if at_least and size == "1" else (
-            f"{field} 至少 {size} 个字符" if at_least else f"{field} 最长 {size} 个字符")
+        return (
+            f"{field} 不能为空"
+            if at_least and size == "1"
+            else (f"{field} 至少 {size} 个字符" if at_least else f"{field} 最长 {size} 个字符")
+        )
     unit = "项" if kind == "array" else "个键"
     return f"{field} {'至少' if at_least else '最多'} {size} {unit}"
 
@@ -177,12 +188,18 @@ Saying = Callable[[str, str, re.Match[str]], str]
 _SAYINGS: tuple[tuple[re.Pattern[str], Saying], ...] = (
     (re.compile(r"Expected `(?P<wanted>[^`]+)`, got `(?P<given>[^`]+)`"), _wrong_type),
     (re.compile(r"Expected `(?P<kind>\w+)` of length (?P<op>[<>]=) (?P<size>\d+)"), _length),
-    (re.compile(r"Expected `\w+` (?P<op>[<>]=?) (?P<bound>\S+)"),
-     lambda field, _, match: f"{field} {_COMPARED[match['op']]} {_bound(match['bound'])}"),
-    (re.compile(r"Object missing required field `(?P<key>[^`]+)`"),
-     lambda _, path, match: f"缺少 {_within(path, match['key'])}"),
-    (re.compile(r"Object contains unknown field `(?P<key>[^`]+)`"),
-     lambda _, path, match: f"未知参数 {_within(path, match['key'][:32])!r}"),
+    (
+        re.compile(r"Expected `\w+` (?P<op>[<>]=?) (?P<bound>\S+)"),
+        lambda field, _, match: f"{field} {_COMPARED[match['op']]} {_bound(match['bound'])}",
+    ),
+    (
+        re.compile(r"Object missing required field `(?P<key>[^`]+)`"),
+        lambda _, path, match: f"缺少 {_within(path, match['key'])}",
+    ),
+    (
+        re.compile(r"Object contains unknown field `(?P<key>[^`]+)`"),
+        lambda _, path, match: f"未知参数 {_within(path, match['key'][:32])!r}",
+    ),
     (re.compile(r"Invalid enum value .*"), lambda field, *_: f"{field} 取值无效"),
     (re.compile(r"Expected `str` matching regex .*"), lambda field, *_: f"{field} 格式无效"),
     (re.compile(r"(?:Number|Integer value) out of range"), lambda field, *_: f"{field} 超出范围"),

@@ -32,9 +32,21 @@ from gateway.sending.recovery import previous_deliveries
 from gateway.store.base import IdempotencyClaim, StoreUnavailable
 
 __all__ = [
-    "HEADER", "KEY_PATTERN", "LEASE_MS", "MAX_KEY_LENGTH", "POLL_SECONDS", "TTL_MS", "WAIT_SECONDS",
-    "claim_key", "fingerprint_of", "idempotency_conflict", "idempotency_in_progress", "idempotency_key",
-    "idempotent_send", "replayed", "stored_key",
+    "HEADER",
+    "KEY_PATTERN",
+    "LEASE_MS",
+    "MAX_KEY_LENGTH",
+    "POLL_SECONDS",
+    "TTL_MS",
+    "WAIT_SECONDS",
+    "claim_key",
+    "fingerprint_of",
+    "idempotency_conflict",
+    "idempotency_in_progress",
+    "idempotency_key",
+    "idempotent_send",
+    "replayed",
+    "stored_key",
 ]
 
 log = logging.getLogger("smsedge.idempotency")
@@ -75,17 +87,13 @@ def idempotent_send(check: Check, reply: Reply) -> Callable[[web.Request], Await
         key = idempotency_key(request)
         if key is None:
             return reply(request, await _send(request, await check(request)))
-        return await _claimed(
-            request, check, reply, stored_key(request.app[CONFIG].server.secret_key, key)
-        )
+        return await _claimed(request, check, reply, stored_key(request.app[CONFIG].server.secret_key, key))
 
     return handler
 
 
 async def _send(request: web.Request, send_input: SendInput) -> list[Delivery]:
-    return await request.app[RUNTIME].current.sender.send(
-        request[ACCOUNT], send_input, request.get(TOKENS)
-    )
+    return await request.app[RUNTIME].current.sender.send(request[ACCOUNT], send_input, request.get(TOKENS))
 
 
 def fingerprint_of(route: str, body: bytes) -> str:
@@ -113,7 +121,10 @@ def idempotency_key(request: web.Request) -> str | None:
 def replayed(status: int, body: bytes) -> web.Response:
     """The kept answer of the request that first used the key."""
     return web.Response(
-        body=body, status=status, content_type="application/json", charset="utf-8",
+        body=body,
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
         headers={"Idempotent-Replayed": "true"},
     )
 
@@ -162,9 +173,7 @@ async def _checked(request: web.Request, check: Check, claim: tuple[str, str]) -
         raise
 
 
-async def _first(
-    request: web.Request, check: Check, reply: Reply, claim: tuple[str, str]
-) -> web.Response:
+async def _first(request: web.Request, check: Check, reply: Reply, claim: tuple[str, str]) -> web.Response:
     """Run the request that holds the key; keep its answer if it sent, else give the key back."""
     send_input = await _checked(request, check, claim)
     return await _send_held(request, reply, claim, replace(send_input, id_seed=claim[1]))
@@ -177,7 +186,10 @@ async def _take_over(
     send_input = replace(await _checked(request, check, claim), id_seed=seed)
     try:
         deliveries = await previous_deliveries(
-            request.app[STORE], request[ACCOUNT].id, send_input, request.app[CLOCK](),
+            request.app[STORE],
+            request[ACCOUNT].id,
+            send_input,
+            request.app[CLOCK](),
             request.app[CONFIG].server.zone,
         )
     except StoreUnavailable as exc:
@@ -222,9 +234,7 @@ async def _save(request: web.Request, key: str, token: str, response: web.Respon
         raw = cast("bytes | None", response.body)  # our answers are built from bytes, never a Payload
         body = scrub(bytes(raw or b"").decode("utf-8", errors="replace")).encode()
     try:
-        await request.app[STORE].finish_idempotency(
-            request[ACCOUNT].id, key, token, response.status, body
-        )
+        await request.app[STORE].finish_idempotency(request[ACCOUNT].id, key, token, response.status, body)
     except StoreUnavailable:
         # The send happened and its answer still goes out; a retry with this key will get 409.
         log.exception("store unavailable: response of an idempotent send not kept")

@@ -15,10 +15,29 @@ from gateway.phones import PHONE_PATTERN
 from gateway.store.base import STATUSES
 
 __all__ = [
-    "MAX_BATCH", "MAX_PAGE", "MAX_PARAMS", "MAX_PARAM_LENGTH", "MAX_PARAM_NAME_LENGTH", "MAX_PER_PAGE",
-    "PROVIDER_PATTERN", "TEMPLATE_ID_PATTERN", "TIME_PATTERN", "AccountData", "AccountResponse",
-    "BatchData", "BatchRequest", "BatchResponse", "BatchResult", "Error", "Record", "RecordsPage",
-    "RecordsQuery", "RecordsResponse", "SendData", "SendRequest", "SendResponse",
+    "MAX_BATCH",
+    "MAX_PAGE",
+    "MAX_PARAMS",
+    "MAX_PARAM_LENGTH",
+    "MAX_PARAM_NAME_LENGTH",
+    "MAX_PER_PAGE",
+    "PROVIDER_PATTERN",
+    "TEMPLATE_ID_PATTERN",
+    "TIME_PATTERN",
+    "AccountData",
+    "AccountResponse",
+    "BatchData",
+    "BatchRequest",
+    "BatchResponse",
+    "BatchResult",
+    "Error",
+    "Record",
+    "RecordsPage",
+    "RecordsQuery",
+    "RecordsResponse",
+    "SendData",
+    "SendRequest",
+    "SendResponse",
 ]
 
 MAX_BATCH = 100
@@ -54,6 +73,7 @@ Verification = Annotated[
 
 # -- requests ------------------------------------------------------------------------------------
 
+
 class _Message(Struct, forbid_unknown_fields=True, kw_only=True):
     template_id: TemplateId
     params: Params = {}
@@ -79,6 +99,7 @@ class RecordsQuery(Struct):
 
 
 # -- answers -------------------------------------------------------------------------------------
+
 
 class Error(Struct):
     success: Annotated[bool, Meta(extra_json_schema={"enum": [False]})]

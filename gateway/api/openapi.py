@@ -67,15 +67,24 @@ __all__ = ["openapi_document", "serve_openapi"]
 _REF = "#/components/schemas/{name}"
 _MODELS = (SendRequest, BatchRequest, SendResponse, BatchResponse, RecordsResponse, AccountResponse, Error)
 _ERROR_CODES = {
-    "400": INVALID_PARAMS, "401": UNAUTHORIZED,
+    "400": INVALID_PARAMS,
+    "401": UNAUTHORIZED,
     "403": ", ".join((UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN)),
     "408": REQUEST_TIMEOUT,
-    "409": IDEMPOTENCY_CONFLICT, "413": PAYLOAD_TOO_LARGE, "429": PHONE_RATE_LIMITED,
-    "404": NOT_FOUND, "405": METHOD_NOT_ALLOWED, "500": INTERNAL_ERROR,
-    "502": PROVIDER_ERROR, "503": UNAVAILABLE, "504": PROVIDER_TIMEOUT,
+    "409": IDEMPOTENCY_CONFLICT,
+    "413": PAYLOAD_TOO_LARGE,
+    "429": PHONE_RATE_LIMITED,
+    "404": NOT_FOUND,
+    "405": METHOD_NOT_ALLOWED,
+    "500": INTERNAL_ERROR,
+    "502": PROVIDER_ERROR,
+    "503": UNAVAILABLE,
+    "504": PROVIDER_TIMEOUT,
 }
 _IDEMPOTENCY_KEY = {
-    "name": HEADER, "in": "header", "required": False,
+    "name": HEADER,
+    "in": "header",
+    "required": False,
     "description": "同一账户 24 小时内重复使用:返回首次响应且不再发送;请求体不同则 409",
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
 }
@@ -94,15 +103,17 @@ def _errors(*statuses: str, codes: dict[str, str] = _ERROR_CODES) -> dict[str, A
 
 
 def _post(summary: str, request: type[msgspec.Struct], response: type[msgspec.Struct]) -> dict[str, Any]:
-    return {"post": {
-        "summary": summary,
-        "parameters": [_IDEMPOTENCY_KEY],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
-        "responses": {
-            "200": _json(_ref(response), "handled"),
-            **_errors("400", "401", "403", "408", "409", "413", "429", "500", "502", "503", "504"),
-        },
-    }}
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+            "responses": {
+                "200": _json(_ref(response), "handled"),
+                **_errors("400", "401", "403", "408", "409", "413", "429", "500", "502", "503", "504"),
+            },
+        }
+    }
 
 
 def _query_parameters(model: type[msgspec.Struct]) -> list[dict[str, Any]]:
@@ -110,8 +121,7 @@ def _query_parameters(model: type[msgspec.Struct]) -> list[dict[str, Any]]:
     _, components = msgspec.json.schema_components([model], ref_template=_REF)
     fields = components[model.__name__]["properties"]
     return [
-        {"name": name, "in": "query", "required": False, "schema": schema}
-        for name, schema in fields.items()
+        {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in fields.items()
     ]
 
 
@@ -124,24 +134,45 @@ def _schemas(providers: tuple[str, ...]) -> dict[str, Any]:
 
 
 _ADMIN_MODELS = (
-    CreateAccountRequest, PatchAccountRequest, TopUpRequest, AdminAccountsResponse, AdminAccountResponse,
-    AdminCreatedResponse, AdminRotatedResponse, AdminMessageResponse, AdminAuditResponse, Error,
+    CreateAccountRequest,
+    PatchAccountRequest,
+    TopUpRequest,
+    AdminAccountsResponse,
+    AdminAccountResponse,
+    AdminCreatedResponse,
+    AdminRotatedResponse,
+    AdminMessageResponse,
+    AdminAuditResponse,
+    Error,
 )
-_ADMIN_CODES = {**_ERROR_CODES, "401": f"{UNAUTHORIZED}: a missing or wrong admin token",
-                "409": f"{ACCOUNT_EXISTS} (create), {IDEMPOTENCY_CONFLICT} (top-up)"}
+_ADMIN_CODES = {
+    **_ERROR_CODES,
+    "401": f"{UNAUTHORIZED}: a missing or wrong admin token",
+    "409": f"{ACCOUNT_EXISTS} (create), {IDEMPOTENCY_CONFLICT} (top-up)",
+}
 _CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
 
 
-def _admin(summary: str, status: str, answer: type[msgspec.Struct], errors: tuple[str, ...], *,
-           body: type[msgspec.Struct] | None = None, parameters: tuple[str, ...] = (),
-           extra: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+def _admin(
+    summary: str,
+    status: str,
+    answer: type[msgspec.Struct],
+    errors: tuple[str, ...],
+    *,
+    body: type[msgspec.Struct] | None = None,
+    parameters: tuple[str, ...] = (),
+    extra: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
     """One admin operation: bearer auth, tag ``admin``, its path ``parameters`` and body."""
     operation: dict[str, Any] = {
-        "tags": ["admin"], "summary": summary, "security": [{"AdminBearer": []}],
+        "tags": ["admin"],
+        "summary": summary,
+        "security": [{"AdminBearer": []}],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
             for name in parameters
-        ] + list(extra),
+        ]
+        + list(extra),
         "responses": {status: _json(_ref(answer), summary), **_errors(*errors, codes=_ADMIN_CODES)},
     }
     if body is not None:
@@ -155,26 +186,62 @@ def _admin_paths() -> dict[str, Any]:
     return {
         "/admin/api/accounts": {
             "get": _admin("every account", "200", AdminAccountsResponse, reads),
-            "post": _admin("create an account; its api_secret is shown this once", "201",
-                           AdminCreatedResponse, ("400", "401", "408", "409", "413", "500", "503"),
-                           body=CreateAccountRequest),
+            "post": _admin(
+                "create an account; its api_secret is shown this once",
+                "201",
+                AdminCreatedResponse,
+                ("400", "401", "408", "409", "413", "500", "503"),
+                body=CreateAccountRequest,
+            ),
         },
-        "/admin/api/accounts/{api_key}": {"patch": _admin(
-            "change disabled, verification_status, ratelimit (null: the default) or providers", "200",
-            AdminAccountResponse, _CHANGE, body=PatchAccountRequest, parameters=key)},
-        "/admin/api/accounts/{api_key}/topup": {"post": _admin(
-            "add to the balance, with a reason; an Idempotency-Key is applied once", "200",
-            AdminAccountResponse, (*_CHANGE, "409"), body=TopUpRequest, parameters=key,
-            extra=(_IDEMPOTENCY_KEY,))},
-        "/admin/api/accounts/{api_key}/rotate-secret": {"post": _admin(
-            "a new api_secret, shown this once; the old one stops working at once", "200",
-            AdminRotatedResponse, ("401", "404", "405", "500", "503"), parameters=key)},
-        "/admin/api/messages/{message_id}": {"get": _admin(
-            "a record (masked) by its message id, with its account", "200", AdminMessageResponse,
-            ("401", "404", "405", "500", "503"), parameters=("message_id",))},
-        "/admin/api/audit": {"get": _admin(
-            "the audit log, newest first", "200", AdminAuditResponse, ("400", *reads),
-            extra=tuple(_query_parameters(AuditQuery)))},
+        "/admin/api/accounts/{api_key}": {
+            "patch": _admin(
+                "change disabled, verification_status, ratelimit (null: the default) or providers",
+                "200",
+                AdminAccountResponse,
+                _CHANGE,
+                body=PatchAccountRequest,
+                parameters=key,
+            )
+        },
+        "/admin/api/accounts/{api_key}/topup": {
+            "post": _admin(
+                "add to the balance, with a reason; an Idempotency-Key is applied once",
+                "200",
+                AdminAccountResponse,
+                (*_CHANGE, "409"),
+                body=TopUpRequest,
+                parameters=key,
+                extra=(_IDEMPOTENCY_KEY,),
+            )
+        },
+        "/admin/api/accounts/{api_key}/rotate-secret": {
+            "post": _admin(
+                "a new api_secret, shown this once; the old one stops working at once",
+                "200",
+                AdminRotatedResponse,
+                ("401", "404", "405", "500", "503"),
+                parameters=key,
+            )
+        },
+        "/admin/api/messages/{message_id}": {
+            "get": _admin(
+                "a record (masked) by its message id, with its account",
+                "200",
+                AdminMessageResponse,
+                ("401", "404", "405", "500", "503"),
+                parameters=("message_id",),
+            )
+        },
+        "/admin/api/audit": {
+            "get": _admin(
+                "the audit log, newest first",
+                "200",
+                AdminAuditResponse,
+                ("400", *reads),
+                extra=tuple(_query_parameters(AuditQuery)),
+            )
+        },
     }
 
 
@@ -190,7 +257,10 @@ def _with_admin(document: dict[str, Any], providers: tuple[str, ...]) -> dict[st
     document["paths"].update(_admin_paths())
     document["components"]["schemas"] = {**_admin_schemas(providers), **document["components"]["schemas"]}
     document["components"]["securitySchemes"]["AdminBearer"] = {
-        "type": "http", "scheme": "bearer", "description": "a token of admin.tokens"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a token of admin.tokens",
+    }
     document["tags"] = [{"name": "admin", "description": "the platform team's API (/admin/api/)"}]
     return document
 
@@ -204,17 +274,25 @@ def openapi_document(providers: list[str], *, admin: bool = False) -> dict[str, 
         "paths": {
             "/api/sms/send": _post("发送短信", SendRequest, SendResponse),
             "/api/sms/batch-send": _post("批量发送短信", BatchRequest, BatchResponse),
-            "/api/sms/records": {"get": {
-                "summary": "查询发送记录",
-                "parameters": _query_parameters(RecordsQuery),
-                "responses": {"200": _json(_ref(RecordsResponse), "a page of records"),
-                              **_errors("400", "401", "403", "500", "503")},
-            }},
-            "/api/account/info": {"get": {
-                "summary": "查询账户信息",
-                "responses": {"200": _json(_ref(AccountResponse), "the account"),
-                              **_errors("401", "403", "500", "503")},
-            }},
+            "/api/sms/records": {
+                "get": {
+                    "summary": "查询发送记录",
+                    "parameters": _query_parameters(RecordsQuery),
+                    "responses": {
+                        "200": _json(_ref(RecordsResponse), "a page of records"),
+                        **_errors("400", "401", "403", "500", "503"),
+                    },
+                }
+            },
+            "/api/account/info": {
+                "get": {
+                    "summary": "查询账户信息",
+                    "responses": {
+                        "200": _json(_ref(AccountResponse), "the account"),
+                        **_errors("401", "403", "500", "503"),
+                    },
+                }
+            },
         },
         "components": {
             "schemas": _schemas(tuple(providers)),

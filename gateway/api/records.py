@@ -46,12 +46,14 @@ async def records(request: web.Request) -> web.Response:
         page = await request.app[STORE].records(request[ACCOUNT].id, query)
     except StoreUnavailable:
         raise store_unavailable() from None
-    return json_response(RecordsResponse(
-        success=True,
-        data=RecordsPage(
-            records=[public_record(record, zone) for record in page.records],
-            total=page.total,
-            page=query.page,
-            per_page=query.per_page,
-        ),
-    ))
+    return json_response(
+        RecordsResponse(
+            success=True,
+            data=RecordsPage(
+                records=[public_record(record, zone) for record in page.records],
+                total=page.total,
+                page=query.page,
+                per_page=query.per_page,
+            ),
+        )
+    )

@@ -48,7 +48,9 @@ def refusal(outcome: Outcome) -> ApiError:
     """The caller's answer for a number the carrier did not take, in the carrier's terms."""
     if outcome.code == OWN_PHONE_LIMIT:  # the gateway's own window, not a carrier's refusal
         return ApiError(
-            429, PHONE_RATE_LIMITED, f"发送失败:该号码发送频率超限(网关限制),{outcome.message}",
+            429,
+            PHONE_RATE_LIMITED,
+            f"发送失败:该号码发送频率超限(网关限制),{outcome.message}",
             {"Retry-After": str(outcome.retry_after)},
         )
     reason = scrub(f"{outcome.message or ''} ({outcome.code})")
@@ -57,8 +59,7 @@ def refusal(outcome: Outcome) -> ApiError:
     if outcome.kind is FailureKind.RATE_LIMITED:
         retry_after = str(outcome.retry_after or CARRIER_RATE_LIMIT_RETRY_AFTER)
         return ApiError(
-            429, PHONE_RATE_LIMITED, f"发送失败:该号码发送频率超限,{reason}",
-            {"Retry-After": retry_after},
+            429, PHONE_RATE_LIMITED, f"发送失败:该号码发送频率超限,{reason}", {"Retry-After": retry_after}
         )
     if outcome.kind is FailureKind.TIMEOUT:
         return ApiError(504, PROVIDER_TIMEOUT, "发送失败:服务商响应超时,发送结果未知")
@@ -77,9 +78,7 @@ async def one_per_number(request: web.Request) -> int:
     return max(1, min(MAX_BATCH, len({phone for phone in phones if isinstance(phone, str)})))
 
 
-async def _checked(
-    request: web.Request, model: type[Any], checked: Callable[[Any], SendInput]
-) -> SendInput:
+async def _checked(request: web.Request, model: type[Any], checked: Callable[[Any], SendInput]) -> SendInput:
     """Who may send what: an ``ApiError`` here means nothing was sent."""
     if request[ACCOUNT].verification_status != "approved":
         raise unverified()
@@ -100,28 +99,31 @@ def _send_reply(request: web.Request, deliveries: list[Delivery]) -> web.Respons
     [delivery] = deliveries
     if not delivery.outcome.accepted:
         return error_response(refusal(delivery.outcome), request[REQUEST_ID])
-    return json_response(SendResponse(
-        success=True,
-        message="短信发送成功",
-        data=SendData(
-            message_id=cast(str, delivery.message_id),  # accepted: its record (and id) was written
-            phone=delivery.phone.masked,
-            provider=delivery.provider,
-            status=delivery.status,
-        ),
-    ))
+    return json_response(
+        SendResponse(
+            success=True,
+            message="短信发送成功",
+            data=SendData(
+                message_id=cast(str, delivery.message_id),  # accepted: its record (and id) was written
+                phone=delivery.phone.masked,
+                provider=delivery.provider,
+                status=delivery.status,
+            ),
+        )
+    )
 
 
 def _result(delivery: Delivery) -> BatchResult:
     masked = delivery.phone.masked
     if delivery.outcome.accepted:
         return BatchResult(  # accepted: its record (and id) was written
-            phone=masked, success=True, provider=delivery.provider,
-            message_id=cast(str, delivery.message_id),
+            phone=masked, success=True, provider=delivery.provider, message_id=cast(str, delivery.message_id)
         )
     # A refused number has a message id too once its record was written.
     return BatchResult(
-        phone=masked, success=False, provider=delivery.provider,
+        phone=masked,
+        success=False,
+        provider=delivery.provider,
         message_id=delivery.message_id or UNSET,
         message=refusal(delivery.outcome).message,
     )
@@ -131,11 +133,13 @@ def _batch_reply(request: web.Request, deliveries: list[Delivery]) -> web.Respon
     results = [_result(delivery) for delivery in deliveries]
     accepted = sum(1 for result in results if result.success)
     failed = len(results) - accepted
-    return json_response(BatchResponse(
-        success=failed == 0,
-        message=f"批量发送完成:成功 {accepted} 条,失败 {failed} 条",
-        data=BatchData(total=len(results), success_count=accepted, failed_count=failed, results=results),
-    ))
+    return json_response(
+        BatchResponse(
+            success=failed == 0,
+            message=f"批量发送完成:成功 {accepted} 条,失败 {failed} 条",
+            data=BatchData(total=len(results), success_count=accepted, failed_count=failed, results=results),
+        )
+    )
 
 
 send = costs(one_token)(idempotent_send(_check_send, _send_reply))

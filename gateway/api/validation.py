@@ -94,7 +94,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 def send_input(body: SendRequest | Mapping[str, Any]) -> SendInput:
     if isinstance(body, SendRequest):
         return SendInput(
-            [_phone(body.phone)], _template_id(body.template_id), _params(body.params),
+            [_phone(body.phone)],
+            _template_id(body.template_id),
+            _params(body.params),
             _provider(body.provider),
         )
     _check_fields(body, SendRequest)
@@ -107,7 +109,9 @@ def batch_input(body: BatchRequest | Mapping[str, Any]) -> SendInput:
     """Every entry is checked before anything is sent; duplicates collapse to one send."""
     if isinstance(body, BatchRequest):
         return SendInput(
-            _phones(body.phones), _template_id(body.template_id), _params(body.params),
+            _phones(body.phones),
+            _template_id(body.template_id),
+            _params(body.params),
             _provider(body.provider),
         )
     _check_fields(body, BatchRequest)

@@ -25,8 +25,18 @@ from gateway.config.model import BackendConfig, Settings
 from gateway.phones import InvalidPhone, parse_phone
 
 __all__ = [
-    "Carrier", "CarrierError", "FailureKind", "MalformedReceipts", "OptionsT", "Outcome",
-    "Receipt", "Recipient", "ReportFormat", "SendBatch", "report_e164", "report_text",
+    "Carrier",
+    "CarrierError",
+    "FailureKind",
+    "MalformedReceipts",
+    "OptionsT",
+    "Outcome",
+    "Receipt",
+    "Recipient",
+    "ReportFormat",
+    "SendBatch",
+    "report_e164",
+    "report_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -184,13 +194,18 @@ class ReportFormat:
         delivered = self.delivered(report)
         e164 = self.number(report)
         if e164 is None:
-            log.warning("%s receipt for an unparsable number dropped (%s %s)",
-                        self.carrier, self.carrier_id, carrier_id)
+            log.warning(
+                "%s receipt for an unparsable number dropped (%s %s)",
+                self.carrier,
+                self.carrier_id,
+                carrier_id,
+            )
             return None
         return Receipt(
-            carrier_id=carrier_id, e164=e164, delivered=delivered,
-            code=report_text(report, self.code, required=False)
-            or self.default_codes[0 if delivered else 1],
+            carrier_id=carrier_id,
+            e164=e164,
+            delivered=delivered,
+            code=report_text(report, self.code, required=False) or self.default_codes[0 if delivered else 1],
             description=report_text(report, self.description, required=False),
             reported_at=report_text(report, self.reported_at, required=False) or None,
         )

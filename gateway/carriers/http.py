@@ -71,7 +71,10 @@ async def post(
     """
     try:
         async with session.post(
-            url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=time_limit),
+            url,
+            data=data,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=time_limit),
             allow_redirects=allow_redirects,
         ) as response:
             return Reply(response.status, response.headers, await response.read())

@@ -49,9 +49,7 @@ def _update(sender: Sender, receipt: Receipt) -> ReceiptUpdate:
     if not receipt.delivered:
         text = f"{receipt.code}: {receipt.description}" if receipt.description else receipt.code
         error = scrub(text)[:ERROR_MAX]
-    return ReceiptUpdate(
-        receipt.carrier_id, sender.phone_hash(receipt.e164), receipt.delivered, error
-    )
+    return ReceiptUpdate(receipt.carrier_id, sender.phone_hash(receipt.e164), receipt.delivered, error)
 
 
 async def carrier_receipts(request: web.Request) -> web.Response:
@@ -62,8 +60,12 @@ async def carrier_receipts(request: web.Request) -> web.Response:
         raise _not_found()
     if not _token_matches(request.query.get("token", ""), backend.callback_token):
         if (left_out := _token_refusals.due()) is not None:
-            log.warning("receipt push for %s refused: wrong or missing token (%d more such refusals "
-                        "not logged since the last line)", name, left_out)
+            log.warning(
+                "receipt push for %s refused: wrong or missing token (%d more such refusals "
+                "not logged since the last line)",
+                name,
+                left_out,
+            )
         raise _forbidden()
     carrier = runtime.carriers[name]
     try:
@@ -76,9 +78,7 @@ async def carrier_receipts(request: web.Request) -> web.Response:
     sender = runtime.sender
     updates = [_update(sender, receipt) for receipt in receipts]
     try:
-        changed = await request.app[STORE].apply_receipts(
-            name, updates, int(request.app[CLOCK]() * 1000)
-        )
+        changed = await request.app[STORE].apply_receipts(name, updates, int(request.app[CLOCK]() * 1000))
     except StoreUnavailable:
         log.exception("store unavailable: %d receipts from %s not applied", len(updates), name)
         raise store_unavailable() from None

@@ -198,9 +198,14 @@ class ProvidersConfig(Settings, frozen=True, kw_only=True):
         if not self.default and self.backends:
             force_setattr(self, "default", next(iter(self.backends)))
         if not all(route.name for route in self.routes):
-            force_setattr(self, "routes", tuple(
-                route if route.name else replace(route, name=f"#{position}")
-                for position, route in enumerate(self.routes, start=1)))
+            force_setattr(
+                self,
+                "routes",
+                tuple(
+                    route if route.name else replace(route, name=f"#{position}")
+                    for position, route in enumerate(self.routes, start=1)
+                ),
+            )
 
 
 class TemplateConfig(Settings, frozen=True, kw_only=True):

@@ -55,8 +55,9 @@ Hook = Callable[["Conversion", Any, str, str], Any]
 class Conversion:
     """One reading of a document: the problems found, in the document's order."""
 
-    def __init__(self, rules: Mapping[type, Rule], hooks: Mapping[type, Hook],
-                 problems: Iterable[ConfigError] = ()) -> None:
+    def __init__(
+        self, rules: Mapping[type, Rule], hooks: Mapping[type, Hook], problems: Iterable[ConfigError] = ()
+    ) -> None:
         self.rules = rules
         self.hooks = hooks
         self.problems = list(problems)
@@ -78,8 +79,11 @@ class Conversion:
         elif isinstance(base, type) and issubclass(base, msgspec.Struct):
             value = self._struct(data, base, path, key)
         elif get_origin(base) in (tuple, frozenset):
-            value = self._pairs(data, base, path) if any(isinstance(extra, Pairs) for extra in extras) \
+            value = (
+                self._pairs(data, base, path)
+                if any(isinstance(extra, Pairs) for extra in extras)
                 else self._items(data, base, extras, path)
+            )
         elif get_origin(base) is dict:
             value = self._mapping(data, get_args(base)[1], path)
         else:
@@ -133,9 +137,11 @@ class Conversion:
         duplicates = []
         for key in keys:
             given = [item.get(key) if isinstance(item, Mapping) else None for item in data]
-            duplicates += [ConfigError(f"{path}[{index}].{key}", f"duplicate {key}")
-                           for index, value in enumerate(given)
-                           if value is not None and value in given[:index]]
+            duplicates += [
+                ConfigError(f"{path}[{index}].{key}", f"duplicate {key}")
+                for index, value in enumerate(given)
+                if value is not None and value in given[:index]
+            ]
         for problem in duplicates:
             self.note(problem)
         return not duplicates
@@ -231,8 +237,11 @@ class Section:
 
 
 def _related(path: str, other: str) -> bool:
-    return path == other or path.startswith((f"{other}.", f"{other}[")) or other.startswith(
-        (f"{path}.", f"{path}["))
+    return (
+        path == other
+        or path.startswith((f"{other}.", f"{other}["))
+        or other.startswith((f"{path}.", f"{path}["))
+    )
 
 
 def _is_optional(kind: Any) -> bool:
@@ -275,8 +284,13 @@ def _refusal(data: Any, base: Any, extras: Sequence[Any]) -> str:
         return f"must be {_KINDS.get(base, getattr(base, '__name__', str(base)))}"
     bounds: dict[str, Any] = {}
     for meta in (extra for extra in extras if isinstance(extra, msgspec.Meta)):
-        bounds.update({name: getattr(meta, name) for name in ("ge", "le", "min_length", "max_length")
-                       if getattr(meta, name) is not None})
+        bounds.update(
+            {
+                name: getattr(meta, name)
+                for name in ("ge", "le", "min_length", "max_length")
+                if getattr(meta, name) is not None
+            }
+        )
     return _outside(value, bounds)
 
 

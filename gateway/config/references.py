@@ -46,8 +46,10 @@ def expand_references(document: Any) -> tuple[Any, Expansion]:
 
 def _expand(node: Any, path: str, expansion: Expansion) -> Any:
     if isinstance(node, dict):
-        return {key: _expand(value, f"{path}.{key}" if path else str(key), expansion)
-                for key, value in node.items()}
+        return {
+            key: _expand(value, f"{path}.{key}" if path else str(key), expansion)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [_expand(value, f"{path}[{index}]", expansion) for index, value in enumerate(node)]
     if not isinstance(node, str) or "${" not in node:

@@ -110,13 +110,19 @@ def _shared_state(config: GatewayConfig) -> Iterator[ConfigError]:
     if taking and not server.secret_key:
         # A receipt finds its record by the number's keyed hash: a key made per process would
         # lose every send made before a restart (it would wait for a receipt that never matches).
-        yield ConfigError("server.secret_key",
-                          f"required when a backend takes delivery receipts ({', '.join(taking)})")
+        yield ConfigError(
+            "server.secret_key", f"required when a backend takes delivery receipts ({', '.join(taking)})"
+        )
 
 
 #: The rules of each Struct, run by the reader on every one it reads.
 RULES: dict[type, Rule] = {
-    ServerConfig: _server, TlsConfig: _tls, StoreConfig: _store, RedisConfig: _redis,
-    RateLimitConfig: _ratelimit, RoutingRule: _route, ProvidersConfig: _providers,
+    ServerConfig: _server,
+    TlsConfig: _tls,
+    StoreConfig: _store,
+    RedisConfig: _redis,
+    RateLimitConfig: _ratelimit,
+    RoutingRule: _route,
+    ProvidersConfig: _providers,
     GatewayConfig: _gateway,
 }

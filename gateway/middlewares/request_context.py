@@ -24,8 +24,15 @@ from gateway.phones import scrub
 from gateway.redis.health import REQUEST_BUDGET, RedisBudget
 from gateway.responses import error_response
 
-__all__ = ["UNMATCHED_ROUTE", "AccessLine", "access_line", "answer_error", "begin", "route_of",
-           "sampled_access_line"]
+__all__ = [
+    "UNMATCHED_ROUTE",
+    "AccessLine",
+    "access_line",
+    "answer_error",
+    "begin",
+    "route_of",
+    "sampled_access_line",
+]
 
 log = logging.getLogger("smsedge.errors")
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -96,15 +103,18 @@ def access_line(request: web.Request, request_id: str, status: int, started: flo
         return
     account = request.get(ACCOUNT)
     message, method, route = _masked_line(request.method, request[ROUTE_TEMPLATE], status)
-    ACCESS_LOG.write(message, {
-        "request_id": request_id,
-        "method": method,
-        "route": route,
-        "status": status,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        "account": _masked_name(account.name) if account else None,
-        "phones": request.get(PHONE_COUNT, 0),
-    })
+    ACCESS_LOG.write(
+        message,
+        {
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "account": _masked_name(account.name) if account else None,
+            "phones": request.get(PHONE_COUNT, 0),
+        },
+    )
 
 
 def sampled_access_line(sample: float, draw: Callable[[], float] = random.random) -> AccessLine:

@@ -63,8 +63,9 @@ def _providers(config: GatewayConfig) -> dict[str, object]:
         "names": names,
         "default": config.providers.default,
         "failover": list(config.providers.failover),
-        "prices": {name: yuan_text(backend.price_milli) for name, backend in
-                   config.providers.backends.items()},
+        "prices": {
+            name: yuan_text(backend.price_milli) for name, backend in config.providers.backends.items()
+        },
     }
 
 

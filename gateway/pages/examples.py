@@ -93,7 +93,11 @@ axios.post('{base}/api/sms/send', {{
 def code_examples(base: str, key: str, secret: str, per_page: int) -> dict[str, str]:
     values = {"base": base, "key": key, "secret": secret, "per_page": per_page}
     templates = {
-        "curl_send": _CURL_SEND, "curl_records": _CURL_RECORDS, "curl_account": _CURL_ACCOUNT,
-        "php": _PHP, "python": _PYTHON, "node": _NODE,
+        "curl_send": _CURL_SEND,
+        "curl_records": _CURL_RECORDS,
+        "curl_account": _CURL_ACCOUNT,
+        "php": _PHP,
+        "python": _PYTHON,
+        "node": _NODE,
     }
     return {name: text.format(**values) for name, text in templates.items()}

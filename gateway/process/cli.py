@@ -74,8 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
-    reload = commands.add_parser("reload", help="validate the config, then make the running gateway"
-                                 " re-read it (SIGHUP to the PID in its PID file, or to --pid)")
+    reload = commands.add_parser(
+        "reload",
+        help="validate the config, then make the running gateway"
+        " re-read it (SIGHUP to the PID in its PID file, or to --pid)",
+    )
     reload.add_argument("--config", default=argparse.SUPPRESS)
     reload.add_argument("--pid", type=int, help="the gateway's PID (default: from its PID file)")
     check = commands.add_parser("check-config", help="validate the config and exit")
@@ -110,8 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         "reconcile", help="settle records left pending by a crash: refund them, or charge as sent"
     )
     reconcile.add_argument("--config", default=argparse.SUPPRESS)
-    reconcile.add_argument("--older-than", type=_seconds, default=300, metavar="SECONDS",
-                           help="only records pending at least this long (default 300)")
+    reconcile.add_argument(
+        "--older-than",
+        type=_seconds,
+        default=300,
+        metavar="SECONDS",
+        help="only records pending at least this long (default 300)",
+    )
     reconcile.add_argument("--as", dest="settle_as", choices=("refund", "sent"), default="refund")
     reconcile.add_argument("--dry-run", action="store_true", help="report, change nothing")
     copy = commands.add_parser("backup", help="copy the SQLite store, consistent, while gateways serve")
@@ -155,12 +163,21 @@ async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.Arg
     action, service = args.action, AccountService(store)
     if action == "create":
         account, secret = await service.create(
-            CLI_ACTOR, args.name, balance_milli=args.balance,
-            verification_status=args.verification, ratelimit=_bucket(args, parser),
+            CLI_ACTOR,
+            args.name,
+            balance_milli=args.balance,
+            verification_status=args.verification,
+            ratelimit=_bucket(args, parser),
         )
-        _print({"name": scrub(account.name), "api_key": account.api_key, "api_secret": secret,
+        _print(
+            {
+                "name": scrub(account.name),
+                "api_key": account.api_key,
+                "api_secret": secret,
                 "balance": account.balance_milli / 1000,
-                "verification_status": account.verification_status})
+                "verification_status": account.verification_status,
+            }
+        )
         return 0
     if action == "list":
         for account in await store.list_accounts():
@@ -190,22 +207,31 @@ async def _reconcile(args: argparse.Namespace, config: GatewayConfig, store: Sto
     as_sent = args.settle_as == "sent"
     reports = [
         await reconcile_account(
-            store, account, now_ms - args.older_than * 1000, now_ms,
-            local_day(now, config.server.zone), as_sent=as_sent, dry_run=args.dry_run,
+            store,
+            account,
+            now_ms - args.older_than * 1000,
+            now_ms,
+            local_day(now, config.server.zone),
+            as_sent=as_sent,
+            dry_run=args.dry_run,
         )
         for account in await store.list_accounts()
     ]
     shown = [report for report in reports if report.reconciled or report.awaiting_receipt]
     milli = sum(report.milli for report in shown)  # summed exactly, in milli-yuan
-    _print({
-        "as": args.settle_as, "dry_run": args.dry_run, "older_than": args.older_than,
-        "accounts": [report.public(as_sent) for report in shown],
-        "total": {
-            "reconciled": sum(report.reconciled for report in shown),
-            **money_moved(milli, as_sent),
-            "awaiting_receipt": sum(report.awaiting_receipt for report in shown),
-        },
-    })
+    _print(
+        {
+            "as": args.settle_as,
+            "dry_run": args.dry_run,
+            "older_than": args.older_than,
+            "accounts": [report.public(as_sent) for report in shown],
+            "total": {
+                "reconciled": sum(report.reconciled for report in shown),
+                **money_moved(milli, as_sent),
+                "awaiting_receipt": sum(report.awaiting_receipt for report in shown),
+            },
+        }
+    )
     return 0
 
 
@@ -246,8 +272,11 @@ def _reload(config: GatewayConfig, pid: int | None) -> int:
 
 def _backup(config: GatewayConfig, target: str) -> int:
     if config.store.backend != "sqlite":
-        print(f"backup not written: store.backend is {config.store.backend}; back it up with its own"
-              " tools (docs/runbook-backup.md)", file=sys.stderr)
+        print(
+            f"backup not written: store.backend is {config.store.backend}; back it up with its own"
+            " tools (docs/runbook-backup.md)",
+            file=sys.stderr,
+        )
         return 1
     try:
         _print(backup(config.store.path, target, config.store.timeout))

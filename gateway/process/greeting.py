@@ -74,8 +74,9 @@ def shipped_secret_refusal(host: str, accounts: list[Account], config_path: str 
     """One line: which accounts, and commands that retire the secret for good (a rotated secret
     stays until the config's own api_secret changes: ``gateway.accounts.listed``)."""
     config = f" --config {shlex.quote(config_path)}" if config_path else ""
-    rotate = " / ".join(f'"python run.py accounts rotate-secret --key {account.api_key}{config}"'
-                        for account in accounts)
+    rotate = " / ".join(
+        f'"python run.py accounts rotate-secret --key {account.api_key}{config}"' for account in accounts
+    )
     return (
         f"refusing to listen on {host}: account(s) {', '.join(repr(a.name) for a in accounts)} still"
         f" have the shipped demo secret; retire it with {rotate} (the new secret stays until the"

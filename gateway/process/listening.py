@@ -43,13 +43,19 @@ class HeaderDeadlineHandler(RequestHandler):
         if self._keepalive_handle is not None:  # the timer aiohttp has just started
             self._keepalive_handle.cancel()
             self._next_keepalive_close_time = self._accepted_at + self.keepalive_timeout
-            self._keepalive_handle = self._loop.call_at(self._next_keepalive_close_time,
-                                                        self._process_keepalive)
+            self._keepalive_handle = self._loop.call_at(
+                self._next_keepalive_close_time, self._process_keepalive
+            )
 
 
 def serve_until_stopped(
-    app: web.Application, server: ServerConfig, ssl_context: ssl.SSLContext | None, *,
-    reuse_port: bool, shutdown_timeout: float, loop: asyncio.AbstractEventLoop,
+    app: web.Application,
+    server: ServerConfig,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    reuse_port: bool,
+    shutdown_timeout: float,
+    loop: asyncio.AbstractEventLoop,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then drain for up to ``shutdown_timeout`` seconds and
     close ``loop``: what ``web.run_app`` does, with the TLS limits above."""
@@ -70,22 +76,35 @@ def serve_until_stopped(
 
 
 async def _serve(
-    app: web.Application, server: ServerConfig, ssl_context: ssl.SSLContext | None,
-    reuse_port: bool, shutdown_timeout: float,
+    app: web.Application,
+    server: ServerConfig,
+    ssl_context: ssl.SSLContext | None,
+    reuse_port: bool,
+    shutdown_timeout: float,
 ) -> None:
     # aiohttp's keep-alive timer runs from a connection's start and from each response until a
     # complete request header arrives: one bound for idle connections and slow headers alike.
-    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=shutdown_timeout,
-                           keepalive_timeout=server.header_timeout)
+    runner = web.AppRunner(
+        app,
+        handle_signals=True,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        keepalive_timeout=server.header_timeout,
+    )
     await runner.setup()
     assert runner.server is not None  # made by setup()
     try:
-        tls: dict[str, Any] = {} if ssl_context is None else {
-            "ssl": ssl_context, "ssl_handshake_timeout": server.header_timeout,
-            "ssl_shutdown_timeout": TLS_CLOSE_TIMEOUT,
-        }
+        tls: dict[str, Any] = (
+            {}
+            if ssl_context is None
+            else {
+                "ssl": ssl_context,
+                "ssl_handshake_timeout": server.header_timeout,
+                "ssl_shutdown_timeout": TLS_CLOSE_TIMEOUT,
+            }
+        )
         listener = await asyncio.get_running_loop().create_server(
-            runner.server, server.host, server.port, backlog=BACKLOG, reuse_port=reuse_port, **tls,
+            runner.server, server.host, server.port, backlog=BACKLOG, reuse_port=reuse_port, **tls
         )
         try:
             await asyncio.Future()  # until cancelled
@@ -106,5 +125,6 @@ def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
     outcomes = loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
     for task, outcome in zip(leftovers, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            loop.call_exception_handler({"message": "a task failed while the gateway stopped",
-                                         "exception": outcome, "task": task})
+            loop.call_exception_handler(
+                {"message": "a task failed while the gateway stopped", "exception": outcome, "task": task}
+            )

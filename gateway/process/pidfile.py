@@ -81,8 +81,10 @@ def signal_reload(port: int, pid: int | None = None) -> int:
         except LookupError:
             named = None
         if pid != named:
-            raise LookupError(f"process {pid} is not a gateway (neither the PID in {pid_file(port)}"
-                              " nor a `run.py serve`): nothing sent")
+            raise LookupError(
+                f"process {pid} is not a gateway (neither the PID in {pid_file(port)}"
+                " nor a `run.py serve`): nothing sent"
+            )
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:

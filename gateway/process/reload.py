@@ -40,9 +40,11 @@ def _changed(path: str, running: object, loaded: object) -> list[str]:
         return []
     if isinstance(running, msgspec.Struct):
         return [
-            name for field in fields(running)
-            for name in _changed(f"{path}.{field.name}", getattr(running, field.name),
-                                 getattr(loaded, field.name))
+            name
+            for field in fields(running)
+            for name in _changed(
+                f"{path}.{field.name}", getattr(running, field.name), getattr(loaded, field.name)
+            )
         ]
     return [path]
 
@@ -53,11 +55,11 @@ def applied_config(running: GatewayConfig, loaded: GatewayConfig) -> tuple[Gatew
         running.ratelimit, **{name: getattr(loaded.ratelimit, name) for name in _RELOADED_RATELIMIT}
     )
     applied = replace(
-        running, ratelimit=ratelimit,
-        **{name: getattr(loaded, name) for name in _RELOADED_SECTIONS},
+        running, ratelimit=ratelimit, **{name: getattr(loaded, name) for name in _RELOADED_SECTIONS}
     )
     kept = [
-        path for field in fields(running)
+        path
+        for field in fields(running)
         for path in _changed(field.name, getattr(applied, field.name), getattr(loaded, field.name))
     ]
     return applied, kept
@@ -83,8 +85,11 @@ async def reload_config(app: web.Application, path: str | None, overrides: Mappi
     slot.swap(runtime)
     metrics.reload_result("ok")
     if kept:
-        log.warning("config reloaded in process %d; these need a restart and keep their running"
-                    " values: %s", os.getpid(), ", ".join(kept))
+        log.warning(
+            "config reloaded in process %d; these need a restart and keep their running values: %s",
+            os.getpid(),
+            ", ".join(kept),
+        )
     else:
         log.info("config reloaded in process %d", os.getpid())
     return True
@@ -96,9 +101,7 @@ def _refused(app: web.Application, problem: str) -> bool:
     return False
 
 
-def reload_on_sighup(
-    app: web.Application, path: str | None, overrides: Mapping[str, object]
-) -> None:
+def reload_on_sighup(app: web.Application, path: str | None, overrides: Mapping[str, object]) -> None:
     """Install (on start) a SIGHUP handler that reloads, one reload at a time, in this process."""
     lock = asyncio.Lock()
     running: set[asyncio.Task[bool]] = set()

@@ -84,32 +84,47 @@ class EnvelopeRequestHandler(HeaderDeadlineHandler):
         response = web.Response(
             status=status,
             body=orjson.dumps(error_body(INVALID_PARAMS, _MALFORMED, request_id)),
-            content_type="application/json", charset="utf-8",
-            headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff",
-                     "Cache-Control": "no-store", "Server": SERVER},
+            content_type="application/json",
+            charset="utf-8",
+            headers={
+                "X-Request-ID": request_id,
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+                "Server": SERVER,
+            },
         )
         response.force_close()
         return response
 
 
 def run_worker(
-    config: GatewayConfig, config_path: str | None, overrides: dict[str, object],
-    *, reuse_port: bool = False,
+    config: GatewayConfig, config_path: str | None, overrides: dict[str, object], *, reuse_port: bool = False
 ) -> None:
     setup_logging(config.logging)
     # aiohttp offers no public hook for its parser-level error answers: ``web.Server`` builds a
     # ``web_server.RequestHandler`` per connection, so this worker process points that name at the
     # subclass above (tests/test_hostile_input.py fails if an aiohttp upgrade breaks this).
     web_server.RequestHandler = EnvelopeRequestHandler  # type: ignore[attr-defined]  # not exported, only looked up
-    log.info("worker %d listening on %s://%s:%d", os.getpid(), config.server.tls.scheme,
-             config.server.host, config.server.port)
+    log.info(
+        "worker %d listening on %s://%s:%d",
+        os.getpid(),
+        config.server.tls.scheme,
+        config.server.host,
+        config.server.port,
+    )
     app = create_app(config)
     app.on_startup.append(_freeze_startup_objects)
     app.on_shutdown.append(_draining)
     app.on_cleanup.append(_stopped)
     reload_on_sighup(app, config_path, overrides)
-    serve_until_stopped(app, config.server, server_context(config.server.tls), reuse_port=reuse_port,
-                        shutdown_timeout=SHUTDOWN_TIMEOUT, loop=new_event_loop())
+    serve_until_stopped(
+        app,
+        config.server,
+        server_context(config.server.tls),
+        reuse_port=reuse_port,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        loop=new_event_loop(),
+    )
 
 
 async def _freeze_startup_objects(app: web.Application) -> None:
@@ -234,8 +249,12 @@ def _supervise(workers: Sequence[BaseProcess]) -> int:
     while any(worker.is_alive() for worker in workers):
         for worker in workers:
             if worker.exitcode is not None and worker.exitcode != 0 and not stopping:
-                log.error("%s (pid %d) exited with %d: stopping all workers",
-                          worker.name, worker.pid, worker.exitcode)
+                log.error(
+                    "%s (pid %d) exited with %d: stopping all workers",
+                    worker.name,
+                    worker.pid,
+                    worker.exitcode,
+                )
                 failed = True
                 stop(signal.SIGTERM, None)
         time.sleep(0.2)

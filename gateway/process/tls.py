@@ -37,8 +37,9 @@ def server_context(tls: TlsConfig) -> ssl.SSLContext | None:
         # An encrypted key would make OpenSSL prompt on the terminal: refuse it instead.
         context.load_cert_chain(tls.cert, tls.key, password=lambda: b"")
     except ssl.SSLError:
-        raise ConfigError(f"{_PATH}.key", "not a PEM private key (unencrypted) matching "
-                                          f"{_PATH}.cert") from None
+        raise ConfigError(
+            f"{_PATH}.key", f"not a PEM private key (unencrypted) matching {_PATH}.cert"
+        ) from None
     if tls.client_ca:
         _check_certificates("client_ca", tls.client_ca)
         context.load_verify_locations(cafile=tls.client_ca)

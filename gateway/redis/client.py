@@ -102,18 +102,22 @@ def redis_client(config: RedisConfig) -> SharedClient:
     if config.mode == "cluster":
         # Per node; a cluster pool cannot block, so a burst beyond it is a fast 503, not a wait.
         # redis-py types from_url as returning RedisCluster, though it builds the class it is called on
-        client = cast(SharedCluster, SharedCluster.from_url(config.url, max_connections=MAX_CONNECTIONS,
-                                                            **options))
+        client = cast(
+            SharedCluster, SharedCluster.from_url(config.url, max_connections=MAX_CONNECTIONS, **options)
+        )
     elif config.mode == "sentinel":
         sentinel = Sentinel(
             config.sentinels,
-            sentinel_kwargs={"socket_timeout": config.timeout,
-                             "socket_connect_timeout": config.timeout},
+            sentinel_kwargs={"socket_timeout": config.timeout, "socket_connect_timeout": config.timeout},
             **_url_options(config.url),
         )
         primary: SharedRedis = sentinel.master_for(
-            config.service, redis_class=SharedRedis, connection_pool_class=_BlockingSentinelPool,
-            max_connections=MAX_CONNECTIONS, timeout=config.timeout, **options,
+            config.service,
+            redis_class=SharedRedis,
+            connection_pool_class=_BlockingSentinelPool,
+            max_connections=MAX_CONNECTIONS,
+            timeout=config.timeout,
+            **options,
         )
         primary.sentinels = sentinel.sentinels
         client = primary
@@ -124,8 +128,11 @@ def redis_client(config: RedisConfig) -> SharedClient:
         client = cast(SharedRedis, SharedRedis.from_pool(pool))  # as from_url: typed as Redis
     client.health = RedisHealth(client.ping, config.timeout)
     client.batch = Batch(client, config.timeout)
-    client.write_batch = (ReplicatedBatch(client, config.timeout, config.wait_replicas)
-                          if config.wait_replicas else client.batch)
+    client.write_batch = (
+        ReplicatedBatch(client, config.timeout, config.wait_replicas)
+        if config.wait_replicas
+        else client.batch
+    )
     return client
 
 

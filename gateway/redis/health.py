@@ -96,9 +96,7 @@ T = TypeVar("T")
 Method = Callable[Concatenate[Owner, P], Coroutine[Any, Any, T]]  # async defs, as the protocols declare
 
 
-def guarded(
-    unavailable: Callable[[str], Exception],
-) -> Callable[[Method[Owner, P, T]], Method[Owner, P, T]]:
+def guarded(unavailable: Callable[[str], Exception]) -> Callable[[Method[Owner, P, T]], Method[Owner, P, T]]:
     """Make a method of an object with a ``health`` fail fast in an outage and take at most
     ``health.timeout``; every Redis failure becomes ``unavailable(reason)``."""
 

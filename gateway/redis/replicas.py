@@ -64,13 +64,18 @@ class ReplicatedBatch(Batch):
             for command in commands:
                 pipe.execute_command(*command)
             for master in waits:  # a master is named only on a Cluster (``_masters``)
-                target = {} if master is None else {
-                    "target_nodes": cast(RedisCluster, self._client).get_node(node_name=master)}
+                target = (
+                    {}
+                    if master is None
+                    else {"target_nodes": cast(RedisCluster, self._client).get_node(node_name=master)}
+                )
                 pipe.execute_command("WAIT", self._replicas, wait_ms, **target)
             replies = await pipe.execute(raise_on_error=False)
-        confirmed = dict.fromkeys(masters, 0) | dict(zip(waits, replies[len(commands):], strict=True))
-        return [self._checked(reply, confirmed[master])
-                for reply, master in zip(replies[:len(commands)], masters, strict=True)]
+        confirmed = dict.fromkeys(masters, 0) | dict(zip(waits, replies[len(commands) :], strict=True))
+        return [
+            self._checked(reply, confirmed[master])
+            for reply, master in zip(replies[: len(commands)], masters, strict=True)
+        ]
 
     async def _masters(self, commands: Sequence[tuple[EncodableT, ...]]) -> list[str | None]:
         """The master each command goes to (by its first key); None for all on one server."""
@@ -78,8 +83,9 @@ class ReplicatedBatch(Batch):
             return [None] * len(commands)
         await self._client.initialize()  # at once when it is already
         # None only when asked for a replica; a slot no master covers raises SlotNotCoveredError
-        return [cast(ClusterNode, self._client.get_node_from_key(str(command[3]))).name
-                for command in commands]
+        return [
+            cast(ClusterNode, self._client.get_node_from_key(str(command[3]))).name for command in commands
+        ]
 
     def _checked(self, reply: Any, confirmed: Any) -> Any:
         if isinstance(reply, Exception):

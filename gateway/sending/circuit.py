@@ -18,11 +18,7 @@ __all__ = ["CircuitBreaker"]
 
 class CircuitBreaker:
     def __init__(
-        self,
-        failures: int,
-        cooldown: float,
-        gauge: Gauge,
-        clock: Callable[[], float] = time.monotonic,
+        self, failures: int, cooldown: float, gauge: Gauge, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._threshold = failures
         self._cooldown = cooldown

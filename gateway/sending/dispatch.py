@@ -59,7 +59,10 @@ class Dispatcher:
         }
 
     async def deliver(
-        self, chain: Sequence[BackendConfig], request: SendInput, recipients: list[Recipient],
+        self,
+        chain: Sequence[BackendConfig],
+        request: SendInput,
+        recipients: list[Recipient],
         rules: list[str],
     ) -> list[CarrierVerdict]:
         """Each recipient's final answer, in order; each is counted for the backend that gave it.
@@ -76,7 +79,8 @@ class Dispatcher:
                 for place, outcome in zip(waiting, outcomes, strict=True):
                     verdicts[place] = CarrierVerdict(outcome, backend)
             waiting = [
-                place for place, outcome in zip(waiting, outcomes, strict=True)
+                place
+                for place, outcome in zip(waiting, outcomes, strict=True)
                 if _may_try_again(outcome, backend)
             ]
             if not waiting:
@@ -96,7 +100,10 @@ class Dispatcher:
             self._metrics.observe_messages(candidate.name, sum(taken), len(taken) - sum(taken))
 
     async def _with_retries(
-        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient],
+        self,
+        backend: BackendConfig,
+        request: SendInput,
+        recipients: list[Recipient],
         calls: list[CarrierCall],
     ) -> list[Outcome]:
         outcomes = await self._attempt(backend, request, recipients, calls)
@@ -112,7 +119,10 @@ class Dispatcher:
         return outcomes
 
     async def _attempt(
-        self, backend: BackendConfig, request: SendInput, recipients: list[Recipient],
+        self,
+        backend: BackendConfig,
+        request: SendInput,
+        recipients: list[Recipient],
         calls: list[CarrierCall],
     ) -> list[Outcome]:
         """One round: the numbers in as few calls as the carrier allows, all at once; each call
@@ -125,7 +135,7 @@ class Dispatcher:
                 template_id=template.ids.get(backend.name, request.template_id),
                 params=request.params,
                 param_order=template.params,
-                recipients=recipients[start:start + size],
+                recipients=recipients[start : start + size],
             )
             for start in range(0, len(recipients), size)
         ]
@@ -142,7 +152,10 @@ class Dispatcher:
     def _outcome_for(by_number: Mapping[str, Outcome], e164: str) -> Outcome:
         # A carrier reply that skips a number tells us nothing about it: never claim it was sent.
         return by_number.get(e164) or Outcome(
-            e164, False, kind=FailureKind.PERMANENT, code="NO_RESULT",
+            e164,
+            False,
+            kind=FailureKind.PERMANENT,
+            code="NO_RESULT",
             message="carrier returned no result for this number",
         )
 

@@ -40,8 +40,7 @@ async def previous_deliveries(
         return None
     refunded = await settle_unsettled(store, account_id, found, int(now * 1000), local_day(now, zone))
     if refunded:
-        log.warning("a stale idempotency key's %d unsettled records refunded, outcome unknown",
-                    len(refunded))
+        log.warning("a stale idempotency key's %d unsettled records refunded, outcome unknown", len(refunded))
         found = await store.find_records(account_id, ids)
     by_id = {record.message_id: record for record in found}
     return [
@@ -52,8 +51,14 @@ async def previous_deliveries(
 
 def _delivery(phone: Phone, record: Record | None, send_input: SendInput) -> Delivery:
     if record is None:  # written with the others or not at all: its window refused it
-        outcome = Outcome(phone.e164, False, kind=FailureKind.RATE_LIMITED, code=OWN_PHONE_LIMIT,
-                          message="请稍后重试", retry_after=_WINDOW_RETRY_AFTER)
+        outcome = Outcome(
+            phone.e164,
+            False,
+            kind=FailureKind.RATE_LIMITED,
+            code=OWN_PHONE_LIMIT,
+            message="请稍后重试",
+            retry_after=_WINDOW_RETRY_AFTER,
+        )
         return Delivery(phone, None, send_input.provider or "", outcome)
     waiting = record.status == "pending" and record.carrier_id is not None  # for its receipt
     if record.status == "success" or waiting:

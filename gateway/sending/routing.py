@@ -56,8 +56,10 @@ class Routing:
         if request.provider is not None or not self._rules:  # no rules: as without routing
             rule = DEFAULT_RULE if request.provider is None else REQUESTED_RULE
             backend = self._named(account, request.provider or self._providers.default)
-            numbers = [Routed(phone, phone_hash, rule)
-                       for phone, phone_hash in zip(request.phones, phone_hashes, strict=True)]
+            numbers = [
+                Routed(phone, phone_hash, rule)
+                for phone, phone_hash in zip(request.phones, phone_hashes, strict=True)
+            ]
             return [Group(backend, numbers)]
         groups: dict[str, Group] = {}
         for phone, phone_hash in zip(request.phones, phone_hashes, strict=True):
@@ -90,7 +92,8 @@ class Routing:
         """The chosen backend, then the failover ones this account may use."""
         backends = self._providers.backends
         rest = [
-            backends[name] for name in self._providers.failover
+            backends[name]
+            for name in self._providers.failover
             if name != first.name and allowed(account, name)
         ]
         return [first, *rest]

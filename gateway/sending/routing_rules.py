@@ -77,9 +77,12 @@ class RoutingRules:
         if rule.split:
             return self._split(rule, account, phone_hash)
         return next(
-            (backend for backend in self._by_price
-             if (not backend.countries or phone.region in backend.countries)
-             and self._usable(account, backend.name)),
+            (
+                backend
+                for backend in self._by_price
+                if (not backend.countries or phone.region in backend.countries)
+                and self._usable(account, backend.name)
+            ),
             None,
         )
 

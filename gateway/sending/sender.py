@@ -93,9 +93,16 @@ class Sender:
         template_id = mask_template_id(request.template_id)  # the carrier gets it as written
         records = [
             # Reserve what the dearest carrier of the chain would cost; settling refunds the rest.
-            NewRecord(next(message_ids), n.phone.masked, template_id, group.backend.name,
-                      max(candidate.price_milli for candidate in chain), n.phone_hash)
-            for group, chain in zip(groups, chains, strict=True) for n in group.numbers
+            NewRecord(
+                next(message_ids),
+                n.phone.masked,
+                template_id,
+                group.backend.name,
+                max(candidate.price_milli for candidate in chain),
+                n.phone_hash,
+            )
+            for group, chain in zip(groups, chains, strict=True)
+            for n in group.numbers
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
@@ -104,13 +111,16 @@ class Sender:
             raise store_unavailable() from None
         if not reserved:
             raise insufficient_balance()
-        recipients = iter(Recipient(n.phone.e164, record.message_id)
-                          for n, record in zip(numbers, records, strict=True))
+        recipients = iter(
+            Recipient(n.phone.e164, record.message_id) for n, record in zip(numbers, records, strict=True)
+        )
         calls = []
         for group, chain in zip(groups, chains, strict=True):
-            calls.append(self._dispatcher.deliver(
-                chain, request, [next(recipients) for _ in group.numbers], [n.rule for n in group.numbers]
-            ))
+            calls.append(
+                self._dispatcher.deliver(
+                    chain, request, [next(recipients) for _ in group.numbers], [n.rule for n in group.numbers]
+                )
+            )
         # One group (the usual case) is awaited as it is: no task to make and schedule.
         results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         verdicts = [verdict for result in results for verdict in result]
@@ -133,13 +143,12 @@ class Sender:
     async def _settle(
         self, account: Account, records: list[NewRecord], verdicts: list[CarrierVerdict]
     ) -> None:
-        results = [self._settlement(record, verdict)
-                   for record, verdict in zip(records, verdicts, strict=True)]
+        results = [
+            self._settlement(record, verdict) for record, verdict in zip(records, verdicts, strict=True)
+        ]
         now = self._clock()
         try:
-            await self._store.settle(
-                account.id, results, int(now * 1000), self._day_of(now)
-            )
+            await self._store.settle(account.id, results, int(now * 1000), self._day_of(now))
         except StoreUnavailable:
             # The carrier has already been called: the records stay pending (the truth the store
             # holds) and the caller still learns what happened to each number.
@@ -153,9 +162,7 @@ class Sender:
             return Settlement(record.message_id, "failed", backend.name, 0, outcome.carrier_id, error)
         # With delivery receipts the carrier's acceptance is not yet delivery: wait for the receipt.
         status = "pending" if backend.receipts else "success"
-        return Settlement(
-            record.message_id, status, backend.name, backend.price_milli, outcome.carrier_id
-        )
+        return Settlement(record.message_id, status, backend.name, backend.price_milli, outcome.carrier_id)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -164,8 +171,7 @@ class Sender:
 def _without(groups: list[Group], refused: Mapping[str, object]) -> list[Group]:
     """The groups less the ``refused`` numbers; a group left empty is dropped."""
     kept = [
-        Group(group.backend, [n for n in group.numbers if n.phone.e164 not in refused])
-        for group in groups
+        Group(group.backend, [n for n in group.numbers if n.phone.e164 not in refused]) for group in groups
     ]
     return [group for group in kept if group.numbers]
 

@@ -21,11 +21,7 @@ __all__ = ["PhoneWindows"]
 
 class PhoneWindows:
     def __init__(
-        self,
-        limiter: GuardedLimiter,
-        windows: tuple[WindowConfig, ...],
-        secret: bytes,
-        metrics: Metrics,
+        self, limiter: GuardedLimiter, windows: tuple[WindowConfig, ...], secret: bytes, metrics: Metrics
     ) -> None:
         self._rejections = metrics.ratelimit_rejections.labels("phone")  # looked up once
         self._account_rejections = metrics.ratelimit_rejections.labels("account")
@@ -58,8 +54,12 @@ class PhoneWindows:
             return {}
         refused = {
             phone.e164: Outcome(
-                phone.e164, False, kind=FailureKind.RATE_LIMITED, code=OWN_PHONE_LIMIT,
-                message=f"请 {decision.retry_after} 秒后重试", retry_after=decision.retry_after,
+                phone.e164,
+                False,
+                kind=FailureKind.RATE_LIMITED,
+                code=OWN_PHONE_LIMIT,
+                message=f"请 {decision.retry_after} 秒后重试",
+                retry_after=decision.retry_after,
             )
             for phone, decision in zip(phones, decisions, strict=True)
             if not decision.allowed

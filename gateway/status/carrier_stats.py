@@ -40,10 +40,7 @@ class CarrierStats:
     """The last ``size`` calls of each carrier. One event loop feeds it: no locking needed."""
 
     def __init__(
-        self,
-        carriers: Iterable[str],
-        size: int = DEFAULT_WINDOW,
-        clock: Callable[[], float] = time.monotonic,
+        self, carriers: Iterable[str], size: int = DEFAULT_WINDOW, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.size = size
         self._clock = clock

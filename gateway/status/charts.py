@@ -51,8 +51,9 @@ def _line(values: Sequence[float | None], peak: float) -> tuple[str, tuple[tuple
     return " ".join(commands), tuple(points)
 
 
-def _chart(key: str, title: str, description: str, unit: str,
-           values: Sequence[float | None], latest: str, total: str) -> Chart:
+def _chart(
+    key: str, title: str, description: str, unit: str, values: Sequence[float | None], latest: str, total: str
+) -> Chart:
     peak = max((value for value in values if value is not None), default=0.0)
     path, points = _line(values, peak)
     top = f"{peak:.1f}".removesuffix(".0")
@@ -71,10 +72,31 @@ def charts(minutes: Sequence[Minute]) -> list[Chart]:
     average = sum((m.carrier_avg_ms or 0) * m.carrier_calls for m in minutes) / calls if calls else None
     span = f"最近 {len(minutes)} 分钟"
     return [
-        _chart("requests", "请求数", f"{span}每分钟处理的 HTTP 请求数", "次/分钟",
-               [m.requests for m in minutes], f"{now.requests} 次", f"{sum(m.requests for m in minutes)} 次"),
-        _chart("errors", "服务器错误", f"{span}每分钟以 5xx 应答的请求数", "次/分钟",
-               [m.errors for m in minutes], f"{now.errors} 次", f"{sum(m.errors for m in minutes)} 次"),
-        _chart("latency", "服务商延迟", f"{span}每分钟服务商调用的平均延迟(无调用的分钟留空)", "ms",
-               [m.carrier_avg_ms for m in minutes], _ms(now.carrier_avg_ms), _ms(average)),
+        _chart(
+            "requests",
+            "请求数",
+            f"{span}每分钟处理的 HTTP 请求数",
+            "次/分钟",
+            [m.requests for m in minutes],
+            f"{now.requests} 次",
+            f"{sum(m.requests for m in minutes)} 次",
+        ),
+        _chart(
+            "errors",
+            "服务器错误",
+            f"{span}每分钟以 5xx 应答的请求数",
+            "次/分钟",
+            [m.errors for m in minutes],
+            f"{now.errors} 次",
+            f"{sum(m.errors for m in minutes)} 次",
+        ),
+        _chart(
+            "latency",
+            "服务商延迟",
+            f"{span}每分钟服务商调用的平均延迟(无调用的分钟留空)",
+            "ms",
+            [m.carrier_avg_ms for m in minutes],
+            _ms(now.carrier_avg_ms),
+            _ms(average),
+        ),
     ]

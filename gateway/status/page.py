@@ -55,8 +55,10 @@ def _role(config: GatewayConfig, name: str) -> str:
 
 def _figures(summary: CarrierSummary) -> dict[str, object]:
     """The carrier's numbers as the page shows them (``—`` where there is nothing yet)."""
+
     def ms(value: float | None) -> str:
         return "—" if value is None else f"{value:.1f} ms"
+
     rate = summary.success_rate
     ago = summary.last_seconds_ago
     return {
@@ -97,8 +99,11 @@ def _match_text(rule: RoutingRule) -> str:
     match = rule.match
     parts = [
         f"{label} {', '.join(sorted(values))}"
-        for label, values in (("国家/地区", match.countries), ("号段", match.prefixes),
-                              ("模板", match.templates))
+        for label, values in (
+            ("国家/地区", match.countries),
+            ("号段", match.prefixes),
+            ("模板", match.templates),
+        )
         if values
     ]
     if match.accounts:
@@ -119,14 +124,30 @@ def _routing_rows(app: web.Application) -> list[dict[str, object]]:
     providers = app[RUNTIME].current.config.providers
     tally = app[STATUS].routing
     rows: list[dict[str, object]] = [
-        {"name": rule.name, "match": _match_text(rule), "target": _target_text(rule),
-         "taken": tally.taken(rule.name)}
+        {
+            "name": rule.name,
+            "match": _match_text(rule),
+            "target": _target_text(rule),
+            "taken": tally.taken(rule.name),
+        }
         for rule in providers.routes
     ]
-    rows.append({"name": REQUESTED_RULE, "match": "请求指定了 provider", "target": "所指定的服务商",
-                 "taken": tally.taken(REQUESTED_RULE)})
-    rows.append({"name": DEFAULT_RULE, "match": "没有路由匹配", "target": providers.default,
-                 "taken": tally.taken(DEFAULT_RULE)})
+    rows.append(
+        {
+            "name": REQUESTED_RULE,
+            "match": "请求指定了 provider",
+            "target": "所指定的服务商",
+            "taken": tally.taken(REQUESTED_RULE),
+        }
+    )
+    rows.append(
+        {
+            "name": DEFAULT_RULE,
+            "match": "没有路由匹配",
+            "target": providers.default,
+            "taken": tally.taken(DEFAULT_RULE),
+        }
+    )
     return rows
 
 

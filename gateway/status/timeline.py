@@ -84,7 +84,10 @@ class Timeline:
         self.roll()
         return [
             Minute(
-                bucket.minute * 60.0, bucket.requests, bucket.errors, bucket.carrier_calls,
+                bucket.minute * 60.0,
+                bucket.requests,
+                bucket.errors,
+                bucket.carrier_calls,
                 bucket.carrier_seconds * 1000 / bucket.carrier_calls if bucket.carrier_calls else None,
             )
             for bucket in self._ring

@@ -97,8 +97,17 @@ class Account(msgspec.Struct, frozen=True):
         """This account with another balance and count (``msgspec.structs.replace``, without its
         per-call field lookups: the account cache does this on every commit)."""
         return Account(
-            self.id, self.name, self.api_key, self.secret_hash, balance_milli,
-            self.verification_status, self.disabled, self.providers, self.rate, self.burst, total_sent,
+            self.id,
+            self.name,
+            self.api_key,
+            self.secret_hash,
+            balance_milli,
+            self.verification_status,
+            self.disabled,
+            self.providers,
+            self.rate,
+            self.burst,
+            total_sent,
         )
 
     def public(self) -> dict[str, object]:
@@ -242,9 +251,7 @@ class Store(Protocol):
         """Apply final statuses (only to pending records), refund refusals, count acceptances."""
         ...
 
-    async def apply_receipts(
-        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
-    ) -> int:
+    async def apply_receipts(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
         """Finalise the ``pending`` records the receipts name by (provider, carrier_id, phone_hash);
         return how many changed. Final records stay as they are (duplicates are no-ops); a receipt
         naming no record yet is kept for a while and applied when ``settle`` gives that record its
@@ -258,8 +265,7 @@ class Store(Protocol):
         ...
 
     async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
-        lease_ms: int,
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int, lease_ms: int
     ) -> IdempotencyClaim:
         """Atomically take ``key`` for ``token`` until ``now_ms + ttl_ms``, or say who holds it.
 

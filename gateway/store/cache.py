@@ -27,8 +27,7 @@ class CachedStore:
     """``inner`` with ``account_by_key`` and ``today_sent`` served from memory (see the module)."""
 
     def __init__(
-        self, inner: Store, ttl: float = ACCOUNT_CACHE_TTL,
-        clock: Callable[[], float] = time.monotonic,
+        self, inner: Store, ttl: float = ACCOUNT_CACHE_TTL, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.inner = inner
         self.ttl = ttl

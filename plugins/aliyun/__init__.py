@@ -63,8 +63,12 @@ class AliyunCarrier(Carrier[AliyunOptions]):
         except CarrierError as error:
             if len(batch.recipients) < 2 or error.code not in NUMBER_CODES:
                 raise
-            log.info("%s %s on a call of %d numbers: resending one by one",
-                     self.name, error.code, len(batch.recipients))
+            log.info(
+                "%s %s on a call of %d numbers: resending one by one",
+                self.name,
+                error.code,
+                len(batch.recipients),
+            )
         results = await asyncio.gather(
             *(self._send_call(batch, [r]) for r in batch.recipients), return_exceptions=True
         )
@@ -88,8 +92,9 @@ class AliyunCarrier(Carrier[AliyunOptions]):
         data = reply.json_object()
         code = str(data.get("Code") or "")
         if reply.status == 200 and code == "OK":
-            log.debug("%s %s: %d numbers, request %s",
-                      self.name, ACTION, len(recipients), data.get("RequestId"))
+            log.debug(
+                "%s %s: %d numbers, request %s", self.name, ACTION, len(recipients), data.get("RequestId")
+            )
             biz_id = str(data.get("BizId") or "") or None
             return [Outcome(r.e164, True, carrier_id=biz_id) for r in recipients]
         if not code:
@@ -123,10 +128,18 @@ class AliyunCarrier(Carrier[AliyunOptions]):
         in_query = len(encoded) <= QUERY_MAX
         body = b"" if in_query else encoded.encode()
         headers = acs3_headers(
-            method="POST", host=endpoint.host_port_subcomponent or "", path=endpoint.raw_path,
-            query=params if in_query else {}, body=body, action=ACTION, version=VERSION,
-            timestamp=self.clock(), nonce=uuid.uuid4().hex, access_key_id=options.access_key_id,
-            access_key_secret=options.access_key_secret, content_type=None if in_query else FORM,
+            method="POST",
+            host=endpoint.host_port_subcomponent or "",
+            path=endpoint.raw_path,
+            query=params if in_query else {},
+            body=body,
+            action=ACTION,
+            version=VERSION,
+            timestamp=self.clock(),
+            nonce=uuid.uuid4().hex,
+            access_key_id=options.access_key_id,
+            access_key_secret=options.access_key_secret,
+            content_type=None if in_query else FORM,
         )
         url = URL(f"{endpoint}?{encoded}", encoded=True) if in_query else endpoint
         return await post(

@@ -30,8 +30,13 @@ def _number(report: Mapping[str, Any]) -> str | None:
 
 
 REPORT = ReportFormat(
-    carrier="aliyun", carrier_id="biz_id", delivered=_delivered, number=_number,
-    code="err_code", default_codes=("DELIVERED", "FAIL"), description="err_msg",
+    carrier="aliyun",
+    carrier_id="biz_id",
+    delivered=_delivered,
+    number=_number,
+    code="err_code",
+    default_codes=("DELIVERED", "FAIL"),
+    description="err_msg",
     reported_at="report_time",
 )
 

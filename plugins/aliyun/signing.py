@@ -34,9 +34,7 @@ def percent_encode(value: str) -> str:
 
 def canonical_query(params: Mapping[str, str]) -> str:
     """Sorted ``key=value`` pairs joined by ``&``: the canonical query string V3 signs."""
-    return "&".join(
-        f"{percent_encode(key)}={percent_encode(value)}" for key, value in sorted(params.items())
-    )
+    return "&".join(f"{percent_encode(key)}={percent_encode(value)}" for key, value in sorted(params.items()))
 
 
 def acs_date(timestamp: float) -> str:

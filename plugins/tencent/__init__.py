@@ -74,7 +74,10 @@ class TencentCarrier(Carrier[TencentOptions]):
             return []
         body = orjson.dumps(self._payload(batch, recipients))
         reply = await post(
-            self.session, self.options.endpoint, data=body, headers=self._headers(body),
+            self.session,
+            self.options.endpoint,
+            data=body,
+            headers=self._headers(body),
             time_limit=self.backend.timeout,
         )
         reply.expect_status(200)  # Tencent sends business errors with 200; anything else is transport
@@ -91,7 +94,11 @@ class TencentCarrier(Carrier[TencentOptions]):
             raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "no SendStatusSet")
         log.debug(
             "%s %s: %d numbers, app %s, request %s",
-            self.name, ACTION, len(recipients), self.options.sdk_app_id, response.get("RequestId"),
+            self.name,
+            ACTION,
+            len(recipients),
+            self.options.sdk_app_id,
+            response.get("RequestId"),
         )
         return _match(recipients, statuses)
 
@@ -114,9 +121,14 @@ class TencentCarrier(Carrier[TencentOptions]):
     def _headers(self, body: bytes) -> dict[str, str]:
         options = self.options
         return request_headers(
-            action=ACTION, version=VERSION, region=options.region, secret_id=options.secret_id,
-            secret_key=options.secret_key, host=options.endpoint.host_port_subcomponent or "",
-            body=body, timestamp=int(self.clock()),
+            action=ACTION,
+            version=VERSION,
+            region=options.region,
+            secret_id=options.secret_id,
+            secret_key=options.secret_key,
+            host=options.endpoint.host_port_subcomponent or "",
+            body=body,
+            timestamp=int(self.clock()),
         )
 
 
@@ -165,10 +177,15 @@ def _match(recipients: Sequence[Recipient], statuses: list[Any]) -> list[Outcome
         found = by_phone.get(recipient.e164)
         if not found:
             # Unknown whether it went out: not retried, so a message is never sent twice.
-            outcomes.append(Outcome(
-                recipient.e164, False, kind=FailureKind.PERMANENT, code="MissingSendStatus",
-                message="the carrier returned no status for this number",
-            ))
+            outcomes.append(
+                Outcome(
+                    recipient.e164,
+                    False,
+                    kind=FailureKind.PERMANENT,
+                    code="MissingSendStatus",
+                    message="the carrier returned no status for this number",
+                )
+            )
             continue
         status = found.pop(0)
         code = str(status.get("Code"))
@@ -176,8 +193,13 @@ def _match(recipients: Sequence[Recipient], statuses: list[Any]) -> list[Outcome
             serial = str(status.get("SerialNo") or "") or None
             outcomes.append(Outcome(recipient.e164, True, carrier_id=serial))
         else:
-            outcomes.append(Outcome(
-                recipient.e164, False, kind=classify(code), code=code,
-                message=str(status.get("Message") or ""),
-            ))
+            outcomes.append(
+                Outcome(
+                    recipient.e164,
+                    False,
+                    kind=classify(code),
+                    code=code,
+                    message=str(status.get("Message") or ""),
+                )
+            )
     return outcomes

@@ -27,8 +27,13 @@ def _number(report: Mapping[str, Any]) -> str | None:
 
 
 REPORT = ReportFormat(
-    carrier="tencent", carrier_id="sid", delivered=_delivered, number=_number,
-    code="errmsg", default_codes=("DELIVRD", "FAIL"), description="description",
+    carrier="tencent",
+    carrier_id="sid",
+    delivered=_delivered,
+    number=_number,
+    code="errmsg",
+    default_codes=("DELIVRD", "FAIL"),
+    description="description",
     reported_at="user_receive_time",
 )
 

@@ -39,9 +39,7 @@ def utc_date(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
-def canonical_request(
-    *, method: str, uri: str, query: str, content_type: str, host: str, body: bytes
-) -> str:
+def canonical_request(*, method: str, uri: str, query: str, content_type: str, host: str, body: bytes) -> str:
     headers = f"content-type:{content_type}\nhost:{host}\n"
     return "\n".join((method, uri, query, headers, SIGNED_HEADERS, _sha256_hex(body)))
 

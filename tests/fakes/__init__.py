@@ -48,9 +48,7 @@ class Received:
 
     @classmethod
     def of(cls, request: web.Request, body: bytes) -> Received:
-        return cls(
-            request.method, request.path, dict(request.query), CIMultiDict(request.headers), body
-        )
+        return cls(request.method, request.path, dict(request.query), CIMultiDict(request.headers), body)
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -82,8 +80,7 @@ async def transport_fault(
     """The answer a transport fault gives, or None to answer normally (possibly late)."""
     if fault is Fault.HTTP_500:
         return web.Response(
-            status=500, text="<html><body>500 Internal Server Error</body></html>",
-            content_type="text/html",
+            status=500, text="<html><body>500 Internal Server Error</body></html>", content_type="text/html"
         )
     if fault is Fault.MALFORMED_JSON:
         truncated = b'{"Response": {"SendStatusSet": [{"SerialNo": "2433:'

@@ -32,11 +32,21 @@ MAX_SKEW = 900  # seconds: InvalidTimeStamp.Expired beyond 15 minutes
 
 # Codes that Aliyun's API gateway answers with an HTTP error status; the rest come with 200.
 GATEWAY_STATUS = {
-    "IncompleteSignature": 400, "SignatureDoesNotMatch": 400, "InvalidAccessKeyId.NotFound": 404,
-    "InvalidAccessKeyId.Inactive": 400, "InvalidTimeStamp.Expired": 400,
-    "SignatureNonceUsed": 400, "Throttling.User": 400, "Throttling.Api": 400, "Throttling": 400,
-    "Forbidden.RAM": 403, "MissingPhoneNumbers": 400, "MissingSignName": 400,
-    "MissingTemplateCode": 400, "InvalidAction.NotFound": 404, "InternalError": 500,
+    "IncompleteSignature": 400,
+    "SignatureDoesNotMatch": 400,
+    "InvalidAccessKeyId.NotFound": 404,
+    "InvalidAccessKeyId.Inactive": 400,
+    "InvalidTimeStamp.Expired": 400,
+    "SignatureNonceUsed": 400,
+    "Throttling.User": 400,
+    "Throttling.Api": 400,
+    "Throttling": 400,
+    "Forbidden.RAM": 403,
+    "MissingPhoneNumbers": 400,
+    "MissingSignName": 400,
+    "MissingTemplateCode": 400,
+    "InvalidAction.NotFound": 404,
+    "InternalError": 500,
     "ServiceUnavailable": 503,
 }
 MESSAGES = {
@@ -103,8 +113,11 @@ def _sorted_query(params: Mapping[str, str]) -> str:
 
 def _answer(up: AliyunUpstream, host: str, code: str, message: str | None = None) -> web.Response:
     status = GATEWAY_STATUS.get(code, 200)
-    body: dict[str, Any] = {"RequestId": str(uuid.uuid4()).upper(), "Code": code,
-                            "Message": message or MESSAGES.get(code, code)}
+    body: dict[str, Any] = {
+        "RequestId": str(uuid.uuid4()).upper(),
+        "Code": code,
+        "Message": message or MESSAGES.get(code, code),
+    }
     if status != 200:
         body["HostId"] = host
         body["Recommend"] = f"https://api.aliyun.com/troubleshoot?q={code}&product=Dysmsapi"
@@ -142,19 +155,25 @@ def _verify_v3(request: web.Request, body: bytes, up: AliyunUpstream) -> tuple[s
     if match["id"] != up.access_key_id:
         return "InvalidAccessKeyId.NotFound", ""
     headers = "".join(
-        f"{name}:{','.join(v.strip() for v in request.headers.getall(name, []))}\n"
-        for name in signed
+        f"{name}:{','.join(v.strip() for v in request.headers.getall(name, []))}\n" for name in signed
     )
-    canonical = "\n".join((
-        request.method, request.path, _sorted_query(request.query), headers, match["signed"],
-        hashlib.sha256(body).hexdigest(),  # the body as received, not the header's claim
-    ))
+    canonical = "\n".join(
+        (
+            request.method,
+            request.path,
+            _sorted_query(request.query),
+            headers,
+            match["signed"],
+            hashlib.sha256(body).hexdigest(),  # the body as received, not the header's claim
+        )
+    )
     to_sign = f"ACS3-HMAC-SHA256\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     expected = hmac.new(up.access_key_secret.encode(), to_sign.encode(), hashlib.sha256)
     if not hmac.compare_digest(expected.hexdigest(), match["signature"]):
         return _mismatch(to_sign)
-    fresh = _fresh(up, request.headers.get("x-acs-date", ""),
-                   request.headers.get("x-acs-signature-nonce", ""))
+    fresh = _fresh(
+        up, request.headers.get("x-acs-date", ""), request.headers.get("x-acs-signature-nonce", "")
+    )
     return (fresh, "") if fresh else None
 
 
@@ -196,6 +215,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return _answer(up, host, "InvalidAction.NotFound", "Specified api is not found.")
     if (code := up.error_code or _check(params, up)) is not None:
         return _answer(up, host, code)
-    answer = {"Code": "OK", "Message": "OK", "BizId": f"{next(up._biz)}^0",
-              "RequestId": str(uuid.uuid4()).upper()}
+    answer = {
+        "Code": "OK",
+        "Message": "OK",
+        "BizId": f"{next(up._biz)}^0",
+        "RequestId": str(uuid.uuid4()).upper(),
+    }
     return web.json_response(answer)

@@ -73,8 +73,14 @@ class CarrierCase:
         cls = carrier_class(self.name)
         parsed = parse_section(options, cls.Options, self.path)
         backend = BackendConfig(
-            name=self.name, plugin=self.name, price_milli=45, timeout=timeout, retries=1,
-            receipts=False, callback_token="", options=parsed,
+            name=self.name,
+            plugin=self.name,
+            price_milli=45,
+            timeout=timeout,
+            retries=1,
+            receipts=False,
+            callback_token="",
+            options=parsed,
         )
         return cls(backend, session)
 
@@ -120,15 +126,22 @@ MOCK = CarrierCase("mock", {})
 
 TENCENT = CarrierCase(
     "tencent",
-    {"region": "ap-guangzhou", "secret_id": fake_tencent.SECRET_ID,
-     "secret_key": fake_tencent.SECRET_KEY, "sdk_app_id": fake_tencent.SDK_APP_ID,
-     "sign_name": "SMS Edge"},
+    {
+        "region": "ap-guangzhou",
+        "secret_id": fake_tencent.SECRET_ID,
+        "secret_key": fake_tencent.SECRET_KEY,
+        "sdk_app_id": fake_tencent.SDK_APP_ID,
+        "sign_name": "SMS Edge",
+    },
     Remote(
-        upstream=fake_tencent.TencentUpstream, app=fake_tencent.create_app,
+        upstream=fake_tencent.TencentUpstream,
+        app=fake_tencent.create_app,
         default_endpoint="https://sms.tencentcloudapi.com",
         secret="secret_key",
-        wrong_credentials={"secret_key": "AuthFailure.SignatureFailure",
-                           "secret_id": "AuthFailure.SecretIdNotFound"},
+        wrong_credentials={
+            "secret_key": "AuthFailure.SignatureFailure",
+            "secret_id": "AuthFailure.SecretIdNotFound",
+        },
         stale=(+301, "AuthFailure.SignatureExpire"),
         call_errors=[
             ("RequestLimitExceeded", FailureKind.RETRYABLE),
@@ -141,7 +154,8 @@ TENCENT = CarrierCase(
             ("LimitExceeded.PhoneNumberDailyLimit", FailureKind.RATE_LIMITED),
             ("FailedOperation.SomethingNew", FailureKind.PERMANENT),
         ],
-        errors=tencent_errors.ERRORS, classify=tencent_errors.classify,
+        errors=tencent_errors.ERRORS,
+        classify=tencent_errors.classify,
         doc_heading="## Tencent error codes",
         number_refusal="InvalidParameterValue.IncorrectPhoneNumber",
         log_line="tencent SendSms: 2 numbers",
@@ -150,14 +164,20 @@ TENCENT = CarrierCase(
 
 ALIYUN = CarrierCase(
     "aliyun",
-    {"access_key_id": fake_aliyun.ACCESS_KEY_ID, "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET,
-     "sign_name": "SMS Edge"},
+    {
+        "access_key_id": fake_aliyun.ACCESS_KEY_ID,
+        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET,
+        "sign_name": "SMS Edge",
+    },
     Remote(
-        upstream=fake_aliyun.AliyunUpstream, app=fake_aliyun.create_app,
+        upstream=fake_aliyun.AliyunUpstream,
+        app=fake_aliyun.create_app,
         default_endpoint="https://dysmsapi.aliyuncs.com",
         secret="access_key_secret",
-        wrong_credentials={"access_key_secret": "SignatureDoesNotMatch",
-                           "access_key_id": "InvalidAccessKeyId.NotFound"},
+        wrong_credentials={
+            "access_key_secret": "SignatureDoesNotMatch",
+            "access_key_id": "InvalidAccessKeyId.NotFound",
+        },
         stale=(-901, "InvalidTimeStamp.Expired"),
         call_errors=[
             ("Throttling.User", FailureKind.RETRYABLE),  # HTTP 400
@@ -172,7 +192,8 @@ ALIYUN = CarrierCase(
             ("isv.OUT_OF_SERVICE", FailureKind.PERMANENT),
             ("isv.SOMETHING_NEW", FailureKind.PERMANENT),
         ],
-        errors=aliyun_errors.ERRORS, classify=aliyun_errors.classify,
+        errors=aliyun_errors.ERRORS,
+        classify=aliyun_errors.classify,
         doc_heading="## Aliyun error codes",
         number_refusal="isv.MOBILE_NUMBER_ILLEGAL",
         log_line="aliyun isv.MOBILE_NUMBER_ILLEGAL on a call of 2 numbers: resending one by one",

@@ -31,20 +31,19 @@ MAX_SKEW = 300  # seconds: AuthFailure.SignatureExpire beyond five minutes
 
 MESSAGES = {
     "AuthFailure.InvalidAuthorization": "Authorization in the request header is invalid.",
-    "AuthFailure.SecretIdNotFound":
-        "The SecretId is not found, please ensure that your SecretId is correct.",
-    "AuthFailure.SignatureExpire":
-        "Signature expired. Timestamp and server time cannot differ by more than five minutes.",
+    "AuthFailure.SecretIdNotFound": "The SecretId is not found, please ensure that your SecretId is correct.",
+    "AuthFailure.SignatureExpire": "Signature expired. "
+    "Timestamp and server time cannot differ by more than five minutes.",
     "AuthFailure.SignatureFailure": "The provided credentials could not be validated. "
-        "Please check your signature is correct.",
+    "Please check your signature is correct.",
     "InvalidParameterValue.IncorrectPhoneNumber": "incorrect number format",
     "LimitExceeded.PhoneNumberThirtySecondLimit": "the number of sms messages sent from "
-        "a single mobile number within 30 seconds exceeds the upper limit",
+    "a single mobile number within 30 seconds exceeds the upper limit",
     "LimitExceeded.PhoneNumberDailyLimit": "the number of sms messages sent from "
-        "a single mobile number every day exceeds the upper limit",
+    "a single mobile number every day exceeds the upper limit",
     "FailedOperation.InsufficientBalanceInSmsPackage": "insufficient balance in SMS package",
     "RequestLimitExceeded": "Your current request times equals to `21` in a second, which "
-        "exceeds the frequency limit `20` for a second. Please reduce the frequency of calls.",
+    "exceeds the frequency limit `20` for a second. Please reduce the frequency of calls.",
     "InternalError": "An internal error has occurred. Retry your request.",
 }
 _AUTH = re.compile(
@@ -103,18 +102,13 @@ def _verify(request: web.Request, body: bytes, up: TencentUpstream) -> str | Non
     if match["date"] != date or not {"content-type", "host"} <= set(signed):
         return "AuthFailure.SignatureFailure"
     # Header names and values lower-cased and trimmed, in SignedHeaders order (Tencent's rule).
-    headers = "".join(
-        f"{name}:{request.headers.get(name, '').strip().lower()}\n" for name in signed
-    )
+    headers = "".join(f"{name}:{request.headers.get(name, '').strip().lower()}\n" for name in signed)
     payload = hashlib.sha256(body).hexdigest()
     canonical = (
-        f"{request.method}\n{request.path}\n{request.query_string}\n{headers}\n"
-        f"{match['signed']}\n{payload}"
+        f"{request.method}\n{request.path}\n{request.query_string}\n{headers}\n{match['signed']}\n{payload}"
     )
     scope = f"{date}/{match['service']}/tc3_request"
-    to_sign = (
-        f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    )
+    to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     key = _hmac(_hmac(_hmac(f"TC3{up.secret_key}".encode(), date), match["service"]), "tc3_request")
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, match["signature"]):
@@ -158,9 +152,13 @@ def _status(phone: Any, payload: dict[str, Any], up: TencentUpstream) -> dict[st
     if code is None and not (isinstance(phone, str) and _E164.fullmatch(phone)):
         code = "InvalidParameterValue.IncorrectPhoneNumber"
     status = {
-        "SerialNo": "", "PhoneNumber": phone, "Fee": 0,
+        "SerialNo": "",
+        "PhoneNumber": phone,
+        "Fee": 0,
         "SessionContext": payload.get("SessionContext", ""),
-        "Code": code, "Message": MESSAGES.get(code or "", code), "IsoCode": "CN",
+        "Code": code,
+        "Message": MESSAGES.get(code or "", code),
+        "IsoCode": "CN",
     }
     if code is None:
         serial = f"2433:{next(up._serial):028d}"

@@ -8,9 +8,21 @@ against the fakes' independent verifiers.
 from __future__ import annotations
 
 __all__ = [
-    "A2_AUTHORIZATION", "A2_HEADERS", "A2_ID", "A2_QUERY", "A2_SECRET", "A_TIMESTAMP",
-    "T1_AUTHORIZATION", "T1_BODY",
-    "T1_BODY_SHA256", "T1_HOST", "T1_ID", "T1_KEY", "T1_PARAMS", "T1_SIGNATURE", "T1_STRING_TO_SIGN",
+    "A2_AUTHORIZATION",
+    "A2_HEADERS",
+    "A2_ID",
+    "A2_QUERY",
+    "A2_SECRET",
+    "A_TIMESTAMP",
+    "T1_AUTHORIZATION",
+    "T1_BODY",
+    "T1_BODY_SHA256",
+    "T1_HOST",
+    "T1_ID",
+    "T1_KEY",
+    "T1_PARAMS",
+    "T1_SIGNATURE",
+    "T1_STRING_TO_SIGN",
     "T1_TIMESTAMP",
 ]
 
@@ -19,8 +31,14 @@ T1_ID = "AKIDEXAMPLEsecretid0000000000000000"
 T1_KEY = "EXAMPLEsecretKey0000000000000000"
 T1_TIMESTAMP = 1700000000
 T1_HOST = "sms.tencentcloudapi.com"
-T1_PARAMS = {"PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400006666", "SignName": "Acme",
-             "TemplateId": "1110", "TemplateParamSet": ["4370", "5"], "SessionContext": "msg-1"}
+T1_PARAMS = {
+    "PhoneNumberSet": ["+8613800138000"],
+    "SmsSdkAppId": "1400006666",
+    "SignName": "Acme",
+    "TemplateId": "1110",
+    "TemplateParamSet": ["4370", "5"],
+    "SessionContext": "msg-1",
+}
 T1_BODY = (  # T1_PARAMS as the SDK's json.dumps writes them
     b'{"PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400006666", "SignName": "Acme", '
     b'"TemplateId": "1110", "TemplateParamSet": ["4370", "5"], "SessionContext": "msg-1"}'
@@ -39,10 +57,16 @@ T1_AUTHORIZATION = (
 # -- A2: Aliyun V3 ACS3-HMAC-SHA256 ----------------------------------------------------------------
 A_TIMESTAMP = 1700000000  # 2023-11-14T22:13:20Z
 A2_ID, A2_SECRET = "YourAccessKeyId", "YourAccessKeySecret"
-A2_QUERY = {"PhoneNumbers": "13800138000", "SignName": "阿里云", "TemplateCode": "SMS_154950909",
-            "TemplateParam": '{"code":"1234"}'}
+A2_QUERY = {
+    "PhoneNumbers": "13800138000",
+    "SignName": "阿里云",
+    "TemplateCode": "SMS_154950909",
+    "TemplateParam": '{"code":"1234"}',
+}
 A2_HEADERS = {
-    "host": "dysmsapi.aliyuncs.com", "x-acs-action": "SendSms", "x-acs-version": "2017-05-25",
+    "host": "dysmsapi.aliyuncs.com",
+    "x-acs-action": "SendSms",
+    "x-acs-version": "2017-05-25",
     "x-acs-date": "2023-11-14T22:13:20Z",
     "x-acs-signature-nonce": "3156853299f313e23d1673dc12e1703d",
     "x-acs-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # b""

@@ -67,9 +67,10 @@ class ExampleCarrier(Carrier[ExampleOptions]):  # self.options is an ExampleOpti
         # The gateway's shared session and the backend's timeout; a timeout is TIMEOUT (it may
         # have been sent, so the core decides), a connection error RETRYABLE NETWORK_ERROR.
         reply = await post(
-            self.session, self.options.endpoint, data=json.dumps(payload).encode(),
-            headers={"Authorization": f"Bearer {self.options.token}",
-                     "Content-Type": "application/json"},
+            self.session,
+            self.options.endpoint,
+            data=json.dumps(payload).encode(),
+            headers={"Authorization": f"Bearer {self.options.token}", "Content-Type": "application/json"},
             time_limit=self.backend.timeout,
             allow_redirects=False,  # a redirected POST would come back as a GET
         )
@@ -107,9 +108,7 @@ def _decode(raw: bytes) -> tuple[dict[str, str | None], Mapping[str, Any]]:
     return ids, refused
 
 
-def _outcomes(
-    batch: SendBatch, answer: tuple[dict[str, str | None], Mapping[str, Any]]
-) -> list[Outcome]:
+def _outcomes(batch: SendBatch, answer: tuple[dict[str, str | None], Mapping[str, Any]]) -> list[Outcome]:
     accepted, refused = answer
     outcomes = []
     for recipient in batch.recipients:
@@ -118,14 +117,24 @@ def _outcomes(
             outcomes.append(Outcome(number, True, carrier_id=accepted[number]))
         elif number in refused:
             why = refused[number] if isinstance(refused[number], dict) else {"message": refused[number]}
-            outcomes.append(Outcome(
-                number, False, kind=FailureKind.PERMANENT,
-                code=str(why.get("code") or "REFUSED"), message=str(why.get("message") or ""),
-            ))
+            outcomes.append(
+                Outcome(
+                    number,
+                    False,
+                    kind=FailureKind.PERMANENT,
+                    code=str(why.get("code") or "REFUSED"),
+                    message=str(why.get("message") or ""),
+                )
+            )
         else:
             # Unknown whether it went out: reported as failed, and never retried.
-            outcomes.append(Outcome(
-                number, False, kind=FailureKind.PERMANENT, code="NO_RESULT",
-                message="the upstream said nothing about this number",
-            ))
+            outcomes.append(
+                Outcome(
+                    number,
+                    False,
+                    kind=FailureKind.PERMANENT,
+                    code="NO_RESULT",
+                    message="the upstream said nothing about this number",
+                )
+            )
     return outcomes

@@ -49,10 +49,16 @@ async def create_account(client: SharedClient, keys: Keys, account: NewAccount, 
     """Write the account and claim its name and key; its id, or :class:`AccountExists`."""
     account_id = await client.incr(keys.account_seq)
     fields: dict[FieldT, EncodableT] = {
-        "id": account_id, "name": account.name, "api_key": account.api_key,
-        "secret_hash": account.secret_hash, "balance_milli": account.balance_milli,
-        "verification_status": account.verification_status, "disabled": "0",
-        "providers": ",".join(account.providers), "total_sent": 0, "created_ms": now_ms,
+        "id": account_id,
+        "name": account.name,
+        "api_key": account.api_key,
+        "secret_hash": account.secret_hash,
+        "balance_milli": account.balance_milli,
+        "verification_status": account.verification_status,
+        "disabled": "0",
+        "providers": ",".join(account.providers),
+        "total_sent": 0,
+        "created_ms": now_ms,
         "record_seq": 0,
     }
     if account.rate is not None:
@@ -100,14 +106,18 @@ class ConfigSecrets:
     health: RedisHealth
 
     if TYPE_CHECKING:  # the store's own
+
         async def _id(self, api_key: str) -> int | None: ...
         async def _account(self, account_id: int) -> Account | None: ...
 
     @guarded(StoreUnavailable)
     async def config_secret_hash(self, api_key: str) -> str | None:
         account_id = await self._id(api_key)
-        found = None if account_id is None else await self.client.hget(
-            self.keys.account(account_id), CONFIG_FIELD)
+        found = (
+            None
+            if account_id is None
+            else await self.client.hget(self.keys.account(account_id), CONFIG_FIELD)
+        )
         return text(found)
 
     @guarded(StoreUnavailable)

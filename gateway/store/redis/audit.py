@@ -42,18 +42,34 @@ _guarded = guarded(StoreUnavailable)
 
 
 def _encode(entry: AuditEntry) -> str:
-    return orjson.dumps({
-        "at": entry.at_ms, "actor": entry.actor, "action": entry.action,
-        "name": entry.account_name, "key": entry.api_key, "before": entry.before,
-        "after": entry.after, "reason": entry.reason,
-    }).decode()
+    return orjson.dumps(
+        {
+            "at": entry.at_ms,
+            "actor": entry.actor,
+            "action": entry.action,
+            "name": entry.account_name,
+            "key": entry.api_key,
+            "before": entry.before,
+            "after": entry.after,
+            "reason": entry.reason,
+        }
+    ).decode()
 
 
 def _decode(value: bytes) -> AuditEntry:
     entry_id, _, text = value.partition(b" ")
     data = orjson.loads(text)
-    return AuditEntry(data["at"], data["actor"], data["action"], data["name"], data["key"],
-                      data["before"], data["after"], data["reason"], int(entry_id))
+    return AuditEntry(
+        data["at"],
+        data["actor"],
+        data["action"],
+        data["name"],
+        data["key"],
+        data["before"],
+        data["after"],
+        data["reason"],
+        int(entry_id),
+    )
 
 
 class RedisAudit:
@@ -65,6 +81,7 @@ class RedisAudit:
     health: RedisHealth
 
     if TYPE_CHECKING:  # the store's own
+
         async def _account(self, account_id: int) -> Account | None: ...
         async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]: ...
 
@@ -75,8 +92,9 @@ class RedisAudit:
     @_guarded
     async def append_audit(self, entry: AuditEntry) -> None:
         await self._audit_scripts[0]((self.keys.audit_seq, self.keys.audit_log), (_encode(entry),))
-        await self.client.xadd(self.keys.account_changes, {"key": entry.api_key},
-                               maxlen=CHANGES_KEPT, approximate=True)
+        await self.client.xadd(
+            self.keys.account_changes, {"key": entry.api_key}, maxlen=CHANGES_KEPT, approximate=True
+        )
 
     @_guarded
     async def audit_page(self, page: int, per_page: int) -> AuditPage:
@@ -92,8 +110,10 @@ class RedisAudit:
             return (latest[0][0].decode() if latest else "0-0"), []
         # Blocks well inside the call's bound (``redis.timeout``), so it never counts as an outage.
         block_ms = max(1, int(min(wait, self.health.timeout / 2) * 1000))
-        reply = cast("list[tuple[bytes, StreamEntries]] | None",
-                     await self.client.xread({stream: cursor}, count=1000, block=block_ms))
+        reply = cast(
+            "list[tuple[bytes, StreamEntries]] | None",
+            await self.client.xread({stream: cursor}, count=1000, block=block_ms),
+        )
         entries = [entry for _, found in reply or () for entry in found]
         if not entries:
             return cursor, []

@@ -30,14 +30,15 @@ class RedisIdempotency:
 
     @functools.cached_property
     def _idempotency_scripts(self) -> tuple[Lua, Lua, Lua]:
-        return (Lua(self.client, IDEMPOTENCY_CLAIM, write=True),
-                Lua(self.client, IDEMPOTENCY_FINISH, write=True),
-                Lua(self.client, IDEMPOTENCY_RELEASE))
+        return (
+            Lua(self.client, IDEMPOTENCY_CLAIM, write=True),
+            Lua(self.client, IDEMPOTENCY_FINISH, write=True),
+            Lua(self.client, IDEMPOTENCY_RELEASE),
+        )
 
     @_guarded
     async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
-        lease_ms: int,
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int, lease_ms: int
     ) -> IdempotencyClaim:
         claim, _, release = self._idempotency_scripts
         keys = (self.keys.idempotency(account_id, key),)
@@ -58,8 +59,7 @@ class RedisIdempotency:
     async def finish_idempotency(
         self, account_id: int, key: str, token: str, status: int, body: bytes
     ) -> None:
-        await self._idempotency_scripts[1]((self.keys.idempotency(account_id, key),),
-                                           (token, status, body))
+        await self._idempotency_scripts[1]((self.keys.idempotency(account_id, key),), (token, status, body))
 
     @_guarded
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:

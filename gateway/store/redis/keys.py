@@ -97,9 +97,13 @@ def decode_account(data: Hash) -> Account:
     fields = {key.decode(): value.decode() for key, value in data.items()}
     rate, burst = fields.get("rate"), fields.get("burst")
     return Account(
-        id=int(fields["id"]), name=fields["name"], api_key=fields["api_key"],
-        secret_hash=fields["secret_hash"], balance_milli=int(fields["balance_milli"]),
-        verification_status=fields["verification_status"], disabled=fields.get("disabled") == "1",
+        id=int(fields["id"]),
+        name=fields["name"],
+        api_key=fields["api_key"],
+        secret_hash=fields["secret_hash"],
+        balance_milli=int(fields["balance_milli"]),
+        verification_status=fields["verification_status"],
+        disabled=fields.get("disabled") == "1",
         providers=tuple(p for p in fields.get("providers", "").split(",") if p),
         rate=float(rate) if rate is not None else None,
         burst=int(burst) if burst is not None else None,
@@ -110,9 +114,15 @@ def decode_account(data: Hash) -> Account:
 def decode_record(row: list[bytes | None]) -> Record:
     values = dict(zip(RECORD_FIELDS, (text(value) for value in row), strict=True))
     return Record(
-        id=int(values["id"] or 0), message_id=values["message_id"] or "",
-        phone=values["phone"] or "", template_id=values["template_id"] or "",
-        provider=values["provider"] or "", status=values["status"] or "", error=values["error"],
-        created_ms=int(values["created_ms"] or 0), updated_ms=int(values["updated_ms"] or 0),
-        price_milli=int(values["price_milli"] or 0), carrier_id=values["carrier_id"],
+        id=int(values["id"] or 0),
+        message_id=values["message_id"] or "",
+        phone=values["phone"] or "",
+        template_id=values["template_id"] or "",
+        provider=values["provider"] or "",
+        status=values["status"] or "",
+        error=values["error"],
+        created_ms=int(values["created_ms"] or 0),
+        updated_ms=int(values["updated_ms"] or 0),
+        price_milli=int(values["price_milli"] or 0),
+        carrier_id=values["carrier_id"],
     )

@@ -51,18 +51,18 @@ class Receipts:
         self._finalise = Lua(client, FINALISE, write=True)
         self._index = Lua(client, INDEX_PARKED)
 
-    async def link(
-        self, account_id: int, waiting: list[tuple[Settlement, int, str]], now_ms: int
-    ) -> None:
+    async def link(self, account_id: int, waiting: list[tuple[Settlement, int, str]], now_ms: int) -> None:
         """Make settled records findable by their receipts; apply the receipts that came early."""
         identities = []
         for settlement, _, phone_hash in waiting:
             assert settlement.carrier_id
             identities.append(self._keys.receipt(settlement.provider, settlement.carrier_id, phone_hash))
-        replies = await self._link.many([
-            (keys, (f"{account_id}:{record_id}", LINK_GRACE_MS))
-            for keys, (_, record_id, _) in zip(identities, waiting, strict=True)
-        ])
+        replies = await self._link.many(
+            [
+                (keys, (f"{account_id}:{record_id}", LINK_GRACE_MS))
+                for keys, (_, record_id, _) in zip(identities, waiting, strict=True)
+            ]
+        )
         finals: _Finals = {}
         claimed: list[str] = []
         for (_, early_key), (_, record_id, _), reply in zip(identities, waiting, replies, strict=True):
@@ -76,21 +76,20 @@ class Receipts:
         await self._apply(finals, now_ms)
 
     async def apply(
-        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int,
-        cap: int = MAX_PARKED_RECEIPTS,
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int, cap: int = MAX_PARKED_RECEIPTS
     ) -> int:
         """Finalise the pending records the receipts name; park those naming none yet, at most
         ``cap`` in all (the oldest are dropped)."""
         identities = [self._keys.receipt(provider, r.carrier_id, r.phone_hash) for r in receipts]
-        replies = await self._park.many([
-            (keys, (_parked(receipt, now_ms), now_ms, EARLY_RECEIPT_TTL_MS))
-            for receipt, keys in zip(receipts, identities, strict=True)
-        ])
+        replies = await self._park.many(
+            [
+                (keys, (_parked(receipt, now_ms), now_ms, EARLY_RECEIPT_TTL_MS))
+                for receipt, keys in zip(receipts, identities, strict=True)
+            ]
+        )
         finals: _Finals = {}
         parked: list[EncodableT] = []
-        for receipt, (_, early_key), (members, parked_ms) in zip(
-            receipts, identities, replies, strict=True
-        ):
+        for receipt, (_, early_key), (members, parked_ms) in zip(receipts, identities, replies, strict=True):
             if not members:
                 parked += [int(parked_ms), early_key]
             final = ("success", None) if receipt.delivered else ("failed", receipt.error)
@@ -116,16 +115,17 @@ class Receipts:
         """One FINALISE per account, in the order the receipts came (the first final word wins)."""
         if not finals:
             return 0
-        changed = await self._finalise.many([
-            (
-                [self._keys.records(account_id, status) for status in ("pending", "success", "failed")],
-                (self._keys.record_base(account_id), now_ms, *_flatten(updates)),
-            )
-            for account_id, updates in finals.items()
-        ])
+        changed = await self._finalise.many(
+            [
+                (
+                    [self._keys.records(account_id, status) for status in ("pending", "success", "failed")],
+                    (self._keys.record_base(account_id), now_ms, *_flatten(updates)),
+                )
+                for account_id, updates in finals.items()
+            ]
+        )
         return sum(int(count) for count in changed)
 
 
 def _flatten(updates: Iterable[tuple[int, str, str | None]]) -> list[EncodableT]:
-    return [value for record_id, status, error in updates
-            for value in (record_id, status, optional(error))]
+    return [value for record_id, status, error in updates for value in (record_id, status, optional(error))]

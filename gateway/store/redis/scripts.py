@@ -9,15 +9,35 @@ twice. Slots, encodings and ordering: (docs/stores.md, "Redis").
 from __future__ import annotations
 
 __all__ = [
-    "FINALISE", "FIND_RECORDS", "IDEMPOTENCY_CLAIM", "IDEMPOTENCY_FINISH", "IDEMPOTENCY_RELEASE",
-    "INDEX_PARKED", "LINK_RECEIPT", "PARK_RECEIPT", "PROBE_WRITE", "RECORDS", "RECORD_FIELDS", "RESERVE",
-    "SETTLE", "TOP_UP",
+    "FINALISE",
+    "FIND_RECORDS",
+    "IDEMPOTENCY_CLAIM",
+    "IDEMPOTENCY_FINISH",
+    "IDEMPOTENCY_RELEASE",
+    "INDEX_PARKED",
+    "LINK_RECEIPT",
+    "PARK_RECEIPT",
+    "PROBE_WRITE",
+    "RECORDS",
+    "RECORD_FIELDS",
+    "RESERVE",
+    "SETTLE",
+    "TOP_UP",
 ]
 
 #: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
 RECORD_FIELDS = (
-    "id", "message_id", "phone", "template_id", "provider", "status", "error", "created_ms",
-    "updated_ms", "price_milli", "carrier_id",
+    "id",
+    "message_id",
+    "phone",
+    "template_id",
+    "provider",
+    "status",
+    "error",
+    "created_ms",
+    "updated_ms",
+    "price_milli",
+    "carrier_id",
 )
 
 # KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:

@@ -39,14 +39,7 @@ from gateway.store.redis.audit import RedisAudit
 from gateway.store.redis.idempotency import RedisIdempotency
 from gateway.store.redis.keys import Hash, Keys, decode_account, decode_record, optional
 from gateway.store.redis.receipts import Receipts
-from gateway.store.redis.scripts import (
-    FIND_RECORDS,
-    PROBE_WRITE,
-    RECORDS,
-    RESERVE,
-    SETTLE,
-    TOP_UP,
-)
+from gateway.store.redis.scripts import FIND_RECORDS, PROBE_WRITE, RECORDS, RESERVE, SETTLE, TOP_UP
 
 __all__ = ["RedisStore"]
 
@@ -65,8 +58,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
     :class:`~gateway.store.redis.accounts.ConfigSecrets`'."""
 
     def __init__(
-        self, client: SharedClient, key_prefix: str, *,
-        max_parked_receipts: int = MAX_PARKED_RECEIPTS,
+        self, client: SharedClient, key_prefix: str, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
     ) -> None:
         """A store on ``client``, which its owner (the app, the CLI) opens and closes."""
         self.client = client
@@ -186,12 +178,16 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         """TOP_UP's reply; a credit the replicas did not confirm is taken back before it raises."""
         account = self.keys.account(account_id)
         try:
-            return await self._top_up((account, self.keys.operation(account_id, uuid.uuid4().hex)),
-                                      (amount_milli, _OPERATION_TTL_MS))
+            return await self._top_up(
+                (account, self.keys.operation(account_id, uuid.uuid4().hex)),
+                (amount_milli, _OPERATION_TTL_MS),
+            )
         except NotReplicated as exc:
             if isinstance(exc.reply, bytes):  # credited on the primary: a retry would credit twice
-                await self._take_back((account, self.keys.operation(account_id, uuid.uuid4().hex)),
-                                      (-amount_milli, _OPERATION_TTL_MS))
+                await self._take_back(
+                    (account, self.keys.operation(account_id, uuid.uuid4().hex)),
+                    (-amount_milli, _OPERATION_TTL_MS),
+                )
             raise
 
     @_guarded
@@ -209,14 +205,19 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
             args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
         try:
             reserved = await self._reserve(
-                (keys.account(account_id), keys.messages(account_id), keys.records(account_id),
-                 keys.records(account_id, "pending")),
+                (
+                    keys.account(account_id),
+                    keys.messages(account_id),
+                    keys.records(account_id),
+                    keys.records(account_id, "pending"),
+                ),
                 args,
             )
         except NotReplicated as exc:
             if exc.reply:  # reserved on the primary: refunded there before anything is sent
-                refunds = [Settlement(r.message_id, "failed", r.provider, 0, error=_NOT_REPLICATED)
-                           for r in records]
+                refunds = [
+                    Settlement(r.message_id, "failed", r.provider, 0, error=_NOT_REPLICATED) for r in records
+                ]
                 await self._settled(account_id, refunds, now_ms, "", self._refund)  # "": none counted
             raise
         if not reserved:
@@ -226,9 +227,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         return True
 
     @_guarded
-    async def settle(
-        self, account_id: int, results: list[Settlement], now_ms: int, day: str
-    ) -> None:
+    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
         await self._settled(account_id, results, now_ms, day, self._settle)
 
     async def _settled(
@@ -241,11 +240,21 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         for s in results:
             if s.status not in STATUSES:
                 raise ValueError(f"unknown status {s.status!r}")
-            args += [s.message_id, s.status, s.provider, int(s.price_milli),
-                     optional(s.carrier_id), optional(s.error)]
+            args += [
+                s.message_id,
+                s.status,
+                s.provider,
+                int(s.price_milli),
+                optional(s.carrier_id),
+                optional(s.error),
+            ]
         waiting, balance, total_sent, writes = await script(
-            (keys.account(account_id), keys.messages(account_id),
-             *(keys.records(account_id, status) for status in STATUSES), keys.daily(account_id)),
+            (
+                keys.account(account_id),
+                keys.messages(account_id),
+                *(keys.records(account_id, status) for status in STATUSES),
+                keys.daily(account_id),
+            ),
             args,
         )
         # No day's count: other gateways count the day too, so the cache reads it (``CachedStore``).
@@ -260,9 +269,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
             await self._receipts.link(account_id, linked, now_ms)
 
     @_guarded
-    async def apply_receipts(
-        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
-    ) -> int:
+    async def apply_receipts(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
         if not receipts:
             return 0
         return await self._receipts.apply(provider, receipts, now_ms, self.max_parked_receipts)
@@ -273,8 +280,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         high = "+inf" if query.end_ms is None else query.end_ms
         total, rows = await self._records(
             (self.keys.records(account_id, query.status),),
-            (self.keys.record_base(account_id), low, high,
-             (query.page - 1) * query.per_page, query.per_page),
+            (self.keys.record_base(account_id), low, high, (query.page - 1) * query.per_page, query.per_page),
         )
         return RecordPage([decode_record(row) for row in rows], int(total))
 

@@ -22,16 +22,25 @@ def append(db: sqlite3.Connection, entry: AuditEntry) -> int:
     cursor = db.execute(
         "INSERT INTO audit_log (at, actor, action, account_name, api_key, before, after, reason)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (entry.at_ms, entry.actor, entry.action, entry.account_name, entry.api_key,
-         encode_changes(entry.before), encode_changes(entry.after), entry.reason),
+        (
+            entry.at_ms,
+            entry.actor,
+            entry.action,
+            entry.account_name,
+            entry.api_key,
+            encode_changes(entry.before),
+            encode_changes(entry.after),
+            entry.reason,
+        ),
     )
     return int(cursor.lastrowid or 0)
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
     entry_id, at, actor, action, name, api_key, before, after, reason = row
-    return AuditEntry(at, actor, action, name, api_key, decode_changes(before),
-                      decode_changes(after), reason, entry_id)
+    return AuditEntry(
+        at, actor, action, name, api_key, decode_changes(before), decode_changes(after), reason, entry_id
+    )
 
 
 def page(db: sqlite3.Connection, number: int, per_page: int) -> AuditPage:

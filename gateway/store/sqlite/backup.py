@@ -35,8 +35,10 @@ def backup(source: str, target: str, timeout: float) -> dict[str, object]:
     partial.unlink(missing_ok=True)
     try:
         os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        with contextlib.closing(_read_only(store, timeout)) as live, \
-                contextlib.closing(sqlite3.connect(partial)) as copy:
+        with (
+            contextlib.closing(_read_only(store, timeout)) as live,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
             live.backup(copy)  # all pages in one step: one snapshot
             summary = _summary(copy)
         _fsync(partial)

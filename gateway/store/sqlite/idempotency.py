@@ -17,8 +17,14 @@ _SWEEP = 100  # expired rows dropped per claim: keeps the table to a day's keys 
 
 
 def claim(
-    db: sqlite3.Connection, account_id: int, key: str, fingerprint: str, token: str,
-    now_ms: int, ttl_ms: int, lease_ms: int,
+    db: sqlite3.Connection,
+    account_id: int,
+    key: str,
+    fingerprint: str,
+    token: str,
+    now_ms: int,
+    ttl_ms: int,
+    lease_ms: int,
 ) -> IdempotencyClaim:
     db.execute(
         "DELETE FROM idempotency_keys WHERE (account_id, key) IN (SELECT account_id, key"
@@ -48,16 +54,13 @@ def claim(
         return IdempotencyClaim("pending")
     seed = seed or held_token  # every later attempt derives its message ids from the first token
     db.execute(
-        "UPDATE idempotency_keys SET token = ?, claimed_at = ?, seed = ?"
-        " WHERE account_id = ? AND key = ?",
+        "UPDATE idempotency_keys SET token = ?, claimed_at = ?, seed = ? WHERE account_id = ? AND key = ?",
         (token, now_ms, seed, account_id, key),
     )
     return IdempotencyClaim("stale", previous_token=seed)
 
 
-def finish(
-    db: sqlite3.Connection, account_id: int, key: str, token: str, status: int, body: bytes
-) -> None:
+def finish(db: sqlite3.Connection, account_id: int, key: str, token: str, status: int, body: bytes) -> None:
     db.execute(
         "UPDATE idempotency_keys SET status = ?, body = ?"
         " WHERE account_id = ? AND key = ? AND token = ? AND status IS NULL",
@@ -67,7 +70,6 @@ def finish(
 
 def release(db: sqlite3.Connection, account_id: int, key: str, token: str) -> None:
     db.execute(
-        "DELETE FROM idempotency_keys WHERE account_id = ? AND key = ? AND token = ?"
-        " AND status IS NULL",
+        "DELETE FROM idempotency_keys WHERE account_id = ? AND key = ? AND token = ? AND status IS NULL",
         (account_id, key, token),
     )

@@ -186,9 +186,7 @@ def migrate(connection: sqlite3.Connection) -> int:
             for statement in script.split(";"):
                 if statement.strip():
                     connection.execute(statement)
-            connection.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?)", (version, int(time.time()))
-            )
+            connection.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, int(time.time())))
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

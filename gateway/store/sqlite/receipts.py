@@ -23,7 +23,10 @@ def _final(receipt: ReceiptUpdate) -> tuple[str, str | None]:
 
 
 def apply_receipts(
-    db: sqlite3.Connection, provider: str, receipts: list[ReceiptUpdate], now_ms: int,
+    db: sqlite3.Connection,
+    provider: str,
+    receipts: list[ReceiptUpdate],
+    now_ms: int,
     cap: int = MAX_PARKED_RECEIPTS,
 ) -> int:
     """Finalise the pending records the receipts name; park the receipts that name none yet, at
@@ -39,21 +42,21 @@ def apply_receipts(
             (*_final(receipt), now_ms, *key),
         ).rowcount
         changed += updated
-        if not updated and db.execute(
-            f"SELECT 1 FROM records WHERE {_MATCH} LIMIT 1", key  # noqa: S608
-        ).fetchone() is None:
+        if (
+            not updated
+            and db.execute(
+                f"SELECT 1 FROM records WHERE {_MATCH} LIMIT 1",  # noqa: S608
+                key,
+            ).fetchone()
+            is None
+        ):
             early.append(receipt)
     if early:
-        db.execute(
-            "DELETE FROM early_receipts WHERE received_at < ?", (now_ms - EARLY_RECEIPT_TTL_MS,)
-        )
+        db.execute("DELETE FROM early_receipts WHERE received_at < ?", (now_ms - EARLY_RECEIPT_TTL_MS,))
         db.executemany(
             "INSERT OR IGNORE INTO early_receipts (provider, carrier_id, phone_hash, delivered,"
             " error, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (provider, r.carrier_id, r.phone_hash, int(r.delivered), r.error, now_ms)
-                for r in early
-            ],
+            [(provider, r.carrier_id, r.phone_hash, int(r.delivered), r.error, now_ms) for r in early],
         )
         # The oldest first; ties (one push) in key order. Parking is rare, and the table small.
         db.execute(

@@ -42,10 +42,19 @@ def reserve(
         " provider, status, price_milli, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         [
-            (account_id, first + i, message_id, phone, phone_hash, template_id, provider, price_milli,
-             now_ms, now_ms)
-            for i, (message_id, phone, template_id, provider, price_milli, phone_hash)
-            in enumerate(records)
+            (
+                account_id,
+                first + i,
+                message_id,
+                phone,
+                phone_hash,
+                template_id,
+                provider,
+                price_milli,
+                now_ms,
+                now_ms,
+            )
+            for i, (message_id, phone, template_id, provider, price_milli, phone_hash) in enumerate(records)
         ],
     )
     return account_id, charged[0][1], charged[0][2], None, None

@@ -62,9 +62,16 @@ _RECORD_COLUMNS = (
 
 def _account(row: AccountRow) -> Account:
     return Account(
-        id=row[0], name=row[1], api_key=row[2], secret_hash=row[3], balance_milli=row[4],
-        verification_status=row[5], disabled=bool(row[6]),
-        providers=tuple(p for p in row[7].split(",") if p), rate=row[8], burst=row[9],
+        id=row[0],
+        name=row[1],
+        api_key=row[2],
+        secret_hash=row[3],
+        balance_milli=row[4],
+        verification_status=row[5],
+        disabled=bool(row[6]),
+        providers=tuple(p for p in row[7].split(",") if p),
+        rate=row[8],
+        burst=row[9],
         total_sent=row[10],
     )
 
@@ -119,15 +126,20 @@ class SQLiteStore:
             raise AccountExists(account.name) from None
 
     async def account_by_key(self, api_key: str) -> Account | None:
-        row = await self._reader.run(lambda db: db.execute(
-            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)  # noqa: S608
-        ).fetchone())
+        row = await self._reader.run(
+            lambda db: db.execute(
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE api_key = ?",  # noqa: S608
+                (api_key,),
+            ).fetchone()
+        )
         return _account(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
-        rows = await self._reader.run(lambda db: db.execute(
-            f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
-        ).fetchall())
+        rows = await self._reader.run(
+            lambda db: db.execute(
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
+            ).fetchall()
+        )
         return [_account(row) for row in rows]
 
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
@@ -143,15 +155,19 @@ class SQLiteStore:
         return _account(row) if row else None
 
     async def today_sent(self, account_id: int, day: str) -> int:
-        row = await self._reader.run(lambda db: db.execute(
-            "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
-        ).fetchone())
+        row = await self._reader.run(
+            lambda db: db.execute(
+                "SELECT sent FROM daily_sent WHERE account_id = ? AND day = ?", (account_id, day)
+            ).fetchone()
+        )
         return row[0] if row else 0
 
     async def config_secret_hash(self, api_key: str) -> str | None:
-        row = await self._reader.run(lambda db: db.execute(
-            "SELECT config_secret_hash FROM accounts WHERE api_key = ?", (api_key,)
-        ).fetchone())
+        row = await self._reader.run(
+            lambda db: db.execute(
+                "SELECT config_secret_hash FROM accounts WHERE api_key = ?", (api_key,)
+            ).fetchone()
+        )
         return row[0] if row else None
 
     async def apply_config_secret(
@@ -166,23 +182,19 @@ class SQLiteStore:
 
     async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
         state = await self._writer.transaction(
-            work(sending.reserve, account_id, [astuple(record) for record in records], now_ms),
-            self._report,
+            work(sending.reserve, account_id, [astuple(record) for record in records], now_ms), self._report
         )
         return state is not None
 
-    async def settle(
-        self, account_id: int, results: list[Settlement], now_ms: int, day: str
-    ) -> None:
+    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
         # The carrier has been called: a settle lands even after its caller stopped waiting.
         await self._writer.transaction(
             work(sending.settle, account_id, [astuple(result) for result in results], now_ms, day),
-            self._report, keep_late=True,
+            self._report,
+            keep_late=True,
         )
 
-    async def apply_receipts(
-        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
-    ) -> int:
+    async def apply_receipts(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
         if not receipts:
             return 0
         return await self._writer.transaction(
@@ -192,8 +204,7 @@ class SQLiteStore:
     # idempotency keys
 
     async def claim_idempotency(
-        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int,
-        lease_ms: int,
+        self, account_id: int, key: str, fingerprint: str, token: str, now_ms: int, ttl_ms: int, lease_ms: int
     ) -> IdempotencyClaim:
         return await self._writer.transaction(
             work(idempotency.claim, account_id, key, fingerprint, token, now_ms, ttl_ms, lease_ms)
@@ -207,9 +218,7 @@ class SQLiteStore:
         )
 
     async def release_idempotency(self, account_id: int, key: str, token: str) -> None:
-        await self._writer.transaction(
-            work(idempotency.release, account_id, key, token), keep_late=True
-        )
+        await self._writer.transaction(work(idempotency.release, account_id, key, token), keep_late=True)
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
         where = ["account_id = ?"]
@@ -233,7 +242,8 @@ class SQLiteStore:
                     (*args, query.per_page, (query.page - 1) * query.per_page),
                 ).fetchall()
                 total = db.execute(
-                    f"SELECT COUNT(*) FROM records WHERE {condition}", args  # noqa: S608
+                    f"SELECT COUNT(*) FROM records WHERE {condition}",  # noqa: S608
+                    args,
                 ).fetchone()[0]
             finally:
                 db.execute("COMMIT")
@@ -244,11 +254,13 @@ class SQLiteStore:
     async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]:
         if not message_ids:
             return []
-        rows = await self._reader.run(lambda db: db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE account_id = ?"  # noqa: S608
-            f" AND message_id IN ({','.join('?' * len(message_ids))})",
-            (account_id, *message_ids),
-        ).fetchall())
+        rows = await self._reader.run(
+            lambda db: db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE account_id = ?"  # noqa: S608
+                f" AND message_id IN ({','.join('?' * len(message_ids))})",
+                (account_id, *message_ids),
+            ).fetchall()
+        )
         found = {row[1]: Record(*row) for row in rows}
         return [found[message_id] for message_id in message_ids if message_id in found]
 
@@ -273,9 +285,14 @@ class SQLiteStore:
     async def find_message(self, message_id: str) -> tuple[Account, Record] | None:
         def owner(db: sqlite3.Connection) -> AccountRow | None:
             account_id = audit.record_owner(db, message_id)
-            return None if account_id is None else db.execute(
-                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (account_id,)  # noqa: S608
-            ).fetchone()
+            return (
+                None
+                if account_id is None
+                else db.execute(
+                    f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",  # noqa: S608
+                    (account_id,),
+                ).fetchone()
+            )
 
         row = await self._reader.run(owner)
         if row is None:

@@ -22,7 +22,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 __all__ = [
-    "MAX_GROUP", "DatabaseWork", "FrameReader", "Item", "Work", "connect", "frame", "main", "write_all",
+    "MAX_GROUP",
+    "DatabaseWork",
+    "FrameReader",
+    "Item",
+    "Work",
+    "connect",
+    "frame",
+    "main",
+    "write_all",
 ]
 
 _LENGTH = struct.Struct(">I")
@@ -81,7 +89,7 @@ class FrameReader:
             end = _LENGTH.size + length
             if len(self._buffer) < end:
                 return
-            payload = bytes(self._buffer[_LENGTH.size:end])
+            payload = bytes(self._buffer[_LENGTH.size : end])
             del self._buffer[:end]
             yield pickle.loads(payload)  # noqa: S301 — our own parent, over our own pipe
 
@@ -111,8 +119,7 @@ def _alone(db: sqlite3.Connection, work: DatabaseWork[Any]) -> Outcome:
 
 
 def run_group(
-    db: sqlite3.Connection, works: Sequence[DatabaseWork[Any]],
-    deadlines: list[float | None],
+    db: sqlite3.Connection, works: Sequence[DatabaseWork[Any]], deadlines: list[float | None]
 ) -> list[Outcome]:
     """All ``works`` in one write transaction and one COMMIT; a work that fails is undone alone.
 
@@ -129,8 +136,9 @@ def run_group(
         if not live:
             return outcomes
         due = [deadline for index in live if (deadline := deadlines[index]) is not None]
-        ran = _in_transaction(db, [works[index] for index in live], savepoints=savepoints,
-                              deadline=min(due) if due else None)
+        ran = _in_transaction(
+            db, [works[index] for index in live], savepoints=savepoints, deadline=min(due) if due else None
+        )
         if ran is None:  # a deadline passed before the COMMIT: again, without the late works
             continue
         if len(live) > 1 and not savepoints and any(error is not None for _, error in ran):
@@ -142,8 +150,7 @@ def run_group(
 
 
 def _in_transaction(
-    db: sqlite3.Connection, works: list[DatabaseWork[Any]], *, savepoints: bool,
-    deadline: float | None,
+    db: sqlite3.Connection, works: list[DatabaseWork[Any]], *, savepoints: bool, deadline: float | None
 ) -> list[Outcome] | None:
     """The works' outcomes, all committed but the failed ones; None if rolled back for ``deadline``."""
     try:
@@ -194,8 +201,9 @@ class _Writer:
                 while end < len(items) and items[end][3]:
                     end += 1
             batch = items[start:end]
-            answers = [(item[0], *outcome)
-                       for item, outcome in zip(batch, self._outcomes(batch), strict=True)]
+            answers = [
+                (item[0], *outcome) for item, outcome in zip(batch, self._outcomes(batch), strict=True)
+            ]
             write_all(1, frame(answers))
             start = end
 
@@ -215,7 +223,7 @@ def write_all(fd: int, data: bytes) -> None:
     """All of ``data`` into a blocking ``fd``."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def main(argv: list[str]) -> int:

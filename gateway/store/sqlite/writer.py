@@ -103,8 +103,7 @@ class GroupWriter:
         self._waits = Waits(timeout + COMMIT_GRACE, self._give_up)
 
     async def transaction(
-        self, work: DatabaseWork[T], committed: Callable[[T], None] | None = None,
-        *, keep_late: bool = False,
+        self, work: DatabaseWork[T], committed: Callable[[T], None] | None = None, *, keep_late: bool = False
     ) -> T:
         """Run ``work`` in a write transaction; return once its commit is on disk.
 
@@ -124,8 +123,12 @@ class GroupWriter:
         return await self._submit(work, grouped=False, bounded=bounded)
 
     def _submit(
-        self, work: DatabaseWork[T], *, grouped: bool,
-        committed: Callable[[T], None] | None = None, bounded: bool = True,
+        self,
+        work: DatabaseWork[T],
+        *,
+        grouped: bool,
+        committed: Callable[[T], None] | None = None,
+        bounded: bool = True,
         keep_late: bool = False,
     ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
@@ -169,7 +172,10 @@ class GroupWriter:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         return subprocess.Popen(  # noqa: S603 — our own interpreter and module, no shell
             [sys.executable, "-m", "gateway.store.sqlite.write_process", self._path, str(self._timeout)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
         )
 
     def _send(self) -> None:
@@ -235,8 +241,12 @@ class GroupWriter:
                 pipe.close()
         self._process, self._frames, self._unsent = None, FrameReader(), bytearray()
         if self._waiters or process.returncode:
-            log.error("SQLite writer process exited (%s) with %d writes unanswered: they fail, the"
-                      " next write starts a new one", process.returncode, len(self._waiters))
+            log.error(
+                "SQLite writer process exited (%s) with %d writes unanswered: they fail, the"
+                " next write starts a new one",
+                process.returncode,
+                len(self._waiters),
+            )
         self._fail_all(f"the SQLite writer exited ({process.returncode})")
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(None)
@@ -246,9 +256,9 @@ class GroupWriter:
         ``committed`` hook still runs."""
         waiter = self._waiters.get(seq)
         if waiter is not None and not waiter[0].done():
-            waiter[0].set_exception(StoreUnavailable(
-                f"the SQLite writer did not answer within {self._timeout:g} s"
-            ))
+            waiter[0].set_exception(
+                StoreUnavailable(f"the SQLite writer did not answer within {self._timeout:g} s")
+            )
 
     def _fail_all(self, reason: str) -> None:
         """Every write not answered yet fails, each with an error of its own."""

@@ -14,8 +14,17 @@ from typing import Any, TypeVar, TypeVarTuple
 from gateway.store.base import NewAccount
 from gateway.store.sqlite.write_process import Work
 
-__all__ = ["ACCOUNT_COLUMNS", "AccountRow", "apply_config_secret", "insert_account", "take_write_lock",
-           "top_up", "update_account", "work", "write_probe"]
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "AccountRow",
+    "apply_config_secret",
+    "insert_account",
+    "take_write_lock",
+    "top_up",
+    "update_account",
+    "work",
+    "write_probe",
+]
 
 ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
@@ -48,13 +57,21 @@ def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> 
         " verification_status, providers, rate, burst, created_at, config_secret_hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            account.name, account.api_key, account.secret_hash, account.balance_milli,
-            account.verification_status, ",".join(account.providers), account.rate,
-            account.burst, now_ms, account.config_secret_hash,
+            account.name,
+            account.api_key,
+            account.secret_hash,
+            account.balance_milli,
+            account.verification_status,
+            ",".join(account.providers),
+            account.rate,
+            account.burst,
+            now_ms,
+            account.config_secret_hash,
         ),
     )
     row: AccountRow = db.execute(
-        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (cursor.lastrowid,)  # noqa: S608
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?",  # noqa: S608
+        (cursor.lastrowid,),
     ).fetchone()
     return row
 
@@ -71,8 +88,7 @@ def update_account(db: sqlite3.Connection, api_key: str, changes: dict[str, obje
 
 
 def apply_config_secret(
-    db: sqlite3.Connection, api_key: str, expected: str | None, config_hash: str,
-    secret_hash: str | None,
+    db: sqlite3.Connection, api_key: str, expected: str | None, config_hash: str, secret_hash: str | None
 ) -> AccountRow | None:
     """``Store.apply_config_secret``: one conditional UPDATE, so of concurrent callers one wins."""
     row: AccountRow | None = db.execute(

@@ -24,7 +24,8 @@ from typing import Any, BinaryIO, TextIO
 import orjson
 
 from gateway.config.model import LoggingConfig
-from gateway.phones import mask_payload, scrub
+from gateway.payload_masking import mask_payload
+from gateway.phones import scrub
 
 __all__ = [
     "ACCESS_LOG",

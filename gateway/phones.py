@@ -17,11 +17,9 @@ from phonenumbers import PhoneNumberType
 __all__ = [
     "DEFAULT_REGION",
     "PHONE_PATTERN",
-    "SAFE_KEYS",
     "InvalidPhone",
     "Phone",
     "mask_digits",
-    "mask_payload",
     "mask_phone",
     "mask_template_id",
     "may_hold_phone",
@@ -201,7 +199,6 @@ _DIGITS = re.compile(r"\d+")
 _SEVEN_DIGITS = re.compile(r"\d(?:\D*\d){6}")
 # Longer runs are never one of the harmless shapes above: no need to look (and no time spent).
 _LONGEST_NOT_A_NUMBER = 32
-_SHORTEST_PHONE = 10**6
 
 
 def _mask_number(text: str, shortest: int = _SHORTEST_RUN) -> str:
@@ -265,52 +262,3 @@ def mask_template_id(template_id: str) -> str:
     ``139****5678``, the phones' rule), the carriers' template numbers and ``SMS_`` codes whole.
     The carrier is sent the id as the caller wrote it."""
     return scrub(template_id, _SHORTEST_IN_TEMPLATE_ID)
-
-
-#: Keys whose values are identifiers, times or counts, never a number to hide.
-SAFE_KEYS = frozenset(
-    {
-        "id",
-        "message_id",
-        "request_id",
-        "created_at",
-        "updated_at",
-        "code",
-        "provider",
-        "status",
-        "verification_status",
-        "total",
-        "page",
-        "per_page",
-        "success_count",
-        "failed_count",
-        "total_sent",
-        "today_sent",
-        "balance",
-    }
-)
-
-
-def mask_payload(value: Any, key: str | None = None) -> Any:
-    """Mask phone-shaped values anywhere in a JSON-like structure (keys included).
-
-    Integers are masked too when they are a valid number (``{"mobile": 13912345678}``), unless
-    their key says they are a count or an id.
-    """
-    if isinstance(value, str):
-        if key == "template_id":
-            return mask_template_id(value)
-        return value if key in SAFE_KEYS else scrub(value)
-    if isinstance(value, dict):
-        return {scrub(k) if isinstance(k, str) else k: mask_payload(v, k) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_payload(item, key) for item in value]
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and key not in SAFE_KEYS
-        and (abs(value) >= _SHORTEST_PHONE)
-    ):
-        masked = scrub(str(value))
-        return value if masked == str(value) else masked
-    return value

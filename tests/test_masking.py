@@ -17,7 +17,8 @@ from gateway.carriers.base import Carrier, FailureKind, Outcome, SendBatch
 from gateway.config.fields import Text
 from gateway.config.model import Settings
 from gateway.errors import ApiError
-from gateway.phones import SAFE_KEYS, mask_payload, scrub
+from gateway.payload_masking import SAFE_KEYS, mask_payload
+from gateway.phones import scrub
 from gateway.responses import json_response
 from tests import test_log_privacy
 from tests.conftest import DEMO_HEADERS, SEND_BODY

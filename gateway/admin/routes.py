@@ -29,7 +29,8 @@ from gateway.api.validation import positive_int
 from gateway.config.model import BucketConfig
 from gateway.errors import NOT_FOUND, error_kind, invalid
 from gateway.keys import ADMIN, CLOCK, CONFIG, RUNTIME, STORE
-from gateway.phones import mask_payload, scrub
+from gateway.payload_masking import mask_payload
+from gateway.phones import scrub
 from gateway.responses import json_response
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account

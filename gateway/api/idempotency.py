@@ -25,7 +25,8 @@ from msgspec.structs import replace
 from gateway.errors import IDEMPOTENCY_CONFLICT, ApiError, error_kind, internal, invalid, store_unavailable
 from gateway.ids import new_hex_id
 from gateway.keys import ACCOUNT, CLOCK, CONFIG, REQUEST_ID, ROUTE_TEMPLATE, RUNTIME, STORE, TOKENS
-from gateway.phones import mask_payload, scrub
+from gateway.payload_masking import mask_payload
+from gateway.phones import scrub
 from gateway.responses import JsonResponse, error_response
 from gateway.sending.model import Delivery, SendInput
 from gateway.sending.recovery import previous_deliveries

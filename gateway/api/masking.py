@@ -13,7 +13,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from gateway.phones import mask_payload, may_hold_phone, scrub
+from gateway.payload_masking import mask_payload
+from gateway.phones import may_hold_phone, scrub
 from gateway.responses import JsonResponse
 
 __all__ = ["mask_response"]

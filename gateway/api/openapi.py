@@ -30,7 +30,6 @@ from gateway.admin.models import (
     PatchAccountRequest,
     TopUpRequest,
 )
-from gateway.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from gateway.api.models import (
     AccountResponse,
     BatchRequest,
@@ -41,93 +40,45 @@ from gateway.api.models import (
     SendRequest,
     SendResponse,
 )
-from gateway.errors import (
-    ACCOUNT_DISABLED,
-    ACCOUNT_EXISTS,
-    IDEMPOTENCY_CONFLICT,
-    INSUFFICIENT_BALANCE,
-    INTERNAL_ERROR,
-    INVALID_PARAMS,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
-    PAYLOAD_TOO_LARGE,
-    PHONE_RATE_LIMITED,
-    PROVIDER_ERROR,
-    PROVIDER_FORBIDDEN,
-    PROVIDER_TIMEOUT,
-    REQUEST_TIMEOUT,
-    UNAUTHORIZED,
-    UNAVAILABLE,
-    UNVERIFIED,
+from gateway.api.openapi_parts import (
+    ERROR_CODES,
+    IDEMPOTENCY_KEY,
+    SCHEMA_REF,
+    error_responses,
+    json_content,
+    query_parameters,
+    schema_ref,
 )
+from gateway.errors import ACCOUNT_EXISTS, IDEMPOTENCY_CONFLICT, UNAUTHORIZED
 from gateway.keys import RUNTIME
 
 __all__ = ["openapi_document", "serve_openapi"]
 
-_REF = "#/components/schemas/{name}"
 _MODELS = (SendRequest, BatchRequest, SendResponse, BatchResponse, RecordsResponse, AccountResponse, Error)
-_ERROR_CODES = {
-    "400": INVALID_PARAMS,
-    "401": UNAUTHORIZED,
-    "403": ", ".join((UNVERIFIED, INSUFFICIENT_BALANCE, ACCOUNT_DISABLED, PROVIDER_FORBIDDEN)),
-    "408": REQUEST_TIMEOUT,
-    "409": IDEMPOTENCY_CONFLICT,
-    "413": PAYLOAD_TOO_LARGE,
-    "429": PHONE_RATE_LIMITED,
-    "404": NOT_FOUND,
-    "405": METHOD_NOT_ALLOWED,
-    "500": INTERNAL_ERROR,
-    "502": PROVIDER_ERROR,
-    "503": UNAVAILABLE,
-    "504": PROVIDER_TIMEOUT,
-}
-_IDEMPOTENCY_KEY = {
-    "name": HEADER,
-    "in": "header",
-    "required": False,
-    "description": "同一账户 24 小时内重复使用:返回首次响应且不再发送;请求体不同则 409",
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
-}
-
-
-def _ref(model: type[msgspec.Struct]) -> dict[str, str]:
-    return {"$ref": _REF.format(name=model.__name__)}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: str, codes: dict[str, str] = _ERROR_CODES) -> dict[str, Any]:
-    return {status: _json(_ref(Error), codes[status]) for status in statuses}
 
 
 def _post(summary: str, request: type[msgspec.Struct], response: type[msgspec.Struct]) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
-            "parameters": [_IDEMPOTENCY_KEY],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+            "parameters": [IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": schema_ref(request)}},
+            },
             "responses": {
-                "200": _json(_ref(response), "handled"),
-                **_errors("400", "401", "403", "408", "409", "413", "429", "500", "502", "503", "504"),
+                "200": json_content(schema_ref(response), "handled"),
+                **error_responses(
+                    "400", "401", "403", "408", "409", "413", "429", "500", "502", "503", "504"
+                ),
             },
         }
     }
 
 
-def _query_parameters(model: type[msgspec.Struct]) -> list[dict[str, Any]]:
-    """Each field of a query model as an optional query parameter."""
-    _, components = msgspec.json.schema_components([model], ref_template=_REF)
-    fields = components[model.__name__]["properties"]
-    return [
-        {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in fields.items()
-    ]
-
-
 @functools.cache
 def _schemas(providers: tuple[str, ...]) -> dict[str, Any]:
-    _, schemas = msgspec.json.schema_components(_MODELS, ref_template=_REF)
+    _, schemas = msgspec.json.schema_components(_MODELS, ref_template=SCHEMA_REF)
     for request in (SendRequest, BatchRequest):
         schemas[request.__name__]["properties"]["provider"]["enum"] = list(providers)
     return schemas
@@ -146,7 +97,7 @@ _ADMIN_MODELS = (
     Error,
 )
 _ADMIN_CODES = {
-    **_ERROR_CODES,
+    **ERROR_CODES,
     "401": f"{UNAUTHORIZED}: a missing or wrong admin token",
     "409": f"{ACCOUNT_EXISTS} (create), {IDEMPOTENCY_CONFLICT} (top-up)",
 }
@@ -173,10 +124,16 @@ def _admin(
             for name in parameters
         ]
         + list(extra),
-        "responses": {status: _json(_ref(answer), summary), **_errors(*errors, codes=_ADMIN_CODES)},
+        "responses": {
+            status: json_content(schema_ref(answer), summary),
+            **error_responses(*errors, codes=_ADMIN_CODES),
+        },
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schema_ref(body)}},
+        }
     return operation
 
 
@@ -212,7 +169,7 @@ def _admin_paths() -> dict[str, Any]:
                 (*_CHANGE, "409"),
                 body=TopUpRequest,
                 parameters=key,
-                extra=(_IDEMPOTENCY_KEY,),
+                extra=(IDEMPOTENCY_KEY,),
             )
         },
         "/admin/api/accounts/{api_key}/rotate-secret": {
@@ -239,7 +196,7 @@ def _admin_paths() -> dict[str, Any]:
                 "200",
                 AdminAuditResponse,
                 ("400", *reads),
-                extra=tuple(_query_parameters(AuditQuery)),
+                extra=tuple(query_parameters(AuditQuery)),
             )
         },
     }
@@ -247,7 +204,7 @@ def _admin_paths() -> dict[str, Any]:
 
 @functools.cache
 def _admin_schemas(providers: tuple[str, ...]) -> dict[str, Any]:
-    _, schemas = msgspec.json.schema_components(_ADMIN_MODELS, ref_template=_REF)
+    _, schemas = msgspec.json.schema_components(_ADMIN_MODELS, ref_template=SCHEMA_REF)
     for request in (CreateAccountRequest, PatchAccountRequest):
         schemas[request.__name__]["properties"]["providers"]["items"]["enum"] = list(providers)
     return schemas
@@ -277,10 +234,10 @@ def openapi_document(providers: list[str], *, admin: bool = False) -> dict[str, 
             "/api/sms/records": {
                 "get": {
                     "summary": "查询发送记录",
-                    "parameters": _query_parameters(RecordsQuery),
+                    "parameters": query_parameters(RecordsQuery),
                     "responses": {
-                        "200": _json(_ref(RecordsResponse), "a page of records"),
-                        **_errors("400", "401", "403", "500", "503"),
+                        "200": json_content(schema_ref(RecordsResponse), "a page of records"),
+                        **error_responses("400", "401", "403", "500", "503"),
                     },
                 }
             },
@@ -288,8 +245,8 @@ def openapi_document(providers: list[str], *, admin: bool = False) -> dict[str, 
                 "get": {
                     "summary": "查询账户信息",
                     "responses": {
-                        "200": _json(_ref(AccountResponse), "the account"),
-                        **_errors("401", "403", "500", "503"),
+                        "200": json_content(schema_ref(AccountResponse), "the account"),
+                        **error_responses("401", "403", "500", "503"),
                     },
                 }
             },

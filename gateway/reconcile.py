@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.phones import scrub
-from gateway.store.base import Account, Record, RecordQuery, Settlement, Store
+from gateway.store.base import Account, Store
+from gateway.store.records import Record, RecordQuery, Settlement
 
 __all__ = [
     "OUTCOME_UNKNOWN",

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.keys import STORE
-from gateway.store.base import RecordQuery
+from gateway.store.records import RecordQuery
 from tests.conftest import add_account
 from tests.fakes import Fault
 from tests.fakes import aliyun as fake_aliyun

@@ -12,7 +12,7 @@ from gateway.api import idempotency, sms
 from gateway.api.idempotency import LEASE_MS, TTL_MS, fingerprint_of, stored_key
 from gateway.ids import derived_uuid
 from gateway.keys import CONFIG, RUNTIME, STORE
-from gateway.store.base import NewRecord, RecordQuery, Settlement
+from gateway.store.records import NewRecord, RecordQuery, Settlement
 from tests.conftest import SEND_BODY, FakeClock, add_account
 
 BATCH_BODY = {"phones": ["13800138000", "13900139000"], "template_id": "123456", "params": {"code": "1234"}}

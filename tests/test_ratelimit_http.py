@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config.model import BucketConfig
 from gateway.keys import STORE
-from gateway.store.base import RecordQuery
+from gateway.store.records import RecordQuery
 from tests.conftest import DEMO_HEADERS, SEND_BODY, add_account
 
 SLOW = {"rate": 0.001, "burst": 3}  # no refill while a test runs

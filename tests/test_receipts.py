@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gateway.carriers.base import MalformedReceipts
 from gateway.keys import CONFIG, STORE
-from gateway.store.base import ReceiptUpdate
+from gateway.store.records import ReceiptUpdate
 from gateway.store.sqlite.receipts import EARLY_RECEIPT_TTL_MS
 from gateway.store.sqlite.store import SQLiteStore
 from plugins.aliyun.receipts import aliyun_receipts

@@ -24,7 +24,8 @@ from gateway.config.model import GatewayConfig
 from gateway.reconcile import reconcile_account
 from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
-from gateway.store.base import Account, NewRecord, Record, Settlement, Store
+from gateway.store.base import Account, Store
+from gateway.store.records import NewRecord, Record, Settlement
 from tests.conftest import REDIS_MODES, ROOT, SHARED_SECRET, redis_section
 
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC

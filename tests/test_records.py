@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.keys import STORE
-from gateway.store.base import NewRecord
+from gateway.store.records import NewRecord
 from tests.conftest import DEMO_HEADERS, SEND_BODY, FakeClock, add_account
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from gateway.keys import STORE
-from gateway.store.base import RecordQuery
+from gateway.store.records import RecordQuery
 from tests.conftest import DEMO_HEADERS, DEMO_KEY
 
 ADMIN_TOKEN = "ops-admin-token-0123456789abcdef"

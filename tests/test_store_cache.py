@@ -15,8 +15,9 @@ import pytest
 
 from gateway.accounts.credentials import hash_secret
 from gateway.keys import STORE
-from gateway.store.base import Account, AccountState, NewAccount, NewRecord, Settlement
+from gateway.store.base import Account, AccountState, NewAccount
 from gateway.store.cache import ACCOUNT_CACHE_TTL, CachedStore
+from gateway.store.records import NewRecord, Settlement
 from gateway.store.sqlite.store import SQLiteStore
 from tests.conftest import SEND_BODY
 

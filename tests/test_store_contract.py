@@ -16,17 +16,9 @@ from gateway.config.model import GatewayConfig
 from gateway.redis.client import RedisSource
 from gateway.store.audit import AuditEntry
 from gateway.store.backends import STORES, build_store
-from gateway.store.base import (
-    EARLY_RECEIPT_TTL_MS,
-    AccountExists,
-    NewAccount,
-    NewRecord,
-    ReceiptUpdate,
-    RecordQuery,
-    Settlement,
-    Store,
-)
+from gateway.store.base import AccountExists, NewAccount, Store
 from gateway.store.cache import CachedStore
+from gateway.store.records import EARLY_RECEIPT_TTL_MS, NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from tests.conftest import REDIS_MODES, SHARED_SECRET, redis_section
 
 DAY = "2024-05-01"

@@ -27,8 +27,9 @@ from gateway.accounts.service import AccountService
 from gateway.config.model import RedisConfig
 from gateway.keys import CONFIG, STORE
 from gateway.redis.client import redis_client
-from gateway.store.base import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement, StoreUnavailable
+from gateway.store.base import NewAccount, StoreUnavailable
 from gateway.store.cache import CachedStore
+from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from gateway.store.redis.store import RedisStore
 from tests.conftest import (
     DEMO_HEADERS,

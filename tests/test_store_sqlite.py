@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.base import NewAccount, NewRecord, ReceiptUpdate, RecordQuery, Settlement
+from gateway.store.base import NewAccount
+from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from gateway.store.sqlite.migrations import MIGRATIONS
 from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.sqlite.write_process import connect, run_group

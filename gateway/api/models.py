@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from gateway.phones import PHONE_PATTERN
-from gateway.store.base import STATUSES
+from gateway.store.records import STATUSES
 
 __all__ = [
     "MAX_BATCH",

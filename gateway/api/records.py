@@ -13,8 +13,8 @@ from gateway.api.validation import TIME_FORMAT, parse_records_query
 from gateway.errors import store_unavailable
 from gateway.keys import ACCOUNT, CONFIG, STORE
 from gateway.responses import json_response
-from gateway.store.base import Record as StoredRecord
 from gateway.store.base import StoreUnavailable
+from gateway.store.records import Record as StoredRecord
 
 __all__ = ["public_record", "records"]
 

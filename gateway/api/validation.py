@@ -35,7 +35,7 @@ from gateway.api.models import (
 from gateway.errors import invalid
 from gateway.phones import InvalidPhone, Phone, parse_phone, scrub
 from gateway.sending.model import SendInput
-from gateway.store.base import STATUSES, RecordQuery
+from gateway.store.records import STATUSES, RecordQuery
 
 __all__ = [
     "TIME_FORMAT",

@@ -22,7 +22,8 @@ from gateway.log_throttle import LogThrottle
 from gateway.phones import scrub
 from gateway.responses import json_response
 from gateway.sending.sender import Sender
-from gateway.store.base import ReceiptUpdate, StoreUnavailable
+from gateway.store.base import StoreUnavailable
+from gateway.store.records import ReceiptUpdate
 
 __all__ = ["carrier_receipts"]
 

@@ -17,7 +17,8 @@ from gateway.ids import derived_uuid
 from gateway.phones import Phone
 from gateway.reconcile import OUTCOME_UNKNOWN, settle_unsettled
 from gateway.sending.model import OWN_PHONE_LIMIT, Delivery, SendInput
-from gateway.store.base import Record, Store
+from gateway.store.base import Store
+from gateway.store.records import Record
 
 __all__ = ["previous_deliveries"]
 

@@ -26,7 +26,8 @@ from gateway.sending.dispatch import Dispatcher
 from gateway.sending.model import CarrierVerdict, Delivery, SendInput
 from gateway.sending.routing import Group, Routed, Routing
 from gateway.sending.windows import PhoneWindows
-from gateway.store.base import Account, NewRecord, Settlement, Store, StoreUnavailable
+from gateway.store.base import Account, Store, StoreUnavailable
+from gateway.store.records import NewRecord, Settlement
 
 __all__ = ["Sender", "build_sender"]
 

@@ -1,7 +1,8 @@
 """The record store: accounts, balances, counters and send records.
 
-:class:`Store` is the interface every backend implements; the handlers only see it and the plain
-records below. Money is integer milli-yuan throughout, time integer epoch milliseconds.
+:class:`Store` is the interface every backend implements; the handlers only see it, the plain
+account records below and the send records of :mod:`gateway.store.records`. Money is integer
+milli-yuan throughout, time integer epoch milliseconds.
 """
 
 from __future__ import annotations
@@ -13,38 +14,19 @@ import msgspec
 
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry, AuditPage
+from gateway.store.records import NewRecord, ReceiptUpdate, Record, RecordPage, RecordQuery, Settlement
 
 __all__ = [
-    "EARLY_RECEIPT_TTL_MS",
-    "MAX_PARKED_RECEIPTS",
-    "STATUSES",
     "UPDATABLE",
     "Account",
     "AccountExists",
     "AccountState",
     "IdempotencyClaim",
     "NewAccount",
-    "NewRecord",
-    "ReceiptUpdate",
-    "Record",
-    "RecordPage",
-    "RecordQuery",
-    "Settlement",
     "Store",
     "StoreUnavailable",
     "check_updatable",
 ]
-
-STATUSES = ("pending", "success", "failed")
-
-#: How long a receipt that names no record yet is kept: settle follows the carrier's answer within
-#: seconds, so a day only ever holds receipts for sends we never learned the id of (timeouts).
-EARLY_RECEIPT_TTL_MS = 24 * 3600 * 1000
-
-#: How many receipts naming no record yet a store keeps in all (the default of every store's
-#: ``max_parked_receipts``): the oldest go first past it. Far above what the few seconds between
-#: a push and its settle ever hold, so only strays are ever dropped.
-MAX_PARKED_RECEIPTS = 10_000
 
 
 class StoreUnavailable(Exception):
@@ -136,67 +118,6 @@ class AccountState(msgspec.Struct, frozen=True):
     #: The account's count of writes, where replies may arrive out of order (Redis): a state
     #: with a lower one than a state already applied is older, and ignored. None: in order.
     version: int | None = None
-
-
-class NewRecord(msgspec.Struct, frozen=True):
-    message_id: str
-    phone: str  # masked
-    template_id: str
-    provider: str
-    price_milli: int  # reserved: the dearest carrier the send may end up on
-    phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
-
-
-class Settlement(msgspec.Struct, frozen=True):
-    """The carrier's word on one record: it is charged ``price_milli`` (the carrier that finally
-    took it; 0 when refused) and refunded the rest of what was reserved; accepted ones are counted."""
-
-    message_id: str
-    status: str  # success | failed | pending (accepted, waiting for a delivery receipt)
-    provider: str
-    price_milli: int
-    carrier_id: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptUpdate:
-    """A carrier's delivery receipt as the store sees it: the number only as its keyed hash."""
-
-    carrier_id: str
-    phone_hash: str
-    delivered: bool
-    error: str | None = None  # "code: description", scrubbed; None when delivered
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    id: int  # numbered per account (1, 2, 3 … for each), never a global count
-    message_id: str
-    phone: str
-    template_id: str
-    provider: str
-    status: str
-    error: str | None
-    created_ms: int
-    updated_ms: int
-    price_milli: int  # what the account is charged for it now: 0 once refunded
-    carrier_id: str | None = None  # set by settle once a carrier took it (receipts match by it)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordQuery:
-    page: int = 1
-    per_page: int = 10
-    status: str | None = None
-    start_ms: int | None = None  # inclusive
-    end_ms: int | None = None  # inclusive
-
-
-@dataclass(frozen=True, slots=True)
-class RecordPage:
-    records: list[Record]
-    total: int
 
 
 @dataclass(frozen=True, slots=True)

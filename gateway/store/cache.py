@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.store.base import Account, AccountState, NewRecord, Settlement, Store
+from gateway.store.base import Account, AccountState, Store
+from gateway.store.records import NewRecord, Settlement
 
 __all__ = ["ACCOUNT_CACHE_TTL", "CachedStore"]
 

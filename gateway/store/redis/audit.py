@@ -17,7 +17,8 @@ import orjson
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.audit import AuditEntry, AuditPage
-from gateway.store.base import Account, Record, StoreUnavailable
+from gateway.store.base import Account, StoreUnavailable
+from gateway.store.records import Record
 from gateway.store.redis.keys import Keys, StreamEntries
 
 __all__ = ["CHANGES_KEPT", "RedisAudit"]

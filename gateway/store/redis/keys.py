@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 
-from gateway.store.base import Account, Record
+from gateway.store.base import Account
+from gateway.store.records import Record
 from gateway.store.redis.scripts import RECORD_FIELDS
 
 __all__ = ["Hash", "Keys", "StreamEntries", "decode_account", "decode_record", "optional", "text"]

@@ -18,20 +18,16 @@ from redis.typing import EncodableT
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.redis.replicas import NotReplicated
-from gateway.store.base import (
+from gateway.store.base import Account, AccountState, NewAccount, StoreUnavailable, check_updatable
+from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     STATUSES,
-    Account,
-    AccountState,
-    NewAccount,
     NewRecord,
     ReceiptUpdate,
     Record,
     RecordPage,
     RecordQuery,
     Settlement,
-    StoreUnavailable,
-    check_updatable,
 )
 from gateway.store.redis import accounts
 from gateway.store.redis.accounts import ConfigSecrets

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.store.base import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
+from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
 
 __all__ = ["apply_receipts", "take_early_receipt"]
 

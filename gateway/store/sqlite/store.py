@@ -18,24 +18,27 @@ from msgspec.structs import astuple
 
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import (
-    MAX_PARKED_RECEIPTS,
     Account,
     AccountExists,
     AccountState,
     IdempotencyClaim,
     NewAccount,
+    check_updatable,
+)
+from gateway.store.records import (
+    MAX_PARKED_RECEIPTS,
     NewRecord,
     ReceiptUpdate,
     Record,
     RecordPage,
     RecordQuery,
     Settlement,
-    check_updatable,
 )
-from gateway.store.sqlite import audit, idempotency, sending
+from gateway.store.sqlite import audit, idempotency, record_reads, sending
 from gateway.store.sqlite.migrations import migrate
+from gateway.store.sqlite.reader import Connection
 from gateway.store.sqlite.receipts import apply_receipts
-from gateway.store.sqlite.writer import Connection, GroupWriter
+from gateway.store.sqlite.writer import GroupWriter
 from gateway.store.sqlite.writes import (
     ACCOUNT_COLUMNS,
     AccountRow,
@@ -52,12 +55,6 @@ __all__ = ["SQLiteStore"]
 
 #: How often ``account_changes`` looks for other processes' changes to accounts, in seconds.
 CHANGES_POLL_SECONDS = 0.1
-
-# ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
-_RECORD_COLUMNS = (
-    "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
-    " price_milli, carrier_id"
-)
 
 
 def _account(row: AccountRow) -> Account:
@@ -221,48 +218,12 @@ class SQLiteStore:
         await self._writer.transaction(work(idempotency.release, account_id, key, token), keep_late=True)
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
-        where = ["account_id = ?"]
-        args: list[str | int] = [account_id]
-        for clause, value in (
-            ("status = ?", query.status),
-            ("created_at >= ?", query.start_ms),
-            ("created_at <= ?", query.end_ms),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        condition = " AND ".join(where)
-
-        def read(db: sqlite3.Connection) -> RecordPage:
-            db.execute("BEGIN")  # one snapshot for the page and its total
-            try:
-                rows = db.execute(
-                    f"SELECT {_RECORD_COLUMNS} FROM records WHERE {condition}"  # noqa: S608
-                    " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                    (*args, query.per_page, (query.page - 1) * query.per_page),
-                ).fetchall()
-                total = db.execute(
-                    f"SELECT COUNT(*) FROM records WHERE {condition}",  # noqa: S608
-                    args,
-                ).fetchone()[0]
-            finally:
-                db.execute("COMMIT")
-            return RecordPage([Record(*row) for row in rows], total)
-
-        return await self._reader.run(read)
+        return await self._reader.run(lambda db: record_reads.page(db, account_id, query))
 
     async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]:
         if not message_ids:
             return []
-        rows = await self._reader.run(
-            lambda db: db.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM records WHERE account_id = ?"  # noqa: S608
-                f" AND message_id IN ({','.join('?' * len(message_ids))})",
-                (account_id, *message_ids),
-            ).fetchall()
-        )
-        found = {row[1]: Record(*row) for row in rows}
-        return [found[message_id] for message_id in message_ids if message_id in found]
+        return await self._reader.run(lambda db: record_reads.by_message_ids(db, account_id, message_ids))
 
     # the audit log
 

@@ -1,4 +1,4 @@
-"""SQLite off the event loop: the reader on a thread of its own, the writer in a process of its own.
+"""SQLite's writer off the event loop, in a process of its own (the reader: ``sqlite/reader``).
 
 Writes are durable (WAL, ``synchronous=FULL``), which makes a commit's fsync the price of a send:
 :class:`GroupWriter` pays it once for many, and a caller is answered only after the COMMIT. The loop's
@@ -13,73 +13,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from gateway.store.base import StoreUnavailable
+from gateway.store.sqlite.reader import store_error
 from gateway.store.sqlite.waits import COMMIT_GRACE, Waits
-from gateway.store.sqlite.write_process import (
-    DatabaseWork,
-    FrameReader,
-    Item,
-    Work,
-    connect,
-    frame,
-    write_all,
-)
+from gateway.store.sqlite.write_process import DatabaseWork, FrameReader, Item, Work, frame, write_all
 
-__all__ = ["Connection", "GroupWriter"]
+__all__ = ["GroupWriter"]
 
 T = TypeVar("T")
 log = logging.getLogger("smsedge.store")
-
-
-def _store_error(exc: BaseException) -> BaseException:
-    """What a caller sees: constraint violations as they are, any other database trouble as 503."""
-    if isinstance(exc, sqlite3.IntegrityError):
-        return exc
-    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
-        error = StoreUnavailable(str(exc))
-        error.__cause__ = exc
-        return error
-    return exc
-
-
-class Connection:
-    """One sqlite3 connection and the single thread allowed to use it."""
-
-    def __init__(self, path: str, timeout: float, name: str) -> None:
-        self._path = path
-        self._timeout = timeout
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{name}")
-        self._db: sqlite3.Connection | None = None
-
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` alone on the connection's thread (it manages any transaction itself)."""
-
-        def call() -> T:
-            if self._db is None:
-                self._db = connect(self._path, self._timeout)
-            return work(self._db)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
-            raise _store_error(exc) from exc
-
-    async def close(self) -> None:
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, shut)
-        self._thread.shutdown(wait=True)
 
 
 #: A write waiting for its commit: its future, and what to call once committed.
@@ -303,4 +251,4 @@ def _resolve(waiters: dict[int, _Waiter], results: list[tuple[int, Any, Exceptio
         if error is None:
             future.set_result(result)
         else:
-            future.set_exception(_store_error(error))
+            future.set_exception(store_error(error))

@@ -1,0 +1,97 @@
+"""Send records and their receipts, as every store keeps them.
+
+The plain types a send leaves behind (reserved, settled, finalised by a delivery receipt) and the
+record pages read back; apart from :mod:`gateway.store.base` because the sending, receipt and
+records paths need these and nothing of the accounts. Money is integer milli-yuan, time integer
+epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+__all__ = [
+    "EARLY_RECEIPT_TTL_MS",
+    "MAX_PARKED_RECEIPTS",
+    "STATUSES",
+    "NewRecord",
+    "ReceiptUpdate",
+    "Record",
+    "RecordPage",
+    "RecordQuery",
+    "Settlement",
+]
+
+STATUSES = ("pending", "success", "failed")
+
+#: How long a receipt that names no record yet is kept: settle follows the carrier's answer within
+#: seconds, so a day only ever holds receipts for sends we never learned the id of (timeouts).
+EARLY_RECEIPT_TTL_MS = 24 * 3600 * 1000
+
+#: How many receipts naming no record yet a store keeps in all (the default of every store's
+#: ``max_parked_receipts``): the oldest go first past it. Far above what the few seconds between
+#: a push and its settle ever hold, so only strays are ever dropped.
+MAX_PARKED_RECEIPTS = 10_000
+
+
+class NewRecord(msgspec.Struct, frozen=True):
+    message_id: str
+    phone: str  # masked
+    template_id: str
+    provider: str
+    price_milli: int  # reserved: the dearest carrier the send may end up on
+    phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
+
+
+class Settlement(msgspec.Struct, frozen=True):
+    """The carrier's word on one record: it is charged ``price_milli`` (the carrier that finally
+    took it; 0 when refused) and refunded the rest of what was reserved; accepted ones are counted."""
+
+    message_id: str
+    status: str  # success | failed | pending (accepted, waiting for a delivery receipt)
+    provider: str
+    price_milli: int
+    carrier_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """A carrier's delivery receipt as the store sees it: the number only as its keyed hash."""
+
+    carrier_id: str
+    phone_hash: str
+    delivered: bool
+    error: str | None = None  # "code: description", scrubbed; None when delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: int  # numbered per account (1, 2, 3 … for each), never a global count
+    message_id: str
+    phone: str
+    template_id: str
+    provider: str
+    status: str
+    error: str | None
+    created_ms: int
+    updated_ms: int
+    price_milli: int  # what the account is charged for it now: 0 once refunded
+    carrier_id: str | None = None  # set by settle once a carrier took it (receipts match by it)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    page: int = 1
+    per_page: int = 10
+    status: str | None = None
+    start_ms: int | None = None  # inclusive
+    end_ms: int | None = None  # inclusive
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[Record]
+    total: int

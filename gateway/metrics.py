@@ -53,17 +53,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.ratelimit_rejections = Counter(
-            "smsedge_ratelimit_rejections_total",
-            "Requests or numbers refused by a rate limit.",
-            ["scope"],
-            registry=self.registry,
-        )
-        self.ratelimit_backend_errors = Counter(
-            "smsedge_ratelimit_backend_errors_total",
-            "Rate-limit decisions the backend could not make (then on_backend_error applies).",
-            registry=self.registry,
-        )
+        self.ratelimit_rejections, self.ratelimit_backend_errors = self._ratelimit_metrics()
         self.auth_failures = Counter(
             "smsedge_auth_failures_total", "Requests refused with 401.", registry=self.registry
         )
@@ -77,8 +67,6 @@ class Metrics:
         self.config_reloads, self.config_loaded_at = self._config_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
-        for scope in ("account", "phone"):
-            self.ratelimit_rejections.labels(scope)
         # Children are looked up once per label set and reused: ``labels()`` takes a lock and
         # builds a tuple each time, a dict lookup does neither.
         self._message_children: dict[str, tuple[Counter, Counter]] = {}
@@ -107,6 +95,23 @@ class Metrics:
                 provider, outcome
             )
         child.observe(seconds)
+
+    def _ratelimit_metrics(self) -> tuple[Counter, Counter]:
+        """Refusals by scope (both scopes shown from the start) and decisions the backend could not make."""
+        rejections = Counter(
+            "smsedge_ratelimit_rejections_total",
+            "Requests or numbers refused by a rate limit.",
+            ["scope"],
+            registry=self.registry,
+        )
+        for scope in ("account", "phone"):
+            rejections.labels(scope)
+        backend_errors = Counter(
+            "smsedge_ratelimit_backend_errors_total",
+            "Rate-limit decisions the backend could not make (then on_backend_error applies).",
+            registry=self.registry,
+        )
+        return rejections, backend_errors
 
     def _config_metrics(self) -> tuple[Counter, Gauge]:
         """Reloads (gateway.process.reload): how many were applied or refused, and when the last took."""

@@ -137,12 +137,14 @@ def _admin(
     return operation
 
 
-def _admin_paths() -> dict[str, Any]:
+_READS = ("401", "500", "503")  # what a read of the admin API may answer besides 200
+
+
+def _admin_account_paths() -> dict[str, Any]:
     key = ("api_key",)
-    reads = ("401", "500", "503")
     return {
         "/admin/api/accounts": {
-            "get": _admin("every account", "200", AdminAccountsResponse, reads),
+            "get": _admin("every account", "200", AdminAccountsResponse, _READS),
             "post": _admin(
                 "create an account; its api_secret is shown this once",
                 "201",
@@ -181,6 +183,12 @@ def _admin_paths() -> dict[str, Any]:
                 parameters=key,
             )
         },
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    return {
+        **_admin_account_paths(),
         "/admin/api/messages/{message_id}": {
             "get": _admin(
                 "a record (masked) by its message id, with its account",
@@ -195,7 +203,7 @@ def _admin_paths() -> dict[str, Any]:
                 "the audit log, newest first",
                 "200",
                 AdminAuditResponse,
-                ("400", *reads),
+                ("400", *_READS),
                 extra=tuple(query_parameters(AuditQuery)),
             )
         },

@@ -4,8 +4,9 @@ msgspec stops at a document's first error; a file with five mistakes gets five l
 naming its key path. The reader walks each Struct's fields (``msgspec.structs.fields``) and converts
 field by field: a value through ``msgspec.convert(strict=False)`` (text that spells a number or a flag,
 as an environment variable gives, is taken), a refusal phrased from the field's type and ``Meta``
-bounds. A Struct whose every field was read is then held to its rules (``gateway.config.rules``);
-one that was not is not, so a mistake is one line, not also the ones it caused.
+bounds (``gateway.config.refusals``). A Struct whose every field was read is then held to its rules
+(``gateway.config.rules``); one that was not is not, so a mistake is one line, not also the ones it
+caused.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import difflib
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
 from gateway.config.fields import From, Pairs, Then, Unique
+from gateway.config.refusals import refusal
 
 __all__ = ["FAILED", "ConfigError", "ConfigErrors", "Conversion", "Rule", "Section"]
 
 FAILED: Any = object()  # what a value that could not be read is read as (its problem is noted)
-_KINDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
 class ConfigError(Exception):
@@ -163,7 +164,7 @@ class Conversion:
         try:
             return msgspec.convert(data, kind, strict=False)
         except msgspec.ValidationError:
-            self.note(ConfigError(path, _refusal(data, base, extras)))
+            self.note(ConfigError(path, refusal(data, base, extras)))
             return FAILED
 
     def _converted(self, convert: Callable[[Any], Any], value: Any, path: str) -> Any:
@@ -272,35 +273,3 @@ def _empty_is_absent(kind: Any) -> bool:
     if base is not str:
         return True
     return any(isinstance(extra, msgspec.Meta) and (extra.min_length or 0) > 0 for extra in extras)
-
-
-def _refusal(data: Any, base: Any, extras: Sequence[Any]) -> str:
-    """What a value refused by msgspec must be, in the declaration's terms."""
-    if get_origin(base) is Literal:
-        return f"must be one of {', '.join(str(option) for option in get_args(base))}"
-    try:
-        value = msgspec.convert(data, base, strict=False)
-    except msgspec.ValidationError:
-        return f"must be {_KINDS.get(base, getattr(base, '__name__', str(base)))}"
-    bounds: dict[str, Any] = {}
-    for meta in (extra for extra in extras if isinstance(extra, msgspec.Meta)):
-        bounds.update(
-            {
-                name: getattr(meta, name)
-                for name in ("ge", "le", "min_length", "max_length")
-                if getattr(meta, name) is not None
-            }
-        )
-    return _outside(value, bounds)
-
-
-def _outside(value: Any, bounds: Mapping[str, Any]) -> str:
-    low, high = bounds.get("ge"), bounds.get("le")
-    if isinstance(value, str):
-        shortest, longest = bounds.get("min_length", 0), bounds.get("max_length")
-        if len(value) >= shortest:
-            return f"must be at most {longest} characters"
-        return "must be a non-empty string" if shortest == 1 else f"must be at least {shortest} characters"
-    if low is not None and high is not None:
-        return f"must be between {low} and {high}"
-    return f"must be at least {low}" if low is not None else f"must be at most {high}"

@@ -8,21 +8,17 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
-
-import orjson
+from collections.abc import Sequence
 
 from gateway.accounts.creation import accounts_with_shipped_secret, is_loopback
 from gateway.accounts.listed import bootstrap_accounts
-from gateway.accounts.rules import Invalid, check_amount, check_bucket, check_rate, check_reason, yuan_text
-from gateway.accounts.service import CLI_ACTOR, AccountService
+from gateway.accounts.rules import Invalid
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
-from gateway.config.model import VERIFICATION_STATUSES, BucketConfig, GatewayConfig
+from gateway.config.model import GatewayConfig
 from gateway.config.reader import ConfigError
 from gateway.logs import setup_logging
-from gateway.phones import scrub
+from gateway.process.account_commands import add_account_commands, print_json, run_account_command
 from gateway.process.greeting import DemoSecret, demo_secret, greeting, shipped_secret_refusal
 from gateway.process.pidfile import signal_reload
 from gateway.process.server import serve
@@ -34,35 +30,12 @@ from gateway.store.sqlite.backup import BackupRefused, backup
 __all__ = ["main"]
 
 log = logging.getLogger("smsedge")
-T = TypeVar("T")
-
-
-def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse ``type`` from one of the account checks the admin API uses too."""
-
-    def parse(text: str) -> T:
-        try:
-            return check(text)
-        except Invalid as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
-
-
-_milli = _argument(lambda text: check_amount(yuan_text(text)))
-_rate, _reason = _argument(check_rate), _argument(check_reason)
 
 
 def _seconds(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: whole seconds, 0 or more")
     return int(text)
-
-
-def _flag(text: str) -> bool:
-    if text not in ("true", "false"):
-        raise argparse.ArgumentTypeError("true or false")
-    return text == "true"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,31 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate the config and exit")
     check.add_argument("--config", default=argparse.SUPPRESS)
 
-    accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
-        dest="action", required=True
-    )
-    create = accounts.add_parser("create")
-    create.add_argument("--name", required=True)  # checked by the account service
-    create.add_argument("--balance", type=_milli, default=0)
-    create.add_argument("--verification", choices=VERIFICATION_STATUSES, default="approved")
-    create.add_argument("--rate", type=_rate)
-    create.add_argument("--burst", type=int)
-    accounts.add_parser("list")
-    topup = accounts.add_parser("topup")
-    topup.add_argument("--key", required=True)
-    topup.add_argument("--amount", type=_milli, required=True)
-    topup.add_argument("--reason", type=_reason, help="why, for the audit log")
-    change = accounts.add_parser("set")
-    change.add_argument("--key", required=True)
-    change.add_argument("--verification", choices=VERIFICATION_STATUSES)
-    change.add_argument("--rate", type=_rate)
-    change.add_argument("--burst", type=int)
-    change.add_argument("--disabled", type=_flag)
-    rotate = accounts.add_parser("rotate-secret")
-    rotate.add_argument("--key", required=True)
-    for sub in accounts.choices.values():
-        sub.add_argument("--config", default=argparse.SUPPRESS)
-
+    add_account_commands(commands)
     reconcile = commands.add_parser(
         "reconcile", help="settle records left pending by a crash: refund them, or charge as sent"
     )
@@ -126,78 +75,6 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--config", default=argparse.SUPPRESS)
     copy.add_argument("--to", required=True, metavar="FILE", help="the new file to write")
     return parser
-
-
-def _print(data: object) -> None:
-    sys.stdout.write(orjson.dumps(data).decode() + "\n")
-
-
-def _bucket(args: argparse.Namespace, parser: argparse.ArgumentParser) -> BucketConfig | None:
-    if (args.rate is None) != (args.burst is None):
-        parser.error("--rate and --burst go together")
-    if args.rate is None:
-        return None
-    try:
-        return check_bucket(args.rate, args.burst)
-    except Invalid as exc:
-        parser.error(f"--burst: {exc}")
-
-
-def _changes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, object]:
-    """What ``accounts set`` asks to change, as store fields."""
-    bucket = _bucket(args, parser)
-    changes: dict[str, object] = {}
-    if args.verification:
-        changes["verification_status"] = args.verification
-    if args.disabled is not None:
-        changes["disabled"] = args.disabled
-    if bucket:
-        changes.update(rate=bucket.rate, burst=bucket.burst)
-    if not changes:
-        parser.error("nothing to set")
-    return changes
-
-
-async def _accounts(args: argparse.Namespace, store: Store, parser: argparse.ArgumentParser) -> int:
-    """One ``accounts`` command, through the account service (audited as ``cli``)."""
-    action, service = args.action, AccountService(store)
-    if action == "create":
-        account, secret = await service.create(
-            CLI_ACTOR,
-            args.name,
-            balance_milli=args.balance,
-            verification_status=args.verification,
-            ratelimit=_bucket(args, parser),
-        )
-        _print(
-            {
-                "name": scrub(account.name),
-                "api_key": account.api_key,
-                "api_secret": secret,
-                "balance": account.balance_milli / 1000,
-                "verification_status": account.verification_status,
-            }
-        )
-        return 0
-    if action == "list":
-        for account in await store.list_accounts():
-            _print(account.public())
-        return 0
-    found: Account | None = None
-    if action == "topup":
-        found = await service.top_up(CLI_ACTOR, args.key, args.amount, args.reason)
-    elif action == "rotate-secret":
-        rotated = await service.rotate_secret(CLI_ACTOR, args.key)
-        if rotated:
-            _print({"api_key": args.key, "api_secret": rotated[1]})
-            return 0
-    else:
-        found = await service.update(CLI_ACTOR, args.key, _changes(args, parser))
-    if found is None:
-        print(f"no account with key {args.key[:6]}…", file=sys.stderr)
-        return 1
-    _print(found.public())
-    return 0
 
 
 async def _reconcile(args: argparse.Namespace, config: GatewayConfig, store: Store) -> int:
@@ -219,7 +96,7 @@ async def _reconcile(args: argparse.Namespace, config: GatewayConfig, store: Sto
     ]
     shown = [report for report in reports if report.reconciled or report.awaiting_receipt]
     milli = sum(report.milli for report in shown)  # summed exactly, in milli-yuan
-    _print(
+    print_json(
         {
             "as": args.settle_as,
             "dry_run": args.dry_run,
@@ -279,7 +156,7 @@ def _backup(config: GatewayConfig, target: str) -> int:
         )
         return 1
     try:
-        _print(backup(config.store.path, target, config.store.timeout))
+        print_json(backup(config.store.path, target, config.store.timeout))
     except BackupRefused as exc:
         print(f"backup not written: {exc}", file=sys.stderr)
         return 1
@@ -297,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reload":
             return _reload(config, args.pid)
         if args.command == "accounts":
-            return asyncio.run(with_store(config, lambda store: _accounts(args, store, parser)))
+            return asyncio.run(with_store(config, lambda store: run_account_command(args, store, parser)))
         if args.command == "reconcile":
             return asyncio.run(with_store(config, lambda store: _reconcile(args, config, store)))
         if args.command == "backup":

@@ -51,6 +51,7 @@ SOURCE_MARKERS = {
     "GatewayProcess": "subprocess",
     "LiveServer": "subprocess",
     '"run.py"': "subprocess",
+    "run_py": "subprocess",
     "sys.executable": "subprocess",
 }
 

@@ -18,7 +18,15 @@ import yaml
 
 from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT
 
-__all__ = ["GatewayProcess", "free_port"]
+__all__ = ["GatewayProcess", "free_port", "run_py"]
+
+
+def run_py(*args: str | Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python run.py *args`` from the repo root, as an operator types it, its output kept as text.
+
+    The exit code is the caller's to check: several tests pin a refusal's code and words."""
+    command = [sys.executable, "run.py", *map(str, args)]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def free_port() -> int:

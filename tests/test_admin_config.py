@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import requests
 import yaml
@@ -13,7 +10,8 @@ from gateway.admin import auth as auth_module
 from gateway.admin.auth import token_name
 from gateway.config.loader import load_config, parse_config
 from gateway.config.reader import ConfigError
-from tests.conftest import ROOT, default_document, merge
+from tests.conftest import default_document, merge
+from tests.gateway_process import run_py
 from tests.test_reload import document_for, hup, rewrite, start  # noqa: F401 (start: a fixture)
 
 TOKEN = "ops-token-0123456789abcdef"
@@ -72,14 +70,7 @@ def test_tokens_come_from_the_environment_and_check_config_refuses_an_unset_one(
     monkeypatch.setenv("SMS_EDGE_T_ADMIN_TOKEN", TOKEN)
     assert token_name(TOKEN, load_config(path).admin.tokens) == "ops"
     monkeypatch.delenv("SMS_EDGE_T_ADMIN_TOKEN")
-    result = subprocess.run(
-        [sys.executable, "run.py", "check-config", "--config", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_py("check-config", "--config", path)
     assert (result.returncode, result.stderr.strip()) == (
         2,
         "admin.tokens[0].token: required (SMS_EDGE_T_ADMIN_TOKEN is not set)",

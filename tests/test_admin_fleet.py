@@ -10,8 +10,6 @@ The CLI's changes are audited as ``cli``, and reach a running gateway the same w
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,8 +17,8 @@ import requests
 import yaml
 
 from gateway.store.cache import ACCOUNT_CACHE_TTL
-from tests.conftest import REDIS_MODES, ROOT, SHARED_SECRET, default_document, redis_section, without_limits
-from tests.gateway_process import GatewayProcess
+from tests.conftest import REDIS_MODES, SHARED_SECRET, default_document, redis_section, without_limits
+from tests.gateway_process import GatewayProcess, run_py
 
 TOKEN = "fleet-admin-token-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -111,14 +109,7 @@ def test_rotate_and_disable_take_effect_within_a_poll_on_another_process_on_sqli
 
 
 def cli(config, *args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "run.py", "accounts", *args, "--config", str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_py("accounts", *args, "--config", config)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.keys import STORE
 from gateway.store.records import RecordQuery
 from tests.conftest import add_account
-from tests.fakes import Fault
+from tests.fakes import Fault, backend_config
 from tests.fakes import aliyun as fake_aliyun
 from tests.fakes import tencent as fake_tencent
 
@@ -37,27 +37,12 @@ async def upstreams(aiohttp_server) -> dict[str, Any]:
 
 
 def carriers(up: dict[str, Any], failover: list[str] | None = None, **backends: dict) -> dict:
-    tencent = {
-        "plugin": "tencent",
-        "endpoint": up["tencent_url"],
-        "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY,
-        "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge",
-        "price": 0.045,
-        "timeout": 2,
-        "retries": 1,
-    }
-    aliyun = {
-        "plugin": "aliyun",
-        "endpoint": up["aliyun_url"],
-        "access_key_id": fake_aliyun.ACCESS_KEY_ID,
-        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET,
-        "sign_name": "SMS Edge",
-        "price": 0.06,
-        "timeout": 2,
-        "retries": 1,
-    }
+    tencent = backend_config(
+        "tencent", up["tencent_url"], fake_tencent.CREDENTIALS, price=0.045, timeout=2, retries=1
+    )
+    aliyun = backend_config(
+        "aliyun", up["aliyun_url"], fake_aliyun.CREDENTIALS, price=0.06, timeout=2, retries=1
+    )
     return {
         "providers": {
             "default": "tencent",

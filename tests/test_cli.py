@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ import yaml
 
 from gateway.accounts.credentials import verify_secret
 from gateway.store.cache import ACCOUNT_CACHE_TTL
-from tests.conftest import REDIS_MODES, ROOT, SEND_BODY, SHARED_SECRET, default_document, redis_section
+from tests.conftest import REDIS_MODES, SEND_BODY, SHARED_SECRET, default_document, redis_section
+from tests.gateway_process import run_py
 
 CREATED_FIELDS = {"name", "api_key", "api_secret", "balance", "verification_status"}
 
@@ -34,15 +34,7 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if k != "SMS_EDGE_CONFIG"}
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "run.py", "accounts", *args, "--config", str(self.config)],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_py("accounts", *args, "--config", self.config, env=self.env)
 
     def json(self, *args: str) -> dict[str, Any]:
         """Run a command that must succeed and print exactly one JSON object."""

@@ -31,7 +31,7 @@ from gateway.log_throttle import LogThrottle
 from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT, SEND_BODY, add_account, default_document
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, run_py
 
 
 def legacy_scrypt_hash(secret: str) -> str:
@@ -190,14 +190,7 @@ def test_the_refusals_advice_works_and_the_rotated_secret_stays(tmp_path):
     [line] = _refusals(_serve(tmp_path, "0.0.0.0", None))
     [advice] = re.findall(r'"(python run\.py accounts rotate-secret [^"]+)"', line)
     assert DEMO_KEY in advice and str(tmp_path / "serve.yaml") in advice
-    rotated = subprocess.run(
-        [sys.executable, *shlex.split(advice)[1:]],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    rotated = run_py(*shlex.split(advice)[2:])  # after "python run.py"
     assert rotated.returncode == 0, rotated.stderr
     for _ in range(2):  # and again: a start does not undo it
         started = _serve(tmp_path, "0.0.0.0", None)

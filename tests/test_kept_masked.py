@@ -17,6 +17,7 @@ import pytest
 from gateway.accounts.creation import create_account
 from gateway.keys import CONFIG, STORE
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, add_account
+from tests.fakes import backend_config
 from tests.fakes import tencent as fake_tencent
 from tests.test_cli import Cli
 
@@ -45,17 +46,7 @@ async def test_a_template_id_spelling_a_number_reaches_the_carrier_whole_and_is_
     make_client, tencent
 ):
     upstream, url = tencent
-    backend = {
-        "plugin": "tencent",
-        "endpoint": url,
-        "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY,
-        "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge",
-        "price": 0.045,
-        "timeout": 2,
-        "retries": 0,
-    }
+    backend = backend_config("tencent", url, fake_tencent.CREDENTIALS, price=0.045, timeout=2, retries=0)
     client = await make_client(
         providers={"default": "tencent", "backends": {"tencent": backend}},
         admin={"tokens": [{"name": "ops", "token": ADMIN_TOKEN}]},

@@ -86,19 +86,24 @@ def upstream() -> Upstream:
     return Upstream()
 
 
-@pytest.fixture
-async def gateway(example_installed, aiohttp_server, make_client, upstream):
+async def example_gateway(aiohttp_server, make_client, upstream, *, retries: int, token: str):
+    """A gateway whose only backend is the example package's carrier, sending to ``upstream``."""
     server = await aiohttp_server(upstream_app(upstream))
     backend = {
         "plugin": "example",
         "price": 0.01,
-        "retries": 1,
+        "retries": retries,
         "endpoint": str(server.make_url("/v1/messages")),
-        "token": TOKEN,
+        "token": token,
     }
     client = await make_client(providers={"default": "example", "backends": {"example": backend}})
     _, headers = await add_account(client, "bulk", balance_milli=1_000)
     return client, headers
+
+
+@pytest.fixture
+async def gateway(example_installed, aiohttp_server, make_client, upstream):
+    return await example_gateway(aiohttp_server, make_client, upstream, retries=1, token=TOKEN)
 
 
 async def account_and_records(client, headers):
@@ -203,16 +208,9 @@ async def test_an_upstream_5xx_is_retried_then_502_recorded_failed_and_refunded(
 async def test_a_rejected_token_is_permanent_and_not_retried(
     example_installed, aiohttp_server, make_client, upstream
 ):
-    server = await aiohttp_server(upstream_app(upstream))
-    backend = {
-        "plugin": "example",
-        "price": 0.01,
-        "retries": 3,
-        "endpoint": str(server.make_url("/v1/messages")),
-        "token": "wrong-token",
-    }
-    client = await make_client(providers={"default": "example", "backends": {"example": backend}})
-    _, headers = await add_account(client, "bulk", balance_milli=1_000)
+    client, headers = await example_gateway(
+        aiohttp_server, make_client, upstream, retries=3, token="wrong-token"
+    )
     response, body = await send(client, headers)
     assert response.status == 502
     assert "HTTP_401" in body["message"]

@@ -25,6 +25,7 @@ from plugins.aliyun.receipts import aliyun_receipts
 from plugins.tencent.receipts import tencent_receipts
 from tests.conftest import SHARED_SECRET, add_account
 from tests.fakes import aliyun as fake_aliyun
+from tests.fakes import backend_config
 from tests.fakes import tencent as fake_tencent
 
 TOKEN = "cb-tencent-7Q2x9k"
@@ -74,31 +75,13 @@ def _push_before_answering(hook: dict[str, Any]) -> Any:
 
 
 def backends(up: dict[str, Any], **overrides: dict[str, Any]) -> dict[str, Any]:
-    tencent = {
-        "plugin": "tencent",
-        "endpoint": up["tencent_url"],
-        "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": fake_tencent.SECRET_KEY,
-        "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge",
-        "price": 0.045,
-        "timeout": 2,
-        "retries": 0,
-        "receipts": True,
-        "callback_token": TOKEN,
-    }
-    aliyun = {
-        "plugin": "aliyun",
-        "endpoint": up["aliyun_url"],
-        "access_key_id": fake_aliyun.ACCESS_KEY_ID,
-        "access_key_secret": fake_aliyun.ACCESS_KEY_SECRET,
-        "sign_name": "SMS Edge",
-        "price": 0.06,
-        "timeout": 2,
-        "retries": 0,
-        "receipts": True,
-        "callback_token": ALI_TOKEN,
-    }
+    receipts = {"timeout": 2, "retries": 0, "receipts": True}
+    tencent = backend_config(
+        "tencent", up["tencent_url"], fake_tencent.CREDENTIALS, price=0.045, callback_token=TOKEN, **receipts
+    )
+    aliyun = backend_config(
+        "aliyun", up["aliyun_url"], fake_aliyun.CREDENTIALS, price=0.06, callback_token=ALI_TOKEN, **receipts
+    )
     return {
         "providers": {
             "default": "tencent",

@@ -8,8 +8,6 @@ real Redis server); the command itself runs as a process on a real SQLite file.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,7 +24,8 @@ from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
 from gateway.store.base import Account, Store
 from gateway.store.records import NewRecord, Record, Settlement
-from tests.conftest import REDIS_MODES, ROOT, SHARED_SECRET, redis_section
+from tests.conftest import REDIS_MODES, SHARED_SECRET, redis_section
+from tests.gateway_process import run_py
 
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC
 DAY = "2024-05-01"
@@ -129,14 +128,7 @@ async def test_every_page_of_stale_records_is_settled(store: Store, monkeypatch)
 
 
 def run_reconcile(config: Path, *args: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "run.py", "reconcile", "--config", str(config), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_py("reconcile", "--config", config, *args)
     assert result.returncode == 0, result.stderr
     [line] = result.stdout.splitlines()
     return json.loads(line)

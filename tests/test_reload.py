@@ -26,9 +26,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway import runtime as runtime_module
 from gateway.config.model import GatewayConfig
 from gateway.runtime import Runtime, RuntimeSlot, grace_seconds
-from tests.conftest import DEMO_HEADERS, ROOT, default_document, without_limits
+from tests.conftest import DEMO_HEADERS, default_document, without_limits
+from tests.fakes import backend_config
 from tests.fakes import tencent as fake_tencent
-from tests.gateway_process import GatewayProcess, free_port
+from tests.gateway_process import GatewayProcess, free_port, run_py
 from tests.redis_topologies import wait_for
 from tests.traffic import Traffic
 
@@ -176,13 +177,7 @@ def test_an_invalid_file_is_refused_with_one_line_and_a_metric(tmp_path, start):
         hup(gateway, "error")
         wait_for(lambda: traffic.succeeded() >= 40, "traffic after the refused reload")
     assert {status for _, status, _ in traffic.answers} == {200}
-    check = subprocess.run(
-        [sys.executable, "run.py", "check-config", "--config", str(gateway.config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    check = run_py("check-config", "--config", gateway.config)
     assert check.returncode == 2
     problems = check.stderr.splitlines()
     assert [line.split(":")[0] for line in problems] == [
@@ -201,13 +196,7 @@ def test_run_py_reload_and_a_restart_only_change_warns(tmp_path, start):
     document["providers"]["backends"]["mock"]["price"] = 0.06
     document["server"]["max_body_bytes"] = 1024
     rewrite(gateway, document)
-    done = subprocess.run(
-        [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_py("reload", "--config", gateway.config)
     assert done.returncode == 0, done.stderr
     assert f"pid {gateway.process.pid}" in done.stdout
     wait_for(lambda: reloads(gateway, "ok") == 1, "the reload run.py asked for")
@@ -219,13 +208,7 @@ def test_run_py_reload_and_a_restart_only_change_warns(tmp_path, start):
 
     document["providers"]["backends"]["mock"]["price"] = -1
     rewrite(gateway, document)  # invalid: run.py reload says so and sends nothing
-    refused = subprocess.run(
-        [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = run_py("reload", "--config", gateway.config)
     assert refused.returncode == 2 and refused.stderr.startswith("providers.backends.mock.price")
     assert reloads(gateway, "error") == 0
 
@@ -240,14 +223,7 @@ def test_run_py_reload_without_a_gateway_signals_nothing(tmp_path):
     stale.write_text(f"{bystander.pid}\n", encoding="ascii")
     try:
         for env in ({}, {"SMS_EDGE_PID_FILE": str(stale)}):
-            done = subprocess.run(
-                [sys.executable, "run.py", "reload", "--config", str(path)],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=False,
-                env={**os.environ, **env},
-            )
+            done = run_py("reload", "--config", path, env={**os.environ, **env})
             assert done.returncode == 1 and "no running gateway" in done.stderr
         assert bystander.poll() is None
     finally:
@@ -260,29 +236,17 @@ def test_run_py_reload_pid_signals_only_a_gateway(tmp_path, start):
     file names, or a process whose command line serves one); anything else is left alone."""
     document = document_for(tmp_path)
     gateway = start(document)
-    reload_command = [sys.executable, "run.py", "reload", "--config", str(gateway.config)]
+    reload_command = ["reload", "--config", gateway.config]
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        refused = subprocess.run(
-            [*reload_command, "--pid", str(bystander.pid)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        refused = run_py(*reload_command, "--pid", str(bystander.pid))
         assert refused.returncode == 1 and f"process {bystander.pid} is not a gateway" in refused.stderr
         assert "sent SIGHUP" not in refused.stdout
         assert bystander.poll() is None  # SIGHUP would have ended it
     finally:
         bystander.kill()
         bystander.wait()
-    done = subprocess.run(
-        [*reload_command, "--pid", str(gateway.process.pid)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_py(*reload_command, "--pid", str(gateway.process.pid))
     assert done.returncode == 0 and f"pid {gateway.process.pid}" in done.stdout
     wait_for(lambda: reloads(gateway, "ok") == 1, "the reload asked for by PID")
 
@@ -333,16 +297,14 @@ async def test_a_reload_rotates_the_secrets_read_from_files(tmp_path, aiohttp_se
     key_file.write_text(f"{fake_tencent.SECRET_KEY}\n", encoding="utf-8")
     document = document_for(tmp_path)
     document["admin"] = {"tokens": [{"name": "ops", "token": f"${{file:{token_file}}}"}]}
-    document["providers"]["backends"]["tencent"] = {
-        "plugin": "tencent",
-        "endpoint": endpoint,
-        "secret_id": fake_tencent.SECRET_ID,
-        "secret_key": f"${{file:{key_file}}}",
-        "sdk_app_id": fake_tencent.SDK_APP_ID,
-        "sign_name": "SMS Edge",
-        "price": 0.045,
-        "retries": 0,
-    }
+    document["providers"]["backends"]["tencent"] = backend_config(
+        "tencent",
+        endpoint,
+        fake_tencent.CREDENTIALS,
+        secret_key=f"${{file:{key_file}}}",
+        price=0.045,
+        retries=0,
+    )
     gateway = await asyncio.to_thread(GatewayProcess, document, tmp_path, port=document["server"]["port"])
     try:
         by_tencent = {"provider": "tencent", "params": {"code": "1234"}}
@@ -354,14 +316,7 @@ async def test_a_reload_rotates_the_secrets_read_from_files(tmp_path, aiohttp_se
 
         token_file.write_text(f"{NEW_TOKEN}\n", encoding="utf-8")
         key_file.write_text(f"{NEW_CARRIER_KEY}\n", encoding="utf-8")
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "run.py", "reload", "--config", str(gateway.config)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = await asyncio.to_thread(run_py, "reload", "--config", gateway.config)
         assert done.returncode == 0, done.stderr
         await asyncio.to_thread(wait_for, lambda: reloads(gateway, "ok") == 1, "the reload")
 

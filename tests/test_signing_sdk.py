@@ -44,6 +44,7 @@ from tests.fakes.vectors import (
     T1_PARAMS,
     T1_TIMESTAMP,
 )
+from tests.test_tencent_plugin import t1_headers
 
 # -- Tencent TC3 -----------------------------------------------------------------------------------
 SPECIAL = ['a "quoted" \\ back/slash', "tab\tnew\r\nline", "&=+%?#~*", "😀 emoji", "", "<b>&amp;</b>"]
@@ -84,16 +85,7 @@ def test_tc3_headers_equal_the_sdk_end_to_end(monkeypatch, timestamp, params):
     monkeypatch.setattr(abstract_client, "time", SimpleNamespace(time=lambda: timestamp))
     request = RequestInternal(T1_HOST, "POST", "/")
     tencent_client()._build_req_with_tc3_signature("SendSms", params, request)
-    ours = ours_tencent.request_headers(
-        action="SendSms",
-        version="2021-01-11",
-        region="ap-guangzhou",
-        secret_id=T1_ID,
-        secret_key=T1_KEY,
-        host=T1_HOST,
-        body=request.data.encode(),
-        timestamp=timestamp,
-    )
+    ours = t1_headers(request.data.encode(), timestamp)
     assert ours == {name: request.header[name] for name in ours}
     if params is T1_PARAMS and timestamp == T1_TIMESTAMP:
         assert ours["Authorization"] == T1_AUTHORIZATION

@@ -12,8 +12,6 @@ import asyncio
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -31,15 +29,8 @@ from gateway.store.base import NewAccount, StoreUnavailable
 from gateway.store.cache import CachedStore
 from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from gateway.store.redis.store import RedisStore
-from tests.conftest import (
-    DEMO_HEADERS,
-    DEMO_SECRET,
-    ROOT,
-    SEND_BODY,
-    SHARED_SECRET,
-    add_account,
-    default_document,
-)
+from tests.conftest import DEMO_HEADERS, DEMO_SECRET, SEND_BODY, SHARED_SECRET, add_account, default_document
+from tests.gateway_process import run_py
 
 NOW = 1_714_521_600_000
 DAY = "2024-05-01"
@@ -308,14 +299,7 @@ def test_accounts_cli_works_on_the_redis_store(tmp_path, redis_server):
     config.write_text(yaml.safe_dump(document), encoding="utf-8")
 
     def run(*args: str) -> list[dict]:
-        result = subprocess.run(
-            [sys.executable, "run.py", "accounts", *args, "--config", str(config)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_py("accounts", *args, "--config", config)
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines()]
 
@@ -326,14 +310,7 @@ def test_accounts_cli_works_on_the_redis_store(tmp_path, redis_server):
     [changed] = run("set", "--key", created["api_key"], "--disabled", "true")
     assert changed["disabled"] is True and changed["ratelimit"] == {"rate": 5.0, "burst": 10}
     assert [a["name"] for a in run("list")] == ["ops"]
-    duplicate = subprocess.run(
-        [sys.executable, "run.py", "accounts", "create", "--name", "ops", "--config", str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    duplicate = run_py("accounts", "create", "--name", "ops", "--config", config)
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
 
 

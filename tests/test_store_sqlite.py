@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.base import NewAccount
-from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery, Settlement
+from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery
 from gateway.store.sqlite.migrations import MIGRATIONS
 from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.sqlite.write_process import connect, run_group
 from gateway.store.sqlite.writer import GroupWriter
 from gateway.store.sqlite.writes import work
+from tests.test_store_contract import accepted, new_account, refused
 
 DAY = "2024-05-01"
 NOW = 1_714_521_600_000  # 2024-05-01 00:00:00 UTC, in epoch milliseconds
@@ -33,24 +33,6 @@ def peek(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
         return db.execute(sql, args).fetchall()
     finally:
         db.close()
-
-
-def new_account(name: str, balance_milli: int) -> NewAccount:
-    return NewAccount(
-        name=name,
-        api_key=f"sk_{name}",
-        secret_hash="scrypt$test",
-        balance_milli=balance_milli,
-        verification_status="approved",
-    )
-
-
-def accepted(message_id: str) -> Settlement:
-    return Settlement(message_id, "success", "mock", 50)
-
-
-def refused(message_id: str) -> Settlement:
-    return Settlement(message_id, "failed", "mock", 0)
 
 
 def new_records(prefix: str, count: int, price_milli: int = 50) -> list[NewRecord]:

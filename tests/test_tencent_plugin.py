@@ -35,6 +35,20 @@ def batch(*phones: str, params: dict[str, str] | None = None) -> SendBatch:
     return make_batch(*phones, template_id="1110", params=params, param_order=("code", "minutes"))
 
 
+def t1_headers(body: bytes = T1_BODY, timestamp: int = T1_TIMESTAMP) -> dict[str, str]:
+    """The headers our signer puts on a SendSms signed with T1's credentials (region ap-guangzhou)."""
+    return request_headers(
+        action="SendSms",
+        version="2021-01-11",
+        region="ap-guangzhou",
+        secret_id=T1_ID,
+        secret_key=T1_KEY,
+        host=T1_HOST,
+        body=body,
+        timestamp=timestamp,
+    )
+
+
 @pytest.fixture
 async def rig(aiohttp_server: Any, session: aiohttp.ClientSession) -> Rig:
     return await Rig.start(TENCENT, aiohttp_server, session)
@@ -60,17 +74,7 @@ def test_t1_authorization_and_headers() -> None:
         authorization(secret_id=T1_ID, secret_key=T1_KEY, timestamp=T1_TIMESTAMP, host=T1_HOST, body=T1_BODY)
         == T1_AUTHORIZATION
     )
-    headers = request_headers(
-        action="SendSms",
-        version="2021-01-11",
-        region="ap-guangzhou",
-        secret_id=T1_ID,
-        secret_key=T1_KEY,
-        host=T1_HOST,
-        body=T1_BODY,
-        timestamp=T1_TIMESTAMP,
-    )
-    assert headers == {
+    assert t1_headers() == {
         "Content-Type": "application/json",
         "Host": T1_HOST,
         "X-TC-Action": "SendSms",
@@ -90,16 +94,7 @@ async def test_fake_verifies_t1_on_its_own(
     """The fake's independent verifier accepts the SDK-signed request, and only that."""
     upstream = TencentUpstream(secret_id=T1_ID, secret_key=T1_KEY, clock=lambda: T1_TIMESTAMP)
     server = await aiohttp_server(create_app(upstream))
-    headers = request_headers(
-        action="SendSms",
-        version="2021-01-11",
-        region="ap-guangzhou",
-        secret_id=T1_ID,
-        secret_key=T1_KEY,
-        host=T1_HOST,
-        body=T1_BODY,
-        timestamp=T1_TIMESTAMP,
-    )
+    headers = t1_headers()
     async with session.post(server.make_url("/"), data=body, headers=headers) as response:
         data = await response.json()
     got = data["Response"].get("Error", {}).get("Code") or data["Response"]["SendStatusSet"][0]["Code"]

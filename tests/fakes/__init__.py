@@ -13,7 +13,7 @@ import enum
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,15 @@ from multidict import CIMultiDict
 
 from gateway.carriers.base import Carrier, CarrierError, SendBatch
 
-__all__ = ["Fault", "Received", "Upstream", "refused", "transport_fault"]
+__all__ = ["Fault", "Received", "Upstream", "backend_config", "refused", "transport_fault"]
+
+
+def backend_config(
+    plugin: str, endpoint: str, credentials: Mapping[str, str], **options: Any
+) -> dict[str, Any]:
+    """A backend of the gateway's config that sends to a fake at ``endpoint`` with the ``credentials``
+    it accepts (its module's ``CREDENTIALS``); ``options`` (price, timeout, retries ...) are the test's."""
+    return {"plugin": plugin, "endpoint": endpoint, **credentials, "sign_name": "SMS Edge", **options}
 
 
 class Fault(enum.Enum):

@@ -24,10 +24,11 @@ from aiohttp import web
 
 from tests.fakes import Upstream
 
-__all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "AliyunUpstream", "create_app", "to_e164"]
+__all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "CREDENTIALS", "AliyunUpstream", "create_app", "to_e164"]
 
 ACCESS_KEY_ID = "LTAIfakeAccessKeyId00000"
 ACCESS_KEY_SECRET = "fakeAccessKeySecret000000000000"
+CREDENTIALS = {"access_key_id": ACCESS_KEY_ID, "access_key_secret": ACCESS_KEY_SECRET}  # what it accepts
 MAX_SKEW = 900  # seconds: InvalidTimeStamp.Expired beyond 15 minutes
 
 # Codes that Aliyun's API gateway answers with an HTTP error status; the rest come with 200.

@@ -22,11 +22,12 @@ from aiohttp import web
 
 from tests.fakes import Upstream
 
-__all__ = ["SDK_APP_ID", "SECRET_ID", "SECRET_KEY", "TencentUpstream", "create_app"]
+__all__ = ["CREDENTIALS", "SDK_APP_ID", "SECRET_ID", "SECRET_KEY", "TencentUpstream", "create_app"]
 
 SECRET_ID = "AKIDfakeSecretId000000000000000000"
 SECRET_KEY = "fakeSecretKey0000000000000000000"
 SDK_APP_ID = "1400006666"
+CREDENTIALS = {"secret_id": SECRET_ID, "secret_key": SECRET_KEY, "sdk_app_id": SDK_APP_ID}  # what it accepts
 MAX_SKEW = 300  # seconds: AuthFailure.SignatureExpire beyond five minutes
 
 MESSAGES = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,12 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def default_document() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "config" / "gateway.yaml").read_text(encoding="utf-8"))
+
+
+def missing_from(document: Path, phrases: Iterable[str]) -> list[str]:
+    """The ``phrases`` that ``document`` (a runbook, say) does not contain: what it fails to say."""
+    text = document.read_text(encoding="utf-8")
+    return [phrase for phrase in phrases if phrase not in text]
 
 
 class FakeClock:

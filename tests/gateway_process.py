@@ -16,9 +16,9 @@ from typing import Any
 import requests
 import yaml
 
-from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT
 
-__all__ = ["GatewayProcess", "free_port", "run_py"]
+__all__ = ["GatewayProcess", "api_state", "free_port", "run_py", "send_demo"]
 
 
 def run_py(*args: str | Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -95,3 +95,38 @@ class GatewayProcess:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait()
+
+
+def send_demo(url: str) -> requests.Response:
+    """One send from the demo account to the gateway at ``url``, which must take it."""
+    sent = requests.post(
+        f"{url}/api/sms/send",
+        headers=DEMO_HEADERS,
+        timeout=10,
+        json={"phone": "13800138000", "template_id": "123456"},
+    )
+    assert sent.status_code == 200, sent.text
+    return sent
+
+
+def api_state(gateway: GatewayProcess) -> tuple[dict[str, str], dict[str, Any]]:
+    """``{message_id: status}`` of every record, and the account info, through the API."""
+    statuses: dict[str, str] = {}
+    page = 1
+    while True:
+        response = requests.get(
+            f"{gateway.url}/api/sms/records",
+            headers=DEMO_HEADERS,
+            params={"page": page, "per_page": 100},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        statuses.update({record["message_id"]: record["status"] for record in data["records"]})
+        if page * 100 >= data["total"]:
+            break
+        page += 1
+    assert len(statuses) == data["total"]
+    info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10)
+    assert info.status_code == 200, info.text
+    return statuses, info.json()["data"]

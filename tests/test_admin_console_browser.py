@@ -145,6 +145,13 @@ def _manage(driver, key: str, keyboard: bool = False) -> None:
     assert _text(driver, "manage-key") == key
 
 
+def _top_up(driver, amount: str, reason: str) -> None:
+    """Fill in the manage panel's top-up form and submit it once."""
+    _type(driver, "topup-amount", amount)
+    _type(driver, "topup-reason", reason)
+    driver.find_element(By.ID, "topup-submit").click()
+
+
 def _result(driver, text: str) -> None:
     wait_for(
         driver,
@@ -282,9 +289,7 @@ def test_a_top_up_the_page_would_round_is_refused_not_rounded(browser, live):
     _signed_in(browser, live)
     key, _secret = _create(browser, "shop-exact")
     _manage(browser, key)
-    _type(browser, "topup-amount", "1.00000000000000001")
-    _type(browser, "topup-reason", "精度测试")
-    browser.find_element(By.ID, "topup-submit").click()
+    _top_up(browser, "1.00000000000000001", "精度测试")
     wait_for(
         browser, lambda d: "金额最多 3 位小数" in _text(d, "manage-error"), message="rounded, not refused"
     )
@@ -341,9 +346,7 @@ def test_top_up_credits_once_per_submission(browser, live):
     wait_for(browser, lambda d: "请填写充值金额和原因" in _text(d, "manage-error"))
     assert browser.find_element(By.ID, "manage-error").get_attribute("role") == "alert"
     assert_accessible_state(browser, "admin-manage-error")
-    _type(browser, "topup-amount", "2.25")
-    _type(browser, "topup-reason", "月度充值")
-    browser.find_element(By.ID, "topup-submit").click()
+    _top_up(browser, "2.25", "月度充值")
     _result(browser, "当前余额 3.75 元")
     assert _focused_id(browser) == "topup-submit"
     assert _cells(browser, key)[2] == "3.75"
@@ -462,9 +465,7 @@ def test_the_audit_log_shows_what_was_done(browser, live):
     _signed_in(browser, live)
     key, _secret = _create(browser, "shop-audit")
     _manage(browser, key)
-    _type(browser, "topup-amount", "1")
-    _type(browser, "topup-reason", "审计测试")
-    browser.find_element(By.ID, "topup-submit").click()
+    _top_up(browser, "1", "审计测试")
     _result(browser, "当前余额 2.50 元")
     browser.find_element(By.ID, "toggle-disabled").click()
     _result(browser, "账户已禁用")

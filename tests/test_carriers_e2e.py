@@ -71,6 +71,12 @@ async def state(client, account) -> tuple[int, list[dict]]:
     ]
 
 
+async def batch_send(client, headers: dict[str, str], phones: list[str], **fields: Any):
+    """POST /api/sms/batch-send of template 123456 with its two params, plus ``fields``."""
+    body = {"phones": phones, "template_id": "123456", "params": {"code": "1", "time": "2"}, **fields}
+    return await client.post("/api/sms/batch-send", headers=headers, json=body)
+
+
 async def metric(client, name: str, **labels: str) -> float:
     text = await (await client.get("/metrics")).text()
     for family in text_string_to_metric_families(text):
@@ -85,15 +91,7 @@ async def test_send_and_batch_through_tencent_with_verified_signatures(make_clie
     response = await client.post("/api/sms/send", json=BODY, headers=headers)
     assert response.status == 200, await response.text()
     assert (await response.json())["data"]["provider"] == "tencent"
-    batch = await client.post(
-        "/api/sms/batch-send",
-        headers=headers,
-        json={
-            "phones": ["13800138001", "13800138002", "+14155550123"],
-            "template_id": "123456",
-            "params": {"code": "1", "time": "2"},
-        },
-    )
+    batch = await batch_send(client, headers, ["13800138001", "13800138002", "+14155550123"])
     assert (await batch.json())["data"]["success_count"] == 3
     sent = [request.json() for request in upstreams["tencent"].requests]
     assert sent[0]["TemplateParamSet"] == ["1234", "5"]  # the template's declared order
@@ -107,16 +105,7 @@ async def test_send_and_batch_through_aliyun_with_its_template_code(make_client,
     client, account, headers = await gateway(make_client, upstreams)
     response = await client.post("/api/sms/send", json={**BODY, "provider": "aliyun"}, headers=headers)
     assert response.status == 200, await response.text()
-    batch = await client.post(
-        "/api/sms/batch-send",
-        headers=headers,
-        json={
-            "phones": ["13800138001", "13800138002"],
-            "template_id": "123456",
-            "provider": "aliyun",
-            "params": {"code": "1", "time": "2"},
-        },
-    )
+    batch = await batch_send(client, headers, ["13800138001", "13800138002"], provider="aliyun")
     assert (await batch.json())["data"]["success_count"] == 2
     [first, *_] = upstreams["aliyun"].requests
     assert "SMS_123456789" in str(first.query) + first.body.decode()
@@ -267,15 +256,7 @@ async def test_in_a_batch_only_the_numbers_refused_as_retryable_fail_over(make_c
             "+8613800138003": "InvalidParameterValue.IncorrectPhoneNumber",  # the caller's: final
         }
     )
-    response = await client.post(
-        "/api/sms/batch-send",
-        headers=headers,
-        json={
-            "phones": ["13800138001", "13800138002", "13800138003"],
-            "template_id": "123456",
-            "params": {"code": "1", "time": "2"},
-        },
-    )
+    response = await batch_send(client, headers, ["13800138001", "13800138002", "13800138003"])
     body = await response.json()
     assert response.status == 200
     assert [r["success"] for r in body["data"]["results"]] == [True, True, False]

@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from tests.conftest import DEMO_HEADERS, default_document, without_limits
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, api_state
 
 PRICE_MILLI = 50  # the mock's price, 0.05 yuan
 INITIAL_MILLI = 100_000  # the demo account's 100.00 yuan
@@ -117,29 +117,6 @@ def database_state(db: Path) -> tuple[dict[str, tuple[str, int]], int, int]:
     finally:
         connection.close()
     return records, balance, total_sent
-
-
-def api_state(gateway: GatewayProcess) -> tuple[dict[str, str], dict[str, Any]]:
-    """``{message_id: status}`` of every record, and the account info, through the API."""
-    statuses: dict[str, str] = {}
-    page = 1
-    while True:
-        response = requests.get(
-            f"{gateway.url}/api/sms/records",
-            headers=DEMO_HEADERS,
-            params={"page": page, "per_page": 100},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-        data = response.json()["data"]
-        statuses.update({record["message_id"]: record["status"] for record in data["records"]})
-        if page * 100 >= data["total"]:
-            break
-        page += 1
-    assert len(statuses) == data["total"]
-    info = requests.get(f"{gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10)
-    assert info.status_code == 200, info.text
-    return statuses, info.json()["data"]
 
 
 def assert_consistent(records: dict[str, tuple[str, int]], balance: int, total_sent: int) -> None:

@@ -20,8 +20,8 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
-from tests.gateway_process import free_port
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
+from tests.gateway_process import free_port, send_demo
 from tests.test_systemd_unit import UNIT, directives
 
 pytestmark = pytest.mark.slow  # a load run, a build or a fuzz run: seconds to minutes
@@ -128,13 +128,7 @@ def serve_and_send(venv: Path, config: Path, cwd: Path, log: Path) -> None:
         page = requests.get(f"{url}/", timeout=10)
         assert page.status_code == 200 and "SMS Edge" in page.text
         assert requests.get(f"{url}/static/site.css", timeout=10).status_code == 200
-        sent = requests.post(
-            f"{url}/api/sms/send",
-            headers=DEMO_HEADERS,
-            timeout=10,
-            json={"phone": "13800138000", "template_id": "123456"},
-        )
-        assert sent.status_code == 200, sent.text
+        send_demo(url)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0

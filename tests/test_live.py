@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +20,7 @@ import requests
 
 from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess
-from tests.seed import SEED_HOST, seed_example
+from tests.seed import SEED_HOST, run_curl, run_python, seed_example, with_demo_credentials
 
 
 class LiveGateway(GatewayProcess):
@@ -56,25 +54,14 @@ def live(start_gateway) -> LiveGateway:
 
 def swap(example: str, url: str) -> str:
     """The example with the gateway's host and the demo credentials swapped in, ready to run."""
-    example = example.strip()  # the curl example gets options appended on its last line
-    for placeholder, value in (
-        (SEED_HOST, url),
-        ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY),
-        ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
-        ("your_api_key", DEMO_KEY),
-        ("your_api_secret", DEMO_SECRET),
-    ):
-        example = example.replace(placeholder, value)
-    return example
+    # stripped: the curl example gets options appended on its last line
+    return with_demo_credentials(example.strip().replace(SEED_HOST, url))
 
 
 def test_seed_python_example_runs_unchanged(live):
     script = swap(seed_example("send.py"), live.url)
     assert "requests.post(" in script and DEMO_SECRET in script
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
-    printed = result.stdout.strip()
+    printed = run_python(script).strip()
     assert "'success': True" in printed
     assert "'message': '短信发送成功'" in printed
     assert "'phone': '138****8000'" in printed
@@ -83,14 +70,7 @@ def test_seed_python_example_runs_unchanged(live):
 def test_seed_curl_example_runs_unchanged(live):
     command = swap(seed_example("send.sh"), live.url)
     assert command.startswith("curl -X POST")
-    result = subprocess.run(
-        ["bash", "-c", command + " --silent --show-error"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    body = json.loads(result.stdout)
+    body = run_curl(command, "--silent", "--show-error")
     assert body["success"] is True
     assert body["data"]["phone"] == "138****8000"
 

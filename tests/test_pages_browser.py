@@ -7,20 +7,21 @@ test-artifacts/.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import sys
 from decimal import Decimal, InvalidOperation
 
 import requests
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import visibility_of_element_located
 from selenium.webdriver.support.ui import Select
 
 from tests import pages_live
 from tests.browser import LiveServer, assert_no_severe_logs, save_screenshot, wait_for
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.pages_live import REFUSED, SEEDED_FAILED, SEEDED_SUCCESS, sign_in
+from tests.seed import run_curl, run_python, with_demo_credentials
 
 live, browser = pages_live.live, pages_live.browser  # the fixtures: one seeded gateway, a fresh browser
 FULL_NUMBER = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
@@ -108,31 +109,14 @@ def _examples(browser, live: LiveServer, caption: str) -> list[str]:
     ]
 
 
-def _with_credentials(example: str) -> str:
-    for placeholder, value in (
-        ("sk_xxxxxxxxxxxxxxxx", DEMO_KEY),
-        ("xxxxxxxxxxxxxxxx", DEMO_SECRET),
-        ("your_api_key", DEMO_KEY),
-        ("your_api_secret", DEMO_SECRET),
-    ):
-        example = example.replace(placeholder, value)
-    return example
-
-
 def test_docs_curl_examples_run_against_the_live_gateway(browser, live):
     examples = _examples(browser, live, "cURL")
     assert len(examples) == 3  # send (in 认证方式), records, account info
     assert examples[0].startswith(f'curl -X POST "{live.url}/api/sms/send"')
-    bodies = []
-    for example in examples:
-        result = subprocess.run(
-            ["bash", "-c", _with_credentials(example) + " --silent --show-error --fail-with-body"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        bodies.append(json.loads(result.stdout))
+    bodies = [
+        run_curl(with_demo_credentials(example), "--silent", "--show-error", "--fail-with-body")
+        for example in examples
+    ]
     assert all(body["success"] is True for body in bodies)
     send, records, account = bodies
     assert send["message"] == "短信发送成功"
@@ -143,15 +127,9 @@ def test_docs_curl_examples_run_against_the_live_gateway(browser, live):
 
 def test_docs_python_example_runs_against_the_live_gateway(browser, live):
     [example] = _examples(browser, live, "Python")
-    result = subprocess.run(
-        [sys.executable, "-c", _with_credentials(example)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "'success': True" in result.stdout
-    assert "'phone': '138****8000'" in result.stdout
+    printed = run_python(with_demo_credentials(example))
+    assert "'success': True" in printed
+    assert "'phone': '138****8000'" in printed
 
 
 # --- the console -------------------------------------------------------------------------------
@@ -159,12 +137,7 @@ def test_docs_python_example_runs_against_the_live_gateway(browser, live):
 
 def test_console_shows_a_refusedsign_in(browser, live):
     sign_in(browser, live, secret="not-the-secret")
-    error = wait_for(
-        browser,
-        lambda d: (
-            d.find_element(By.ID, "signin-error").is_displayed() and d.find_element(By.ID, "signin-error")
-        ),
-    )
+    error = _shown(browser, "signin-error")
     assert "认证失败" in error.text and "UNAUTHORIZED" in error.text
     assert not browser.find_element(By.ID, "dashboard").is_displayed()
     assert browser.execute_script("return sessionStorage.length") == 0
@@ -224,18 +197,18 @@ def test_console_signs_in_pages_and_filters(browser, live):
 
     _type(browser, "start_time", "yesterday")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
-    error = wait_for(
-        browser,
-        lambda d: (
-            d.find_element(By.ID, "records-error").is_displayed() and d.find_element(By.ID, "records-error")
-        ),
-    )
+    error = _shown(browser, "records-error")
     assert "start_time 格式必须为 YYYY-MM-DD HH:mm:ss" in error.text and "INVALID_PARAMS" in error.text
     assert_no_severe_logs(browser, allowed=[REFUSED])
 
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=reset]").click()
     _wait_page_info(browser, f"共 {total} 条")
     assert not browser.find_element(By.ID, "records-error").is_displayed()
+
+
+def _shown(driver, element_id: str) -> WebElement:
+    """The element once it is displayed (the page shows errors and results by unhiding them)."""
+    return wait_for(driver, visibility_of_element_located((By.ID, element_id)))
 
 
 def _type(driver, name: str, text: str) -> None:
@@ -259,12 +232,7 @@ def test_console_sends_a_test_message(browser, live):
     _type(browser, "phone", "13912345678")
     _type(browser, "params", '{"code": "4321"}')
     browser.find_element(By.ID, "send-submit").click()
-    result = wait_for(
-        browser,
-        lambda d: (
-            d.find_element(By.ID, "send-result").is_displayed() and d.find_element(By.ID, "send-result")
-        ),
-    )
+    result = _shown(browser, "send-result")
     assert "短信发送成功" in result.text and "139****5678" in result.text
     assert "success" in result.get_attribute("class")
     wait_for(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from html import unescape
 from pathlib import Path
@@ -25,7 +24,7 @@ from gateway.process.greeting import greeting
 from tests.certificates import TestAuthority
 from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
 from tests.gateway_process import GatewayProcess
-from tests.seed import seed_example
+from tests.seed import run_curl, run_python, seed_example
 from tests.test_config import assert_refused, broken_config, check_config
 from tests.test_fleet import fleet_document
 from tests.test_live import swap
@@ -91,15 +90,7 @@ def test_the_seed_curl_example_runs_over_https_with_only_the_host_changed(start,
     gateway = start()
     command = swap(seed_example("send.sh"), gateway.url)
     assert command.startswith(f'curl -X POST "https://127.0.0.1:{gateway.port}/api/sms/send"')
-    result = subprocess.run(
-        ["bash", "-c", command + " --silent --show-error"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "CURL_CA_BUNDLE": str(pki.ca.cert)},
-    )
-    body = json.loads(result.stdout)
+    body = run_curl(command, "--silent", "--show-error", env={"CURL_CA_BUNDLE": str(pki.ca.cert)})
     assert body["success"] is True
     assert body["data"]["phone"] == "138****8000"
 
@@ -108,16 +99,9 @@ def test_the_seed_python_example_runs_over_https_with_only_the_host_changed(star
     gateway = start()
     script = swap(seed_example("send.py"), gateway.url)
     assert f"'https://127.0.0.1:{gateway.port}/api/sms/send'" in script
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "REQUESTS_CA_BUNDLE": str(pki.ca.cert)},
-    )
-    assert "'success': True" in result.stdout
-    assert "'phone': '138****8000'" in result.stdout
+    printed = run_python(script, env={"REQUESTS_CA_BUNDLE": str(pki.ca.cert)})
+    assert "'success': True" in printed
+    assert "'phone': '138****8000'" in printed
 
 
 def test_the_certificate_is_really_checked_and_plain_http_gets_no_answer(start, pki):

@@ -67,6 +67,11 @@ class HandDrivenTls:
             self._tls.do_handshake()
         return self._outgoing.read()
 
+    def handshake(self) -> None:
+        """The whole handshake at once: the ClientHello, the server's flight, ours."""
+        self.sock.sendall(self.client_hello())
+        self.finish_handshake()
+
     def finish_handshake(self) -> None:
         """Read the server's flight and send ours; the ClientHello must have been sent."""
         while True:
@@ -113,6 +118,12 @@ class HandDrivenTls:
     def close(self) -> None:
         self.sock.close()
 
+    def __enter__(self) -> HandDrivenTls:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def test_connections_that_never_finish_the_tls_handshake_are_closed_at_the_header_timeout(start, pki):
     gateway = start(1)
@@ -130,24 +141,17 @@ def test_connections_that_never_finish_the_tls_handshake_are_closed_at_the_heade
 
 
 def test_a_header_trickled_after_the_tls_handshake_is_cut_at_the_header_timeout(start, pki):
-    gateway = start(1)
-    client = HandDrivenTls(gateway.port, pki)
-    try:
-        client.sock.sendall(client.client_hello())
-        client.finish_handshake()
+    with HandDrivenTls(start(1).port, pki) as client:
+        client.handshake()
         client.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # the header never ends
         closed = client.seconds_until_closed(1 + SLACK)
         assert closed is not None and closed < 1 + SLACK
-    finally:
-        client.close()
 
 
 def test_a_slow_handshake_counts_against_the_header_timeout(start, pki):
     """One limit from the connection's opening: a client cannot take header_timeout for its
     handshake and then header_timeout again for its header."""
-    gateway = start(3)
-    client = HandDrivenTls(gateway.port, pki)
-    try:
+    with HandDrivenTls(start(3).port, pki) as client:
         hello = client.client_hello()
         client.sock.sendall(hello[: len(hello) // 2])
         time.sleep(2)
@@ -156,19 +160,12 @@ def test_a_slow_handshake_counts_against_the_header_timeout(start, pki):
         client.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         closed = client.seconds_until_closed(6 + SLACK)
         assert closed is not None and closed < 3 + SLACK  # not 2 s + 3 s
-    finally:
-        client.close()
 
 
 def test_a_keep_alive_connection_gets_a_fresh_header_timeout_after_each_answer(start, pki):
-    gateway = start(1)
-    client = HandDrivenTls(gateway.port, pki)
-    try:
-        client.sock.sendall(client.client_hello())
-        client.finish_handshake()
+    with HandDrivenTls(start(1).port, pki) as client:
+        client.handshake()
         for _ in range(3):  # 0.6 s apart: past 1 s since connecting, never 1 s since an answer
             time.sleep(0.6)
             client.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.answer().startswith(b"HTTP/1.1 200")
-    finally:
-        client.close()

@@ -10,7 +10,7 @@ import time
 import requests
 
 from tests.conftest import DEMO_HEADERS
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, api_state
 from tests.redis_topologies import wait_for
 
 __all__ = ["Traffic"]
@@ -58,31 +58,12 @@ class Traffic:
     def check_kept_after_failover(self) -> None:
         """Every 200 is on the promoted replica (its record, and its price charged or held), and
         the account's balance and count agree with the records there: nothing acknowledged was lost."""
-        kept = self.records()
+        kept, info = api_state(self.gateway)
         lost = self.acknowledged() - {mid for mid, status in kept.items() if status != "failed"}
         assert not lost, f"{len(lost)} acknowledged sends lost"
-        info = requests.get(f"{self.gateway.url}/api/account/info", headers=DEMO_HEADERS, timeout=10).json()[
-            "data"
-        ]
         charged = sum(status != "failed" for status in kept.values())
         assert info["balance"] == round(100 - 0.05 * charged, 2), (info, charged)
         assert info["total_sent"] == sum(status == "success" for status in kept.values()), info
-
-    def records(self) -> dict[str, str]:
-        """Every record of the account: message id → status."""
-        kept: dict[str, str] = {}
-        page = 1
-        while True:
-            data = requests.get(
-                f"{self.gateway.url}/api/sms/records",
-                headers=DEMO_HEADERS,
-                params={"per_page": 100, "page": page},
-                timeout=10,
-            ).json()["data"]
-            kept.update({record["message_id"]: record["status"] for record in data["records"]})
-            if page * 100 >= data["total"]:
-                return kept
-            page += 1
 
     def check_counted_after_failover(self, total_sent: int) -> None:
         """Every 200 is counted, bar what asynchronous replication may drop at a promotion: the

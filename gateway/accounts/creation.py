@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from typing import TypedDict, Unpack
 
 from gateway.accounts.credentials import SecretVerifier, hash_secret, new_api_key, new_api_secret
 from gateway.config.model import BucketConfig
@@ -12,6 +13,7 @@ from gateway.store.base import Account, NewAccount, Store
 
 __all__ = [
     "SHIPPED_DEMO_SECRET",
+    "AccountTerms",
     "accounts_with_shipped_secret",
     "create_account",
     "is_loopback",
@@ -22,34 +24,39 @@ __all__ = [
 SHIPPED_DEMO_SECRET = "demo-secret-change-me"  # noqa: S105 (public on purpose)
 
 
-async def create_account(
-    store: Store,
-    name: str,
-    *,
-    balance_milli: int = 0,
-    verification_status: str = "approved",
-    providers: tuple[str, ...] = (),
-    ratelimit: BucketConfig | None = None,
-    api_key: str | None = None,
-    api_secret: str | None = None,
-    listed: bool = False,
-) -> tuple[Account, str]:
-    """Create an account; return it with its secret, which is stored only as a hash.
+class AccountTerms(TypedDict, total=False):
+    """What a new account may be given besides its name, declared once for :func:`create_account`
+    and ``AccountService.create``; what it gets where nothing is said: ``_DEFAULT_TERMS``."""
 
-    ``listed``: the config lists it, and ``api_secret`` is the config's (recorded as applied)."""
-    secret = api_secret or new_api_secret()
+    balance_milli: int
+    verification_status: str
+    providers: tuple[str, ...]  # (): every provider
+    ratelimit: BucketConfig | None  # None: the default bucket
+    api_key: str | None  # None: a new key
+    api_secret: str | None  # None: a new secret
+    listed: bool  # the config lists it, and ``api_secret`` is the config's (recorded as applied)
+
+
+_DEFAULT_TERMS = AccountTerms(balance_milli=0, verification_status="approved", providers=(), listed=False)
+
+
+async def create_account(store: Store, name: str, **terms: Unpack[AccountTerms]) -> tuple[Account, str]:
+    """Create an account; return it with its secret, which is stored only as a hash."""
+    given = _DEFAULT_TERMS | terms
+    secret = given.get("api_secret") or new_api_secret()
     secret_hash = hash_secret(secret)
+    ratelimit = given.get("ratelimit")
     account = await store.create_account(
         NewAccount(
             name=name,
-            api_key=api_key or new_api_key(),
+            api_key=given.get("api_key") or new_api_key(),
             secret_hash=secret_hash,
-            balance_milli=balance_milli,
-            verification_status=verification_status,
-            providers=providers,
+            balance_milli=given["balance_milli"],
+            verification_status=given["verification_status"],
+            providers=given["providers"],
             rate=ratelimit.rate if ratelimit else None,
             burst=ratelimit.burst if ratelimit else None,
-            config_secret_hash=secret_hash if listed else None,
+            config_secret_hash=secret_hash if given["listed"] else None,
         ),
         int(time.time() * 1000),
     )

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Unpack
 
-from gateway.accounts.creation import create_account, rotate_secret
+from gateway.accounts.creation import AccountTerms, create_account, rotate_secret
 from gateway.accounts.credentials import hash_secret
 from gateway.accounts.names import name_key
 from gateway.accounts.rules import Invalid, check_name, check_reason
-from gateway.config.model import BucketConfig
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account, AccountExists, Store
@@ -40,36 +40,14 @@ class AccountService:
         self.store = store
         self._clock = clock
 
-    async def create(
-        self,
-        actor: str,
-        name: str,
-        *,
-        balance_milli: int = 0,
-        verification_status: str = "approved",
-        providers: tuple[str, ...] = (),
-        ratelimit: BucketConfig | None = None,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        listed: bool = False,
-    ) -> tuple[Account, str]:
+    async def create(self, actor: str, name: str, **terms: Unpack[AccountTerms]) -> tuple[Account, str]:
         """The new account and its secret (shown this once; the store keeps a hash). Key and
         secret are new ones but for an account the config lists (``listed``). A name is checked
         and trimmed (``rules.check_name``); one that reads as a taken one is :class:`AccountExists`."""
         name = check_name(name)
         if any(name_key(other.name) == name_key(name) for other in await self.store.list_accounts()):
             raise AccountExists(name)
-        account, secret = await create_account(
-            self.store,
-            name,
-            balance_milli=balance_milli,
-            verification_status=verification_status,
-            providers=providers,
-            ratelimit=ratelimit,
-            api_key=api_key,
-            api_secret=api_secret,
-            listed=listed,
-        )
+        account, secret = await create_account(self.store, name, **terms)
         public = account.public()
         await self._audit(actor, "create", account, after={f: public[f] for f in _CREATED_FIELDS})
         return account, secret

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import enum
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -27,6 +27,7 @@ from gateway.phones import InvalidPhone, parse_phone
 __all__ = [
     "Carrier",
     "CarrierError",
+    "ErrorCodes",
     "FailureKind",
     "MalformedReceipts",
     "OptionsT",
@@ -53,6 +54,33 @@ class FailureKind(enum.Enum):
     RETRYABLE = "retryable"  # 5xx, throttling of our account, network trouble: may work later
     PERMANENT = "permanent"  # auth, signature, our carrier balance, template not approved
     TIMEOUT = "timeout"  # no answer in time: the core's verdict, the outcome upstream is unknown
+
+
+class ErrorCodes(dict[str, FailureKind]):
+    """A carrier's error codes, each with whose fault it is: given as one group of codes per kind."""
+
+    def __init__(
+        self,
+        *,
+        caller: Iterable[str] = (),
+        rate_limited: Iterable[str] = (),
+        retryable: Iterable[str] = (),
+        permanent: Iterable[str] = (),
+    ) -> None:
+        super().__init__(
+            (code, kind)
+            for codes, kind in (
+                (caller, FailureKind.CALLER),
+                (rate_limited, FailureKind.RATE_LIMITED),
+                (retryable, FailureKind.RETRYABLE),
+                (permanent, FailureKind.PERMANENT),
+            )
+            for code in codes
+        )
+
+    def classify(self, code: str) -> FailureKind:
+        """Unknown codes are permanent: a retry cannot fix what nobody understood."""
+        return self.get(code, FailureKind.PERMANENT)
 
 
 class Recipient(msgspec.Struct, frozen=True):

@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Recipient, SendBatch
 from gateway.config.model import BackendConfig, TemplateConfig
 from gateway.metrics import Metrics
@@ -106,43 +108,41 @@ class Dispatcher:
         recipients: list[Recipient],
         calls: list[CarrierCall],
     ) -> list[Outcome]:
-        outcomes = await self._attempt(backend, request, recipients, calls)
+        template = template_of(self._templates, request.template_id)
+        batch = SendBatch(
+            template_id=template.ids.get(backend.name, request.template_id),
+            params=request.params,
+            param_order=template.params,
+            recipients=recipients,
+        )
+        outcomes = await self._attempt(backend, batch, calls)
         for attempt in range(backend.retries):
             again = [place for place, outcome in enumerate(outcomes) if _may_try_again(outcome, backend)]
             if not again or self.breakers[backend.name].is_open:
                 break
             # Full jitter, so a fleet retrying at once does not hit the carrier in step.
             await asyncio.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))  # noqa: S311
-            retried = await self._attempt(backend, request, [recipients[place] for place in again], calls)
+            numbers = [recipients[place] for place in again]
+            retried = await self._attempt(backend, msgspec.structs.replace(batch, recipients=numbers), calls)
             for place, outcome in zip(again, retried, strict=True):
                 outcomes[place] = outcome
         return outcomes
 
     async def _attempt(
-        self,
-        backend: BackendConfig,
-        request: SendInput,
-        recipients: list[Recipient],
-        calls: list[CarrierCall],
+        self, backend: BackendConfig, batch: SendBatch, calls: list[CarrierCall]
     ) -> list[Outcome]:
-        """One round: the numbers in as few calls as the carrier allows, all at once; each call
-        made is added to ``calls``."""
+        """One round: the batch's numbers in as few calls as the carrier allows, all at once; each
+        call made is added to ``calls``."""
         carrier = self._carriers[backend.name]
-        template = template_of(self._templates, request.template_id)
-        size = carrier.max_batch
-        batches = [
-            SendBatch(
-                template_id=template.ids.get(backend.name, request.template_id),
-                params=request.params,
-                param_order=template.params,
-                recipients=recipients[start : start + size],
-            )
-            for start in range(0, len(recipients), size)
-        ]
-        if len(batches) == 1:  # the usual case: no task to make and schedule for one call
-            results = [await self._call(carrier, backend, batches[0], calls)]
+        recipients, size = batch.recipients, carrier.max_batch
+        if len(recipients) <= size:  # the usual case: no task to make and schedule for one call
+            results = [await self._call(carrier, backend, batch, calls)]
         else:
-            results = await asyncio.gather(*(self._call(carrier, backend, batch, calls) for batch in batches))
+            batches = [
+                msgspec.structs.replace(batch, recipients=recipients[start : start + size])
+                for start in range(0, len(recipients), size)
+            ]
+            results = await asyncio.gather(*(self._call(carrier, backend, part, calls) for part in batches))
         if len(results[0]) == len(recipients) == 1 and results[0][0].e164 == recipients[0].e164:
             return results[0]  # one number, answered: nothing to match up
         by_number = {outcome.e164: outcome for result in results for outcome in result}

@@ -2,114 +2,98 @@
 
 from __future__ import annotations
 
-from gateway.carriers.base import FailureKind
+from gateway.carriers.base import ErrorCodes
 
 __all__ = ["ERRORS", "classify"]
 
-_CALLER, _RATE = FailureKind.CALLER, FailureKind.RATE_LIMITED
-_RETRY, _PERM = FailureKind.RETRYABLE, FailureKind.PERMANENT
 #: Tencent error code -> whose fault it is; documented code by code in docs/carriers.md.
 #: Each code may come as ``Response.Error`` or as one number's ``SendStatusSet[].Code``.
-ERRORS: dict[str, FailureKind] = {
+ERRORS = ErrorCodes(
     # the number or the caller's parameter values: the caller's 400
-    **dict.fromkeys(
-        (
-            "InvalidParameterValue.IncorrectPhoneNumber",
-            "FailedOperation.PhoneNumberInBlacklist",
-            "FailedOperation.PhoneNumberOnBlacklist",
-            "UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber",
-            "InvalidParameterValue.TemplateParameterFormatError",
-            "InvalidParameterValue.TemplateParameterLengthLimit",
-            "InvalidParameterValue.ContentLengthLimit",
-            "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
-            "FailedOperation.ContainSensitiveWord",
-            "InvalidParameter.DirtyWordFound",
-        ),
-        _CALLER,
+    caller=(
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        "FailedOperation.PhoneNumberInBlacklist",
+        "FailedOperation.PhoneNumberOnBlacklist",
+        "UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber",
+        "InvalidParameterValue.TemplateParameterFormatError",
+        "InvalidParameterValue.TemplateParameterLengthLimit",
+        "InvalidParameterValue.ContentLengthLimit",
+        "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
+        "FailedOperation.ContainSensitiveWord",
+        "InvalidParameter.DirtyWordFound",
     ),
     # Tencent's per-number frequency limits: the caller's 429
-    **dict.fromkeys(
-        (
-            "LimitExceeded.PhoneNumberThirtySecondLimit",
-            "LimitExceeded.PhoneNumberOneHourLimit",
-            "LimitExceeded.PhoneNumberDailyLimit",
-            "LimitExceeded.PhoneNumberSameContentDailyLimit",
-            "LimitExceeded.DeliveryFrequencyLimit",
-        ),
-        _RATE,
+    rate_limited=(
+        "LimitExceeded.PhoneNumberThirtySecondLimit",
+        "LimitExceeded.PhoneNumberOneHourLimit",
+        "LimitExceeded.PhoneNumberDailyLimit",
+        "LimitExceeded.PhoneNumberSameContentDailyLimit",
+        "LimitExceeded.DeliveryFrequencyLimit",
     ),
     # our account throttled, Tencent in trouble, or a time window: later or elsewhere may work
-    **dict.fromkeys(
-        (
-            "RequestLimitExceeded",
-            "RequestLimitExceeded.UinLimitExceeded",
-            "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
-            "RequestLimitExceeded.IPLimitExceeded",
-            "InternalError",
-            "InternalError.Timeout",
-            "InternalError.SendAndRecvFail",
-            "InternalError.OtherError",
-            "InternalError.UnknownError",
-            "ResourceUnavailable",
-            "LimitExceeded.AppDailyLimit",
-            "LimitExceeded.DailyLimit",
-            "FailedOperation.MarketingSendTimeConstraint",
-        ),
-        _RETRY,
+    retryable=(
+        "RequestLimitExceeded",
+        "RequestLimitExceeded.UinLimitExceeded",
+        "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
+        "RequestLimitExceeded.IPLimitExceeded",
+        "InternalError",
+        "InternalError.Timeout",
+        "InternalError.SendAndRecvFail",
+        "InternalError.OtherError",
+        "InternalError.UnknownError",
+        "ResourceUnavailable",
+        "LimitExceeded.AppDailyLimit",
+        "LimitExceeded.DailyLimit",
+        "FailedOperation.MarketingSendTimeConstraint",
     ),
     # credentials, clock, balance, sign/template approval, our own request: fix the config
-    **dict.fromkeys(
-        (
-            "AuthFailure.SignatureFailure",
-            "AuthFailure.SignatureExpire",
-            "AuthFailure.SecretIdNotFound",
-            "AuthFailure.InvalidSecretId",
-            "AuthFailure.InvalidAuthorization",
-            "AuthFailure.UnauthorizedOperation",
-            "AuthFailure.TokenFailure",
-            "AuthFailure.MFAFailure",
-            "InternalError.RequestTimeException",
-            "FailedOperation.InsufficientBalanceInSmsPackage",
-            "UnauthorizedOperation.SerivceSuspendDueToArrears",
-            "FailedOperation.SignatureIncorrectOrUnapproved",
-            "FailedOperation.TemplateIncorrectOrUnapproved",
-            "FailedOperation.MissingTemplateList",
-            "FailedOperation.MissingSignatureList",
-            "FailedOperation.MissingSignature",
-            "InvalidParameterValue.SdkAppIdNotExist",
-            "InvalidParameter.AppidAndBizId",
-            "UnauthorizedOperation.SmsSdkAppIdVerifyFail",
-            "UnauthorizedOperation.SdkAppIdIsDisabled",
-            "UnauthorizedOperation.RequestIpNotInWhitelist",
-            "UnauthorizedOperation.RequestPermissionDeny",
-            "UnauthorizedOperation.IndividualUserMarketingSmsPermissionDeny",
-            "UnsupportedOperation.UnsuportedRegion",
-            "LimitExceeded.PhoneNumberCountLimit",
-            "MissingParameter",
-            "MissingParameter.EmptyPhoneNumberSet",
-            "InvalidParameter",
-            "InvalidParameter.InvalidParameters",
-            "FailedOperation.FailResolvePacket",
-            "FailedOperation.JsonParseFail",
-            "InternalError.JsonParseFail",
-            "FailedOperation.OtherError",
-            "FailedOperation.ParametersOtherError",
-            "InternalError.SigFieldMissing",
-            "InternalError.SigVerificationFail",
-            "InternalError.RestApiInterfaceNotExist",
-            "ActionOffline",
-            "InvalidAction",
-            "NoSuchVersion",
-            "UnsupportedRegion",
-            "UnknownParameter",
-            "UnsupportedOperation",
-            "UnauthorizedOperation",
-        ),
-        _PERM,
+    permanent=(
+        "AuthFailure.SignatureFailure",
+        "AuthFailure.SignatureExpire",
+        "AuthFailure.SecretIdNotFound",
+        "AuthFailure.InvalidSecretId",
+        "AuthFailure.InvalidAuthorization",
+        "AuthFailure.UnauthorizedOperation",
+        "AuthFailure.TokenFailure",
+        "AuthFailure.MFAFailure",
+        "InternalError.RequestTimeException",
+        "FailedOperation.InsufficientBalanceInSmsPackage",
+        "UnauthorizedOperation.SerivceSuspendDueToArrears",
+        "FailedOperation.SignatureIncorrectOrUnapproved",
+        "FailedOperation.TemplateIncorrectOrUnapproved",
+        "FailedOperation.MissingTemplateList",
+        "FailedOperation.MissingSignatureList",
+        "FailedOperation.MissingSignature",
+        "InvalidParameterValue.SdkAppIdNotExist",
+        "InvalidParameter.AppidAndBizId",
+        "UnauthorizedOperation.SmsSdkAppIdVerifyFail",
+        "UnauthorizedOperation.SdkAppIdIsDisabled",
+        "UnauthorizedOperation.RequestIpNotInWhitelist",
+        "UnauthorizedOperation.RequestPermissionDeny",
+        "UnauthorizedOperation.IndividualUserMarketingSmsPermissionDeny",
+        "UnsupportedOperation.UnsuportedRegion",
+        "LimitExceeded.PhoneNumberCountLimit",
+        "MissingParameter",
+        "MissingParameter.EmptyPhoneNumberSet",
+        "InvalidParameter",
+        "InvalidParameter.InvalidParameters",
+        "FailedOperation.FailResolvePacket",
+        "FailedOperation.JsonParseFail",
+        "InternalError.JsonParseFail",
+        "FailedOperation.OtherError",
+        "FailedOperation.ParametersOtherError",
+        "InternalError.SigFieldMissing",
+        "InternalError.SigVerificationFail",
+        "InternalError.RestApiInterfaceNotExist",
+        "ActionOffline",
+        "InvalidAction",
+        "NoSuchVersion",
+        "UnsupportedRegion",
+        "UnknownParameter",
+        "UnsupportedOperation",
+        "UnauthorizedOperation",
     ),
-}
+)
 
-
-def classify(code: str) -> FailureKind:
-    """Unknown codes are permanent: a retry cannot fix what nobody understood."""
-    return ERRORS.get(code, FailureKind.PERMANENT)
+#: Whose fault a code is (unknown codes are permanent).
+classify = ERRORS.classify

@@ -8,6 +8,10 @@ twice. Slots, encodings and ordering: (docs/stores.md, "Redis").
 
 from __future__ import annotations
 
+import dataclasses
+
+from gateway.store.base import Record
+
 __all__ = [
     "FINALISE",
     "FIND_RECORDS",
@@ -25,20 +29,8 @@ __all__ = [
     "TOP_UP",
 ]
 
-#: The record-hash fields the RECORDS script returns, in the order of :class:`gateway.store.Record`.
-RECORD_FIELDS = (
-    "id",
-    "message_id",
-    "phone",
-    "template_id",
-    "provider",
-    "status",
-    "error",
-    "created_ms",
-    "updated_ms",
-    "price_milli",
-    "carrier_id",
-)
+#: The record-hash fields the RECORDS script returns: those of :class:`~gateway.store.base.Record`, in order.
+RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(Record))
 
 # KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
 # message_id, phone (masked), template_id, provider, price_milli, phone_hash. Returns {1, balance,

@@ -20,16 +20,20 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+def _exposition(registry: CollectorRegistry) -> CollectorRegistry:
+    """What /metrics serves: this registry, or — with several workers (prometheus-client's
+    multiprocess mode, set up by gateway.process.server) — every worker's values, read from their files."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return registry
+    every_worker = CollectorRegistry()
+    MultiProcessCollector(every_worker)
+    return every_worker
+
+
 class Metrics:
     def __init__(self, providers: list[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        #: What /metrics serves: this registry, or — with several workers (prometheus-client's
-        #: multiprocess mode, set up by gateway.process.server) — every worker's values, read from
-        #: their files.
-        self.exposition = self.registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            self.exposition = CollectorRegistry()
-            MultiProcessCollector(self.exposition)
+        self.exposition = _exposition(self.registry)
         # Unbounded label sets are impossible (see the module), so children are kept, not evicted.
         requests = LockedRequests if self.exposition is not self.registry else LockFreeRequests
         self._requests = requests(self.registry, LATENCY_BUCKETS)
@@ -53,7 +57,17 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.ratelimit_rejections, self.ratelimit_backend_errors = self._ratelimit_metrics()
+        self.ratelimit_rejections = Counter(
+            "smsedge_ratelimit_rejections_total",
+            "Requests or numbers refused by a rate limit.",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.ratelimit_backend_errors = Counter(
+            "smsedge_ratelimit_backend_errors_total",
+            "Rate-limit decisions the backend could not make (then on_backend_error applies).",
+            registry=self.registry,
+        )
         self.auth_failures = Counter(
             "smsedge_auth_failures_total", "Requests refused with 401.", registry=self.registry
         )
@@ -67,6 +81,8 @@ class Metrics:
         self.config_reloads, self.config_loaded_at = self._config_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
+        for scope in ("account", "phone"):
+            self.ratelimit_rejections.labels(scope)
         # Children are looked up once per label set and reused: ``labels()`` takes a lock and
         # builds a tuple each time, a dict lookup does neither.
         self._message_children: dict[str, tuple[Counter, Counter]] = {}
@@ -95,23 +111,6 @@ class Metrics:
                 provider, outcome
             )
         child.observe(seconds)
-
-    def _ratelimit_metrics(self) -> tuple[Counter, Counter]:
-        """Refusals by scope (both scopes shown from the start) and decisions the backend could not make."""
-        rejections = Counter(
-            "smsedge_ratelimit_rejections_total",
-            "Requests or numbers refused by a rate limit.",
-            ["scope"],
-            registry=self.registry,
-        )
-        for scope in ("account", "phone"):
-            rejections.labels(scope)
-        backend_errors = Counter(
-            "smsedge_ratelimit_backend_errors_total",
-            "Rate-limit decisions the backend could not make (then on_backend_error applies).",
-            registry=self.registry,
-        )
-        return rejections, backend_errors
 
     def _config_metrics(self) -> tuple[Counter, Gauge]:
         """Reloads (gateway.process.reload): how many were applied or refused, and when the last took."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gateway.store.base import Record
+from gateway.store.records import Record
 
 __all__ = [
     "FINALISE",

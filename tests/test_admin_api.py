@@ -335,6 +335,69 @@ async def test_rotate_stops_the_old_secret_at_once(admin):
         assert secret not in json.dumps(await audit(admin))
 
 
+# -- delivery callbacks ----------------------------------------------------------------------------
+
+HOOKS = "https://hooks.example.com/sms/"
+
+
+async def test_callback_settings_are_patched_checked_and_audited(admin):
+    created = await create(admin, "hooks")
+    assert (created["callback_url"], created["callback_prefixes"]) == (None, [])
+    assert created["has_callback_secret"] is False
+    path = f"/accounts/{created['api_key']}"
+    status, body = await call(
+        admin, "PATCH", path, json={"callback_prefixes": [HOOKS], "callback_url": HOOKS + "in"}
+    )
+    assert status == 200, body
+    assert (body["data"]["callback_url"], body["data"]["callback_prefixes"]) == (HOOKS + "in", [HOOKS])
+    [entry, _] = await audit(admin)
+    assert (entry["action"], entry["before"], entry["after"]) == (
+        "update",
+        {"callback_prefixes": [], "callback_url": None},
+        {"callback_prefixes": [HOOKS], "callback_url": HOOKS + "in"},
+    )
+    # outside the prefixes, or prefixes that would leave the URL outside: 400 with the reason
+    for refused in (
+        {"callback_url": "https://intranet.local/x"},
+        {"callback_url": "https://hooks.example.com.evil.net/sms/"},
+        {"callback_prefixes": ["https://other.example.com/"]},
+        {"callback_prefixes": ["hooks.example.com"]},
+        {"callback_url": 5},
+    ):
+        status, answer = await call(admin, "PATCH", path, json=refused)
+        assert (status, answer["code"]) == (400, "INVALID_PARAMS"), refused
+        assert "callback_" in answer["message"], answer
+    status, body = await call(admin, "PATCH", path, json={"callback_url": None})
+    assert (status, body["data"]["callback_url"], body["data"]["callback_prefixes"]) == (200, None, [HOOKS])
+    assert len(await audit(admin)) == 3  # the refused ones changed nothing
+
+
+async def test_the_callback_secret_is_shown_once_and_never_in_the_audit(admin):
+    created = await create(admin, "signing")
+    path = f"/accounts/{created['api_key']}/callback-secret"
+    status, body = await call(admin, "POST", path)
+    assert status == 200, body
+    first = body["data"]["callback_secret"]
+    assert len(first) >= 32
+    _, again = await call(admin, "POST", path)
+    second = again["data"]["callback_secret"]
+    assert second != first
+    account = await admin.app[STORE].account_by_key(created["api_key"])
+    assert account.callback_secret == second  # kept as is: it must sign
+    _, listed = await call(admin, "GET", "/accounts")
+    [shown] = [a for a in listed["data"]["accounts"] if a["name"] == "signing"]
+    assert shown["has_callback_secret"] is True
+    entries = await audit(admin)
+    assert [(e["action"], e["before"], e["after"]) for e in entries[:2]] == [
+        ("callback-secret", {}, {}),
+        ("callback-secret", {}, {}),
+    ]
+    for secret in (first, second):
+        assert secret not in json.dumps(entries) and secret not in json.dumps(listed)
+    status, answer = await call(admin, "POST", "/accounts/sk_nobody/callback-secret")
+    assert (status, answer["code"]) == (404, "NOT_FOUND")
+
+
 # -- top-ups ---------------------------------------------------------------------------------------
 
 

@@ -161,6 +161,33 @@ async def test_update_account_changes_only_what_it_names(store: Store):
         await store.update_account("sk_upd", balance_milli=10**9)
 
 
+async def test_callback_settings_are_created_updated_and_cleared(store: Store):
+    """An account's callback URL, prefixes and signing secret (kept as is: it must sign)."""
+    prefixes = ("https://hooks.example.com/sms/", "http://10.0.0.5:8080/cb")
+    created = await store.create_account(
+        new_account("hooks", callback_url="https://hooks.example.com/sms/in", callback_prefixes=prefixes), NOW
+    )
+    assert (created.callback_url, created.callback_prefixes) == ("https://hooks.example.com/sms/in", prefixes)
+    assert created.callback_secret is None
+    plain = await store.create_account(new_account("nohooks"), NOW)
+    assert (plain.callback_url, plain.callback_prefixes, plain.callback_secret) == (None, (), None)
+    changed = await store.update_account(
+        "sk_hooks", callback_url="http://10.0.0.5:8080/cb/x", callback_secret="s3cr3t-value"
+    )
+    assert changed is not None and changed.callback_secret == "s3cr3t-value"
+    assert (changed.callback_url, changed.callback_prefixes) == ("http://10.0.0.5:8080/cb/x", prefixes)
+    assert await store.account_by_key("sk_hooks") == changed
+    cleared = await store.update_account("sk_hooks", callback_url=None, callback_prefixes=())
+    assert (cleared.callback_url, cleared.callback_prefixes, cleared.callback_secret) == (
+        None,
+        (),
+        "s3cr3t-value",
+    )
+    assert [a.callback_secret for a in await store.list_accounts()] == ["s3cr3t-value", None]
+    public = cleared.public()
+    assert public["has_callback_secret"] is True and "s3cr3t" not in str(public)
+
+
 async def test_the_configs_secret_is_recorded_and_replaced_once_per_change(store: Store):
     """What the config last applied to a listed account (``listed_accounts``): read back, and
     replaced only by whoever still expects the recorded value, so concurrent starters apply a

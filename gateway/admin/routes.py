@@ -35,7 +35,17 @@ from gateway.responses import json_response
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account
 
-__all__ = ["account_unknown", "audit_log", "create", "list_accounts", "message", "patch", "rotate", "top_up"]
+__all__ = [
+    "account_unknown",
+    "audit_log",
+    "callback_secret",
+    "create",
+    "list_accounts",
+    "message",
+    "patch",
+    "rotate",
+    "top_up",
+]
 
 Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
@@ -103,8 +113,11 @@ def _changes(body: PatchAccountRequest, known: dict[str, Any]) -> dict[str, obje
     if body.ratelimit is not UNSET:  # null: back to ratelimit.account
         bucket = _bucket(body.ratelimit)
         changes.update(rate=bucket.rate if bucket else None, burst=bucket.burst if bucket else None)
+    for name in ("callback_url", "callback_prefixes"):  # checked by the service, with the account's
+        if (value := getattr(body, name)) is not UNSET:
+            changes[name] = value
     if not changes:
-        raise invalid("至少修改 disabled、verification_status、ratelimit、providers 之一")
+        raise invalid(f"至少修改 {'、'.join(PatchAccountRequest.__struct_fields__)} 之一")
     return changes
 
 
@@ -143,6 +156,13 @@ async def rotate(request: web.Request) -> web.Response:
     if rotated is None:
         raise account_unknown()
     return _ok({"api_key": api_key, "api_secret": rotated[1]})
+
+
+async def callback_secret(request: web.Request) -> web.Response:
+    found = await _service(request).set_callback_secret(request[ADMIN], request.match_info["api_key"])
+    if found is None:
+        raise account_unknown()
+    return _ok({"callback_secret": found[1]})
 
 
 async def message(request: web.Request) -> web.Response:

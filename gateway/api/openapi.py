@@ -22,6 +22,7 @@ from gateway.admin.models import (
     AdminAccountResponse,
     AdminAccountsResponse,
     AdminAuditResponse,
+    AdminCallbackSecretResponse,
     AdminCreatedResponse,
     AdminMessageResponse,
     AdminRotatedResponse,
@@ -92,6 +93,7 @@ _ADMIN_MODELS = (
     AdminAccountResponse,
     AdminCreatedResponse,
     AdminRotatedResponse,
+    AdminCallbackSecretResponse,
     AdminMessageResponse,
     AdminAuditResponse,
     Error,
@@ -179,6 +181,15 @@ def _admin_account_paths() -> dict[str, Any]:
                 "a new api_secret, shown this once; the old one stops working at once",
                 "200",
                 AdminRotatedResponse,
+                ("401", "404", "405", "500", "503"),
+                parameters=key,
+            )
+        },
+        "/admin/api/accounts/{api_key}/callback-secret": {
+            "post": _admin(
+                "a new callback signing secret, shown this once; events are signed with it from now on",
+                "200",
+                AdminCallbackSecretResponse,
                 ("401", "404", "405", "500", "503"),
                 parameters=key,
             )

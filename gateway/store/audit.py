@@ -15,7 +15,7 @@ import orjson
 __all__ = ["AUDIT_ACTIONS", "AuditEntry", "AuditPage", "decode_changes", "encode_changes"]
 
 #: What an entry's ``action`` may be.
-AUDIT_ACTIONS = ("create", "topup", "update", "disable", "enable", "rotate-secret")
+AUDIT_ACTIONS = ("create", "topup", "update", "disable", "enable", "rotate-secret", "callback-secret")
 
 
 @dataclass(frozen=True, slots=True)

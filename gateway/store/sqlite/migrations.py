@@ -165,6 +165,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE accounts ADD COLUMN config_secret_hash TEXT
         """,
     ),
+    (
+        10,
+        """
+        -- Delivery callbacks (gateway/callbacks): where an account's events go, the prefixes any
+        -- callback URL of its must start with (space-separated), and the secret that signs them,
+        -- kept as is since it must sign (never shown but once).
+        ALTER TABLE accounts ADD COLUMN callback_url TEXT;
+        ALTER TABLE accounts ADD COLUMN callback_prefixes TEXT NOT NULL DEFAULT '';
+        ALTER TABLE accounts ADD COLUMN callback_secret TEXT
+        """,
+    ),
 )
 
 

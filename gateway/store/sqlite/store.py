@@ -16,6 +16,7 @@ from typing import cast
 
 from msgspec.structs import astuple
 
+from gateway.callbacks.urls import join_prefixes, split_prefixes
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import (
     Account,
@@ -70,6 +71,9 @@ def _account(row: AccountRow) -> Account:
         rate=row[8],
         burst=row[9],
         total_sent=row[10],
+        callback_url=row[11],
+        callback_prefixes=split_prefixes(row[12]),
+        callback_secret=row[13],
     )
 
 
@@ -144,6 +148,8 @@ class SQLiteStore:
         if "providers" in changes:
             # ``**changes`` is untyped in the Store protocol; providers come as names (admin/rules)
             changes["providers"] = ",".join(cast("Iterable[str]", changes["providers"]))
+        if "callback_prefixes" in changes:
+            changes["callback_prefixes"] = join_prefixes(cast("Iterable[str]", changes["callback_prefixes"]))
         row = await self._writer.transaction(work(update_account, api_key, changes))
         return _account(row) if row else None
 

@@ -343,7 +343,7 @@ HOOKS = "https://hooks.example.com/sms/"
 async def test_callback_settings_are_patched_checked_and_audited(admin):
     created = await create(admin, "hooks")
     assert (created["callback_url"], created["callback_prefixes"]) == (None, [])
-    assert created["has_callback_secret"] is False
+    assert created["callback_signed"] is False
     path = f"/accounts/{created['api_key']}"
     status, body = await call(
         admin, "PATCH", path, json={"callback_prefixes": [HOOKS], "callback_url": HOOKS + "in"}
@@ -386,7 +386,7 @@ async def test_the_callback_secret_is_shown_once_and_never_in_the_audit(admin):
     assert account.callback_secret == second  # kept as is: it must sign
     _, listed = await call(admin, "GET", "/accounts")
     [shown] = [a for a in listed["data"]["accounts"] if a["name"] == "signing"]
-    assert shown["has_callback_secret"] is True
+    assert shown["callback_signed"] is True
     entries = await audit(admin)
     assert [(e["action"], e["before"], e["after"]) for e in entries[:2]] == [
         ("callback-secret", {}, {}),

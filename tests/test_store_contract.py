@@ -185,7 +185,7 @@ async def test_callback_settings_are_created_updated_and_cleared(store: Store):
     )
     assert [a.callback_secret for a in await store.list_accounts()] == ["s3cr3t-value", None]
     public = cleared.public()
-    assert public["has_callback_secret"] is True and "s3cr3t" not in str(public)
+    assert public["callback_signed"] is True and "s3cr3t" not in str(public)
 
 
 async def test_the_configs_secret_is_recorded_and_replaced_once_per_change(store: Store):

@@ -118,7 +118,7 @@ class AccountView(Struct):
     total_sent: int
     callback_url: str | None
     callback_prefixes: list[str]
-    has_callback_secret: bool
+    callback_signed: Annotated[bool, Meta(description="a callback secret is set: its events are signed")]
 
 
 class AccountsData(Struct):

@@ -126,7 +126,7 @@ class Account(msgspec.Struct, frozen=True):
             "total_sent": self.total_sent,
             "callback_url": self.callback_url,
             "callback_prefixes": list(self.callback_prefixes),
-            "has_callback_secret": self.callback_secret is not None,
+            "callback_signed": self.callback_secret is not None,
         }
 
 

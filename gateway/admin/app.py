@@ -5,8 +5,7 @@ refusals are enveloped, counted and logged like any other answer. Outermost firs
 
 1. ``admin_authentication`` — a bearer token of ``admin.tokens`` (``auth``); none configured: 404.
 2. ``service_errors`` — what the account service and the store refuse, as API errors: a bad value
-   (a callback URL outside the account's prefixes too) 400 ``INVALID_PARAMS``, a taken name 409
-   ``ACCOUNT_EXISTS``, the store down 503 ``UNAVAILABLE``.
+   400 ``INVALID_PARAMS``, a taken name 409 ``ACCOUNT_EXISTS``, the store down 503 ``UNAVAILABLE``.
 
 Answers carry the API's headers (``nosniff``, ``no-store``): they hold keys and, once, secrets.
 """

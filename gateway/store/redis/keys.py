@@ -130,4 +130,5 @@ def decode_record(row: list[bytes | None]) -> Record:
         updated_ms=int(values["updated_ms"] or 0),
         price_milli=int(values["price_milli"] or 0),
         carrier_id=values["carrier_id"],
+        callback_url=values["callback_url"],
     )

@@ -32,12 +32,12 @@ __all__ = [
 #: The record-hash fields the RECORDS script returns: those of :class:`~gateway.store.base.Record`, in order.
 RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(Record))
 
-# KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
-# message_id, phone (masked), template_id, provider, price_milli, phone_hash. Returns {1, balance,
-# total_sent, writes} (what the account holds now, and its count of writes, so a cache can tell an
-# older reply from a newer one), or 0 when the account is unknown or short: then nothing at all was
-# written (all or nothing). A reserve whose first message id is already there has run: the
-# client's retry after a lost reply is a no-op.
+# KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 7 per record:
+# message_id, phone (masked), template_id, provider, price_milli, phone_hash, callback_url?.
+# Returns {1, balance, total_sent, writes} (what the account holds now, and its count of writes, so
+# a cache can tell an older reply from a newer one), or 0 when the account is unknown or short:
+# then nothing at all was written (all or nothing). A reserve whose first message id is already
+# there has run: the client's retry after a lost reply is a no-op.
 RESERVE = """
 local function reserved()
   local money = redis.call('HMGET', KEYS[1], 'balance_milli', 'total_sent')
@@ -48,15 +48,16 @@ if ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return reserved
 local balance = tonumber(redis.call('HGET', KEYS[1], 'balance_milli'))
 if balance == nil then return 0 end
 local cost = 0
-for i = 3, #ARGV, 6 do cost = cost + tonumber(ARGV[i + 4]) end
+for i = 3, #ARGV, 7 do cost = cost + tonumber(ARGV[i + 4]) end
 if balance < cost then return 0 end
 redis.call('HINCRBY', KEYS[1], 'balance_milli', -cost)
-for i = 3, #ARGV, 6 do
+for i = 3, #ARGV, 7 do
   local id = redis.call('HINCRBY', KEYS[1], 'record_seq', 1)
   local member = string.format('%015d', id)
   redis.call('HSET', base .. id, 'id', id, 'message_id', ARGV[i], 'phone', ARGV[i + 1],
              'template_id', ARGV[i + 2], 'provider', ARGV[i + 3], 'price_milli', ARGV[i + 4],
              'phone_hash', ARGV[i + 5], 'status', 'pending', 'created_ms', now, 'updated_ms', now)
+  if ARGV[i + 6] ~= '' then redis.call('HSET', base .. id, 'callback_url', string.sub(ARGV[i + 6], 2)) end
   redis.call('HSET', KEYS[2], ARGV[i], id)
   redis.call('ZADD', KEYS[3], now, member)
   redis.call('ZADD', KEYS[4], now, member)

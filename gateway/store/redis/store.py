@@ -198,7 +198,15 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         keys = self.keys
         args: list[EncodableT] = [keys.record_base(account_id), now_ms]
         for r in records:
-            args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
+            args += [
+                r.message_id,
+                r.phone,
+                r.template_id,
+                r.provider,
+                int(r.price_milli),
+                r.phone_hash,
+                optional(r.callback_url),
+            ]
         try:
             reserved = await self._reserve(
                 (

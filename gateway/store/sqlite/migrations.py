@@ -176,6 +176,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE accounts ADD COLUMN callback_secret TEXT
         """,
     ),
+    (
+        11,
+        """
+        -- Where a record's status changes are posted (the send's callback_url, else its account's
+        -- at send time), NULL for none.
+        ALTER TABLE records ADD COLUMN callback_url TEXT
+        """,
+    ),
 )
 
 

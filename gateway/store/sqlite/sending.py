@@ -39,8 +39,8 @@ def reserve(
     first = charged[0][0] - len(records) + 1
     db.executemany(
         "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
-        " provider, status, price_milli, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        " provider, status, price_milli, created_at, updated_at, callback_url)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
         [
             (
                 account_id,
@@ -53,8 +53,17 @@ def reserve(
                 price_milli,
                 now_ms,
                 now_ms,
+                callback_url,
             )
-            for i, (message_id, phone, template_id, provider, price_milli, phone_hash) in enumerate(records)
+            for i, (
+                message_id,
+                phone,
+                template_id,
+                provider,
+                price_milli,
+                phone_hash,
+                callback_url,
+            ) in enumerate(records)
         ],
     )
     return account_id, charged[0][1], charged[0][2], None, None

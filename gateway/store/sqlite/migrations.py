@@ -184,6 +184,33 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE records ADD COLUMN callback_url TEXT
         """,
     ),
+    (
+        12,
+        """
+        -- The callback outbox (sqlite/outbox.py): one row per status change of a record with a
+        -- callback URL, written in the transaction of the change. ``facts`` is the record as the
+        -- change left it (JSON), ``lease_token``/``lease_until`` the deliverer holding it.
+        CREATE TABLE callback_outbox (
+            event_id TEXT PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            message_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('accepted', 'delivered', 'failed')),
+            url TEXT NOT NULL,
+            facts TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            next_at INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'stopped', 'dead')),
+            lease_token TEXT,
+            lease_until INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            UNIQUE (message_id, sequence)
+        ) WITHOUT ROWID;
+        CREATE INDEX callback_outbox_due ON callback_outbox (next_at) WHERE state = 'pending';
+        CREATE INDEX callback_outbox_by_account ON callback_outbox (account_id, state, created_at)
+        """,
+    ),
 )
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 
 from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
+from gateway.store.sqlite.outbox import write_events
 
-__all__ = ["apply_receipts", "take_early_receipt"]
+__all__ = ["apply_receipts", "finalise", "take_early_receipt"]
 
 _MATCH = "provider = ? AND carrier_id = ? AND phone_hash = ?"
 
@@ -33,15 +34,19 @@ def apply_receipts(
     most ``cap`` in all (the oldest are dropped)."""
     changed = 0
     early: list[ReceiptUpdate] = []
+    events: list[tuple[str, str]] = []
     for receipt in receipts:
         key = (provider, receipt.carrier_id, receipt.phone_hash)
         # Only a pending record moves: the first final word wins, later pushes are no-ops.
-        updated = db.execute(
+        moved = db.execute(
             f"UPDATE records SET status = ?, error = ?, updated_at = ? WHERE {_MATCH}"  # noqa: S608
-            " AND status = 'pending'",
+            " AND status = 'pending' RETURNING message_id, callback_url",
             (*_final(receipt), now_ms, *key),
-        ).rowcount
+        ).fetchall()
+        updated = len(moved)
         changed += updated
+        kind = "delivered" if receipt.delivered else "failed"
+        events += [(message_id, kind) for message_id, url in moved if url]
         if (
             not updated
             and db.execute(
@@ -51,6 +56,8 @@ def apply_receipts(
             is None
         ):
             early.append(receipt)
+    if events:
+        write_events(db, events, now_ms)
     if early:
         db.execute("DELETE FROM early_receipts WHERE received_at < ?", (now_ms - EARLY_RECEIPT_TTL_MS,))
         db.executemany(
@@ -66,6 +73,19 @@ def apply_receipts(
             (cap,),
         )
     return changed
+
+
+def finalise(db: sqlite3.Connection, finals: list[tuple[str, str | None, str]], now_ms: int) -> None:
+    """Apply (status, error, message id) of receipts that came before settle, with their events."""
+    db.executemany(
+        "UPDATE records SET status = ?, error = ?, updated_at = ? WHERE message_id = ?",
+        [(status, error, now_ms, message_id) for status, error, message_id in finals],
+    )
+    write_events(
+        db,
+        [(message_id, "delivered" if status == "success" else "failed") for status, _, message_id in finals],
+        now_ms,
+    )
 
 
 def take_early_receipt(

@@ -26,6 +26,7 @@ from gateway.store.base import (
     NewAccount,
     check_updatable,
 )
+from gateway.store.callbacks import FINISHES, OutboxEvent
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
@@ -35,7 +36,7 @@ from gateway.store.records import (
     RecordQuery,
     Settlement,
 )
-from gateway.store.sqlite import audit, idempotency, record_reads, sending
+from gateway.store.sqlite import audit, idempotency, outbox, record_reads, sending
 from gateway.store.sqlite.migrations import migrate
 from gateway.store.sqlite.reader import Connection
 from gateway.store.sqlite.receipts import apply_receipts
@@ -248,6 +249,31 @@ class SQLiteStore:
             await asyncio.sleep(min(wait, CHANGES_POLL_SECONDS))
             return cursor, []
         return str(rows[-1][0]), [api_key for _, api_key in rows]
+
+    # the callback outbox (events are written by settle and apply_receipts)
+
+    async def claim_callbacks(self, now_ms: int, lease_ms: int, limit: int, token: str) -> list[OutboxEvent]:
+        return await self._writer.transaction(work(outbox.claim, now_ms, lease_ms, limit, token))
+
+    async def finish_callback(
+        self, event_id: str, token: str, outcome: str, next_ms: int | None, error: str | None, now_ms: int
+    ) -> None:
+        if outcome not in FINISHES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        await self._writer.transaction(
+            work(outbox.finish, event_id, token, outcome, next_ms, error, now_ms), keep_late=True
+        )
+
+    async def callback_backlog(self, now_ms: int) -> tuple[int, float]:
+        return await self._reader.run(lambda db: outbox.backlog(db, now_ms))
+
+    async def dead_callbacks(
+        self, account_id: int, page: int, per_page: int
+    ) -> tuple[list[OutboxEvent], int]:
+        return await self._reader.run(lambda db: outbox.dead_page(db, account_id, page, per_page))
+
+    async def replay_callbacks(self, account_id: int, now_ms: int) -> int:
+        return await self._writer.transaction(work(outbox.replay, account_id, now_ms))
 
     async def find_message(self, message_id: str) -> tuple[Account, Record] | None:
         def owner(db: sqlite3.Connection) -> AccountRow | None:

@@ -15,6 +15,7 @@ from gateway.accounts.listed import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api import add_api_routes
+from gateway.callbacks.deliverer import CallbackDeliverer
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
@@ -47,6 +48,7 @@ from gateway.status.timeline import Timeline
 from gateway.status.view import StatusView
 from gateway.store.backends import build_store
 from gateway.store.cache import CachedStore
+from gateway.store.callbacks import CallbackOutbox
 from gateway.store.changes import follow_changes
 
 __all__ = ["build_runtime", "create_app"]
@@ -80,6 +82,22 @@ async def changes_ctx(app: web.Application) -> AsyncIterator[None]:
     """Follow other processes' account changes (``gateway.store.changes``) while the app runs."""
     store = app[STORE]
     task = asyncio.create_task(follow_changes(store)) if isinstance(store, CachedStore) else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the store's callback events while the app runs (every worker; leases share them)."""
+    store = app[STORE]
+    task = None
+    if isinstance(store, CallbackOutbox):  # Redis's outbox comes with issue 25's last step
+        deliverer = CallbackDeliverer(
+            store, store.account_by_key, app[CONFIG].server.zone, app[METRICS], clock=app[CLOCK]
+        )
+        task = asyncio.create_task(deliverer.run())
     yield
     if task is not None:
         task.cancel()
@@ -157,7 +175,16 @@ def create_app(
     app[STATUS] = status
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
-        [redis_ctx, store_ctx, changes_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]
+        [
+            redis_ctx,
+            store_ctx,
+            changes_ctx,
+            callbacks_ctx,
+            limiter_ctx,
+            http_session_ctx,
+            runtime_ctx,
+            timeline_ctx,
+        ]
     )
     setup_routes(app, config)
     add_api_routes(app, api_routes)

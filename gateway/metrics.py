@@ -13,10 +13,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.request_metrics import LockedRequests, LockFreeRequests
 
-__all__ = ["Metrics"]
+__all__ = ["CALLBACK_OUTCOMES", "Metrics"]
 
 # From a millisecond to ten seconds: a gateway answers in ms, a slow carrier in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CALLBACK_OUTCOMES = ("delivered", "retried", "dead", "refused")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -79,6 +80,7 @@ class Metrics:
             multiprocess_mode="livemax",  # open in any live worker: open
         )
         self.config_reloads, self.config_loaded_at = self._config_metrics()
+        self.callbacks, self.callback_queue_depth, self.callback_oldest_age = self._callback_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
         for scope in ("account", "phone"):
@@ -129,6 +131,37 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         return reloads, loaded_at
+
+    def _callback_metrics(self) -> tuple[Counter, Gauge, Gauge]:
+        """Delivery callbacks (gateway.callbacks): what became of each POST, and the outbox's backlog."""
+        outcomes = Counter(
+            "smsedge_callbacks_total",
+            "Callback POSTs by outcome: delivered (2xx), retried, dead (given up), refused (410).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in CALLBACK_OUTCOMES:
+            outcomes.labels(outcome)
+        depth = Gauge(
+            "smsedge_callback_queue_depth",
+            "Callback events waiting to be delivered (the store's outbox, shared by every worker).",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        oldest = Gauge(
+            "smsedge_callback_oldest_age_seconds",
+            "Age of the oldest callback event still waiting to be delivered.",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        return outcomes, depth, oldest
+
+    def callback_outcome(self, outcome: str) -> None:
+        self.callbacks.labels(outcome).inc()
+
+    def callback_backlog(self, depth: int, oldest_seconds: float) -> None:
+        self.callback_queue_depth.set(depth)
+        self.callback_oldest_age.set(oldest_seconds)
 
     def config_loaded(self) -> None:
         self.config_loaded_at.set_to_current_time()

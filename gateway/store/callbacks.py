@@ -10,7 +10,7 @@ post the same body whatever the record became since.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["CALLBACK_STATES", "EVENT_TYPES", "FINISHES", "CallbackOutbox", "OutboxEvent"]
 
@@ -18,8 +18,9 @@ __all__ = ["CALLBACK_STATES", "EVENT_TYPES", "FINISHES", "CallbackOutbox", "Outb
 EVENT_TYPES = ("accepted", "delivered", "failed")
 #: ``pending`` until posted (or given up on): ``delivered`` (a 2xx), ``stopped`` (410), ``dead``.
 CALLBACK_STATES = ("pending", "delivered", "stopped", "dead")
-#: How the deliverer may finish a claimed event.
-FINISHES = ("delivered", "retry", "stopped", "dead")
+#: How the deliverer may finish a claimed event; ``defer`` hands it back unposted, due at
+#: ``next_ms``, without counting an attempt (its host's queue is full or its circuit open).
+FINISHES = ("delivered", "retry", "stopped", "dead", "defer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,10 @@ class OutboxEvent:
     next_ms: int
     state: str
     last_error: str | None = None
+    api_key: str = ""  # its account's, set by a claim: the deliverer signs with the current secret
 
 
+@runtime_checkable
 class CallbackOutbox(Protocol):
     async def claim_callbacks(self, now_ms: int, lease_ms: int, limit: int, token: str) -> list[OutboxEvent]:
         """Up to ``limit`` due, unleased ``pending`` events, leased to ``token`` until ``now_ms +
@@ -47,8 +50,9 @@ class CallbackOutbox(Protocol):
     async def finish_callback(
         self, event_id: str, token: str, outcome: str, next_ms: int | None, error: str | None, now_ms: int
     ) -> None:
-        """``outcome`` (one of ``FINISHES``) for the event ``token`` holds: ``retry`` makes it due at
-        ``next_ms``; ``stopped`` stops its record's later events too. A lost lease changes nothing."""
+        """``outcome`` (one of ``FINISHES``) for the event ``token`` holds: ``retry`` and ``defer`` make
+        it due at ``next_ms``; ``stopped`` stops its record's later events too. A lost lease changes
+        nothing."""
         ...
 
     async def callback_backlog(self, now_ms: int) -> tuple[int, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from gateway.store.callbacks import OutboxEvent
@@ -69,7 +70,16 @@ def claim(db: sqlite3.Connection, now_ms: int, lease_ms: int, limit: int, token:
         f" ORDER BY next_at LIMIT ?) RETURNING {_COLUMNS}",
         (token, now_ms + lease_ms, now_ms, now_ms, limit),
     ).fetchall()
-    return sorted((_event(row) for row in rows), key=lambda event: (event.next_ms, event.sequence))
+    keys = dict(
+        db.execute(
+            f"SELECT id, api_key FROM accounts WHERE id IN ({','.join('?' * len(rows))})",  # noqa: S608
+            [row[1] for row in rows],
+        ).fetchall()
+    )
+    return sorted(
+        (replace(_event(row), api_key=keys.get(row[1], "")) for row in rows),
+        key=lambda event: (event.next_ms, event.sequence),
+    )
 
 
 def finish(
@@ -82,12 +92,14 @@ def finish(
     now_ms: int,
 ) -> None:
     """``CallbackOutbox.finish_callback``; only the lease's holder, only a pending event."""
-    state = "pending" if outcome == "retry" else outcome
+    state = "pending" if outcome in ("retry", "defer") else outcome
+    tried = outcome != "defer"
     finished = db.execute(
-        "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at), last_error = ?,"
-        " attempts = attempts + 1, lease_token = NULL, lease_until = 0"
+        "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at),"
+        " last_error = CASE WHEN ? THEN ? ELSE last_error END, attempts = attempts + ?,"
+        " lease_token = NULL, lease_until = 0"
         " WHERE event_id = ? AND lease_token = ? AND state = 'pending' RETURNING message_id, sequence",
-        (state, next_ms, error, event_id, token),
+        (state, next_ms, tried, error, int(tried), event_id, token),
     ).fetchone()
     if finished is not None and outcome == "stopped":  # the URL is gone for this record
         db.execute(

@@ -48,7 +48,6 @@ from gateway.status.timeline import Timeline
 from gateway.status.view import StatusView
 from gateway.store.backends import build_store
 from gateway.store.cache import CachedStore
-from gateway.store.callbacks import CallbackOutbox
 from gateway.store.changes import follow_changes
 
 __all__ = ["build_runtime", "create_app"]
@@ -92,17 +91,14 @@ async def changes_ctx(app: web.Application) -> AsyncIterator[None]:
 async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Deliver the store's callback events while the app runs (every worker; leases share them)."""
     store = app[STORE]
-    task = None
-    if isinstance(store, CallbackOutbox):  # Redis's outbox comes with issue 25's last step
-        deliverer = CallbackDeliverer(
-            store, store.account_by_key, app[CONFIG].server.zone, app[METRICS], clock=app[CLOCK]
-        )
-        task = asyncio.create_task(deliverer.run())
+    deliverer = CallbackDeliverer(
+        store, store.account_by_key, app[CONFIG].server.zone, app[METRICS], clock=app[CLOCK]
+    )
+    task = asyncio.create_task(deliverer.run())
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -20,10 +20,12 @@ from gateway.callbacks import signing
 from gateway.callbacks.deliverer import CallbackDeliverer, Settings
 from gateway.keys import STORE
 from gateway.metrics import Metrics
-from gateway.store.base import NewAccount
+from gateway.redis.client import RedisSource
+from gateway.store.backends import build_store
+from gateway.store.base import NewAccount, Store
 from gateway.store.records import NewRecord, ReceiptUpdate, Settlement
 from gateway.store.sqlite.store import SQLiteStore
-from tests.conftest import SEND_BODY, add_account
+from tests.conftest import SEND_BODY, SHARED_SECRET, add_account
 
 DAY = "2024-05-01"
 START = 1_714_521_600.0  # 2024-05-01 00:00:00 UTC
@@ -84,7 +86,7 @@ async def listening(aiohttp_server: Any, receiver: Receiver) -> str:
     return str((await aiohttp_server(app)).make_url("/hook"))
 
 
-async def hooked_account(store: SQLiteStore, name: str, *urls: str, secret: str | None = SECRET) -> int:
+async def hooked_account(store: Store, name: str, *urls: str, secret: str | None = SECRET) -> int:
     prefixes = tuple(url.rsplit("/", 1)[0] + "/" for url in urls)
     account = await store.create_account(
         NewAccount(name, f"sk_{name}", "h", 100_000, "approved", callback_prefixes=prefixes), 0
@@ -106,7 +108,7 @@ async def accepted(
 
 
 @contextlib.asynccontextmanager
-async def delivering(store: SQLiteStore, clock: Clock, **settings: Any) -> AsyncIterator[Metrics]:
+async def delivering(store: Store, clock: Clock, **settings: Any) -> AsyncIterator[Metrics]:
     metrics = Metrics(["mock"])
     deliverer = CallbackDeliverer(
         store,
@@ -287,11 +289,11 @@ async def test_an_account_without_a_callback_secret_sends_nothing_unsigned(store
     assert "no callback secret" in (event.last_error or "")
 
 
-async def test_the_gateway_delivers_a_sends_events(make_client, aiohttp_server):
+async def test_the_gateway_delivers_a_sends_events(make_client, aiohttp_server, store_backend):
     receiver = Receiver()
     url = await listening(aiohttp_server, receiver)
     prefix = url.rsplit("/", 1)[0] + "/"
-    client = await make_client(ratelimit={"phone": []})
+    client = await make_client(ratelimit={"phone": []}, **store_backend)
     account, headers = await add_account(client, "team", balance_milli=10_000, callback_prefixes=(prefix,))
     await AccountService(client.app[STORE]).set_callback_secret("test", account.api_key)
     sent = await client.post("/api/sms/send", json={**SEND_BODY, "callback_url": url}, headers=headers)
@@ -299,3 +301,20 @@ async def test_the_gateway_delivers_a_sends_events(make_client, aiohttp_server):
     await until(lambda: receiver.posts, limit=5)
     event = json.loads(receiver.posts[0][1])
     assert (event["type"], event["message_id"]) == ("accepted", (await sent.json())["data"]["message_id"])
+
+
+async def test_two_workers_on_redis_post_each_event_once(make_config, redis_server, aiohttp_server):
+    receiver, clock = Receiver(delay=0.05), Clock()
+    url = await listening(aiohttp_server, receiver)
+    config = make_config(
+        store={"backend": "redis"}, server={"secret_key": SHARED_SECRET}, redis={"url": redis_server.url}
+    )
+    async with RedisSource(config.redis) as first_redis, RedisSource(config.redis) as second_redis:
+        first, second = build_store(config, first_redis), build_store(config, second_redis)
+        account_id = await hooked_account(first, "fleet", url)
+        await accepted(first, account_id, clock, url, *(f"m{n}" for n in range(20)))
+        async with delivering(first, clock), delivering(second, clock):
+            await until(lambda: len(receiver.posts) >= 20, clock, step=0.05)  # deferred ones come back
+            await asyncio.sleep(0.3)  # time for a duplicate, were there one
+    ids = [json.loads(body)["event_id"] for _, body, _ in receiver.posts]
+    assert len(ids) == len(set(ids)) == 20

@@ -95,7 +95,10 @@ class CallbackDeliverer:
             self._session = session
             try:
                 while True:
-                    await self._round()
+                    try:
+                        await self._round()
+                    except Exception:  # a bug must not end delivery for good
+                        log.exception("callbacks: a delivery round failed")
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):  # nothing woke it: poll
                         await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)

@@ -14,6 +14,7 @@ import msgspec
 
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry, AuditPage
+from gateway.store.callbacks import CallbackOutbox
 from gateway.store.records import NewRecord, ReceiptUpdate, Record, RecordPage, RecordQuery, Settlement
 
 __all__ = [
@@ -161,7 +162,10 @@ class IdempotencyClaim:
     previous_token: str = ""
 
 
-class Store(Protocol):
+class Store(CallbackOutbox, Protocol):
+    """What every backend keeps: accounts, records, idempotency keys, the audit log, and the
+    callback outbox (``gateway.store.callbacks``)."""
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...

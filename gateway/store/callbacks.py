@@ -10,7 +10,7 @@ post the same body whatever the record became since.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 __all__ = ["CALLBACK_STATES", "EVENT_TYPES", "FINISHES", "CallbackOutbox", "OutboxEvent"]
 
@@ -40,7 +40,6 @@ class OutboxEvent:
     api_key: str = ""  # its account's, set by a claim: the deliverer signs with the current secret
 
 
-@runtime_checkable
 class CallbackOutbox(Protocol):
     async def claim_callbacks(self, now_ms: int, lease_ms: int, limit: int, token: str) -> list[OutboxEvent]:
         """Up to ``limit`` due, unleased ``pending`` events, leased to ``token`` until ``now_ms +

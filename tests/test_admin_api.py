@@ -14,6 +14,7 @@ import pytest
 
 from gateway.keys import STORE
 from gateway.store.base import StoreUnavailable
+from gateway.store.records import NewRecord, Settlement
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY
 
 ALICE_TOKEN = "alice-admin-token-0123456789abcdef"
@@ -396,6 +397,57 @@ async def test_the_callback_secret_is_shown_once_and_never_in_the_audit(admin):
         assert secret not in json.dumps(entries) and secret not in json.dumps(listed)
     status, answer = await call(admin, "POST", "/accounts/sk_nobody/callback-secret")
     assert (status, answer["code"]) == (404, "NOT_FOUND")
+
+
+async def dead_events(admin, api_key: str, count: int) -> None:
+    """``count`` events of the account, given up on (as the deliverer would after 24 h)."""
+    store = admin.app[STORE]
+    account = await store.account_by_key(api_key)
+    await store.update_account(api_key, callback_prefixes=(HOOKS,))
+    records = [
+        NewRecord(f"dead-{n}", "138****8000", "1", "mock", 50, f"h{n}", HOOKS + "x") for n in range(count)
+    ]
+    assert await store.reserve(account.id, records, 1000)
+    await store.settle(
+        account.id, [Settlement(r.message_id, "success", "mock", 50) for r in records], 1000, "2024-05-01"
+    )
+    for event in await store.claim_callbacks(2000, 1000, 100, "test"):
+        await store.finish_callback(event.event_id, "test", "dead", None, "HTTP 500", 3000)
+
+
+async def test_dead_callbacks_are_listed_and_replayed_audited(admin):
+    created = await create(admin, "hooked", balance=10)
+    key = created["api_key"]
+    await dead_events(admin, key, 3)
+    status, body = await call(
+        admin, "GET", f"/accounts/{key}/callbacks", params={"state": "dead", "per_page": 2}
+    )
+    assert status == 200, body
+    page = body["data"]
+    assert (page["total"], page["page"], page["per_page"], len(page["events"])) == (3, 1, 2, 2)
+    event = page["events"][0]
+    assert (event["type"], event["url"], event["attempts"], event["last_error"]) == (
+        "accepted",
+        HOOKS + "x",
+        1,
+        "HTTP 500",
+    )
+    assert event["message_id"].startswith("dead-") and event["created_at"].endswith("+08:00")
+    status, body = await call(admin, "POST", f"/accounts/{key}/callbacks/replay")
+    assert (status, body["data"]) == (200, {"replayed": 3})
+    [entry, *_] = await audit(admin)
+    assert (entry["action"], entry["before"], entry["after"]) == ("callback-replay", {}, {"replayed": 3})
+    _, body = await call(admin, "GET", f"/accounts/{key}/callbacks", params={"state": "dead"})
+    assert body["data"]["total"] == 0
+    for bad in ({"state": "pending"}, {"state": "dead", "page": "0"}):
+        status, answer = await call(admin, "GET", f"/accounts/{key}/callbacks", params=bad)
+        assert (status, answer["code"]) == (400, "INVALID_PARAMS")
+    for method, path in (
+        ("GET", "/accounts/sk_nobody/callbacks?state=dead"),
+        ("POST", "/accounts/sk_nobody/callbacks/replay"),
+    ):
+        status, answer = await call(admin, method, path)
+        assert (status, answer["code"]) == (404, "NOT_FOUND")
 
 
 # -- top-ups ---------------------------------------------------------------------------------------

@@ -110,6 +110,16 @@ class AccountService:
         await self._audit(actor, "callback-secret", account)
         return account, secret
 
+    async def replay_callbacks(self, actor: str, api_key: str) -> int | None:
+        """Make the account's dead callback events pending again, due now; how many (None: no
+        such account)."""
+        account = await self.account(api_key)
+        if account is None:
+            return None
+        replayed = await self.store.replay_callbacks(account.id, int(self._clock() * 1000))
+        await self._audit(actor, "callback-replay", account, after={"replayed": replayed})
+        return replayed
+
     async def follow_config_secret(
         self, actor: str, api_key: str, applied: str | None, secret: str
     ) -> Account | None:

@@ -61,6 +61,8 @@ def create_admin_app(parent: web.Application) -> web.Application:
     add.add_post("/accounts/{api_key}/topup", routes.top_up, name="admin_topup")
     add.add_post("/accounts/{api_key}/rotate-secret", routes.rotate, name="admin_rotate")
     add.add_post("/accounts/{api_key}/callback-secret", routes.callback_secret, name="admin_callback_secret")
+    add.add_get("/accounts/{api_key}/callbacks", routes.callbacks, name="admin_callbacks", allow_head=False)
+    add.add_post("/accounts/{api_key}/callbacks/replay", routes.replay, name="admin_replay")
     add.add_get("/messages/{message_id}", routes.message, name="admin_message", allow_head=False)
     add.add_get("/audit", routes.audit_log, name="admin_audit", allow_head=False)
     admin.on_startup.append(share_state(parent))

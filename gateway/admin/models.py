@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -12,6 +12,7 @@ from gateway.accounts.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REA
 from gateway.api.models import Provider, Record, Verification
 from gateway.money import MAX_YUAN
 from gateway.store.audit import AUDIT_ACTIONS
+from gateway.store.callbacks import EVENT_TYPES
 
 __all__ = [
     "AccountView",
@@ -20,19 +21,25 @@ __all__ = [
     "AdminAccountsResponse",
     "AdminAuditResponse",
     "AdminCallbackSecretResponse",
+    "AdminCallbacksResponse",
     "AdminCreatedResponse",
     "AdminMessageResponse",
+    "AdminReplayedResponse",
     "AdminRotatedResponse",
     "AuditData",
     "AuditEntryView",
     "AuditQuery",
+    "CallbackEventView",
     "CallbackSecret",
+    "CallbacksData",
+    "CallbacksQuery",
     "CreateAccountRequest",
     "CreatedAccount",
     "MessageData",
     "NamedAccount",
     "PatchAccountRequest",
     "RateLimit",
+    "Replayed",
     "RotatedSecret",
     "TopUpRequest",
 ]
@@ -95,6 +102,14 @@ class TopUpRequest(Struct, forbid_unknown_fields=True):
         ),
     ]
     reason: Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
+
+
+class CallbacksQuery(Struct):
+    """The query string of GET /admin/api/accounts/{api_key}/callbacks (published as its parameters)."""
+
+    state: Literal["dead"]
+    page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    per_page: Annotated[int, Meta(ge=1, le=100)] = 20
 
 
 class AuditQuery(Struct):
@@ -178,6 +193,38 @@ class MessageData(Struct):
 class AdminMessageResponse(Struct):
     success: bool
     data: MessageData
+
+
+class CallbackEventView(Struct):
+    event_id: str
+    message_id: str
+    sequence: int
+    type: Annotated[str, Meta(extra_json_schema={"enum": list(EVENT_TYPES)})]
+    url: str
+    attempts: int
+    created_at: Annotated[str, Meta(description="ISO 8601 with the offset of server.timezone")]
+    last_error: str | None
+
+
+class CallbacksData(Struct):
+    events: list[CallbackEventView]
+    total: int
+    page: int
+    per_page: int
+
+
+class AdminCallbacksResponse(Struct):
+    success: bool
+    data: CallbacksData
+
+
+class Replayed(Struct):
+    replayed: Annotated[int, Meta(description="dead events made pending again, due now")]
+
+
+class AdminReplayedResponse(Struct):
+    success: bool
+    data: Replayed
 
 
 class AuditEntryView(Struct):

@@ -3,7 +3,7 @@ change they report (``outbox_scripts``); this is the deliverer's side, account b
 
 Each account's events live in its own slot, so a claim asks every account with a due event (one
 pipelined read finds them) and splits what the deliverer has room for between them: one busy
-account cannot take every claim. Details: (docs/stores.md, "Redis").
+account cannot take every claim.
 """
 
 from __future__ import annotations

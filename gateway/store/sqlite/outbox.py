@@ -3,7 +3,7 @@ transaction (``write_events``), and the deliverer's claims and finishes, all in 
 
 An event is claimed only when no earlier event of its record is still pending, so a record's
 events reach its URL in order; a claim is a lease (``lease_until``), and only its holder's token
-finishes it. Details: (docs/callbacks.md).
+finishes it.
 """
 
 from __future__ import annotations

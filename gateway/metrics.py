@@ -142,17 +142,13 @@ class Metrics:
         )
         for outcome in CALLBACK_OUTCOMES:
             outcomes.labels(outcome)
-        depth = Gauge(
-            "smsedge_callback_queue_depth",
-            "Callback events waiting to be delivered (the store's outbox, shared by every worker).",
-            registry=self.registry,
-            multiprocess_mode="livemax",
-        )
-        oldest = Gauge(
-            "smsedge_callback_oldest_age_seconds",
-            "Age of the oldest callback event still waiting to be delivered.",
-            registry=self.registry,
-            multiprocess_mode="livemax",
+        # The store's outbox, shared: every worker reports the same figures.
+        depth, oldest = (
+            Gauge(name, text, registry=self.registry, multiprocess_mode="livemax")
+            for name, text in (
+                ("smsedge_callback_queue_depth", "Callback events waiting to be delivered."),
+                ("smsedge_callback_oldest_age_seconds", "Age of the oldest callback event still waiting."),
+            )
         )
         return outcomes, depth, oldest
 

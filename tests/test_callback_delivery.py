@@ -74,10 +74,12 @@ class Receiver:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(str(tmp_path / "callbacks.db"), timeout=2.0)
-    await opened.open()
-    yield opened
-    await opened.close()
+    """The deliverer's tests run on SQLite (its Redis side: the last test, and the contract suite)."""
+    async with contextlib.AsyncExitStack() as stack:
+        opened = SQLiteStore(str(tmp_path / "callbacks.db"), timeout=2.0)
+        await opened.open()
+        stack.push_async_callback(opened.close)
+        yield opened
 
 
 async def listening(aiohttp_server: Any, receiver: Receiver) -> str:

@@ -103,6 +103,7 @@ _ADMIN_MODELS = (
     Error,
 )
 _CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
+_NAMED = ("401", "404", "405", "500", "503")  # of a named account or message, without a body
 _READS = ("401", "500", "503")  # what a read of the admin API may answer besides 200
 
 
@@ -140,22 +141,21 @@ def _admin_account_paths() -> dict[str, Any]:
                 extra=(IDEMPOTENCY_KEY,),
             )
         },
-        "/admin/api/accounts/{api_key}/rotate-secret": {
-            "post": admin_operation(
-                "a new api_secret, shown this once; the old one stops working at once",
-                "200",
-                AdminRotatedResponse,
-                ("401", "404", "405", "500", "503"),
-                parameters=key,
-            )
-        },
-        "/admin/api/accounts/{api_key}/callback-secret": {
-            "post": admin_operation(
-                "a new callback signing secret, shown this once; events are signed with it from now on",
-                "200",
-                AdminCallbackSecretResponse,
-                ("401", "404", "405", "500", "503"),
-                parameters=key,
+        **{
+            f"/admin/api/accounts/{{api_key}}/{action}": {
+                "post": admin_operation(summary, "200", answer, _NAMED, parameters=key)
+            }
+            for action, summary, answer in (
+                (
+                    "rotate-secret",
+                    "a new api_secret, shown this once; the old one stops working at once",
+                    AdminRotatedResponse,
+                ),
+                (
+                    "callback-secret",
+                    "a new callback signing secret, shown this once; events are signed with it from now on",
+                    AdminCallbackSecretResponse,
+                ),
             )
         },
     }
@@ -169,7 +169,7 @@ def _admin_paths() -> dict[str, Any]:
                 "a record (masked) by its message id, with its account",
                 "200",
                 AdminMessageResponse,
-                ("401", "404", "405", "500", "503"),
+                _NAMED,
                 parameters=("message_id",),
             )
         },
@@ -188,7 +188,7 @@ def _admin_paths() -> dict[str, Any]:
                 "make the account's dead callback events pending again, due now (audited)",
                 "200",
                 AdminReplayedResponse,
-                ("401", "404", "405", "500", "503"),
+                _NAMED,
                 parameters=("api_key",),
             )
         },

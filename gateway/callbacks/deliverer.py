@@ -44,7 +44,7 @@ class Settings:
         self,
         *,
         timeout: float = 5.0,
-        lease_ms: int = 60_000,
+        lease_ms: int = 30_000,
         max_queue: int = 256,
         per_host: int = 4,
         circuit_failures: int = 5,

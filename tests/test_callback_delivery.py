@@ -320,3 +320,19 @@ async def test_two_workers_on_redis_post_each_event_once(make_config, redis_serv
             await asyncio.sleep(0.3)  # time for a duplicate, were there one
     ids = [json.loads(body)["event_id"] for _, body, _ in receiver.posts]
     assert len(ids) == len(set(ids)) == 20
+
+
+async def test_the_deliverer_stops_when_cancelled_even_as_it_is_woken(store):
+    """A cancellation that comes as the deliverer is woken ends it (``asyncio.wait_for`` would
+    swallow it, and the app's shutdown would wait forever)."""
+    for _ in range(30):
+        deliverer = CallbackDeliverer(
+            store, store.account_by_key, ZoneInfo("UTC"), Metrics([]), settings=Settings(poll_seconds=5.0)
+        )
+        task = asyncio.create_task(deliverer.run())
+        await asyncio.sleep(0.01)  # waiting to be woken
+        deliverer._wake.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2)
+        assert task.done()

@@ -100,8 +100,11 @@ class CallbackDeliverer:
                     except Exception:  # a bug must not end delivery for good
                         log.exception("callbacks: a delivery round failed")
                     self._wake.clear()
+                    # asyncio.timeout, not wait_for: wait_for swallows a cancellation that comes
+                    # as the wake-up does (Python 3.11), and the loop would never end.
                     with contextlib.suppress(TimeoutError):  # nothing woke it: poll
-                        await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                        async with asyncio.timeout(self._settings.poll_seconds):
+                            await self._wake.wait()
             finally:
                 for task in self._tasks:
                     task.cancel()

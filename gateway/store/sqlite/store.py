@@ -142,7 +142,7 @@ class SQLiteStore:
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
         check_updatable(changes)
         if "providers" in changes:
-            # ``**changes`` is untyped in the Store protocol; providers come as names (admin/rules)
+            # ``**changes`` is untyped in the Store protocol; providers come as names (gateway.accounts.rules)
             changes["providers"] = ",".join(cast("Iterable[str]", changes["providers"]))
         row = await self._writer.transaction(work(update_account, api_key, changes))
         return _account(row) if row else None

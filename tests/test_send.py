@@ -363,7 +363,6 @@ def test_a_forked_child_draws_ids_of_its_own():
         (["13800138000"], "数组"),
         ({"n": "13800138000"}, "对象"),
         (True, "布尔值"),
-        (None, " null"),
     ],
 )
 async def test_a_phone_of_the_wrong_json_type_is_named_by_its_type(client, phone, named):

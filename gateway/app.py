@@ -56,7 +56,7 @@ __all__ = ["build_runtime", "create_app"]
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """The one Redis client, for every part configured for Redis (made only if one is).
 
-    Shared, so an outage one part meets makes the others fail fast too (``redis_health``).
+    Shared, so an outage one part meets makes the others fail fast too (``gateway.redis.health``).
     """
     async with RedisSource(app[CONFIG].redis) as redis:
         app[REDIS] = redis

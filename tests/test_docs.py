@@ -8,6 +8,7 @@ overview that leads to every other page; the README's index names every page. Re
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -139,3 +140,36 @@ def test_every_file_the_docs_name_exists():
         )
     }
     assert missing == {}
+
+
+# A module or a name in it, as the code's docstrings and comments name them: ``gateway.accounts.listed``
+DOTTED_NAME = re.compile(r"(?<![\w/.])((?:gateway|plugins)(?:\.[A-Za-z_]\w*)+)")
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``dotted`` is a module of the project, or a name inside one."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_module_the_code_names_exists():
+    """A docstring that names ``gateway.x.y`` follows the module when it moves."""
+    unresolved = {
+        str(path.relative_to(ROOT)): found
+        for path in CODE
+        if path.parts[len(ROOT.parts)] in ("gateway", "plugins")
+        and (
+            found := sorted(n for n in set(DOTTED_NAME.findall(path.read_text("utf-8"))) if not _resolves(n))
+        )
+    }
+    assert unresolved == {}

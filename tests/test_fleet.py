@@ -202,4 +202,8 @@ def test_several_workers_need_the_redis_limiter(tmp_path):
         timeout=30,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "server.workers: more than 1 worker needs ratelimit.backend: redis"
+    # Every problem at once (check-config's rule): the limiter, and the shared hash key a fleet needs.
+    assert result.stderr.strip().splitlines() == [
+        "server.workers: more than 1 worker needs ratelimit.backend: redis",
+        "server.secret_key: required when state is shared (redis or workers > 1)",
+    ]

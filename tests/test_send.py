@@ -357,7 +357,13 @@ def test_a_forked_child_draws_ids_of_its_own():
 
 @pytest.mark.parametrize(
     ("phone", "named"),
-    [(13800138000, "数字"), (["13800138000"], "数组"), ({"n": "13800138000"}, "对象"), (True, "布尔值")],
+    [
+        (13800138000, "数字"),
+        (138.5, "数字"),
+        (["13800138000"], "数组"),
+        ({"n": "13800138000"}, "对象"),
+        (True, "布尔值"),
+    ],
 )
 async def test_a_phone_of_the_wrong_json_type_is_named_by_its_type(client, phone, named):
     response = await client.post("/api/sms/send", json={**SEND_BODY, "phone": phone}, headers=DEMO_HEADERS)

@@ -1,6 +1,6 @@
 """The store contract, run unchanged against every backend (SQLite file, real Redis server).
 
-Whatever a handler can observe through :class:`gateway.store.Store` must be the same on both:
+Whatever a handler can observe through :class:`gateway.store.base.Store` must be the same on both:
 accounts, all-or-nothing charging under concurrency, settling, records and receipts. A backend's
 own mechanics (SQLite's WAL and indexes, Redis's keys) are tested in its own file.
 """
@@ -191,7 +191,7 @@ async def test_callback_settings_are_created_updated_and_cleared(store: Store):
 
 
 async def test_the_configs_secret_is_recorded_and_replaced_once_per_change(store: Store):
-    """What the config last applied to a listed account (``listed_accounts``): read back, and
+    """What the config last applied to a listed account (``gateway.accounts.listed``): read back, and
     replaced only by whoever still expects the recorded value, so concurrent starters apply a
     change once."""
     listed = await store.create_account(new_account("listed", config_secret_hash="cfg-1"), NOW)

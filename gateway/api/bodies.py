@@ -21,7 +21,7 @@ import msgspec
 from gateway.errors import ApiError, invalid
 from gateway.phones import scrub
 
-__all__ = ["MALFORMED", "NOT_AN_OBJECT", "body_error", "decode_body", "refuse_repeated_keys"]
+__all__ = ["MALFORMED", "NOT_AN_OBJECT", "body_error", "decode_body", "refuse_repeated_keys", "type_given"]
 
 T = TypeVar("T")
 
@@ -116,6 +116,16 @@ _TYPE_WANTED = {
     "null": " null",
 }
 _TYPE_GIVEN = {**_TYPE_WANTED, "int": "数字"}  # a JSON number is a number, whole or not
+#: msgspec's name for the JSON type of a decoded value.
+_JSON_TYPE = {
+    str: "str",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
 _COMPARED = {">": "应大于", ">=": "应不小于", "<": "应小于", "<=": "应不大于"}
 _AT = re.compile(r" - at `(?P<at>[^`]*)`(?: in `(?P<within>[^`]*)`)?$")
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -137,6 +147,11 @@ def body_error(exc: msgspec.DecodeError) -> ApiError:
         if match:
             return invalid(say(field, path, match))
     return invalid(f"{field} 无效" if path != "$" else "请求体无效")
+
+
+def type_given(value: Any) -> str:
+    """What a decoded JSON value is, in the words a refusal of msgspec's gets."""
+    return _TYPE_GIVEN.get(_JSON_TYPE.get(type(value), ""), "其他类型")
 
 
 def _field(path: str) -> str:

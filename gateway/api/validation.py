@@ -18,7 +18,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from gateway.api.bodies import MALFORMED, NOT_AN_OBJECT, body_error, refuse_repeated_keys
+from gateway.api.bodies import MALFORMED, NOT_AN_OBJECT, body_error, refuse_repeated_keys, type_given
 from gateway.api.models import (
     MAX_BATCH,
     MAX_PAGE,
@@ -146,12 +146,8 @@ def _message(data: Mapping[str, Any]) -> tuple[str, dict[str, str], str | None]:
     )
 
 
-#: JSON's names for what is not a string, in the API's language.
-_JSON_TYPES = {bool: "布尔值", int: "数字", float: "数字", list: "数组", dict: "对象", type(None): " null"}
-
-
 def _not_text(value: Any) -> str:
-    return f"应为字符串,收到{_JSON_TYPES.get(type(value), '其他类型')}"
+    return f"应为字符串,收到{type_given(value)}"
 
 
 def _phone(raw: Any) -> Phone:

@@ -225,7 +225,7 @@ class LoggingConfig(Settings, frozen=True, kw_only=True):
 
 
 class AccountSeed(Settings, frozen=True):
-    """An account the config lists: created on start if missing (``gateway.listed_accounts``)."""
+    """An account the config lists: created on start if missing (``gateway.accounts.listed``)."""
 
     name: Annotated[Text, Then(checked_name)]  # trimmed, held to gateway.accounts.names
     api_key: Text

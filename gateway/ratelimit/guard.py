@@ -3,7 +3,7 @@
 ``allow`` fails open: the request goes on, the failure is counted in a metric and logged once per
 outage (not once per request). ``deny`` answers 503. Both the account bucket and the per-number
 windows go through here, so they can never follow different policies. A backend that knows of an
-outage (the Redis one, see ``redis_health``) fails at once, so the policy costs no waiting.
+outage (the Redis one, see ``gateway.redis.health``) fails at once, so the policy costs no waiting.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Keys carry one hash tag per account (``{a:42}``) or per number, so every script touches a single
 Redis-Cluster slot; they expire once idle (a bucket when it would be full again, a number's history
 after its longest window). The per-number scripts of a batch go out in one pipeline, by digest: one
-round trip (``redis_client.Lua``).
+round trip (``gateway.redis.client.Lua``).
 Each call takes at most ``redis.timeout``, and none is tried while the shared client knows Redis is
-unreachable (``redis_health``): the policy (``on_backend_error``) then decides at once.
+unreachable (``gateway.redis.health``): the policy (``on_backend_error``) then decides at once.
 """
 
 from __future__ import annotations

@@ -77,9 +77,9 @@ SharedClient = SharedRedis | SharedCluster
 
 def redis_client(config: RedisConfig) -> SharedClient:
     """The client for ``redis.mode``, bounded everywhere: a dead Redis costs one ``timeout`` (see
-    ``redis_health``), never a hang.
+    ``gateway.redis.health``), never a hang.
 
-    Every call goes through ``redis_health.guarded``, whose one timer bounds all of it: the wait
+    Every call goes through ``gateway.redis.health.guarded``, whose one timer bounds all of it: the wait
     for a pooled connection, a reconnect, a redirection, the command. Sockets have no read/write
     timeout of their own: redis-py bounds a write with ``asyncio.wait_for``, which on Python 3.11
     can swallow the cancellation that timer sends, and the call would then run past its budget.

@@ -44,7 +44,7 @@ class NewAccount:
     providers: tuple[str, ...] = ()
     rate: float | None = None
     burst: int | None = None
-    #: For an account the config lists: the hash of its api_secret, as applied (``listed_accounts``).
+    #: For an account the config lists: the hash of its api_secret, as applied (``gateway.accounts.listed``).
     config_secret_hash: str | None = None
     callback_url: str | None = None  # checked against callback_prefixes (``gateway.callbacks.urls``)
     callback_prefixes: tuple[str, ...] = ()
@@ -179,7 +179,7 @@ class Store(CallbackOutbox, Protocol):
     async def today_sent(self, account_id: int, day: str) -> int: ...
 
     async def config_secret_hash(self, api_key: str) -> str | None:
-        """The hash of the config's api_secret last applied to the account (``listed_accounts``);
+        """The hash of the config's api_secret last applied to the account (``gateway.accounts.listed``);
         None when the config never applied one, or there is no such account."""
         ...
 

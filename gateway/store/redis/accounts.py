@@ -3,7 +3,7 @@
 An account is written whole before its claims are taken (SET NX), so a claim always points to a
 whole account, and of two concurrent creators of one name or key exactly one wins. Run twice (a
 retried command after a lost reply), creation finds its own claims and goes on. The hash of the
-config's api_secret as last applied (``listed_accounts``) is a field of the account's hash.
+config's api_secret as last applied (``gateway.accounts.listed``) is a field of the account's hash.
 """
 
 from __future__ import annotations

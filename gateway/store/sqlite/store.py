@@ -147,7 +147,7 @@ class SQLiteStore:
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
         check_updatable(changes)
         if "providers" in changes:
-            # ``**changes`` is untyped in the Store protocol; providers come as names (admin/rules)
+            # ``**changes`` is untyped in the Store protocol; providers come as names (gateway.accounts.rules)
             changes["providers"] = ",".join(cast("Iterable[str]", changes["providers"]))
         if "callback_prefixes" in changes:
             changes["callback_prefixes"] = join_prefixes(cast("Iterable[str]", changes["callback_prefixes"]))

@@ -1,0 +1,188 @@
+"""The reference receivers of docs/callbacks.md, each run as its own process (python, php -S, node) on
+loopback: a signed event is accepted and handed over, a forged, stale or tampered one is refused and
+handed over to nobody. The page shows the files as they are, so what a reader copies is what ran here.
+
+``SENDERS`` is what delivers a signed event: today the gateway's own signing over plain HTTP; a real
+gateway posting its outbox can stand beside it without changing the receivers' side of the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateway.callbacks.signing import HEADER_EVENT_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
+from tests.conftest import ROOT
+from tests.gateway_process import free_port
+
+PAGE = ROOT / "docs" / "callbacks.md"
+FILES = ROOT / "docs" / "callbacks"
+SECRET = "cbs_" + "reference-receivers-secret-0123456789"
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """A reference receiver listening on ``url``, appending what it accepts to ``events``."""
+
+    url: str
+    events: Path
+
+    def handed_over(self) -> list[str]:
+        """The event ids the receiver accepted and handed to its handler, in order."""
+        if not self.events.exists():
+            return []
+        return [json.loads(line)["event_id"] for line in self.events.read_text("utf-8").splitlines()]
+
+
+def _command(name: str, port: int) -> list[str]:
+    script = str(FILES / name)
+    return {
+        "receiver.py": [sys.executable, script],
+        "receiver.php": ["php", "-S", f"127.0.0.1:{port}", script],
+        "receiver.js": ["node", script],
+    }[name]
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the receiver exited {process.returncode}: {log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"the receiver did not listen within 15 s: {log.read_text()}")
+
+
+@pytest.fixture(scope="module", params=["receiver.py", "receiver.php", "receiver.js"])
+def receiver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+    folder = tmp_path_factory.mktemp(request.param.replace(".", "-"))
+    port, log, events = free_port(), folder / "output.log", folder / "events.jsonl"
+    env = {**os.environ, "SMS_EDGE_CALLBACK_SECRET": SECRET, "PORT": str(port), "EVENTS_FILE": str(events)}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            _command(request.param, port), cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_until_listening(process, port, log)
+        yield Receiver(f"http://127.0.0.1:{port}/sms-events", events)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """POST as the gateway does (JSON, these headers); the answer's status."""
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def example_event() -> dict[str, object]:
+    """The page's example body with an event id of its own, so each test finds its own event."""
+    blocks = FENCE.findall(PAGE.read_text("utf-8"))
+    body = json.loads(next(code for language, code in blocks if language == "json"))
+    return {**body, "event_id": str(uuid.uuid4())}
+
+
+def signed_headers(body: bytes, event_id: str, timestamp: int | None = None) -> dict[str, str]:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        HEADER_TIMESTAMP: str(timestamp),
+        HEADER_SIGNATURE: sign(SECRET, timestamp, body),
+        HEADER_EVENT_ID: event_id,
+    }
+
+
+def signed_by_our_signing(url: str, event: dict[str, object]) -> int:
+    """The gateway's signing, now, over plain HTTP."""
+    body = json.dumps(event, ensure_ascii=False).encode()
+    return post(url, body, signed_headers(body, str(event["event_id"])))
+
+
+#: What delivers a signed event to a receiver's URL and says the status it answered.
+SENDERS: dict[str, Callable[[str, dict[str, object]], int]] = {"signing": signed_by_our_signing}
+
+
+@pytest.mark.parametrize("sender", SENDERS.values(), ids=SENDERS.keys())
+def test_a_signed_event_is_accepted_and_handed_over_once(receiver, sender):
+    event = example_event()
+    status = sender(receiver.url, event)
+    assert (status, receiver.handed_over().count(event["event_id"])) == (200, 1)
+
+
+def test_a_signature_header_with_a_value_per_secret_is_accepted(receiver):
+    """While a secret is rotated a header may carry several values: one of them matching is enough."""
+    event = example_event()
+    body = json.dumps(event).encode()
+    headers = signed_headers(body, str(event["event_id"]))
+    old = sign("the-old-secret", int(headers[HEADER_TIMESTAMP]), body)
+    status = post(receiver.url, body, {**headers, HEADER_SIGNATURE: f"{old},{headers[HEADER_SIGNATURE]}"})
+    assert (status, receiver.handed_over().count(event["event_id"])) == (200, 1)
+
+
+def _forged(body: bytes, event_id: str) -> tuple[bytes, dict[str, str]]:
+    return body, {**signed_headers(body, event_id), HEADER_SIGNATURE: "v1=" + "0" * 64}
+
+
+def _other_secret(body: bytes, event_id: str) -> tuple[bytes, dict[str, str]]:
+    timestamp = int(time.time())
+    return body, {**signed_headers(body, event_id), HEADER_SIGNATURE: sign("not-the-secret", timestamp, body)}
+
+
+def _stale(body: bytes, event_id: str) -> tuple[bytes, dict[str, str]]:
+    return body, signed_headers(body, event_id, int(time.time()) - 301)
+
+
+def _from_the_future(body: bytes, event_id: str) -> tuple[bytes, dict[str, str]]:
+    return body, signed_headers(body, event_id, int(time.time()) + 600)
+
+
+def _tampered(body: bytes, event_id: str) -> tuple[bytes, dict[str, str]]:
+    changed = json.dumps({**json.loads(body), "status": "failed"}).encode()
+    assert changed != body
+    return changed, signed_headers(body, event_id)
+
+
+def _unsigned(body: bytes, event_id: str) -> tuple[bytes, dict[str, str]]:
+    return body, {HEADER_EVENT_ID: event_id}
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [_forged, _other_secret, _stale, _from_the_future, _tampered, _unsigned],
+    ids=lambda f: f.__name__,
+)
+def test_a_request_not_signed_now_with_the_secret_is_refused_and_not_handed_over(receiver, attack):
+    event = example_event()
+    body, headers = attack(json.dumps(event).encode(), str(event["event_id"]))
+    status = post(receiver.url, body, headers)
+    assert (400 <= status < 500, event["event_id"] in receiver.handed_over()) == (True, False)
+
+
+def test_the_page_shows_each_receiver_file_as_it_is():
+    shown = [(language, code) for language, code in FENCE.findall(PAGE.read_text("utf-8"))]
+    files = {"python": "receiver.py", "php": "receiver.php", "javascript": "receiver.js"}
+    expected = [(language, (FILES / name).read_text("utf-8")) for language, name in files.items()]
+    assert [pair for pair in expected if pair not in shown] == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,10 +76,11 @@ def receiver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     folder = tmp_path_factory.mktemp(request.param.replace(".", "-"))
     port, log, events = free_port(), folder / "output.log", folder / "events.jsonl"
     env = {**os.environ, "SMS_EDGE_CALLBACK_SECRET": SECRET, "PORT": str(port), "EVENTS_FILE": str(events)}
+    command = _command(request.param, port)
+    if shutil.which(command[0]) is None:
+        pytest.fail(f"{command[0]} is missing: `make test-packages` installs it")
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            _command(request.param, port), cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         _wait_until_listening(process, port, log)
         yield Receiver(f"http://127.0.0.1:{port}/sms-events", events)

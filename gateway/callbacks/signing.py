@@ -1,8 +1,8 @@
 """How a callback is signed and checked: HMAC-SHA256 over ``"<timestamp>.<raw body>"`` with the
-account's callback secret, the scheme Stripe and Slack use, so a receiver can check it with any
+account's callback secret, as Stripe signs its webhooks, so a receiver can check it with any
 language's standard library (docs/callbacks.md, "Verifying a callback"). The timestamp is signed too,
-so a captured request cannot be replayed after ``TOLERANCE_SECONDS``. ``verify`` is what the
-reference receivers do, in Python; the gateway itself only signs."""
+so a captured request cannot be replayed after ``TOLERANCE_SECONDS``. ``verify`` is the receiving
+side, as the reference receivers do it: for the tests' receivers and for Python code receiving."""
 
 from __future__ import annotations
 

@@ -206,7 +206,9 @@ async def test_a_receiver_failing_then_recovering_gets_every_event_in_order(stor
     await store.apply_receipts(
         "mock", [ReceiptUpdate("c-m1", "h-m1", False, "UNDELIV: 13800138000 off")], clock.ms()
     )
-    async with delivering(store, clock, schedule=lambda attempts, rng: 1.0) as metrics:
+    async with delivering(
+        store, clock, schedule=lambda created_ms, attempts, now_ms, rng: now_ms + 1000
+    ) as metrics:
         await until(lambda: len(receiver.types(200)) == 2, clock, step=0.5)
         assert counted(metrics, "retried") == 3
     assert receiver.types() == [("m1", 1, "accepted")] * 4 + [("m1", 2, "failed")]

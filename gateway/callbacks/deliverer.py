@@ -3,7 +3,7 @@
 Every worker of every host runs one; the store's leases make each event claimed by one at a time,
 so in the normal path each is POSTed once, and after a crash at most the claimed ones again. A 2xx
 is done, a 410 stops the record's events to that URL, anything else (a timeout, a refused
-connection) is tried again on ``schedule.next_delay`` until the event is 24 h old, then it is dead.
+connection) is tried again at ``schedule.next_attempt_ms`` until the event is 24 h old, then it is dead.
 Receivers are kept apart by ``hosts``; the send path never waits on any of this.
 """
 
@@ -23,7 +23,7 @@ import aiohttp
 from gateway.callbacks import signing
 from gateway.callbacks.events import body_of
 from gateway.callbacks.hosts import HostGate, HostGates, host_of
-from gateway.callbacks.schedule import GIVE_UP_AFTER, next_delay
+from gateway.callbacks.schedule import next_attempt_ms
 from gateway.callbacks.urls import CallbackUrlRefused, check_callback_url
 from gateway.clock import Clock, system_clock
 from gateway.log_throttle import LogThrottle
@@ -50,7 +50,7 @@ class Settings:
         circuit_failures: int = 5,
         circuit_cooldown: float = 60.0,
         poll_seconds: float = 1.0,
-        schedule: Callable[[int, random.Random], float | None] = next_delay,
+        schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms,
     ) -> None:
         self.timeout, self.lease_ms, self.max_queue, self.poll_seconds = (
             timeout,
@@ -204,8 +204,8 @@ class CallbackDeliverer:
     async def _failed(self, event: OutboxEvent, error: str) -> None:
         """Try again on the schedule, or give up: 24 h after the event was written it is dead."""
         now_ms = int(self._clock() * 1000)
-        delay = self._settings.schedule(event.attempts + 1, self._rng)
-        if delay is None or now_ms + delay * 1000 - event.created_ms > GIVE_UP_AFTER * 1000:
+        next_ms = self._settings.schedule(event.created_ms, event.attempts + 1, now_ms, self._rng)
+        if next_ms is None:
             await self._finish(event, "dead", None, error)
             self._metrics.callback_outcome("dead")
             log.warning(
@@ -216,7 +216,7 @@ class CallbackDeliverer:
                 error,
             )
         else:
-            await self._finish(event, "retry", now_ms + int(delay * 1000), error)
+            await self._finish(event, "retry", next_ms, error)
             self._metrics.callback_outcome("retried")
 
     async def _finish(self, event: OutboxEvent, outcome: str, next_ms: int | None, error: str | None) -> None:

@@ -8,6 +8,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config.model import BucketConfig
+from gateway.keys import METRICS
 from gateway.middlewares.request_context import UNMATCHED_ROUTE
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, add_account
 
@@ -28,7 +29,11 @@ CONTRACT = {
     "smsedge_ratelimit_rejections_total": ("counter", {"scope"}),
     "smsedge_auth_failures_total": ("counter", set()),
     "smsedge_provider_circuit_open": ("gauge", {"provider"}),
+    "smsedge_callbacks_total": ("counter", {"outcome"}),
+    "smsedge_callback_queue_depth": ("gauge", set()),
+    "smsedge_callback_oldest_age_seconds": ("gauge", set()),
 }
+CALLBACK_OUTCOMES = {"delivered", "retried", "dead", "refused"}
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
 
 
@@ -167,6 +172,32 @@ async def test_messages_rate_limits_auth_failures_and_carrier_calls_are_counted(
         "mock": 0.0,
         "refuser": 0.0,
     }
+
+
+def callbacks(families: dict) -> dict[str, float]:
+    return {s.labels["outcome"]: s.value for s in family(families, "smsedge_callbacks_total").samples}
+
+
+async def test_callback_outcomes_and_queue_show_zero_before_any_callback(client):
+    _, families = await scrape(client)
+    assert callbacks(families) == dict.fromkeys(CALLBACK_OUTCOMES, 0.0)
+    assert value(families, "smsedge_callback_queue_depth") == 0
+    assert value(families, "smsedge_callback_oldest_age_seconds") == 0
+
+
+async def test_callback_outcomes_and_backlog_reported_by_the_deliverer_show(client):
+    metrics = client.app[METRICS]
+    for outcome in ("delivered", "delivered", "delivered", "retried", "retried", "dead", "refused"):
+        metrics.callback_outcome(outcome)
+    metrics.callback_backlog(7, 912.5)
+    _, families = await scrape(client)
+    assert callbacks(families) == {"delivered": 3.0, "retried": 2.0, "dead": 1.0, "refused": 1.0}
+    assert value(families, "smsedge_callback_queue_depth") == 7
+    assert value(families, "smsedge_callback_oldest_age_seconds") == 912.5
+    metrics.callback_backlog(0, 0.0)  # the queue drained: gauges, not high-water marks
+    _, families = await scrape(client)
+    assert value(families, "smsedge_callback_queue_depth") == 0
+    assert value(families, "smsedge_callback_oldest_age_seconds") == 0
 
 
 def route_templates(app: web.Application) -> set[str]:

@@ -18,8 +18,8 @@ __all__ = ["Metrics"]
 # From a millisecond to ten seconds: a gateway answers in ms, a slow carrier in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# What became of a callback POST (gateway.callbacks): a 2xx, a try to repeat later, given up after
-# 24 h, or a 410 from the receiver (that URL's events for the record stop).
+# What became of a delivery callback POST: delivered (a 2xx), retried (to be tried again later),
+# dead (given up after 24 h) or refused (a 410: that URL's events for the record stop).
 CALLBACK_OUTCOMES = ("delivered", "retried", "dead", "refused")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
@@ -10,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.config.model import BucketConfig
 from gateway.keys import METRICS
 from gateway.middlewares.request_context import UNMATCHED_ROUTE
-from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, add_account
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, SEND_BODY, add_account
 
 SEND = "/api/sms/send"
 BATCH = "/api/sms/batch-send"
@@ -198,6 +200,16 @@ async def test_callback_outcomes_and_backlog_reported_by_the_deliverer_show(clie
     _, families = await scrape(client)
     assert value(families, "smsedge_callback_queue_depth") == 0
     assert value(families, "smsedge_callback_oldest_age_seconds") == 0
+
+
+def test_the_api_docs_name_every_contract_metric_with_its_labels():
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("\n## Metrics\n")[1].split("\n## ")[0]
+    documented = {
+        found[1]: set((found[2] or "").split(",")) - {""}
+        for found in re.finditer(r"`(smsedge_\w+)(?:\{([\w,]+)\})?`", section)
+    }
+    assert {name: labels for name, (_, labels) in CONTRACT.items()} == documented
 
 
 def route_templates(app: web.Application) -> set[str]:

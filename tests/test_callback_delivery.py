@@ -191,7 +191,7 @@ async def test_an_event_is_posted_once_signed_with_the_documented_body(store, ai
         "error_code": None,
         "error_message": None,
         "segments": 1,
-        "price": "0.05",
+        "price": 0.05,  # yuan, a JSON number as GET /api/sms/records shows it
         "occurred_at": "2024-05-01T08:00:00.000+08:00",
         "account": "shop",
     }

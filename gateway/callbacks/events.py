@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from gateway.money import yuan_text
 from gateway.phones import scrub
 from gateway.store.callbacks import OutboxEvent
 
@@ -31,7 +30,7 @@ class CallbackBody(msgspec.Struct):
     error_code: str | None
     error_message: str | None
     segments: int
-    price: str  # yuan, as the pages show money ("0.045")
+    price: float  # yuan charged now, a JSON number as GET /api/sms/records shows it (0 once refunded)
     occurred_at: str  # RFC 3339 with the offset of server.timezone
     account: str  # the account's name
 
@@ -77,7 +76,7 @@ def body_of(event: OutboxEvent, account_name: str, zone: ZoneInfo) -> bytes:
             error_code=error_code,
             error_message=error_message,
             segments=1,
-            price=yuan_text(facts.price_milli),
+            price=facts.price_milli / 1000,  # as gateway.api.records shows it: at most 3 decimals
             occurred_at=occurred,
             account=scrub(account_name),
         )

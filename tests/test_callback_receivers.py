@@ -2,18 +2,21 @@
 loopback: a signed event is accepted and handed over, a forged, stale or tampered one is refused and
 handed over to nobody. The page shows the files as they are, so what a reader copies is what ran here.
 
-What sends the signed events is the ``sender`` fixture (a ``Sender``): today the gateway's own signing
-over plain HTTP; a real gateway posting its outbox (its secret handed to the receivers, an account's
-``callback_url`` aimed at them) fits the same shape, and the receivers' side of the tests stays as is.
+What sends the signed events is the ``sender`` fixture (a ``Sender``), twice over: the gateway's own
+signing over plain HTTP (quick), and a real gateway (``python run.py serve``) posting the events of a
+real send from its outbox, signed with the secret ``accounts callback-secret`` made, to a
+``callback_url`` inside the account's prefixes. The receivers' side of the tests is the same for both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,13 +26,15 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
+import requests
 
 from gateway.callbacks.signing import HEADER_EVENT_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
-from tests.conftest import ROOT
-from tests.gateway_process import free_port
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, ROOT
+from tests.gateway_process import GatewayProcess, free_port, run_py
+from tests.test_crash_safety import crash_document
 
 PAGE = ROOT / "docs" / "callbacks.md"
 FILES = ROOT / "docs" / "callbacks"
@@ -151,9 +156,64 @@ class SigningSender:
         return [str(event["event_id"])]
 
 
-@pytest.fixture(scope="module")
-def sender() -> Sender:
-    return SigningSender()
+class GatewaySender:
+    """A real gateway: each ``deliver`` sends one SMS with ``callback_url=url`` (its prefix added to
+    the demo account's first) and waits for the gateway's deliverer to post its events."""
+
+    def __init__(self, directory: Path) -> None:
+        self._db = directory / "gateway.db"
+        self._gateway = GatewayProcess(crash_document(self._db), directory, name="callbacks")
+        self._prefixes: list[str] = []
+        self.secret = self._cli("callback-secret")["callback_secret"]
+
+    def _cli(self, *args: str) -> Any:
+        done = run_py("accounts", *args, "--key", DEMO_KEY, "--config", self._gateway.config)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    def deliver(self, url: str) -> list[str]:
+        prefix = url.rsplit("/", 1)[0] + "/"
+        if prefix not in self._prefixes:
+            self._prefixes.append(prefix)
+            self._cli("set", "--callback-prefixes", ",".join(self._prefixes))
+        sent = requests.post(
+            f"{self._gateway.url}/api/sms/send",
+            headers=DEMO_HEADERS,
+            json={"phone": "13800138000", "template_id": "123456", "callback_url": url},
+            timeout=10,
+        )
+        assert sent.status_code == 200, sent.text
+        message_id = sent.json()["data"]["message_id"]
+        deadline = time.monotonic() + HANDOVER_SECONDS
+        while (states := self._events(message_id)) and "pending" in states.values():
+            assert time.monotonic() < deadline, states
+            time.sleep(0.05)
+        assert states and set(states.values()) == {"delivered"}, states
+        return list(states)
+
+    def _events(self, message_id: str) -> dict[str, str]:
+        """The message's events in the gateway's outbox: event id → state, in sequence."""
+        with contextlib.closing(sqlite3.connect(self._db)) as db:
+            rows = db.execute(
+                "SELECT event_id, state FROM callback_outbox WHERE message_id = ? ORDER BY sequence",
+                (message_id,),
+            ).fetchall()
+        return dict(rows)
+
+    def stop(self) -> None:
+        self._gateway.stop()
+
+
+@pytest.fixture(scope="module", params=["signing", pytest.param("gateway", marks=pytest.mark.subprocess)])
+def sender(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sender]:
+    if request.param == "signing":
+        yield SigningSender()
+        return
+    gateway = GatewaySender(tmp_path_factory.mktemp("gateway"))
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 def _wait_for_handover(receiver: Receiver, event_ids: list[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """The deliverer (``gateway.callbacks.deliverer``) against real receivers over loopback, on a real
 SQLite store: signed POSTs delivered once, retried in order, stopped by a 410, dead after 24 h (on
-a fake clock), one host's trouble kept from the others; and the gateway starts it."""
+a fake clock), one host's trouble kept from the others; and the gateway starts it, and (on either
+store) gets every event of its sends to a receiver that was not even listening for a minute."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from aiohttp import web
 from gateway.accounts.service import AccountService
 from gateway.callbacks import signing
 from gateway.callbacks.deliverer import CallbackDeliverer, Settings
-from gateway.keys import STORE
+from gateway.keys import METRICS, STORE
 from gateway.metrics import Metrics
 from gateway.redis.client import RedisSource
 from gateway.store.backends import build_store
@@ -26,6 +27,9 @@ from gateway.store.base import NewAccount, Store
 from gateway.store.records import NewRecord, ReceiptUpdate, Settlement
 from gateway.store.sqlite.store import SQLiteStore
 from tests.conftest import SEND_BODY, SHARED_SECRET, add_account
+from tests.fakes import tencent as fake_tencent
+from tests.gateway_process import free_port
+from tests.test_receipts import TEMPLATE, backends, push, tencent_report
 
 DAY = "2024-05-01"
 START = 1_714_521_600.0  # 2024-05-01 00:00:00 UTC
@@ -305,6 +309,79 @@ async def test_the_gateway_delivers_a_sends_events(make_client, aiohttp_server, 
     await until(lambda: receiver.posts, limit=5)
     event = json.loads(receiver.posts[0][1])
     assert (event["type"], event["message_id"]) == ("accepted", (await sent.json())["data"]["message_id"])
+
+
+async def serials_of_tencent(aiohttp_server: Any, serials: dict[str, str]) -> str:
+    """A fake Tencent noting each accepted number's SerialNo (what its receipt names) in ``serials``."""
+
+    @web.middleware
+    async def note(request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        for status in json.loads(response.body)["Response"].get("SendStatusSet", []):
+            serials[status["PhoneNumber"].removeprefix("+86")] = status["SerialNo"]
+        return response
+
+    app = fake_tencent.create_app(fake_tencent.TencentUpstream())
+    app.middlewares.append(note)
+    return str((await aiohttp_server(app)).make_url("/"))
+
+
+async def test_a_receiver_down_for_a_minute_gets_every_event_afterwards_in_order(
+    make_client, aiohttp_server, store_backend
+):
+    """Nothing listens on the receiver's port while a gateway accepts sends and their receipts:
+    each POST is a refused connection, retried on the real schedule; a minute later (on the
+    gateway's clock) the receiver starts there and gets every event once, each record's in order."""
+    clock, serials, port = Clock(), {}, free_port()
+    url, phones = f"http://127.0.0.1:{port}/hook", ["13800138001", "13900139002", "13700137003"]
+    tencent_url = await serials_of_tencent(aiohttp_server, serials)
+    upstreams = {"tencent_url": tencent_url, "aliyun_url": "http://127.0.0.1:9/"}
+    client = await make_client(
+        clock=clock, ratelimit={"phone": []}, **{**backends(upstreams), **store_backend}
+    )
+    account, headers = await add_account(
+        client, "team", balance_milli=10_000, callback_prefixes=(f"http://127.0.0.1:{port}/",)
+    )
+    _, secret = await AccountService(client.app[STORE]).set_callback_secret("test", account.api_key)
+    batch = await client.post(
+        "/api/sms/batch-send", json={"phones": phones, **TEMPLATE, "callback_url": url}, headers=headers
+    )
+    single = await client.post(
+        "/api/sms/send", json={"phone": "13600136004", **TEMPLATE, "callback_url": url}, headers=headers
+    )
+    assert (batch.status, single.status) == (200, 200)
+    sent = [r["message_id"] for r in (await batch.json())["data"]["results"]]
+    sent.append((await single.json())["data"]["message_id"])
+    reports = [tencent_report(phone, serials[phone]) for phone in [*phones, "13600136004"]]
+    assert (await push(client, "tencent", reports)).status == 200
+    metrics = client.app[METRICS]
+
+    await until(lambda: counted(metrics, "retried") >= 4)  # each record's accepted: refused
+    clock.now += 60  # a minute on: the retries (about 10 s after the first) are refused too
+    await until(lambda: counted(metrics, "retried") >= 5)
+    await asyncio.sleep(0.3)  # the rest of that round: refused, or turned away by the open circuit
+    refused_posts = counted(metrics, "retried")
+
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", receiver.handle)
+    await aiohttp_server(app, port=port)
+    clock.now += 75  # past every retry (at most 72 s after the last) and the circuit's minute
+    await until(lambda: len(receiver.posts) == 8)
+    await asyncio.sleep(0.3)  # time for a duplicate, were there one (the clock stands: no lease runs out)
+
+    assert counted(metrics, "retried") == refused_posts >= 5  # the refused connections, counted
+    assert counted(metrics, "delivered") == 8
+    events = [json.loads(body) for _, body, _ in receiver.posts]
+    assert len({event["event_id"] for event in events}) == 8  # each once
+    for (posted, body, _), event in zip(receiver.posts, events, strict=True):
+        assert posted[signing.HEADER_EVENT_ID] == event["event_id"]
+        assert signing.verify(
+            secret, posted[signing.HEADER_TIMESTAMP], posted[signing.HEADER_SIGNATURE], body, clock.now
+        )
+    by_record = {mid: [(e["sequence"], e["type"]) for e in events if e["message_id"] == mid] for mid in sent}
+    assert by_record == {mid: [(1, "accepted"), (2, "delivered")] for mid in sent}  # none invented
+    assert await client.app[STORE].callback_backlog(int(clock.now * 1000)) == (0, 0.0)
 
 
 async def test_two_workers_on_redis_post_each_event_once(make_config, redis_server, aiohttp_server):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from gateway.config.model import DEFAULT_CONFIG_PATH, Settings
 from gateway.config.reader import ConfigError
 from plugins.mock import MockCarrier
 from tests.conftest import ROOT, merge
+from tests.gateway_process import run_py
 
 PRODUCTION = ROOT / "config" / "production.example.yaml"
 PRODUCTION_CREDENTIALS = "/etc/sms-edge/credentials"  # where the example's ${file:...} secrets are
@@ -418,15 +418,7 @@ def test_config_path_order(monkeypatch):
 
 def check_config(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k != "SMS_EDGE_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_py(*args, env={**clean, **(env or {})})
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], line: str) -> None:

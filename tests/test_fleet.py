@@ -8,8 +8,6 @@ request exactly once, and that the workers' readings of the callback queue show 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.process.server import METRICS_DIR_ENV, _clean_metrics_directory, _fresh_metrics_directory
 from gateway.store.cache import ACCOUNT_CACHE_TTL
-from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
-from tests.gateway_process import GatewayProcess, free_port
+from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
+from tests.gateway_process import GatewayProcess, free_port, run_py
 
 HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
 SECRET_KEY = "fleet-test-secret-key-000000000"
@@ -244,23 +242,7 @@ def test_several_workers_need_the_redis_limiter(tmp_path):
     document["store"]["path"] = str(tmp_path / "x.db")
     config = tmp_path / "memory.yaml"
     config.write_text(yaml.safe_dump(document), encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "serve",
-            "--config",
-            str(config),
-            "--workers",
-            "2",
-            "--port",
-            str(free_port()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_py("serve", "--config", config, "--workers", "2", "--port", str(free_port()))
     assert result.returncode == 2
     # Every problem at once (check-config's rule): the limiter, and the shared hash key a fleet needs.
     assert result.stderr.strip().splitlines() == [

@@ -249,6 +249,14 @@ async def test_reserve_for_an_exact_balance_leaves_zero_never_negative(store: St
     assert await balance(store, "exact") == 0
 
 
+async def test_a_free_message_is_reserved_and_costs_nothing(store: Store):
+    """A backend may be priced 0 (a carrier billed elsewhere): its sends go out, and take nothing."""
+    account = await store.create_account(new_account("free", 120), NOW)
+    assert await store.reserve(account.id, new_records("gratis", 2, price_milli=0), NOW) is True
+    assert await balance(store, "free") == 120
+    assert (await store.records(account.id, RecordQuery())).total == 2
+
+
 async def test_reserve_for_an_unknown_account_is_refused(store: Store):
     assert await store.reserve(999, new_records("ghost", 1), NOW) is False
 

@@ -51,7 +51,8 @@ if balance == nil then return 0 end
 local cost = 0
 for i = 3, #ARGV, 7 do cost = cost + tonumber(ARGV[i + 4]) end
 if balance < cost then return 0 end
-redis.call('HINCRBY', KEYS[1], 'balance_milli', -cost)
+-- free messages take nothing (and Lua's -0 is "-0", which HINCRBY refuses as not an integer)
+if cost > 0 then redis.call('HINCRBY', KEYS[1], 'balance_milli', -cost) end
 for i = 3, #ARGV, 7 do
   local id = redis.call('HINCRBY', KEYS[1], 'record_seq', 1)
   local member = string.format('%015d', id)

@@ -412,7 +412,7 @@ async def dead_events(admin, api_key: str, count: int) -> None:
         account.id, [Settlement(r.message_id, "success", "mock", 50) for r in records], 1000, "2024-05-01"
     )
     for event in await store.claim_callbacks(2000, 1000, 100, "test"):
-        await store.finish_callback(event.event_id, "test", "dead", None, "HTTP 500", 3000)
+        await store.finish_callbacks("test", [(event.event_id, "dead", None, "HTTP 500")], 3000)
 
 
 async def test_dead_callbacks_are_listed_and_replayed_audited(admin):

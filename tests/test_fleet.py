@@ -8,6 +8,8 @@ request exactly once, and that the workers' readings of the callback queue show 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.process.server import METRICS_DIR_ENV, _clean_metrics_directory, _fresh_metrics_directory
 from gateway.store.cache import ACCOUNT_CACHE_TTL
-from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port, run_py
 
 HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}

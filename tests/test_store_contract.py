@@ -873,7 +873,7 @@ async def test_receipts_add_the_records_next_event_in_order(store: Store):
     assert sorted(events(first)) == [("m1", 1, "accepted"), ("m2", 1, "accepted")]  # not the later ones
     assert await box.claim_callbacks(NOW + 20, LEASE, 10, "t2") == []  # leased, and the rest wait
     for event in first:
-        await box.finish_callback(event.event_id, "t1", "delivered", None, None, NOW + 21)
+        await box.finish_callbacks("t1", [(event.event_id, "delivered", None, None)], NOW + 21)
     second = await box.claim_callbacks(NOW + 22, LEASE, 10, "t3")
     assert sorted(events(second)) == [("m1", 2, "delivered"), ("m2", 2, "failed")]
     failed = next(e for e in second if e.message_id == "m2")
@@ -887,7 +887,7 @@ async def test_a_receipt_applied_by_settle_follows_the_acceptance(store: Store):
     await store.settle(account_id, [Settlement("e", "pending", "aliyun", 60, "biz-e")], NOW + 5, DAY)
     [first] = await box.claim_callbacks(NOW + 6, LEASE, 10, "t1")
     assert (events([first]), json.loads(first.facts)["status"]) == ([("e", 1, "accepted")], "pending")
-    await box.finish_callback(first.event_id, "t1", "delivered", None, None, NOW + 7)
+    await box.finish_callbacks("t1", [(first.event_id, "delivered", None, None)], NOW + 7)
     [second] = await box.claim_callbacks(NOW + 8, LEASE, 10, "t1")
     assert (events([second]), json.loads(second.facts)["status"]) == ([("e", 2, "delivered")], "success")
 
@@ -900,9 +900,9 @@ async def test_a_claim_is_leased_and_a_finish_with_a_lost_lease_changes_nothing(
     assert await box.claim_callbacks(NOW + LEASE - 1, LEASE, 10, "second") == []
     [again] = await box.claim_callbacks(NOW + LEASE, LEASE, 10, "second")  # the lease ran out
     assert again.event_id == event.event_id
-    await box.finish_callback(event.event_id, "first", "delivered", None, None, NOW + LEASE)  # lost
+    await box.finish_callbacks("first", [(event.event_id, "delivered", None, None)], NOW + LEASE)  # lost
     assert (await box.callback_backlog(NOW + LEASE))[0] == 1
-    await box.finish_callback(event.event_id, "second", "delivered", None, None, NOW + LEASE)
+    await box.finish_callbacks("second", [(event.event_id, "delivered", None, None)], NOW + LEASE)
     assert await box.callback_backlog(NOW + LEASE) == (0, 0.0)
     assert await box.claim_callbacks(NOW + 10 * LEASE, LEASE, 10, "third") == []
 
@@ -914,10 +914,10 @@ async def test_a_retry_is_due_at_its_time_and_counts_the_attempt(store: Store):
     assert await box.callback_backlog(NOW + 4000) == (2, 4.0)
     claimed = await box.claim_callbacks(NOW, LEASE, 1, "t")  # the limit holds
     [event] = claimed
-    await box.finish_callback(event.event_id, "t", "retry", NOW + 10_000, "HTTP 503", NOW + 1)
+    await box.finish_callbacks("t", [(event.event_id, "retry", NOW + 10_000, "HTTP 503")], NOW + 1)
     [other] = await box.claim_callbacks(NOW + 2, LEASE, 10, "t")
     assert other.event_id != event.event_id
-    await box.finish_callback(other.event_id, "t", "delivered", None, None, NOW + 3)
+    await box.finish_callbacks("t", [(other.event_id, "delivered", None, None)], NOW + 3)
     assert await box.claim_callbacks(NOW + 9_999, LEASE, 10, "t") == []
     [retried] = await box.claim_callbacks(NOW + 10_000, LEASE, 10, "t")
     assert (retried.event_id, retried.attempts, retried.last_error) == (event.event_id, 1, "HTTP 503")
@@ -936,8 +936,8 @@ async def test_a_stopped_event_stops_its_records_later_events(store: Store):
     claimed = await box.claim_callbacks(NOW + 2, LEASE, 10, "t")
     gone = next(e for e in claimed if e.message_id == "g")
     kept = next(e for e in claimed if e.message_id == "k")
-    await box.finish_callback(gone.event_id, "t", "stopped", None, "HTTP 410", NOW + 3)
-    await box.finish_callback(kept.event_id, "t", "delivered", None, None, NOW + 3)
+    await box.finish_callbacks("t", [(gone.event_id, "stopped", None, "HTTP 410")], NOW + 3)
+    await box.finish_callbacks("t", [(kept.event_id, "delivered", None, None)], NOW + 3)
     assert events(await box.claim_callbacks(NOW + 4, LEASE, 10, "t")) == [("k", 2, "delivered")]
     assert await box.callback_backlog(NOW + 4) == (1, 0.003)
 
@@ -951,7 +951,7 @@ async def test_dead_events_are_listed_per_account_and_replayed_due_now(store: St
     for n in range(3):
         await store.settle(account_id, [accepted(f"d{n}")], NOW + n, DAY)
     for event in await box.claim_callbacks(NOW + 5, LEASE, 10, "t"):
-        await box.finish_callback(event.event_id, "t", "dead", None, "refused: connection", NOW + 6)
+        await box.finish_callbacks("t", [(event.event_id, "dead", None, "refused: connection")], NOW + 6)
     dead, total = await box.dead_callbacks(account_id, 1, 2)
     assert total == 3 and [e.message_id for e in dead] == ["d2", "d1"]  # newest first
     assert {e.state for e in dead} == {"dead"} and dead[0].last_error == "refused: connection"

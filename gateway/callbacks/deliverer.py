@@ -29,7 +29,7 @@ from gateway.clock import Clock, system_clock
 from gateway.log_throttle import LogThrottle
 from gateway.metrics import Metrics
 from gateway.store.base import Account, StoreUnavailable
-from gateway.store.callbacks import CallbackOutbox, OutboxEvent
+from gateway.store.callbacks import CallbackOutbox, Finish, OutboxEvent
 
 __all__ = ["CallbackDeliverer", "Settings"]
 
@@ -50,6 +50,8 @@ class Settings:
         circuit_failures: int = 5,
         circuit_cooldown: float = 60.0,
         poll_seconds: float = 1.0,
+        finish_batch: int = 64,
+        finish_seconds: float = 0.05,
         schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms,
     ) -> None:
         self.timeout, self.lease_ms, self.max_queue, self.poll_seconds = (
@@ -64,6 +66,7 @@ class Settings:
             circuit_cooldown,
         )
         self.schedule = schedule
+        self.finish_batch, self.finish_seconds = finish_batch, finish_seconds
 
 
 class CallbackDeliverer:
@@ -85,33 +88,42 @@ class CallbackDeliverer:
         self._token = uuid.uuid4().hex  # this worker's leases
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._more = False  # the last claim filled the queue: more may be due
+        self._finishes: list[Finish] = []  # ends not yet written: one write per batch
+        self._flush = asyncio.Event()
         self._trouble = LogThrottle(60.0)
         self._session: aiohttp.ClientSession | None = None
 
     async def run(self) -> None:
-        """Deliver until cancelled; what is in flight then is left to its lease."""
+        """Deliver until cancelled; what is in flight then is left to its lease, what has ended is
+        written first."""
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout)
         async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as session:
             self._session = session
+            writing = asyncio.create_task(self._write_finishes())
             try:
-                while True:
-                    try:
-                        await self._round()
-                    except Exception:  # a bug must not end delivery for good
-                        log.exception("callbacks: a delivery round failed")
-                    self._wake.clear()
-                    # asyncio.timeout, not wait_for: wait_for swallows a cancellation that comes
-                    # as the wake-up does (Python 3.11), and the loop would never end.
-                    with contextlib.suppress(TimeoutError):  # nothing woke it: poll
-                        async with asyncio.timeout(self._settings.poll_seconds):
-                            await self._wake.wait()
+                await self._claim_rounds()
             finally:
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+                await self._write_batch()
+
+    async def _claim_rounds(self) -> None:
+        """Claim when the queue has room for a batch, else every ``poll_seconds``; the backlog's
+        gauges once a round. No store read or write per event: the send path shares the writer."""
+        while True:
+            try:
+                await self._round()
+            except Exception:  # a bug must not end delivery for good
+                log.exception("callbacks: a delivery round failed")
+            await _wait(self._wake, self._settings.poll_seconds)
 
     async def _round(self) -> None:
         """Report the backlog, claim what the queue has room for, start each event's POST."""
+        await self._write_batch()  # ends first: a record's next event becomes claimable
         now_ms = int(self._clock() * 1000)
         try:
             depth, oldest = await self._outbox.callback_backlog(now_ms)
@@ -124,13 +136,14 @@ class CallbackDeliverer:
             if (left_out := self._trouble.due()) is not None:
                 log.warning("callbacks: store unavailable (%s); %d more like it", exc, left_out)
             return
+        self._more = len(claimed) == room
         for event in claimed:
             gate = self._gates[host_of(event.url)]
             if gate.admits(now_ms / 1000):
                 gate.waiting += 1
                 self._start(self._deliver(event, gate))
             else:  # handed back unposted: the host's queue is full, or its circuit open
-                self._start(self._finish(event, "defer", gate.reopens_ms(now_ms), None))
+                self._finish(event, "defer", gate.reopens_ms(now_ms), None)
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -139,7 +152,9 @@ class CallbackDeliverer:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._wake.set()  # room in the queue: claim more at once
+        if self._more and len(self._tasks) <= self._settings.max_queue // 2:
+            self._more = False
+            self._wake.set()  # room for a batch, and more were due: claim now
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("callbacks: delivering an event failed: %r", exc)
 
@@ -148,7 +163,7 @@ class CallbackDeliverer:
             async with gate.slots:
                 now = self._clock()
                 if gate.is_open(now):  # the host failed meanwhile: handed back unposted
-                    await self._finish(event, "defer", gate.reopens_ms(int(now * 1000)), None)
+                    self._finish(event, "defer", gate.reopens_ms(int(now * 1000)), None)
                 else:
                     await self._post_and_finish(event, gate)
         finally:
@@ -162,7 +177,7 @@ class CallbackDeliverer:
         try:
             check_callback_url(event.url, account.callback_prefixes)
         except CallbackUrlRefused:
-            await self._finish(
+            self._finish(
                 event, "stopped", None, "the URL is no longer inside the account's callback_prefixes"
             )
             self._metrics.callback_outcome("refused")
@@ -170,11 +185,11 @@ class CallbackDeliverer:
         status, error = await self._post(event, account)
         if status is not None and 200 <= status < 300:
             gate.succeeded()
-            await self._finish(event, "delivered", None, None)
+            self._finish(event, "delivered", None, None)
             self._metrics.callback_outcome("delivered")
         elif status == 410:
             gate.succeeded()
-            await self._finish(event, "stopped", None, "HTTP 410")
+            self._finish(event, "stopped", None, "HTTP 410")
             self._metrics.callback_outcome("refused")
         else:
             gate.failed(self._clock())
@@ -206,7 +221,7 @@ class CallbackDeliverer:
         now_ms = int(self._clock() * 1000)
         next_ms = self._settings.schedule(event.created_ms, event.attempts + 1, now_ms, self._rng)
         if next_ms is None:
-            await self._finish(event, "dead", None, error)
+            self._finish(event, "dead", None, error)
             self._metrics.callback_outcome("dead")
             log.warning(
                 "callback event %s to %s is dead after %d attempts: %s",
@@ -216,9 +231,38 @@ class CallbackDeliverer:
                 error,
             )
         else:
-            await self._finish(event, "retry", next_ms, error)
+            self._finish(event, "retry", next_ms, error)
             self._metrics.callback_outcome("retried")
 
-    async def _finish(self, event: OutboxEvent, outcome: str, next_ms: int | None, error: str | None) -> None:
-        now_ms = int(self._clock() * 1000)
-        await self._outbox.finish_callback(event.event_id, self._token, outcome, next_ms, error, now_ms)
+    def _finish(self, event: OutboxEvent, outcome: str, next_ms: int | None, error: str | None) -> None:
+        """Queue the event's end for the next batch write; until then its lease keeps it ours."""
+        self._finishes.append((event.event_id, outcome, next_ms, error))
+        if len(self._finishes) >= self._settings.finish_batch:
+            self._flush.set()
+
+    async def _write_finishes(self) -> None:
+        while True:
+            await _wait(self._flush, self._settings.finish_seconds)
+            await self._write_batch()
+
+    async def _write_batch(self) -> None:
+        """Write the queued ends in one store write. Not written (the store is down): the leases
+        run out and those events are posted again, as after a crash."""
+        batch, self._finishes = self._finishes, []
+        if not batch:
+            return
+        try:
+            await self._outbox.finish_callbacks(self._token, batch, int(self._clock() * 1000))
+        except StoreUnavailable as exc:
+            if (left_out := self._trouble.due()) is not None:
+                log.warning("callbacks: %d ends not written (%s); %d more like it", len(batch), exc, left_out)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until ``event`` is set or ``seconds`` pass; then clear it."""
+    # asyncio.timeout, not wait_for: wait_for swallows a cancellation that comes as the wake-up
+    # does (Python 3.11), and the loop would never end.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    event.clear()

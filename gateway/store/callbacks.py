@@ -9,10 +9,11 @@ post the same body whatever the record became since.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["CALLBACK_STATES", "EVENT_TYPES", "FINISHES", "CallbackOutbox", "OutboxEvent"]
+__all__ = ["CALLBACK_STATES", "EVENT_TYPES", "FINISHES", "CallbackOutbox", "Finish", "OutboxEvent"]
 
 #: What an event reports: the carrier took it, or its final word.
 EVENT_TYPES = ("accepted", "delivered", "failed")
@@ -21,6 +22,8 @@ CALLBACK_STATES = ("pending", "delivered", "stopped", "dead")
 #: How the deliverer may finish a claimed event; ``defer`` hands it back unposted, due at
 #: ``next_ms``, without counting an attempt (its host's queue is full or its circuit open).
 FINISHES = ("delivered", "retry", "stopped", "dead", "defer")
+#: One claimed event's end: its id, one of ``FINISHES``, when it is due again (``retry``/``defer``), why.
+Finish = tuple[str, str, "int | None", "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +49,10 @@ class CallbackOutbox(Protocol):
         lease_ms``; an event is not claimed while an earlier one of its record is pending."""
         ...
 
-    async def finish_callback(
-        self, event_id: str, token: str, outcome: str, next_ms: int | None, error: str | None, now_ms: int
-    ) -> None:
-        """``outcome`` (one of ``FINISHES``) for the event ``token`` holds: ``retry`` and ``defer`` make
-        it due at ``next_ms``; ``stopped`` stops its record's later events too. A lost lease changes
-        nothing."""
+    async def finish_callbacks(self, token: str, finishes: Sequence[Finish], now_ms: int) -> None:
+        """Each ``Finish`` for an event ``token`` holds, in one write: ``retry`` and ``defer`` make it due
+        at its ``next_ms``; ``stopped`` stops its record's later events too. A lost lease changes
+        nothing. One write for many: the deliverer finishes a batch at a time."""
         ...
 
     async def callback_backlog(self, now_ms: int) -> tuple[int, float]:

@@ -8,13 +8,14 @@ account cannot take every claim.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.base import StoreUnavailable
-from gateway.store.callbacks import FINISHES, OutboxEvent
+from gateway.store.callbacks import FINISHES, Finish, OutboxEvent
 from gateway.store.redis.keys import Keys, optional, text
 from gateway.store.redis.outbox_scripts import CLAIM, DEAD_PAGE, DONE_TTL_MS, FINISH, REPLAY
 
@@ -95,19 +96,16 @@ class RedisOutbox:
         return sorted(events, key=lambda event: (event.next_ms, event.sequence))[:limit]
 
     @guarded(StoreUnavailable)
-    async def finish_callback(
-        self, event_id: str, token: str, outcome: str, next_ms: int | None, error: str | None, now_ms: int
-    ) -> None:
-        if outcome not in FINISHES:
-            raise ValueError(f"unknown outcome {outcome!r}")
-        account, _, _ = event_id.partition("-")
-        if not account.isdigit():
-            return  # not an event of this store's: nothing to finish
-        account_id = int(account)
-        await self._finish(
-            self._sets(account_id),
-            (self._cb(account_id), event_id, token, outcome, next_ms or 0, optional(error), DONE_TTL_MS),
-        )
+    async def finish_callbacks(self, token: str, finishes: Sequence[Finish], now_ms: int) -> None:
+        if unknown := {outcome for _, outcome, _, _ in finishes} - set(FINISHES):
+            raise ValueError(f"unknown outcome {unknown}")
+        calls = []
+        for event_id, outcome, next_ms, error in finishes:
+            account, _, _ = event_id.partition("-")
+            if account.isdigit():  # else not an event of this store's: nothing to finish
+                args = (self._cb(int(account)), event_id, token, outcome, next_ms or 0, optional(error))
+                calls.append((self._sets(int(account)), (*args, DONE_TTL_MS)))
+        await self._finish.many(calls)
 
     @guarded(StoreUnavailable)
     async def callback_backlog(self, now_ms: int) -> tuple[int, float]:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from gateway.store.callbacks import OutboxEvent
+from gateway.store.callbacks import Finish, OutboxEvent
 
 __all__ = ["backlog", "claim", "dead_page", "finish", "replay", "write_events"]
 
@@ -21,6 +21,9 @@ _COLUMNS = (
     "event_id, account_id, message_id, sequence, type, url, facts, attempts, created_at, next_at,"
     " state, last_error"
 )
+
+#: A finish's outcome as the event's state, where they differ: tried again later, or handed back.
+_STATE = {"retry": "pending", "defer": "pending"}
 
 #: One event per (message id, type): its facts are the record as this transaction left it.
 _WRITE = (
@@ -82,31 +85,25 @@ def claim(db: sqlite3.Connection, now_ms: int, lease_ms: int, limit: int, token:
     )
 
 
-def finish(
-    db: sqlite3.Connection,
-    event_id: str,
-    token: str,
-    outcome: str,
-    next_ms: int | None,
-    error: str | None,
-    now_ms: int,
-) -> None:
-    """``CallbackOutbox.finish_callback``; only the lease's holder, only a pending event."""
-    state = "pending" if outcome in ("retry", "defer") else outcome
-    tried = outcome != "defer"
-    finished = db.execute(
-        "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at),"
-        " last_error = CASE WHEN ? THEN ? ELSE last_error END, attempts = attempts + ?,"
-        " lease_token = NULL, lease_until = 0"
-        " WHERE event_id = ? AND lease_token = ? AND state = 'pending' RETURNING message_id, sequence",
-        (state, next_ms, tried, error, int(tried), event_id, token),
-    ).fetchone()
-    if finished is not None and outcome == "stopped":  # the URL is gone for this record
-        db.execute(
-            "UPDATE callback_outbox SET state = 'stopped', last_error = ?"
-            " WHERE message_id = ? AND sequence > ? AND state = 'pending'",
-            (error, *finished),
-        )
+def finish(db: sqlite3.Connection, token: str, finishes: list[Finish], now_ms: int) -> None:
+    """``CallbackOutbox.finish_callbacks``; only the lease's holder, only a pending event."""
+    stops = []
+    for event_id, outcome, next_ms, error in finishes:
+        tried = outcome != "defer"
+        finished = db.execute(
+            "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at),"
+            " last_error = CASE WHEN ? THEN ? ELSE last_error END, attempts = attempts + ?,"
+            " lease_token = NULL, lease_until = 0"
+            " WHERE event_id = ? AND lease_token = ? AND state = 'pending' RETURNING message_id, sequence",
+            (_STATE.get(outcome, outcome), next_ms, tried, error, int(tried), event_id, token),
+        ).fetchone()
+        if finished is not None and outcome == "stopped":  # the URL is gone for this record
+            stops.append((error, *finished))
+    db.executemany(
+        "UPDATE callback_outbox SET state = 'stopped', last_error = ?"
+        " WHERE message_id = ? AND sequence > ? AND state = 'pending'",
+        stops,
+    )
 
 
 def backlog(db: sqlite3.Connection, now_ms: int) -> tuple[int, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -26,7 +26,7 @@ from gateway.store.base import (
     NewAccount,
     check_updatable,
 )
-from gateway.store.callbacks import FINISHES, OutboxEvent
+from gateway.store.callbacks import FINISHES, Finish, OutboxEvent
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
@@ -255,14 +255,10 @@ class SQLiteStore:
     async def claim_callbacks(self, now_ms: int, lease_ms: int, limit: int, token: str) -> list[OutboxEvent]:
         return await self._writer.transaction(work(outbox.claim, now_ms, lease_ms, limit, token))
 
-    async def finish_callback(
-        self, event_id: str, token: str, outcome: str, next_ms: int | None, error: str | None, now_ms: int
-    ) -> None:
-        if outcome not in FINISHES:
-            raise ValueError(f"unknown outcome {outcome!r}")
-        await self._writer.transaction(
-            work(outbox.finish, event_id, token, outcome, next_ms, error, now_ms), keep_late=True
-        )
+    async def finish_callbacks(self, token: str, finishes: Sequence[Finish], now_ms: int) -> None:
+        if unknown := {outcome for _, outcome, _, _ in finishes} - set(FINISHES):
+            raise ValueError(f"unknown outcome {unknown}")
+        await self._writer.transaction(work(outbox.finish, token, list(finishes), now_ms), keep_late=True)
 
     async def callback_backlog(self, now_ms: int) -> tuple[int, float]:
         return await self._reader.run(lambda db: outbox.backlog(db, now_ms))

@@ -189,10 +189,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """
         -- The callback outbox (sqlite/outbox.py): one row per status change of a record with a
         -- callback URL, written in the transaction of the change. ``facts`` is the record as the
-        -- change left it (JSON), ``lease_token``/``lease_until`` the deliverer holding it.
+        -- change left it (JSON), ``lease_token`` the deliverer holding it (its lease ends at
+        -- ``next_at``, when the event is due again). Every key grows with time (rowid,
+        -- records.id, next_at), so the writes of a busy second land on a few pages at the end of
+        -- each tree, not one random page per event.
+        -- ``event_id`` is '<record id>-<sequence>-<random>': found through its record's index.
         CREATE TABLE callback_outbox (
-            event_id TEXT PRIMARY KEY,
-            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            account_id INTEGER NOT NULL,
+            record_id INTEGER NOT NULL,
             message_id TEXT NOT NULL,
             sequence INTEGER NOT NULL,
             type TEXT NOT NULL CHECK (type IN ('accepted', 'delivered', 'failed')),
@@ -203,12 +209,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             next_at INTEGER NOT NULL,
             state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'stopped', 'dead')),
             lease_token TEXT,
-            lease_until INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            UNIQUE (message_id, sequence)
-        ) WITHOUT ROWID;
-        CREATE INDEX callback_outbox_due ON callback_outbox (next_at) WHERE state = 'pending';
-        CREATE INDEX callback_outbox_by_account ON callback_outbox (account_id, state, created_at)
+            last_error TEXT
+        );
+        CREATE UNIQUE INDEX callback_outbox_by_record ON callback_outbox (record_id, sequence);
+        CREATE INDEX callback_outbox_due ON callback_outbox (next_at, created_at) WHERE state = 'pending';
+        CREATE INDEX callback_outbox_dead ON callback_outbox (account_id, created_at) WHERE state = 'dead'
         """,
     ),
 )

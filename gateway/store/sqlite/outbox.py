@@ -2,15 +2,14 @@
 transaction (``write_events``), and the deliverer's claims and finishes, all in the writer.
 
 An event is claimed only when no earlier event of its record is still pending, so a record's
-events reach its URL in order; a claim is a lease (``lease_until``), and only its holder's token
-finishes it.
+events reach its URL in order. A claim is a lease: it holds the event's ``lease_token`` and moves
+its ``next_at`` to the lease's end, so the due index alone says what may be claimed (a crashed
+holder's events come due again); only the holder's token finishes it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from dataclasses import replace
 from typing import Any
 
 from gateway.store.callbacks import Finish, OutboxEvent
@@ -27,25 +26,24 @@ _STATE = {"retry": "pending", "defer": "pending"}
 
 #: One event per (message id, type): its facts are the record as this transaction left it.
 _WRITE = (
-    "INSERT INTO callback_outbox (event_id, account_id, message_id, sequence, type, url, facts,"
-    " created_at, next_at, state)"
-    " SELECT ?, account_id, message_id,"
-    " (SELECT COALESCE(MAX(sequence), 0) + 1 FROM callback_outbox o WHERE o.message_id = r.message_id),"
-    " ?, callback_url, json_object('phone', phone, 'template_id', template_id, 'provider', provider,"
-    " 'status', status, 'error', error, 'price_milli', price_milli, 'occurred_ms', ?), ?, ?, 'pending'"
-    " FROM records r WHERE message_id = ? AND callback_url IS NOT NULL"
+    "INSERT INTO callback_outbox (event_id, account_id, record_id, message_id, sequence, type, url,"
+    " facts, created_at, next_at, state)"
+    " SELECT printf('%d-%d-%s', id, sequence, lower(hex(randomblob(8)))), account_id, id, message_id,"
+    " sequence, ?, callback_url, json_object('phone', phone, 'template_id', template_id, 'provider',"
+    " provider, 'status', status, 'error', error, 'price_milli', price_milli, 'occurred_ms', ?), ?, ?,"
+    " 'pending' FROM (SELECT *, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM callback_outbox o"
+    " WHERE o.record_id = r.id) AS sequence FROM records r"
+    " WHERE message_id = ? AND callback_url IS NOT NULL)"
 )
 
 
 def write_events(db: sqlite3.Connection, events: list[tuple[str, str]], now_ms: int) -> None:
     """An outbox event for each (message id, type), in order, inside the caller's transaction;
     a record without a callback URL gets none."""
-    db.executemany(
-        _WRITE, [(uuid.uuid4().hex, kind, now_ms, now_ms, now_ms, message_id) for message_id, kind in events]
-    )
+    db.executemany(_WRITE, [(kind, now_ms, now_ms, now_ms, message_id) for message_id, kind in events])
 
 
-def _event(row: tuple[Any, ...]) -> OutboxEvent:
+def _event(row: tuple[Any, ...], api_key: str = "", due_ms: int | None = None) -> OutboxEvent:
     event_id, account_id, message_id, sequence, kind, url, facts, attempts, created, due, state, error = row
     return OutboxEvent(
         event_id,
@@ -57,30 +55,37 @@ def _event(row: tuple[Any, ...]) -> OutboxEvent:
         facts.encode(),
         attempts,
         created,
-        due,
+        due if due_ms is None else due_ms,
         state,
         error,
+        api_key,
     )
 
 
 def claim(db: sqlite3.Connection, now_ms: int, lease_ms: int, limit: int, token: str) -> list[OutboxEvent]:
-    """``CallbackOutbox.claim_callbacks``: due, unleased, first pending of their record."""
+    """``CallbackOutbox.claim_callbacks``: due (unleased, or the lease ran out), first pending of
+    their record, soonest due first."""
+    due = db.execute(
+        "SELECT id, next_at FROM callback_outbox e WHERE state = 'pending' AND next_at <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM callback_outbox p WHERE p.record_id = e.record_id"
+        " AND p.sequence < e.sequence AND p.state = 'pending') ORDER BY next_at LIMIT ?",
+        (now_ms, limit),
+    ).fetchall()
+    if not due:
+        return []
     rows = db.execute(
-        f"UPDATE callback_outbox SET lease_token = ?, lease_until = ? WHERE event_id IN ("  # noqa: S608
-        " SELECT event_id FROM callback_outbox e WHERE state = 'pending' AND next_at <= ?"
-        " AND lease_until <= ? AND NOT EXISTS (SELECT 1 FROM callback_outbox p"
-        " WHERE p.message_id = e.message_id AND p.sequence < e.sequence AND p.state = 'pending')"
-        f" ORDER BY next_at LIMIT ?) RETURNING {_COLUMNS}",
-        (token, now_ms + lease_ms, now_ms, now_ms, limit),
+        "UPDATE callback_outbox SET lease_token = ?, next_at = ?"  # noqa: S608
+        f" WHERE id IN ({','.join('?' * len(due))}) RETURNING id, {_COLUMNS}",
+        (token, now_ms + lease_ms, *(event_id for event_id, _ in due)),
     ).fetchall()
     keys = dict(
         db.execute(
-            f"SELECT id, api_key FROM accounts WHERE id IN ({','.join('?' * len(rows))})",  # noqa: S608
-            [row[1] for row in rows],
+            f"SELECT id, api_key FROM accounts WHERE id IN ({','.join({str(row[2]) for row in rows})})"  # noqa: S608
         ).fetchall()
     )
+    was_due = dict(due)
     return sorted(
-        (replace(_event(row), api_key=keys.get(row[1], "")) for row in rows),
+        (_event(row[1:], keys.get(row[2], ""), was_due[row[0]]) for row in rows),
         key=lambda event: (event.next_ms, event.sequence),
     )
 
@@ -89,19 +94,24 @@ def finish(db: sqlite3.Connection, token: str, finishes: list[Finish], now_ms: i
     """``CallbackOutbox.finish_callbacks``; only the lease's holder, only a pending event."""
     stops = []
     for event_id, outcome, next_ms, error in finishes:
+        record_id, _, rest = event_id.partition("-")
+        sequence, _, _ = rest.partition("-")
+        if not (record_id.isdigit() and sequence.isdigit()):
+            continue  # not an event of this store's: nothing to finish
         tried = outcome != "defer"
+        state = _STATE.get(outcome, outcome)
         finished = db.execute(
             "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at),"
             " last_error = CASE WHEN ? THEN ? ELSE last_error END, attempts = attempts + ?,"
-            " lease_token = NULL, lease_until = 0"
-            " WHERE event_id = ? AND lease_token = ? AND state = 'pending' RETURNING message_id, sequence",
-            (_STATE.get(outcome, outcome), next_ms, tried, error, int(tried), event_id, token),
-        ).fetchone()
-        if finished is not None and outcome == "stopped":  # the URL is gone for this record
-            stops.append((error, *finished))
+            " lease_token = NULL WHERE record_id = ? AND sequence = ? AND event_id = ?"
+            " AND lease_token = ? AND state = 'pending'",
+            (state, next_ms, tried, error, int(tried), record_id, sequence, event_id, token),
+        )
+        if finished.rowcount and outcome == "stopped":  # the URL is gone for this record
+            stops.append((error, record_id, sequence))
     db.executemany(
         "UPDATE callback_outbox SET state = 'stopped', last_error = ?"
-        " WHERE message_id = ? AND sequence > ? AND state = 'pending'",
+        " WHERE record_id = ? AND sequence > ? AND state = 'pending'",
         stops,
     )
 
@@ -135,6 +145,6 @@ def replay(db: sqlite3.Connection, account_id: int, now_ms: int) -> int:
     """Dead events pending again, due now, with a fresh 24 h before they can die again."""
     return db.execute(
         "UPDATE callback_outbox SET state = 'pending', next_at = ?, created_at = ?, attempts = 0,"
-        " lease_token = NULL, lease_until = 0 WHERE account_id = ? AND state = 'dead'",
+        " lease_token = NULL WHERE account_id = ? AND state = 'dead'",
         (now_ms, now_ms, account_id),
     ).rowcount

@@ -9,12 +9,17 @@ holder's events come due again); only the holder's token finishes it.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from typing import Any
 
+import msgspec
+
 from gateway.store.callbacks import Finish, OutboxEvent
 
-__all__ = ["backlog", "claim", "dead_page", "finish", "replay", "write_events"]
+__all__ = ["NewEvent", "backlog", "claim", "dead_page", "finish", "next_sequence", "replay", "write_events"]
+
+_json = msgspec.json.Encoder().encode
 
 _COLUMNS = (
     "event_id, account_id, message_id, sequence, type, url, facts, attempts, created_at, next_at,"
@@ -24,23 +29,65 @@ _COLUMNS = (
 #: A finish's outcome as the event's state, where they differ: tried again later, or handed back.
 _STATE = {"retry": "pending", "defer": "pending"}
 
-#: One event per (message id, type): its facts are the record as this transaction left it.
+#: What an event is made of, as ``write_events`` takes it: the record's id, account, message id,
+#: callback URL, masked phone and template, then the change's provider, status, error and price.
+NewEvent = tuple[int, int, str, str, str, str, str, str, "str | None", int]
+
 _WRITE = (
     "INSERT INTO callback_outbox (event_id, account_id, record_id, message_id, sequence, type, url,"
-    " facts, created_at, next_at, state)"
-    " SELECT printf('%d-%d-%s', id, sequence, lower(hex(randomblob(8)))), account_id, id, message_id,"
-    " sequence, ?, callback_url, json_object('phone', phone, 'template_id', template_id, 'provider',"
-    " provider, 'status', status, 'error', error, 'price_milli', price_milli, 'occurred_ms', ?), ?, ?,"
-    " 'pending' FROM (SELECT *, (SELECT COALESCE(MAX(sequence), 0) + 1 FROM callback_outbox o"
-    " WHERE o.record_id = r.id) AS sequence FROM records r"
-    " WHERE message_id = ? AND callback_url IS NOT NULL)"
+    " facts, created_at, next_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
 )
 
 
-def write_events(db: sqlite3.Connection, events: list[tuple[str, str]], now_ms: int) -> None:
-    """An outbox event for each (message id, type), in order, inside the caller's transaction;
-    a record without a callback URL gets none."""
-    db.executemany(_WRITE, [(kind, now_ms, now_ms, now_ms, message_id) for message_id, kind in events])
+def write_events(db: sqlite3.Connection, events: list[tuple[NewEvent, str, int]], now_ms: int) -> None:
+    """An outbox event for each (record as changed, type, sequence), in order, inside the caller's
+    transaction. The callers have the record's fields at hand: a plain insert, no read."""
+    rows = []
+    for (
+        record_id,
+        account_id,
+        message_id,
+        url,
+        phone,
+        template,
+        provider,
+        status,
+        error,
+        price,
+    ), kind, sequence in events:
+        facts = {
+            "phone": phone,
+            "template_id": template,
+            "provider": provider,
+            "status": status,
+            "error": error,
+            "price_milli": price,
+            "occurred_ms": now_ms,
+        }
+        event_id = f"{record_id}-{sequence}-{secrets.token_hex(8)}"
+        rows.append(
+            (
+                event_id,
+                account_id,
+                record_id,
+                message_id,
+                sequence,
+                kind,
+                url,
+                _json(facts).decode(),
+                now_ms,
+                now_ms,
+            )
+        )
+    db.executemany(_WRITE, rows)
+
+
+def next_sequence(db: sqlite3.Connection, record_id: int) -> int:
+    """The sequence the record's next event takes (a receipt's: after its acceptance)."""
+    (sequence,) = db.execute(
+        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM callback_outbox WHERE record_id = ?", (record_id,)
+    ).fetchone()
+    return int(sequence)
 
 
 def _event(row: tuple[Any, ...], api_key: str = "", due_ms: int | None = None) -> OutboxEvent:

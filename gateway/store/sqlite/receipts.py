@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 
 from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
-from gateway.store.sqlite.outbox import write_events
+from gateway.store.sqlite.outbox import NewEvent, next_sequence, write_events
 
 __all__ = ["apply_receipts", "finalise", "take_early_receipt"]
 
@@ -34,19 +34,20 @@ def apply_receipts(
     most ``cap`` in all (the oldest are dropped)."""
     changed = 0
     early: list[ReceiptUpdate] = []
-    events: list[tuple[str, str]] = []
+    events: list[tuple[NewEvent, str, int]] = []
     for receipt in receipts:
         key = (provider, receipt.carrier_id, receipt.phone_hash)
         # Only a pending record moves: the first final word wins, later pushes are no-ops.
         moved = db.execute(
             f"UPDATE records SET status = ?, error = ?, updated_at = ? WHERE {_MATCH}"  # noqa: S608
-            " AND status = 'pending' RETURNING message_id, callback_url",
+            " AND status = 'pending' RETURNING id, account_id, message_id, callback_url, phone, template_id,"
+            " provider, status, error, price_milli",
             (*_final(receipt), now_ms, *key),
         ).fetchall()
         updated = len(moved)
         changed += updated
         kind = "delivered" if receipt.delivered else "failed"
-        events += [(message_id, kind) for message_id, url in moved if url]
+        events += [(record, kind, next_sequence(db, record[0])) for record in moved if record[3]]
         if (
             not updated
             and db.execute(
@@ -75,17 +76,18 @@ def apply_receipts(
     return changed
 
 
-def finalise(db: sqlite3.Connection, finals: list[tuple[str, str | None, str]], now_ms: int) -> None:
-    """Apply (status, error, message id) of receipts that came before settle, with their events."""
+def finalise(db: sqlite3.Connection, finals: list[tuple[str, str | None, int]], now_ms: int) -> None:
+    """Apply (status, error, record id) of receipts that came before settle (whose events settle
+    writes)."""
     db.executemany(
-        "UPDATE records SET status = ?, error = ?, updated_at = ? WHERE message_id = ?",
-        [(status, error, now_ms, message_id) for status, error, message_id in finals],
+        "UPDATE records SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+        [(status, error, now_ms, record_id) for status, error, record_id in finals],
     )
-    write_events(
-        db,
-        [(message_id, "delivered" if status == "success" else "failed") for status, _, message_id in finals],
-        now_ms,
-    )
+
+
+def final_event(status: str) -> str:
+    """The event a record's final status is reported as."""
+    return "delivered" if status == "success" else "failed"
 
 
 def take_early_receipt(

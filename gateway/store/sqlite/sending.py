@@ -14,7 +14,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.sqlite.outbox import write_events
-from gateway.store.sqlite.receipts import finalise, take_early_receipt
+from gateway.store.sqlite.receipts import final_event, finalise, take_early_receipt
 
 __all__ = ["State", "reserve", "settle"]
 
@@ -79,34 +79,38 @@ def settle(
     # Only records nobody has settled yet: settling twice must not refund twice. One statement
     # finds them all and one (run for each in C) updates them, however many the batch has.
     rows = db.execute(
-        "SELECT message_id, price_milli, phone_hash, callback_url FROM records WHERE account_id = ?"  # noqa: S608
-        f" AND message_id IN ({','.join('?' * len(wanted))}) AND status = 'pending'"
+        "SELECT id, message_id, price_milli, phone_hash, callback_url, phone, template_id FROM records"  # noqa: S608
+        f" WHERE account_id = ? AND message_id IN ({','.join('?' * len(wanted))}) AND status = 'pending'"
         " AND carrier_id IS NULL AND error IS NULL",
         (account_id, *wanted),
     ).fetchall()
     refund = accepted = 0
     updates, early_finals, events = [], [], []
-    for message_id, reserved_milli, phone_hash, callback_url in rows:
+    for record_id, message_id, reserved_milli, phone_hash, url, phone, template_id in rows:
         _, status, provider, price_milli, carrier_id, error = wanted[message_id]
+        updates.append((status, provider, price_milli, carrier_id, error, now_ms, message_id))
+        refund += reserved_milli - price_milli
+        accepted += status != "failed"
+        record = (record_id, account_id, message_id, url, phone, template_id)
+        changed = (*record, provider, status, error, price_milli)
+        if url:  # the record's first event: its acceptance, or its refusal
+            events.append((changed, "failed" if status == "failed" else "accepted", 1))
         if carrier_id and status == "pending":  # pending: its backend has receipts
             # The carrier's receipt may have come before this transaction: apply it now.
             early = take_early_receipt(db, provider, carrier_id, phone_hash)
             if early is not None:
-                early_finals.append((*early, message_id))
-        updates.append((status, provider, price_milli, carrier_id, error, now_ms, message_id))
-        refund += reserved_milli - price_milli
-        accepted += status != "failed"
-        if callback_url:
-            events.append((message_id, "failed" if status == "failed" else "accepted"))
+                early_finals.append((*early, record_id))
+                if url:  # after its acceptance
+                    events.append(((*record, provider, *early, price_milli), final_event(early[0]), 2))
     db.executemany(
         "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?, error = ?,"
         " updated_at = ? WHERE message_id = ?",
         updates,
     )
-    if events:  # each record's acceptance (or refusal) before what an early receipt says
-        write_events(db, events, now_ms)
     if early_finals:
         finalise(db, early_finals, now_ms)
+    if events:
+        write_events(db, events, now_ms)
     account = db.execute(
         "UPDATE accounts SET balance_milli = balance_milli + ?,"
         " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",

@@ -39,6 +39,14 @@ _WRITE = (
 )
 
 
+_FINISH = (
+    "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at),"
+    " last_error = CASE WHEN ? THEN ? ELSE last_error END, attempts = attempts + ?,"
+    " lease_token = NULL WHERE record_id = ? AND sequence = ? AND event_id = ?"
+    " AND lease_token = ? AND state = 'pending'"
+)
+
+
 def write_events(db: sqlite3.Connection, events: list[tuple[NewEvent, str, int]], now_ms: int) -> None:
     """An outbox event for each (record as changed, type, sequence), in order, inside the caller's
     transaction. The callers have the record's fields at hand: a plain insert, no read."""
@@ -139,28 +147,24 @@ def claim(db: sqlite3.Connection, now_ms: int, lease_ms: int, limit: int, token:
 
 def finish(db: sqlite3.Connection, token: str, finishes: list[Finish], now_ms: int) -> None:
     """``CallbackOutbox.finish_callbacks``; only the lease's holder, only a pending event."""
-    stops = []
+    rows: list[tuple[Any, ...]] = []
+    stops: list[tuple[Any, ...]] = []
     for event_id, outcome, next_ms, error in finishes:
         record_id, _, rest = event_id.partition("-")
         sequence, _, _ = rest.partition("-")
-        if not (record_id.isdigit() and sequence.isdigit()):
-            continue  # not an event of this store's: nothing to finish
-        tried = outcome != "defer"
-        state = _STATE.get(outcome, outcome)
-        finished = db.execute(
-            "UPDATE callback_outbox SET state = ?, next_at = COALESCE(?, next_at),"
-            " last_error = CASE WHEN ? THEN ? ELSE last_error END, attempts = attempts + ?,"
-            " lease_token = NULL WHERE record_id = ? AND sequence = ? AND event_id = ?"
-            " AND lease_token = ? AND state = 'pending'",
-            (state, next_ms, tried, error, int(tried), record_id, sequence, event_id, token),
-        )
-        if finished.rowcount and outcome == "stopped":  # the URL is gone for this record
-            stops.append((error, record_id, sequence))
-    db.executemany(
-        "UPDATE callback_outbox SET state = 'stopped', last_error = ?"
-        " WHERE record_id = ? AND sequence > ? AND state = 'pending'",
-        stops,
-    )
+        if record_id.isdigit() and sequence.isdigit():  # else not an event of this store's
+            tried = outcome != "defer"
+            state = _STATE.get(outcome, outcome)
+            row = (state, next_ms, tried, error, int(tried), int(record_id), int(sequence), event_id, token)
+            (stops if outcome == "stopped" else rows).append(row)
+    db.executemany(_FINISH, rows)
+    for row in stops:  # a 410: the URL is gone for this record, its later events too
+        if db.execute(_FINISH, row).rowcount:
+            db.execute(
+                "UPDATE callback_outbox SET state = 'stopped', last_error = ?"
+                " WHERE record_id = ? AND sequence > ? AND state = 'pending'",
+                (row[3], row[5], row[6]),
+            )
 
 
 def backlog(db: sqlite3.Connection, now_ms: int) -> tuple[int, float]:

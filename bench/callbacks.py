@@ -17,11 +17,13 @@ not the receivers (which run on the same two cores).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,8 @@ from bench.wrk import Load, WrkResult, run_wrk
 __all__ = ["OTHER_KEY", "run"]
 
 SEND = "/api/sms/send"
+#: A round's wrk result, CPU µs per send, the other account's sends, seconds its callbacks took after.
+Round = tuple[WrkResult, float, "OtherSends", float]
 OTHER_KEY, OTHER_SECRET = "sk_bench_other_000000000", "bench-other-secret-not-for-production"
 OTHER_FIRST = 15_000_000_000  # 150…: outside wrk's 130-139 blocks, so no per-number window fires
 
@@ -122,13 +126,21 @@ def _metric(server: Server, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + " "))
 
 
-def _round(server: Server, settings: Settings, first: int) -> tuple[WrkResult, float, OtherSends]:
+def _round(
+    server: Server, settings: Settings, first: int, drained: Callable[[int], bool] | None = None
+) -> tuple[WrkResult, float, OtherSends, float]:
+    """One wrk round; with ``drained``, then wait until the receiver has this round's POSTs too,
+    so delivery's whole cost falls in its own round: (result, CPU µs a send, other, drain s)."""
     load = Load(server.url, BENCH_KEY, BENCH_SECRET, settings.threads, settings.connections)
     before = server.cpu_seconds()
     with OtherSends(server, settings.callback_other_rate, first) as other:
         result = run_wrk(load, settings.duration, SEND)
+        ended = time.monotonic()
+        if drained is not None:
+            _wait_until(functools.partial(drained, result.requests - result.non_2xx))
+        drain = time.monotonic() - ended if drained is not None else 0.0
     answered = max(1, result.requests - result.non_2xx + other.sent)
-    return result, round((server.cpu_seconds() - before) / answered * 1e6, 1), other
+    return result, round((server.cpu_seconds() - before) / answered * 1e6, 1), other, drain
 
 
 def _ratio(values: list[float], base: list[float]) -> float:
@@ -155,22 +167,28 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
                 Load(server.url, BENCH_KEY, BENCH_SECRET, settings.threads, settings.connections),
                 settings.warmup,
             )
-        rounds: dict[str, list[tuple[WrkResult, float, OtherSends]]] = {name: [] for name in servers}
+        _wait_until(lambda: _metric(servers["on"], "smsedge_callback_queue_depth") == 0)  # the warm-up's
+        rounds: dict[str, list[Round]] = {name: [] for name in servers}
         for number in range(settings.rounds):
             for name, server in servers.items():
                 first += 1_000_000
-                rounds[name].append(_round(server, settings, first))
-                result, cpu, other = rounds[name][-1]
+                drained = None
+                if name == "on":
+                    before = _received(fast)
+                    drained = functools.partial(_caught_up, fast, before)
+                rounds[name].append(_round(server, settings, first, drained))
+                result, cpu, other, drain = rounds[name][-1]
                 print(
                     f"  round {number + 1} {name:5} {result.rps:9.1f} req/s  p99 {result.p99_ms} ms"
-                    f"  {cpu} us CPU/request  (other account: {other.sent} sends, {other.failed} failed)",
+                    f"  {cpu} us CPU/request  drained in {drain:.2f} s"
+                    f"  (other account: {other.sent} sends, {other.failed} failed)",
                     flush=True,
                 )
         delivered = {"fast": _received(fast), "slow": _received(slow)}
         backlog = {name: _metric(server, "smsedge_callback_queue_depth") for name, server in servers.items()}
-    off = [r for r, _, _ in rounds["off"]]
+    off = [r for r, _, _, _ in rounds["off"]]
     cases = {name: _case(results, off) for name, results in rounds.items()}
-    bench_sends = sum(r.requests - r.non_2xx for r, _, _ in rounds["on"])
+    bench_sends = sum(r.requests - r.non_2xx for r, _, _, _ in rounds["on"])
     return {
         "cases": cases,
         "on_vs_off": cases["on"]["ratio"],
@@ -180,7 +198,7 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
             "fast": delivered["fast"],
             "on_sends": bench_sends,
             "slow": delivered["slow"],
-            "slow_other_sends": sum(o.sent for _, _, o in rounds["slow"]),
+            "slow_other_sends": sum(o.sent for _, _, o, _ in rounds["slow"]),
         },
         "queue_depth_at_end": backlog,
         "slow_receiver_seconds": settings.callback_slow_seconds,
@@ -189,17 +207,41 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
     }
 
 
-def _case(rounds: list[tuple[WrkResult, float, OtherSends]], off: list[WrkResult]) -> dict[str, Any]:
-    results = [r for r, _, _ in rounds]
+def _case(rounds: list[Round], off: list[WrkResult]) -> dict[str, Any]:
+    """A case's medians; its ratio to *off* counts a round's drain time with the round: sends made
+    and their callbacks posted, per second."""
+    results = [r for r, _, _, _ in rounds]
+    sustained = [r.rps * r.seconds / (r.seconds + drain) for r, _, _, drain in rounds]
     return {
         "rps": round(median([r.rps for r in results]), 1),
+        "sustained_rps": round(median(sustained), 1),
         "p50_ms": round(median([r.p50_ms for r in results]), 2),
         "p99_ms": round(median([r.p99_ms for r in results]), 2),
-        "ratio": _ratio([r.rps for r in results], [b.rps for b in off]),
+        "ratio": _ratio(sustained, [b.rps for b in off]),
         "p99_ratio": _ratio([r.p99_ms for r in results], [b.p99_ms for b in off]),
         "non_2xx": sum(r.non_2xx for r in results),
         "socket_errors": sum(r.socket_errors for r in results),
-        "other_failed": sum(o.failed for _, _, o in rounds),
-        "cpu_us_per_request": round(median([cpu for _, cpu, _ in rounds]), 1),
-        "rounds": [{**r.summary(), "cpu_us_per_request": cpu, "other_sends": o.sent} for r, cpu, o in rounds],
+        "other_failed": sum(o.failed for _, _, o, _ in rounds),
+        "cpu_us_per_request": round(median([cpu for _, cpu, _, _ in rounds]), 1),
+        "rounds": [
+            {
+                **r.summary(),
+                "cpu_us_per_request": cpu,
+                "other_sends": o.sent,
+                "drain_seconds": round(drain, 2),
+            }
+            for r, cpu, o, drain in rounds
+        ],
     }
+
+
+def _caught_up(receiver: Server, before: int, sent: int) -> bool:
+    return _received(receiver) - before >= sent
+
+
+def _wait_until(condition: Callable[[], bool], limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the deliverer did not catch up within {limit:g} s")
+        time.sleep(0.1)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -45,13 +46,14 @@ class Settings:
         *,
         timeout: float = 5.0,
         lease_ms: int = 30_000,
-        max_queue: int = 256,
-        per_host: int = 4,
+        max_queue: int = 1024,
+        per_host: int = 16,
         circuit_failures: int = 5,
         circuit_cooldown: float = 60.0,
         poll_seconds: float = 1.0,
         finish_batch: int = 64,
         finish_seconds: float = 0.05,
+        claim_gap: float = 0.02,
         schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms,
     ) -> None:
         self.timeout, self.lease_ms, self.max_queue, self.poll_seconds = (
@@ -66,7 +68,7 @@ class Settings:
             circuit_cooldown,
         )
         self.schedule = schedule
-        self.finish_batch, self.finish_seconds = finish_batch, finish_seconds
+        self.finish_batch, self.finish_seconds, self.claim_gap = finish_batch, finish_seconds, claim_gap
 
 
 class CallbackDeliverer:
@@ -88,7 +90,8 @@ class CallbackDeliverer:
         self._token = uuid.uuid4().hex  # this worker's leases
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._more = False  # the last claim filled the queue: more may be due
+        self._more = False  # the last claim took all it asked for: more may be due
+        self._next_backlog = 0.0
         self._finishes: list[Finish] = []  # ends not yet written: one write per batch
         self._flush = asyncio.Event()
         self._trouble = LogThrottle(60.0)
@@ -120,16 +123,20 @@ class CallbackDeliverer:
             except Exception:  # a bug must not end delivery for good
                 log.exception("callbacks: a delivery round failed")
             await _wait(self._wake, self._settings.poll_seconds)
+            await asyncio.sleep(self._settings.claim_gap)  # a claim gathers what came meanwhile
 
     async def _round(self) -> None:
-        """Report the backlog, claim what the queue has room for, start each event's POST."""
+        """Report the backlog (once a poll), claim what the queue and the hosts have room for,
+        start each event's POST."""
         await self._write_batch()  # ends first: a record's next event becomes claimable
-        now_ms = int(self._clock() * 1000)
+        now = self._clock()
+        now_ms = int(now * 1000)
         try:
-            depth, oldest = await self._outbox.callback_backlog(now_ms)
-            self._metrics.callback_backlog(depth, oldest)
-            room = self._settings.max_queue - len(self._tasks)
-            if not depth or room <= 0:  # no write while there is nothing to claim
+            if now >= self._next_backlog:
+                self._next_backlog = now + self._settings.poll_seconds
+                self._metrics.callback_backlog(*await self._outbox.callback_backlog(now_ms))
+            room = min(self._settings.max_queue - len(self._tasks), self._gates.room(now))
+            if room <= 0:
                 return
             claimed = await self._outbox.claim_callbacks(now_ms, self._settings.lease_ms, room, self._token)
         except StoreUnavailable as exc:
@@ -139,7 +146,7 @@ class CallbackDeliverer:
         self._more = len(claimed) == room
         for event in claimed:
             gate = self._gates[host_of(event.url)]
-            if gate.admits(now_ms / 1000):
+            if gate.admits(now):
                 gate.waiting += 1
                 self._start(self._deliver(event, gate))
             else:  # handed back unposted: the host's queue is full, or its circuit open
@@ -152,9 +159,9 @@ class CallbackDeliverer:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if self._more and len(self._tasks) <= self._settings.max_queue // 2:
+        if self._more:  # more were due: claim again soon (at most every claim_gap)
             self._more = False
-            self._wake.set()  # room for a batch, and more were due: claim now
+            self._wake.set()
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("callbacks: delivering an event failed: %r", exc)
 
@@ -182,7 +189,9 @@ class CallbackDeliverer:
             )
             self._metrics.callback_outcome("refused")
             return
+        started = time.monotonic()  # real time, whatever clock the events keep
         status, error = await self._post(event, account)
+        gate.posted(time.monotonic() - started)
         if status is not None and 200 <= status < 300:
             gate.succeeded()
             self._finish(event, "delivered", None, None)

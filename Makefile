@@ -38,7 +38,8 @@ system-packages:
 # headless Chromium with its driver for the page tests (never a browser download), with a CJK font
 # so the pages' Chinese text renders in screenshots; wrk for the one speed guard (tests/test_speed_guard.py);
 # Debian's Prometheus for promtool's rule tests and the dashboard check (deploy/prometheus, deploy/grafana);
-# openssl makes the TLS tests' throwaway CA, systemd-analyze checks the systemd unit.
+# openssl makes the TLS tests' throwaway CA, systemd-analyze checks the systemd unit; php-cli and
+# node run the reference callback receivers of docs/callbacks.md (tests/test_callback_receivers.py).
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 test-packages: system-packages
@@ -46,7 +47,7 @@ test-packages: system-packages
 		chromium:chromium \
 		chromedriver:chromium-driver $(CJK_FONT):fonts-noto-cjk wrk:wrk \
 		promtool:prometheus prometheus:prometheus openssl:openssl systemd-analyze:systemd \
-		node:nodejs npm:npm
+		node:nodejs npm:npm php:php-cli
 
 # axe-core, the accessibility checker the page tests inject into Chromium (tests/browser.py), from
 # the npm registry at a pinned version, into the venv's folder (git ignores it, `make clean` removes

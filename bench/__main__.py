@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import batch, profiling, records, rss, throughput
+from bench import batch, callbacks, profiling, records, rss, throughput
 from bench.report import RESULTS, loadavg, machine, table, write_results
 from bench.settings import Settings
 
@@ -24,6 +24,7 @@ CASES = {
     "batch": batch.run,
     "records": records.run,
     "rss": rss.run,
+    "callbacks": callbacks.run,
     "profile": profiling.run,
 }
 

@@ -63,7 +63,7 @@ def machine() -> dict[str, Any]:
 
 
 def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The targets of issue 22, each with the measured value and whether it is met."""
+    """The targets of issues 22 and 25, each with the measured value and whether it is met."""
     checks: dict[str, dict[str, Any]] = {}
     cases = results.get("throughput", {}).get("cases", {})
     for case, floor in (("default", 0.30), ("redis", 0.25), ("info", 0.55)):
@@ -90,6 +90,13 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if "records" in results:
         p99 = results["records"]["p99_ms"]
         checks["records at 1M p99 < 50 ms"] = {"value": p99, "met": p99 < 50}
+    if "callbacks" in results:
+        run = results["callbacks"]
+        checks["callbacks on >= 0.9 x off"] = {"value": run["on_vs_off"], "met": run["on_vs_off"] >= 0.9}
+        checks["p99 with a slow receiver elsewhere <= 1.1 x off"] = {
+            "value": run["slow_p99_vs_off"],
+            "met": run["slow_p99_vs_off"] <= 1.1,
+        }
     if "rss" in results:
         growth = results["rss"]["growth"]
         checks["flat memory (<= 1.10 x)"] = {"value": growth, "met": results["rss"]["flat"]}
@@ -130,6 +137,11 @@ def table(results: dict[str, Any]) -> str:
             f"RSS after {m['sends_first']:,} sends {m['rss_first_mib']} MiB, after "
             f"{m['sends_total']:,} {m['rss_total_mib']} MiB (x{m['growth']})"
         )
+    if "callbacks" in results:
+        lines.append(_row("callbacks (SQLite)", "req/s", "p50 ms", "p99 ms", "x off"))
+        labels = {"off": "  off", "on": "  on, fast receiver", "slow": "  off, other account's slow"}
+        for name, case in results["callbacks"]["cases"].items():
+            lines.append(_row(labels[name], case["rps"], case["p50_ms"], case["p99_ms"], case["ratio"]))
     if "redis_covers" in results.get("throughput", {}):
         run = results["throughput"]
         lines.append(f"Redis case: {run['redis_covers']}; {run.get('redis_persistence', '')}")

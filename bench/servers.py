@@ -26,14 +26,17 @@ import yaml
 __all__ = [
     "BENCH_KEY",
     "BENCH_SECRET",
+    "HUGE_BUCKET",
     "ROOT",
     "Server",
     "check_config",
     "gateway_document",
     "redis_server",
+    "run_cli",
     "start_bare",
     "start_carrier",
     "start_gateway",
+    "start_receiver",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +185,21 @@ def check_config(tmp: Path, name: str, document: dict[str, Any]) -> str | None:
     return None if done.returncode == 0 else (done.stderr or done.stdout).strip()
 
 
+def run_cli(tmp: Path, name: str, *args: str) -> str:
+    """``run.py accounts …`` on the gateway ``name``'s config, as an operator runs it; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "run.py", *args, "--config", str(tmp / f"{name}.yaml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"run.py {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
 def start_gateway(tmp: Path, name: str, document: dict[str, Any]) -> Server:
     path = _write_config(tmp, name, document)
     port = free_port()
@@ -210,6 +228,12 @@ def start_carrier(tmp: Path, latency_ms: float) -> Server:
     port = free_port()
     args = [sys.executable, "-m", "bench.carrier", str(port), str(latency_ms)]
     return _ready(Server("carrier", args, port, tmp / "carrier.log"))
+
+
+def start_receiver(tmp: Path, name: str, delay: float) -> Server:
+    port = free_port()
+    args = [sys.executable, "-m", "bench.receiver", str(port), str(delay)]
+    return _ready(Server(name, args, port, tmp / f"{name}.log"))
 
 
 def _redis_answers(port: int, command: bytes = b"PING", expected: bytes = b"+PONG") -> bool:

@@ -26,6 +26,8 @@ class Settings:
     rss_total: int = 200_000  # BENCH_RSS_TOTAL: sends before the second reading
     rss_pool: int = 20_000  # BENCH_RSS_POOL: distinct numbers the memory case cycles through
     redis_fsync: str = "everysec"  # BENCH_REDIS_FSYNC: Redis appendfsync (always, everysec, no)
+    callback_slow_seconds: float = 3.0  # BENCH_CALLBACK_SLOW_SECONDS: the slow receiver's answer time
+    callback_other_rate: float = 20.0  # BENCH_CALLBACK_OTHER_RATE: the other account's sends/s
     profile_seconds: float = 10.0  # BENCH_PROFILE_SECONDS: py-spy sampling time
     tmp: str = ""  # BENCH_TMP: keep configs, DBs, logs, raw profiles there (default: a /tmp dir, removed)
 

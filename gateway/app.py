@@ -15,6 +15,7 @@ from gateway.accounts.listed import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api import add_api_routes
+from gateway.callbacks.deliverer import CallbackDeliverer
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
 from gateway.clock import Clock, system_clock
@@ -87,6 +88,19 @@ async def changes_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the store's callback events while the app runs (every worker; leases share them)."""
+    store = app[STORE]
+    deliverer = CallbackDeliverer(
+        store, store.account_by_key, app[CONFIG].server.zone, app[METRICS], clock=app[CLOCK]
+    )
+    task = asyncio.create_task(deliverer.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     backend = build_limiter(config, app[REDIS])
@@ -157,7 +171,16 @@ def create_app(
     app[STATUS] = status
     app[VERIFIER] = SecretVerifier()
     app.cleanup_ctx.extend(
-        [redis_ctx, store_ctx, changes_ctx, limiter_ctx, http_session_ctx, runtime_ctx, timeline_ctx]
+        [
+            redis_ctx,
+            store_ctx,
+            changes_ctx,
+            callbacks_ctx,
+            limiter_ctx,
+            http_session_ctx,
+            runtime_ctx,
+            timeline_ctx,
+        ]
     )
     setup_routes(app, config)
     add_api_routes(app, api_routes)

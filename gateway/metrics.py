@@ -18,6 +18,9 @@ __all__ = ["Metrics"]
 # From a millisecond to ten seconds: a gateway answers in ms, a slow carrier in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# What became of a delivery callback POST: delivered (a 2xx), retried (to be tried again later),
+# dead (given up after 24 h) or refused (a 410: that URL's events for the record stop).
+CALLBACK_OUTCOMES = ("delivered", "retried", "dead", "refused")
 
 
 def _exposition(registry: CollectorRegistry) -> CollectorRegistry:
@@ -79,6 +82,7 @@ class Metrics:
             multiprocess_mode="livemax",  # open in any live worker: open
         )
         self.config_reloads, self.config_loaded_at = self._config_metrics()
+        self._callback_outcomes, self._callback_depth, self._callback_age = self._callback_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
         for scope in ("account", "phone"):
@@ -129,6 +133,42 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         return reloads, loaded_at
+
+    def _callback_metrics(self) -> tuple[dict[str, Counter], Gauge, Gauge]:
+        """Delivery callbacks: each POST's outcome, and the outbox's backlog as the deliverer reads it.
+
+        The backlog is the store's, the same for every worker, each reading it at its own moment:
+        ``livemax`` shows it once, as the largest reading of a live worker. A worker just started
+        (still 0) or one whose reading is a poll older can then never hide a backlog ("mostrecent"
+        would show that 0 until the next reading); a dead worker's reading goes with it."""
+        outcomes = Counter(
+            "smsedge_callbacks_total",
+            "Delivery callback POSTs by outcome: delivered (2xx), retried, dead (given up), refused (410).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        depth = Gauge(
+            "smsedge_callback_queue_depth",
+            "Callback events waiting to be delivered (pending in the outbox).",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        age = Gauge(
+            "smsedge_callback_oldest_age_seconds",
+            "Age of the oldest callback event still waiting to be delivered (0 when none is).",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        return {outcome: outcomes.labels(outcome) for outcome in CALLBACK_OUTCOMES}, depth, age
+
+    def callback_outcome(self, outcome: str) -> None:
+        """One callback POST's outcome (one of ``CALLBACK_OUTCOMES``)."""
+        self._callback_outcomes[outcome].inc()
+
+    def callback_backlog(self, depth: int, oldest_age_seconds: float) -> None:
+        """The deliverer's latest reading of the outbox (``store.callback_backlog``)."""
+        self._callback_depth.set(depth)
+        self._callback_age.set(oldest_age_seconds)
 
     def config_loaded(self) -> None:
         self.config_loaded_at.set_to_current_time()

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.keys import STORE
 from gateway.store.base import StoreUnavailable
+from gateway.store.records import NewRecord, Settlement
 from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY
 
 ALICE_TOKEN = "alice-admin-token-0123456789abcdef"
@@ -333,6 +334,120 @@ async def test_rotate_stops_the_old_secret_at_once(admin):
     assert (entry["action"], entry["before"], entry["after"]) == ("rotate-secret", {}, {})
     for secret in (created["api_secret"], new_secret):
         assert secret not in json.dumps(await audit(admin))
+
+
+# -- delivery callbacks ----------------------------------------------------------------------------
+
+HOOKS = "https://hooks.example.com/sms/"
+
+
+async def test_callback_settings_are_patched_checked_and_audited(admin):
+    created = await create(admin, "hooks")
+    assert (created["callback_url"], created["callback_prefixes"]) == (None, [])
+    assert created["callback_signed"] is False
+    path = f"/accounts/{created['api_key']}"
+    status, body = await call(
+        admin, "PATCH", path, json={"callback_prefixes": [HOOKS], "callback_url": HOOKS + "in"}
+    )
+    assert status == 200, body
+    assert (body["data"]["callback_url"], body["data"]["callback_prefixes"]) == (HOOKS + "in", [HOOKS])
+    [entry, _] = await audit(admin)
+    assert (entry["action"], entry["before"], entry["after"]) == (
+        "update",
+        {"callback_prefixes": [], "callback_url": None},
+        {"callback_prefixes": [HOOKS], "callback_url": HOOKS + "in"},
+    )
+    # outside the prefixes, or prefixes that would leave the URL outside: 400 with the reason
+    for refused in (
+        {"callback_url": "https://intranet.local/x"},
+        {"callback_url": "https://hooks.example.com.evil.net/sms/"},
+        {"callback_prefixes": ["https://other.example.com/"]},
+        {"callback_prefixes": ["hooks.example.com"]},
+        {"callback_url": 5},
+    ):
+        status, answer = await call(admin, "PATCH", path, json=refused)
+        assert (status, answer["code"]) == (400, "INVALID_PARAMS"), refused
+        assert "callback_" in answer["message"], answer
+    status, body = await call(admin, "PATCH", path, json={"callback_url": None})
+    assert (status, body["data"]["callback_url"], body["data"]["callback_prefixes"]) == (200, None, [HOOKS])
+    assert len(await audit(admin)) == 3  # the refused ones changed nothing
+
+
+async def test_the_callback_secret_is_shown_once_and_never_in_the_audit(admin):
+    created = await create(admin, "signing")
+    path = f"/accounts/{created['api_key']}/callback-secret"
+    status, body = await call(admin, "POST", path)
+    assert status == 200, body
+    first = body["data"]["callback_secret"]
+    assert len(first) >= 32
+    _, again = await call(admin, "POST", path)
+    second = again["data"]["callback_secret"]
+    assert second != first
+    account = await admin.app[STORE].account_by_key(created["api_key"])
+    assert account.callback_secret == second  # kept as is: it must sign
+    _, listed = await call(admin, "GET", "/accounts")
+    [shown] = [a for a in listed["data"]["accounts"] if a["name"] == "signing"]
+    assert shown["callback_signed"] is True
+    entries = await audit(admin)
+    assert [(e["action"], e["before"], e["after"]) for e in entries[:2]] == [
+        ("callback-secret", {}, {}),
+        ("callback-secret", {}, {}),
+    ]
+    for secret in (first, second):
+        assert secret not in json.dumps(entries) and secret not in json.dumps(listed)
+    status, answer = await call(admin, "POST", "/accounts/sk_nobody/callback-secret")
+    assert (status, answer["code"]) == (404, "NOT_FOUND")
+
+
+async def dead_events(admin, api_key: str, count: int) -> None:
+    """``count`` events of the account, given up on (as the deliverer would after 24 h)."""
+    store = admin.app[STORE]
+    account = await store.account_by_key(api_key)
+    await store.update_account(api_key, callback_prefixes=(HOOKS,))
+    records = [
+        NewRecord(f"dead-{n}", "138****8000", "1", "mock", 50, f"h{n}", HOOKS + "x") for n in range(count)
+    ]
+    assert await store.reserve(account.id, records, 1000)
+    await store.settle(
+        account.id, [Settlement(r.message_id, "success", "mock", 50) for r in records], 1000, "2024-05-01"
+    )
+    for event in await store.claim_callbacks(2000, 1000, 100, "test"):
+        await store.finish_callbacks("test", [(event.event_id, "dead", None, "HTTP 500")], 3000)
+
+
+async def test_dead_callbacks_are_listed_and_replayed_audited(admin):
+    created = await create(admin, "hooked", balance=10)
+    key = created["api_key"]
+    await dead_events(admin, key, 3)
+    status, body = await call(
+        admin, "GET", f"/accounts/{key}/callbacks", params={"state": "dead", "per_page": 2}
+    )
+    assert status == 200, body
+    page = body["data"]
+    assert (page["total"], page["page"], page["per_page"], len(page["events"])) == (3, 1, 2, 2)
+    event = page["events"][0]
+    assert (event["type"], event["url"], event["attempts"], event["last_error"]) == (
+        "accepted",
+        HOOKS + "x",
+        1,
+        "HTTP 500",
+    )
+    assert event["message_id"].startswith("dead-") and event["created_at"].endswith("+08:00")
+    status, body = await call(admin, "POST", f"/accounts/{key}/callbacks/replay")
+    assert (status, body["data"]) == (200, {"replayed": 3})
+    [entry, *_] = await audit(admin)
+    assert (entry["action"], entry["before"], entry["after"]) == ("callback-replay", {}, {"replayed": 3})
+    _, body = await call(admin, "GET", f"/accounts/{key}/callbacks", params={"state": "dead"})
+    assert body["data"]["total"] == 0
+    for bad in ({"state": "pending"}, {"state": "dead", "page": "0"}):
+        status, answer = await call(admin, "GET", f"/accounts/{key}/callbacks", params=bad)
+        assert (status, answer["code"]) == (400, "INVALID_PARAMS")
+    for method, path in (
+        ("GET", "/accounts/sk_nobody/callbacks?state=dead"),
+        ("POST", "/accounts/sk_nobody/callbacks/replay"),
+    ):
+        status, answer = await call(admin, method, path)
+        assert (status, answer["code"]) == (404, "NOT_FOUND")
 
 
 # -- top-ups ---------------------------------------------------------------------------------------

@@ -204,6 +204,41 @@ def test_set_changes_verification_disabled_and_limits(cli):
     assert listed["ratelimit"] == {"rate": 2.5, "burst": 7}
 
 
+def test_set_callback_settings_checked_by_the_admin_apis_rule_and_audited(cli):
+    key = cli.json("create", "--name", "hooks")["api_key"]
+    hooks = "https://hooks.example.com/sms/"
+    changed = cli.json("set", "--key", key, "--callback-prefixes", f"{hooks},http://10.0.0.5/cb")
+    assert changed["callback_prefixes"] == [hooks, "http://10.0.0.5/cb"]
+    changed = cli.json("set", "--key", key, "--callback-url", hooks + "in")
+    assert changed["callback_url"] == hooks + "in"
+    for refused in (
+        ("--callback-url", "https://intranet.local/x"),
+        ("--callback-prefixes", "https://other.example.com/"),  # would leave the URL outside
+        ("--callback-prefixes", "hooks.example.com"),
+    ):
+        result = cli("set", "--key", key, *refused)
+        assert result.returncode == 2 and result.stdout == "", refused
+        assert "callback_" in result.stderr and "Traceback" not in result.stderr
+    assert cli.json("set", "--key", key, "--callback-url", "none")["callback_url"] is None
+    assert cli.json("set", "--key", key, "--callback-prefixes", "")["callback_prefixes"] == []
+    with sqlite3.connect(cli.db) as db:
+        actions = [row[0] for row in db.execute("SELECT action FROM audit_log WHERE actor = 'cli'")]
+    assert actions == ["create", "update", "update", "update", "update"]
+
+
+def test_callback_secret_is_printed_once_and_kept_to_sign(cli):
+    key = cli.json("create", "--name", "signer")["api_key"]
+    shown = cli.json("callback-secret", "--key", key)
+    assert shown["api_key"] == key and len(shown["callback_secret"]) >= 32
+    [listed] = cli.listing()
+    assert listed["callback_signed"] is True and shown["callback_secret"] not in json.dumps(listed)
+    with sqlite3.connect(cli.db) as db:
+        assert db.execute("SELECT callback_secret FROM accounts").fetchone()[0] == shown["callback_secret"]
+        [audit] = db.execute("SELECT before || after FROM audit_log WHERE action = 'callback-secret'")
+    assert shown["callback_secret"] not in audit[0]
+    assert cli("callback-secret", "--key", "sk_nobody").returncode == 1
+
+
 async def test_rotate_secret_takes_effect_in_a_running_gateway(cli, make_client):
     created = cli.json("create", "--name", "shop", "--balance", "3")
     client = await make_client(store={"path": str(cli.db)})

@@ -349,6 +349,12 @@ def test_a_plugin_tripping_over_a_stand_in_value_does_not_hide_the_problem(confi
         ({"name": "demo\u202eomed"}, "accounts[0].name: may not hold control"),
         ({"name": "audit-1280-1796628604"}, "accounts[0].name: may not hold a run of 7 or more digits"),
         ({"name": "  "}, "accounts[0].name: a name of 1-64 characters"),
+        ({"callback_prefixes": ["hooks.example.com"]}, "accounts[0]: callback_prefixes: must be an absolute"),
+        (
+            {"callback_prefixes": ["https://a.example.com/"], "callback_url": "https://b.example.com/"},
+            "accounts[0]: callback_url: must start with one of the account's callback_prefixes",
+        ),
+        ({"callback_url": "https://a.example.com/"}, "accounts[0]: callback_url: the account has no"),
     ],
 )
 def test_account_seed_errors_name_the_list_index(config_document, changes, message):

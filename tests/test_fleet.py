@@ -2,12 +2,14 @@
 
 Two separate gateway processes (two "hosts") share the Redis the config names; a third test runs
 one gateway with ``workers: 2`` on one port and checks that /metrics on any worker counts every
-request exactly once.
+request exactly once, and that the workers' readings of the callback queue show as one value.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +19,13 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.process.server import METRICS_DIR_ENV, _clean_metrics_directory, _fresh_metrics_directory
 from gateway.store.cache import ACCOUNT_CACHE_TTL
-from tests.conftest import DEMO_KEY, DEMO_SECRET, default_document, without_limits
+from tests.conftest import DEMO_KEY, DEMO_SECRET, ROOT, default_document, without_limits
 from tests.gateway_process import GatewayProcess, free_port, run_py
 
 HEADERS = {"X-API-Key": DEMO_KEY, "X-API-Secret": DEMO_SECRET}
@@ -157,9 +161,67 @@ def test_metrics_with_two_workers_count_every_request_once(tmp_path, redis_serve
             and sample.labels == {"method": "POST", "route": "/api/sms/send", "status": "200"}
         ]
         assert sends == [24.0]
+        # The callback queue is the store's, the same for every worker: shown once, not per worker.
+        queue = [s for f in text_string_to_metric_families(text) for s in f.samples if s.name in BACKLOG]
+        assert sorted((s.name, s.labels) for s in queue) == [(name, {}) for name in sorted(BACKLOG)]
     assert gateway.stop() == 0
     # Only the metric files are the gateway's to remove; the directory the operator named stays.
     assert sorted(path.name for path in directory.iterdir()) == ["notes.txt"]
+
+
+BACKLOG = ("smsedge_callback_oldest_age_seconds", "smsedge_callback_queue_depth")
+# One worker's metrics in a process of its own: built, then (with arguments) given its deliverer's reading.
+WORKER = """
+import os, sys
+from gateway.metrics import Metrics
+metrics = Metrics(["mock"])
+if len(sys.argv) > 1:
+    metrics.callback_backlog(int(sys.argv[1]), float(sys.argv[2]))
+    metrics.callback_outcome("delivered")
+print(os.getpid())
+"""
+
+
+def test_workers_readings_of_the_callback_queue_show_as_the_worst_live_one(tmp_path):
+    """Each worker's deliverer reads the one queue at its own moment; /metrics shows one value: the
+    largest reading of a live worker, so a worker just started (its 0) never hides a backlog."""
+
+    def worker(*reading: str) -> int:
+        env = {**os.environ, METRICS_DIR_ENV: str(tmp_path)}
+        ran = subprocess.run(
+            [sys.executable, "-c", WORKER, *reading], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert ran.returncode == 0, ran.stderr
+        return int(ran.stdout)
+
+    def shown() -> dict[str, float]:
+        """The callback samples /metrics serves with workers (gateway.metrics' exposition), each once."""
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))
+        text = generate_latest(registry).decode()
+        samples = [
+            (s.name + "".join(f"/{v}" for v in s.labels.values()), s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("smsedge_callback")
+        ]
+        assert len(dict(samples)) == len(samples), samples  # no worker's own copy (a pid label)
+        return dict(samples)
+
+    earlier = worker("40", "950.5")
+    worker("12", "310")
+    worker()  # just started: no reading yet
+    assert shown() == {
+        "smsedge_callback_oldest_age_seconds": 950.5,
+        "smsedge_callback_queue_depth": 40.0,
+        "smsedge_callbacks_total/delivered": 2.0,  # counters add up over workers
+        "smsedge_callbacks_total/retried": 0.0,
+        "smsedge_callbacks_total/dead": 0.0,
+        "smsedge_callbacks_total/refused": 0.0,
+    }
+    mark_process_dead(earlier, str(tmp_path))  # its reading goes with it
+    assert shown()["smsedge_callback_queue_depth"] == 12.0
+    assert shown()["smsedge_callback_oldest_age_seconds"] == 310.0
 
 
 def test_the_default_metrics_directory_is_removed_on_shutdown(tmp_path, monkeypatch):

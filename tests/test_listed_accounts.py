@@ -98,6 +98,22 @@ async def test_concurrent_starters_apply_each_change_once(document, store):
     assert [account.name for account in await store.list_accounts()] == ["demo"]
 
 
+async def test_a_listed_account_is_created_with_the_configs_callback_settings(document):
+    hooks = "https://hooks.example.com/sms/"
+    document["accounts"][0].update(callback_url=hooks + "in", callback_prefixes=[hooks])
+    config = parse_config(document)
+    async with RedisSource(config.redis) as redis:
+        store = build_store(config, redis)
+        await store.open()
+        try:
+            await bootstrap_accounts(store, config.accounts)
+            account = await AccountService(store).account(DEMO_KEY)
+        finally:
+            await store.close()
+    assert account is not None
+    assert (account.callback_url, account.callback_prefixes) == (hooks + "in", (hooks,))
+
+
 async def test_an_account_the_config_never_applied_a_secret_to_takes_its_secret_once(store):
     """Made before the config listed it (an operator, or a gateway older than the record): the
     config's secret is applied once, audited; one that is the config's already is only recorded

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config.model import BucketConfig
+from gateway.keys import METRICS
+from gateway.metrics import Metrics
 from gateway.middlewares.request_context import UNMATCHED_ROUTE
-from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, SEND_BODY, add_account
+from tests.conftest import DEMO_HEADERS, DEMO_KEY, DEMO_SECRET, ROOT, SEND_BODY, add_account
 
 SEND = "/api/sms/send"
 BATCH = "/api/sms/batch-send"
@@ -28,7 +32,11 @@ CONTRACT = {
     "smsedge_ratelimit_rejections_total": ("counter", {"scope"}),
     "smsedge_auth_failures_total": ("counter", set()),
     "smsedge_provider_circuit_open": ("gauge", {"provider"}),
+    "smsedge_callbacks_total": ("counter", {"outcome"}),
+    "smsedge_callback_queue_depth": ("gauge", set()),
+    "smsedge_callback_oldest_age_seconds": ("gauge", set()),
 }
+CALLBACK_OUTCOMES = {"delivered", "retried", "dead", "refused"}
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
 
 
@@ -167,6 +175,52 @@ async def test_messages_rate_limits_auth_failures_and_carrier_calls_are_counted(
         "mock": 0.0,
         "refuser": 0.0,
     }
+
+
+def callbacks(families: dict) -> dict[str, float]:
+    return {s.labels["outcome"]: s.value for s in family(families, "smsedge_callbacks_total").samples}
+
+
+async def test_callback_outcomes_and_queue_show_zero_before_any_callback(client):
+    _, families = await scrape(client)
+    assert callbacks(families) == dict.fromkeys(CALLBACK_OUTCOMES, 0.0)
+    assert value(families, "smsedge_callback_queue_depth") == 0
+    assert value(families, "smsedge_callback_oldest_age_seconds") == 0
+
+
+async def test_callback_outcomes_reported_by_the_deliverer_show(client):
+    metrics = client.app[METRICS]
+    for outcome in ("delivered", "delivered", "delivered", "retried", "retried", "dead", "refused"):
+        metrics.callback_outcome(outcome)
+    _, families = await scrape(client)
+    assert callbacks(families) == {"delivered": 3.0, "retried": 2.0, "dead": 1.0, "refused": 1.0}
+
+
+def test_the_callback_backlog_shows_the_latest_reading():
+    # A Metrics of its own: the app's deliverer reads its (empty) outbox every second and would
+    # overwrite a made-up reading (tests/test_callback_delivery.py shows a real one).
+    metrics = Metrics(["mock"])
+
+    def shown() -> dict:
+        text = generate_latest(metrics.exposition).decode()
+        return {f.name: f for f in text_string_to_metric_families(text)}
+
+    metrics.callback_backlog(7, 912.5)
+    assert value(shown(), "smsedge_callback_queue_depth") == 7
+    assert value(shown(), "smsedge_callback_oldest_age_seconds") == 912.5
+    metrics.callback_backlog(0, 0.0)  # the queue drained: gauges, not high-water marks
+    assert value(shown(), "smsedge_callback_queue_depth") == 0
+    assert value(shown(), "smsedge_callback_oldest_age_seconds") == 0
+
+
+def test_the_api_docs_name_every_contract_metric_with_its_labels():
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    section = text.split("\n## Metrics\n")[1].split("\n## ")[0]
+    documented = {
+        found[1]: set((found[2] or "").split(",")) - {""}
+        for found in re.finditer(r"`(smsedge_\w+)(?:\{([\w,]+)\})?`", section)
+    }
+    assert {name: labels for name, (_, labels) in CONTRACT.items()} == documented
 
 
 def route_templates(app: web.Application) -> set[str]:

@@ -291,6 +291,9 @@ ADMIN_ROUTES = {
     "/admin/api/accounts/{api_key}": ["patch"],
     "/admin/api/accounts/{api_key}/topup": ["post"],
     "/admin/api/accounts/{api_key}/rotate-secret": ["post"],
+    "/admin/api/accounts/{api_key}/callback-secret": ["post"],
+    "/admin/api/accounts/{api_key}/callbacks": ["get"],
+    "/admin/api/accounts/{api_key}/callbacks/replay": ["post"],
     "/admin/api/messages/{message_id}": ["get"],
     "/admin/api/audit": ["get"],
 }

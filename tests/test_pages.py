@@ -213,6 +213,7 @@ async def test_status_json_is_the_pages_figures(client):
     assert DEMO_KEY not in text and DEMO_SECRET not in text and not FULL_NUMBER.search(text)
     data = await response.json()
     assert data["healthy"] is True and data["store"]["ok"] and data["limiter"]["ok"]
+    assert data["callbacks"] == {"queue_depth": 0, "oldest_age_seconds": 0.0}
     [mock] = data["carriers"]
     assert (mock["name"], mock["calls"], mock["success_rate"]) == ("mock", 3, "100.0%")
     assert mock["circuit_open"] is False

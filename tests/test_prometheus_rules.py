@@ -71,6 +71,12 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     assert alerts - _cases(firing=False) == set(), "alerts no test shows staying quiet"
 
 
+def test_every_alert_is_in_the_docs_alert_table() -> None:
+    text = (ROOT / "docs" / "deploy-prometheus.md").read_text(encoding="utf-8")
+    table = text.split("\n## Alerts\n")[1].split("\n## ")[0]
+    assert _alert_names() == set(re.findall(r"^\| `(SmsEdge\w+)` \|", table, re.MULTILINE))
+
+
 def test_both_rule_files_are_loaded_by_the_config_and_the_unit_tests() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
     assert {PROMETHEUS / name for name in config["rule_files"]} == set(RULES)

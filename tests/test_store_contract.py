@@ -8,6 +8,7 @@ own mechanics (SQLite's WAL and indexes, Redis's keys) are tested in its own fil
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -18,6 +19,7 @@ from gateway.store.audit import AuditEntry
 from gateway.store.backends import STORES, build_store
 from gateway.store.base import AccountExists, NewAccount, Store
 from gateway.store.cache import CachedStore
+from gateway.store.callbacks import CallbackOutbox, OutboxEvent
 from gateway.store.records import EARLY_RECEIPT_TTL_MS, NewRecord, ReceiptUpdate, RecordQuery, Settlement
 from tests.conftest import REDIS_MODES, SHARED_SECRET, redis_section
 
@@ -159,6 +161,33 @@ async def test_update_account_changes_only_what_it_names(store: Store):
     assert await store.update_account("sk_nobody", disabled=True) is None
     with pytest.raises(ValueError, match="balance_milli"):
         await store.update_account("sk_upd", balance_milli=10**9)
+
+
+async def test_callback_settings_are_created_updated_and_cleared(store: Store):
+    """An account's callback URL, prefixes and signing secret (kept as is: it must sign)."""
+    prefixes = ("https://hooks.example.com/sms/", "http://10.0.0.5:8080/cb")
+    created = await store.create_account(
+        new_account("hooks", callback_url="https://hooks.example.com/sms/in", callback_prefixes=prefixes), NOW
+    )
+    assert (created.callback_url, created.callback_prefixes) == ("https://hooks.example.com/sms/in", prefixes)
+    assert created.callback_secret is None
+    plain = await store.create_account(new_account("nohooks"), NOW)
+    assert (plain.callback_url, plain.callback_prefixes, plain.callback_secret) == (None, (), None)
+    changed = await store.update_account(
+        "sk_hooks", callback_url="http://10.0.0.5:8080/cb/x", callback_secret="s3cr3t-value"
+    )
+    assert changed is not None and changed.callback_secret == "s3cr3t-value"
+    assert (changed.callback_url, changed.callback_prefixes) == ("http://10.0.0.5:8080/cb/x", prefixes)
+    assert await store.account_by_key("sk_hooks") == changed
+    cleared = await store.update_account("sk_hooks", callback_url=None, callback_prefixes=())
+    assert (cleared.callback_url, cleared.callback_prefixes, cleared.callback_secret) == (
+        None,
+        (),
+        "s3cr3t-value",
+    )
+    assert [a.callback_secret for a in await store.list_accounts()] == ["s3cr3t-value", None]
+    public = cleared.public()
+    assert public["callback_signed"] is True and "s3cr3t" not in str(public)
 
 
 async def test_the_configs_secret_is_recorded_and_replaced_once_per_change(store: Store):
@@ -761,3 +790,177 @@ async def test_a_record_is_found_by_its_message_id_alone_with_its_account(store:
     account, record = await store.find_message("a-1")
     assert (account.name, record.id) == ("first", 2)
     assert await store.find_message("nowhere") is None
+
+
+# -- the callback outbox ---------------------------------------------------------------------------
+
+HOOK = "https://hooks.example.com/sms"
+LEASE = 30_000
+
+
+def outbox(store: Store) -> CallbackOutbox:
+    """The store as its callback outbox (``gateway.store.callbacks``)."""
+    return store
+
+
+async def _hooked(store: Store, *message_ids: str, url: str | None = HOOK) -> int:
+    account = await store.create_account(new_account("hooked", 1000), NOW)
+    await store.reserve(
+        account.id,
+        [NewRecord(mid, "138****8001", "123456", "aliyun", 60, f"hash-{mid}", url) for mid in message_ids],
+        NOW,
+    )
+    return account.id
+
+
+def events(claimed: list[OutboxEvent]) -> list[tuple[str, int, str]]:
+    return [(event.message_id, event.sequence, event.type) for event in claimed]
+
+
+async def test_settle_writes_an_event_per_status_change_of_a_record_with_a_url(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, "a", "r", "p")
+    silent = await store.create_account(new_account("silent", 1000), NOW)
+    await store.reserve(silent.id, new_records("s", 1), NOW)  # no URL: no events
+    await store.settle(silent.id, [accepted("s-0")], NOW + 1, DAY)
+    await store.settle(
+        account_id,
+        [
+            Settlement("a", "success", "aliyun", 60, "biz-a"),
+            Settlement("r", "failed", "aliyun", 0, error="isv.MOBILE_NUMBER_ILLEGAL: 13800138000 bad"),
+            Settlement("p", "pending", "aliyun", 60, "biz-p"),
+        ],
+        NOW + 5,
+        DAY,
+    )
+    await store.settle(account_id, [refused("a")], NOW + 6, DAY)  # no change: no event
+    claimed = await box.claim_callbacks(NOW + 10, LEASE, 10, "t1")
+    assert sorted(events(claimed)) == [("a", 1, "accepted"), ("p", 1, "accepted"), ("r", 1, "failed")]
+    by_id = {event.message_id: event for event in claimed}
+    assert len({event.event_id for event in claimed}) == 3
+    refused_one = by_id["r"]
+    assert (refused_one.account_id, refused_one.url, refused_one.state) == (account_id, HOOK, "pending")
+    assert (refused_one.attempts, refused_one.created_ms, refused_one.next_ms) == (0, NOW + 5, NOW + 5)
+    facts = json.loads(refused_one.facts)
+    assert facts == {
+        "phone": "138****8001",
+        "template_id": "123456",
+        "provider": "aliyun",
+        "status": "failed",
+        "error": "isv.MOBILE_NUMBER_ILLEGAL: 13800138000 bad",
+        "price_milli": 0,
+        "occurred_ms": NOW + 5,
+    }
+    assert json.loads(by_id["p"].facts)["status"] == "pending"
+    assert (json.loads(by_id["a"].facts)["status"], json.loads(by_id["a"].facts)["price_milli"]) == (
+        "success",
+        60,
+    )
+
+
+async def test_receipts_add_the_records_next_event_in_order(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, "m1", "m2")
+    pending = [Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2")]
+    await store.settle(account_id, pending, NOW + 5, DAY)
+    receipts = [
+        ReceiptUpdate("biz-1", "hash-m1", True),
+        ReceiptUpdate("biz-1", "hash-m2", False, "UNDELIV: x"),
+    ]
+    assert await store.apply_receipts("aliyun", receipts, NOW + 9) == 2
+    assert await store.apply_receipts("aliyun", receipts, NOW + 10) == 0  # a re-push writes none
+    first = await box.claim_callbacks(NOW + 20, LEASE, 10, "t1")
+    assert sorted(events(first)) == [("m1", 1, "accepted"), ("m2", 1, "accepted")]  # not the later ones
+    assert await box.claim_callbacks(NOW + 20, LEASE, 10, "t2") == []  # leased, and the rest wait
+    for event in first:
+        await box.finish_callbacks("t1", [(event.event_id, "delivered", None, None)], NOW + 21)
+    second = await box.claim_callbacks(NOW + 22, LEASE, 10, "t3")
+    assert sorted(events(second)) == [("m1", 2, "delivered"), ("m2", 2, "failed")]
+    failed = next(e for e in second if e.message_id == "m2")
+    assert json.loads(failed.facts)["error"] == "UNDELIV: x" and failed.created_ms == NOW + 9
+
+
+async def test_a_receipt_applied_by_settle_follows_the_acceptance(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, "e")
+    await store.apply_receipts("aliyun", [ReceiptUpdate("biz-e", "hash-e", True)], NOW)
+    await store.settle(account_id, [Settlement("e", "pending", "aliyun", 60, "biz-e")], NOW + 5, DAY)
+    [first] = await box.claim_callbacks(NOW + 6, LEASE, 10, "t1")
+    assert (events([first]), json.loads(first.facts)["status"]) == ([("e", 1, "accepted")], "pending")
+    await box.finish_callbacks("t1", [(first.event_id, "delivered", None, None)], NOW + 7)
+    [second] = await box.claim_callbacks(NOW + 8, LEASE, 10, "t1")
+    assert (events([second]), json.loads(second.facts)["status"]) == ([("e", 2, "delivered")], "success")
+
+
+async def test_a_claim_is_leased_and_a_finish_with_a_lost_lease_changes_nothing(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, "l")
+    await store.settle(account_id, [accepted("l")], NOW, DAY)
+    [event] = await box.claim_callbacks(NOW, LEASE, 10, "first")
+    assert await box.claim_callbacks(NOW + LEASE - 1, LEASE, 10, "second") == []
+    [again] = await box.claim_callbacks(NOW + LEASE, LEASE, 10, "second")  # the lease ran out
+    assert again.event_id == event.event_id
+    await box.finish_callbacks("first", [(event.event_id, "delivered", None, None)], NOW + LEASE)  # lost
+    assert (await box.callback_backlog(NOW + LEASE))[0] == 1
+    await box.finish_callbacks("second", [(event.event_id, "delivered", None, None)], NOW + LEASE)
+    assert await box.callback_backlog(NOW + LEASE) == (0, 0.0)
+    assert await box.claim_callbacks(NOW + 10 * LEASE, LEASE, 10, "third") == []
+
+
+async def test_a_retry_is_due_at_its_time_and_counts_the_attempt(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, "r1", "r2")
+    await store.settle(account_id, [accepted("r1"), accepted("r2")], NOW, DAY)
+    assert await box.callback_backlog(NOW + 4000) == (2, 4.0)
+    claimed = await box.claim_callbacks(NOW, LEASE, 1, "t")  # the limit holds
+    [event] = claimed
+    await box.finish_callbacks("t", [(event.event_id, "retry", NOW + 10_000, "HTTP 503")], NOW + 1)
+    [other] = await box.claim_callbacks(NOW + 2, LEASE, 10, "t")
+    assert other.event_id != event.event_id
+    await box.finish_callbacks("t", [(other.event_id, "delivered", None, None)], NOW + 3)
+    assert await box.claim_callbacks(NOW + 9_999, LEASE, 10, "t") == []
+    [retried] = await box.claim_callbacks(NOW + 10_000, LEASE, 10, "t")
+    assert (retried.event_id, retried.attempts, retried.last_error) == (event.event_id, 1, "HTTP 503")
+    assert await box.callback_backlog(NOW + 10_000) == (1, 10.0)
+
+
+async def test_a_stopped_event_stops_its_records_later_events(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, "g", "k")
+    await store.settle(
+        account_id, [Settlement(mid, "pending", "aliyun", 60, "biz") for mid in ("g", "k")], NOW, DAY
+    )
+    await store.apply_receipts(
+        "aliyun", [ReceiptUpdate("biz", "hash-g", True), ReceiptUpdate("biz", "hash-k", True)], NOW + 1
+    )
+    claimed = await box.claim_callbacks(NOW + 2, LEASE, 10, "t")
+    gone = next(e for e in claimed if e.message_id == "g")
+    kept = next(e for e in claimed if e.message_id == "k")
+    await box.finish_callbacks("t", [(gone.event_id, "stopped", None, "HTTP 410")], NOW + 3)
+    await box.finish_callbacks("t", [(kept.event_id, "delivered", None, None)], NOW + 3)
+    assert events(await box.claim_callbacks(NOW + 4, LEASE, 10, "t")) == [("k", 2, "delivered")]
+    assert await box.callback_backlog(NOW + 4) == (1, 0.003)
+
+
+async def test_dead_events_are_listed_per_account_and_replayed_due_now(store: Store):
+    box = outbox(store)
+    account_id = await _hooked(store, *(f"d{n}" for n in range(3)))
+    other = await store.create_account(new_account("other", 1000), NOW)
+    await store.reserve(other.id, [NewRecord("o", "138****8001", "1", "aliyun", 60, "h-o", HOOK)], NOW)
+    await store.settle(other.id, [accepted("o")], NOW, DAY)
+    for n in range(3):
+        await store.settle(account_id, [accepted(f"d{n}")], NOW + n, DAY)
+    for event in await box.claim_callbacks(NOW + 5, LEASE, 10, "t"):
+        await box.finish_callbacks("t", [(event.event_id, "dead", None, "refused: connection")], NOW + 6)
+    dead, total = await box.dead_callbacks(account_id, 1, 2)
+    assert total == 3 and [e.message_id for e in dead] == ["d2", "d1"]  # newest first
+    assert {e.state for e in dead} == {"dead"} and dead[0].last_error == "refused: connection"
+    assert [e.message_id for e in (await box.dead_callbacks(account_id, 2, 2))[0]] == ["d0"]
+    assert await box.claim_callbacks(NOW + 10 * LEASE, LEASE, 10, "t") == []
+    assert await box.replay_callbacks(account_id, NOW + 100) == 3
+    assert await box.replay_callbacks(account_id, NOW + 100) == 0
+    assert await box.dead_callbacks(account_id, 1, 10) == ([], 0)
+    replayed = await box.claim_callbacks(NOW + 100, LEASE, 10, "t")
+    assert sorted(e.message_id for e in replayed) == ["d0", "d1", "d2"]
+    assert {(e.attempts, e.created_ms) for e in replayed} == {(0, NOW + 100)}
+    assert (await box.dead_callbacks(other.id, 1, 10))[1] == 1  # the other account's stay dead

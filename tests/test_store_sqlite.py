@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from msgspec.structs import astuple
 
 from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery
+from gateway.store.sqlite import sending
 from gateway.store.sqlite.migrations import MIGRATIONS
 from gateway.store.sqlite.store import SQLiteStore
 from gateway.store.sqlite.write_process import connect, run_group
@@ -282,3 +284,37 @@ async def test_a_write_that_cannot_cross_to_the_writer_process_fails_alone(path:
         assert peek(path, "SELECT n FROM t") == [(1,)]
     finally:
         await writer.close()
+
+
+def settle_then_fail(db: sqlite3.Connection, account_id: int, results: list, now_ms: int) -> None:
+    """A settle whose transaction fails after it wrote (a crash between its statements would too)."""
+    sending.settle(db, account_id, results, now_ms, DAY)
+    raise RuntimeError("the transaction ends here, before its COMMIT")
+
+
+async def test_a_status_change_and_its_callback_event_commit_or_roll_back_together(
+    store: SQLiteStore, path: Path
+):
+    """The event is written by the same transaction as the change it reports: never one without
+    the other."""
+    account = await store.create_account(new_account("hooked", 1000), NOW)
+    hook = "https://hooks.example.com/sms"
+    await store.reserve(
+        account.id, [NewRecord(f"m{n}", "138****8000", "1", "mock", 50, f"h{n}", hook) for n in range(2)], NOW
+    )
+    db = connect(str(path), 1.0)
+    try:
+        outcomes = run_group(
+            db,
+            [
+                work(settle_then_fail, account.id, [astuple(accepted("m0"))], NOW + 1),
+                work(sending.settle, account.id, [astuple(refused("m1"))], NOW + 1, DAY),
+            ],
+            [None, None],
+        )
+    finally:
+        db.close()
+    assert isinstance(outcomes[0][1], RuntimeError) and outcomes[1][1] is None
+    statuses = peek(path, "SELECT message_id, status FROM records ORDER BY message_id")
+    assert statuses == [("m0", "pending"), ("m1", "failed")]
+    assert peek(path, "SELECT message_id, type FROM callback_outbox") == [("m1", "failed")]

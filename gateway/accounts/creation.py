@@ -35,6 +35,8 @@ class AccountTerms(TypedDict, total=False):
     api_key: str | None  # None: a new key
     api_secret: str | None  # None: a new secret
     listed: bool  # the config lists it, and ``api_secret`` is the config's (recorded as applied)
+    callback_url: str | None  # checked by the caller (``gateway.callbacks.urls``)
+    callback_prefixes: tuple[str, ...]
 
 
 _DEFAULT_TERMS = AccountTerms(balance_milli=0, verification_status="approved", providers=(), listed=False)
@@ -57,6 +59,8 @@ async def create_account(store: Store, name: str, **terms: Unpack[AccountTerms])
             rate=ratelimit.rate if ratelimit else None,
             burst=ratelimit.burst if ratelimit else None,
             config_secret_hash=secret_hash if given["listed"] else None,
+            callback_url=given.get("callback_url"),
+            callback_prefixes=given.get("callback_prefixes", ()),
         ),
         int(time.time() * 1000),
     )

@@ -52,6 +52,8 @@ async def _created(service: AccountService, seed: AccountSeed) -> bool:
             verification_status=seed.verification_status,
             providers=seed.providers,
             ratelimit=seed.ratelimit,
+            callback_url=seed.callback_url,
+            callback_prefixes=seed.callback_prefixes,
             api_key=seed.api_key,
             api_secret=seed.api_secret,
             listed=True,

@@ -9,6 +9,7 @@ What an entry holds and what a failure between the two leaves: (docs/accounts.md
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Unpack
@@ -17,6 +18,7 @@ from gateway.accounts.creation import AccountTerms, create_account, rotate_secre
 from gateway.accounts.credentials import hash_secret
 from gateway.accounts.names import name_key
 from gateway.accounts.rules import Invalid, check_name, check_reason
+from gateway.callbacks.urls import check_callback_url, check_prefixes
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account, AccountExists, Store
@@ -31,6 +33,8 @@ _PUBLIC_FIELD = {
     "providers": "providers",
     "rate": "ratelimit",
     "burst": "ratelimit",
+    "callback_url": "callback_url",
+    "callback_prefixes": "callback_prefixes",
 }
 _CREATED_FIELDS = ("balance", "verification_status", "disabled", "providers", "ratelimit")
 
@@ -71,10 +75,13 @@ class AccountService:
         return account
 
     async def update(self, actor: str, api_key: str, changes: dict[str, object]) -> Account | None:
-        """Set the store fields in ``changes`` (``Store.update_account``'s, but the secret hash)."""
-        if "secret_hash" in changes or not changes:
+        """Set the store fields in ``changes`` (``Store.update_account``'s, but the secrets). A
+        callback URL must lie inside the prefixes the account will have (``callbacks.urls``)."""
+        if not changes or {"secret_hash", "callback_secret"} & set(changes):
             raise ValueError("update changes the public fields; rotate_secret the secret")
         before = await self.account(api_key)
+        if before is not None and {"callback_url", "callback_prefixes"} & set(changes):
+            changes = {**changes, **_callback_changes(before, changes)}
         after = await self.store.update_account(api_key, **changes) if before else None
         if before is None or after is None:
             return None
@@ -92,6 +99,26 @@ class AccountService:
         if rotated is not None:
             await self._audit(actor, "rotate-secret", rotated[0])
         return rotated
+
+    async def set_callback_secret(self, actor: str, api_key: str) -> tuple[Account, str] | None:
+        """The account and its new callback signing secret (shown this once): its events are
+        signed with it from then on."""
+        secret = secrets.token_urlsafe(32)
+        account = await self.store.update_account(api_key, callback_secret=secret)
+        if account is None:
+            return None
+        await self._audit(actor, "callback-secret", account)
+        return account, secret
+
+    async def replay_callbacks(self, actor: str, api_key: str) -> int | None:
+        """Make the account's dead callback events pending again, due now; how many (None: no
+        such account)."""
+        account = await self.account(api_key)
+        if account is None:
+            return None
+        replayed = await self.store.replay_callbacks(account.id, int(self._clock() * 1000))
+        await self._audit(actor, "callback-replay", account, after={"replayed": replayed})
+        return replayed
 
     async def follow_config_secret(
         self, actor: str, api_key: str, applied: str | None, secret: str
@@ -130,3 +157,16 @@ class AccountService:
                 scrub(reason) if reason is not None else None,
             )
         )
+
+
+def _callback_changes(account: Account, changes: dict[str, object]) -> dict[str, object]:
+    """The callback fields of ``changes``, checked together with what the account keeps: new
+    prefixes must still hold its URL, a new URL must lie inside its prefixes."""
+    prefixes = account.callback_prefixes
+    checked: dict[str, object] = {}
+    if "callback_prefixes" in changes:
+        prefixes = checked["callback_prefixes"] = check_prefixes(changes["callback_prefixes"])
+    url = changes.get("callback_url", account.callback_url)
+    if url is not None:
+        checked["callback_url"] = check_callback_url(url, prefixes)
+    return checked

@@ -22,6 +22,7 @@ from gateway.admin import routes
 from gateway.admin.auth import admin_authentication
 from gateway.admin.refusals import refusal
 from gateway.api import api_headers, share_state
+from gateway.callbacks.urls import CallbackUrlRefused
 from gateway.errors import ACCOUNT_EXISTS, error_kind, invalid, store_unavailable
 from gateway.store.base import AccountExists, StoreUnavailable
 
@@ -39,6 +40,8 @@ def service_errors() -> Middleware:
             return await handler(request)
         except Invalid as exc:  # a handler names the fields it checks; this one the service did
             raise invalid(refusal(exc)) from None
+        except CallbackUrlRefused as exc:  # its reason is the API's words already
+            raise invalid(exc.reason) from None
         except AccountExists:
             raise _account_exists() from None
         except StoreUnavailable as exc:  # one line, no traceback: an outage answers many of these
@@ -57,6 +60,9 @@ def create_admin_app(parent: web.Application) -> web.Application:
     add.add_patch("/accounts/{api_key}", routes.patch, name="admin_patch")
     add.add_post("/accounts/{api_key}/topup", routes.top_up, name="admin_topup")
     add.add_post("/accounts/{api_key}/rotate-secret", routes.rotate, name="admin_rotate")
+    add.add_post("/accounts/{api_key}/callback-secret", routes.callback_secret, name="admin_callback_secret")
+    add.add_get("/accounts/{api_key}/callbacks", routes.callbacks, name="admin_callbacks", allow_head=False)
+    add.add_post("/accounts/{api_key}/callbacks/replay", routes.replay, name="admin_replay")
     add.add_get("/messages/{message_id}", routes.message, name="admin_message", allow_head=False)
     add.add_get("/audit", routes.audit_log, name="admin_audit", allow_head=False)
     admin.on_startup.append(share_state(parent))

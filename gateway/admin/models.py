@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -12,6 +12,7 @@ from gateway.accounts.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REA
 from gateway.api.models import Provider, Record, Verification
 from gateway.money import MAX_YUAN
 from gateway.store.audit import AUDIT_ACTIONS
+from gateway.store.callbacks import EVENT_TYPES
 
 __all__ = [
     "AccountView",
@@ -19,18 +20,26 @@ __all__ = [
     "AdminAccountResponse",
     "AdminAccountsResponse",
     "AdminAuditResponse",
+    "AdminCallbackSecretResponse",
+    "AdminCallbacksResponse",
     "AdminCreatedResponse",
     "AdminMessageResponse",
+    "AdminReplayedResponse",
     "AdminRotatedResponse",
     "AuditData",
     "AuditEntryView",
     "AuditQuery",
+    "CallbackEventView",
+    "CallbackSecret",
+    "CallbacksData",
+    "CallbacksQuery",
     "CreateAccountRequest",
     "CreatedAccount",
     "MessageData",
     "NamedAccount",
     "PatchAccountRequest",
     "RateLimit",
+    "Replayed",
     "RotatedSecret",
     "TopUpRequest",
 ]
@@ -54,6 +63,10 @@ Providers = Annotated[
 ]
 
 
+_CALLBACK_URL = "where delivery callbacks go (string, or null for none); must start with a callback prefix"
+_CALLBACK_PREFIXES = "URL prefixes every callback URL of the account must start with (absolute http/https)"
+
+
 class RateLimit(Struct, forbid_unknown_fields=True):
     rate: Annotated[float, Meta(ge=MIN_RATE, le=MAX_RATE, description="tokens per second")]
     burst: Annotated[int, Meta(ge=1, le=MAX_BURST)]
@@ -75,6 +88,9 @@ class PatchAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     verification_status: Verification | UnsetType = UNSET
     ratelimit: RateLimit | UnsetType | None = UNSET  # null: back to ratelimit.account
     providers: Providers | UnsetType = UNSET
+    # Checked by ``gateway.callbacks.urls`` (the reason in the 400), not by the decoder.
+    callback_url: Annotated[Any, Meta(description=_CALLBACK_URL)] = UNSET
+    callback_prefixes: Annotated[Any, Meta(description=_CALLBACK_PREFIXES)] = UNSET
 
 
 class TopUpRequest(Struct, forbid_unknown_fields=True):
@@ -86,6 +102,14 @@ class TopUpRequest(Struct, forbid_unknown_fields=True):
         ),
     ]
     reason: Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
+
+
+class CallbacksQuery(Struct):
+    """The query string of GET /admin/api/accounts/{api_key}/callbacks (published as its parameters)."""
+
+    state: Literal["dead"]
+    page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    per_page: Annotated[int, Meta(ge=1, le=100)] = 20
 
 
 class AuditQuery(Struct):
@@ -107,6 +131,9 @@ class AccountView(Struct):
     providers: list[str]
     ratelimit: RateLimit | None
     total_sent: int
+    callback_url: str | None
+    callback_prefixes: list[str]
+    callback_signed: Annotated[bool, Meta(description="a callback secret is set: its events are signed")]
 
 
 class AccountsData(Struct):
@@ -142,6 +169,17 @@ class AdminRotatedResponse(Struct):
     data: RotatedSecret
 
 
+class CallbackSecret(Struct):
+    callback_secret: Annotated[
+        str, Meta(description="shown this once; events are signed with it from now on")
+    ]
+
+
+class AdminCallbackSecretResponse(Struct):
+    success: bool
+    data: CallbackSecret
+
+
 class NamedAccount(Struct):
     name: str
     api_key: str
@@ -155,6 +193,38 @@ class MessageData(Struct):
 class AdminMessageResponse(Struct):
     success: bool
     data: MessageData
+
+
+class CallbackEventView(Struct):
+    event_id: str
+    message_id: str
+    sequence: int
+    type: Annotated[str, Meta(extra_json_schema={"enum": list(EVENT_TYPES)})]
+    url: str
+    attempts: int
+    created_at: Annotated[str, Meta(description="ISO 8601 with the offset of server.timezone")]
+    last_error: str | None
+
+
+class CallbacksData(Struct):
+    events: list[CallbackEventView]
+    total: int
+    page: int
+    per_page: int
+
+
+class AdminCallbacksResponse(Struct):
+    success: bool
+    data: CallbacksData
+
+
+class Replayed(Struct):
+    replayed: Annotated[int, Meta(description="dead events made pending again, due now")]
+
+
+class AdminReplayedResponse(Struct):
+    success: bool
+    data: Replayed
 
 
 class AuditEntryView(Struct):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
@@ -34,8 +35,21 @@ from gateway.phones import scrub
 from gateway.responses import json_response
 from gateway.store.audit import AuditEntry
 from gateway.store.base import Account
+from gateway.store.callbacks import OutboxEvent
 
-__all__ = ["account_unknown", "audit_log", "create", "list_accounts", "message", "patch", "rotate", "top_up"]
+__all__ = [
+    "account_unknown",
+    "audit_log",
+    "callback_secret",
+    "callbacks",
+    "create",
+    "list_accounts",
+    "message",
+    "patch",
+    "replay",
+    "rotate",
+    "top_up",
+]
 
 Body = TypeVar("Body", CreateAccountRequest, PatchAccountRequest, TopUpRequest)
 
@@ -103,8 +117,11 @@ def _changes(body: PatchAccountRequest, known: dict[str, Any]) -> dict[str, obje
     if body.ratelimit is not UNSET:  # null: back to ratelimit.account
         bucket = _bucket(body.ratelimit)
         changes.update(rate=bucket.rate if bucket else None, burst=bucket.burst if bucket else None)
+    for name in ("callback_url", "callback_prefixes"):  # checked by the service, with the account's
+        if (value := getattr(body, name)) is not UNSET:
+            changes[name] = value
     if not changes:
-        raise invalid("至少修改 disabled、verification_status、ratelimit、providers 之一")
+        raise invalid(f"至少修改 {'、'.join(PatchAccountRequest.__struct_fields__)} 之一")
     return changes
 
 
@@ -143,6 +160,56 @@ async def rotate(request: web.Request) -> web.Response:
     if rotated is None:
         raise account_unknown()
     return _ok({"api_key": api_key, "api_secret": rotated[1]})
+
+
+async def callback_secret(request: web.Request) -> web.Response:
+    found = await _service(request).set_callback_secret(request[ADMIN], request.match_info["api_key"])
+    if found is None:
+        raise account_unknown()
+    return _ok({"callback_secret": found[1]})
+
+
+_STATES = ("dead",)  # what ``callbacks`` lists: the events given up on
+
+
+async def callbacks(request: web.Request) -> web.Response:
+    if request.query.get("state") not in _STATES:
+        raise invalid("state 须为 dead")
+    page = positive_int(request.query, "page", 1, MAX_AUDIT_PAGE)
+    per_page = positive_int(request.query, "per_page", AUDIT_PER_PAGE, MAX_AUDIT_PER_PAGE)
+    account = await _service(request).account(request.match_info["api_key"])
+    if account is None:
+        raise account_unknown()
+    events, total = await request.app[STORE].dead_callbacks(account.id, page, per_page)
+    zone = request.app[CONFIG].server.zone
+    return _ok(
+        {
+            "events": [_event(event, zone) for event in events],
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+        }
+    )
+
+
+def _event(event: OutboxEvent, zone: ZoneInfo) -> dict[str, object]:
+    return {
+        "event_id": event.event_id,
+        "message_id": event.message_id,
+        "sequence": event.sequence,
+        "type": event.type,
+        "url": event.url,
+        "attempts": event.attempts,
+        "created_at": datetime.fromtimestamp(event.created_ms / 1000, zone).isoformat(timespec="seconds"),
+        "last_error": scrub(event.last_error) if event.last_error is not None else None,
+    }
+
+
+async def replay(request: web.Request) -> web.Response:
+    replayed = await _service(request).replay_callbacks(request[ADMIN], request.match_info["api_key"])
+    if replayed is None:
+        raise account_unknown()
+    return _ok({"replayed": replayed})
 
 
 async def message(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from gateway.callbacks.urls import MAX_URL_LENGTH
 from gateway.phones import PHONE_PATTERN
 from gateway.store.records import STATUSES
 
@@ -66,6 +67,14 @@ Provider = Annotated[str, Meta(extra_json_schema={"pattern": PROVIDER_PATTERN})]
 LocalTime = Annotated[str, Meta(pattern=TIME_PATTERN)]  # YYYY-MM-DD HH:mm:ss in server.timezone
 # Literal of a tuple is of its values to Python and msgspec; mypy wants the values spelled out
 Status = Annotated[Literal[STATUSES], Meta(extra_json_schema={"type": "string"})]  # type: ignore[valid-type]  # STATUSES' values
+CallbackUrl = Annotated[
+    str,
+    Meta(
+        max_length=MAX_URL_LENGTH,
+        description="where this send's status changes are posted; must start with one of the"
+        " account's callback_prefixes",
+    ),
+]
 Verification = Annotated[
     Literal["approved", "pending", "rejected"], Meta(extra_json_schema={"type": "string"})
 ]
@@ -78,6 +87,7 @@ class _Message(Struct, forbid_unknown_fields=True, kw_only=True):
     template_id: TemplateId
     params: Params = {}
     provider: Provider | UnsetType = UNSET  # absent: the configured default
+    callback_url: CallbackUrl | UnsetType = UNSET  # absent: the account's (checked by the handler)
 
 
 class SendRequest(_Message, kw_only=True):

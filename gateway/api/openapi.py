@@ -22,10 +22,14 @@ from gateway.admin.models import (
     AdminAccountResponse,
     AdminAccountsResponse,
     AdminAuditResponse,
+    AdminCallbackSecretResponse,
+    AdminCallbacksResponse,
     AdminCreatedResponse,
     AdminMessageResponse,
+    AdminReplayedResponse,
     AdminRotatedResponse,
     AuditQuery,
+    CallbacksQuery,
     CreateAccountRequest,
     PatchAccountRequest,
     TopUpRequest,
@@ -41,15 +45,14 @@ from gateway.api.models import (
     SendResponse,
 )
 from gateway.api.openapi_parts import (
-    ERROR_CODES,
     IDEMPOTENCY_KEY,
     SCHEMA_REF,
+    admin_operation,
     error_responses,
     json_content,
     query_parameters,
     schema_ref,
 )
-from gateway.errors import ACCOUNT_EXISTS, IDEMPOTENCY_CONFLICT, UNAUTHORIZED
 from gateway.keys import RUNTIME
 
 __all__ = ["openapi_document", "serve_openapi"]
@@ -92,51 +95,15 @@ _ADMIN_MODELS = (
     AdminAccountResponse,
     AdminCreatedResponse,
     AdminRotatedResponse,
+    AdminCallbackSecretResponse,
+    AdminCallbacksResponse,
+    AdminReplayedResponse,
     AdminMessageResponse,
     AdminAuditResponse,
     Error,
 )
-_ADMIN_CODES = {
-    **ERROR_CODES,
-    "401": f"{UNAUTHORIZED}: a missing or wrong admin token",
-    "409": f"{ACCOUNT_EXISTS} (create), {IDEMPOTENCY_CONFLICT} (top-up)",
-}
 _CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
-
-
-def _admin(
-    summary: str,
-    status: str,
-    answer: type[msgspec.Struct],
-    errors: tuple[str, ...],
-    *,
-    body: type[msgspec.Struct] | None = None,
-    parameters: tuple[str, ...] = (),
-    extra: tuple[dict[str, Any], ...] = (),
-) -> dict[str, Any]:
-    """One admin operation: bearer auth, tag ``admin``, its path ``parameters`` and body."""
-    operation: dict[str, Any] = {
-        "tags": ["admin"],
-        "summary": summary,
-        "security": [{"AdminBearer": []}],
-        "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for name in parameters
-        ]
-        + list(extra),
-        "responses": {
-            status: json_content(schema_ref(answer), summary),
-            **error_responses(*errors, codes=_ADMIN_CODES),
-        },
-    }
-    if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": schema_ref(body)}},
-        }
-    return operation
-
-
+_NAMED = ("401", "404", "405", "500", "503")  # of a named account or message, without a body
 _READS = ("401", "500", "503")  # what a read of the admin API may answer besides 200
 
 
@@ -144,8 +111,8 @@ def _admin_account_paths() -> dict[str, Any]:
     key = ("api_key",)
     return {
         "/admin/api/accounts": {
-            "get": _admin("every account", "200", AdminAccountsResponse, _READS),
-            "post": _admin(
+            "get": admin_operation("every account", "200", AdminAccountsResponse, _READS),
+            "post": admin_operation(
                 "create an account; its api_secret is shown this once",
                 "201",
                 AdminCreatedResponse,
@@ -154,7 +121,7 @@ def _admin_account_paths() -> dict[str, Any]:
             ),
         },
         "/admin/api/accounts/{api_key}": {
-            "patch": _admin(
+            "patch": admin_operation(
                 "change disabled, verification_status, ratelimit (null: the default) or providers",
                 "200",
                 AdminAccountResponse,
@@ -164,7 +131,7 @@ def _admin_account_paths() -> dict[str, Any]:
             )
         },
         "/admin/api/accounts/{api_key}/topup": {
-            "post": _admin(
+            "post": admin_operation(
                 "add to the balance, with a reason; an Idempotency-Key is applied once",
                 "200",
                 AdminAccountResponse,
@@ -174,13 +141,21 @@ def _admin_account_paths() -> dict[str, Any]:
                 extra=(IDEMPOTENCY_KEY,),
             )
         },
-        "/admin/api/accounts/{api_key}/rotate-secret": {
-            "post": _admin(
-                "a new api_secret, shown this once; the old one stops working at once",
-                "200",
-                AdminRotatedResponse,
-                ("401", "404", "405", "500", "503"),
-                parameters=key,
+        **{
+            f"/admin/api/accounts/{{api_key}}/{action}": {
+                "post": admin_operation(summary, "200", answer, _NAMED, parameters=key)
+            }
+            for action, summary, answer in (
+                (
+                    "rotate-secret",
+                    "a new api_secret, shown this once; the old one stops working at once",
+                    AdminRotatedResponse,
+                ),
+                (
+                    "callback-secret",
+                    "a new callback signing secret, shown this once; events are signed with it from now on",
+                    AdminCallbackSecretResponse,
+                ),
             )
         },
     }
@@ -190,16 +165,35 @@ def _admin_paths() -> dict[str, Any]:
     return {
         **_admin_account_paths(),
         "/admin/api/messages/{message_id}": {
-            "get": _admin(
+            "get": admin_operation(
                 "a record (masked) by its message id, with its account",
                 "200",
                 AdminMessageResponse,
-                ("401", "404", "405", "500", "503"),
+                _NAMED,
                 parameters=("message_id",),
             )
         },
+        "/admin/api/accounts/{api_key}/callbacks": {
+            "get": admin_operation(
+                "the account's undelivered callback events (state=dead), newest first",
+                "200",
+                AdminCallbacksResponse,
+                ("400", "404", *_READS),
+                parameters=("api_key",),
+                extra=tuple(query_parameters(CallbacksQuery)),
+            )
+        },
+        "/admin/api/accounts/{api_key}/callbacks/replay": {
+            "post": admin_operation(
+                "make the account's dead callback events pending again, due now (audited)",
+                "200",
+                AdminReplayedResponse,
+                _NAMED,
+                parameters=("api_key",),
+            )
+        },
         "/admin/api/audit": {
-            "get": _admin(
+            "get": admin_operation(
                 "the audit log, newest first",
                 "200",
                 AdminAuditResponse,
@@ -218,7 +212,7 @@ def _admin_schemas(providers: tuple[str, ...]) -> dict[str, Any]:
     return schemas
 
 
-def _with_admin(document: dict[str, Any], providers: tuple[str, ...]) -> dict[str, Any]:
+def _withadmin_operation(document: dict[str, Any], providers: tuple[str, ...]) -> dict[str, Any]:
     document["paths"].update(_admin_paths())
     document["components"]["schemas"] = {**_admin_schemas(providers), **document["components"]["schemas"]}
     document["components"]["securitySchemes"]["AdminBearer"] = {
@@ -267,7 +261,7 @@ def openapi_document(providers: list[str], *, admin: bool = False) -> dict[str, 
             },
         },
     }
-    return _with_admin(document, tuple(providers)) if admin else document
+    return _withadmin_operation(document, tuple(providers)) if admin else document
 
 
 async def serve_openapi(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from gateway.api.idempotency import HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from gateway.api.models import Error
 from gateway.errors import (
     ACCOUNT_DISABLED,
+    ACCOUNT_EXISTS,
     IDEMPOTENCY_CONFLICT,
     INSUFFICIENT_BALANCE,
     INTERNAL_ERROR,
@@ -33,9 +34,11 @@ from gateway.errors import (
 )
 
 __all__ = [
+    "ADMIN_CODES",
     "ERROR_CODES",
     "IDEMPOTENCY_KEY",
     "SCHEMA_REF",
+    "admin_operation",
     "error_responses",
     "json_content",
     "query_parameters",
@@ -86,3 +89,43 @@ def query_parameters(model: type[msgspec.Struct]) -> list[dict[str, Any]]:
     return [
         {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in fields.items()
     ]
+
+
+ADMIN_CODES = {
+    **ERROR_CODES,
+    "401": f"{UNAUTHORIZED}: a missing or wrong admin token",
+    "409": f"{ACCOUNT_EXISTS} (create), {IDEMPOTENCY_CONFLICT} (top-up)",
+}
+
+
+def admin_operation(
+    summary: str,
+    status: str,
+    answer: type[msgspec.Struct],
+    errors: tuple[str, ...],
+    *,
+    body: type[msgspec.Struct] | None = None,
+    parameters: tuple[str, ...] = (),
+    extra: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
+    """One admin operation: bearer auth, tag ``admin``, its path ``parameters`` and body."""
+    operation: dict[str, Any] = {
+        "tags": ["admin"],
+        "summary": summary,
+        "security": [{"AdminBearer": []}],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in parameters
+        ]
+        + list(extra),
+        "responses": {
+            status: json_content(schema_ref(answer), summary),
+            **error_responses(*errors, codes=ADMIN_CODES),
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schema_ref(body)}},
+        }
+    return operation

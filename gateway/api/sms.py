@@ -25,6 +25,7 @@ from gateway.api.models import (
 )
 from gateway.api.ratelimit import costs, one_token
 from gateway.api.validation import batch_input, decoded_body, send_input
+from gateway.callbacks.urls import CallbackUrlRefused, check_callback_url
 from gateway.carriers.base import FailureKind, Outcome
 from gateway.errors import (
     INVALID_PARAMS,
@@ -32,6 +33,7 @@ from gateway.errors import (
     PROVIDER_ERROR,
     PROVIDER_TIMEOUT,
     ApiError,
+    invalid,
     unverified,
 )
 from gateway.keys import ACCOUNT, PHONE_COUNT, REQUEST_ID
@@ -83,6 +85,11 @@ async def _checked(request: web.Request, model: type[Any], checked: Callable[[An
     if request[ACCOUNT].verification_status != "approved":
         raise unverified()
     send_input = checked(await decoded_body(request, model))
+    if send_input.callback_url is not None:
+        try:
+            check_callback_url(send_input.callback_url, request[ACCOUNT].callback_prefixes)
+        except CallbackUrlRefused as refused:
+            raise invalid(refused.reason) from None
     request[PHONE_COUNT] = len(send_input.phones)
     return send_input
 

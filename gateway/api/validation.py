@@ -98,11 +98,16 @@ def send_input(body: SendRequest | Mapping[str, Any]) -> SendInput:
             _template_id(body.template_id),
             _params(body.params),
             _provider(body.provider),
+            callback_url=_callback_url(body.callback_url),
         )
     _check_fields(body, SendRequest)
     if body.get("phone") is None:
         raise invalid("缺少 phone")
-    return SendInput([_phone(body["phone"])], *_message(body))
+    return SendInput(
+        [_phone(body["phone"])],
+        *_message(body),
+        callback_url=_callback_url(body.get("callback_url", _ABSENT)),
+    )
 
 
 def batch_input(body: BatchRequest | Mapping[str, Any]) -> SendInput:
@@ -113,6 +118,7 @@ def batch_input(body: BatchRequest | Mapping[str, Any]) -> SendInput:
             _template_id(body.template_id),
             _params(body.params),
             _provider(body.provider),
+            callback_url=_callback_url(body.callback_url),
         )
     _check_fields(body, BatchRequest)
     raw = body.get("phones")
@@ -120,7 +126,9 @@ def batch_input(body: BatchRequest | Mapping[str, Any]) -> SendInput:
         raise invalid("缺少 phones")
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_BATCH:
         raise invalid(f"phones 必须是包含 1-{MAX_BATCH} 个手机号的数组")
-    return SendInput(_phones(raw), *_message(body))
+    return SendInput(
+        _phones(raw), *_message(body), callback_url=_callback_url(body.get("callback_url", _ABSENT))
+    )
 
 
 def _check_fields(data: Mapping[str, Any], model: type[msgspec.Struct]) -> None:
@@ -201,6 +209,15 @@ def _provider(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not _PROVIDER.fullmatch(value):
         raise invalid("provider 无效")
+    return value
+
+
+def _callback_url(value: Any) -> str | None:
+    """The send's own callback URL as given; the handler checks it against the account's prefixes."""
+    if value is _ABSENT:
+        return None
+    if not isinstance(value, str) or not value:
+        raise invalid("callback_url 须为非空字符串")
     return value
 
 

@@ -234,6 +234,9 @@ class AccountSeed(Settings, frozen=True):
     verification_status: VerificationStatus = "approved"
     providers: tuple[Text, ...] = ()
     ratelimit: BucketConfig | None = None
+    # Delivery callbacks, applied when the account is created (``gateway.callbacks.urls``' rule).
+    callback_url: Text | None = None
+    callback_prefixes: tuple[Text, ...] = ()
 
 
 class AdminToken(Settings, frozen=True, kw_only=True):

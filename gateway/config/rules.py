@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gateway.accounts.names import name_key
+from gateway.callbacks.urls import CallbackUrlRefused, check_callback_url, check_prefixes
 from gateway.config.model import (
+    AccountSeed,
     GatewayConfig,
     ProvidersConfig,
     RateLimitConfig,
@@ -91,11 +93,22 @@ def _gateway(config: GatewayConfig, _path: str) -> Iterator[ConfigError]:
         for position, name in enumerate(seed.providers):
             if name not in config.providers.backends:
                 yield ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}")
+        yield from _callbacks(seed, f"accounts[{index}]")
     names = [name_key(seed.name) for seed in config.accounts]  # Shop, SHOP and ＳＨＯＰ are one name
     for index, name in enumerate(names):
         if (first := names.index(name)) != index:
             yield ConfigError(f"accounts[{index}].name", f"the same name as accounts[{first}]")
     yield from _shared_state(config)
+
+
+def _callbacks(seed: AccountSeed, path: str) -> Iterator[ConfigError]:
+    """A listed account's callback settings keep the rule the admin API and the CLI apply."""
+    try:
+        prefixes = check_prefixes(seed.callback_prefixes)
+        if seed.callback_url is not None:
+            check_callback_url(seed.callback_url, prefixes)
+    except CallbackUrlRefused as refused:
+        yield ConfigError(path, str(refused))
 
 
 def _shared_state(config: GatewayConfig) -> Iterator[ConfigError]:

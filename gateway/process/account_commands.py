@@ -1,6 +1,6 @@
-"""The ``accounts`` subcommands (create, list, topup, set, rotate-secret; config.md): their
-arguments, checked by the same rules the admin API uses, and their run through the account service,
-audited as ``cli``. Apart from ``gateway.process.cli`` so the command line's dispatch stays short;
+"""The ``accounts`` subcommands (create, list, topup, set, rotate-secret, callback-secret; config.md):
+their arguments, checked by the same rules the admin API uses, and their run through the account
+service, audited as ``cli``. Apart from ``gateway.process.cli`` so the command line's dispatch stays short;
 ``print_json`` is here as these commands print most, and the other reports print the same way."""
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ def add_account_commands(commands: argparse._SubParsersAction[Any]) -> None:
     change.add_argument("--rate", type=_rate)
     change.add_argument("--burst", type=int)
     change.add_argument("--disabled", type=_flag)
+    change.add_argument("--callback-url", help="where delivery callbacks go; none: nowhere")
+    change.add_argument("--callback-prefixes", help="comma-separated URL prefixes; empty: none")
     rotate = accounts.add_parser("rotate-secret")
     rotate.add_argument("--key", required=True)
+    accounts.add_parser("callback-secret").add_argument("--key", required=True)
     for sub in accounts.choices.values():
         sub.add_argument("--config", default=argparse.SUPPRESS)
 
@@ -99,6 +102,10 @@ def _changes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[
         changes["disabled"] = args.disabled
     if bucket:
         changes.update(rate=bucket.rate, burst=bucket.burst)
+    if args.callback_url is not None:  # checked by the account service, with the account's prefixes
+        changes["callback_url"] = None if args.callback_url == "none" else args.callback_url
+    if args.callback_prefixes is not None:
+        changes["callback_prefixes"] = [p.strip() for p in args.callback_prefixes.split(",") if p.strip()]
     if not changes:
         parser.error("nothing to set")
     return changes
@@ -136,6 +143,11 @@ async def run_account_command(args: argparse.Namespace, store: Store, parser: ar
         rotated = await service.rotate_secret(CLI_ACTOR, args.key)
         if rotated:
             print_json({"api_key": args.key, "api_secret": rotated[1]})
+            return 0
+    elif action == "callback-secret":
+        signing = await service.set_callback_secret(CLI_ACTOR, args.key)
+        if signing:
+            print_json({"api_key": args.key, "callback_secret": signing[1]})
             return 0
     else:
         found = await service.update(CLI_ACTOR, args.key, _changes(args, parser))

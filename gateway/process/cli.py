@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from gateway.accounts.creation import accounts_with_shipped_secret, is_loopback
 from gateway.accounts.listed import bootstrap_accounts
 from gateway.accounts.rules import Invalid
+from gateway.callbacks.urls import CallbackUrlRefused
 from gateway.clock import local_day
 from gateway.config.loader import load_config, with_overrides
 from gateway.config.model import GatewayConfig
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    except Invalid as exc:  # what the account service refused (argparse refused the rest)
+    except (Invalid, CallbackUrlRefused) as exc:  # the account service's refusals (argparse: the rest)
         print(exc, file=sys.stderr)
         return 2
     except AccountExists as exc:

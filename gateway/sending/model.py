@@ -31,6 +31,8 @@ class SendInput(msgspec.Struct, frozen=True):
     #: An idempotent send's claim token: its message ids derive from it (``ids.derived_uuid``, by
     #: the number's place in ``phones``), so a retry after a crash finds its records.
     id_seed: str | None = None
+    #: The send's own callback URL, checked against the account's prefixes (None: the account's).
+    callback_url: str | None = None
 
 
 def template_of(templates: Mapping[str, TemplateConfig], template_id: str) -> TemplateConfig:

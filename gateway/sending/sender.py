@@ -92,6 +92,7 @@ class Sender:
         numbers = [number for group in groups for number in group.numbers]
         message_ids = iter(self._message_ids(request, numbers))
         template_id = mask_template_id(request.template_id)  # the carrier gets it as written
+        callback_url = request.callback_url or account.callback_url
         records = [
             # Reserve what the dearest carrier of the chain would cost; settling refunds the rest.
             NewRecord(
@@ -101,6 +102,7 @@ class Sender:
                 group.backend.name,
                 max(candidate.price_milli for candidate in chain),
                 n.phone_hash,
+                callback_url,
             )
             for group, chain in zip(groups, chains, strict=True)
             for n in group.numbers

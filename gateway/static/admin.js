@@ -14,7 +14,7 @@
   const STATUS_LABELS = { pending: '待确认', success: '成功', failed: '失败' };
   const VERIFICATION_LABELS = { approved: '已认证', pending: '审核中', rejected: '未通过' };
   const ACTION_LABELS = {
-    create: '创建', topup: '充值', update: '修改', disable: '禁用', enable: '启用', 'rotate-secret': '轮换 Secret',
+    create: '创建', topup: '充值', update: '修改', disable: '禁用', enable: '启用', 'rotate-secret': '轮换 Secret', 'callback-secret': '轮换回调密钥', 'callback-replay': '重发回调',
   };
   const FIELD_LABELS = {
     balance: '余额', verification_status: '实名认证', disabled: '已禁用', ratelimit: '限流', providers: '服务商',

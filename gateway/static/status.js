@@ -89,6 +89,8 @@
       const health = document.querySelector(`tr[data-dependency="${row}"] .health`);
       health.replaceChildren(pill(data[key].ok, '正常', '不可用'));
     }
+    document.querySelector('tr[data-dependency="callbacks"] .queue').textContent = data.callbacks
+      ? `待发送 ${data.callbacks.queue_depth} 条,最早 ${data.callbacks.oldest_age_seconds} 秒` : '未知';
     $('pid').textContent = String(data.pid); // with several workers, another process may have answered
     const updated = $('updated-at');
     updated.dateTime = data.updated.iso;

@@ -151,10 +151,20 @@ def _routing_rows(app: web.Application) -> list[dict[str, object]]:
     return rows
 
 
+async def _callback_queue(app: web.Application) -> dict[str, object] | None:
+    """The callback events waiting to be delivered, and the oldest one's age (None: unknown now)."""
+    try:
+        depth, oldest = await app[STORE].callback_backlog(int(app[CLOCK]() * 1000))
+    except StoreUnavailable:
+        return None
+    return {"queue_depth": depth, "oldest_age_seconds": round(oldest, 1)}
+
+
 async def _snapshot(app: web.Application) -> dict[str, Any]:
     """What the page shows, as plain data (the page renders it, /status.json returns it)."""
     config = app[CONFIG]
     store_ok = await _health(app[STORE].ping, StoreUnavailable, "store")
+    callbacks = await _callback_queue(app) if store_ok else None
     limiter_ok = await _health(app[LIMITER].backend.ping, LimiterUnavailable, "rate limiter")
     carriers = [_carrier_row(app, name) for name in app[RUNTIME].current.config.providers.backends]
     return {
@@ -166,6 +176,7 @@ async def _snapshot(app: web.Application) -> dict[str, Any]:
         "workers": config.server.workers,
         "store": {"backend": config.store.backend, "ok": store_ok},
         "limiter": {"backend": config.ratelimit.backend, "ok": limiter_ok},
+        "callbacks": callbacks,
         "healthy": store_ok and limiter_ok and not any(c["circuit_open"] for c in carriers),
         "updated": _updated(app, config),
     }

@@ -15,7 +15,16 @@ import orjson
 __all__ = ["AUDIT_ACTIONS", "AuditEntry", "AuditPage", "decode_changes", "encode_changes"]
 
 #: What an entry's ``action`` may be.
-AUDIT_ACTIONS = ("create", "topup", "update", "disable", "enable", "rotate-secret")
+AUDIT_ACTIONS = (
+    "create",
+    "topup",
+    "update",
+    "disable",
+    "enable",
+    "rotate-secret",
+    "callback-secret",
+    "callback-replay",
+)
 
 
 @dataclass(frozen=True, slots=True)

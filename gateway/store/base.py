@@ -14,6 +14,7 @@ import msgspec
 
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry, AuditPage
+from gateway.store.callbacks import CallbackOutbox
 from gateway.store.records import NewRecord, ReceiptUpdate, Record, RecordPage, RecordQuery, Settlement
 
 __all__ = [
@@ -45,6 +46,8 @@ class NewAccount:
     burst: int | None = None
     #: For an account the config lists: the hash of its api_secret, as applied (``gateway.accounts.listed``).
     config_secret_hash: str | None = None
+    callback_url: str | None = None  # checked against callback_prefixes (``gateway.callbacks.urls``)
+    callback_prefixes: tuple[str, ...] = ()
 
 
 class AccountExists(Exception):
@@ -52,7 +55,19 @@ class AccountExists(Exception):
 
 
 #: The account fields ``Store.update_account`` may change.
-UPDATABLE = frozenset({"verification_status", "disabled", "rate", "burst", "secret_hash", "providers"})
+UPDATABLE = frozenset(
+    {
+        "verification_status",
+        "disabled",
+        "rate",
+        "burst",
+        "secret_hash",
+        "providers",
+        "callback_url",
+        "callback_prefixes",
+        "callback_secret",
+    }
+)
 
 
 def check_updatable(changes: dict[str, object]) -> None:
@@ -74,6 +89,10 @@ class Account(msgspec.Struct, frozen=True):
     rate: float | None
     burst: int | None
     total_sent: int
+    callback_url: str | None = None  # where its events go when a send names none
+    callback_prefixes: tuple[str, ...] = ()  # what any callback URL of its must start with
+    #: Signs its callbacks: kept as is (it must sign, not only verify), never shown but once.
+    callback_secret: str | None = None
 
     def with_money(self, balance_milli: int, total_sent: int) -> Account:
         """This account with another balance and count (``msgspec.structs.replace``, without its
@@ -90,10 +109,13 @@ class Account(msgspec.Struct, frozen=True):
             self.rate,
             self.burst,
             total_sent,
+            self.callback_url,
+            self.callback_prefixes,
+            self.callback_secret,
         )
 
     def public(self) -> dict[str, object]:
-        """What the CLI may print: all but the secret hash, the name masked (old names may hold a number)."""
+        """What the CLI may print: all but the secrets, the name masked (old names may hold a number)."""
         return {
             "name": scrub(self.name),
             "api_key": self.api_key,
@@ -103,6 +125,9 @@ class Account(msgspec.Struct, frozen=True):
             "providers": list(self.providers),
             "ratelimit": {"rate": self.rate, "burst": self.burst} if self.rate else None,
             "total_sent": self.total_sent,
+            "callback_url": self.callback_url,
+            "callback_prefixes": list(self.callback_prefixes),
+            "callback_signed": self.callback_secret is not None,
         }
 
 
@@ -137,7 +162,10 @@ class IdempotencyClaim:
     previous_token: str = ""
 
 
-class Store(Protocol):
+class Store(CallbackOutbox, Protocol):
+    """What every backend keeps: accounts, records, idempotency keys, the audit log, and the
+    callback outbox (``gateway.store.callbacks``)."""
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...

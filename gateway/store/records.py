@@ -43,6 +43,7 @@ class NewRecord(msgspec.Struct, frozen=True):
     provider: str
     price_milli: int  # reserved: the dearest carrier the send may end up on
     phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
+    callback_url: str | None = None  # where its status changes are posted (``gateway.callbacks``)
 
 
 class Settlement(msgspec.Struct, frozen=True):
@@ -80,6 +81,7 @@ class Record:
     updated_ms: int
     price_milli: int  # what the account is charged for it now: 0 once refunded
     carrier_id: str | None = None  # set by settle once a carrier took it (receipts match by it)
+    callback_url: str | None = None  # where its events go; None: no events
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,12 @@ config's api_secret as last applied (``gateway.accounts.listed``) is a field of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, cast
 
 from redis.typing import EncodableT, FieldT
 
+from gateway.callbacks.urls import join_prefixes
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.base import Account, AccountExists, NewAccount, StoreUnavailable
@@ -37,9 +38,11 @@ return 1
 """
 
 
-def _field(value: object) -> str:
+def _field(name: str, value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
+    if name == "callback_prefixes":
+        return join_prefixes(cast("Iterable[str]", value))
     if isinstance(value, tuple | list):
         return ",".join(value)
     return repr(value) if isinstance(value, float) else str(value)
@@ -67,6 +70,10 @@ async def create_account(client: SharedClient, keys: Keys, account: NewAccount, 
         fields["burst"] = account.burst
     if account.config_secret_hash is not None:
         fields[CONFIG_FIELD] = account.config_secret_hash
+    if account.callback_url is not None:
+        fields["callback_url"] = account.callback_url
+    if account.callback_prefixes:
+        fields["callback_prefixes"] = join_prefixes(account.callback_prefixes)
     await client.hset(keys.account(account_id), mapping=fields)
     claimed: list[str] = []
     for claim in (keys.by_name(account.name), keys.by_key(account.api_key)):
@@ -93,7 +100,7 @@ async def update_account(
             if value is None:
                 pipe.hdel(key, name)
             else:
-                pipe.hset(key, name, _field(value))
+                pipe.hset(key, name, _field(name, value))
         await pipe.execute()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
+from gateway.callbacks.urls import split_prefixes
 from gateway.store.base import Account
 from gateway.store.records import Record
 from gateway.store.redis.scripts import RECORD_FIELDS
@@ -109,6 +110,9 @@ def decode_account(data: Hash) -> Account:
         rate=float(rate) if rate is not None else None,
         burst=int(burst) if burst is not None else None,
         total_sent=int(fields.get("total_sent", 0)),
+        callback_url=fields.get("callback_url"),
+        callback_prefixes=split_prefixes(fields.get("callback_prefixes")),
+        callback_secret=fields.get("callback_secret"),
     )
 
 
@@ -126,4 +130,5 @@ def decode_record(row: list[bytes | None]) -> Record:
         updated_ms=int(values["updated_ms"] or 0),
         price_milli=int(values["price_milli"] or 0),
         carrier_id=values["carrier_id"],
+        callback_url=values["callback_url"],
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.store.records import Record
+from gateway.store.redis.outbox_scripts import WRITE_EVENT
 
 __all__ = [
     "FINALISE",
@@ -32,12 +33,12 @@ __all__ = [
 #: The record-hash fields the RECORDS script returns: those of :class:`~gateway.store.base.Record`, in order.
 RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(Record))
 
-# KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 6 per record:
-# message_id, phone (masked), template_id, provider, price_milli, phone_hash. Returns {1, balance,
-# total_sent, writes} (what the account holds now, and its count of writes, so a cache can tell an
-# older reply from a newer one), or 0 when the account is unknown or short: then nothing at all was
-# written (all or nothing). A reserve whose first message id is already there has run: the
-# client's retry after a lost reply is a no-op.
+# KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 7 per record:
+# message_id, phone (masked), template_id, provider, price_milli, phone_hash, callback_url?.
+# Returns {1, balance, total_sent, writes} (what the account holds now, and its count of writes, so
+# a cache can tell an older reply from a newer one), or 0 when the account is unknown or short:
+# then nothing at all was written (all or nothing). A reserve whose first message id is already
+# there has run: the client's retry after a lost reply is a no-op.
 RESERVE = """
 local function reserved()
   local money = redis.call('HMGET', KEYS[1], 'balance_milli', 'total_sent')
@@ -48,16 +49,17 @@ if ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return reserved
 local balance = tonumber(redis.call('HGET', KEYS[1], 'balance_milli'))
 if balance == nil then return 0 end
 local cost = 0
-for i = 3, #ARGV, 6 do cost = cost + tonumber(ARGV[i + 4]) end
+for i = 3, #ARGV, 7 do cost = cost + tonumber(ARGV[i + 4]) end
 if balance < cost then return 0 end
 -- free messages take nothing (and Lua's -0 is "-0", which HINCRBY refuses as not an integer)
 if cost > 0 then redis.call('HINCRBY', KEYS[1], 'balance_milli', -cost) end
-for i = 3, #ARGV, 6 do
+for i = 3, #ARGV, 7 do
   local id = redis.call('HINCRBY', KEYS[1], 'record_seq', 1)
   local member = string.format('%015d', id)
   redis.call('HSET', base .. id, 'id', id, 'message_id', ARGV[i], 'phone', ARGV[i + 1],
              'template_id', ARGV[i + 2], 'provider', ARGV[i + 3], 'price_milli', ARGV[i + 4],
              'phone_hash', ARGV[i + 5], 'status', 'pending', 'created_ms', now, 'updated_ms', now)
+  if ARGV[i + 6] ~= '' then redis.call('HSET', base .. id, 'callback_url', string.sub(ARGV[i + 6], 2)) end
   redis.call('HSET', KEYS[2], ARGV[i], id)
   redis.call('ZADD', KEYS[3], now, member)
   redis.call('ZADD', KEYS[4], now, member)
@@ -70,8 +72,11 @@ return reserved()
 # Only a record nobody settled yet moves (pending, no carrier id, no error): settling twice can
 # never refund twice. Returns {waiting, balance, total_sent, writes}: waiting holds {message_id,
 # id, phone_hash} of each record waiting for a receipt under that carrier id, also when an earlier
-# run settled it (linking again is harmless).
-SETTLE = """
+# run settled it (linking again is harmless). A record with a callback URL gets its event
+# (``outbox_scripts``): accepted, or failed.
+SETTLE = (
+    WRITE_EVENT
+    + """
 local base, now, day = ARGV[1], ARGV[2], ARGV[3]
 local sets = {pending = KEYS[3], success = KEYS[4], failed = KEYS[5]}
 local refund, accepted, waiting = 0, 0, {}
@@ -79,13 +84,14 @@ for i = 4, #ARGV, 6 do
   local id = redis.call('HGET', KEYS[2], ARGV[i])
   local key = id and (base .. id)
   local state = id and redis.call('HMGET', key, 'status', 'carrier_id', 'error', 'price_milli',
-                                  'created_ms', 'phone_hash')
+                                  'created_ms', 'phone_hash', 'callback_url')
   if state and state[1] == 'pending' and not state[2] and not state[3] then
     local status, carrier, err = ARGV[i + 1], ARGV[i + 4], ARGV[i + 5]
     redis.call('HSET', key, 'status', status, 'provider', ARGV[i + 2], 'price_milli', ARGV[i + 3],
                'updated_ms', now)
     if carrier ~= '' then redis.call('HSET', key, 'carrier_id', string.sub(carrier, 2)) end
     if err ~= '' then redis.call('HSET', key, 'error', string.sub(err, 2)) end
+    if state[7] then write_event(key, status == 'failed' and 'failed' or 'accepted', now) end
     if status ~= 'pending' then
       local member = string.format('%015d', tonumber(id))
       redis.call('ZREM', KEYS[3], member)
@@ -104,17 +110,21 @@ local total = redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
 if accepted > 0 then redis.call('HINCRBY', KEYS[6], day, accepted) end
 return {waiting, balance, total, redis.call('HINCRBY', KEYS[1], 'writes', 1)}
 """
+)
 
 # KEYS: recs:pending, recs:success, recs:failed. ARGV: record-key base, now_ms, then 3 per
 # receipt: record id, final status, error?. Only a pending record moves: the first final word
 # wins, duplicates and contradictions are no-ops. Never refunds. Returns how many records changed.
-FINALISE = """
+# A record with a callback URL gets its event: delivered, or failed.
+FINALISE = (
+    WRITE_EVENT
+    + """
 local base, now = ARGV[1], ARGV[2]
 local sets = {success = KEYS[2], failed = KEYS[3]}
 local changed = 0
 for i = 3, #ARGV, 3 do
   local key = base .. ARGV[i]
-  local state = redis.call('HMGET', key, 'status', 'created_ms')
+  local state = redis.call('HMGET', key, 'status', 'created_ms', 'callback_url')
   if state[1] == 'pending' then
     redis.call('HSET', key, 'status', ARGV[i + 1], 'updated_ms', now)
     if ARGV[i + 2] ~= '' then
@@ -125,11 +135,13 @@ for i = 3, #ARGV, 3 do
     local member = string.format('%015d', tonumber(ARGV[i]))
     redis.call('ZREM', KEYS[1], member)
     redis.call('ZADD', sets[ARGV[i + 1]], state[2], member)
+    if state[3] then write_event(key, ARGV[i + 1] == 'success' and 'delivered' or 'failed', now) end
     changed = changed + 1
   end
 end
 return changed
 """
+)
 
 # KEYS: one receipt identity's match set and early key. ARGV: parked value
 # ("received_ms|delivered|error?"), now_ms, ttl_ms. Returns {members, parked_ms}: the

@@ -34,6 +34,7 @@ from gateway.store.redis.accounts import ConfigSecrets
 from gateway.store.redis.audit import RedisAudit
 from gateway.store.redis.idempotency import RedisIdempotency
 from gateway.store.redis.keys import Hash, Keys, decode_account, decode_record, optional
+from gateway.store.redis.outbox import RedisOutbox
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import FIND_RECORDS, PROBE_WRITE, RECORDS, RESERVE, SETTLE, TOP_UP
 
@@ -48,10 +49,10 @@ _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then f
 _guarded = guarded(StoreUnavailable)
 
 
-class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
+class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
     """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s, the
     Idempotency-Key claims :class:`RedisIdempotency`'s, the config's secrets
-    :class:`~gateway.store.redis.accounts.ConfigSecrets`'."""
+    :class:`~gateway.store.redis.accounts.ConfigSecrets`', the callback outbox :class:`RedisOutbox`'s."""
 
     def __init__(
         self, client: SharedClient, key_prefix: str, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
@@ -79,6 +80,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         self._find_records = Lua(client, FIND_RECORDS)
         self._top_up = Lua(client, TOP_UP, write=True)
         self._receipts = Receipts(client, self.keys)
+        self._outbox_scripts()
 
     def watch(self, listener: Callable[[AccountState], None]) -> None:
         """Have ``listener`` told what each reserve and settle of this process left the account at
@@ -140,9 +142,12 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
             self._ids[api_key] = account_id
         return account
 
+    async def _account_ids(self) -> list[int]:
+        return sorted(int(member) for member in await self.client.smembers(self.keys.accounts))
+
     @_guarded
     async def list_accounts(self) -> list[Account]:
-        ids = sorted(int(member) for member in await self.client.smembers(self.keys.accounts))
+        ids = await self._account_ids()
         async with self.client.pipeline(transaction=False) as pipe:
             for account_id in ids:
                 pipe.hgetall(self.keys.account(account_id))
@@ -198,7 +203,8 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets):
         keys = self.keys
         args: list[EncodableT] = [keys.record_base(account_id), now_ms]
         for r in records:
-            args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli), r.phone_hash]
+            args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli)]
+            args += [r.phone_hash, optional(r.callback_url)]
         try:
             reserved = await self._reserve(
                 (

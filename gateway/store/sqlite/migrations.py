@@ -165,6 +165,57 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE accounts ADD COLUMN config_secret_hash TEXT
         """,
     ),
+    (
+        10,
+        """
+        -- Delivery callbacks (gateway/callbacks): where an account's events go, the prefixes any
+        -- callback URL of its must start with (space-separated), and the secret that signs them,
+        -- kept as is since it must sign (never shown but once).
+        ALTER TABLE accounts ADD COLUMN callback_url TEXT;
+        ALTER TABLE accounts ADD COLUMN callback_prefixes TEXT NOT NULL DEFAULT '';
+        ALTER TABLE accounts ADD COLUMN callback_secret TEXT
+        """,
+    ),
+    (
+        11,
+        """
+        -- Where a record's status changes are posted (the send's callback_url, else its account's
+        -- at send time), NULL for none.
+        ALTER TABLE records ADD COLUMN callback_url TEXT
+        """,
+    ),
+    (
+        12,
+        """
+        -- The callback outbox (sqlite/outbox.py): one row per status change of a record with a
+        -- callback URL, written in the transaction of the change. ``facts`` is the record as the
+        -- change left it (JSON), ``lease_token`` the deliverer holding it (its lease ends at
+        -- ``next_at``, when the event is due again). Every key grows with time (rowid,
+        -- records.id, next_at), so the writes of a busy second land on a few pages at the end of
+        -- each tree, not one random page per event.
+        -- ``event_id`` is '<record id>-<sequence>-<random>': found through its record's index.
+        CREATE TABLE callback_outbox (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            account_id INTEGER NOT NULL,
+            record_id INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('accepted', 'delivered', 'failed')),
+            url TEXT NOT NULL,
+            facts TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            next_at INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'stopped', 'dead')),
+            lease_token TEXT,
+            last_error TEXT
+        );
+        CREATE UNIQUE INDEX callback_outbox_by_record ON callback_outbox (record_id, sequence);
+        CREATE INDEX callback_outbox_due ON callback_outbox (next_at, created_at) WHERE state = 'pending';
+        CREATE INDEX callback_outbox_dead ON callback_outbox (account_id, created_at) WHERE state = 'dead'
+        """,
+    ),
 )
 
 

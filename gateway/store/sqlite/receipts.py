@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 
 from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
+from gateway.store.sqlite.outbox import NewEvent, next_sequence, write_events
 
-__all__ = ["apply_receipts", "take_early_receipt"]
+__all__ = ["apply_receipts", "finalise", "take_early_receipt"]
 
 _MATCH = "provider = ? AND carrier_id = ? AND phone_hash = ?"
 
@@ -33,15 +34,20 @@ def apply_receipts(
     most ``cap`` in all (the oldest are dropped)."""
     changed = 0
     early: list[ReceiptUpdate] = []
+    events: list[tuple[NewEvent, str, int]] = []
     for receipt in receipts:
         key = (provider, receipt.carrier_id, receipt.phone_hash)
         # Only a pending record moves: the first final word wins, later pushes are no-ops.
-        updated = db.execute(
+        moved = db.execute(
             f"UPDATE records SET status = ?, error = ?, updated_at = ? WHERE {_MATCH}"  # noqa: S608
-            " AND status = 'pending'",
+            " AND status = 'pending' RETURNING id, account_id, message_id, callback_url, phone, template_id,"
+            " provider, status, error, price_milli",
             (*_final(receipt), now_ms, *key),
-        ).rowcount
+        ).fetchall()
+        updated = len(moved)
         changed += updated
+        kind = "delivered" if receipt.delivered else "failed"
+        events += [(record, kind, next_sequence(db, record[0])) for record in moved if record[3]]
         if (
             not updated
             and db.execute(
@@ -51,6 +57,8 @@ def apply_receipts(
             is None
         ):
             early.append(receipt)
+    if events:
+        write_events(db, events, now_ms)
     if early:
         db.execute("DELETE FROM early_receipts WHERE received_at < ?", (now_ms - EARLY_RECEIPT_TTL_MS,))
         db.executemany(
@@ -66,6 +74,20 @@ def apply_receipts(
             (cap,),
         )
     return changed
+
+
+def finalise(db: sqlite3.Connection, finals: list[tuple[str, str | None, int]], now_ms: int) -> None:
+    """Apply (status, error, record id) of receipts that came before settle (whose events settle
+    writes)."""
+    db.executemany(
+        "UPDATE records SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+        [(status, error, now_ms, record_id) for status, error, record_id in finals],
+    )
+
+
+def final_event(status: str) -> str:
+    """The event a record's final status is reported as."""
+    return "delivered" if status == "success" else "failed"
 
 
 def take_early_receipt(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.store.sqlite.receipts import take_early_receipt
+from gateway.store.sqlite.outbox import write_events
+from gateway.store.sqlite.receipts import final_event, finalise, take_early_receipt
 
 __all__ = ["State", "reserve", "settle"]
 
@@ -39,8 +40,8 @@ def reserve(
     first = charged[0][0] - len(records) + 1
     db.executemany(
         "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
-        " provider, status, price_milli, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        " provider, status, price_milli, created_at, updated_at, callback_url)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
         [
             (
                 account_id,
@@ -53,8 +54,17 @@ def reserve(
                 price_milli,
                 now_ms,
                 now_ms,
+                callback_url,
             )
-            for i, (message_id, phone, template_id, provider, price_milli, phone_hash) in enumerate(records)
+            for i, (
+                message_id,
+                phone,
+                template_id,
+                provider,
+                price_milli,
+                phone_hash,
+                callback_url,
+            ) in enumerate(records)
         ],
     )
     return account_id, charged[0][1], charged[0][2], None, None
@@ -69,29 +79,38 @@ def settle(
     # Only records nobody has settled yet: settling twice must not refund twice. One statement
     # finds them all and one (run for each in C) updates them, however many the batch has.
     rows = db.execute(
-        "SELECT message_id, price_milli, phone_hash FROM records WHERE account_id = ?"  # noqa: S608
-        f" AND message_id IN ({','.join('?' * len(wanted))}) AND status = 'pending'"
+        "SELECT id, message_id, price_milli, phone_hash, callback_url, phone, template_id FROM records"  # noqa: S608
+        f" WHERE account_id = ? AND message_id IN ({','.join('?' * len(wanted))}) AND status = 'pending'"
         " AND carrier_id IS NULL AND error IS NULL",
         (account_id, *wanted),
     ).fetchall()
     refund = accepted = 0
-    updates = []
-    for message_id, reserved_milli, phone_hash in rows:
-        _, settled_status, provider, price_milli, carrier_id, error = wanted[message_id]
-        status = settled_status
+    updates, early_finals, events = [], [], []
+    for record_id, message_id, reserved_milli, phone_hash, url, phone, template_id in rows:
+        _, status, provider, price_milli, carrier_id, error = wanted[message_id]
+        updates.append((status, provider, price_milli, carrier_id, error, now_ms, message_id))
+        refund += reserved_milli - price_milli
+        accepted += status != "failed"
+        record = (record_id, account_id, message_id, url, phone, template_id)
+        changed = (*record, provider, status, error, price_milli)
+        if url:  # the record's first event: its acceptance, or its refusal
+            events.append((changed, "failed" if status == "failed" else "accepted", 1))
         if carrier_id and status == "pending":  # pending: its backend has receipts
             # The carrier's receipt may have come before this transaction: apply it now.
             early = take_early_receipt(db, provider, carrier_id, phone_hash)
             if early is not None:
-                status, error = early
-        updates.append((status, provider, price_milli, carrier_id, error, now_ms, message_id))
-        refund += reserved_milli - price_milli
-        accepted += settled_status != "failed"
+                early_finals.append((*early, record_id))
+                if url:  # after its acceptance
+                    events.append(((*record, provider, *early, price_milli), final_event(early[0]), 2))
     db.executemany(
         "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?, error = ?,"
         " updated_at = ? WHERE message_id = ?",
         updates,
     )
+    if early_finals:
+        finalise(db, early_finals, now_ms)
+    if events:
+        write_events(db, events, now_ms)
     account = db.execute(
         "UPDATE accounts SET balance_milli = balance_milli + ?,"
         " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",

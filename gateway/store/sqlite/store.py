@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import cast
 
 from msgspec.structs import astuple
 
+from gateway.callbacks.urls import join_prefixes, split_prefixes
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import (
     Account,
@@ -25,6 +26,7 @@ from gateway.store.base import (
     NewAccount,
     check_updatable,
 )
+from gateway.store.callbacks import FINISHES, Finish, OutboxEvent
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
@@ -34,7 +36,7 @@ from gateway.store.records import (
     RecordQuery,
     Settlement,
 )
-from gateway.store.sqlite import audit, idempotency, record_reads, sending
+from gateway.store.sqlite import audit, idempotency, outbox, record_reads, sending
 from gateway.store.sqlite.migrations import migrate
 from gateway.store.sqlite.reader import Connection
 from gateway.store.sqlite.receipts import apply_receipts
@@ -70,6 +72,9 @@ def _account(row: AccountRow) -> Account:
         rate=row[8],
         burst=row[9],
         total_sent=row[10],
+        callback_url=row[11],
+        callback_prefixes=split_prefixes(row[12]),
+        callback_secret=row[13],
     )
 
 
@@ -144,6 +149,8 @@ class SQLiteStore:
         if "providers" in changes:
             # ``**changes`` is untyped in the Store protocol; providers come as names (gateway.accounts.rules)
             changes["providers"] = ",".join(cast("Iterable[str]", changes["providers"]))
+        if "callback_prefixes" in changes:
+            changes["callback_prefixes"] = join_prefixes(cast("Iterable[str]", changes["callback_prefixes"]))
         row = await self._writer.transaction(work(update_account, api_key, changes))
         return _account(row) if row else None
 
@@ -242,6 +249,27 @@ class SQLiteStore:
             await asyncio.sleep(min(wait, CHANGES_POLL_SECONDS))
             return cursor, []
         return str(rows[-1][0]), [api_key for _, api_key in rows]
+
+    # the callback outbox (events are written by settle and apply_receipts)
+
+    async def claim_callbacks(self, now_ms: int, lease_ms: int, limit: int, token: str) -> list[OutboxEvent]:
+        return await self._writer.transaction(work(outbox.claim, now_ms, lease_ms, limit, token))
+
+    async def finish_callbacks(self, token: str, finishes: Sequence[Finish], now_ms: int) -> None:
+        if unknown := {outcome for _, outcome, _, _ in finishes} - set(FINISHES):
+            raise ValueError(f"unknown outcome {unknown}")
+        await self._writer.transaction(work(outbox.finish, token, list(finishes), now_ms), keep_late=True)
+
+    async def callback_backlog(self, now_ms: int) -> tuple[int, float]:
+        return await self._reader.run(lambda db: outbox.backlog(db, now_ms))
+
+    async def dead_callbacks(
+        self, account_id: int, page: int, per_page: int
+    ) -> tuple[list[OutboxEvent], int]:
+        return await self._reader.run(lambda db: outbox.dead_page(db, account_id, page, per_page))
+
+    async def replay_callbacks(self, account_id: int, now_ms: int) -> int:
+        return await self._writer.transaction(work(outbox.replay, account_id, now_ms))
 
     async def find_message(self, message_id: str) -> tuple[Account, Record] | None:
         def owner(db: sqlite3.Connection) -> AccountRow | None:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple
 
+from gateway.callbacks.urls import join_prefixes
 from gateway.store.base import NewAccount
 from gateway.store.sqlite.write_process import Work
 
@@ -28,7 +29,7 @@ __all__ = [
 
 ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
-    " rate, burst, total_sent"
+    " rate, burst, total_sent, callback_url, callback_prefixes, callback_secret"
 )
 #: One row of ``ACCOUNT_COLUMNS`` (sqlite3 hands rows back untyped).
 AccountRow = tuple[Any, ...]
@@ -54,8 +55,9 @@ def write_probe(db: sqlite3.Connection, now_ms: int) -> None:
 def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> AccountRow:
     cursor = db.execute(
         "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
-        " verification_status, providers, rate, burst, created_at, config_secret_hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " verification_status, providers, rate, burst, created_at, config_secret_hash,"
+        " callback_url, callback_prefixes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             account.name,
             account.api_key,
@@ -67,6 +69,8 @@ def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> 
             account.burst,
             now_ms,
             account.config_secret_hash,
+            account.callback_url,
+            join_prefixes(account.callback_prefixes),
         ),
     )
     row: AccountRow = db.execute(

@@ -52,6 +52,7 @@ class Settings:
         finish_batch: int = 64,
         finish_seconds: float = 0.05,
         claim_gap: float = 0.02,
+        prune_seconds: float = 3600.0,
         schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms,
     ) -> None:
         self.timeout, self.lease_ms, self.max_queue, self.poll_seconds = (
@@ -67,6 +68,7 @@ class Settings:
         )
         self.schedule = schedule
         self.finish_batch, self.finish_seconds, self.claim_gap = finish_batch, finish_seconds, claim_gap
+        self.prune_seconds = prune_seconds
 
 
 class CallbackDeliverer:
@@ -89,7 +91,7 @@ class CallbackDeliverer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._more = False  # the last claim took all it asked for: more may be due
-        self._next_backlog = 0.0
+        self._next_backlog = self._next_prune = 0.0
         self._finishes: list[Finish] = []  # ends not yet written: one write per batch
         self._flush = asyncio.Event()
         self._trouble = LogThrottle(60.0)
@@ -132,6 +134,11 @@ class CallbackDeliverer:
             if now >= self._next_backlog:
                 self._next_backlog = now + self._settings.poll_seconds
                 self._metrics.callback_backlog(*await self._outbox.callback_backlog(now_ms))
+            if now >= self._next_prune:  # ended events a week old; again soon while there are more
+                pruned = await self._outbox.prune_callbacks(now_ms)
+                self._next_prune = now + (
+                    self._settings.poll_seconds if pruned else self._settings.prune_seconds
+                )
             room = min(self._settings.max_queue - len(self._tasks), self._gates.room(now))
             if room <= 0:
                 return

@@ -244,7 +244,9 @@ async def test_an_event_is_dead_after_24_hours_of_failures(store, aiohttp_server
     url = await listening(aiohttp_server, receiver)
     account_id = await hooked_account(store, "shop", url)
     await accepted(store, account_id, clock, url, "m1")
-    async with delivering(store, clock) as metrics:
+    # The fake clock runs 30 min a look: a lease longer than the whole test keeps a POST in flight
+    # from being claimed again (at real speed a POST ends long before its 30 s lease).
+    async with delivering(store, clock, lease_ms=10 * 86_400_000) as metrics:
         await until(lambda: counted(metrics, "dead") == 1, clock, step=1800.0)
     dead, total = await store.dead_callbacks(account_id, 1, 10)
     assert total == 1 and dead[0].last_error == "HTTP 500"

@@ -47,11 +47,15 @@ async def test_the_ends_of_many_posts_are_written_in_a_few_store_writes(store, a
     account_id = await hooked_account(store, "shop", url)
     await accepted(store, account_id, clock, url, *(f"m{n}" for n in range(60)))
     counting = CountedWrites(store)
-    async with delivering(counting, clock, finish_batch=1000, finish_seconds=0.2) as metrics:
-        await until(lambda: counted(metrics, "delivered") == 60)
+    # The clock moves so that events turned away by the host's full queue come due again; the
+    # lease outlasts the test, so a POST in flight is never claimed twice.
+    async with delivering(
+        counting, clock, finish_batch=1000, finish_seconds=0.2, lease_ms=86_400_000
+    ) as metrics:
+        await until(lambda: counted(metrics, "delivered") == 60, clock, step=0.5)
     assert await store.callback_backlog(clock.ms()) == (0, 0.0)
     assert len(receiver.posts) == 60
-    assert counting.writes <= 5  # one write per batch, not one per POST
+    assert counting.writes <= 15  # a write per batch (and before each claim), not one per POST
 
 
 async def test_a_stopped_deliverer_writes_the_ends_it_holds(store, aiohttp_server):  # noqa: F811

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from msgspec.structs import astuple
 
+from gateway.store.callbacks import ENDED_KEPT_MS
 from gateway.store.records import NewRecord, ReceiptUpdate, RecordQuery
 from gateway.store.sqlite import sending
 from gateway.store.sqlite.migrations import MIGRATIONS
@@ -318,3 +319,24 @@ async def test_a_status_change_and_its_callback_event_commit_or_roll_back_togeth
     statuses = peek(path, "SELECT message_id, status FROM records ORDER BY message_id")
     assert statuses == [("m0", "pending"), ("m1", "failed")]
     assert peek(path, "SELECT message_id, type FROM callback_outbox") == [("m1", "failed")]
+
+
+async def test_ended_callback_events_are_dropped_after_a_week_and_dead_ones_kept(
+    store: SQLiteStore, path: Path
+):
+    """The outbox does not grow for ever: delivered and stopped events go a week after they were
+    written (as Redis expires them), pending and dead ones stay."""
+    account = await store.create_account(new_account("hooked", 10_000), NOW)
+    hook = "https://hooks.example.com/sms"
+    ids = [f"m{n}" for n in range(4)]
+    await store.reserve(
+        account.id, [NewRecord(m, "138****8000", "1", "mock", 50, f"h{m}", hook) for m in ids], NOW
+    )
+    await store.settle(account.id, [accepted(m) for m in ids], NOW, DAY)
+    claimed = {e.message_id: e.event_id for e in await store.claim_callbacks(NOW, 1000, 10, "t")}
+    ends = [("m0", "delivered"), ("m1", "stopped"), ("m2", "dead")]  # m3 stays pending
+    await store.finish_callbacks("t", [(claimed[m], end, None, None) for m, end in ends], NOW + 1)
+    assert await store.prune_callbacks(NOW + ENDED_KEPT_MS - 1) == 0  # not a week yet
+    assert await store.prune_callbacks(NOW + ENDED_KEPT_MS + 1) == 2
+    states = peek(path, "SELECT message_id, state FROM callback_outbox ORDER BY message_id")
+    assert states == [("m2", "dead"), ("m3", "pending")]

@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
 from gateway.callbacks import signing
 from gateway.callbacks.events import body_of
 from gateway.callbacks.hosts import HostGate, HostGates, host_of
+from gateway.callbacks.poster import Poster
 from gateway.callbacks.schedule import next_attempt_ms
 from gateway.callbacks.urls import CallbackUrlRefused, check_callback_url
 from gateway.clock import Clock, system_clock
@@ -35,7 +34,6 @@ from gateway.store.callbacks import CallbackOutbox, Finish, OutboxEvent
 __all__ = ["CallbackDeliverer", "Settings"]
 
 log = logging.getLogger("smsedge.callbacks")
-USER_AGENT = "SmsEdge-Callbacks/1"
 
 
 class Settings:
@@ -54,6 +52,7 @@ class Settings:
         finish_batch: int = 64,
         finish_seconds: float = 0.05,
         claim_gap: float = 0.02,
+        prune_seconds: float = 3600.0,
         schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms,
     ) -> None:
         self.timeout, self.lease_ms, self.max_queue, self.poll_seconds = (
@@ -69,6 +68,7 @@ class Settings:
         )
         self.schedule = schedule
         self.finish_batch, self.finish_seconds, self.claim_gap = finish_batch, finish_seconds, claim_gap
+        self.prune_seconds = prune_seconds
 
 
 class CallbackDeliverer:
@@ -91,18 +91,17 @@ class CallbackDeliverer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._more = False  # the last claim took all it asked for: more may be due
-        self._next_backlog = 0.0
+        self._next_backlog = self._next_prune = 0.0
         self._finishes: list[Finish] = []  # ends not yet written: one write per batch
         self._flush = asyncio.Event()
         self._trouble = LogThrottle(60.0)
-        self._session: aiohttp.ClientSession | None = None
+        self._poster: Poster | None = None
 
     async def run(self) -> None:
         """Deliver until cancelled; what is in flight then is left to its lease, what has ended is
         written first."""
-        timeout = aiohttp.ClientTimeout(total=self._settings.timeout)
-        async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT}) as session:
-            self._session = session
+        async with Poster(self._settings.timeout) as poster:
+            self._poster = poster
             writing = asyncio.create_task(self._write_finishes())
             try:
                 await self._claim_rounds()
@@ -135,6 +134,11 @@ class CallbackDeliverer:
             if now >= self._next_backlog:
                 self._next_backlog = now + self._settings.poll_seconds
                 self._metrics.callback_backlog(*await self._outbox.callback_backlog(now_ms))
+            if now >= self._next_prune:  # ended events a week old; again soon while there are more
+                pruned = await self._outbox.prune_callbacks(now_ms)
+                self._next_prune = now + (
+                    self._settings.poll_seconds if pruned else self._settings.prune_seconds
+                )
             room = min(self._settings.max_queue - len(self._tasks), self._gates.room(now))
             if room <= 0:
                 return
@@ -206,7 +210,7 @@ class CallbackDeliverer:
 
     async def _post(self, event: OutboxEvent, account: Account) -> tuple[int | None, str | None]:
         """The receiver's status, or None and what went wrong (never a secret, never the body)."""
-        assert self._session is not None and account.callback_secret is not None
+        assert self._poster is not None and account.callback_secret is not None
         body = body_of(event, account.name, self._zone)
         timestamp = int(self._clock())
         headers = {
@@ -215,15 +219,7 @@ class CallbackDeliverer:
             signing.HEADER_SIGNATURE: signing.sign(account.callback_secret, timestamp, body),
             signing.HEADER_EVENT_ID: event.event_id,
         }
-        try:
-            async with self._session.post(
-                event.url, data=body, headers=headers, allow_redirects=False
-            ) as answer:
-                return answer.status, None
-        except TimeoutError:
-            return None, f"no answer within {self._settings.timeout:g} s"
-        except aiohttp.ClientError as exc:
-            return None, f"not reached: {type(exc).__name__}"
+        return await self._poster.post(event.url, body, headers)
 
     async def _failed(self, event: OutboxEvent, error: str) -> None:
         """Try again on the schedule, or give up: 24 h after the event was written it is dead."""

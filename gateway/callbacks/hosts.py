@@ -33,20 +33,24 @@ class HostGate:
         self._per_host, self._failures, self._cooldown = per_host, failures, cooldown
         self._failed = 0
         self._open_until = 0.0
-        self._post_seconds = QUEUE_SECONDS  # a moving average of its POSTs' time; slow until seen
+        self._post_seconds: float | None = None  # a moving average of its POSTs' time, once seen
 
     def room(self, now: float) -> int:
         """How many more events of this host may be queued now."""
         if self.is_open(now):
             return 0
-        paced = int(self._per_host * QUEUE_SECONDS / max(self._post_seconds, 1e-3))
+        pace = QUEUE_SECONDS if self._post_seconds is None else max(self._post_seconds, 1e-3)
+        paced = int(self._per_host * QUEUE_SECONDS / pace)
         return max(0, max(2 * self._per_host, paced) - self.waiting)
 
     def admits(self, now: float) -> bool:
         return self.room(now) > 0
 
     def posted(self, seconds: float) -> None:
-        self._post_seconds += (seconds - self._post_seconds) / 8
+        if self._post_seconds is None:
+            self._post_seconds = seconds
+        else:
+            self._post_seconds += (seconds - self._post_seconds) / 8
 
     def is_open(self, now: float) -> bool:
         if self._open_until and now >= self._open_until:  # cooled down: half open
@@ -56,7 +60,7 @@ class HostGate:
     def reopens_ms(self, now_ms: int) -> int:
         """When an event this gate turned away is due again: once the circuit closes, or once the
         queue should have drained."""
-        drained_ms = int(self.waiting / self._per_host * self._post_seconds * 1000)
+        drained_ms = int(self.waiting / self._per_host * (self._post_seconds or 0.0) * 1000)
         return max(now_ms + max(DEFER_MS, drained_ms), int(self._open_until * 1000))
 
     def succeeded(self) -> None:

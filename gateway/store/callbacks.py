@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["CALLBACK_STATES", "EVENT_TYPES", "FINISHES", "CallbackOutbox", "Finish", "OutboxEvent"]
+__all__ = [
+    "CALLBACK_STATES",
+    "ENDED_KEPT_MS",
+    "EVENT_TYPES",
+    "FINISHES",
+    "CallbackOutbox",
+    "Finish",
+    "OutboxEvent",
+]
 
 #: What an event reports: the carrier took it, or its final word.
 EVENT_TYPES = ("accepted", "delivered", "failed")
@@ -22,6 +30,9 @@ CALLBACK_STATES = ("pending", "delivered", "stopped", "dead")
 #: How the deliverer may finish a claimed event; ``defer`` hands it back unposted, due at
 #: ``next_ms``, without counting an attempt (its host's queue is full or its circuit open).
 FINISHES = ("delivered", "retry", "stopped", "dead", "defer")
+#: How long a delivered or stopped event is kept (to look into) before the store drops it; dead
+#: events stay until replayed.
+ENDED_KEPT_MS = 7 * 24 * 3600 * 1000
 #: One claimed event's end: its id, one of ``FINISHES``, when it is due again (``retry``/``defer``), why.
 Finish = tuple[str, str, "int | None", "str | None"]
 
@@ -63,6 +74,11 @@ class CallbackOutbox(Protocol):
         self, account_id: int, page: int, per_page: int
     ) -> tuple[list[OutboxEvent], int]:
         """The account's dead events, newest first, and how many there are."""
+        ...
+
+    async def prune_callbacks(self, now_ms: int) -> int:
+        """Drop some delivered and stopped events older than ``ENDED_KEPT_MS``; how many (a store
+        that expires them itself drops none here)."""
         ...
 
     async def replay_callbacks(self, account_id: int, now_ms: int) -> int:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.base import StoreUnavailable
-from gateway.store.callbacks import FINISHES, Finish, OutboxEvent
+from gateway.store.callbacks import ENDED_KEPT_MS, FINISHES, Finish, OutboxEvent
 from gateway.store.redis.keys import Keys, optional, text
-from gateway.store.redis.outbox_scripts import CLAIM, DEAD_PAGE, DONE_TTL_MS, FINISH, REPLAY
+from gateway.store.redis.outbox_scripts import CLAIM, DEAD_PAGE, FINISH, REPLAY
 
 __all__ = ["RedisOutbox"]
 
@@ -104,7 +104,7 @@ class RedisOutbox:
             account, _, _ = event_id.partition("-")
             if account.isdigit():  # else not an event of this store's: nothing to finish
                 args = (self._cb(int(account)), event_id, token, outcome, next_ms or 0, optional(error))
-                calls.append((self._sets(int(account)), (*args, DONE_TTL_MS)))
+                calls.append((self._sets(int(account)), (*args, ENDED_KEPT_MS)))
         await self._finish.many(calls)
 
     @guarded(StoreUnavailable)
@@ -129,6 +129,9 @@ class RedisOutbox:
             (self._sets(account_id)[2],), (self._cb(account_id), start, start + per_page - 1)
         )
         return [_event(row) for row in rows], int(total)
+
+    async def prune_callbacks(self, now_ms: int) -> int:
+        return 0  # FINISH gives ended events a TTL of ENDED_KEPT_MS: Redis drops them itself
 
     @guarded(StoreUnavailable)
     async def replay_callbacks(self, account_id: int, now_ms: int) -> int:

@@ -10,9 +10,8 @@ creation: the backlog), ``dead`` (by creation). Delivered and stopped events exp
 
 from __future__ import annotations
 
-__all__ = ["CLAIM", "DEAD_PAGE", "DONE_TTL_MS", "EVENT_FIELDS", "FINISH", "REPLAY", "WRITE_EVENT"]
+__all__ = ["CLAIM", "DEAD_PAGE", "EVENT_FIELDS", "FINISH", "REPLAY", "WRITE_EVENT"]
 
-DONE_TTL_MS = 7 * 24 * 3600 * 1000
 #: The event-hash fields a claim returns, in ``OutboxEvent``'s order (``api_key`` last, the account's).
 EVENT_FIELDS = (
     "event_id",

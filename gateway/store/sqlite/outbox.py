@@ -17,7 +17,17 @@ import msgspec
 
 from gateway.store.callbacks import Finish, OutboxEvent
 
-__all__ = ["NewEvent", "backlog", "claim", "dead_page", "finish", "next_sequence", "replay", "write_events"]
+__all__ = [
+    "NewEvent",
+    "backlog",
+    "claim",
+    "dead_page",
+    "finish",
+    "next_sequence",
+    "prune",
+    "replay",
+    "write_events",
+]
 
 _json = msgspec.json.Encoder().encode
 
@@ -198,4 +208,14 @@ def replay(db: sqlite3.Connection, account_id: int, now_ms: int) -> int:
         "UPDATE callback_outbox SET state = 'pending', next_at = ?, created_at = ?, attempts = 0,"
         " lease_token = NULL WHERE account_id = ? AND state = 'dead'",
         (now_ms, now_ms, account_id),
+    ).rowcount
+
+
+def prune(db: sqlite3.Connection, before_ms: int, limit: int) -> int:
+    """Up to ``limit`` delivered or stopped events created before ``before_ms``, oldest first, gone.
+    Bounded, so one prune never holds the writer for long: the deliverer prunes again soon."""
+    return db.execute(
+        "DELETE FROM callback_outbox WHERE id IN (SELECT id FROM callback_outbox"
+        " WHERE state IN ('delivered', 'stopped') AND created_at < ? ORDER BY id LIMIT ?)",
+        (before_ms, limit),
     ).rowcount

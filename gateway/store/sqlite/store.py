@@ -26,7 +26,7 @@ from gateway.store.base import (
     NewAccount,
     check_updatable,
 )
-from gateway.store.callbacks import FINISHES, Finish, OutboxEvent
+from gateway.store.callbacks import ENDED_KEPT_MS, FINISHES, Finish, OutboxEvent
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
@@ -57,6 +57,8 @@ __all__ = ["SQLiteStore"]
 
 #: How often ``account_changes`` looks for other processes' changes to accounts, in seconds.
 CHANGES_POLL_SECONDS = 0.1
+#: Ended callback events dropped per prune: a few milliseconds of the writer at a time.
+PRUNE_BATCH = 5_000
 
 
 def _account(row: AccountRow) -> Account:
@@ -267,6 +269,9 @@ class SQLiteStore:
         self, account_id: int, page: int, per_page: int
     ) -> tuple[list[OutboxEvent], int]:
         return await self._reader.run(lambda db: outbox.dead_page(db, account_id, page, per_page))
+
+    async def prune_callbacks(self, now_ms: int) -> int:
+        return await self._writer.transaction(work(outbox.prune, now_ms - ENDED_KEPT_MS, PRUNE_BATCH))
 
     async def replay_callbacks(self, account_id: int, now_ms: int) -> int:
         return await self._writer.transaction(work(outbox.replay, account_id, now_ms))

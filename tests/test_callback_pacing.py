@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.callbacks.deliverer import CallbackDeliverer, Settings
-from gateway.callbacks.hosts import DEFER_MS, QUEUE_SECONDS, HostGate
+from gateway.callbacks.hosts import DEFER_MS, QUEUE_SECONDS, HostGate, HostGates
 from gateway.metrics import Metrics
 from gateway.store.callbacks import Finish
 from tests.test_callback_delivery import (
@@ -83,7 +83,7 @@ async def test_a_stopped_deliverer_writes_the_ends_it_holds(store, aiohttp_serve
 
 
 def test_a_fast_hosts_queue_grows_with_its_pace_and_a_slow_ones_stays_short():
-    gate = HostGate(per_host=4, failures=5, cooldown=60.0)
+    gate = HostGate(per_host=4, failures=5, cooldown=60.0, cap=5000)
     assert gate.room(0.0) == 8  # unseen: as many again as it posts at once
     for _ in range(100):
         gate.posted(0.002)
@@ -97,7 +97,7 @@ def test_a_fast_hosts_queue_grows_with_its_pace_and_a_slow_ones_stays_short():
 
 
 def test_an_open_circuit_admits_nothing_until_it_cools_down():
-    gate = HostGate(per_host=4, failures=2, cooldown=60.0)
+    gate = HostGate(per_host=4, failures=2, cooldown=60.0, cap=5000)
     gate.failed(10.0)
     gate.failed(10.0)
     assert gate.room(11.0) == 0
@@ -106,8 +106,36 @@ def test_an_open_circuit_admits_nothing_until_it_cools_down():
 
 
 def test_a_turned_away_event_is_due_no_sooner_than_the_floor():
-    gate = HostGate(per_host=4, failures=5, cooldown=60.0)
+    gate = HostGate(per_host=4, failures=5, cooldown=60.0, cap=5000)
     for _ in range(100):
         gate.posted(0.001)
     assert gate.reopens_ms(5_000) == 5_000 + DEFER_MS
     assert QUEUE_SECONDS * 1000 < 30_000  # a queued event starts well inside its 30 s lease
+
+
+def test_one_fast_host_takes_at_most_its_share_of_the_deliverers_queue():
+    """However fast a receiver, its queue is capped, so another host's events always find room."""
+    gates = HostGates(per_host=4, failures=5, cooldown=60.0, cap=256)
+    fast = gates["fast.example.com"]
+    for _ in range(100):
+        fast.posted(0.0001)
+    assert fast.room(0.0) == 256
+    fast.waiting = 256
+    assert fast.room(0.0) == 0
+    assert gates.room(0.0) == 8  # a claim still asks for a host not met yet
+
+
+async def test_an_event_that_waited_too_long_for_its_host_is_handed_back_unposted(store, aiohttp_server):  # noqa: F811
+    """One POST at a time to a receiver answering in 0.6 s, a lease that leaves 0.2 s to wait for a
+    slot beyond a whole POST (2.2 s lease, 1 s timeout, 1 s margin): the second event is handed
+    back, not posted when another worker could already hold it."""
+    receiver, clock = Receiver(delay=0.6), Clock()
+    url = await listening(aiohttp_server, receiver)
+    account_id = await hooked_account(store, "shop", url)
+    await accepted(store, account_id, clock, url, "m1", "m2")
+    async with delivering(store, clock, per_host=1, lease_ms=2_200) as metrics:
+        await until(lambda: counted(metrics, "delivered") == 1)
+        await asyncio.sleep(0.8)  # the second would have been posted by now
+    assert [message for message, _, _ in receiver.types()] in (["m1"], ["m2"])
+    [waiting] = await store.claim_callbacks(clock.ms() + 3_600_000, 1000, 10, "look")
+    assert waiting.attempts == 0  # handed back, not tried

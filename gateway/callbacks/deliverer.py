@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,42 +34,28 @@ from gateway.store.callbacks import CallbackOutbox, Finish, OutboxEvent
 
 __all__ = ["CallbackDeliverer", "Settings"]
 
+#: What a claimed event's lease must still have left, beyond a whole POST, for it to be posted.
+LEASE_MARGIN_SECONDS = 1.0
+
 log = logging.getLogger("smsedge.callbacks")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """How the deliverer paces itself (tests shorten these)."""
 
-    def __init__(
-        self,
-        *,
-        timeout: float = 5.0,
-        lease_ms: int = 30_000,
-        max_queue: int = 1024,
-        per_host: int = 16,
-        circuit_failures: int = 5,
-        circuit_cooldown: float = 60.0,
-        poll_seconds: float = 1.0,
-        finish_batch: int = 64,
-        finish_seconds: float = 0.05,
-        claim_gap: float = 0.02,
-        prune_seconds: float = 3600.0,
-        schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms,
-    ) -> None:
-        self.timeout, self.lease_ms, self.max_queue, self.poll_seconds = (
-            timeout,
-            lease_ms,
-            max_queue,
-            poll_seconds,
-        )
-        self.per_host, self.circuit_failures, self.circuit_cooldown = (
-            per_host,
-            circuit_failures,
-            circuit_cooldown,
-        )
-        self.schedule = schedule
-        self.finish_batch, self.finish_seconds, self.claim_gap = finish_batch, finish_seconds, claim_gap
-        self.prune_seconds = prune_seconds
+    timeout: float = 5.0  # a POST's, whole
+    lease_ms: int = 30_000  # a claim's hold on its events
+    max_queue: int = 1024  # events in memory at once
+    per_host: int = 16  # POSTs to one host at once (hosts.py sizes its queue)
+    circuit_failures: int = 5
+    circuit_cooldown: float = 60.0
+    poll_seconds: float = 1.0  # a round when idle, and the backlog's gauges
+    finish_batch: int = 64  # ends written at once, or every finish_seconds
+    finish_seconds: float = 0.05
+    claim_gap: float = 0.02  # rounds at most this often while more are due
+    prune_seconds: float = 3600.0
+    schedule: Callable[[int, int, int, random.Random], int | None] = next_attempt_ms
 
 
 class CallbackDeliverer:
@@ -86,7 +73,9 @@ class CallbackDeliverer:
         self._outbox, self._account, self._zone, self._metrics = outbox, account, zone, metrics
         self._clock, self._rng = clock, rng or random.Random()  # noqa: S311 — jitter, not secrets
         self._settings = settings = settings or Settings()
-        self._gates = HostGates(settings.per_host, settings.circuit_failures, settings.circuit_cooldown)
+        self._gates = HostGates(
+            settings.per_host, settings.circuit_failures, settings.circuit_cooldown, settings.max_queue // 4
+        )
         self._token = uuid.uuid4().hex  # this worker's leases
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -114,8 +103,9 @@ class CallbackDeliverer:
                 await self._write_batch()
 
     async def _claim_rounds(self) -> None:
-        """Claim when the queue has room for a batch, else every ``poll_seconds``; the backlog's
-        gauges once a round. No store read or write per event: the send path shares the writer."""
+        """A round when a claim took all it asked for and a POST ends (at most every ``claim_gap``),
+        else every ``poll_seconds``. No store read or write per event: the send path shares the
+        writer."""
         while True:
             try:
                 await self._round()
@@ -152,7 +142,7 @@ class CallbackDeliverer:
             gate = self._gates[host_of(event.url)]
             if gate.admits(now):
                 gate.waiting += 1
-                self._start(self._deliver(event, gate))
+                self._start(self._deliver(event, gate, time.monotonic()))
             else:  # handed back unposted: the host's queue is full, or its circuit open
                 self._finish(event, "defer", gate.reopens_ms(now_ms), None)
 
@@ -169,11 +159,17 @@ class CallbackDeliverer:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("callbacks: delivering an event failed: %r", exc)
 
-    async def _deliver(self, event: OutboxEvent, gate: HostGate) -> None:
+    async def _deliver(self, event: OutboxEvent, gate: HostGate, claimed: float) -> None:
+        """POST once the host has a slot, unless its circuit opened meanwhile or the wait left too
+        little of the lease for a whole POST (another worker could claim it mid-POST): then the
+        event is handed back unposted."""
+        settings = self._settings
         try:
             async with gate.slots:
                 now = self._clock()
-                if gate.is_open(now):  # the host failed meanwhile: handed back unposted
+                waited = time.monotonic() - claimed  # real time, whatever clock the events keep
+                late = waited > settings.lease_ms / 1000 - settings.timeout - LEASE_MARGIN_SECONDS
+                if gate.is_open(now) or late:
                     self._finish(event, "defer", gate.reopens_ms(int(now * 1000)), None)
                 else:
                     await self._post_and_finish(event, gate)

@@ -2,7 +2,8 @@
 
 One slow or dead receiver must not delay another's events: each host gets ``per_host`` POSTs at
 once and a queue of what those can post in ``QUEUE_SECONDS`` at its recent POST time (at least
-as many again as it posts at once), so no event waits in memory for long, well inside its lease;
+as many again as it posts at once, at most ``cap``: a share of the deliverer's queue, so other
+hosts always find room), so no event waits in memory for long, well inside its lease;
 events beyond it are handed back to the store unposted, due again when the host's queue should
 have drained, at least ``DEFER_MS`` on.
 After ``failures`` failed POSTs in a row the host's circuit opens: its events are handed back due
@@ -27,10 +28,10 @@ def host_of(url: str) -> str:
 
 
 class HostGate:
-    def __init__(self, per_host: int, failures: int, cooldown: float) -> None:
+    def __init__(self, per_host: int, failures: int, cooldown: float, cap: int) -> None:
         self.slots = asyncio.Semaphore(per_host)
         self.waiting = 0  # events of this host in memory: POSTing or queued for a slot
-        self._per_host, self._failures, self._cooldown = per_host, failures, cooldown
+        self._per_host, self._failures, self._cooldown, self._cap = per_host, failures, cooldown, cap
         self._failed = 0
         self._open_until = 0.0
         self._post_seconds: float | None = None  # a moving average of its POSTs' time, once seen
@@ -40,7 +41,7 @@ class HostGate:
         if self.is_open(now):
             return 0
         pace = QUEUE_SECONDS if self._post_seconds is None else max(self._post_seconds, 1e-3)
-        paced = int(self._per_host * QUEUE_SECONDS / pace)
+        paced = min(int(self._per_host * QUEUE_SECONDS / pace), self._cap)
         return max(0, max(2 * self._per_host, paced) - self.waiting)
 
     def admits(self, now: float) -> bool:
@@ -73,8 +74,8 @@ class HostGate:
 
 
 class HostGates:
-    def __init__(self, per_host: int, failures: int, cooldown: float) -> None:
-        self._settings = (per_host, failures, cooldown)
+    def __init__(self, per_host: int, failures: int, cooldown: float, cap: int) -> None:
+        self._settings = (per_host, failures, cooldown, cap)
         self._gates: dict[str, HostGate] = {}
 
     def room(self, now: float) -> int:

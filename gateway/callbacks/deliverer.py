@@ -179,7 +179,7 @@ class CallbackDeliverer:
     async def _post_and_finish(self, event: OutboxEvent, gate: HostGate) -> None:
         account = await self._account(event.api_key)
         if account is None or account.callback_secret is None:
-            await self._failed(event, "the account has no callback secret: set one to have events signed")
+            self._failed(event, "the account has no callback secret: set one to have events signed")
             return
         try:
             check_callback_url(event.url, account.callback_prefixes)
@@ -202,7 +202,7 @@ class CallbackDeliverer:
             self._metrics.callback_outcome("refused")
         else:
             gate.failed(self._clock())
-            await self._failed(event, error or f"HTTP {status}")
+            self._failed(event, error or f"HTTP {status}")
 
     async def _post(self, event: OutboxEvent, account: Account) -> tuple[int | None, str | None]:
         """The receiver's status, or None and what went wrong (never a secret, never the body)."""
@@ -217,7 +217,7 @@ class CallbackDeliverer:
         }
         return await self._poster.post(event.url, body, headers)
 
-    async def _failed(self, event: OutboxEvent, error: str) -> None:
+    def _failed(self, event: OutboxEvent, error: str) -> None:
         """Try again on the schedule, or give up: 24 h after the event was written it is dead."""
         now_ms = int(self._clock() * 1000)
         next_ms = self._settings.schedule(event.created_ms, event.attempts + 1, now_ms, self._rng)

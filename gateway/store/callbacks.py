@@ -21,6 +21,7 @@ __all__ = [
     "CallbackOutbox",
     "Finish",
     "OutboxEvent",
+    "refuse_unknown_outcomes",
 ]
 
 #: What an event reports: the carrier took it, or its final word.
@@ -35,6 +36,12 @@ FINISHES = ("delivered", "retry", "stopped", "dead", "defer")
 ENDED_KEPT_MS = 7 * 24 * 3600 * 1000
 #: One claimed event's end: its id, one of ``FINISHES``, when it is due again (``retry``/``defer``), why.
 Finish = tuple[str, str, "int | None", "str | None"]
+
+
+def refuse_unknown_outcomes(finishes: Sequence[Finish]) -> None:
+    """Every store checks a batch of ends before writing any of it: an unknown outcome is a bug."""
+    if unknown := {outcome for _, outcome, _, _ in finishes} - set(FINISHES):
+        raise ValueError(f"unknown outcome {unknown}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.store.base import StoreUnavailable
-from gateway.store.callbacks import ENDED_KEPT_MS, FINISHES, Finish, OutboxEvent
+from gateway.store.callbacks import ENDED_KEPT_MS, Finish, OutboxEvent, refuse_unknown_outcomes
 from gateway.store.redis.keys import Keys, optional, text
 from gateway.store.redis.outbox_scripts import CLAIM, DEAD_PAGE, FINISH, REPLAY
 
@@ -97,8 +97,7 @@ class RedisOutbox:
 
     @guarded(StoreUnavailable)
     async def finish_callbacks(self, token: str, finishes: Sequence[Finish], now_ms: int) -> None:
-        if unknown := {outcome for _, outcome, _, _ in finishes} - set(FINISHES):
-            raise ValueError(f"unknown outcome {unknown}")
+        refuse_unknown_outcomes(finishes)
         calls = []
         for event_id, outcome, next_ms, error in finishes:
             account, _, _ = event_id.partition("-")

@@ -46,8 +46,9 @@ def apply_receipts(
         ).fetchall()
         updated = len(moved)
         changed += updated
-        kind = "delivered" if receipt.delivered else "failed"
-        events += [(record, kind, next_sequence(db, record[0])) for record in moved if record[3]]
+        events += [
+            (record, final_event(record[7]), next_sequence(db, record[0])) for record in moved if record[3]
+        ]
         if (
             not updated
             and db.execute(

@@ -26,7 +26,7 @@ from gateway.store.base import (
     NewAccount,
     check_updatable,
 )
-from gateway.store.callbacks import ENDED_KEPT_MS, FINISHES, Finish, OutboxEvent
+from gateway.store.callbacks import ENDED_KEPT_MS, Finish, OutboxEvent, refuse_unknown_outcomes
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
@@ -258,8 +258,7 @@ class SQLiteStore:
         return await self._writer.transaction(work(outbox.claim, now_ms, lease_ms, limit, token))
 
     async def finish_callbacks(self, token: str, finishes: Sequence[Finish], now_ms: int) -> None:
-        if unknown := {outcome for _, outcome, _, _ in finishes} - set(FINISHES):
-            raise ValueError(f"unknown outcome {unknown}")
+        refuse_unknown_outcomes(finishes)
         await self._writer.transaction(work(outbox.finish, token, list(finishes), now_ms), keep_late=True)
 
     async def callback_backlog(self, now_ms: int) -> tuple[int, float]:

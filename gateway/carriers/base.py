@@ -36,6 +36,7 @@ __all__ = [
     "Recipient",
     "ReportFormat",
     "SendBatch",
+    "StatusQuery",
     "report_e164",
     "report_text",
 ]
@@ -113,6 +114,7 @@ class Outcome(msgspec.Struct, frozen=True):
     code: str | None = None  # the carrier's own error code, for records and logs
     message: str | None = None  # the carrier's reason, in its own terms
     retry_after: int | None = None  # seconds, when a rate limit says when to try again
+    segments: int | None = None  # what the carrier says it billed (Tencent ``Fee``); None: not said
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,15 @@ class Receipt:
     code: str  # the carrier's receipt code (DELIVRD, DELIVERED, UNDELIV, MK:0001, ...)
     description: str = ""
     reported_at: str | None = None  # the carrier's own time text, for logs
+    segments: int | None = None  # what the carrier billed (Aliyun ``sms_size``); None: not said
+
+
+class StatusQuery(msgspec.Struct, frozen=True):
+    """One record whose receipt never came, as a carrier's status query needs it."""
+
+    carrier_id: str  # the id the send returned (Tencent SerialNo, Aliyun BizId)
+    e164: str  # unsealed only for the query, never logged
+    sent_ms: int  # when the record was written: the query's time range or send date
 
 
 class MalformedReceipts(ValueError):
@@ -175,6 +186,15 @@ class Carrier(abc.ABC, Generic[OptionsT]):
         Raise :class:`MalformedReceipts` for a body that is not the carrier's report format.
         """
         return None
+
+    async def pull_statuses(self, queries: Sequence[StatusQuery]) -> list[Receipt] | None:
+        """Ask the carrier about records whose receipt never came (at most ``pull_batch`` at a
+        time); return a Receipt for each it has a final word on. None: this carrier has no status
+        query. Raise :class:`CarrierError` when the carrier cannot be asked now."""
+        return None
+
+    #: how many records one ``pull_statuses`` call may ask about (the carrier's query limits)
+    pull_batch: ClassVar[int] = 100
 
     def receipt_reply(self) -> tuple[int, dict[str, Any]]:
         """The HTTP status and JSON body the carrier expects once its push is taken."""

@@ -35,6 +35,7 @@ __all__ = [
     "MetricsConfig",
     "ProvidersConfig",
     "RateLimitConfig",
+    "ReceiptsConfig",
     "RedisConfig",
     "RoutingMatch",
     "RoutingRule",
@@ -42,6 +43,7 @@ __all__ = [
     "Settings",
     "StoreConfig",
     "TemplateConfig",
+    "TemplateText",
     "TlsConfig",
     "WindowConfig",
 ]
@@ -208,9 +210,32 @@ class ProvidersConfig(Settings, frozen=True, kw_only=True):
             )
 
 
-class TemplateConfig(Settings, frozen=True, kw_only=True):
+class TemplateText(Settings, frozen=True, kw_only=True):
+    """A template's words as a carrier shows them: what its segments are counted from."""
+
+    text: str | None = None  # with the params' placeholders ({code}, ${code} or {1}); None: unknown
+    sign: str = ""  # the signature as the carrier adds it ("【SMS Edge】"), counted with the text
+
+
+class TemplateConfig(TemplateText, frozen=True, kw_only=True):
     params: tuple[Text, ...] = ()  # order of the values for carriers that take a list
     ids: dict[str, Text] = {}  # this template's id at a backend, where it differs
+    carriers: dict[str, TemplateText] = {}  # its text or signature at a backend, where they differ
+
+    def words(self, backend: str) -> TemplateText:
+        """Its text and signature at ``backend``: the backend's own where given, else the template's."""
+        own = self.carriers.get(backend)
+        if own is None:
+            return self
+        return TemplateText(text=self.text if own.text is None else own.text, sign=own.sign or self.sign)
+
+
+class ReceiptsConfig(Settings, frozen=True, kw_only=True):
+    """Records that wait for a delivery receipt: when to ask the carrier, and when to stop."""
+
+    pull_after: Annotated[int, Meta(ge=1, le=30 * 86400)] = 600  # seconds without a receipt
+    give_up_after: Annotated[int, Meta(ge=60, le=90 * 86400)] = 259_200  # then marked "no receipt"
+    refund_unknown: bool = False  # true: refund what never got a receipt (the carrier may have billed it)
 
 
 class MetricsConfig(Settings, frozen=True, kw_only=True):
@@ -257,6 +282,7 @@ class GatewayConfig(Settings, frozen=True, kw_only=True):
     ratelimit: RateLimitConfig = RateLimitConfig()
     providers: ProvidersConfig  # left out: read as empty, so it says what it needs
     templates: dict[str, TemplateConfig] = {}
+    receipts: ReceiptsConfig = ReceiptsConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     accounts: Annotated[tuple[AccountSeed, ...], Unique("api_key")] = ()

@@ -14,8 +14,17 @@ import msgspec
 
 from gateway.phones import scrub
 from gateway.store.audit import AuditEntry, AuditPage
+from gateway.store.billing import Billing
 from gateway.store.callbacks import CallbackOutbox
-from gateway.store.records import NewRecord, ReceiptUpdate, Record, RecordPage, RecordQuery, Settlement
+from gateway.store.records import (
+    NewRecord,
+    ReceiptsApplied,
+    ReceiptUpdate,
+    Record,
+    RecordPage,
+    RecordQuery,
+    Settlement,
+)
 
 __all__ = [
     "UPDATABLE",
@@ -162,9 +171,9 @@ class IdempotencyClaim:
     previous_token: str = ""
 
 
-class Store(CallbackOutbox, Protocol):
-    """What every backend keeps: accounts, records, idempotency keys, the audit log, and the
-    callback outbox (``gateway.store.callbacks``)."""
+class Store(CallbackOutbox, Billing, Protocol):
+    """What every backend keeps: accounts, records, idempotency keys, the audit log, the
+    callback outbox (``gateway.store.callbacks``) and billing's (``gateway.store.billing``)."""
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -200,11 +209,14 @@ class Store(CallbackOutbox, Protocol):
         """Apply final statuses (only to pending records), refund refusals, count acceptances."""
         ...
 
-    async def apply_receipts(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
-        """Finalise the ``pending`` records the receipts name by (provider, carrier_id, phone_hash);
-        return how many changed. Final records stay as they are (duplicates are no-ops); a receipt
-        naming no record yet is kept for a while and applied when ``settle`` gives that record its
-        carrier id. Never refunds: the carrier charged for the attempt."""
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> ReceiptsApplied:
+        """Finalise the ``pending`` records the receipts name by (provider, carrier_id, phone_hash).
+        Final records stay as they are (duplicates are no-ops); a receipt naming no record yet is
+        kept for a while and applied when ``settle`` gives that record its carrier id. Never
+        refunds: the carrier charged for the attempt. A receipt's ``segments`` re-prices a record
+        the carrier has not counted yet (once: the count is the carrier's from then on)."""
         ...
 
     async def records(self, account_id: int, query: RecordQuery) -> RecordPage: ...

@@ -9,6 +9,7 @@ epoch milliseconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 
@@ -18,6 +19,7 @@ __all__ = [
     "STATUSES",
     "NewRecord",
     "ReceiptUpdate",
+    "ReceiptsApplied",
     "Record",
     "RecordPage",
     "RecordQuery",
@@ -44,6 +46,7 @@ class NewRecord(msgspec.Struct, frozen=True):
     price_milli: int  # reserved: the dearest carrier the send may end up on
     phone_hash: str = ""  # keyed hash of the number, to match delivery receipts
     callback_url: str | None = None  # where its status changes are posted (``gateway.callbacks``)
+    segments: int = 1  # the gateway's count for ``provider`` (``gateway.billing.segments``)
 
 
 class Settlement(msgspec.Struct, frozen=True):
@@ -56,6 +59,12 @@ class Settlement(msgspec.Struct, frozen=True):
     price_milli: int
     carrier_id: str | None = None
     error: str | None = None
+    segments: int = 1  # what it is billed as: the carrier's count where it gave one, else ours
+    #: The number, sealed (``gateway.billing.sealing``), while the record waits for its receipt: a
+    #: status pull must name it to the carrier. None when no receipt is awaited.
+    sealed_phone: str | None = None
+    pull_at_ms: int | None = None  # when to ask the carrier if the receipt has not come by then
+    carrier_counted: bool = False  # the carrier's own count is ``segments`` (no receipt may change it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,15 @@ class ReceiptUpdate:
     phone_hash: str
     delivered: bool
     error: str | None = None  # "code: description", scrubbed; None when delivered
+    segments: int | None = None  # the carrier's billed count (Aliyun ``sms_size``): adjusts the charge once
+
+
+class ReceiptsApplied(NamedTuple):
+    """What applying a push of receipts did."""
+
+    changed: int  # records finalised
+    #: (gateway's count, carrier's count) of each record whose charge a receipt's count adjusted
+    recounted: list[tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +100,9 @@ class Record:
     price_milli: int  # what the account is charged for it now: 0 once refunded
     carrier_id: str | None = None  # set by settle once a carrier took it (receipts match by it)
     callback_url: str | None = None  # where its events go; None: no events
+    segments: int = 1  # what it is billed as (the carrier's count where it gave one)
+    refunded_milli: int = 0  # given back after being charged: refused, or no receipt and refund_unknown
+    no_receipt: bool = False  # the receipt never came and the gateway stopped asking (give_up_after)
 
 
 @dataclass(frozen=True, slots=True)

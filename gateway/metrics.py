@@ -81,10 +81,25 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemax",  # open in any live worker: open
         )
+        self.segment_mismatches = Counter(
+            "smsedge_segment_mismatch_total",
+            "Messages a carrier billed as another number of segments than the template's text counts"
+            " (the text in the config is out of date).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.status_pulls = Counter(
+            "smsedge_status_pull_records_total",
+            "Records whose late receipt was asked of the carrier, by result: answered (a final"
+            " status came back), unanswered, error (the query failed), given_up (give_up_after).",
+            ["provider", "result"],
+            registry=self.registry,
+        )
         self.config_reloads, self.config_loaded_at = self._config_metrics()
         self._callback_outcomes, self._callback_depth, self._callback_age = self._callback_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
+            self.segment_mismatches.labels(provider)
         for scope in ("account", "phone"):
             self.ratelimit_rejections.labels(scope)
         # Children are looked up once per label set and reused: ``labels()`` takes a lock and

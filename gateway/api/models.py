@@ -162,8 +162,19 @@ class Record(Struct):
     created_at: LocalTime
     updated_at: LocalTime
     price: Annotated[
-        float, Meta(ge=0, description="yuan charged for it (at most 3 decimals); 0 once refunded")
+        float,
+        Meta(
+            ge=0,
+            description="yuan charged: segments × the carrier's price (at most 3 decimals); 0 once refunded",
+        ),
     ]
+    segments: Annotated[
+        int, Meta(ge=1, description="what it is billed as: the carrier's own count where it gave one")
+    ]
+    no_receipt: Annotated[
+        bool,
+        Meta(description="true once the gateway stopped waiting for its receipt (receipts.give_up_after)"),
+    ] = False
     error: str | UnsetType | None = UNSET  # failed records only
 
 

@@ -35,6 +35,8 @@ def public_record(record: StoredRecord, zone: ZoneInfo) -> Record:
         updated_at=_local(record.updated_ms, zone),
         # Yuan charged for it now (exact: at most 3 decimals); 0 once refunded.
         price=record.price_milli / 1000,
+        segments=record.segments,
+        no_receipt=bool(record.no_receipt),
         error=record.error if record.status == "failed" else UNSET,
     )
 

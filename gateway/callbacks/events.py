@@ -20,7 +20,7 @@ __all__ = ["CallbackBody", "body_of"]
 
 class CallbackBody(msgspec.Struct):
     event_id: str
-    type: str  # accepted | delivered | failed
+    type: str  # accepted | delivered | failed | no_receipt (the gateway stopped waiting for one)
     sequence: int  # 1, 2, … per record, in the order its events happened
     message_id: str
     phone: str  # masked
@@ -43,6 +43,7 @@ class _Facts(msgspec.Struct):
     error: str | None
     price_milli: int
     occurred_ms: int
+    segments: int = 1  # events written before billing knew segments
 
 
 _facts = msgspec.json.Decoder(_Facts)
@@ -75,7 +76,7 @@ def body_of(event: OutboxEvent, account_name: str, zone: ZoneInfo) -> bytes:
             status=facts.status,
             error_code=error_code,
             error_message=error_message,
-            segments=1,
+            segments=facts.segments,
             price=facts.price_milli / 1000,  # as gateway.api.records shows it: at most 3 decimals
             occurred_at=occurred,
             account=scrub(account_name),

@@ -11,23 +11,24 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
-from zoneinfo import ZoneInfo
 
+from gateway.billing.charging import Billing
+from gateway.billing.counting import SendSegments, is_international
 from gateway.carriers.base import Recipient
 from gateway.clock import Clock, LocalDays
 from gateway.config.model import GatewayConfig
 from gateway.errors import ApiError, insufficient_balance, store_unavailable
 from gateway.ids import derived_uuid, new_hex_id, new_uuid
 from gateway.metrics import Metrics
-from gateway.phones import mask_template_id, scrub
+from gateway.phones import mask_template_id
 from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
-from gateway.sending.model import CarrierVerdict, Delivery, SendInput
+from gateway.sending.model import CarrierVerdict, Delivery, SendInput, template_of
 from gateway.sending.routing import Group, Routed, Routing
 from gateway.sending.windows import PhoneWindows
 from gateway.store.base import Account, Store, StoreUnavailable
-from gateway.store.records import NewRecord, Settlement
+from gateway.store.records import NewRecord
 
 __all__ = ["Sender", "build_sender"]
 
@@ -45,14 +46,15 @@ class Sender:
         dispatcher: Dispatcher,
         store: Store,
         clock: Clock,
-        zone: ZoneInfo,
+        billing: Billing,
     ) -> None:
         self._routing = routing
         self._windows = windows
         self._dispatcher = dispatcher
         self._store = store
         self._clock = clock
-        self._day_of = LocalDays(zone)  # the gateway's time zone: which day a send counts for
+        self._billing = billing
+        self._day_of = LocalDays(billing.zone)  # the gateway's time zone: which day a send counts for
 
     def phone_hash(self, e164: str) -> str:
         """The keyed hash a number is known by in limits and records (never the number itself)."""
@@ -93,6 +95,7 @@ class Sender:
         message_ids = iter(self._message_ids(request, numbers))
         template_id = mask_template_id(request.template_id)  # the carrier gets it as written
         callback_url = request.callback_url or account.callback_url
+        segments = SendSegments(template_of(self._billing.templates, request.template_id), request.params)
         records = [
             # Reserve what the dearest carrier of the chain would cost; settling refunds the rest.
             NewRecord(
@@ -100,12 +103,14 @@ class Sender:
                 n.phone.masked,
                 template_id,
                 group.backend.name,
-                max(candidate.price_milli for candidate in chain),
+                max(segments.of(c.name, abroad) * c.price_milli for c in chain),
                 n.phone_hash,
                 callback_url,
+                segments.of(group.backend.name, abroad),
             )
             for group, chain in zip(groups, chains, strict=True)
             for n in group.numbers
+            for abroad in (is_international(n.phone),)
         ]
         try:
             reserved = await self._store.reserve(account.id, records, self._now_ms())
@@ -127,7 +132,7 @@ class Sender:
         # One group (the usual case) is awaited as it is: no task to make and schedule.
         results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         verdicts = [verdict for result in results for verdict in result]
-        await self._settle(account, records, verdicts)
+        await self._settle(account, records, verdicts, segments, numbers)
         return {
             phone.e164: Delivery(
                 phone, record.message_id, verdict.backend.name, verdict.outcome, verdict.backend.receipts
@@ -144,28 +149,25 @@ class Sender:
         return [derived_uuid(request.id_seed, place[n.phone.e164]) for n in numbers]
 
     async def _settle(
-        self, account: Account, records: list[NewRecord], verdicts: list[CarrierVerdict]
+        self,
+        account: Account,
+        records: list[NewRecord],
+        verdicts: list[CarrierVerdict],
+        segments: SendSegments,
+        numbers: list[Routed],
     ) -> None:
-        results = [
-            self._settlement(record, verdict) for record, verdict in zip(records, verdicts, strict=True)
-        ]
         now = self._clock()
+        settle = self._billing.settlement
+        results = [
+            settle(record, verdict, segments, number.phone, now)
+            for record, verdict, number in zip(records, verdicts, numbers, strict=True)
+        ]
         try:
             await self._store.settle(account.id, results, int(now * 1000), self._day_of(now))
         except StoreUnavailable:
             # The carrier has already been called: the records stay pending (the truth the store
             # holds) and the caller still learns what happened to each number.
             log.exception("store unavailable while settling %d records", len(results))
-
-    @staticmethod
-    def _settlement(record: NewRecord, verdict: CarrierVerdict) -> Settlement:
-        outcome, backend = verdict.outcome, verdict.backend
-        if not outcome.accepted:
-            error = scrub(f"{outcome.code}: {outcome.message}")[:500]
-            return Settlement(record.message_id, "failed", backend.name, 0, outcome.carrier_id, error)
-        # With delivery receipts the carrier's acceptance is not yet delivery: wait for the receipt.
-        status = "pending" if backend.receipts else "success"
-        return Settlement(record.message_id, status, backend.name, backend.price_milli, outcome.carrier_id)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -191,4 +193,4 @@ def build_sender(
     secret = (config.server.secret_key or _PROCESS_SECRET).encode()
     windows = PhoneWindows(limiter, config.ratelimit.phone, secret, metrics)
     routing = Routing(config.providers, config.templates, dispatcher.breakers)
-    return Sender(routing, windows, dispatcher, store, clock, config.server.zone)
+    return Sender(routing, windows, dispatcher, store, clock, Billing.of(config, metrics))

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: What an event reports: the carrier took it, or its final word.
-EVENT_TYPES = ("accepted", "delivered", "failed")
+EVENT_TYPES = ("accepted", "delivered", "failed", "no_receipt")
 #: ``pending`` until posted (or given up on): ``delivered`` (a 2xx), ``stopped`` (410), ``dead``.
 CALLBACK_STATES = ("pending", "delivered", "stopped", "dead")
 #: How the deliverer may finish a claimed event; ``defer`` hands it back unposted, due at

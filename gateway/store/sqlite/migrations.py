@@ -216,6 +216,51 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX callback_outbox_dead ON callback_outbox (account_id, created_at) WHERE state = 'dead'
         """,
     ),
+    (
+        13,
+        """
+        -- Billing (gateway/billing): what a record is billed as (``segments``; ``carrier_counted``:
+        -- the carrier's own count, which no receipt re-prices), what it was given back
+        -- (``refunded_milli``), and, while it waits for a receipt, its number sealed for a status
+        -- pull due at ``pull_at``; ``no_receipt`` once the gateway stopped asking.
+        ALTER TABLE records ADD COLUMN segments INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE records ADD COLUMN carrier_counted INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE records ADD COLUMN refunded_milli INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE records ADD COLUMN sealed_phone TEXT;
+        ALTER TABLE records ADD COLUMN pull_at INTEGER;
+        ALTER TABLE records ADD COLUMN no_receipt INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX records_pull_due ON records (provider, pull_at) WHERE pull_at IS NOT NULL;
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            until INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- A record given up on says so to its callback URL: the outbox learns the event type.
+        CREATE TABLE callback_outbox_13 (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            account_id INTEGER NOT NULL,
+            record_id INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN ('accepted', 'delivered', 'failed', 'no_receipt')),
+            url TEXT NOT NULL,
+            facts TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            next_at INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'stopped', 'dead')),
+            lease_token TEXT,
+            last_error TEXT
+        );
+        INSERT INTO callback_outbox_13 SELECT * FROM callback_outbox;
+        DROP TABLE callback_outbox;
+        ALTER TABLE callback_outbox_13 RENAME TO callback_outbox;
+        CREATE UNIQUE INDEX callback_outbox_by_record ON callback_outbox (record_id, sequence);
+        CREATE INDEX callback_outbox_due ON callback_outbox (next_at, created_at) WHERE state = 'pending';
+        CREATE INDEX callback_outbox_dead ON callback_outbox (account_id, created_at) WHERE state = 'dead'
+        """,
+    ),
 )
 
 

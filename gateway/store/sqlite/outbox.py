@@ -40,8 +40,9 @@ _COLUMNS = (
 _STATE = {"retry": "pending", "defer": "pending"}
 
 #: What an event is made of, as ``write_events`` takes it: the record's id, account, message id,
-#: callback URL, masked phone and template, then the change's provider, status, error and price.
-NewEvent = tuple[int, int, str, str, str, str, str, str, "str | None", int]
+#: callback URL, masked phone and template, then the change's provider, status, error, price and
+#: segments.
+NewEvent = tuple[int, int, str, str, str, str, str, str, "str | None", int, int]
 
 _WRITE = (
     "INSERT INTO callback_outbox (event_id, account_id, record_id, message_id, sequence, type, url,"
@@ -72,6 +73,7 @@ def write_events(db: sqlite3.Connection, events: list[tuple[NewEvent, str, int]]
         status,
         error,
         price,
+        segments,
     ), kind, sequence in events:
         facts = {
             "phone": phone,
@@ -80,6 +82,7 @@ def write_events(db: sqlite3.Connection, events: list[tuple[NewEvent, str, int]]
             "status": status,
             "error": error,
             "price_milli": price,
+            "segments": segments,
             "occurred_ms": now_ms,
         }
         event_id = f"{record_id}-{sequence}-{secrets.token_hex(8)}"

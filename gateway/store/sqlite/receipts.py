@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate
+from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptsApplied, ReceiptUpdate
 from gateway.store.sqlite.outbox import NewEvent, next_sequence, write_events
 
 __all__ = ["apply_receipts", "finalise", "take_early_receipt"]
@@ -29,19 +29,22 @@ def apply_receipts(
     receipts: list[ReceiptUpdate],
     now_ms: int,
     cap: int = MAX_PARKED_RECEIPTS,
-) -> int:
+) -> ReceiptsApplied:
     """Finalise the pending records the receipts name; park the receipts that name none yet, at
     most ``cap`` in all (the oldest are dropped)."""
     changed = 0
     early: list[ReceiptUpdate] = []
     events: list[tuple[NewEvent, str, int]] = []
+    recounted: list[tuple[int, int]] = []
     for receipt in receipts:
         key = (provider, receipt.carrier_id, receipt.phone_hash)
+        if receipt.segments:
+            recounted += _recount(db, key, receipt.segments)
         # Only a pending record moves: the first final word wins, later pushes are no-ops.
         moved = db.execute(
-            f"UPDATE records SET status = ?, error = ?, updated_at = ? WHERE {_MATCH}"  # noqa: S608
-            " AND status = 'pending' RETURNING id, account_id, message_id, callback_url, phone, template_id,"
-            " provider, status, error, price_milli",
+            f"UPDATE records SET status = ?, error = ?, updated_at = ?, sealed_phone = NULL,"  # noqa: S608
+            f" pull_at = NULL WHERE {_MATCH} AND status = 'pending' RETURNING id, account_id, message_id,"
+            " callback_url, phone, template_id, provider, status, error, price_milli, segments",
             (*_final(receipt), now_ms, *key),
         ).fetchall()
         updated = len(moved)
@@ -74,14 +77,43 @@ def apply_receipts(
             " ORDER BY received_at LIMIT max(0, (SELECT COUNT(*) FROM early_receipts) - ?))",
             (cap,),
         )
-    return changed
+    return ReceiptsApplied(changed, recounted)
+
+
+def _recount(db: sqlite3.Connection, key: tuple[str, str, str], segments: int) -> list[tuple[int, int]]:
+    """Re-price the records ``key`` names by the carrier's count, once (the count is the carrier's
+    from then on, so a second receipt changes nothing); the account pays or gets back the
+    difference, never going below zero. (ours, theirs) of each record whose count differed."""
+    rows = db.execute(
+        f"SELECT id, account_id, segments, price_milli FROM records WHERE {_MATCH}"  # noqa: S608
+        " AND carrier_counted = 0",
+        key,
+    ).fetchall()
+    differed = []
+    for record_id, account_id, ours, price in rows:
+        unit = price // ours if ours else 0
+        owed = unit * segments - price
+        if owed > 0:  # what the balance can still pay: it never goes negative
+            (balance,) = db.execute(
+                "SELECT balance_milli FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            owed = min(owed, balance)
+        db.execute("UPDATE accounts SET balance_milli = balance_milli - ? WHERE id = ?", (owed, account_id))
+        db.execute(
+            "UPDATE records SET segments = ?, price_milli = ?, carrier_counted = 1 WHERE id = ?",
+            (segments, price + owed, record_id),
+        )
+        if ours != segments:
+            differed.append((ours, segments))
+    return differed
 
 
 def finalise(db: sqlite3.Connection, finals: list[tuple[str, str | None, int]], now_ms: int) -> None:
     """Apply (status, error, record id) of receipts that came before settle (whose events settle
     writes)."""
     db.executemany(
-        "UPDATE records SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+        "UPDATE records SET status = ?, error = ?, updated_at = ?, sealed_phone = NULL, pull_at = NULL"
+        " WHERE id = ?",
         [(status, error, now_ms, record_id) for status, error, record_id in finals],
     )
 

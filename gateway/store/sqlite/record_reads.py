@@ -15,7 +15,7 @@ __all__ = ["by_message_ids", "page"]
 # ``seq`` is the record's public id, numbered per account; the rowid ``id`` stays internal.
 _RECORD_COLUMNS = (
     "seq, message_id, phone, template_id, provider, status, error, created_at, updated_at,"
-    " price_milli, carrier_id, callback_url"
+    " price_milli, carrier_id, callback_url, segments, refunded_milli, no_receipt"
 )
 
 

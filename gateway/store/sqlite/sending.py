@@ -40,8 +40,8 @@ def reserve(
     first = charged[0][0] - len(records) + 1
     db.executemany(
         "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
-        " provider, status, price_milli, created_at, updated_at, callback_url)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        " provider, status, price_milli, created_at, updated_at, callback_url, segments)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
         [
             (
                 account_id,
@@ -55,6 +55,7 @@ def reserve(
                 now_ms,
                 now_ms,
                 callback_url,
+                segments,
             )
             for i, (
                 message_id,
@@ -64,6 +65,7 @@ def reserve(
                 price_milli,
                 phone_hash,
                 callback_url,
+                segments,
             ) in enumerate(records)
         ],
     )
@@ -87,12 +89,16 @@ def settle(
     refund = accepted = 0
     updates, early_finals, events = [], [], []
     for record_id, message_id, reserved_milli, phone_hash, url, phone, template_id in rows:
-        _, status, provider, price_milli, carrier_id, error = wanted[message_id]
-        updates.append((status, provider, price_milli, carrier_id, error, now_ms, message_id))
+        _, status, provider, price_milli, carrier_id, error, segments, sealed, pull_at, counted = wanted[
+            message_id
+        ]
+        refunded = reserved_milli if status == "failed" else 0
+        billing = (segments, refunded, sealed, pull_at, counted)
+        updates.append((status, provider, price_milli, carrier_id, error, *billing, now_ms, message_id))
         refund += reserved_milli - price_milli
         accepted += status != "failed"
         record = (record_id, account_id, message_id, url, phone, template_id)
-        changed = (*record, provider, status, error, price_milli)
+        changed = (*record, provider, status, error, price_milli, segments)
         if url:  # the record's first event: its acceptance, or its refusal
             events.append((changed, "failed" if status == "failed" else "accepted", 1))
         if carrier_id and status == "pending":  # pending: its backend has receipts
@@ -101,9 +107,11 @@ def settle(
             if early is not None:
                 early_finals.append((*early, record_id))
                 if url:  # after its acceptance
-                    events.append(((*record, provider, *early, price_milli), final_event(early[0]), 2))
+                    final = (*record, provider, *early, price_milli, segments)
+                    events.append((final, final_event(early[0]), 2))
     db.executemany(
         "UPDATE records SET status = ?, provider = ?, price_milli = ?, carrier_id = ?, error = ?,"
+        " segments = ?, refunded_milli = ?, sealed_phone = ?, pull_at = ?, carrier_counted = ?,"
         " updated_at = ? WHERE message_id = ?",
         updates,
     )

@@ -30,6 +30,7 @@ from gateway.store.callbacks import ENDED_KEPT_MS, Finish, OutboxEvent, refuse_u
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
+    ReceiptsApplied,
     ReceiptUpdate,
     Record,
     RecordPage,
@@ -37,6 +38,7 @@ from gateway.store.records import (
     Settlement,
 )
 from gateway.store.sqlite import audit, idempotency, outbox, record_reads, sending
+from gateway.store.sqlite.billing import SQLiteBilling
 from gateway.store.sqlite.migrations import migrate
 from gateway.store.sqlite.reader import Connection
 from gateway.store.sqlite.receipts import apply_receipts
@@ -80,7 +82,7 @@ def _account(row: AccountRow) -> Account:
     )
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteBilling):
     def __init__(
         self, path: str, timeout: float = 5.0, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
     ) -> None:
@@ -200,9 +202,11 @@ class SQLiteStore:
             keep_late=True,
         )
 
-    async def apply_receipts(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> ReceiptsApplied:
         if not receipts:
-            return 0
+            return ReceiptsApplied(0, [])
         return await self._writer.transaction(
             work(apply_receipts, provider, receipts, now_ms, self.max_parked_receipts)
         )

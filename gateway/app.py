@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
 
 import aiohttp
@@ -15,6 +15,7 @@ from gateway.accounts.listed import bootstrap_accounts
 from gateway.admin.app import PREFIX as ADMIN_PREFIX
 from gateway.admin.app import create_admin_app
 from gateway.api import add_api_routes
+from gateway.billing.pull import StatusPuller
 from gateway.callbacks.deliverer import CallbackDeliverer
 from gateway.carriers.base import Carrier
 from gateway.carriers.registry import carrier_class
@@ -88,17 +89,33 @@ async def changes_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+@contextlib.asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """``work`` as a task for as long as the context lasts."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Deliver the store's callback events while the app runs (every worker; leases share them)."""
     store = app[STORE]
     deliverer = CallbackDeliverer(
         store, store.account_by_key, app[CONFIG].server.zone, app[METRICS], clock=app[CLOCK]
     )
-    task = asyncio.create_task(deliverer.run())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with _running(deliverer.run()):
+        yield
+
+
+async def status_pull_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Ask carriers about late receipts while the app runs (every worker; a lease per carrier)."""
+    puller = StatusPuller(app[STORE], app[RUNTIME], app[METRICS], app[CLOCK])
+    async with _running(puller.run()):
+        yield
 
 
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -179,6 +196,7 @@ def create_app(
             limiter_ctx,
             http_session_ctx,
             runtime_ctx,
+            status_pull_ctx,
             timeline_ctx,
         ]
     )

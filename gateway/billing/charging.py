@@ -26,16 +26,16 @@ __all__ = ["Billing", "note_mismatch"]
 log = logging.getLogger("smsedge.billing")
 
 
-def note_mismatch(metrics: Metrics, provider: str, template_id: str, ours: int, theirs: int) -> None:
-    """A carrier billed another count than the text's: the config's text needs a look.
-    ``template_id`` as records keep it (masked where it holds a number)."""
+def note_mismatch(metrics: Metrics, provider: str, template_id: str | None, ours: int, theirs: int) -> None:
+    """A carrier billed another count than the gateway's: the template's text in the config needs a
+    look (or is missing). ``template_id`` as records keep it (masked where it holds a number)."""
     metrics.segment_mismatches.labels(provider).inc()
     log.warning(
-        "%s billed %d segments where template %s's text counts %d: is its text in the config current?",
+        "%s billed %d segments where the gateway counted %d%s: is the template's text in the config current?",
         provider,
         theirs,
-        template_id,
         ours,
+        f" (template {template_id})" if template_id else "",
     )
 
 
@@ -73,7 +73,7 @@ class Billing:
                 record.message_id, "failed", backend.name, 0, outcome.carrier_id, error, counted
             )
         billed = outcome.segments or counted
-        if billed != counted and segments.text_known(backend.name):
+        if billed != counted:
             note_mismatch(self.metrics, backend.name, record.template_id, counted, billed)
         price = billed * backend.price_milli
         if not backend.receipts:

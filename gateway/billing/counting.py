@@ -49,10 +49,6 @@ class SendSegments:
             count = self._counts[key] = self._count(backend, international)
         return count
 
-    def text_known(self, backend: str) -> bool:
-        """Whether ``backend``'s count comes from a text (else it is 1 by default)."""
-        return self._worded and self._template.words(backend).text is not None
-
     def _count(self, backend: str, international: bool) -> int:
         words = self._template.words(backend)
         if words.text is None:

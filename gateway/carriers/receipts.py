@@ -15,17 +15,19 @@ import logging
 
 from aiohttp import web
 
+from gateway.billing.charging import note_mismatch
 from gateway.carriers.base import MalformedReceipts, Receipt
 from gateway.errors import FORBIDDEN, HTTP_ERRORS, error_kind, invalid, store_unavailable
-from gateway.keys import CLOCK, RUNTIME, STORE
+from gateway.keys import CLOCK, METRICS, RUNTIME, STORE
 from gateway.log_throttle import LogThrottle
+from gateway.metrics import Metrics
 from gateway.phones import scrub
 from gateway.responses import json_response
 from gateway.sending.sender import Sender
-from gateway.store.base import StoreUnavailable
+from gateway.store.base import Store, StoreUnavailable
 from gateway.store.records import ReceiptUpdate
 
-__all__ = ["carrier_receipts"]
+__all__ = ["apply_carrier_receipts", "carrier_receipts"]
 
 log = logging.getLogger("smsedge.receipts")
 
@@ -50,7 +52,21 @@ def _update(sender: Sender, receipt: Receipt) -> ReceiptUpdate:
     if not receipt.delivered:
         text = f"{receipt.code}: {receipt.description}" if receipt.description else receipt.code
         error = scrub(text)[:ERROR_MAX]
-    return ReceiptUpdate(receipt.carrier_id, sender.phone_hash(receipt.e164), receipt.delivered, error)
+    return ReceiptUpdate(
+        receipt.carrier_id, sender.phone_hash(receipt.e164), receipt.delivered, error, receipt.segments
+    )
+
+
+async def apply_carrier_receipts(
+    store: Store, sender: Sender, metrics: Metrics, provider: str, receipts: list[Receipt], now_ms: int
+) -> int:
+    """Apply a carrier's receipts, pushed or pulled; how many records they finalised. A count that
+    re-priced a record differently from the gateway's is a mismatch (``gateway.billing.charging``).
+    Raises StoreUnavailable."""
+    applied = await store.apply_receipts(provider, [_update(sender, r) for r in receipts], now_ms)
+    for ours, theirs in applied.recounted:
+        note_mismatch(metrics, provider, None, ours, theirs)
+    return applied.changed
 
 
 async def carrier_receipts(request: web.Request) -> web.Response:
@@ -76,13 +92,14 @@ async def carrier_receipts(request: web.Request) -> web.Response:
         raise invalid("无法解析回执") from None
     if receipts is None:
         raise _not_found()
-    sender = runtime.sender
-    updates = [_update(sender, receipt) for receipt in receipts]
+    now_ms = int(request.app[CLOCK]() * 1000)
     try:
-        changed = await request.app[STORE].apply_receipts(name, updates, int(request.app[CLOCK]() * 1000))
+        changed = await apply_carrier_receipts(
+            request.app[STORE], runtime.sender, request.app[METRICS], name, receipts, now_ms
+        )
     except StoreUnavailable:
-        log.exception("store unavailable: %d receipts from %s not applied", len(updates), name)
+        log.exception("store unavailable: %d receipts from %s not applied", len(receipts), name)
         raise store_unavailable() from None
-    log.info("receipts from %s: %d reports, %d records finalised", name, len(updates), changed)
+    log.info("receipts from %s: %d reports, %d records finalised", name, len(receipts), changed)
     status, reply = carrier.receipt_reply()
     return json_response(reply, status=status)

@@ -56,6 +56,11 @@ class Sender:
         self._billing = billing
         self._day_of = LocalDays(billing.zone)  # the gateway's time zone: which day a send counts for
 
+    @property
+    def billing(self) -> Billing:
+        """How this sender charges (its templates, sealer and time zone)."""
+        return self._billing
+
     def phone_hash(self, e164: str) -> str:
         """The keyed hash a number is known by in limits and records (never the number itself)."""
         return self._windows.phone_hash(e164)

@@ -1,0 +1,1 @@
+"""Billing as the carrier bills: segments, sealed numbers, the status pull and usage."""

@@ -81,20 +81,7 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemax",  # open in any live worker: open
         )
-        self.segment_mismatches = Counter(
-            "smsedge_segment_mismatch_total",
-            "Messages a carrier billed as another number of segments than the template's text counts"
-            " (the text in the config is out of date).",
-            ["provider"],
-            registry=self.registry,
-        )
-        self.status_pulls = Counter(
-            "smsedge_status_pull_records_total",
-            "Records whose late receipt was asked of the carrier, by result: answered (a final"
-            " status came back), unanswered, error (the query failed), given_up (give_up_after).",
-            ["provider", "result"],
-            registry=self.registry,
-        )
+        self.segment_mismatches, self.status_pulls = self._billing_metrics()
         self.config_reloads, self.config_loaded_at = self._config_metrics()
         self._callback_outcomes, self._callback_depth, self._callback_age = self._callback_metrics()
         for provider in providers:
@@ -148,6 +135,24 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         return reloads, loaded_at
+
+    def _billing_metrics(self) -> tuple[Counter, Counter]:
+        """Billing (``gateway.billing``): counts the carriers disagree on, and the status pull."""
+        mismatches = Counter(
+            "smsedge_segment_mismatch_total",
+            "Messages a carrier billed as another number of segments than the gateway counted"
+            " (the template's text in the config is out of date or missing).",
+            ["provider"],
+            registry=self.registry,
+        )
+        pulls = Counter(
+            "smsedge_status_pull_records_total",
+            "Records whose late receipt was asked of the carrier, by result: answered (a final"
+            " status came back), unanswered, error (the query failed), given_up (give_up_after).",
+            ["provider", "result"],
+            registry=self.registry,
+        )
+        return mismatches, pulls
 
     def _callback_metrics(self) -> tuple[dict[str, Counter], Gauge, Gauge]:
         """Delivery callbacks: each POST's outcome, and the outbox's backlog as the deliverer reads it.

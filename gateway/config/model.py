@@ -217,7 +217,9 @@ class TemplateText(Settings, frozen=True, kw_only=True):
     sign: str = ""  # the signature as the carrier adds it ("【SMS Edge】"), counted with the text
 
 
-class TemplateConfig(TemplateText, frozen=True, kw_only=True):
+class TemplateConfig(Settings, frozen=True, kw_only=True):
+    text: str | None = None  # as ``TemplateText``: what every backend shows, unless it has its own
+    sign: str = ""
     params: tuple[Text, ...] = ()  # order of the values for carriers that take a list
     ids: dict[str, Text] = {}  # this template's id at a backend, where it differs
     carriers: dict[str, TemplateText] = {}  # its text or signature at a backend, where they differ
@@ -226,7 +228,7 @@ class TemplateConfig(TemplateText, frozen=True, kw_only=True):
         """Its text and signature at ``backend``: the backend's own where given, else the template's."""
         own = self.carriers.get(backend)
         if own is None:
-            return self
+            return TemplateText(text=self.text, sign=self.sign)
         return TemplateText(text=self.text if own.text is None else own.text, sign=own.sign or self.sign)
 
 

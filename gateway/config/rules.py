@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gateway.accounts.names import name_key
+from gateway.billing.wording import placeholder_names
 from gateway.callbacks.urls import CallbackUrlRefused, check_callback_url, check_prefixes
 from gateway.config.model import (
     AccountSeed,
@@ -20,6 +21,7 @@ from gateway.config.model import (
     RoutingRule,
     ServerConfig,
     StoreConfig,
+    TemplateConfig,
     TlsConfig,
 )
 from gateway.config.reader import ConfigError, Rule
@@ -94,11 +96,32 @@ def _gateway(config: GatewayConfig, _path: str) -> Iterator[ConfigError]:
             if name not in config.providers.backends:
                 yield ConfigError(f"accounts[{index}].providers[{position}]", f"unknown backend {name!r}")
         yield from _callbacks(seed, f"accounts[{index}]")
+    for template_id, template in config.templates.items():
+        for backend in template.carriers:
+            if backend not in config.providers.backends:
+                yield ConfigError(
+                    f"templates.{template_id}.carriers.{backend}", f"unknown backend {backend!r}"
+                )
     names = [name_key(seed.name) for seed in config.accounts]  # Shop, SHOP and ＳＨＯＰ are one name
     for index, name in enumerate(names):
         if (first := names.index(name)) != index:
             yield ConfigError(f"accounts[{index}].name", f"the same name as accounts[{first}]")
     yield from _shared_state(config)
+
+
+def _template(template: TemplateConfig, path: str) -> Iterator[ConfigError]:
+    """A text must name exactly the template's params: it is what the send is counted (and billed) by."""
+    texts = [(path, template.text), *((f"{path}.carriers.{b}", w.text) for b, w in template.carriers.items())]
+    for where, text in texts:
+        if text is None:
+            continue
+        named = placeholder_names(text, template.params)
+        if named != set(template.params):
+            yield ConfigError(
+                f"{where}.text",
+                f"its placeholders ({', '.join(sorted(named)) or 'none'}) differ from params"
+                f" ({', '.join(template.params) or 'none'})",
+            )
 
 
 def _callbacks(seed: AccountSeed, path: str) -> Iterator[ConfigError]:
@@ -138,4 +161,5 @@ RULES: dict[type, Rule] = {
     RoutingRule: _route,
     ProvidersConfig: _providers,
     GatewayConfig: _gateway,
+    TemplateConfig: _template,
 }

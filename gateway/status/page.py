@@ -25,6 +25,7 @@ from aiohttp import web
 
 from gateway.config.model import GatewayConfig, RoutingRule
 from gateway.keys import CLOCK, CONFIG, LIMITER, RUNTIME, STATUS, STORE
+from gateway.phones import mask_template_id
 from gateway.ratelimit import LimiterUnavailable
 from gateway.sending.routing import DEFAULT_RULE, REQUESTED_RULE
 from gateway.status.carrier_stats import CarrierSummary
@@ -160,6 +161,17 @@ async def _callback_queue(app: web.Application) -> dict[str, object] | None:
     return {"queue_depth": depth, "oldest_age_seconds": round(oldest, 1)}
 
 
+def _uncounted_templates(config: GatewayConfig) -> list[str]:
+    """Templates without ``text``: each of their messages is charged as one segment, whatever the
+    carrier bills (``gateway.billing``), so operators see which to complete."""
+    return sorted(
+        mask_template_id(template_id)
+        for template_id, template in config.templates.items()
+        if template.text is None
+        and any(template.words(backend).text is None for backend in config.providers.backends)
+    )
+
+
 async def _snapshot(app: web.Application) -> dict[str, Any]:
     """What the page shows, as plain data (the page renders it, /status.json returns it)."""
     config = app[CONFIG]
@@ -177,6 +189,7 @@ async def _snapshot(app: web.Application) -> dict[str, Any]:
         "store": {"backend": config.store.backend, "ok": store_ok},
         "limiter": {"backend": config.ratelimit.backend, "ok": limiter_ok},
         "callbacks": callbacks,
+        "uncounted_templates": _uncounted_templates(app[RUNTIME].current.config),
         "healthy": store_ok and limiter_ok and not any(c["circuit_open"] for c in carriers),
         "updated": _updated(app, config),
     }

@@ -119,6 +119,11 @@ def settle(
         finalise(db, early_finals, now_ms)
     if events:
         write_events(db, events, now_ms)
+    return _credit(db, account_id, refund, accepted, day)
+
+
+def _credit(db: sqlite3.Connection, account_id: int, refund: int, accepted: int, day: str) -> State | None:
+    """Settle's refund and counts: what the account is left at."""
     account = db.execute(
         "UPDATE accounts SET balance_milli = balance_milli + ?,"
         " total_sent = total_sent + ? WHERE id = ? RETURNING balance_milli, total_sent",

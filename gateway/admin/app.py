@@ -21,6 +21,7 @@ from gateway.accounts.rules import Invalid
 from gateway.admin import routes
 from gateway.admin.auth import admin_authentication
 from gateway.admin.refusals import refusal
+from gateway.admin.usage import usage
 from gateway.api import api_headers, share_state
 from gateway.callbacks.urls import CallbackUrlRefused
 from gateway.errors import ACCOUNT_EXISTS, error_kind, invalid, store_unavailable
@@ -65,6 +66,7 @@ def create_admin_app(parent: web.Application) -> web.Application:
     add.add_post("/accounts/{api_key}/callbacks/replay", routes.replay, name="admin_replay")
     add.add_get("/messages/{message_id}", routes.message, name="admin_message", allow_head=False)
     add.add_get("/audit", routes.audit_log, name="admin_audit", allow_head=False)
+    add.add_get("/usage", usage, name="admin_usage", allow_head=False)
     admin.on_startup.append(share_state(parent))
     admin.on_response_prepare.append(api_headers)
     return admin

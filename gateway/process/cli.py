@@ -23,6 +23,7 @@ from gateway.process.account_commands import add_account_commands, print_json, r
 from gateway.process.greeting import DemoSecret, demo_secret, greeting, shipped_secret_refusal
 from gateway.process.pidfile import signal_reload
 from gateway.process.server import serve
+from gateway.process.usage_command import add_usage_command, run_usage_command
 from gateway.reconcile import money_moved, reconcile_account
 from gateway.store.backends import with_store
 from gateway.store.base import Account, AccountExists, Store, StoreUnavailable
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", default=argparse.SUPPRESS)
 
     add_account_commands(commands)
+    add_usage_command(commands)
     reconcile = commands.add_parser(
         "reconcile", help="settle records left pending by a crash: refund them, or charge as sent"
     )
@@ -176,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reload(config, args.pid)
         if args.command == "accounts":
             return asyncio.run(with_store(config, lambda store: run_account_command(args, store, parser)))
+        if args.command == "usage":
+            return asyncio.run(with_store(config, lambda store: run_usage_command(args, config, store)))
         if args.command == "reconcile":
             return asyncio.run(with_store(config, lambda store: _reconcile(args, config, store)))
         if args.command == "backup":

@@ -296,6 +296,7 @@ ADMIN_ROUTES = {
     "/admin/api/accounts/{api_key}/callbacks/replay": ["post"],
     "/admin/api/messages/{message_id}": ["get"],
     "/admin/api/audit": ["get"],
+    "/admin/api/usage": ["get"],
 }
 
 

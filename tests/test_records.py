@@ -237,8 +237,11 @@ async def test_records_carry_the_contract_fields_and_masked_phones_only(make_cli
         "created_at",
         "updated_at",
         "price",
+        "segments",
+        "no_receipt",
     }
     assert set(success) == common and set(international) == common
+    assert (success["segments"], success["no_receipt"]) == (1, False)  # no text configured: one
     assert set(failed) == common | {"error"}
     assert success["message_id"] == sent["data"]["message_id"]
     assert (success["phone"], success["template_id"], success["provider"], success["status"]) == (

@@ -508,8 +508,8 @@ async def test_receipts_finalise_pending_records_once_without_refund(store: Stor
         ReceiptUpdate("biz-1", "hash-m2", True),
         ReceiptUpdate("biz-1", "hash-m2", False, "contradiction"),  # the first word stands
     ]
-    assert await store.apply_receipts("aliyun", receipts, NOW + 9) == 2
-    assert await store.apply_receipts("aliyun", receipts, NOW + 10) == 0  # a re-push is a no-op
+    assert (await store.apply_receipts("aliyun", receipts, NOW + 9)).changed == 2
+    assert (await store.apply_receipts("aliyun", receipts, NOW + 10)).changed == 0  # a re-push is a no-op
     states = await by_message(store, account_id)
     assert states == {"m1": ("failed", "UNDELIV: off"), "m2": ("success", None), "m3": ("pending", None)}
     assert await balance(store, "acme") == 1000 - 3 * 60
@@ -525,8 +525,8 @@ async def test_store_applies_a_receipt_that_came_before_settle(store: Store):
         ReceiptUpdate("biz-1", "hash-m1", False, "UNDELIV: off"),
         ReceiptUpdate("biz-1", "hash-m2", True),
     ]
-    assert await store.apply_receipts("aliyun", early, NOW) == 0  # nothing to finalise yet
-    assert await store.apply_receipts("aliyun", early, NOW) == 0  # a re-push parks nothing twice
+    assert (await store.apply_receipts("aliyun", early, NOW)).changed == 0  # nothing to finalise yet
+    assert (await store.apply_receipts("aliyun", early, NOW)).changed == 0  # a re-push parks nothing twice
     await store.settle(
         account_id,
         [Settlement(mid, "pending", "aliyun", 60, "biz-1") for mid in ("m1", "m2", "m3")],
@@ -543,7 +543,7 @@ async def test_store_applies_a_receipt_that_came_before_settle(store: Store):
     assert set(await by_message(store, account_id, status="pending")) == {"m3"}
     # Receipts for final records are no-ops; the pending one is finalised once.
     late = [*early, ReceiptUpdate("biz-1", "hash-m3", True), ReceiptUpdate("biz-1", "hash-m3", False)]
-    assert await store.apply_receipts("aliyun", late, NOW + 9) == 1
+    assert (await store.apply_receipts("aliyun", late, NOW + 9)).changed == 1
     assert (await by_message(store, account_id))["m3"] == ("success", None)
 
 
@@ -555,7 +555,7 @@ async def test_store_matches_provider_id_and_number_together(store: Store):
         ("aliyun", ReceiptUpdate("biz-2", "hash-m1", True)),
         ("aliyun", ReceiptUpdate("biz-1", "hash-other", True)),
     ):
-        assert await store.apply_receipts(provider, [receipt], NOW) == 0
+        assert (await store.apply_receipts(provider, [receipt], NOW)).changed == 0
     assert (await by_message(store, account_id))["m1"] == ("pending", None)
 
 
@@ -574,10 +574,8 @@ async def test_parked_receipts_are_capped_in_total_the_oldest_dropped_first(stor
     sent = [f"m{i}" for i in range(cap + 4)]
     account_id = await _reserved(store, *sent)
     for i, mid in enumerate(sent):  # each names no record yet: all parked, one after another
-        assert (
-            await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)], NOW + i)
-            == 0
-        )
+        parked = await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)], NOW + i)
+        assert parked.changed == 0
     await store.settle(
         account_id,
         [Settlement(mid, "pending", "aliyun", 60, f"biz-{i}") for i, mid in enumerate(sent)],
@@ -849,6 +847,7 @@ async def test_settle_writes_an_event_per_status_change_of_a_record_with_a_url(s
         "status": "failed",
         "error": "isv.MOBILE_NUMBER_ILLEGAL: 13800138000 bad",
         "price_milli": 0,
+        "segments": 1,
         "occurred_ms": NOW + 5,
     }
     assert json.loads(by_id["p"].facts)["status"] == "pending"
@@ -867,8 +866,8 @@ async def test_receipts_add_the_records_next_event_in_order(store: Store):
         ReceiptUpdate("biz-1", "hash-m1", True),
         ReceiptUpdate("biz-1", "hash-m2", False, "UNDELIV: x"),
     ]
-    assert await store.apply_receipts("aliyun", receipts, NOW + 9) == 2
-    assert await store.apply_receipts("aliyun", receipts, NOW + 10) == 0  # a re-push writes none
+    assert (await store.apply_receipts("aliyun", receipts, NOW + 9)).changed == 2
+    assert (await store.apply_receipts("aliyun", receipts, NOW + 10)).changed == 0  # a re-push writes none
     first = await box.claim_callbacks(NOW + 20, LEASE, 10, "t1")
     assert sorted(events(first)) == [("m1", 1, "accepted"), ("m2", 1, "accepted")]  # not the later ones
     assert await box.claim_callbacks(NOW + 20, LEASE, 10, "t2") == []  # leased, and the rest wait

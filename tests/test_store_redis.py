@@ -147,7 +147,7 @@ async def test_a_script_run_twice_after_a_lost_reply_changes_nothing_more(store:
         "m0": ("failed", "E: early"),
         "m1": ("pending", None),
     }
-    assert await store.apply_receipts("aliyun", [ReceiptUpdate("biz", "h1", True)], NOW) == 1
+    assert (await store.apply_receipts("aliyun", [ReceiptUpdate("biz", "h1", True)], NOW)).changed == 1
 
     # Linking hands a parked receipt back again when run again (it is not deleted, it expires).
     await store.apply_receipts("aliyun", [ReceiptUpdate("later", "h5", True)], NOW)

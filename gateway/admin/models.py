@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from gateway.accounts.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REASON_LENGTH, MIN_RATE
 from gateway.api.models import Provider, Record, Verification
+from gateway.billing.usage import UsageRow
 from gateway.money import MAX_YUAN
 from gateway.store.audit import AUDIT_ACTIONS
 from gateway.store.callbacks import EVENT_TYPES
@@ -117,6 +118,19 @@ class AuditQuery(Struct):
 
     page: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
     per_page: Annotated[int, Meta(ge=1, le=100)] = 20
+
+
+_DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class UsageQuery(Struct):
+    """The query string of GET /admin/api/usage (published as its parameters)."""
+
+    from_: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="first day, server.timezone")] = (
+        field(name="from")
+    )
+    to: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="last day (included)")]
+    account: Annotated[str | None, Meta(description="one account's api_key; none: every account")] = None
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -248,3 +262,14 @@ class AuditData(Struct):
 class AdminAuditResponse(Struct):
     success: bool
     data: AuditData
+
+
+class UsageData(Struct):
+    rows: Annotated[
+        list[UsageRow], Meta(description="per day, account and carrier; money in yuan, as records show it")
+    ]
+
+
+class AdminUsageResponse(Struct):
+    success: bool
+    data: UsageData

@@ -1,7 +1,7 @@
 """GET /admin/api/usage?from=YYYY-MM-DD&to=YYYY-MM-DD&account=API_KEY: the usage report.
 
-What ``run.py usage`` prints (``gateway.billing.usage``), as ``{"rows": [...]}``; ``format=csv``
-answers the CSV instead, for a spreadsheet."""
+What ``run.py usage`` prints (``gateway.billing.usage``), as ``{"rows": [...]}`` (the CLI's
+``--format csv`` is for spreadsheets)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.admin.routes import account_unknown
-from gateway.billing.usage import UnknownAccount, parse_day, usage_csv, usage_report
+from gateway.billing.usage import UnknownAccount, parse_day, usage_report
 from gateway.errors import invalid
 from gateway.keys import CONFIG, STORE
 from gateway.responses import json_response
@@ -19,9 +19,6 @@ __all__ = ["usage"]
 
 async def usage(request: web.Request) -> web.Response:
     query = request.query
-    shape = query.get("format", "json")
-    if shape not in ("json", "csv"):
-        raise invalid("format 须为 json 或 csv")
     try:
         first = parse_day(query.get("from", ""), "from")
         last = parse_day(query.get("to", ""), "to")
@@ -32,6 +29,4 @@ async def usage(request: web.Request) -> web.Response:
         raise account_unknown() from None
     except ValueError as exc:
         raise invalid(str(exc)) from None
-    if shape == "csv":
-        return web.Response(text=usage_csv(rows), content_type="text/csv", charset="utf-8")
     return json_response({"success": True, "data": {"rows": msgspec.to_builtins(rows)}})

@@ -28,11 +28,13 @@ from gateway.admin.models import (
     AdminMessageResponse,
     AdminReplayedResponse,
     AdminRotatedResponse,
+    AdminUsageResponse,
     AuditQuery,
     CallbacksQuery,
     CreateAccountRequest,
     PatchAccountRequest,
     TopUpRequest,
+    UsageQuery,
 )
 from gateway.api.models import (
     AccountResponse,
@@ -100,6 +102,7 @@ _ADMIN_MODELS = (
     AdminReplayedResponse,
     AdminMessageResponse,
     AdminAuditResponse,
+    AdminUsageResponse,
     Error,
 )
 _CHANGE = ("400", "401", "404", "405", "408", "413", "500", "503")
@@ -199,6 +202,15 @@ def _admin_paths() -> dict[str, Any]:
                 AdminAuditResponse,
                 ("400", *_READS),
                 extra=tuple(query_parameters(AuditQuery)),
+            )
+        },
+        "/admin/api/usage": {
+            "get": admin_operation(
+                "per account, carrier and day: messages, segments, charged, refunded (the records, added up)",
+                "200",
+                AdminUsageResponse,
+                ("400", "404", *_READS),
+                extra=tuple(query_parameters(UsageQuery)),
             )
         },
     }

@@ -219,10 +219,10 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         13,
         """
-        -- Billing (gateway/billing): what a record is billed as (``segments``; ``carrier_counted``:
-        -- the carrier's own count, which no receipt re-prices), what it was given back
+        -- Billing (gateway/billing): what a record is billed as (``segments``, and
+        -- ``carrier_counted``: the carrier's own count, which no receipt re-prices), what it was given back
         -- (``refunded_milli``), and, while it waits for a receipt, its number sealed for a status
-        -- pull due at ``pull_at``; ``no_receipt`` once the gateway stopped asking.
+        -- pull due at ``pull_at``, and ``no_receipt`` once the gateway stopped asking.
         ALTER TABLE records ADD COLUMN segments INTEGER NOT NULL DEFAULT 1;
         ALTER TABLE records ADD COLUMN carrier_counted INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE records ADD COLUMN refunded_milli INTEGER NOT NULL DEFAULT 0;

@@ -182,7 +182,6 @@ async def _mixed_sends(client, accounts: list[dict[str, str]], total: int) -> No
         assert [answer.status for answer in answers] == [200] * len(answers)
 
 
-@pytest.mark.slow
 async def test_the_usage_report_adds_up_to_the_records_over_10000_mixed_sends(make_client, store_backend):
     client = await make_client(
         templates=TEMPLATES, providers={"default": "mock", "backends": BACKENDS}, **store_backend

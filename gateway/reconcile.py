@@ -40,8 +40,12 @@ def unsettled(record: Record) -> bool:
 
 def _settlement(record: Record, as_sent: bool) -> Settlement:
     if as_sent:  # charged what was reserved, counted as sent
-        return Settlement(record.message_id, "success", record.provider, record.price_milli)
-    return Settlement(record.message_id, "failed", record.provider, 0, error=_UNKNOWN_ERROR)
+        return Settlement(
+            record.message_id, "success", record.provider, record.price_milli, segments=record.segments
+        )
+    return Settlement(
+        record.message_id, "failed", record.provider, 0, error=_UNKNOWN_ERROR, segments=record.segments
+    )
 
 
 async def settle_unsettled(

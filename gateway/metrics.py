@@ -13,7 +13,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.request_metrics import LockedRequests, LockFreeRequests
 
-__all__ = ["Metrics"]
+__all__ = ["PULL_RESULTS", "Metrics"]
 
 # From a millisecond to ten seconds: a gateway answers in ms, a slow carrier in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -31,6 +31,10 @@ def _exposition(registry: CollectorRegistry) -> CollectorRegistry:
     every_worker = CollectorRegistry()
     MultiProcessCollector(every_worker)
     return every_worker
+
+
+#: What became of a record asked about because its receipt is late (``gateway.billing.pull``).
+PULL_RESULTS = ("answered", "unanswered", "error", "given_up")
 
 
 class Metrics:
@@ -87,6 +91,8 @@ class Metrics:
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
             self.segment_mismatches.labels(provider)
+            for result in PULL_RESULTS:
+                self.status_pulls.labels(provider, result)
         for scope in ("account", "phone"):
             self.ratelimit_rejections.labels(scope)
         # Children are looked up once per label set and reused: ``labels()`` takes a lock and

@@ -35,6 +35,8 @@ CONTRACT = {
     "smsedge_callbacks_total": ("counter", {"outcome"}),
     "smsedge_callback_queue_depth": ("gauge", set()),
     "smsedge_callback_oldest_age_seconds": ("gauge", set()),
+    "smsedge_segment_mismatch_total": ("counter", {"provider"}),
+    "smsedge_status_pull_records_total": ("counter", {"provider", "result"}),
 }
 CALLBACK_OUTCOMES = {"delivered", "retried", "dead", "refused"}
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}

@@ -85,14 +85,11 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemax",  # open in any live worker: open
         )
-        self.segment_mismatches, self.status_pulls = self._billing_metrics()
+        self.segment_mismatches, self.status_pulls = self._billing_metrics(providers)
         self.config_reloads, self.config_loaded_at = self._config_metrics()
         self._callback_outcomes, self._callback_depth, self._callback_age = self._callback_metrics()
         for provider in providers:
             self.circuit_open.labels(provider).set(0)
-            self.segment_mismatches.labels(provider)
-            for result in PULL_RESULTS:
-                self.status_pulls.labels(provider, result)
         for scope in ("account", "phone"):
             self.ratelimit_rejections.labels(scope)
         # Children are looked up once per label set and reused: ``labels()`` takes a lock and
@@ -142,8 +139,9 @@ class Metrics:
         )
         return reloads, loaded_at
 
-    def _billing_metrics(self) -> tuple[Counter, Counter]:
-        """Billing (``gateway.billing``): counts the carriers disagree on, and the status pull."""
+    def _billing_metrics(self, providers: list[str]) -> tuple[Counter, Counter]:
+        """Billing (``gateway.billing``): counts the carriers disagree on, and the status pull;
+        every provider's shown from the start."""
         mismatches = Counter(
             "smsedge_segment_mismatch_total",
             "Messages a carrier billed as another number of segments than the gateway counted"
@@ -158,6 +156,10 @@ class Metrics:
             ["provider", "result"],
             registry=self.registry,
         )
+        for provider in providers:
+            mismatches.labels(provider)
+            for result in PULL_RESULTS:
+                pulls.labels(provider, result)
         return mismatches, pulls
 
     def _callback_metrics(self) -> tuple[dict[str, Counter], Gauge, Gauge]:

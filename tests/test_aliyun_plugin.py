@@ -13,7 +13,7 @@ import orjson
 import pytest
 from yarl import URL
 
-from gateway.carriers.base import FailureKind, SendBatch
+from gateway.carriers.base import FailureKind, Receipt, SendBatch
 from plugins.aliyun import FORM, AliyunCarrier
 from plugins.aliyun.signing import (
     EMPTY_SHA256,
@@ -22,8 +22,8 @@ from plugins.aliyun.signing import (
     canonical_query,
     percent_encode,
 )
-from tests.fakes import refused, vectors
-from tests.fakes.aliyun import ACCESS_KEY_ID, AliyunUpstream, create_app
+from tests.fakes import Report, refused, vectors
+from tests.fakes.aliyun import ACCESS_KEY_ID, AliyunUpstream, create_app, sms_reports
 from tests.fakes.cases import ALIYUN, Rig, make_batch
 
 
@@ -206,3 +206,30 @@ async def test_retry_after_header_means_retryable(rig: Rig) -> None:
     rig.upstream.error_code, rig.upstream.retry_after = "Forbidden.RAM", 2
     error = await refused(rig.carrier, batch("+8613800138000"))
     assert (error.kind, error.code) == (FailureKind.RETRYABLE, "Forbidden.RAM")
+
+
+# -- sms_size: the segments Aliyun billed, in its SmsReport push -----------------------------------
+
+
+async def pushed(rig: Rig, *phones: str) -> list[Receipt]:
+    """Send to ``phones`` through the fake, let every message be delivered, read the push it makes."""
+    await rig.carrier.send(batch(*phones))
+    rig.upstream.default_report = Report(delivered=True)
+    return rig.carrier.parse_receipts(orjson.dumps(sms_reports(rig.upstream)))
+
+
+async def test_sms_size_is_the_billed_segments(rig: Rig) -> None:
+    rig.upstream.sms_sizes = {"+8613900139000": "3", "+85261234567": 2}  # "1" for the others
+    receipts = await pushed(rig, "+8613800138000", "+8613900139000", "+85261234567")
+    assert [(r.e164, r.delivered, r.segments) for r in receipts] == [
+        ("+8613800138000", True, 1),
+        ("+8613900139000", True, 3),
+        ("+85261234567", True, 2),
+    ]
+
+
+@pytest.mark.parametrize("size", [None, "", "x", "0", "-1", " ", "1.5", 2.5, True, 0, -2], ids=repr)
+async def test_a_missing_or_bad_sms_size_is_not_a_malformed_push(rig: Rig, size: Any) -> None:
+    rig.upstream.sms_size = size  # None leaves the field out
+    [receipt] = await pushed(rig, "+8613800138000")
+    assert (receipt.delivered, receipt.code, receipt.segments) == (True, "DELIVERED", None)

@@ -219,3 +219,30 @@ def test_options_defaults() -> None:
     )
     assert options.region == "ap-guangzhou"
     assert options.sdk_app_id == "1400000000"  # a number written bare in YAML is its digits
+
+
+# -- Fee: the segments Tencent billed --------------------------------------------------------------
+
+
+async def test_the_fee_is_the_billed_segments(rig: Rig) -> None:
+    phones = mainland(3)
+    [first] = await rig.carrier.send(batch(phones[0]))
+    assert first.segments == 1  # the fake bills one segment unless told otherwise
+    rig.upstream.fee, rig.upstream.fees = 3, {phones[2]: 2}
+    second, third = await rig.carrier.send(batch(*phones[1:]))
+    assert (second.segments, third.segments) == (3, 2)
+
+
+@pytest.mark.parametrize("fee", [None, "3", 0, -1, 2.5, True, [3]], ids=repr)
+async def test_a_missing_or_bad_fee_says_nothing(rig: Rig, fee: Any) -> None:
+    """``None`` leaves the field out; whatever it is, the number was accepted all the same."""
+    rig.upstream.fee = fee
+    [outcome] = await rig.carrier.send(batch("+8613800138000"))
+    assert (outcome.accepted, outcome.segments) == (True, None)
+    assert outcome.carrier_id and outcome.carrier_id.startswith("2433:")
+
+
+def test_a_refused_number_has_no_segments() -> None:
+    statuses = [{"PhoneNumber": "+8613800000001", "Code": "LimitExceeded.PhoneNumberDailyLimit", "Fee": 0}]
+    [outcome] = tencent._match([Recipient("+8613800000001", "a")], statuses)
+    assert (outcome.accepted, outcome.segments) == (False, None)

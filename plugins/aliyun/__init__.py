@@ -6,8 +6,8 @@ authentication errors with 4xx/5xx and the same JSON shape. When a call of sever
 refused for something one number did (invalid, rate-limited), nothing was sent, so the numbers
 are resent one per call, concurrently, and only the guilty ones fail.
 
-The package: this module (the carrier), ``errors`` (code -> FailureKind), ``signing`` (V3)
-and ``receipts`` (the delivery-report push).
+The package: this module, ``errors`` (code -> FailureKind), ``signing`` (V3), ``numbers``, ``receipts``
+(the delivery-report push) and ``status`` (asking for the receipts that never came).
 """
 
 from __future__ import annotations
@@ -22,14 +22,25 @@ import msgspec
 import orjson
 from yarl import URL
 
-from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
+from gateway.carriers.base import (
+    Carrier,
+    CarrierError,
+    FailureKind,
+    Outcome,
+    Receipt,
+    Recipient,
+    SendBatch,
+    StatusQuery,
+)
 from gateway.carriers.http import Endpoint, Reply, post
 from gateway.clock import system_clock
 from gateway.config.fields import Secret, Text
 from gateway.config.model import Settings
 from plugins.aliyun.errors import NUMBER_CODES, classify
+from plugins.aliyun.numbers import aliyun_number
 from plugins.aliyun.receipts import aliyun_receipts
 from plugins.aliyun.signing import acs3_headers, canonical_query
+from plugins.aliyun.status import QUERY_ACTION, pull
 
 __all__ = ["FORM", "AliyunCarrier", "AliyunOptions"]
 
@@ -51,6 +62,7 @@ class AliyunOptions(Settings, frozen=True, kw_only=True):
 class AliyunCarrier(Carrier[AliyunOptions]):
     name = "aliyun"
     max_batch = 1000  # PhoneNumbers limit of one SendSms call
+    pull_batch = 50  # records asked about at once: one call (or more) per record, a few at a time
     Options = AliyunOptions
 
     clock = staticmethod(system_clock)  # replaceable, to sign with a skewed clock
@@ -87,25 +99,31 @@ class AliyunCarrier(Carrier[AliyunOptions]):
     def receipt_reply(self) -> tuple[int, dict[str, Any]]:
         return 200, {"code": 0, "msg": "接收成功"}
 
+    async def pull_statuses(self, queries: Sequence[StatusQuery]) -> list[Receipt]:
+        return await pull(self._query_details, queries, self.clock())
+
     async def _send_call(self, batch: SendBatch, recipients: Sequence[Recipient]) -> list[Outcome]:
-        reply = await self._post(self._query(batch, recipients))
+        reply = await self._post(self._send_params(batch, recipients), ACTION)
         data = reply.json_object()
-        code = str(data.get("Code") or "")
-        if reply.status == 200 and code == "OK":
+        if reply.status == 200 and data.get("Code") == "OK":
             log.debug(
                 "%s %s: %d numbers, request %s", self.name, ACTION, len(recipients), data.get("RequestId")
             )
             biz_id = str(data.get("BizId") or "") or None
             return [Outcome(r.e164, True, carrier_id=biz_id) for r in recipients]
-        if not code:
-            raise CarrierError(FailureKind.RETRYABLE, f"HTTP_{reply.status}", "answer without a Code")
-        throttled = "x-acs-retry-after" in reply.headers
-        kind = FailureKind.RETRYABLE if reply.status >= 500 or throttled else classify(code)
-        raise CarrierError(kind, code, _reason(data.get("Message")))
+        raise _refusal(reply, data)
 
-    def _query(self, batch: SendBatch, recipients: Sequence[Recipient]) -> dict[str, str]:
+    async def _query_details(self, params: dict[str, str]) -> dict[str, Any]:
+        """One signed QuerySendDetails: its answer when it is ``OK``, else the CarrierError."""
+        reply = await self._post(params, QUERY_ACTION)
+        data = reply.json_object()
+        if reply.status == 200 and data.get("Code") == "OK":
+            return data
+        raise _refusal(reply, data)
+
+    def _send_params(self, batch: SendBatch, recipients: Sequence[Recipient]) -> dict[str, str]:
         query = {
-            "PhoneNumbers": ",".join(_number(r.e164) for r in recipients),
+            "PhoneNumbers": ",".join(aliyun_number(r.e164) for r in recipients),
             "SignName": self.options.sign_name,
             "TemplateCode": batch.template_id,
         }
@@ -117,8 +135,8 @@ class AliyunCarrier(Carrier[AliyunOptions]):
             query["OutId"] = recipients[0].message_id
         return query
 
-    async def _post(self, params: dict[str, str]) -> Reply:
-        """POST the parameters, signed.
+    async def _post(self, params: dict[str, str], action: str) -> Reply:
+        """POST the parameters of one action, signed.
 
         Like the SDK, the parameters go in the query string; only when that would be long
         (hundreds of numbers) do they go in a form body, which the signature covers by its hash.
@@ -133,7 +151,7 @@ class AliyunCarrier(Carrier[AliyunOptions]):
             path=endpoint.raw_path,
             query=params if in_query else {},
             body=body,
-            action=ACTION,
+            action=action,
             version=VERSION,
             timestamp=self.clock(),
             nonce=uuid.uuid4().hex,
@@ -147,9 +165,14 @@ class AliyunCarrier(Carrier[AliyunOptions]):
         )
 
 
-def _number(e164: str) -> str:
-    """Mainland numbers as 11 digits, others as country code + number without ``+``."""
-    return e164[3:] if e164.startswith("+86") else e164.lstrip("+")
+def _refusal(reply: Reply, data: dict[str, Any]) -> CarrierError:
+    """What an answer other than ``OK`` means, for every number or record of the call."""
+    code = str(data.get("Code") or "")
+    if not code:
+        return CarrierError(FailureKind.RETRYABLE, f"HTTP_{reply.status}", "answer without a Code")
+    throttled = "x-acs-retry-after" in reply.headers
+    kind = FailureKind.RETRYABLE if reply.status >= 500 or throttled else classify(code)
+    return CarrierError(kind, code, _reason(data.get("Message")))
 
 
 def _reason(message: Any) -> str:

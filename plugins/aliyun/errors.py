@@ -61,6 +61,10 @@ ERRORS = ErrorCodes(
         "MissingPhoneNumbers",
         "MissingSignName",
         "MissingTemplateCode",
+        "MissingPhoneNumber",
+        "MissingSendDate",
+        "MissingPageSize",
+        "MissingCurrentPage",
     ),
 )
 #: Codes caused by one number of a call: a call of several is then resent number by number.

@@ -5,8 +5,8 @@ CarrierError for every number), otherwise ``SendStatusSet`` holds one status per
 must be all mainland or all international numbers, so a mixed batch goes out as two concurrent
 calls instead of failing with ``ContainDomesticAndInternationalPhoneNumber``.
 
-The package: this module (the carrier), ``errors`` (code -> FailureKind), ``signing`` (TC3) and
-``receipts`` (the delivery-report push).
+The package: this module (the carrier), ``errors`` (code -> FailureKind), ``signing`` (TC3),
+``receipts`` (the delivery-report push) and ``status`` (asking for the receipts that never came).
 """
 
 from __future__ import annotations
@@ -14,13 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import msgspec
 import orjson
 from yarl import URL
 
-from gateway.carriers.base import Carrier, CarrierError, FailureKind, Outcome, Receipt, Recipient, SendBatch
+from gateway.carriers.base import (
+    Carrier,
+    CarrierError,
+    FailureKind,
+    Outcome,
+    Receipt,
+    Recipient,
+    SendBatch,
+    StatusQuery,
+)
 from gateway.carriers.http import Endpoint, post
 from gateway.clock import system_clock
 from gateway.config.fields import Secret, Text
@@ -28,6 +38,7 @@ from gateway.config.model import Settings
 from plugins.tencent.errors import classify
 from plugins.tencent.receipts import tencent_receipts
 from plugins.tencent.signing import request_headers
+from plugins.tencent.status import PULL_ACTION, pull
 
 __all__ = ["TencentCarrier", "TencentOptions"]
 
@@ -49,6 +60,7 @@ class TencentOptions(Settings, frozen=True, kw_only=True):
 class TencentCarrier(Carrier[TencentOptions]):
     name = "tencent"
     max_batch = 200  # PhoneNumberSet limit of one SendSms call
+    pull_batch = 100  # records asked about at once: one call (or more) per number, a few at a time
     Options = TencentOptions
 
     clock = staticmethod(system_clock)  # replaceable, to sign with a skewed clock
@@ -69,26 +81,14 @@ class TencentCarrier(Carrier[TencentOptions]):
     def receipt_reply(self) -> tuple[int, dict[str, Any]]:
         return 200, {"result": 0, "errmsg": "OK"}
 
+    async def pull_statuses(self, queries: Sequence[StatusQuery]) -> list[Receipt]:
+        call = partial(self._call, PULL_ACTION)
+        return await pull(call, self.options.sdk_app_id, queries, int(self.clock()))
+
     async def _send_call(self, batch: SendBatch, recipients: Sequence[Recipient]) -> list[Outcome]:
         if not recipients:
             return []
-        body = orjson.dumps(self._payload(batch, recipients))
-        reply = await post(
-            self.session,
-            self.options.endpoint,
-            data=body,
-            headers=self._headers(body),
-            time_limit=self.backend.timeout,
-        )
-        reply.expect_status(200)  # Tencent sends business errors with 200; anything else is transport
-        data = reply.json()
-        response = data.get("Response") if isinstance(data, dict) else None
-        if not isinstance(response, dict):
-            raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "no Response object")
-        error = response.get("Error")
-        if isinstance(error, dict):
-            code = str(error.get("Code") or "UnknownError")
-            raise CarrierError(classify(code), code, str(error.get("Message") or ""))
+        response = await self._call(ACTION, self._payload(batch, recipients))
         statuses = response.get("SendStatusSet")
         if not isinstance(statuses, list):
             raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "no SendStatusSet")
@@ -101,6 +101,27 @@ class TencentCarrier(Carrier[TencentOptions]):
             response.get("RequestId"),
         )
         return _match(recipients, statuses)
+
+    async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST one signed action; its ``Response`` object, or CarrierError for ``Response.Error``."""
+        body = orjson.dumps(payload)
+        reply = await post(
+            self.session,
+            self.options.endpoint,
+            data=body,
+            headers=self._headers(action, body),
+            time_limit=self.backend.timeout,
+        )
+        reply.expect_status(200)  # Tencent sends business errors with 200; anything else is transport
+        data = reply.json()
+        response = data.get("Response") if isinstance(data, dict) else None
+        if not isinstance(response, dict):
+            raise CarrierError(FailureKind.RETRYABLE, "BAD_RESPONSE", "no Response object")
+        error = response.get("Error")
+        if isinstance(error, dict):
+            code = str(error.get("Code") or "UnknownError")
+            raise CarrierError(classify(code), code, str(error.get("Message") or ""))
+        return response
 
     def _payload(self, batch: SendBatch, recipients: Sequence[Recipient]) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -118,10 +139,10 @@ class TencentCarrier(Carrier[TencentOptions]):
             payload["SessionContext"] = context
         return payload
 
-    def _headers(self, body: bytes) -> dict[str, str]:
+    def _headers(self, action: str, body: bytes) -> dict[str, str]:
         options = self.options
         return request_headers(
-            action=ACTION,
+            action=action,
             version=VERSION,
             region=options.region,
             secret_id=options.secret_id,
@@ -191,7 +212,8 @@ def _match(recipients: Sequence[Recipient], statuses: list[Any]) -> list[Outcome
         code = str(status.get("Code"))
         if code == "Ok":
             serial = str(status.get("SerialNo") or "") or None
-            outcomes.append(Outcome(recipient.e164, True, carrier_id=serial))
+            segments = _segments(status.get("Fee"))
+            outcomes.append(Outcome(recipient.e164, True, carrier_id=serial, segments=segments))
         else:
             outcomes.append(
                 Outcome(
@@ -203,3 +225,8 @@ def _match(recipients: Sequence[Recipient], statuses: list[Any]) -> list[Outcome
                 )
             )
     return outcomes
+
+
+def _segments(fee: Any) -> int | None:
+    """``Fee`` is the number of segments billed; anything but a positive integer says nothing."""
+    return fee if isinstance(fee, int) and not isinstance(fee, bool) and fee >= 1 else None

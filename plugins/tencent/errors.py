@@ -7,7 +7,8 @@ from gateway.carriers.base import ErrorCodes
 __all__ = ["ERRORS", "classify"]
 
 #: Tencent error code -> whose fault it is; documented code by code in docs/carriers.md.
-#: Each code may come as ``Response.Error`` or as one number's ``SendStatusSet[].Code``.
+#: Each code may come as ``Response.Error`` or as one number's ``SendStatusSet[].Code``; the
+#: ``...VerifyFail`` and ``InvalidStartTime`` codes answer the status query (``status``).
 ERRORS = ErrorCodes(
     # the number or the caller's parameter values: the caller's 400
     caller=(
@@ -77,6 +78,11 @@ ERRORS = ErrorCodes(
         "MissingParameter.EmptyPhoneNumberSet",
         "InvalidParameter",
         "InvalidParameter.InvalidParameters",
+        "InvalidParameterValue.BeginTimeVerifyFail",
+        "InvalidParameterValue.EndTimeVerifyFail",
+        "InvalidParameterValue.InvalidStartTime",
+        "InvalidParameterValue.LimitVerifyFail",
+        "InvalidParameterValue.OffsetVerifyFail",
         "FailedOperation.FailResolvePacket",
         "FailedOperation.JsonParseFail",
         "InternalError.JsonParseFail",

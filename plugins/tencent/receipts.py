@@ -7,13 +7,14 @@ from typing import Any
 
 from gateway.carriers.base import MalformedReceipts, ReportFormat, report_e164, report_text
 
-__all__ = ["REPORT", "tencent_receipts"]
+__all__ = ["REPORT", "STATUSES", "tencent_receipts"]
 
-_STATUS = {"SUCCESS": True, "FAIL": False}
+#: A report's status, pushed (``report_status``) or pulled (``ReportStatus``): delivered or not.
+STATUSES = {"SUCCESS": True, "FAIL": False}
 
 
 def _delivered(report: Mapping[str, Any]) -> bool:
-    delivered = _STATUS.get(report_text(report, "report_status").upper())
+    delivered = STATUSES.get(report_text(report, "report_status").upper())
     if delivered is None:
         raise MalformedReceipts("report_status is neither SUCCESS nor FAIL")
     return delivered

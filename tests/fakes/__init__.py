@@ -3,17 +3,20 @@
 Each carrier module builds a ``web.Application`` from an upstream state object (an
 :class:`Upstream`); tests start it with ``aiohttp_server`` and switch faults on that object. What
 is shared lives here: the recorded request, the switches and the transport faults every carrier can
-show. ``tests.fakes.cases`` holds every carrier with its fake, for the contract suite.
+show, and the messages a fake accepted with the final word each has (or not yet), from which its
+status queries and receipt pushes are answered. ``tests.fakes.cases`` holds every carrier with its
+fake, for the contract suite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import socket
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +27,7 @@ from multidict import CIMultiDict
 
 from gateway.carriers.base import Carrier, CarrierError, SendBatch
 
-__all__ = ["Fault", "Received", "Upstream", "backend_config", "refused", "transport_fault"]
+__all__ = ["Fault", "Received", "Report", "Sent", "Upstream", "backend_config", "refused", "transport_fault"]
 
 
 def backend_config(
@@ -101,9 +104,28 @@ async def transport_fault(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The final word the handset's operator gave about one message."""
+
+    delivered: bool
+    code: str = ""  # the operator's code (MK:0001, UNDELIV ...); empty: the carrier's usual word
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One message a fake accepted: what its status queries and pushes are computed from."""
+
+    carrier_id: str  # the id the fake answered (Tencent SerialNo, Aliyun BizId)
+    e164: str
+    at: float  # the fake's clock when it accepted the message
+    echo: Mapping[str, str] = field(default_factory=dict)  # fields its reports repeat (OutId ...)
+
+
 @dataclass
 class Upstream:
-    """A fake's state: its clock, switchable faults, and every request it received."""
+    """A fake's state: its clock, switchable faults, every request it received, and every message it
+    accepted with the final word on each (``reports`` per message, else ``default_report``)."""
 
     clock: Callable[[], float] = time.time  # the upstream's "now", to check request timestamps
     fault: Fault | None = None
@@ -111,6 +133,24 @@ class Upstream:
     error_code: str | None = None  # answer every (signed) call with this error code
     number_codes: dict[str, str] = field(default_factory=dict)  # E.164 -> the code for that number
     requests: list[Received] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)
+    reports: dict[tuple[str, str], Report] = field(default_factory=dict)  # (carrier_id, E.164) -> ...
+    default_report: Report | None = None  # ... and for the others; None: no answer yet
+    busy: int = 0  # requests being answered now ...
+    peak: int = 0  # ... and the most at once, to check a client's bound on concurrent calls
+
+    def report_of(self, message: Sent) -> Report | None:
+        return self.reports.get((message.carrier_id, message.e164), self.default_report)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around the whole answer to one request: counts the requests in hand."""
+        self.busy += 1
+        self.peak = max(self.peak, self.busy)
+        try:
+            yield
+        finally:
+            self.busy -= 1
 
     async def receive(self, request: web.Request) -> tuple[bytes, web.StreamResponse | None]:
         """Record the request; its body, and the answer of a switched-on transport fault if any."""

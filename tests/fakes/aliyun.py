@@ -1,9 +1,9 @@
-"""A fake Alibaba Cloud Dysmsapi upstream (2017-05-25 ``SendSms``).
+"""A fake Alibaba Cloud Dysmsapi upstream (2017-05-25 ``SendSms``, ``QuerySendDetails``).
 
 It verifies V3 (``Authorization: ACS3-HMAC-SHA256 ...``) requests on its own, from the received
 method, path, headers, query and raw body, and answers in Aliyun's shapes: 4xx/5xx gateway errors
 with ``HostId``/``Recommend``, business errors with HTTP 200 and ``Code != "OK"``, all-or-nothing
-per call.
+per call. Status queries and ``SmsReport`` pushes (``sms_reports``) come from the messages it took.
 """
 
 from __future__ import annotations
@@ -22,9 +22,18 @@ from urllib.parse import parse_qsl, quote
 import orjson
 from aiohttp import web
 
-from tests.fakes import Upstream
+from tests.fakes import Sent, Upstream
+from tests.fakes.aliyun_messages import check_query, query_details, sms_reports, to_e164
 
-__all__ = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "CREDENTIALS", "AliyunUpstream", "create_app", "to_e164"]
+__all__ = [
+    "ACCESS_KEY_ID",
+    "ACCESS_KEY_SECRET",
+    "CREDENTIALS",
+    "AliyunUpstream",
+    "create_app",
+    "sms_reports",
+    "to_e164",
+]
 
 ACCESS_KEY_ID = "LTAIfakeAccessKeyId00000"
 ACCESS_KEY_SECRET = "fakeAccessKeySecret000000000000"
@@ -46,6 +55,10 @@ GATEWAY_STATUS = {
     "MissingPhoneNumbers": 400,
     "MissingSignName": 400,
     "MissingTemplateCode": 400,
+    "MissingPhoneNumber": 400,
+    "MissingSendDate": 400,
+    "MissingPageSize": 400,
+    "MissingCurrentPage": 400,
     "InvalidAction.NotFound": 404,
     "InternalError": 500,
     "ServiceUnavailable": 503,
@@ -71,18 +84,19 @@ _ACS3 = re.compile(
     r"ACS3-HMAC-SHA256 Credential=(?P<id>[^,]+),SignedHeaders=(?P<signed>[a-z0-9;-]+),"
     r"Signature=(?P<signature>[0-9a-f]{64})"
 )
-_MAINLAND = re.compile(r"(?:\+86|0086|86)?(1[0-9]{10})")
-_ABROAD = re.compile(r"[1-9][0-9]{6,14}")
 
 
 @dataclass
 class AliyunUpstream(Upstream):
-    """The fake's state: credentials, nonces seen, and the shared switches (``number_codes``: a
+    """The fake's state: credentials, nonces seen, the ``sms_size`` its pushes give (``sms_size``, or
+    ``sms_sizes`` per E.164; None leaves it out), and the shared switches (``number_codes``: a
     number's code fails its whole call, as the real service does)."""
 
     access_key_id: str = ACCESS_KEY_ID
     access_key_secret: str = ACCESS_KEY_SECRET
     retry_after: int | None = None  # send x-acs-retry-after with error answers
+    sms_size: Any = "1"
+    sms_sizes: dict[str, Any] = field(default_factory=dict)
     nonces: set[str] = field(default_factory=set)
     _biz: itertools.count[int] = field(default_factory=lambda: itertools.count(900619746936498440))
 
@@ -95,13 +109,6 @@ def create_app(upstream: AliyunUpstream) -> web.Application:
     app[UPSTREAM] = upstream
     app.router.add_route("*", "/", _handle)
     return app
-
-
-def to_e164(number: str) -> str | None:
-    """A PhoneNumbers entry as E.164, or None when Aliyun would call it illegal."""
-    if match := _MAINLAND.fullmatch(number):
-        return "+86" + match[1]
-    return "+" + number if _ABROAD.fullmatch(number) else None
 
 
 def _encode(value: str) -> str:
@@ -199,27 +206,34 @@ def _check(params: dict[str, str], up: AliyunUpstream) -> str | None:
     return next((up.number_codes[p] for p in phones if p in up.number_codes), None)
 
 
+def _send_sms(params: dict[str, str], up: AliyunUpstream) -> dict[str, Any]:
+    biz_id = f"{next(up._biz)}^0"
+    echo = {"OutId": params.get("OutId", ""), "TemplateCode": params["TemplateCode"]}
+    for number in params["PhoneNumbers"].split(","):
+        up.sent.append(Sent(biz_id, str(to_e164(number)), up.clock(), {**echo, "PhoneNum": number}))
+    return {"Code": "OK", "Message": "OK", "BizId": biz_id}
+
+
+ACTIONS = {"SendSms": (_check, _send_sms), "QuerySendDetails": (check_query, query_details)}
+
+
 async def _handle(request: web.Request) -> web.StreamResponse:
     up = request.app[UPSTREAM]
-    body, faulty = await up.receive(request)
-    if faulty is not None:
-        return faulty
-    params = dict(request.query)
-    if request.content_type == "application/x-www-form-urlencoded":
-        params.update(parse_qsl(body.decode(), keep_blank_values=True))
-    failure = _verify_v3(request, body, up)
-    action = request.headers.get("x-acs-action")
-    host = request.headers.get("Host", "")
-    if failure is not None:
-        return _answer(up, host, failure[0], failure[1])
-    if action != "SendSms":
-        return _answer(up, host, "InvalidAction.NotFound", "Specified api is not found.")
-    if (code := up.error_code or _check(params, up)) is not None:
-        return _answer(up, host, code)
-    answer = {
-        "Code": "OK",
-        "Message": "OK",
-        "BizId": f"{next(up._biz)}^0",
-        "RequestId": str(uuid.uuid4()).upper(),
-    }
-    return web.json_response(answer)
+    with up.answering():
+        body, faulty = await up.receive(request)
+        if faulty is not None:
+            return faulty
+        params = dict(request.query)
+        if request.content_type == "application/x-www-form-urlencoded":
+            params.update(parse_qsl(body.decode(), keep_blank_values=True))
+        failure = _verify_v3(request, body, up)
+        action = ACTIONS.get(request.headers.get("x-acs-action", ""))
+        host = request.headers.get("Host", "")
+        if failure is not None:
+            return _answer(up, host, failure[0], failure[1])
+        if action is None:
+            return _answer(up, host, "InvalidAction.NotFound", "Specified api is not found.")
+        check, answer = action
+        if (code := up.error_code or check(params, up)) is not None:
+            return _answer(up, host, code)
+        return web.json_response({**answer(params, up), "RequestId": str(uuid.uuid4()).upper()})

@@ -1,9 +1,9 @@
-"""A fake Tencent Cloud SMS upstream (API 3.0 ``SendSms`` 2021-01-11).
+"""A fake Tencent Cloud SMS upstream (API 3.0 2021-01-11: ``SendSms``, ``PullSmsSendStatusByPhoneNumber``).
 
 It re-implements TC3-HMAC-SHA256 verification on its own (not with the plugin's signer), from the
 received method, path, headers and raw body, so a signing bug cannot hide behind itself. Answers
-have Tencent's shapes: HTTP 200 with ``Response.Error`` for whole-call errors, and one
-``SendStatusSet`` entry per number otherwise.
+have Tencent's shapes: HTTP 200 with ``Response.Error`` for whole-call errors, one ``SendStatusSet``
+entry per number (with its ``Fee``) otherwise; the status pull answers from the messages it accepted.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ import hmac
 import itertools
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import phonenumbers
 from aiohttp import web
 
-from tests.fakes import Upstream
+from tests.fakes import Report, Sent, Upstream
 
 __all__ = ["CREDENTIALS", "SDK_APP_ID", "SECRET_ID", "SECRET_KEY", "TencentUpstream", "create_app"]
 
@@ -29,8 +31,14 @@ SECRET_KEY = "fakeSecretKey0000000000000000000"
 SDK_APP_ID = "1400006666"
 CREDENTIALS = {"secret_id": SECRET_ID, "secret_key": SECRET_KEY, "sdk_app_id": SDK_APP_ID}  # what it accepts
 MAX_SKEW = 300  # seconds: AuthFailure.SignatureExpire beyond five minutes
+PULL_WINDOW = 7 * 86400  # seconds: BeginTime may be at most 7 days back
+PULL_LIMIT = 100  # reports per answer at most
+PULL_FIELDS = {"BeginTime", "EndTime", "Offset", "Limit", "PhoneNumber", "SmsSdkAppId"}
 
 MESSAGES = {
+    "InvalidParameterValue.LimitVerifyFail": "Limit verification failed.",
+    "InvalidParameterValue.OffsetVerifyFail": "Offset verification failed.",
+    "InvalidParameterValue.BeginTimeVerifyFail": "BeginTime verification failed.",
     "AuthFailure.InvalidAuthorization": "Authorization in the request header is invalid.",
     "AuthFailure.SecretIdNotFound": "The SecretId is not found, please ensure that your SecretId is correct.",
     "AuthFailure.SignatureExpire": "Signature expired. "
@@ -56,11 +64,15 @@ _E164 = re.compile(r"\+[1-9][0-9]{5,14}")
 
 @dataclass
 class TencentUpstream(Upstream):
-    """The fake's state: credentials, and the shared switches (``number_codes``: SendStatusSet)."""
+    """The fake's state: credentials, the ``Fee`` it bills (``fee``, or ``fees`` per E.164; None
+    leaves the field out), and the shared switches (``number_codes``: a number's SendStatusSet code,
+    and the whole-call error of a status pull for that number)."""
 
     secret_id: str = SECRET_ID
     secret_key: str = SECRET_KEY
     sdk_app_id: str = SDK_APP_ID
+    fee: Any = 1
+    fees: dict[str, Any] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -70,7 +82,7 @@ UPSTREAM = web.AppKey("tencent_upstream", TencentUpstream)
 def create_app(upstream: TencentUpstream) -> web.Application:
     app = web.Application()
     app[UPSTREAM] = upstream
-    app.router.add_post("/", _send_sms)
+    app.router.add_post("/", _handle)
     return app
 
 
@@ -117,14 +129,16 @@ def _verify(request: web.Request, body: bytes, up: TencentUpstream) -> str | Non
     return None
 
 
-def _check(request: web.Request, payload: Any, up: TencentUpstream) -> str | None:
-    """The whole-call error code for a malformed SendSms, or None."""
-    if request.headers.get("X-TC-Action") != "SendSms":
-        return "InvalidAction"
+def _check_headers(request: web.Request) -> str | None:
     if request.headers.get("X-TC-Version") != "2021-01-11":
         return "NoSuchVersion"
     if request.headers.get("X-TC-Region") not in ("ap-guangzhou", "ap-beijing", "ap-nanjing"):
         return "UnsupportedRegion"
+    return None
+
+
+def _check_send(payload: Any, up: TencentUpstream) -> str | None:
+    """The whole-call error code for a malformed SendSms, or None."""
     if not isinstance(payload, dict):
         return "FailedOperation.JsonParseFail"
     phones = payload.get("PhoneNumberSet")
@@ -163,22 +177,94 @@ def _status(phone: Any, payload: dict[str, Any], up: TencentUpstream) -> dict[st
     }
     if code is None:
         serial = f"2433:{next(up._serial):028d}"
-        status.update(SerialNo=serial, Fee=1, Code="Ok", Message="send success")
+        up.sent.append(Sent(serial, phone, up.clock(), {"SessionContext": status["SessionContext"]}))
+        status.update(SerialNo=serial, Fee=up.fees.get(phone, up.fee), Code="Ok", Message="send success")
+        if status["Fee"] is None:
+            del status["Fee"]
     return status
 
 
-async def _send_sms(request: web.Request) -> web.StreamResponse:
+def _send_sms(payload: dict[str, Any], up: TencentUpstream) -> dict[str, Any]:
+    return {"SendStatusSet": [_status(phone, payload, up) for phone in payload["PhoneNumberSet"]]}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_pull(payload: Any, up: TencentUpstream) -> str | None:
+    """The whole-call error code for a malformed PullSmsSendStatusByPhoneNumber, or None."""
+    if not isinstance(payload, dict):
+        return "FailedOperation.JsonParseFail"
+    if not set(payload) <= PULL_FIELDS:
+        return "UnknownParameter"  # the 2019-07-11 spellings (SmsSdkAppid, SendDateTime) among them
+    if not PULL_FIELDS - {"EndTime"} <= set(payload):
+        return "MissingParameter"
+    begin, end = payload["BeginTime"], payload.get("EndTime", int(up.clock()))
+    if not all(_whole(payload[name]) for name in ("BeginTime", "Offset", "Limit")) or not _whole(end):
+        return "InvalidParameter"
+    checks = [
+        (begin >= up.clock() - PULL_WINDOW, "InvalidParameterValue.BeginTimeVerifyFail"),
+        (end >= begin, "InvalidParameterValue.InvalidStartTime"),
+        (1 <= payload["Limit"] <= PULL_LIMIT, "InvalidParameterValue.LimitVerifyFail"),
+        (payload["Offset"] == 0, "InvalidParameterValue.OffsetVerifyFail"),  # "fixed at 0"
+        (payload["SmsSdkAppId"] == up.sdk_app_id, "InvalidParameterValue.SdkAppIdNotExist"),
+        (_E164.fullmatch(str(payload["PhoneNumber"])), "InvalidParameterValue.IncorrectPhoneNumber"),
+    ]
+    failed = next((code for passed, code in checks if not passed), None)
+    return failed or up.number_codes.get(payload["PhoneNumber"])
+
+
+def _pull_status(message: Sent, report: Report) -> dict[str, Any]:
+    number = phonenumbers.parse(message.e164)
+    return {
+        "UserReceiveTime": int(message.at) + 3,
+        "CountryCode": str(number.country_code),
+        "SubscriberNumber": str(number.national_number),
+        "PhoneNumber": message.e164,
+        "SerialNo": message.carrier_id,
+        "ReportStatus": "SUCCESS" if report.delivered else "FAIL",
+        "Description": report.code or ("DELIVRD" if report.delivered else "UNDELIV"),
+        "SessionContext": message.echo.get("SessionContext", ""),
+    }
+
+
+def _pull(payload: dict[str, Any], up: TencentUpstream) -> dict[str, Any]:
+    """The number's reports sent from BeginTime to EndTime, oldest first, at most Limit of them."""
+    begin, end = payload["BeginTime"], payload.get("EndTime", int(up.clock()))
+    statuses = [
+        _pull_status(message, report)
+        for message in sorted(up.sent, key=lambda message: message.at)
+        if message.e164 == payload["PhoneNumber"] and begin <= int(message.at) <= end
+        if (report := up.report_of(message)) is not None
+    ]
+    return {"PullSmsSendStatusSet": statuses[: payload["Limit"]]}
+
+
+Check = Callable[[Any, TencentUpstream], str | None]
+Answer = Callable[[dict[str, Any], TencentUpstream], dict[str, Any]]
+ACTIONS: dict[str, tuple[Check, Answer]] = {
+    "SendSms": (_check_send, _send_sms),
+    "PullSmsSendStatusByPhoneNumber": (_check_pull, _pull),
+}
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
     up = request.app[UPSTREAM]
-    body, faulty = await up.receive(request)
-    if faulty is not None:
-        return faulty
-    if (auth_error := _verify(request, body, up)) is not None:
-        return _error(auth_error)
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        payload = None
-    if (request_error := _check(request, payload, up) or up.error_code) is not None:
-        return _error(request_error)
-    statuses = [_status(phone, payload, up) for phone in payload["PhoneNumberSet"]]
-    return _answer({"SendStatusSet": statuses})
+    with up.answering():
+        body, faulty = await up.receive(request)
+        if faulty is not None:
+            return faulty
+        if (auth_error := _verify(request, body, up)) is not None:
+            return _error(auth_error)
+        action = ACTIONS.get(request.headers.get("X-TC-Action", ""))
+        if action is None:
+            return _error("InvalidAction")
+        check, answer = action
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        if (request_error := _check_headers(request) or check(payload, up) or up.error_code) is not None:
+            return _error(request_error)
+        return _answer(answer(payload, up))

@@ -574,7 +574,9 @@ async def test_parked_receipts_are_capped_in_total_the_oldest_dropped_first(stor
     sent = [f"m{i}" for i in range(cap + 4)]
     account_id = await _reserved(store, *sent)
     for i, mid in enumerate(sent):  # each names no record yet: all parked, one after another
-        parked = await store.apply_receipts("aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)], NOW + i)
+        parked = await store.apply_receipts(
+            "aliyun", [ReceiptUpdate(f"biz-{i}", f"hash-{mid}", True)], NOW + i
+        )
         assert parked.changed == 0
     await store.settle(
         account_id,

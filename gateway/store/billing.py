@@ -13,11 +13,14 @@ from typing import Protocol
 
 import msgspec
 
-__all__ = ["USAGE_BUCKET_MS", "Awaiting", "Billing", "UsageBucket"]
+__all__ = ["NO_RECEIPT_ERROR", "USAGE_BUCKET_MS", "Awaiting", "Billing", "UsageBucket"]
 
 #: Usage is kept per quarter hour of ``created``: every time zone's day is whole quarter hours, so
 #: the report can add them up into the days of whichever zone it is asked in.
 USAGE_BUCKET_MS = 15 * 60 * 1000
+
+#: The error of a record ``give_up_receipts`` refunded (every store writes the same).
+NO_RECEIPT_ERROR = "NO_RECEIPT: no delivery receipt within receipts.give_up_after (refunded)"
 
 
 class Awaiting(msgspec.Struct, frozen=True):

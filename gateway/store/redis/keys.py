@@ -2,22 +2,34 @@
 
 Everything lives under ``redis.key_prefix``. Per-account keys share one hash tag, ``{a:<id>}`` (the
 rate limiter's bucket uses the same one), so every script of an account runs in one Redis-Cluster
-slot. Lookup keys (API key, name, the account list) and the index of parked receipts are global and
-only ever used one at a time. A receipt identity (provider, carrier id, number hash) gets a tag of
-its own, a digest: carrier ids are the carrier's text and may hold braces; the digest keeps the key
-short and the tag well-formed.
+slot. Lookup keys (API key, name, the account list), leases and the index of parked receipts are
+global and only ever used one at a time. A receipt identity (provider, carrier id, number hash)
+gets a tag of its own, a digest: carrier ids are the carrier's text and may hold braces; the digest
+keeps the key short and the tag well-formed.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from redis.typing import EncodableT
+
 from gateway.callbacks.urls import split_prefixes
 from gateway.store.base import Account
-from gateway.store.records import Record
+from gateway.store.records import NewRecord, Record, Settlement
 from gateway.store.redis.scripts import RECORD_FIELDS
 
-__all__ = ["Hash", "Keys", "StreamEntries", "decode_account", "decode_record", "optional", "text"]
+__all__ = [
+    "Hash",
+    "Keys",
+    "StreamEntries",
+    "decode_account",
+    "decode_record",
+    "optional",
+    "reserve_values",
+    "settle_values",
+    "text",
+]
 
 # Replies as the store's client gets them: bytes, never str (it leaves ``decode_responses`` off),
 # though redis-py types them ``bytes | str``; the store casts a reply it reads to one of these.
@@ -39,6 +51,10 @@ class Keys:
         self.audit_log = f"{prefix}{{audit}}:log"
         #: A stream of the API keys of changed accounts, which every gateway follows (one key).
         self.account_changes = f"{prefix}account-changes"
+
+    def lease(self, name: str) -> str:
+        """One lease (``Billing.take_lease``): global, alone in its script."""
+        return f"{self.prefix}lease:{name}"
 
     def by_key(self, api_key: str) -> str:
         return f"{self.prefix}key:{api_key}"
@@ -66,6 +82,15 @@ class Keys:
         """Record hashes are this plus the record id (the scripts append it)."""
         return self._tag(account_id) + "r:"
 
+    def pulls(self, account_id: int, provider: str) -> str:
+        """Sorted set of ``provider``'s records awaiting a receipt with a sealed number, scored by
+        when to pull their status (the scripts build it from the record-key base too)."""
+        return self._tag(account_id) + f"pulls:{provider}"
+
+    def unreceipted(self, account_id: int, provider: str) -> str:
+        """Sorted set of ``provider``'s records awaiting a receipt, scored by created_ms (give-up)."""
+        return self._tag(account_id) + f"unreceipted:{provider}"
+
     def daily(self, account_id: int) -> str:
         return self._tag(account_id) + "daily"
 
@@ -89,6 +114,19 @@ class Keys:
 def optional(value: str | None) -> str:
     """A script argument that keeps None apart from the empty string."""
     return "" if value is None else "v" + value
+
+
+def reserve_values(r: NewRecord) -> list[EncodableT]:
+    """A record as RESERVE takes it (``scripts``)."""
+    values: list[EncodableT] = [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli)]
+    return [*values, r.phone_hash, optional(r.callback_url), r.segments]
+
+
+def settle_values(s: Settlement) -> list[EncodableT]:
+    """A settlement as SETTLE takes it (``scripts``): no pull time is ""."""
+    values: list[EncodableT] = [s.message_id, s.status, s.provider, int(s.price_milli)]
+    values += [optional(s.carrier_id), optional(s.error), s.segments, optional(s.sealed_phone)]
+    return [*values, "" if s.pull_at_ms is None else s.pull_at_ms, int(s.carrier_counted)]
 
 
 def text(value: bytes | str | None) -> str | None:
@@ -131,4 +169,8 @@ def decode_record(row: list[bytes | None]) -> Record:
         price_milli=int(values["price_milli"] or 0),
         carrier_id=values["carrier_id"],
         callback_url=values["callback_url"],
+        # Records written before billing knew segments have none of these fields.
+        segments=int(values["segments"] or 1),
+        refunded_milli=int(values["refunded_milli"] or 0),
+        no_receipt=values["no_receipt"] == "1",
     )

@@ -34,7 +34,7 @@ _HMGET_FIELDS = ", ".join(f"'{name}'" for name in EVENT_FIELDS)
 WRITE_EVENT = """
 local function write_event(key, kind, now)
   local r = redis.call('HMGET', key, 'callback_url', 'message_id', 'phone', 'template_id',
-                       'provider', 'status', 'error', 'price_milli')
+                       'provider', 'status', 'error', 'price_milli', 'segments')
   if not r[1] then return end
   local tag = string.match(key, '^(.*{a:%d+}:)')
   local cb = tag .. 'cb:'
@@ -43,7 +43,7 @@ local function write_event(key, kind, now)
   local id = account .. '-' .. string.sub(redis.sha1hex(key .. '|' .. seq), 1, 32)
   local facts = cjson.encode({phone = r[3], template_id = r[4], provider = r[5], status = r[6],
                               error = r[7] or cjson.null, price_milli = tonumber(r[8]),
-                              occurred_ms = tonumber(now)})
+                              segments = tonumber(r[9] or 1), occurred_ms = tonumber(now)})
   redis.call('HSET', cb .. 'e:' .. id, 'event_id', id, 'account_id', account,
              'message_id', r[2], 'sequence', seq, 'type', kind, 'url', r[1], 'facts', facts,
              'attempts', 0, 'created_ms', now, 'next_ms', now, 'state', 'pending', 'lease_until', 0)

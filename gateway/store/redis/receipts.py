@@ -14,32 +14,39 @@ from collections.abc import Iterable
 from redis.typing import EncodableT
 
 from gateway.redis.client import Lua, SharedClient
-from gateway.store.records import EARLY_RECEIPT_TTL_MS, MAX_PARKED_RECEIPTS, ReceiptUpdate, Settlement
+from gateway.store.records import (
+    EARLY_RECEIPT_TTL_MS,
+    MAX_PARKED_RECEIPTS,
+    ReceiptsApplied,
+    ReceiptUpdate,
+    Settlement,
+)
 from gateway.store.redis.keys import Keys, optional
-from gateway.store.redis.scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
+from gateway.store.redis.receipt_scripts import FINALISE, INDEX_PARKED, LINK_RECEIPT, PARK_RECEIPT
 
 __all__ = ["Receipts"]
 
 #: How long a parked receipt outlives its linking (for a retried LINK_RECEIPT), in milliseconds.
 LINK_GRACE_MS = 60_000
 
-# (record id, final status, error?) per record, grouped by account
-_Finals = dict[int, list[tuple[int, str, str | None]]]
+# (record id, final status, error?, the carrier's segments or 0) per record, grouped by account
+_Finals = dict[int, list[tuple[int, str, str | None, int]]]
 
 
 def _parked(receipt: ReceiptUpdate, now_ms: int) -> str:
     return f"{now_ms}|{int(receipt.delivered)}|{optional(receipt.error)}"
 
 
-def _unparked(value: bytes | None, now_ms: int) -> tuple[str, str | None] | None:
-    """The (status, error) a parked receipt gives, unless it is older than the TTL (by the caller's
-    clock, as SQLite counts it: Redis's own expiry counts wall time)."""
+def _unparked(value: bytes | None, now_ms: int) -> tuple[str, str | None, int] | None:
+    """The (status, error, segments) a parked receipt gives, unless it is older than the TTL (by the
+    caller's clock, as SQLite counts it: Redis's own expiry counts wall time). Its count is not
+    kept, as on SQLite: the record keeps the count it was settled with."""
     if value is None:
         return None
     received, delivered, error = value.decode().split("|", 2)
     if int(received) < now_ms - EARLY_RECEIPT_TTL_MS:
         return None
-    return ("success", None) if delivered == "1" else ("failed", error[1:] if error else None)
+    return ("success", None, 0) if delivered == "1" else ("failed", error[1:] if error else None, 0)
 
 
 class Receipts:
@@ -77,9 +84,9 @@ class Receipts:
 
     async def apply(
         self, provider: str, receipts: list[ReceiptUpdate], now_ms: int, cap: int = MAX_PARKED_RECEIPTS
-    ) -> int:
-        """Finalise the pending records the receipts name; park those naming none yet, at most
-        ``cap`` in all (the oldest are dropped)."""
+    ) -> ReceiptsApplied:
+        """Re-price the records the receipts name by the carrier's count (once), finalise the
+        pending ones; park those naming none yet, at most ``cap`` in all (the oldest are dropped)."""
         identities = [self._keys.receipt(provider, r.carrier_id, r.phone_hash) for r in receipts]
         replies = await self._park.many(
             [
@@ -92,10 +99,12 @@ class Receipts:
         for receipt, (_, early_key), (members, parked_ms) in zip(receipts, identities, replies, strict=True):
             if not members:
                 parked += [int(parked_ms), early_key]
-            final = ("success", None) if receipt.delivered else ("failed", receipt.error)
+            status, error = ("success", None) if receipt.delivered else ("failed", receipt.error)
             for member in members:
                 account_id, record_id = member.decode().split(":")
-                finals.setdefault(int(account_id), []).append((int(record_id), *final))
+                finals.setdefault(int(account_id), []).append(
+                    (int(record_id), status, error, receipt.segments or 0)
+                )
         if parked:
             await self._cap(parked, now_ms, cap)
         return await self._apply(finals, now_ms)
@@ -111,21 +120,34 @@ class Receipts:
                     pipe.delete(key)
                 await pipe.execute()
 
-    async def _apply(self, finals: _Finals, now_ms: int) -> int:
+    async def _apply(self, finals: _Finals, now_ms: int) -> ReceiptsApplied:
         """One FINALISE per account, in the order the receipts came (the first final word wins)."""
         if not finals:
-            return 0
-        changed = await self._finalise.many(
+            return ReceiptsApplied(0, [])
+        replies = await self._finalise.many(
             [
                 (
-                    [self._keys.records(account_id, status) for status in ("pending", "success", "failed")],
+                    [
+                        self._keys.account(account_id),
+                        *(
+                            self._keys.records(account_id, status)
+                            for status in ("pending", "success", "failed")
+                        ),
+                    ],
                     (self._keys.record_base(account_id), now_ms, *_flatten(updates)),
                 )
                 for account_id, updates in finals.items()
             ]
         )
-        return sum(int(count) for count in changed)
+        recounted = [
+            (int(counts[i]), int(counts[i + 1])) for _, counts in replies for i in range(0, len(counts), 2)
+        ]
+        return ReceiptsApplied(sum(int(changed) for changed, _ in replies), recounted)
 
 
-def _flatten(updates: Iterable[tuple[int, str, str | None]]) -> list[EncodableT]:
-    return [value for record_id, status, error in updates for value in (record_id, status, optional(error))]
+def _flatten(updates: Iterable[tuple[int, str, str | None, int]]) -> list[EncodableT]:
+    return [
+        value
+        for record_id, status, error, segments in updates
+        for value in (record_id, status, optional(error), segments)
+    ]

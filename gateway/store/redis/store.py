@@ -23,6 +23,7 @@ from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     STATUSES,
     NewRecord,
+    ReceiptsApplied,
     ReceiptUpdate,
     Record,
     RecordPage,
@@ -32,8 +33,9 @@ from gateway.store.records import (
 from gateway.store.redis import accounts
 from gateway.store.redis.accounts import ConfigSecrets
 from gateway.store.redis.audit import RedisAudit
+from gateway.store.redis.billing import RedisBilling
 from gateway.store.redis.idempotency import RedisIdempotency
-from gateway.store.redis.keys import Hash, Keys, decode_account, decode_record, optional
+from gateway.store.redis.keys import Hash, Keys, decode_account, decode_record, reserve_values, settle_values
 from gateway.store.redis.outbox import RedisOutbox
 from gateway.store.redis.receipts import Receipts
 from gateway.store.redis.scripts import FIND_RECORDS, PROBE_WRITE, RECORDS, RESERVE, SETTLE, TOP_UP
@@ -49,10 +51,11 @@ _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then f
 _guarded = guarded(StoreUnavailable)
 
 
-class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
+class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, RedisBilling):
     """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s, the
     Idempotency-Key claims :class:`RedisIdempotency`'s, the config's secrets
-    :class:`~gateway.store.redis.accounts.ConfigSecrets`', the callback outbox :class:`RedisOutbox`'s."""
+    :class:`~gateway.store.redis.accounts.ConfigSecrets`', the callback outbox :class:`RedisOutbox`'s,
+    billing's (the status pull, give-up, leases, usage) :class:`RedisBilling`'s."""
 
     def __init__(
         self, client: SharedClient, key_prefix: str, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
@@ -81,6 +84,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
         self._top_up = Lua(client, TOP_UP, write=True)
         self._receipts = Receipts(client, self.keys)
         self._outbox_scripts()
+        self._billing_scripts()
 
     def watch(self, listener: Callable[[AccountState], None]) -> None:
         """Have ``listener`` told what each reserve and settle of this process left the account at
@@ -203,8 +207,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
         keys = self.keys
         args: list[EncodableT] = [keys.record_base(account_id), now_ms]
         for r in records:
-            args += [r.message_id, r.phone, r.template_id, r.provider, int(r.price_milli)]
-            args += [r.phone_hash, optional(r.callback_url)]
+            args += reserve_values(r)
         try:
             reserved = await self._reserve(
                 (
@@ -218,7 +221,10 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
         except NotReplicated as exc:
             if exc.reply:  # reserved on the primary: refunded there before anything is sent
                 refunds = [
-                    Settlement(r.message_id, "failed", r.provider, 0, error=_NOT_REPLICATED) for r in records
+                    Settlement(
+                        r.message_id, "failed", r.provider, 0, error=_NOT_REPLICATED, segments=r.segments
+                    )
+                    for r in records
                 ]
                 await self._settled(account_id, refunds, now_ms, "", self._refund)  # "": none counted
             raise
@@ -242,14 +248,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
         for s in results:
             if s.status not in STATUSES:
                 raise ValueError(f"unknown status {s.status!r}")
-            args += [
-                s.message_id,
-                s.status,
-                s.provider,
-                int(s.price_milli),
-                optional(s.carrier_id),
-                optional(s.error),
-            ]
+            args += settle_values(s)
         waiting, balance, total_sent, writes = await script(
             (
                 keys.account(account_id),
@@ -271,9 +270,11 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox):
             await self._receipts.link(account_id, linked, now_ms)
 
     @_guarded
-    async def apply_receipts(self, provider: str, receipts: list[ReceiptUpdate], now_ms: int) -> int:
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> ReceiptsApplied:
         if not receipts:
-            return 0
+            return ReceiptsApplied(0, [])
         return await self._receipts.apply(provider, receipts, now_ms, self.max_parked_receipts)
 
     @_guarded

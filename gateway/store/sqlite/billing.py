@@ -11,15 +11,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.store.billing import USAGE_BUCKET_MS, Awaiting, UsageBucket
+from gateway.store.billing import NO_RECEIPT_ERROR, USAGE_BUCKET_MS, Awaiting, UsageBucket
 from gateway.store.sqlite.outbox import NewEvent, next_sequence, write_events
 from gateway.store.sqlite.reader import Connection
 from gateway.store.sqlite.writer import GroupWriter
 from gateway.store.sqlite.writes import work
 
-__all__ = ["NO_RECEIPT_ERROR", "SQLiteBilling"]
+__all__ = ["SQLiteBilling"]
 
-NO_RECEIPT_ERROR = "NO_RECEIPT: no delivery receipt within receipts.give_up_after (refunded)"
 _EVENT_COLUMNS = (
     "id, account_id, message_id, callback_url, phone, template_id, provider, status, error,"
     " price_milli, segments"

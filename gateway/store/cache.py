@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.store.base import Account, AccountState, Store
-from gateway.store.records import NewRecord, Settlement
+from gateway.store.records import NewRecord, ReceiptsApplied, ReceiptUpdate, Settlement
 
 __all__ = ["ACCOUNT_CACHE_TTL", "CachedStore"]
 
@@ -107,6 +107,22 @@ class CachedStore:
         finally:
             if not self._reported:
                 self.forget(account_id)
+
+    async def apply_receipts(
+        self, provider: str, receipts: list[ReceiptUpdate], now_ms: int
+    ) -> ReceiptsApplied:
+        applied = await self.inner.apply_receipts(provider, receipts, now_ms)
+        if applied.recounted:  # a carrier's count re-priced records (rare): balances moved
+            self.forget_all()
+        return applied
+
+    async def give_up_receipts(
+        self, provider: str, sent_before_ms: int, refund: bool, now_ms: int, limit: int
+    ) -> int:
+        given = await self.inner.give_up_receipts(provider, sent_before_ms, refund, now_ms, limit)
+        if given and refund:  # refunds (rare): balances moved
+            self.forget_all()
+        return given
 
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
         try:

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from gateway.carriers.base import CarrierError, FailureKind, Outcome, Receipt, StatusQuery
+from gateway.carriers.pulling import gather_answers
 from plugins.aliyun import status as aliyun_status
 from plugins.aliyun.status import QUERY_ACTION
 from plugins.tencent import status as tencent_status
@@ -145,7 +146,9 @@ async def test_a_number_whose_call_failed_waits_and_no_number_is_logged(
     with caplog.at_level(logging.DEBUG):
         receipts = await rig.carrier.pull_statuses(queries)
     assert [r.e164 for r in receipts] == [answered.e164]
-    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("plugins"))
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("plugins", "gateway.carriers"))
+    )
     assert "1 of 2" in ours and "InternalError" in ours
     assert "1390000000" not in ours
 
@@ -330,6 +333,17 @@ async def test_a_full_pull_batch_keeps_to_the_limits_a_few_calls_at_a_time(
     }
     assert all(int(r[page]) <= batch_size for r in requests)
     assert 1 < rig.upstream.peak <= bound
+
+
+async def test_an_unexpected_error_is_raised_even_when_other_calls_worked() -> None:
+    async def answered() -> list[Receipt]:
+        return [Receipt("2433:1", "+8613800138000", True, "DELIVRD")]
+
+    async def broken() -> list[Receipt]:
+        raise ValueError("a bug, not the carrier")
+
+    with pytest.raises(ValueError, match="a bug"):
+        await gather_answers([answered, broken], 2, "tencent", PULL_ACTION)
 
 
 # -- reading an answer without the carrier's code ---------------------------------------------------

@@ -39,6 +39,7 @@ __all__ = [
     "StatusQuery",
     "report_e164",
     "report_text",
+    "whole_number",
 ]
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,7 @@ class ReportFormat:
     default_codes: tuple[str, str]  # ... and the code when it is empty: (delivered, not delivered)
     description: str
     reported_at: str
+    segments: str | None = None  # the field of the segments billed; a missing or bad count says nothing
 
     def receipts(self, body: bytes) -> list[Receipt]:
         """Every report of one push that names a valid number, as Receipts."""
@@ -249,6 +251,7 @@ class ReportFormat:
                 carrier_id,
             )
             return None
+        size = whole_number(report.get(self.segments)) if self.segments else None
         return Receipt(
             carrier_id=carrier_id,
             e164=e164,
@@ -256,6 +259,7 @@ class ReportFormat:
             code=report_text(report, self.code, required=False) or self.default_codes[0 if delivered else 1],
             description=report_text(report, self.description, required=False),
             reported_at=report_text(report, self.reported_at, required=False) or None,
+            segments=size if size is not None and size >= 1 else None,
         )
 
 
@@ -269,6 +273,14 @@ def report_text(report: Mapping[str, Any], name: str, *, required: bool = True) 
     if not isinstance(value, str) or (required and not value.strip()):
         raise MalformedReceipts(f"report field {name!r} missing or not a string")
     return value.strip()
+
+
+def whole_number(value: Any) -> int | None:
+    """A count written as a string of digits (``"1"``) or as a number; None for anything else."""
+    if isinstance(value, str):
+        digits = value.strip()
+        return int(digits) if digits.isascii() and digits.isdigit() else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def report_e164(*candidates: str) -> str | None:

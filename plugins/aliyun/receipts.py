@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
-from gateway.carriers.base import MalformedReceipts, Receipt, ReportFormat, report_e164, report_text
+from gateway.carriers.base import MalformedReceipts, ReportFormat, report_e164, report_text
 
-__all__ = ["REPORT", "aliyun_receipts", "whole_number"]
+__all__ = ["REPORT", "aliyun_receipts"]
 
 _SUCCESS = {"true": True, "false": False}
-
-
-def whole_number(value: Any) -> int | None:
-    """A count Aliyun writes as a string of digits (``"1"``) or as a number; None for anything else."""
-    if isinstance(value, str):
-        digits = value.strip()
-        return int(digits) if digits.isascii() and digits.isdigit() else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _delivered(report: Mapping[str, Any]) -> bool:
@@ -38,19 +29,7 @@ def _number(report: Mapping[str, Any]) -> str | None:
     return report_e164(number, f"+{number}")
 
 
-class _SmsReport(ReportFormat):
-    """The shared reading plus ``sms_size``, the segments billed: a bad one says nothing, it is no
-    reason to refuse the push."""
-
-    def _receipt(self, report: Mapping[str, Any]) -> Receipt | None:
-        receipt = super()._receipt(report)
-        size = whole_number(report.get("sms_size"))
-        if receipt is None or size is None or size < 1:
-            return receipt
-        return replace(receipt, segments=size)
-
-
-REPORT = _SmsReport(
+REPORT = ReportFormat(
     carrier="aliyun",
     carrier_id="biz_id",
     delivered=_delivered,
@@ -59,6 +38,7 @@ REPORT = _SmsReport(
     default_codes=("DELIVERED", "FAIL"),
     description="err_msg",
     reported_at="report_time",
+    segments="sms_size",
 )
 
 #: Every report of one push with a valid number, as Receipts (raises MalformedReceipts).

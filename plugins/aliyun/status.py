@@ -9,20 +9,18 @@ waits for the next round; only when every one failed is the pull a CarrierError.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.carriers.base import CarrierError, FailureKind, Receipt, StatusQuery
+from gateway.carriers.base import CarrierError, FailureKind, Receipt, StatusQuery, whole_number
+from gateway.carriers.pulling import gather_answers
 from plugins.aliyun.numbers import aliyun_number
-from plugins.aliyun.receipts import REPORT, whole_number
+from plugins.aliyun.receipts import REPORT
 
 __all__ = ["CONCURRENCY", "DAYS", "PAGE_SIZE", "QUERY_ACTION", "pull"]
-
-log = logging.getLogger(__name__)
 
 QUERY_ACTION = "QuerySendDetails"
 PAGE_SIZE = 50  # details per page: Aliyun's maximum
@@ -42,16 +40,8 @@ async def pull(call: Call, queries: Sequence[StatusQuery], now: float) -> list[R
     same: dict[tuple[str, str], list[StatusQuery]] = {}
     for query in queries:
         same.setdefault((query.carrier_id, query.e164), []).append(query)
-    slots = asyncio.Semaphore(CONCURRENCY)
-
-    async def bounded(params: dict[str, str]) -> dict[str, Any]:
-        async with slots:
-            return await call(params)
-
-    results = await asyncio.gather(
-        *(_message(bounded, asked, now) for asked in same.values()), return_exceptions=True
-    )
-    return _merge(results)
+    calls = [partial(_message, call, asked, now) for asked in same.values()]
+    return await gather_answers(calls, CONCURRENCY, "aliyun", QUERY_ACTION)
 
 
 async def _message(call: Call, queries: list[StatusQuery], now: float) -> list[Receipt]:
@@ -111,24 +101,3 @@ def _receipt(detail: dict[str, Any], query: StatusQuery) -> Receipt | None:
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
-
-
-def _merge(results: list[list[Receipt] | BaseException]) -> list[Receipt]:
-    """Every record's receipts; the records whose call failed wait, unless all of them failed."""
-    failures: list[CarrierError] = []
-    for result in results:
-        if isinstance(result, CarrierError):
-            failures.append(result)
-        elif isinstance(result, BaseException):
-            raise result
-    if failures and len(failures) == len(results):
-        raise failures[0]
-    if failures:
-        log.warning(
-            "aliyun %s: %d of %d messages not answered (%s)",
-            QUERY_ACTION,
-            len(failures),
-            len(results),
-            failures[0].code,
-        )
-    return [receipt for result in results if isinstance(result, list) for receipt in result]

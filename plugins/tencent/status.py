@@ -8,12 +8,13 @@ whose call failed waits for the next round; only when every number failed is the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from gateway.carriers.base import CarrierError, FailureKind, Receipt, StatusQuery
+from gateway.carriers.pulling import gather_answers
 from plugins.tencent.receipts import REPORT, STATUSES
 
 __all__ = ["CONCURRENCY", "LIMIT", "PULL_ACTION", "WINDOW", "pull"]
@@ -36,17 +37,8 @@ async def pull(call: Call, app_id: str, queries: Sequence[StatusQuery], now: int
     for query in queries:
         if query.sent_ms // 1000 >= now - WINDOW:
             by_number.setdefault(query.e164, []).append(query)
-    slots = asyncio.Semaphore(CONCURRENCY)
-
-    async def bounded(payload: dict[str, Any]) -> dict[str, Any]:
-        async with slots:
-            return await call(payload)
-
-    results = await asyncio.gather(
-        *(_number(bounded, app_id, phone, asked, now) for phone, asked in by_number.items()),
-        return_exceptions=True,
-    )
-    return _merge(results)
+    calls = [partial(_number, call, app_id, phone, asked, now) for phone, asked in by_number.items()]
+    return await gather_answers(calls, CONCURRENCY, "tencent", PULL_ACTION)
 
 
 async def _number(call: Call, app_id: str, phone: str, queries: list[StatusQuery], now: int) -> list[Receipt]:
@@ -97,24 +89,3 @@ def _text(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _merge(results: list[list[Receipt] | BaseException]) -> list[Receipt]:
-    """Every number's receipts; the numbers whose call failed wait, unless all of them failed."""
-    failures: list[CarrierError] = []
-    for result in results:
-        if isinstance(result, CarrierError):
-            failures.append(result)
-        elif isinstance(result, BaseException):
-            raise result
-    if failures and len(failures) == len(results):
-        raise failures[0]
-    if failures:
-        log.warning(
-            "tencent %s: %d of %d numbers not answered (%s)",
-            PULL_ACTION,
-            len(failures),
-            len(results),
-            failures[0].code,
-        )
-    return [receipt for result in results if isinstance(result, list) for receipt in result]

@@ -24,7 +24,10 @@ TOKEN = "cb-aliyun-billing-7Q2x9k"
 START = 100_000
 SIGN = "【SMS Edge】"
 #: Counts two segments at home: 10 for the signature, 61 for the text with its value.
-TEXT = "您的订单{code}已发货,预计三日内送达,请保持电话畅通。如有疑问请联系客服,感谢您的支持。本短信由系统自动发送,请勿回复。"
+TEXT = (
+    "您的订单{code}已发货,预计三日内送达,请保持电话畅通。"
+    "如有疑问请联系客服,感谢您的支持。本短信由系统自动发送,请勿回复。"
+)
 PARAMS = {"code": "1234"}
 
 

@@ -174,6 +174,24 @@ async def test_an_unanswered_record_is_asked_again_later_not_every_round(gateway
     assert _asked(fakes["tencent"], "tencent") == 2
 
 
+async def test_a_failing_status_query_leaves_the_records_to_be_asked_again(gateway, fakes):
+    client, headers, clock = await gateway()
+    sent = await _send(client, headers, "tencent", PHONES[:2])
+    fakes["tencent"].error_code = "InternalError.Timeout"  # every call fails as a whole
+    puller = _puller(client)
+    clock.now += PULL_AFTER + 1
+    await puller.round()
+    assert await _metric(client, "tencent", "error") == 2
+    assert await _metric(client, "tencent", "unanswered") == 0
+    fakes["tencent"].error_code = None
+    for message in fakes["tencent"].sent:
+        fakes["tencent"].reports[(message.carrier_id, message.e164)] = Report(True)
+    clock.now += PULL_AFTER
+    await puller.round()
+    after = await _records(client, headers)
+    assert [after[message_id]["status"] for message_id in sent.values()] == ["success", "success"]
+
+
 @pytest.mark.parametrize("refund", [False, True])
 async def test_a_record_the_carrier_never_answers_for_is_marked_after_give_up_after(gateway, fakes, refund):
     client, headers, clock = await gateway(refund_unknown=refund)

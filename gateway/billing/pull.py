@@ -90,19 +90,19 @@ class StatusPuller:
         ]
         queries = [StatusQuery(r.carrier_id, e164, r.created_ms) for r, e164 in opened if e164 is not None]
         now_ms = self._now_ms()
-        answered = 0
         try:
             receipts = await carrier.pull_statuses(queries) if queries else []
         except CarrierError as exc:
             log.warning("%s: status query failed: %s", name, exc.code)
-            self._metrics.status_pulls.labels(name, "error").inc(len(queries))
-            receipts = []
-        if receipts:
-            answered = await apply_carrier_receipts(
-                self._store, runtime.sender, self._metrics, name, receipts, now_ms
-            )
-        self._metrics.status_pulls.labels(name, "answered").inc(answered)
-        self._metrics.status_pulls.labels(name, "unanswered").inc(len(due) - answered)
+            self._metrics.status_pulls.labels(name, "error").inc(len(due))
+        else:
+            answered = 0
+            if receipts:
+                answered = await apply_carrier_receipts(
+                    self._store, runtime.sender, self._metrics, name, receipts, now_ms
+                )
+            self._metrics.status_pulls.labels(name, "answered").inc(answered)
+            self._metrics.status_pulls.labels(name, "unanswered").inc(len(due) - answered)
         # Unanswered (and unopenable) records wait half their age before the next ask, at least
         # the round's own wait: asked a handful of times until give_up_after, not every round.
         await self._store.pulled(name, due, now_ms + _wait_ms(due, now_ms))

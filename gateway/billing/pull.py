@@ -48,6 +48,8 @@ class StatusPuller:
                 await self.round()
             except StoreUnavailable as exc:
                 log.warning("status pull skipped a round: store unavailable (%s)", exc)
+            except Exception:  # a plugin's surprise must not end the pull for good
+                log.exception("status pull round failed")
             await asyncio.sleep(every)
 
     async def round(self) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-from gateway.carriers.base import CarrierError, Receipt
+from gateway.carriers.base import CarrierError, Receipt, ReportFormat, StatusQuery, report_text
 
-__all__ = ["gather_answers"]
+__all__ = ["answered", "gather_answers"]
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +55,24 @@ async def gather_answers(
             failures[0].code,
         )
     return [receipt for result in results if isinstance(result, list) for receipt in result]
+
+
+def answered(
+    query: StatusQuery,
+    delivered: bool | None,
+    answer: Mapping[str, Any],
+    code: str,
+    at: str,
+    push: ReportFormat,
+) -> Receipt | None:
+    """The Receipt one answer of a status query gives, read as the carrier's push (``push``) reads:
+    its ``code`` field, else the push's default word. None: no final word yet."""
+    if delivered is None:
+        return None
+    return Receipt(
+        carrier_id=query.carrier_id,
+        e164=query.e164,
+        delivered=delivered,
+        code=report_text(answer, code, required=False) or push.default_codes[0 if delivered else 1],
+        reported_at=report_text(answer, at, required=False) or None,
+    )

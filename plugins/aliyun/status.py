@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.carriers.base import CarrierError, FailureKind, Receipt, StatusQuery, whole_number
-from gateway.carriers.pulling import gather_answers
+from gateway.carriers.pulling import answered, gather_answers
 from plugins.aliyun.numbers import aliyun_number
 from plugins.aliyun.receipts import REPORT
 
@@ -88,16 +88,4 @@ def _receipt(detail: dict[str, Any], query: StatusQuery) -> Receipt | None:
     """As a pushed report reads: ``ErrCode`` is the push's ``err_code`` (DELIVERED, or the failure)."""
     status = whole_number(detail.get("SendStatus"))
     delivered = None if status is None else SEND_STATUS.get(status)
-    if delivered is None:
-        return None  # no final word
-    return Receipt(
-        carrier_id=query.carrier_id,
-        e164=query.e164,
-        delivered=delivered,
-        code=_text(detail.get("ErrCode")) or REPORT.default_codes[0 if delivered else 1],
-        reported_at=_text(detail.get("ReceiveDate")) or None,
-    )
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return answered(query, delivered, detail, "ErrCode", "ReceiveDate", REPORT)

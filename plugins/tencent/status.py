@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-from gateway.carriers.base import CarrierError, FailureKind, Receipt, StatusQuery
-from gateway.carriers.pulling import gather_answers
+from gateway.carriers.base import CarrierError, FailureKind, Receipt, StatusQuery, report_text
+from gateway.carriers.pulling import answered, gather_answers
 from plugins.tencent.receipts import REPORT, STATUSES
 
 __all__ = ["CONCURRENCY", "LIMIT", "PULL_ACTION", "WINDOW", "pull"]
@@ -48,7 +48,7 @@ async def _number(call: Call, app_id: str, phone: str, queries: list[StatusQuery
     wanted = {query.carrier_id: query for query in queries}
     found: dict[str, Receipt] = {}  # by SerialNo: halved ranges share their middle second
     for status in await _statuses(call, asked, begin, now):
-        query = wanted.get(_text(status.get("SerialNo")))
+        query = wanted.get(report_text(status, "SerialNo", required=False))
         if query is not None and (receipt := _receipt(status, query)) is not None:
             found[query.carrier_id] = receipt
     return list(found.values())
@@ -73,19 +73,5 @@ async def _statuses(call: Call, asked: dict[str, str], begin: int, end: int) -> 
 
 def _receipt(status: dict[str, Any], query: StatusQuery) -> Receipt | None:
     """As a pushed report reads: ``Description`` holds the operator's code (DELIVRD), as ``errmsg`` does."""
-    delivered = STATUSES.get(_text(status.get("ReportStatus")).upper())
-    if delivered is None:
-        return None  # no final word
-    return Receipt(
-        carrier_id=query.carrier_id,
-        e164=query.e164,
-        delivered=delivered,
-        code=_text(status.get("Description")) or REPORT.default_codes[0 if delivered else 1],
-        reported_at=_text(status.get("UserReceiveTime")) or None,
-    )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value.strip() if isinstance(value, str) else ""
+    delivered = STATUSES.get(report_text(status, "ReportStatus", required=False).upper())
+    return answered(query, delivered, status, "Description", "UserReceiveTime", REPORT)

@@ -152,3 +152,20 @@ async def test_an_aliyun_receipt_that_agrees_changes_no_charge(gateway):
     assert (record["status"], record["segments"], record["price"]) == ("failed", 2, 0.12)  # not refunded
     assert await _balance(gateway) == START - 2 * 60
     assert await _mismatches(gateway, "aliyun") == 0
+
+
+async def test_a_fee_above_the_reserve_charges_what_the_balance_holds_never_below_zero(gateway):
+    client, tencent = gateway["client"], gateway["tencent"]
+    _, headers = await add_account(client, "thin", balance_milli=2 * 45)  # exactly the reserve
+    tencent.fee = 3  # one segment more than counted, and nothing left to pay it with
+    response = await client.post(
+        "/api/sms/send",
+        headers=headers,
+        json={"phone": "13800138000", "template_id": "T2", "params": PARAMS, "provider": "tencent"},
+    )
+    body = await response.json()
+    assert response.status == 200 and body["data"]["status"] == "success", body
+    page = await (await client.get("/api/sms/records", headers=headers)).json()
+    [record] = page["data"]["records"]
+    assert (record["status"], record["segments"], record["price"]) == ("success", 3, 0.09)
+    assert (await client.app[STORE].inner.account_by_key(headers["X-API-Key"])).balance_milli == 0

@@ -74,14 +74,16 @@ return reserved()
 # pull (``billing_scripts``; the base less its "r:" is the account's tag). Returns {waiting, balance,
 # total_sent, writes}: waiting holds {message_id, id, phone_hash} of each record waiting for a
 # receipt under that carrier id, also when an earlier run settled it (linking again is harmless).
-# A record with a callback URL gets its event (``outbox_scripts``): accepted, or failed.
+# A record with a callback URL gets its event (``outbox_scripts``): accepted, or failed. A price
+# above what was reserved (the carrier billed more segments than counted) is charged as far as the
+# balance goes: never below zero.
 SETTLE = (
     WRITE_EVENT
     + """
 local base, now, day = ARGV[1], ARGV[2], ARGV[3]
 local tag = string.sub(base, 1, -3)
 local sets = {pending = KEYS[3], success = KEYS[4], failed = KEYS[5]}
-local refund, accepted, waiting = 0, 0, {}
+local refund, accepted, waiting, balance = 0, 0, {}, nil
 for i = 4, #ARGV, 10 do
   local id = redis.call('HGET', KEYS[2], ARGV[i])
   local key = id and (base .. id)
@@ -90,7 +92,12 @@ for i = 4, #ARGV, 10 do
   if state and state[1] == 'pending' and not state[2] and not state[3] then
     local status, provider, carrier, err = ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 5]
     local member = string.format('%015d', tonumber(id))
-    redis.call('HSET', key, 'status', status, 'provider', provider, 'price_milli', ARGV[i + 3],
+    local price, reserved = tonumber(ARGV[i + 3]), tonumber(state[4])
+    if price > reserved then -- the carrier billed more than was reserved: what the balance can pay
+      balance = balance or tonumber(redis.call('HGET', KEYS[1], 'balance_milli'))
+      price = reserved + math.max(0, math.min(price - reserved, balance + refund))
+    end
+    redis.call('HSET', key, 'status', status, 'provider', provider, 'price_milli', price,
                'updated_ms', now, 'segments', ARGV[i + 6],
                'refunded_milli', status == 'failed' and state[4] or 0)
     if carrier ~= '' then redis.call('HSET', key, 'carrier_id', string.sub(carrier, 2)) end
@@ -110,13 +117,13 @@ for i = 4, #ARGV, 10 do
         end
       end
     end
-    refund = refund + tonumber(state[4]) - tonumber(ARGV[i + 3])
+    refund = refund + reserved - price
     if status ~= 'failed' then accepted = accepted + 1 end
   elseif state and state[1] == 'pending' and state[2] and 'v' .. state[2] == ARGV[i + 4] then
     waiting[#waiting + 1] = {ARGV[i], id, state[6]}
   end
 end
-local balance = redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
+balance = redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
 local total = redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
 if accepted > 0 then redis.call('HINCRBY', KEYS[6], day, accepted) end
 return {waiting, balance, total, redis.call('HINCRBY', KEYS[1], 'writes', 1)}

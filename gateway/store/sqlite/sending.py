@@ -92,6 +92,8 @@ def settle(
         _, status, provider, price_milli, carrier_id, error, segments, sealed, pull_at, counted = wanted[
             message_id
         ]
+        if price_milli > reserved_milli:  # the carrier billed more than was reserved
+            price_milli = reserved_milli + _payable(db, account_id, price_milli - reserved_milli, refund)
         refunded = reserved_milli if status == "failed" else 0
         billing = (segments, refunded, sealed, pull_at, counted)
         updates.append((status, provider, price_milli, carrier_id, error, *billing, now_ms, message_id))
@@ -120,6 +122,13 @@ def settle(
     if events:
         write_events(db, events, now_ms)
     return _credit(db, account_id, refund, accepted, day)
+
+
+def _payable(db: sqlite3.Connection, account_id: int, extra: int, refund: int) -> int:
+    """How much of ``extra`` the balance can pay, after the ``refund`` settle has counted so far:
+    a balance never goes below zero (rare: a carrier billed more segments than the text counts)."""
+    row = db.execute("SELECT balance_milli FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    return max(0, min(extra, (row[0] if row else 0) + refund))
 
 
 def _credit(db: sqlite3.Connection, account_id: int, refund: int, accepted: int, day: str) -> State | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["Clock", "LocalDays", "local_day", "system_clock"]
+__all__ = ["Clock", "LocalDays", "local_day", "period_end", "system_clock"]
 
 #: Seconds since the epoch, like ``time.time``.
 Clock = Callable[[], float]
@@ -17,6 +17,18 @@ system_clock: Clock = time.time
 def local_day(epoch: float, zone: ZoneInfo) -> str:
     """The calendar day (``YYYY-MM-DD``) an instant falls on in the gateway's time zone."""
     return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d")
+
+
+def period_end(epoch: float, zone: ZoneInfo, *, monthly: bool) -> float:
+    """When the local day (or month) of an instant ends: the next midnight (or first of a month)
+    in the gateway's time zone, as seconds since the epoch. A month is a day's first seven
+    characters (``YYYY-MM``), so only its end needs working out."""
+    today = datetime.fromtimestamp(epoch, zone).date()
+    if monthly:
+        following = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+    else:
+        following = today + timedelta(days=1)
+    return datetime(following.year, following.month, following.day, tzinfo=zone).timestamp()
 
 
 class LocalDays:

@@ -28,6 +28,7 @@ __all__ = [
     "PROVIDER_ERROR",
     "PROVIDER_FORBIDDEN",
     "PROVIDER_TIMEOUT",
+    "QUOTA_EXCEEDED",
     "RATE_LIMITED",
     "REQUEST_TIMEOUT",
     "UNAUTHORIZED",
@@ -41,6 +42,7 @@ __all__ = [
     "insufficient_balance",
     "internal",
     "invalid",
+    "quota_exceeded",
     "rate_limited",
     "store_unavailable",
     "unauthorized",
@@ -64,6 +66,7 @@ ACCOUNT_EXISTS = "ACCOUNT_EXISTS"  # the admin API's create
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 RATE_LIMITED = "RATE_LIMITED"
 PHONE_RATE_LIMITED = "PHONE_RATE_LIMITED"
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"  # the account's daily or monthly limit (docs/quotas.md)
 CLIENT_CLOSED_REQUEST = "CLIENT_CLOSED_REQUEST"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 PROVIDER_ERROR = "PROVIDER_ERROR"
@@ -114,6 +117,14 @@ internal = error_kind(500, INTERNAL_ERROR, "服务器内部错误")
 # is what the access line and the metrics record.
 client_closed = error_kind(499, CLIENT_CLOSED_REQUEST, "客户端在请求传完前断开了连接")
 rate_limited = error_kind(429, RATE_LIMITED, "请求频率超限,请稍后重试")
+_QUOTA_MESSAGES = {"daily": "发送失败:已达到今日发送上限", "monthly": "发送失败:已达到本月发送上限"}
+
+
+def quota_exceeded(period: str, retry_after: int) -> ApiError:
+    """The account's ``period`` limit (daily, monthly) is reached until ``retry_after`` seconds on."""
+    return ApiError(429, QUOTA_EXCEEDED, _QUOTA_MESSAGES[period], {"Retry-After": str(retry_after)})
+
+
 # Answers aiohttp raises as HTTPException, by status: the envelope code and message for each.
 HTTP_ERRORS = {
     400: (INVALID_PARAMS, "请求参数错误"),

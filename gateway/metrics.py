@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.request_metrics import LockedRequests, LockFreeRequests
+from gateway.store.quotas import PERIODS
 
 __all__ = ["PULL_RESULTS", "Metrics"]
 
@@ -86,6 +87,7 @@ class Metrics:
             multiprocess_mode="livemax",  # open in any live worker: open
         )
         self.segment_mismatches, self.status_pulls = self._billing_metrics(providers)
+        self._quota_refusals = self._quota_metrics()
         self.config_reloads, self.config_loaded_at = self._config_metrics()
         self._callback_outcomes, self._callback_depth, self._callback_age = self._callback_metrics()
         for provider in providers:
@@ -161,6 +163,21 @@ class Metrics:
             for result in PULL_RESULTS:
                 pulls.labels(provider, result)
         return mismatches, pulls
+
+    def _quota_metrics(self) -> dict[str, Counter]:
+        """Sends the account's daily or monthly limit refused (429 ``QUOTA_EXCEEDED``)."""
+        refusals = Counter(
+            "smsedge_quota_refusals_total",
+            "Send requests refused by an account's message limit (a batch counts once), by period:"
+            " daily or monthly.",
+            ["period"],
+            registry=self.registry,
+        )
+        return {period: refusals.labels(period) for period in PERIODS}
+
+    def quota_refused(self, period: str) -> None:
+        """One send refused by the account's ``period`` limit (daily, monthly)."""
+        self._quota_refusals[period].inc()
 
     def _callback_metrics(self) -> tuple[dict[str, Counter], Gauge, Gauge]:
         """Delivery callbacks: each POST's outcome, and the outbox's backlog as the deliverer reads it.

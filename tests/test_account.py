@@ -37,20 +37,36 @@ async def balance_milli(client, headers) -> int:
     return account.balance_milli
 
 
+#: What account info adds beside the seed's fields, for an account without limits (docs/quotas.md).
+NO_QUOTAS = {"daily_limit": None, "monthly_sent": 0, "monthly_limit": None}
+
+
 async def test_info_has_the_seed_shape(client):
     response = await client.get("/api/account/info", headers=DEMO_HEADERS)
     assert response.status == 200
     assert response.content_type == "application/json"
     assert await response.json() == {
         "success": True,
-        "data": {"balance": 100.0, "total_sent": 0, "today_sent": 0, "verification_status": "approved"},
+        "data": {
+            "balance": 100.0,
+            "total_sent": 0,
+            "today_sent": 0,
+            "verification_status": "approved",
+            **NO_QUOTAS,
+        },
     }
 
 
 async def test_unverified_account_reads_its_status(client):
     _, headers = await add_account(client, "waiting", balance_milli=1234, verification_status="pending")
     data = await info(client, headers)
-    assert data == {"balance": 1.23, "total_sent": 0, "today_sent": 0, "verification_status": "pending"}
+    assert data == {
+        "balance": 1.23,
+        "total_sent": 0,
+        "today_sent": 0,
+        "verification_status": "pending",
+        **NO_QUOTAS,
+    }
 
 
 async def test_fractional_price_is_exact_and_shown_rounded_down(make_client):
@@ -90,6 +106,7 @@ async def test_refusal_is_refunded_in_full(make_client):
         "total_sent": 0,
         "today_sent": 0,
         "verification_status": "approved",
+        **NO_QUOTAS,  # refusals do not count against a quota either
     }
     assert await balance_milli(client, DEMO_HEADERS) == 100_000
 
@@ -107,6 +124,8 @@ async def test_batch_is_charged_per_distinct_number_and_all_or_nothing(make_clie
         "total_sent": 5,
         "today_sent": 5,
         "verification_status": "approved",
+        **NO_QUOTAS,
+        "monthly_sent": 5,
     }
     short = await client.post(
         "/api/sms/batch-send", headers=headers, json={"phones": numbers(2, start=50), "template_id": "123456"}

@@ -37,6 +37,8 @@ class AccountTerms(TypedDict, total=False):
     listed: bool  # the config lists it, and ``api_secret`` is the config's (recorded as applied)
     callback_url: str | None  # checked by the caller (``gateway.callbacks.urls``)
     callback_prefixes: tuple[str, ...]
+    daily_limit: int | None  # messages a day / month (``gateway.store.quotas``); None: no cap
+    monthly_limit: int | None
 
 
 _DEFAULT_TERMS = AccountTerms(balance_milli=0, verification_status="approved", providers=(), listed=False)
@@ -61,6 +63,8 @@ async def create_account(store: Store, name: str, **terms: Unpack[AccountTerms])
             config_secret_hash=secret_hash if given["listed"] else None,
             callback_url=given.get("callback_url"),
             callback_prefixes=given.get("callback_prefixes", ()),
+            daily_limit=given.get("daily_limit"),
+            monthly_limit=given.get("monthly_limit"),
         ),
         int(time.time() * 1000),
     )

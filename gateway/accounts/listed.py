@@ -54,6 +54,8 @@ async def _created(service: AccountService, seed: AccountSeed) -> bool:
             ratelimit=seed.ratelimit,
             callback_url=seed.callback_url,
             callback_prefixes=seed.callback_prefixes,
+            daily_limit=seed.daily_limit,
+            monthly_limit=seed.monthly_limit,
             api_key=seed.api_key,
             api_secret=seed.api_secret,
             listed=True,

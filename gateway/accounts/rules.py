@@ -22,6 +22,7 @@ from gateway.money import yuan_to_milli
 
 __all__ = [
     "MAX_BURST",
+    "MAX_LIMIT",
     "MAX_NAME_LENGTH",
     "MAX_RATE",
     "MAX_REASON_LENGTH",
@@ -30,6 +31,7 @@ __all__ = [
     "check_amount",
     "check_bucket",
     "check_burst",
+    "check_limit",
     "check_name",
     "check_providers",
     "check_rate",
@@ -39,6 +41,7 @@ __all__ = [
 
 MIN_RATE, MAX_RATE, MAX_BURST = 0.001, 1e6, 10**9  # as ratelimit.account in the config
 MAX_REASON_LENGTH = 200
+MAX_LIMIT = 10**9  # messages a day or a month (daily_limit, monthly_limit)
 
 
 class Invalid(ValueError):
@@ -92,6 +95,18 @@ def check_rate(value: object) -> float:
 def check_burst(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BURST:
         raise Invalid(f"burst must be 1-{MAX_BURST:,}")
+    return value
+
+
+def check_limit(value: object) -> int | None:
+    """A daily or monthly limit: a whole number of messages, 1 or more; None (or the CLI's
+    ``none``): no cap."""
+    if value is None or value == "none":
+        return None
+    if isinstance(value, str) and value.isdigit():  # the command line's text (digits only)
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise Invalid(f"{str(value)[:32]!r}: a limit is 1-{MAX_LIMIT:,} messages, or none")
     return value
 
 

@@ -35,8 +35,11 @@ _PUBLIC_FIELD = {
     "burst": "ratelimit",
     "callback_url": "callback_url",
     "callback_prefixes": "callback_prefixes",
+    "daily_limit": "daily_limit",
+    "monthly_limit": "monthly_limit",
 }
 _CREATED_FIELDS = ("balance", "verification_status", "disabled", "providers", "ratelimit")
+_LIMITS = ("daily_limit", "monthly_limit")  # in a creation's entry where it sets one
 
 
 class AccountService:
@@ -53,7 +56,8 @@ class AccountService:
             raise AccountExists(name)
         account, secret = await create_account(self.store, name, **terms)
         public = account.public()
-        await self._audit(actor, "create", account, after={f: public[f] for f in _CREATED_FIELDS})
+        created = {f: public[f] for f in _CREATED_FIELDS} | {f: public[f] for f in _LIMITS if public[f]}
+        await self._audit(actor, "create", account, after=created)
         return account, secret
 
     async def top_up(

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
-from gateway.accounts.rules import MAX_BURST, MAX_NAME_LENGTH, MAX_RATE, MAX_REASON_LENGTH, MIN_RATE
+from gateway.accounts.rules import (
+    MAX_BURST,
+    MAX_LIMIT,
+    MAX_NAME_LENGTH,
+    MAX_RATE,
+    MAX_REASON_LENGTH,
+    MIN_RATE,
+)
 from gateway.api.models import Provider, Record, Verification
 from gateway.billing.usage import UsageRow
 from gateway.money import MAX_YUAN
@@ -66,6 +73,8 @@ Providers = Annotated[
 
 _CALLBACK_URL = "where delivery callbacks go (string, or null for none); must start with a callback prefix"
 _CALLBACK_PREFIXES = "URL prefixes every callback URL of the account must start with (absolute http/https)"
+#: A daily or monthly limit, in messages (docs/quotas.md); null: no cap.
+Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT, description="messages; counted in server.timezone")]
 
 
 class RateLimit(Struct, forbid_unknown_fields=True):
@@ -92,6 +101,8 @@ class PatchAccountRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     # Checked by ``gateway.callbacks.urls`` (the reason in the 400), not by the decoder.
     callback_url: Annotated[Any, Meta(description=_CALLBACK_URL)] = UNSET
     callback_prefixes: Annotated[Any, Meta(description=_CALLBACK_PREFIXES)] = UNSET
+    daily_limit: Limit | UnsetType | None = UNSET  # null: no cap
+    monthly_limit: Limit | UnsetType | None = UNSET
 
 
 class TopUpRequest(Struct, forbid_unknown_fields=True):
@@ -148,6 +159,8 @@ class AccountView(Struct):
     callback_url: str | None
     callback_prefixes: list[str]
     callback_signed: Annotated[bool, Meta(description="a callback secret is set: its events are signed")]
+    daily_limit: Limit | None  # null: no cap
+    monthly_limit: Limit | None
 
 
 class AccountsData(Struct):

@@ -117,7 +117,8 @@ def _changes(body: PatchAccountRequest, known: dict[str, Any]) -> dict[str, obje
     if body.ratelimit is not UNSET:  # null: back to ratelimit.account
         bucket = _bucket(body.ratelimit)
         changes.update(rate=bucket.rate if bucket else None, burst=bucket.burst if bucket else None)
-    for name in ("callback_url", "callback_prefixes"):  # checked by the service, with the account's
+    # The callback fields are checked by the service, with the account's; the limits by the decoder.
+    for name in ("callback_url", "callback_prefixes", "daily_limit", "monthly_limit"):
         if (value := getattr(body, name)) is not UNSET:
             changes[name] = value
     if not changes:

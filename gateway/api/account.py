@@ -35,6 +35,7 @@ async def account_info(request: web.Request) -> web.Response:
         if isinstance(store, CachedStore):
             account = await store.current(account)
         today_sent = await store.today_sent(account.id, today)
+        monthly_sent = await store.month_sent(account.id, today[:7])  # the quota's (``store.quotas``)
     except StoreUnavailable:
         raise store_unavailable() from None
     return json_response(
@@ -46,6 +47,9 @@ async def account_info(request: web.Request) -> web.Response:
                 today_sent=today_sent,
                 # the store's str, one of VERIFICATION_STATUSES (checked when it was set)
                 verification_status=cast(Verification, account.verification_status),
+                daily_limit=account.daily_limit,
+                monthly_sent=monthly_sent,
+                monthly_limit=account.monthly_limit,
             ),
         )
     )

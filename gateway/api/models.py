@@ -195,6 +195,12 @@ class AccountData(Struct):
     total_sent: int
     today_sent: int
     verification_status: Verification
+    # Beside the seed's fields: the account's quotas (docs/quotas.md); a limit is null when none.
+    daily_limit: Annotated[int | None, Meta(description="messages a day in server.timezone; null: no cap")]
+    monthly_sent: Annotated[
+        int, Meta(description="messages counted against monthly_limit this month: accepted or in flight")
+    ]
+    monthly_limit: Annotated[int | None, Meta(description="messages a month; null: no cap")]
 
 
 class AccountResponse(Struct):

@@ -264,6 +264,9 @@ class AccountSeed(Settings, frozen=True):
     # Delivery callbacks, applied when the account is created (``gateway.callbacks.urls``' rule).
     callback_url: Text | None = None
     callback_prefixes: tuple[Text, ...] = ()
+    # Messages a day / month in server.timezone, as created (``gateway.store.quotas``); None: no cap.
+    daily_limit: Annotated[int, Meta(ge=1, le=10**9)] | None = None
+    monthly_limit: Annotated[int, Meta(ge=1, le=10**9)] | None = None
 
 
 class AdminToken(Settings, frozen=True, kw_only=True):

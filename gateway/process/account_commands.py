@@ -12,7 +12,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from gateway.accounts.rules import Invalid, check_amount, check_bucket, check_rate, check_reason, yuan_text
+from gateway.accounts.rules import (
+    Invalid,
+    check_amount,
+    check_bucket,
+    check_limit,
+    check_rate,
+    check_reason,
+    yuan_text,
+)
 from gateway.accounts.service import CLI_ACTOR, AccountService
 from gateway.config.model import VERIFICATION_STATUSES, BucketConfig
 from gateway.phones import scrub
@@ -36,7 +44,7 @@ def _argument(check: Callable[[str], T]) -> Callable[[str], T]:
 
 
 _milli = _argument(lambda text: check_amount(yuan_text(text)))
-_rate, _reason = _argument(check_rate), _argument(check_reason)
+_rate, _reason, _limit = _argument(check_rate), _argument(check_reason), _argument(check_limit)
 
 
 def _flag(text: str) -> bool:
@@ -69,6 +77,10 @@ def add_account_commands(commands: argparse._SubParsersAction[Any]) -> None:
     change.add_argument("--disabled", type=_flag)
     change.add_argument("--callback-url", help="where delivery callbacks go; none: nowhere")
     change.add_argument("--callback-prefixes", help="comma-separated URL prefixes; empty: none")
+    for period in ("daily", "monthly"):  # absent: unchanged (not in the namespace)
+        change.add_argument(
+            f"--{period}-limit", type=_limit, default=argparse.SUPPRESS, help="messages; none: no cap"
+        )
     rotate = accounts.add_parser("rotate-secret")
     rotate.add_argument("--key", required=True)
     accounts.add_parser("callback-secret").add_argument("--key", required=True)
@@ -106,6 +118,7 @@ def _changes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[
         changes["callback_url"] = None if args.callback_url == "none" else args.callback_url
     if args.callback_prefixes is not None:
         changes["callback_prefixes"] = [p.strip() for p in args.callback_prefixes.split(",") if p.strip()]
+    changes.update({name: getattr(args, name) for name in ("daily_limit", "monthly_limit") if name in args})
     if not changes:
         parser.error("nothing to set")
     return changes

@@ -25,9 +25,11 @@ from gateway.ratelimit import Tokens
 from gateway.ratelimit.guard import GuardedLimiter
 from gateway.sending.dispatch import Dispatcher
 from gateway.sending.model import CarrierVerdict, Delivery, SendInput, template_of
+from gateway.sending.quotas import over_quota
 from gateway.sending.routing import Group, Routed, Routing
 from gateway.sending.windows import PhoneWindows
 from gateway.store.base import Account, Store, StoreUnavailable
+from gateway.store.quotas import Period, QuotaExceeded, counted_in
 from gateway.store.records import NewRecord
 
 __all__ = ["Sender", "build_sender"]
@@ -117,11 +119,15 @@ class Sender:
             for n in group.numbers
             for abroad in (is_international(n.phone),)
         ]
+        now = self._clock()
+        counted = counted_in(self._day_of(now))  # for the account's limits (``quotas``)
         try:
-            reserved = await self._store.reserve(account.id, records, self._now_ms())
+            reserved = await self._store.reserve(account.id, records, int(now * 1000), counted)
         except StoreUnavailable as exc:
             log.warning("store unavailable, nothing sent: %s", exc)
             raise store_unavailable() from None
+        except QuotaExceeded as exc:
+            raise over_quota(exc.period, now, self._billing) from None
         if not reserved:
             raise insufficient_balance()
         recipients = iter(
@@ -137,7 +143,7 @@ class Sender:
         # One group (the usual case) is awaited as it is: no task to make and schedule.
         results = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         verdicts = [verdict for result in results for verdict in result]
-        await self._settle(account, records, verdicts, segments, numbers)
+        await self._settle(account, records, verdicts, segments, numbers, counted)
         return {
             phone.e164: Delivery(
                 phone, record.message_id, verdict.backend.name, verdict.outcome, verdict.backend.receipts
@@ -160,6 +166,7 @@ class Sender:
         verdicts: list[CarrierVerdict],
         segments: SendSegments,
         numbers: list[Routed],
+        counted: Period,
     ) -> None:
         now = self._clock()
         settle = self._billing.settlement
@@ -168,14 +175,11 @@ class Sender:
             for record, verdict, number in zip(records, verdicts, numbers, strict=True)
         ]
         try:
-            await self._store.settle(account.id, results, int(now * 1000), self._day_of(now))
+            await self._store.settle(account.id, results, int(now * 1000), self._day_of(now), counted)
         except StoreUnavailable:
             # The carrier has already been called: the records stay pending (the truth the store
             # holds) and the caller still learns what happened to each number.
             log.exception("store unavailable while settling %d records", len(results))
-
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
 
 def _without(groups: list[Group], refused: Mapping[str, object]) -> list[Group]:

@@ -16,6 +16,7 @@ from gateway.phones import scrub
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.billing import Billing
 from gateway.store.callbacks import CallbackOutbox
+from gateway.store.quotas import Period
 from gateway.store.records import (
     NewRecord,
     ReceiptsApplied,
@@ -57,6 +58,8 @@ class NewAccount:
     config_secret_hash: str | None = None
     callback_url: str | None = None  # checked against callback_prefixes (``gateway.callbacks.urls``)
     callback_prefixes: tuple[str, ...] = ()
+    daily_limit: int | None = None  # messages a day / month (``gateway.store.quotas``); None: no cap
+    monthly_limit: int | None = None
 
 
 class AccountExists(Exception):
@@ -75,6 +78,8 @@ UPDATABLE = frozenset(
         "callback_url",
         "callback_prefixes",
         "callback_secret",
+        "daily_limit",
+        "monthly_limit",
     }
 )
 
@@ -102,6 +107,8 @@ class Account(msgspec.Struct, frozen=True):
     callback_prefixes: tuple[str, ...] = ()  # what any callback URL of its must start with
     #: Signs its callbacks: kept as is (it must sign, not only verify), never shown but once.
     callback_secret: str | None = None
+    daily_limit: int | None = None  # messages a day / month (``gateway.store.quotas``); None: no cap
+    monthly_limit: int | None = None
 
     def with_money(self, balance_milli: int, total_sent: int) -> Account:
         """This account with another balance and count (``msgspec.structs.replace``, without its
@@ -121,6 +128,8 @@ class Account(msgspec.Struct, frozen=True):
             self.callback_url,
             self.callback_prefixes,
             self.callback_secret,
+            self.daily_limit,
+            self.monthly_limit,
         )
 
     def public(self) -> dict[str, object]:
@@ -137,6 +146,8 @@ class Account(msgspec.Struct, frozen=True):
             "callback_url": self.callback_url,
             "callback_prefixes": list(self.callback_prefixes),
             "callback_signed": self.callback_secret is not None,
+            "daily_limit": self.daily_limit,
+            "monthly_limit": self.monthly_limit,
         }
 
 
@@ -201,12 +212,23 @@ class Store(CallbackOutbox, Billing, Protocol):
         first, or there is no such account."""
         ...
 
-    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
-        """Debit the price of every record and write them ``pending``, atomically; False if short."""
+    async def reserve(
+        self, account_id: int, records: list[NewRecord], now_ms: int, counted: Period | None = None
+    ) -> bool:
+        """Debit the price of every record and write them ``pending``, atomically; False if short.
+        ``counted``: count them in that day and month, held to the account's limits (else
+        ``QuotaExceeded``, nothing written); None: neither counted nor limited."""
         ...
 
-    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
-        """Apply final statuses (only to pending records), refund refusals, count acceptances."""
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str, counted: Period | None = None
+    ) -> None:
+        """Apply final statuses (only to pending records), refund refusals, count acceptances;
+        give the refusals back to ``counted``, the period their reserve counted them in."""
+        ...
+
+    async def month_sent(self, account_id: int, month: str) -> int:
+        """What reserves counted in ``month`` (``YYYY-MM``) less what settles gave back."""
         ...
 
     async def apply_receipts(

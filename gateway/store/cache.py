@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.store.base import Account, AccountState, Store
+from gateway.store.quotas import Period
 from gateway.store.records import NewRecord, ReceiptsApplied, ReceiptUpdate, Settlement
 
 __all__ = ["ACCOUNT_CACHE_TTL", "CachedStore"]
@@ -35,6 +36,7 @@ class CachedStore:
         self._clock = clock
         self._accounts: dict[str, tuple[Account, float]] = {}  # api_key -> (account, trusted until)
         self._days: dict[int, tuple[str, int, float]] = {}  # account id -> (day, sent, until)
+        self._months: dict[int, tuple[str, int, float]] = {}  # account id -> (month, sent, until)
         self._keys: dict[int, str] = {}  # account id -> api_key (keys never change)
         self._tick = 0  # counts this process's changes, to spot a read that overlapped one
         self._changed: dict[int, int] = {}  # account id -> tick of its latest change
@@ -94,16 +96,33 @@ class CachedStore:
         newer = self._days.get(account_id)  # a settle of this process counted during the read
         return newer[1] if newer is not None and newer[0] == day else sent
 
-    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+    async def month_sent(self, account_id: int, month: str) -> int:
+        """The quota's count of the month (``Store.month_sent``), kept as ``today_sent`` is; any
+        write of this process to the account drops it."""
+        now = self._clock()
+        entry = self._months.get(account_id)
+        if entry is not None and entry[0] == month and entry[2] > now:
+            return entry[1]
+        started = self._tick
+        sent = await self.inner.month_sent(account_id, month)
+        if self._unchanged_since(account_id, started):
+            self._months[account_id] = (month, sent, now + self.ttl)
+        return sent
+
+    async def reserve(
+        self, account_id: int, records: list[NewRecord], now_ms: int, counted: Period | None = None
+    ) -> bool:
         try:
-            return await self.inner.reserve(account_id, records, now_ms)
+            return await self.inner.reserve(account_id, records, now_ms, counted)
         finally:
             if not self._reported:
                 self.forget(account_id)
 
-    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str, counted: Period | None = None
+    ) -> None:
         try:
-            await self.inner.settle(account_id, results, now_ms, day)
+            await self.inner.settle(account_id, results, now_ms, day, counted)
         finally:
             if not self._reported:
                 self.forget(account_id)
@@ -150,6 +169,7 @@ class CachedStore:
         self._changed[account_id] = self._tick
         self._latest.pop(account_id, None)
         self._days.pop(account_id, None)
+        self._months.pop(account_id, None)
         key = self._keys.get(account_id)
         if key is not None:
             self._accounts.pop(key, None)
@@ -170,6 +190,7 @@ class CachedStore:
         self._all_changed = self._tick
         self._accounts.clear()
         self._days.clear()
+        self._months.clear()
 
     def _unchanged_since(self, account_id: int, tick: int) -> bool:
         """No change of this process to the account since ``tick``: a read from then is current."""
@@ -189,6 +210,7 @@ class CachedStore:
         self._tick += 1
         self._changed[state.account_id] = self._tick
         self._latest[state.account_id] = state
+        self._months.pop(state.account_id, None)
         key = self._keys.get(state.account_id)
         if key is not None and (entry := self._accounts.get(key)) is not None:
             account = entry[0].with_money(state.balance_milli, state.total_sent)

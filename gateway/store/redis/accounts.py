@@ -74,6 +74,9 @@ async def create_account(client: SharedClient, keys: Keys, account: NewAccount, 
         fields["callback_url"] = account.callback_url
     if account.callback_prefixes:
         fields["callback_prefixes"] = join_prefixes(account.callback_prefixes)
+    for name, limit in (("daily_limit", account.daily_limit), ("monthly_limit", account.monthly_limit)):
+        if limit is not None:
+            fields[name] = limit
     await client.hset(keys.account(account_id), mapping=fields)
     claimed: list[str] = []
     for claim in (keys.by_name(account.name), keys.by_key(account.api_key)):

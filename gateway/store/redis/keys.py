@@ -94,6 +94,10 @@ class Keys:
     def daily(self, account_id: int) -> str:
         return self._tag(account_id) + "daily"
 
+    def quota(self, account_id: int) -> str:
+        """The counts the account's limits hold (``quota_scripts``)."""
+        return self._tag(account_id) + "quota"
+
     def operation(self, account_id: int, operation_id: str) -> str:
         """Marks a balance change as done, briefly, so a retried command cannot apply it twice."""
         return self._tag(account_id) + f"op:{operation_id}"
@@ -151,7 +155,13 @@ def decode_account(data: Hash) -> Account:
         callback_url=fields.get("callback_url"),
         callback_prefixes=split_prefixes(fields.get("callback_prefixes")),
         callback_secret=fields.get("callback_secret"),
+        daily_limit=_count(fields.get("daily_limit")),
+        monthly_limit=_count(fields.get("monthly_limit")),
     )
+
+
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None else None
 
 
 def decode_record(row: list[bytes | None]) -> Record:

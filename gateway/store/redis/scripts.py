@@ -13,6 +13,7 @@ import dataclasses
 
 from gateway.store.records import Record
 from gateway.store.redis.outbox_scripts import WRITE_EVENT
+from gateway.store.redis.quota_scripts import COUNT, GIVE_BACK
 
 __all__ = [
     "FIND_RECORDS",
@@ -30,27 +31,36 @@ __all__ = [
 #: The record-hash fields the RECORDS script returns: those of :class:`~gateway.store.base.Record`, in order.
 RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(Record))
 
-# KEYS: account, msg, recs, recs:pending. ARGV: record-key base, now_ms, then 8 per record:
-# message_id, phone (masked), template_id, provider, price_milli, phone_hash, callback_url?, segments.
+# KEYS: account, msg, recs, recs:pending, quota. ARGV: record-key base, now_ms, day and month to
+# count in ('' and '': none, ``quota_scripts``), then 8 per record: message_id, phone (masked),
+# template_id, provider, price_milli, phone_hash, callback_url?, segments.
 # Returns {1, balance, total_sent, writes} (what the account holds now, and its count of writes, so
-# a cache can tell an older reply from a newer one), or 0 when the account is unknown or short:
-# then nothing at all was written (all or nothing). A reserve whose first message id is already
-# there has run: the client's retry after a lost reply is a no-op.
-RESERVE = """
+# a cache can tell an older reply from a newer one), 0 when the account is unknown or short, or the
+# limit the records would pass ('daily' or 'monthly'): then nothing at all was written (all or
+# nothing). A reserve whose first message id is already there has run: the client's retry after a
+# lost reply is a no-op.
+RESERVE = (
+    COUNT
+    + """
 local function reserved()
   local money = redis.call('HMGET', KEYS[1], 'balance_milli', 'total_sent')
   return {1, tonumber(money[1]), tonumber(money[2] or 0), redis.call('HINCRBY', KEYS[1], 'writes', 1)}
 end
 local base, now = ARGV[1], ARGV[2]
-if ARGV[3] and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return reserved() end
-local balance = tonumber(redis.call('HGET', KEYS[1], 'balance_milli'))
+if ARGV[5] and redis.call('HEXISTS', KEYS[2], ARGV[5]) == 1 then return reserved() end
+local account = redis.call('HMGET', KEYS[1], 'balance_milli', 'daily_limit', 'monthly_limit')
+local balance = tonumber(account[1])
 if balance == nil then return 0 end
 local cost = 0
-for i = 3, #ARGV, 8 do cost = cost + tonumber(ARGV[i + 4]) end
+for i = 5, #ARGV, 8 do cost = cost + tonumber(ARGV[i + 4]) end
 if balance < cost then return 0 end
+if ARGV[3] ~= '' then
+  local refused = count(KEYS[5], ARGV[3], ARGV[4], (#ARGV - 4) / 8, account[2], account[3])
+  if refused then return refused end
+end
 -- free messages take nothing (and Lua's -0 is "-0", which HINCRBY refuses as not an integer)
 if cost > 0 then redis.call('HINCRBY', KEYS[1], 'balance_milli', -cost) end
-for i = 3, #ARGV, 8 do
+for i = 5, #ARGV, 8 do
   local id = redis.call('HINCRBY', KEYS[1], 'record_seq', 1)
   local member = string.format('%015d', id)
   redis.call('HSET', base .. id, 'id', id, 'message_id', ARGV[i], 'phone', ARGV[i + 1],
@@ -64,10 +74,12 @@ for i = 3, #ARGV, 8 do
 end
 return reserved()
 """
+)
 
-# KEYS: account, msg, recs:pending, recs:success, recs:failed, daily. ARGV: record-key base, now_ms,
-# day, then 10 per result: message_id, status, provider, price_milli, carrier_id?, error?,
-# segments, sealed_phone?, pull_at_ms ('' for none), carrier_counted (1|0).
+# KEYS: account, msg, recs:pending, recs:success, recs:failed, daily, quota. ARGV: record-key base,
+# now_ms, day, the day and month the reserve counted in ('' and '': none), then 10 per result:
+# message_id, status, provider, price_milli, carrier_id?, error?, segments, sealed_phone?,
+# pull_at_ms ('' for none), carrier_counted (1|0). Refusals are given back to the reserve's count.
 # Only a record nobody settled yet moves (pending, no carrier id, no error): settling twice can
 # never refund twice. A refusal keeps what was reserved as ``refunded_milli``. A pending record with
 # a pull time awaits its receipt: indexed for give-up and, with its sealed number, for the status
@@ -79,12 +91,13 @@ return reserved()
 # balance goes: never below zero.
 SETTLE = (
     WRITE_EVENT
+    + GIVE_BACK
     + """
 local base, now, day = ARGV[1], ARGV[2], ARGV[3]
 local tag = string.sub(base, 1, -3)
 local sets = {pending = KEYS[3], success = KEYS[4], failed = KEYS[5]}
-local refund, accepted, waiting, balance = 0, 0, {}, nil
-for i = 4, #ARGV, 10 do
+local refund, accepted, refused, waiting, balance = 0, 0, 0, {}, nil
+for i = 6, #ARGV, 10 do
   local id = redis.call('HGET', KEYS[2], ARGV[i])
   local key = id and (base .. id)
   local state = id and redis.call('HMGET', key, 'status', 'carrier_id', 'error', 'price_milli',
@@ -118,7 +131,7 @@ for i = 4, #ARGV, 10 do
       end
     end
     refund = refund + reserved - price
-    if status ~= 'failed' then accepted = accepted + 1 end
+    if status ~= 'failed' then accepted = accepted + 1 else refused = refused + 1 end
   elseif state and state[1] == 'pending' and state[2] and 'v' .. state[2] == ARGV[i + 4] then
     waiting[#waiting + 1] = {ARGV[i], id, state[6]}
   end
@@ -126,6 +139,7 @@ end
 balance = redis.call('HINCRBY', KEYS[1], 'balance_milli', refund)
 local total = redis.call('HINCRBY', KEYS[1], 'total_sent', accepted)
 if accepted > 0 then redis.call('HINCRBY', KEYS[6], day, accepted) end
+if refused > 0 and ARGV[4] ~= '' then give_back(KEYS[7], ARGV[4], ARGV[5], refused) end
 return {waiting, balance, total, redis.call('HINCRBY', KEYS[1], 'writes', 1)}
 """
 )

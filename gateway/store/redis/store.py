@@ -19,15 +19,13 @@ from gateway.redis.client import Lua, SharedClient
 from gateway.redis.health import RedisHealth, guarded
 from gateway.redis.replicas import NotReplicated
 from gateway.store.base import Account, AccountState, NewAccount, StoreUnavailable, check_updatable
+from gateway.store.quotas import Period, QuotaExceeded
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     STATUSES,
     NewRecord,
     ReceiptsApplied,
     ReceiptUpdate,
-    Record,
-    RecordPage,
-    RecordQuery,
     Settlement,
 )
 from gateway.store.redis import accounts
@@ -35,9 +33,11 @@ from gateway.store.redis.accounts import ConfigSecrets
 from gateway.store.redis.audit import RedisAudit
 from gateway.store.redis.billing import RedisBilling
 from gateway.store.redis.idempotency import RedisIdempotency
-from gateway.store.redis.keys import Hash, Keys, decode_account, decode_record, reserve_values, settle_values
+from gateway.store.redis.keys import Hash, Keys, decode_account, reserve_values, settle_values
 from gateway.store.redis.outbox import RedisOutbox
+from gateway.store.redis.quotas import RedisQuotas, period_values
 from gateway.store.redis.receipts import Receipts
+from gateway.store.redis.record_reads import RecordReads
 from gateway.store.redis.scripts import FIND_RECORDS, PROBE_WRITE, RECORDS, RESERVE, SETTLE, TOP_UP
 
 __all__ = ["RedisStore"]
@@ -51,11 +51,14 @@ _MAX_REMEMBERED_IDS = 100_000  # API keys whose account id is remembered (then f
 _guarded = guarded(StoreUnavailable)
 
 
-class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, RedisBilling):
+class RedisStore(
+    RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, RedisBilling, RedisQuotas, RecordReads
+):
     """The store on Redis; the audit log and account changes are :class:`RedisAudit`'s, the
     Idempotency-Key claims :class:`RedisIdempotency`'s, the config's secrets
     :class:`~gateway.store.redis.accounts.ConfigSecrets`', the callback outbox :class:`RedisOutbox`'s,
-    billing's (the status pull, give-up, leases, usage) :class:`RedisBilling`'s."""
+    billing's (the status pull, give-up, leases, usage) :class:`RedisBilling`'s, the counts
+    :class:`RedisQuotas`', record pages :class:`RecordReads`'."""
 
     def __init__(
         self, client: SharedClient, key_prefix: str, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
@@ -195,17 +198,14 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, Redis
                 )
             raise
 
-    @_guarded
-    async def today_sent(self, account_id: int, day: str) -> int:
-        sent = await self.client.hget(self.keys.daily(account_id), day)
-        return int(sent) if sent is not None else 0
-
     # sending
 
     @_guarded
-    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+    async def reserve(
+        self, account_id: int, records: list[NewRecord], now_ms: int, counted: Period | None = None
+    ) -> bool:
         keys = self.keys
-        args: list[EncodableT] = [keys.record_base(account_id), now_ms]
+        args: list[EncodableT] = [keys.record_base(account_id), now_ms, *period_values(counted)]
         for r in records:
             args += reserve_values(r)
         try:
@@ -215,19 +215,24 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, Redis
                     keys.messages(account_id),
                     keys.records(account_id),
                     keys.records(account_id, "pending"),
+                    keys.quota(account_id),
                 ),
                 args,
             )
         except NotReplicated as exc:
-            if exc.reply:  # reserved on the primary: refunded there before anything is sent
+            if isinstance(exc.reply, list):  # reserved on the primary: refunded there before anything is sent
                 refunds = [
                     Settlement(
                         r.message_id, "failed", r.provider, 0, error=_NOT_REPLICATED, segments=r.segments
                     )
                     for r in records
                 ]
-                await self._settled(account_id, refunds, now_ms, "", self._refund)  # "": none counted
+                await self._settled(
+                    account_id, refunds, now_ms, "", self._refund, counted
+                )  # "": none counted
             raise
+        if isinstance(reserved, bytes):  # the limit it would pass
+            raise QuotaExceeded(reserved.decode())
         if not reserved:
             return False
         _, balance, total_sent, writes = reserved
@@ -235,16 +240,24 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, Redis
         return True
 
     @_guarded
-    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
-        await self._settled(account_id, results, now_ms, day, self._settle)
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str, counted: Period | None = None
+    ) -> None:
+        await self._settled(account_id, results, now_ms, day, self._settle, counted)
 
     async def _settled(
-        self, account_id: int, results: list[Settlement], now_ms: int, day: str, script: Lua
+        self,
+        account_id: int,
+        results: list[Settlement],
+        now_ms: int,
+        day: str,
+        script: Lua,
+        counted: Period | None,
     ) -> None:
         if not results:
             return
         keys = self.keys
-        args: list[EncodableT] = [keys.record_base(account_id), now_ms, day]
+        args: list[EncodableT] = [keys.record_base(account_id), now_ms, day, *period_values(counted)]
         for s in results:
             if s.status not in STATUSES:
                 raise ValueError(f"unknown status {s.status!r}")
@@ -255,6 +268,7 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, Redis
                 keys.messages(account_id),
                 *(keys.records(account_id, status) for status in STATUSES),
                 keys.daily(account_id),
+                keys.quota(account_id),
             ),
             args,
         )
@@ -276,22 +290,3 @@ class RedisStore(RedisAudit, RedisIdempotency, ConfigSecrets, RedisOutbox, Redis
         if not receipts:
             return ReceiptsApplied(0, [])
         return await self._receipts.apply(provider, receipts, now_ms, self.max_parked_receipts)
-
-    @_guarded
-    async def records(self, account_id: int, query: RecordQuery) -> RecordPage:
-        low = "-inf" if query.start_ms is None else query.start_ms
-        high = "+inf" if query.end_ms is None else query.end_ms
-        total, rows = await self._records(
-            (self.keys.records(account_id, query.status),),
-            (self.keys.record_base(account_id), low, high, (query.page - 1) * query.per_page, query.per_page),
-        )
-        return RecordPage([decode_record(row) for row in rows], int(total))
-
-    @_guarded
-    async def find_records(self, account_id: int, message_ids: list[str]) -> list[Record]:
-        if not message_ids:
-            return []
-        rows = await self._find_records(
-            (self.keys.messages(account_id),), (self.keys.record_base(account_id), *message_ids)
-        )
-        return [decode_record(row) for row in rows]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from gateway.store.sqlite import quotas
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -261,6 +263,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX callback_outbox_dead ON callback_outbox (account_id, created_at) WHERE state = 'dead'
         """,
     ),
+    (14, quotas.MIGRATION),
 )
 
 

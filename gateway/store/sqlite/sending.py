@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from gateway.store.sqlite import quotas
 from gateway.store.sqlite.outbox import write_events
 from gateway.store.sqlite.receipts import final_event, finalise, take_early_receipt
 
@@ -23,20 +24,28 @@ State = tuple[int, int, int, "str | None", "int | None"]
 
 
 def reserve(
-    db: sqlite3.Connection, account_id: int, records: list[tuple[Any, ...]], now_ms: int
-) -> State | None:
-    """Charge and write ``pending`` records (``NewRecord`` fields); None (nothing written) if the
-    balance is short."""
+    db: sqlite3.Connection,
+    account_id: int,
+    records: list[tuple[Any, ...]],
+    now_ms: int,
+    period: tuple[str, str] | None = None,
+) -> State | str | None:
+    """Charge and write ``pending`` records (``NewRecord`` fields), counted in ``period`` (a
+    ``Period`` as a plain tuple: it pickles faster) within the account's limits. Nothing is
+    written if the balance is short (None) or a limit would be passed (its period, ``quotas``)."""
     cost = sum(record[4] for record in records)
-    # The charge also takes the account's next record numbers: no extra statement.
-    charged = db.execute(
-        "UPDATE accounts SET balance_milli = balance_milli - ?,"
-        " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
-        " RETURNING records_seq, balance_milli, total_sent",
-        (cost, len(records), account_id, cost),
-    ).fetchall()
+    # The charge also takes the account's next record numbers (and counts): no extra statement.
+    if period is None:
+        charged = db.execute(
+            "UPDATE accounts SET balance_milli = balance_milli - ?,"
+            " records_seq = records_seq + ? WHERE id = ? AND balance_milli >= ?"
+            " RETURNING records_seq, balance_milli, total_sent",
+            (cost, len(records), account_id, cost),
+        ).fetchall()
+    else:
+        charged = db.execute(quotas.CHARGE, (cost, len(records), account_id, *period)).fetchall()
     if not charged:
-        return None
+        return quotas.refusal(db, account_id, cost, len(records), period)
     first = charged[0][0] - len(records) + 1
     db.executemany(
         "INSERT INTO records (account_id, seq, message_id, phone, phone_hash, template_id,"
@@ -73,10 +82,15 @@ def reserve(
 
 
 def settle(
-    db: sqlite3.Connection, account_id: int, results: list[tuple[Any, ...]], now_ms: int, day: str
+    db: sqlite3.Connection,
+    account_id: int,
+    results: list[tuple[Any, ...]],
+    now_ms: int,
+    day: str,
+    period: tuple[str, str] | None = None,
 ) -> State | None:
     """Final statuses (``Settlement`` fields), the refund of what was reserved beyond the price,
-    the day's count."""
+    the day's count; the refusals given back to ``period`` (``quotas``)."""
     wanted = {result[0]: result for result in results}
     # Only records nobody has settled yet: settling twice must not refund twice. One statement
     # finds them all and one (run for each in C) updates them, however many the batch has.
@@ -121,6 +135,8 @@ def settle(
         finalise(db, early_finals, now_ms)
     if events:
         write_events(db, events, now_ms)
+    if period is not None and len(rows) > accepted:
+        quotas.give_back(db, account_id, period, len(rows) - accepted)
     return _credit(db, account_id, refund, accepted, day)
 
 

@@ -16,7 +16,7 @@ from typing import cast
 
 from msgspec.structs import astuple
 
-from gateway.callbacks.urls import join_prefixes, split_prefixes
+from gateway.callbacks.urls import join_prefixes
 from gateway.store.audit import AuditEntry, AuditPage
 from gateway.store.base import (
     Account,
@@ -27,6 +27,7 @@ from gateway.store.base import (
     check_updatable,
 )
 from gateway.store.callbacks import ENDED_KEPT_MS, Finish, OutboxEvent, refuse_unknown_outcomes
+from gateway.store.quotas import Period, QuotaExceeded
 from gateway.store.records import (
     MAX_PARKED_RECEIPTS,
     NewRecord,
@@ -40,12 +41,14 @@ from gateway.store.records import (
 from gateway.store.sqlite import audit, idempotency, outbox, record_reads, sending
 from gateway.store.sqlite.billing import SQLiteBilling
 from gateway.store.sqlite.migrations import migrate
+from gateway.store.sqlite.quotas import SQLiteQuotas
 from gateway.store.sqlite.reader import Connection
 from gateway.store.sqlite.receipts import apply_receipts
 from gateway.store.sqlite.writer import GroupWriter
 from gateway.store.sqlite.writes import (
     ACCOUNT_COLUMNS,
     AccountRow,
+    account_of,
     apply_config_secret,
     insert_account,
     take_write_lock,
@@ -63,26 +66,7 @@ CHANGES_POLL_SECONDS = 0.1
 PRUNE_BATCH = 5_000
 
 
-def _account(row: AccountRow) -> Account:
-    return Account(
-        id=row[0],
-        name=row[1],
-        api_key=row[2],
-        secret_hash=row[3],
-        balance_milli=row[4],
-        verification_status=row[5],
-        disabled=bool(row[6]),
-        providers=tuple(p for p in row[7].split(",") if p),
-        rate=row[8],
-        burst=row[9],
-        total_sent=row[10],
-        callback_url=row[11],
-        callback_prefixes=split_prefixes(row[12]),
-        callback_secret=row[13],
-    )
-
-
-class SQLiteStore(SQLiteBilling):
+class SQLiteStore(SQLiteBilling, SQLiteQuotas):
     def __init__(
         self, path: str, timeout: float = 5.0, *, max_parked_receipts: int = MAX_PARKED_RECEIPTS
     ) -> None:
@@ -98,8 +82,8 @@ class SQLiteStore(SQLiteBilling):
         and settle left the account at (``gateway.store.cache`` keeps itself current by it)."""
         self._listener = listener
 
-    def _report(self, state: sending.State | None) -> None:
-        if state is not None and self._listener is not None:
+    def _report(self, state: sending.State | str | None) -> None:
+        if isinstance(state, tuple) and self._listener is not None:  # a str: a quota refused it
             self._listener(AccountState(*state))
 
     async def open(self) -> None:
@@ -125,7 +109,7 @@ class SQLiteStore(SQLiteBilling):
 
     async def create_account(self, account: NewAccount, now_ms: int) -> Account:
         try:
-            return _account(await self._writer.transaction(work(insert_account, account, now_ms)))
+            return account_of(await self._writer.transaction(work(insert_account, account, now_ms)))
         except sqlite3.IntegrityError as exc:
             if "UNIQUE" not in str(exc):
                 raise
@@ -138,7 +122,7 @@ class SQLiteStore(SQLiteBilling):
                 (api_key,),
             ).fetchone()
         )
-        return _account(row) if row else None
+        return account_of(row) if row else None
 
     async def list_accounts(self) -> list[Account]:
         rows = await self._reader.run(
@@ -146,7 +130,7 @@ class SQLiteStore(SQLiteBilling):
                 f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"  # noqa: S608
             ).fetchall()
         )
-        return [_account(row) for row in rows]
+        return [account_of(row) for row in rows]
 
     async def update_account(self, api_key: str, **changes: object) -> Account | None:
         check_updatable(changes)
@@ -156,11 +140,11 @@ class SQLiteStore(SQLiteBilling):
         if "callback_prefixes" in changes:
             changes["callback_prefixes"] = join_prefixes(cast("Iterable[str]", changes["callback_prefixes"]))
         row = await self._writer.transaction(work(update_account, api_key, changes))
-        return _account(row) if row else None
+        return account_of(row) if row else None
 
     async def top_up(self, api_key: str, amount_milli: int) -> Account | None:
         row = await self._writer.transaction(work(top_up, api_key, amount_milli))
-        return _account(row) if row else None
+        return account_of(row) if row else None
 
     async def today_sent(self, account_id: int, day: str) -> int:
         row = await self._reader.run(
@@ -184,20 +168,29 @@ class SQLiteStore(SQLiteBilling):
         row = await self._writer.transaction(
             work(apply_config_secret, api_key, expected, config_hash, secret_hash)
         )
-        return _account(row) if row else None
+        return account_of(row) if row else None
 
     # sending
 
-    async def reserve(self, account_id: int, records: list[NewRecord], now_ms: int) -> bool:
+    async def reserve(
+        self, account_id: int, records: list[NewRecord], now_ms: int, counted: Period | None = None
+    ) -> bool:
+        period = None if counted is None else (counted.day, counted.month)  # a tuple pickles faster
         state = await self._writer.transaction(
-            work(sending.reserve, account_id, [astuple(record) for record in records], now_ms), self._report
+            work(sending.reserve, account_id, [astuple(record) for record in records], now_ms, period),
+            self._report,
         )
+        if isinstance(state, str):
+            raise QuotaExceeded(state)
         return state is not None
 
-    async def settle(self, account_id: int, results: list[Settlement], now_ms: int, day: str) -> None:
+    async def settle(
+        self, account_id: int, results: list[Settlement], now_ms: int, day: str, counted: Period | None = None
+    ) -> None:
         # The carrier has been called: a settle lands even after its caller stopped waiting.
+        period = None if counted is None else (counted.day, counted.month)
         await self._writer.transaction(
-            work(sending.settle, account_id, [astuple(result) for result in results], now_ms, day),
+            work(sending.settle, account_id, [astuple(result) for result in results], now_ms, day, period),
             self._report,
             keep_late=True,
         )
@@ -294,6 +287,6 @@ class SQLiteStore(SQLiteBilling):
         row = await self._reader.run(owner)
         if row is None:
             return None
-        account = _account(row)
+        account = account_of(row)
         found = await self.find_records(account.id, [message_id])
         return (account, found[0]) if found else None

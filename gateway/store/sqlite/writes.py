@@ -11,13 +11,14 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar, TypeVarTuple
 
-from gateway.callbacks.urls import join_prefixes
-from gateway.store.base import NewAccount
+from gateway.callbacks.urls import join_prefixes, split_prefixes
+from gateway.store.base import Account, NewAccount
 from gateway.store.sqlite.write_process import Work
 
 __all__ = [
     "ACCOUNT_COLUMNS",
     "AccountRow",
+    "account_of",
     "apply_config_secret",
     "insert_account",
     "take_write_lock",
@@ -29,12 +30,34 @@ __all__ = [
 
 ACCOUNT_COLUMNS = (
     "id, name, api_key, secret_hash, balance_milli, verification_status, disabled, providers,"
-    " rate, burst, total_sent, callback_url, callback_prefixes, callback_secret"
+    " rate, burst, total_sent, callback_url, callback_prefixes, callback_secret, daily_limit, monthly_limit"
 )
 #: One row of ``ACCOUNT_COLUMNS`` (sqlite3 hands rows back untyped).
 AccountRow = tuple[Any, ...]
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
+
+
+def account_of(row: AccountRow) -> Account:
+    """The account a row of ``ACCOUNT_COLUMNS`` holds."""
+    return Account(
+        id=row[0],
+        name=row[1],
+        api_key=row[2],
+        secret_hash=row[3],
+        balance_milli=row[4],
+        verification_status=row[5],
+        disabled=bool(row[6]),
+        providers=tuple(p for p in row[7].split(",") if p),
+        rate=row[8],
+        burst=row[9],
+        total_sent=row[10],
+        callback_url=row[11],
+        callback_prefixes=split_prefixes(row[12]),
+        callback_secret=row[13],
+        daily_limit=row[14],
+        monthly_limit=row[15],
+    )
 
 
 def work(function: Callable[[sqlite3.Connection, *Args], T], *args: *Args) -> Work[T]:
@@ -56,8 +79,8 @@ def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> 
     cursor = db.execute(
         "INSERT INTO accounts (name, api_key, secret_hash, balance_milli,"
         " verification_status, providers, rate, burst, created_at, config_secret_hash,"
-        " callback_url, callback_prefixes)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " callback_url, callback_prefixes, daily_limit, monthly_limit)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             account.name,
             account.api_key,
@@ -71,6 +94,8 @@ def insert_account(db: sqlite3.Connection, account: NewAccount, now_ms: int) -> 
             account.config_secret_hash,
             account.callback_url,
             join_prefixes(account.callback_prefixes),
+            account.daily_limit,
+            account.monthly_limit,
         ),
     )
     row: AccountRow = db.execute(

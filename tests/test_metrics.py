@@ -37,6 +37,7 @@ CONTRACT = {
     "smsedge_callback_oldest_age_seconds": ("gauge", set()),
     "smsedge_segment_mismatch_total": ("counter", {"provider"}),
     "smsedge_status_pull_records_total": ("counter", {"provider", "result"}),
+    "smsedge_quota_refusals_total": ("counter", {"period"}),
 }
 CALLBACK_OUTCOMES = {"delivered", "retried", "dead", "refused"}
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}

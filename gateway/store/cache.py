@@ -11,7 +11,7 @@ How current it is, store by store: (docs/accounts.md, "The account cache").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.store.base import Account, AccountState, Store
@@ -84,30 +84,32 @@ class CachedStore:
         return account
 
     async def today_sent(self, account_id: int, day: str) -> int:
-        now = self._clock()
-        entry = self._days.get(account_id)
-        if entry is not None and entry[0] == day and entry[2] > now:
-            return entry[1]
-        started = self._tick
-        sent = await self.inner.today_sent(account_id, day)
-        if self._unchanged_since(account_id, started):
-            self._days[account_id] = (day, sent, now + self.ttl)
-            return sent
-        newer = self._days.get(account_id)  # a settle of this process counted during the read
-        return newer[1] if newer is not None and newer[0] == day else sent
+        return await self._count(self._days, account_id, day, self.inner.today_sent)
 
     async def month_sent(self, account_id: int, month: str) -> int:
-        """The quota's count of the month (``Store.month_sent``), kept as ``today_sent`` is; any
-        write of this process to the account drops it."""
+        """The quota's count of the month (``Store.month_sent``): any write of this process to the
+        account drops it (``_apply``), where a settle's report brings today's count along."""
+        return await self._count(self._months, account_id, month, self.inner.month_sent)
+
+    async def _count(
+        self,
+        kept: dict[int, tuple[str, int, float]],
+        account_id: int,
+        period: str,
+        read: Callable[[int, str], Awaitable[int]],
+    ) -> int:
+        """A count of ``period`` (a day, a month) kept in ``kept``: from memory while trusted."""
         now = self._clock()
-        entry = self._months.get(account_id)
-        if entry is not None and entry[0] == month and entry[2] > now:
+        entry = kept.get(account_id)
+        if entry is not None and entry[0] == period and entry[2] > now:
             return entry[1]
         started = self._tick
-        sent = await self.inner.month_sent(account_id, month)
+        sent = await read(account_id, period)
         if self._unchanged_since(account_id, started):
-            self._months[account_id] = (month, sent, now + self.ttl)
-        return sent
+            kept[account_id] = (period, sent, now + self.ttl)
+            return sent
+        newer = kept.get(account_id)  # a settle of this process counted during the read
+        return newer[1] if newer is not None and newer[0] == period else sent
 
     async def reserve(
         self, account_id: int, records: list[NewRecord], now_ms: int, counted: Period | None = None

@@ -122,7 +122,15 @@ def test_docs_curl_examples_run_against_the_live_gateway(browser, live):
     assert send["message"] == "短信发送成功"
     assert send["data"]["phone"] == "138****8000"
     assert records["data"]["records"][0]["phone"] == "138****8000"
-    assert set(account["data"]) == {"balance", "total_sent", "today_sent", "verification_status"}
+    assert set(account["data"]) == {
+        "balance",
+        "total_sent",
+        "today_sent",
+        "verification_status",
+        "daily_limit",  # quotas (issue 27): beside the seed's fields
+        "monthly_sent",
+        "monthly_limit",
+    }
 
 
 def test_docs_python_example_runs_against_the_live_gateway(browser, live):
